@@ -1,0 +1,25 @@
+/**
+ * slipway: concurrency-safe PostgreSQL migrations.
+ *
+ * @example
+ * import { migrate } from 'slipway';
+ * await migrate({ databaseUrl: process.env.DATABASE_URL, dir: './migrations', direction: 'up' });
+ *
+ * @packageDocumentation
+ */
+export { migrate, type MigrateOptions, type MigrateResult, type StepResult } from './migrations/runner.js';
+export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
+export { plan, validateRequest, type Plan, type RunRequest, type AppliedRow, type Direction } from './migrations/plan.js';
+export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
+export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './migrations/lock.js';
+export { quoteTableName } from './db/identifier.js';
+export { createLogger, redactConnectionString } from './log.js';
+export {
+  SlipwayError,
+  UsageError,
+  SourceError,
+  IntegrityError,
+  MigrationFailedError,
+  LockTimeoutError,
+  AbortedError,
+} from './errors.js';

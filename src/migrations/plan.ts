@@ -1,0 +1,141 @@
+import { IntegrityError, UsageError } from '../errors.js';
+import { compareMigrations, type Migration } from './source.js';
+
+export type Direction = 'up' | 'down';
+
+/** What the caller asked for, validated: see {@link validateRequest}. */
+export interface RunRequest {
+  readonly direction: Direction;
+  /** up: apply pending migrations up to and including this version. down: revert those after it. */
+  readonly target?: string;
+  /** How many migrations to apply (up) or revert (down). `down` defaults to 1. */
+  readonly steps?: number;
+  /** down only: revert every applied migration. */
+  readonly all?: boolean;
+}
+
+/** A row of the bookkeeping table. */
+export interface AppliedRow {
+  readonly version: string;
+  /** Null for a row adopted from a table that had no checksum column. */
+  readonly checksum: string | null;
+  readonly state: 'applied' | 'in_flight';
+  readonly appliedAt: Date | null;
+  readonly durationMs: number | null;
+}
+
+export interface Plan {
+  readonly direction: Direction;
+  /** Migrations to run, in execution order. */
+  readonly steps: readonly Migration[];
+  readonly warnings: readonly string[];
+  /** Adopted rows whose checksum is recorded now, the first time slipway sees them. */
+  readonly checksumsToRecord: ReadonlyArray<{ version: string; checksum: string }>;
+}
+
+/**
+ * Checks a request before anything touches the database. `direction` must be exactly
+ * `up` or `down`; `steps`, `target` and `all` exclude each other.
+ *
+ * @example validateRequest({ direction: 'down', steps: 2 }) // { direction: 'down', steps: 2 }
+ */
+export function validateRequest(input: { direction?: unknown; target?: unknown; steps?: unknown; all?: unknown }): RunRequest {
+  const { direction, target, steps, all } = input;
+  if (direction !== 'up' && direction !== 'down') {
+    throw new UsageError(`invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
+  }
+  if (target !== undefined && (typeof target !== 'string' || target.length === 0)) {
+    throw new UsageError(`invalid target ${JSON.stringify(target)}: give a migration version such as "020_add_index"`);
+  }
+  if (steps !== undefined && (typeof steps !== 'number' || !Number.isInteger(steps) || steps < 1)) {
+    throw new UsageError(`invalid steps ${JSON.stringify(steps)}: give a whole number of 1 or more`);
+  }
+  if (all !== undefined && typeof all !== 'boolean') throw new UsageError(`invalid all ${JSON.stringify(all)}: use true or false`);
+  if (all === true && direction === 'up') throw new UsageError('all applies to down only: up already applies every pending migration');
+  const chosen = [target !== undefined && 'target', steps !== undefined && 'steps', all === true && 'all'].filter(Boolean);
+  if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} cannot be combined: choose one`);
+  return {
+    direction,
+    ...(target !== undefined && { target: target as string }),
+    ...(steps !== undefined && { steps: steps as number }),
+    ...(all === true && { all: true }),
+  };
+}
+
+/**
+ * Decides what a run does, from the files, the bookkeeping rows and the request.
+ * Pure: throws an {@link IntegrityError} for a missing file, an edited migration,
+ * an interrupted one, an unknown target or a down step without a down file.
+ */
+export function plan(migrations: readonly Migration[], applied: readonly AppliedRow[], request: RunRequest, table = 'schema_migrations'): Plan {
+  const byVersion = new Map(migrations.map((m) => [m.version, m]));
+  const appliedByVersion = new Map(applied.map((row) => [row.version, row]));
+  const checksumsToRecord: Array<{ version: string; checksum: string }> = [];
+
+  for (const row of applied) {
+    if (row.state === 'in_flight') {
+      throw new IntegrityError(
+        'in-flight',
+        row.version,
+        `migration ${row.version} is marked in flight in ${table}: a run stopped while it ran outside a transaction; check which of its statements took effect, finish or undo them by hand, then set its state to 'applied' or delete its row`,
+      );
+    }
+  }
+  for (const row of applied) {
+    const migration = byVersion.get(row.version);
+    if (migration === undefined) {
+      throw new IntegrityError(
+        'missing-file',
+        row.version,
+        `migration ${row.version} is applied (${table}) but its file ${row.version}.up.sql is missing: restore the file, or delete the row if the migration was removed on purpose`,
+      );
+    }
+    if (row.checksum === null) checksumsToRecord.push({ version: row.version, checksum: migration.checksum });
+    else if (row.checksum !== migration.checksum) {
+      throw new IntegrityError(
+        'checksum-mismatch',
+        row.version,
+        `migration ${row.version} was edited after it was applied: recorded checksum ${row.checksum}, file checksum ${migration.checksum}; restore the file and put the change in a new migration`,
+      );
+    }
+  }
+  const targetMigration = request.target === undefined ? undefined : byVersion.get(request.target);
+  if (request.target !== undefined && targetMigration === undefined) {
+    throw new IntegrityError('unknown-target', request.target, `target ${request.target} is not a migration in the folder: give the full base name, such as 020_add_index`);
+  }
+
+  const warnings: string[] = [];
+  let steps: Migration[];
+  if (request.direction === 'up') {
+    let pending = migrations.filter((m) => !appliedByVersion.has(m.version));
+    if (targetMigration !== undefined) pending = pending.filter((m) => compareMigrations(m, targetMigration) <= 0);
+    if (request.steps !== undefined) pending = pending.slice(0, request.steps);
+    const newestApplied = migrations.filter((m) => appliedByVersion.has(m.version)).at(-1);
+    const belowNewest = newestApplied === undefined ? [] : pending.filter((m) => compareMigrations(m, newestApplied) < 0);
+    if (belowNewest.length > 0) {
+      warnings.push(
+        `applying ${belowNewest.map((m) => m.version).join(', ')} out of order: ${belowNewest.length === 1 ? 'it sorts' : 'they sort'} below ${newestApplied!.version}, which is already applied (a merged branch?)`,
+      );
+    }
+    steps = pending;
+  } else {
+    const appliedNewestFirst = migrations.filter((m) => appliedByVersion.has(m.version)).reverse();
+    if (targetMigration !== undefined) steps = appliedNewestFirst.filter((m) => compareMigrations(m, targetMigration) > 0);
+    else if (request.all === true) steps = appliedNewestFirst;
+    else steps = appliedNewestFirst.slice(0, request.steps ?? 1);
+    const withoutDown = steps.filter((m) => m.downSql === null);
+    if (withoutDown.length > 0) {
+      throw new IntegrityError(
+        'no-down-file',
+        withoutDown[0]!.version,
+        `cannot revert ${withoutDown.map((m) => m.version).join(', ')}: no down file (${withoutDown.map((m) => `${m.version}.down.sql`).join(', ')}); write one, or stop before it with a target`,
+      );
+    }
+  }
+  return { direction: request.direction, steps, warnings, checksumsToRecord };
+}
+
+/** True when a run has something to do under the lock: steps to run or checksums to record. */
+export function needsLock(p: Plan): boolean {
+  return p.steps.length > 0 || p.checksumsToRecord.length > 0;
+}

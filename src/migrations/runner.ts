@@ -1,0 +1,284 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { backendPid, checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
+import { AbortedError, MigrationFailedError, UsageError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { Ledger } from './ledger.js';
+import { acquireLock, DEFAULT_LOCK_KEY, releaseLock, toLockKey } from './lock.js';
+import { needsLock, plan, validateRequest, type AppliedRow, type Direction, type Plan, type RunRequest } from './plan.js';
+import { defineMigrations, readMigrationsDir, type Migration, type MigrationInput } from './source.js';
+import { needsServerVersion, parseSql, type ParsedSql } from './statements.js';
+
+export interface MigrateOptions extends ConnectionSource {
+  /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */
+  readonly direction: Direction;
+  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files. */
+  readonly dir?: string;
+  /** Migrations given in memory instead of a folder. */
+  readonly migrations?: readonly MigrationInput[] | readonly Migration[];
+  /** up: stop after this version. down: revert the migrations after it. */
+  readonly target?: string;
+  /** up: apply at most this many. down: revert this many (default 1). */
+  readonly steps?: number;
+  /** down: revert every applied migration. */
+  readonly all?: boolean;
+  /** Bookkeeping table, optionally schema-qualified. Default `schema_migrations`. */
+  readonly table?: string;
+  /** Advisory-lock key; runners with the same key exclude each other. Default {@link DEFAULT_LOCK_KEY}. */
+  readonly lockKey?: bigint | number | string;
+  /** Milliseconds to wait for the lock before failing; default: wait as long as it takes. */
+  readonly lockWaitTimeout?: number;
+  readonly logger?: Logger;
+  /** Aborting stops before the next migration and cancels (rolls back) a running transactional one. */
+  readonly signal?: AbortSignal;
+}
+
+/** What happened to one migration in this run. */
+export interface StepResult {
+  readonly version: string;
+  readonly direction: Direction;
+  readonly durationMs: number;
+  /** False when it ran statement by statement outside a transaction. */
+  readonly transactional: boolean;
+}
+
+export interface MigrateResult {
+  readonly direction: Direction;
+  /** Migrations applied or reverted by this run, in order. Empty when there was nothing to do. */
+  readonly executed: readonly StepResult[];
+  /** Every migration in the folder with its state after the run. */
+  readonly migrations: ReadonlyArray<{ readonly version: string; readonly state: 'applied' | 'pending' }>;
+  readonly warnings: readonly string[];
+  /** How long this run waited for the lock; null when it needed no lock (nothing to do). */
+  readonly lockWaitMs: number | null;
+  readonly durationMs: number;
+}
+
+/**
+ * Applies (`up`) or reverts (`down`) migrations, serialized across every process that
+ * uses the same database and lock key. Safe to call from every replica at startup:
+ * one applies, the others wait for the lock, then find nothing to do.
+ *
+ * @example
+ * import { migrate } from 'slipway';
+ * const result = await migrate({ databaseUrl: process.env.DATABASE_URL, dir: './migrations', direction: 'up' });
+ * console.log(result.executed.map((s) => `${s.version} ${s.durationMs} ms`));
+ *
+ * @example
+ * // revert the two newest migrations, using a pool the service already has
+ * await migrate({ pool, dir: './migrations', direction: 'down', steps: 2 });
+ */
+export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
+  const request = validateRequest(options);
+  const ledger = new Ledger(options.table ?? 'schema_migrations');
+  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
+  if (options.lockWaitTimeout !== undefined && !(Number.isFinite(options.lockWaitTimeout) && options.lockWaitTimeout >= 0)) {
+    throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
+  }
+  checkConnectionSource(options);
+  const logger = options.logger ?? createLogger();
+  const migrations = await loadMigrations(options);
+  if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
+
+  const started = performance.now();
+  const session = await openSession(options);
+  let broken = false;
+  try {
+    const seen = await ledger.read(session.client);
+    const fastPlan = plan(migrations, seen, request, ledger.sqlName);
+    if (!needsLock(fastPlan)) {
+      logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
+      return result(request, migrations, fastPlan, [], null, started, seen);
+    }
+    const { waitedMs } = await acquireLock(session.client, lockKey, {
+      logger,
+      timeoutMs: options.lockWaitTimeout,
+      signal: options.signal,
+    });
+    try {
+      const rows = await ledger.read(session.client);
+      const lockedPlan = plan(migrations, rows, request, ledger.sqlName);
+      if (!needsLock(lockedPlan)) {
+        logger.info({ direction: request.direction, waitedMs: Math.round(waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
+      }
+      for (const warning of lockedPlan.warnings) logger.warn(warning);
+      const executed = await execute(session, ledger, lockedPlan, logger, options.signal);
+      return result(request, migrations, lockedPlan, executed, waitedMs, started, rows);
+    } catch (error) {
+      broken = isConnectionError(error);
+      throw error;
+    } finally {
+      if (!broken) {
+        await releaseLock(session.client, lockKey).catch((error: unknown) => {
+          broken = true;
+          logger.warn({ err: error }, 'could not release the migration lock; closing the connection releases it');
+        });
+      }
+    }
+  } finally {
+    await session.close(broken);
+  }
+}
+
+async function loadMigrations(options: MigrateOptions): Promise<readonly Migration[]> {
+  if ((options.dir === undefined) === (options.migrations === undefined)) {
+    throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
+  }
+  if (options.dir !== undefined) return readMigrationsDir(options.dir);
+  const list = options.migrations!;
+  return list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
+}
+
+function result(
+  request: RunRequest,
+  migrations: readonly Migration[],
+  p: Plan,
+  executed: StepResult[],
+  lockWaitMs: number | null,
+  started: number,
+  appliedBefore: readonly AppliedRow[],
+): MigrateResult {
+  const applied = new Set(appliedBefore.map((row) => row.version));
+  for (const step of executed) (step.direction === 'up' ? applied.add(step.version) : applied.delete(step.version));
+  return {
+    direction: request.direction,
+    executed,
+    migrations: migrations.map((m) => ({ version: m.version, state: applied.has(m.version) ? 'applied' : 'pending' })),
+    warnings: p.warnings,
+    lockWaitMs: lockWaitMs === null ? null : Math.round(lockWaitMs),
+    durationMs: Math.round(performance.now() - started),
+  };
+}
+
+/** Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs. */
+async function execute(session: Session, ledger: Ledger, p: Plan, logger: Logger, signal: AbortSignal | undefined): Promise<StepResult[]> {
+  if (!needsLock(p)) return [];
+  const { client } = session;
+  // Parse everything first: a syntax error in the last file stops the run before the first changes anything.
+  let parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction)));
+  if (parsed.some(needsServerVersion)) {
+    const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+    const serverVersionNum = Number(rows[0]!.v);
+    parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction, serverVersionNum)));
+  }
+
+  await ledger.ensure(client);
+  if (p.checksumsToRecord.length > 0) {
+    await ledger.recordChecksums(client, p.checksumsToRecord);
+    logger.info({ versions: p.checksumsToRecord.map((c) => c.version) }, `recorded checksums of ${p.checksumsToRecord.length} adopted migration(s)`);
+  }
+
+  const executed: StepResult[] = [];
+  for (const [index, migration] of p.steps.entries()) {
+    if (signal?.aborted) {
+      throw new AbortedError(`stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`);
+    }
+    const sql = parsed[index]!;
+    const started = performance.now();
+    const runStep = sql.transactional ? runInTransaction : runStatementByStatement;
+    await withCancellation(session, signal, () => runStep(client, ledger, migration, p.direction, sql));
+    const durationMs = performance.now() - started;
+    executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
+    logger.info(
+      { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional },
+      `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version}`,
+    );
+  }
+  return executed;
+}
+
+function parseStep(migration: Migration, direction: Direction, serverVersionNum?: number): Promise<ParsedSql> {
+  const source = direction === 'up' ? migration.upSource : migration.downSource!;
+  const text = direction === 'up' ? migration.upSql : migration.downSql!;
+  return parseSql(text, source, serverVersionNum === undefined ? {} : { serverVersionNum });
+}
+
+const BEGIN = 'BEGIN;\n';
+
+/** The SQL and its bookkeeping change commit together or not at all: three round trips. */
+async function runInTransaction(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql): Promise<void> {
+  const started = performance.now();
+  try {
+    await client.query(BEGIN + sql.body);
+    if (direction === 'up') await ledger.recordApplied(client, migration.version, migration.checksum, performance.now() - started);
+    else await ledger.remove(client, migration.version);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw failure(migration, direction, error, sql.body, BEGIN.length, 'it was rolled back, nothing changed');
+  }
+}
+
+/**
+ * For files Postgres refuses in a transaction: mark the row in flight, run each statement
+ * on its own (a multi-statement string would itself be one implicit transaction), then
+ * mark it done. An interruption leaves the in-flight mark for the next run to see.
+ */
+async function runStatementByStatement(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql): Promise<void> {
+  const started = performance.now();
+  await ledger.markInFlight(client, migration.version, migration.checksum);
+  for (const [index, statement] of sql.statements.entries()) {
+    try {
+      await client.query(statement.sql);
+    } catch (error) {
+      throw failure(
+        migration,
+        direction,
+        error,
+        statement.sql,
+        0,
+        `it runs outside a transaction (${sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked in flight`,
+      );
+    }
+  }
+  if (direction === 'up') await ledger.finishInFlight(client, migration.version, performance.now() - started);
+  else await ledger.remove(client, migration.version);
+}
+
+function failure(migration: Migration, direction: Direction, error: unknown, text: string, offset: number, consequence: string): Error {
+  if (error instanceof AbortedError) return error;
+  const pgError = error as { message?: string; code?: string; position?: string };
+  if (pgError.code === '57014') {
+    return new AbortedError(`stopped during ${migration.version} (${direction}): the statement was cancelled; ${consequence}`);
+  }
+  const position = pgError.position === undefined ? NaN : Number(pgError.position) - 1 - offset;
+  const line = Number.isNaN(position) || position < 0 ? '' : ` at line ${text.slice(0, position).split('\n').length}`;
+  const source = direction === 'up' ? migration.upSource : migration.downSource;
+  return new MigrationFailedError(
+    migration.version,
+    direction,
+    `migration ${migration.version} (${direction}) failed${line} in ${source}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}; ${consequence}`,
+    { cause: error },
+  );
+}
+
+/** While `work` runs, an abort cancels the running statement from a side connection. */
+async function withCancellation<T>(session: Session, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+  if (signal === undefined) return work();
+  const pid = backendPid(session.client);
+  const cancel = () => {
+    if (pid === undefined) return;
+    void session
+      .openSide()
+      .then(async (side) => {
+        try {
+          await side.query('SELECT pg_cancel_backend($1)', [pid]);
+        } finally {
+          await side.end();
+        }
+      })
+      .catch(() => {});
+  };
+  signal.addEventListener('abort', cancel, { once: true });
+  try {
+    return await work();
+  } finally {
+    signal.removeEventListener('abort', cancel);
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  const cause = (error as { cause?: { code?: string } } | null)?.cause?.code;
+  return [code, cause].some((c) => c === 'ECONNRESET' || c === 'EPIPE' || c === '57P01' || c === '57P02' || c === '57P03');
+}

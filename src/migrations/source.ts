@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SourceError } from '../errors.js';
+
+/**
+ * One migration as found on disk (or given in memory).
+ * Its identity is `version`, the whole base name: `020_add_issue_index`.
+ */
+export interface Migration {
+  /** The base name without `.up.sql`, e.g. `020_add_issue_index`; the key in the bookkeeping table. */
+  readonly version: string;
+  /** The numeric value of the leading digits; the first sort key. */
+  readonly number: bigint;
+  /** The part after the first underscore; the second sort key. */
+  readonly name: string;
+  readonly upSql: string;
+  readonly downSql: string | null;
+  /** sha256 (hex) of the up file's bytes. */
+  readonly checksum: string;
+  /** Where the up SQL came from, for messages: a file path or `<memory>/version`. */
+  readonly upSource: string;
+  readonly downSource: string | null;
+}
+
+/** A migration given in memory rather than read from a folder. */
+export interface MigrationInput {
+  /** Base name in the same `<digits>_<name>` form as a file, e.g. `001_create_users`. */
+  readonly version: string;
+  readonly up: string;
+  readonly down?: string | null;
+}
+
+const VERSION_PATTERN = /^(\d+)_(.+)$/;
+const FILE_PATTERN = /^(\d+_.+)\.(up|down)\.sql$/;
+
+export function checksumOf(content: string | Uint8Array): string {
+  return createHash('sha256').update(content).digest('hex');
+}
+
+/** Sort order: the number, then the name, then the raw version (so `01_a` and `1_a` still order stably). */
+export function compareMigrations(a: Pick<Migration, 'number' | 'name' | 'version'>, b: Pick<Migration, 'number' | 'name' | 'version'>): number {
+  if (a.number !== b.number) return a.number < b.number ? -1 : 1;
+  if (a.name !== b.name) return a.name < b.name ? -1 : 1;
+  return a.version < b.version ? -1 : a.version > b.version ? 1 : 0;
+}
+
+/** Splits a base name into its sort keys, or returns null when it does not fit `<digits>_<name>`. */
+export function parseVersion(version: string): { number: bigint; name: string } | null {
+  const match = VERSION_PATTERN.exec(version);
+  if (!match) return null;
+  return { number: BigInt(match[1]!), name: match[2]! };
+}
+
+/**
+ * Reads a migrations folder: `<digits>_<name>.up.sql` with optional `.down.sql`.
+ * Files that do not end in `.sql` are ignored; a `.sql` file that does not fit the
+ * pattern, a down file without its up file, or an empty up file is refused.
+ *
+ * @example
+ * const migrations = await readMigrationsDir('./migrations');
+ * migrations.map((m) => m.version); // ['001_create_users', '002_add_email', ...]
+ */
+export async function readMigrationsDir(dir: string): Promise<Migration[]> {
+  let entries: string[];
+  try {
+    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new SourceError(`migrations folder ${dir} does not exist: create it or pass another folder`);
+    if (code === 'ENOTDIR') throw new SourceError(`migrations folder ${dir} is not a folder`);
+    throw error;
+  }
+
+  const ups = new Map<string, string>();
+  const downs = new Map<string, string>();
+  const misnamed: string[] = [];
+  for (const file of entries.sort()) {
+    if (!file.toLowerCase().endsWith('.sql')) continue;
+    const match = FILE_PATTERN.exec(file);
+    if (!match) {
+      misnamed.push(file);
+      continue;
+    }
+    (match[2] === 'up' ? ups : downs).set(match[1]!, file);
+  }
+  if (misnamed.length > 0) {
+    throw new SourceError(
+      `${misnamed.map((f) => path.join(dir, f)).join(', ')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+    );
+  }
+  const orphans = [...downs.keys()].filter((version) => !ups.has(version));
+  if (orphans.length > 0) {
+    throw new SourceError(
+      `${orphans.map((v) => path.join(dir, downs.get(v)!)).join(', ')}: down file without an up file; add ${orphans.map((v) => `${v}.up.sql`).join(', ')} or remove the down file`,
+    );
+  }
+
+  const migrations = await Promise.all(
+    [...ups].map(async ([version, upFile]) => {
+      const downFile = downs.get(version);
+      const upPath = path.join(dir, upFile);
+      const downPath = downFile === undefined ? null : path.join(dir, downFile);
+      const [upBytes, downSql] = await Promise.all([
+        readFile(upPath),
+        downPath === null ? Promise.resolve(null) : readFile(downPath, 'utf8'),
+      ]);
+      return buildMigration(version, upBytes, downSql, upPath, downPath);
+    }),
+  );
+  return migrations.sort(compareMigrations);
+}
+
+/**
+ * Builds the same `Migration[]` from SQL held in memory, validated and sorted like a folder.
+ *
+ * @example
+ * const migrations = defineMigrations([{ version: '001_create_users', up: 'CREATE TABLE users (id int)', down: 'DROP TABLE users' }]);
+ */
+export function defineMigrations(inputs: readonly MigrationInput[]): Migration[] {
+  const seen = new Set<string>();
+  const migrations = inputs.map((input) => {
+    if (!parseVersion(input.version) || input.version.includes('/')) {
+      throw new SourceError(`migration version ${JSON.stringify(input.version)} must look like <digits>_<name>, e.g. 001_create_users`);
+    }
+    if (seen.has(input.version)) throw new SourceError(`migration ${input.version} is given twice`);
+    seen.add(input.version);
+    return buildMigration(input.version, Buffer.from(input.up, 'utf8'), input.down ?? null, `<memory>/${input.version}.up.sql`, input.down == null ? null : `<memory>/${input.version}.down.sql`);
+  });
+  return migrations.sort(compareMigrations);
+}
+
+function buildMigration(version: string, upBytes: Buffer, downSql: string | null, upSource: string, downSource: string | null): Migration {
+  const upSql = upBytes.toString('utf8');
+  if (upSql.trim().length === 0) throw new SourceError(`${upSource} is empty: write the migration's SQL or remove the file`);
+  const { number, name } = parseVersion(version)!;
+  return { version, number, name, upSql, downSql, checksum: checksumOf(upBytes), upSource, downSource };
+}
