@@ -1,0 +1,77 @@
+#!/usr/bin/env node
+// Proves the race tests guard the lock: in a temporary copy of the project, break the lock
+// in two ways and run test/race against each copy. Exits non-zero unless BOTH go red.
+//   (a) no lock: acquire and release become `SELECT 1`-style no-ops;
+//   (b) blocking lock: the polling pg_try_advisory_lock becomes a blocking pg_advisory_lock.
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const LOCK_FILE = 'src/migrations/lock.ts';
+const TRY_LOCK = "const TRY_LOCK_SQL = 'SELECT pg_try_advisory_lock($1::bigint) AS locked';";
+const UNLOCK = "const UNLOCK_SQL = 'SELECT pg_advisory_unlock($1::bigint) AS unlocked';";
+
+const mutants = [
+  {
+    name: 'no lock (acquire and release replaced by SELECT 1)',
+    replacements: [
+      [TRY_LOCK, "const TRY_LOCK_SQL = 'SELECT 1 = 1 AS locked, $1::bigint AS key';"],
+      [UNLOCK, "const UNLOCK_SQL = 'SELECT 1 AS unlocked, $1::bigint AS key';"],
+    ],
+  },
+  {
+    name: 'blocking lock (pg_advisory_lock instead of polling pg_try_advisory_lock)',
+    replacements: [[TRY_LOCK, "const TRY_LOCK_SQL = 'SELECT true AS locked FROM (SELECT pg_advisory_lock($1::bigint)) AS blocking';"]],
+  },
+];
+
+function run(command, args, cwd) {
+  const result = spawnSync(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', env: process.env });
+  return { status: result.status, output: `${result.stdout}\n${result.stderr}` };
+}
+
+let survivors = 0;
+for (const mutant of mutants) {
+  const copy = mkdtempSync(path.join(os.tmpdir(), 'slipway-mutant-'));
+  try {
+    cpSync(root, copy, {
+      recursive: true,
+      filter: (src) => !/[/\\](node_modules|dist|\.git|\.slipway)$/.test(src),
+    });
+    symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
+    const file = path.join(copy, LOCK_FILE);
+    let source = readFileSync(file, 'utf8');
+    for (const [from, to] of mutant.replacements) {
+      if (!source.includes(from)) {
+        console.error(`mutation-lock: ${LOCK_FILE} no longer contains ${JSON.stringify(from)}; update scripts/mutation-lock.mjs`);
+        process.exit(2);
+      }
+      source = source.replace(from, to);
+    }
+    writeFileSync(file, source);
+    const build = run(process.execPath, [path.join(copy, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], copy);
+    if (build.status !== 0) {
+      console.error(`mutation-lock: the mutant "${mutant.name}" does not build:\n${build.output}`);
+      process.exit(2);
+    }
+    const tests = run(process.execPath, [path.join(copy, 'node_modules/vitest/vitest.mjs'), 'run', 'test/race'], copy);
+    if (process.env.MUTATION_DEBUG) console.log(tests.output);
+    const failed = (tests.output.match(/✗|×|FAIL/g) ?? []).length;
+    if (tests.status === 0) {
+      survivors++;
+      console.error(`SURVIVED  ${mutant.name}: the race tests passed without the guarantee`);
+    } else {
+      const summary = tests.output.split('\n').find((line) => /Tests\s+\d+/.test(line))?.trim() ?? `${failed} failure marks`;
+      console.log(`KILLED    ${mutant.name}: ${summary}`);
+    }
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+if (survivors > 0) {
+  console.error(`mutation-lock: ${survivors} of ${mutants.length} mutants survived`);
+  process.exit(1);
+}
+console.log(`mutation-lock: all ${mutants.length} mutants killed`);

