@@ -7,9 +7,29 @@
  *
  * @packageDocumentation
  */
-export { migrate, type MigrateOptions, type MigrateResult, type StepResult } from './migrations/runner.js';
+export {
+  migrate,
+  status,
+  preview,
+  type MigrateOptions,
+  type MigrateResult,
+  type StepResult,
+  type InspectOptions,
+  type StatusReport,
+  type Preview,
+} from './migrations/runner.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
-export { plan, validateRequest, type Plan, type RunRequest, type AppliedRow, type Direction } from './migrations/plan.js';
+export {
+  plan,
+  validateRequest,
+  describeState,
+  type Plan,
+  type RunRequest,
+  type AppliedRow,
+  type Direction,
+  type MigrationState,
+  type MigrationStatus,
+} from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './migrations/lock.js';
 export { quoteTableName } from './db/identifier.js';

@@ -13,7 +13,8 @@ export const REDACTED_PATHS = ['password', 'databaseUrl', 'connectionString', '*
  */
 export function redactConnectionString(text: string): string {
   return text
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^@\s]*@/gi, '$1***@')
+    // Up to the LAST @ of the authority: a password may itself contain @.
+    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^\s/?#]*@/gi, '$1***@')
     .replace(/(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)/gi, '$1***');
 }
 

@@ -1,4 +1,6 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
+import type { Logger } from 'pino';
 import { UsageError } from '../errors.js';
 
 /** Where a run gets its connection: exactly one of these. */
@@ -33,14 +35,30 @@ export function checkConnectionSource(source: ConnectionSource): void {
 
 const ignore = () => {};
 
-export async function openSession(source: ConnectionSource): Promise<Session> {
+/** How long to keep retrying a connection that fails for a transient reason (a server still starting). */
+export interface ConnectRetry {
+  /** Milliseconds to keep retrying; 0 or undefined tries once. */
+  readonly waitMs?: number | undefined;
+  readonly logger?: Logger | undefined;
+  readonly signal?: AbortSignal | undefined;
+}
+
+/** SQLSTATEs and socket errors worth retrying: the server is not up yet, or restarting. */
+const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P03', '57P01', '57P02']);
+
+/** Is this a connection failure that may go away by itself (never an SQL error)? */
+export function isTransientConnectionError(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  if (code !== undefined && TRANSIENT.has(code)) return true;
+  const message = String((error as Error | null)?.message ?? '');
+  return code === undefined && /Connection terminated unexpectedly|connection closed/i.test(message);
+}
+
+export async function openSession(source: ConnectionSource, retry: ConnectRetry = {}): Promise<Session> {
   checkConnectionSource(source);
   if (source.databaseUrl !== undefined) {
     const config: pg.ClientConfig = { connectionString: source.databaseUrl, application_name: 'slipway' };
-    const client = new pg.Client(config);
-    // A server-side disconnect between queries emits 'error'; the next query fails with it instead.
-    client.on('error', ignore);
-    await client.connect();
+    const client = await connectWithRetry(config, retry);
     return { client, openSide: () => connectSide(config), close: () => client.end().catch(ignore) };
   }
   if (source.pool !== undefined) {
@@ -63,6 +81,31 @@ export async function openSession(source: ConnectionSource): Promise<Session> {
     openSide: () => connectSide({ ...parameters }),
     close: async () => {},
   };
+}
+
+async function connectWithRetry(config: pg.ClientConfig, retry: ConnectRetry): Promise<pg.Client> {
+  const deadline = performance.now() + (retry.waitMs ?? 0);
+  let delay = 100;
+  for (let attempt = 1; ; attempt++) {
+    const client = new pg.Client(config);
+    // A server-side disconnect between queries emits 'error'; the next query fails with it instead.
+    client.on('error', ignore);
+    try {
+      await client.connect();
+      return client;
+    } catch (error) {
+      await client.end().catch(ignore);
+      const remaining = deadline - performance.now();
+      if (!isTransientConnectionError(error) || remaining <= 0 || retry.signal?.aborted) throw error;
+      const next = Math.min(delay, remaining);
+      retry.logger?.warn(
+        { attempt, nextDelayMs: Math.round(next), error: (error as Error).message },
+        `database not reachable (attempt ${attempt}): retrying in ${Math.round(next)} ms`,
+      );
+      await sleep(next, undefined, retry.signal ? { signal: retry.signal } : undefined).catch(ignore);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
 }
 
 async function connectSide(config: pg.ClientConfig): Promise<pg.Client> {

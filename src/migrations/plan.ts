@@ -139,3 +139,32 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
 export function needsLock(p: Plan): boolean {
   return p.steps.length > 0 || p.checksumsToRecord.length > 0;
 }
+
+export type MigrationState = 'applied' | 'pending' | 'missing-file' | 'edited' | 'in-flight';
+
+/** One line of `status`: a migration file, a bookkeeping row, or both. */
+export interface MigrationStatus {
+  readonly version: string;
+  readonly state: MigrationState;
+  readonly appliedAt: Date | null;
+  readonly durationMs: number | null;
+}
+
+/**
+ * Joins files and rows into one list for `status`: files in order, then rows whose
+ * file is gone. Pure; reports problems instead of throwing them.
+ */
+export function describeState(migrations: readonly Migration[], applied: readonly AppliedRow[]): MigrationStatus[] {
+  const rows = new Map(applied.map((row) => [row.version, row]));
+  const known = new Set(migrations.map((m) => m.version));
+  const listed: MigrationStatus[] = migrations.map((m) => {
+    const row = rows.get(m.version);
+    const state: MigrationState =
+      row === undefined ? 'pending' : row.state === 'in_flight' ? 'in-flight' : row.checksum !== null && row.checksum !== m.checksum ? 'edited' : 'applied';
+    return { version: m.version, state, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null };
+  });
+  const orphans = applied
+    .filter((row) => !known.has(row.version))
+    .map((row) => ({ version: row.version, state: 'missing-file' as const, appliedAt: row.appliedAt, durationMs: row.durationMs }));
+  return [...listed, ...orphans.sort((a, b) => (a.version < b.version ? -1 : 1))];
+}

@@ -4,8 +4,8 @@ import { backendPid, checkConnectionSource, openSession, type ConnectionSource, 
 import { AbortedError, MigrationFailedError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Ledger } from './ledger.js';
-import { acquireLock, DEFAULT_LOCK_KEY, releaseLock, toLockKey } from './lock.js';
-import { needsLock, plan, validateRequest, type AppliedRow, type Direction, type Plan, type RunRequest } from './plan.js';
+import { acquireLock, DEFAULT_LOCK_KEY, lockHolder, releaseLock, toLockKey, type LockHolder } from './lock.js';
+import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan, type RunRequest } from './plan.js';
 import { defineMigrations, readMigrationsDir, type Migration, type MigrationInput } from './source.js';
 import { needsServerVersion, parseSql, type ParsedSql } from './statements.js';
 
@@ -31,6 +31,11 @@ export interface MigrateOptions extends ConnectionSource {
   readonly logger?: Logger;
   /** Aborting stops before the next migration and cancels (rolls back) a running transactional one. */
   readonly signal?: AbortSignal;
+  /**
+   * With `databaseUrl`: keep retrying a connection that fails for a transient reason
+   * (refused, reset, server starting up) for this many milliseconds. Default: try once.
+   */
+  readonly connectWait?: number;
 }
 
 /** What happened to one migration in this run. */
@@ -70,18 +75,14 @@ export interface MigrateResult {
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const request = validateRequest(options);
-  const ledger = new Ledger(options.table ?? 'schema_migrations');
-  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
+  const { ledger, lockKey, logger, migrations } = await prepare(options);
   if (options.lockWaitTimeout !== undefined && !(Number.isFinite(options.lockWaitTimeout) && options.lockWaitTimeout >= 0)) {
     throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
   }
-  checkConnectionSource(options);
-  const logger = options.logger ?? createLogger();
-  const migrations = await loadMigrations(options);
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
   const started = performance.now();
-  const session = await openSession(options);
+  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
   let broken = false;
   try {
     const seen = await ledger.read(session.client);
@@ -120,7 +121,79 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   }
 }
 
-async function loadMigrations(options: MigrateOptions): Promise<readonly Migration[]> {
+/** Options shared by every command that reads migrations and the bookkeeping table. */
+export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
+
+/** Everything a command needs before it connects; all of it validated first. */
+async function prepare(options: InspectOptions) {
+  const ledger = new Ledger(options.table ?? 'schema_migrations');
+  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
+  checkConnectionSource(options);
+  const logger = options.logger ?? createLogger();
+  const migrations = await loadMigrations(options);
+  return { ledger, lockKey, logger, migrations };
+}
+
+export interface StatusReport {
+  /** The bookkeeping table, as quoted in SQL. */
+  readonly table: string;
+  readonly migrations: readonly MigrationStatus[];
+  /** Who holds the migration lock right now, or null. */
+  readonly lock: LockHolder | null;
+}
+
+/**
+ * Every migration with its state (applied, pending, missing-file, edited, in-flight)
+ * and who holds the migration lock. Takes no lock; two queries.
+ *
+ * @example
+ * const report = await status({ databaseUrl, dir: './migrations' });
+ * report.migrations.filter((m) => m.state !== 'applied');
+ */
+export async function status(options: InspectOptions): Promise<StatusReport> {
+  const { ledger, lockKey, logger, migrations } = await prepare(options);
+  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+  try {
+    const rows = await ledger.read(session.client);
+    const lock = await lockHolder(session.client, lockKey);
+    return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
+  } finally {
+    await session.close();
+  }
+}
+
+export interface Preview {
+  readonly direction: Direction;
+  /** What the same `migrate` call would run now, in order, and whether each runs in a transaction. */
+  readonly steps: ReadonlyArray<{ readonly version: string; readonly direction: Direction; readonly transactional: boolean }>;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * What `migrate` with the same options would do, executing nothing and taking no lock.
+ * Throws the same integrity errors the run would.
+ *
+ * @example
+ * const { steps } = await preview({ databaseUrl, dir: './migrations', direction: 'down', steps: 2 });
+ */
+export async function preview(options: MigrateOptions): Promise<Preview> {
+  const request = validateRequest(options);
+  const { ledger, logger, migrations } = await prepare(options);
+  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+  try {
+    const p = plan(migrations, await ledger.read(session.client), request, ledger.sqlName);
+    const parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction)));
+    return {
+      direction: p.direction,
+      steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
+      warnings: p.warnings,
+    };
+  } finally {
+    await session.close();
+  }
+}
+
+async function loadMigrations(options: InspectOptions): Promise<readonly Migration[]> {
   if ((options.dir === undefined) === (options.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SourceError } from '../errors.js';
+import { SourceError, UsageError } from '../errors.js';
 
 /**
  * One migration as found on disk (or given in memory).
@@ -64,7 +64,8 @@ export function parseVersion(version: string): { number: bigint; name: string } 
 export async function readMigrationsDir(dir: string): Promise<Migration[]> {
   let entries: string[];
   try {
-    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+    // Symlinked files count (shared migrations); folders do not.
+    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SourceError(`migrations folder ${dir} does not exist: create it or pass another folder`);
@@ -135,4 +136,45 @@ function buildMigration(version: string, upBytes: Buffer, downSql: string | null
   if (upSql.trim().length === 0) throw new SourceError(`${upSource} is empty: write the migration's SQL or remove the file`);
   const { number, name } = parseVersion(version)!;
   return { version, number, name, upSql, downSql, checksum: checksumOf(upBytes), upSource, downSource };
+}
+
+/**
+ * The version number for a new migration, following the folder's style: a 14-digit UTC
+ * timestamp when the newest files use one, otherwise the next zero-padded sequence number
+ * (`001` in an empty folder). Pure.
+ *
+ * @example nextVersionNumber(['001', '002'], new Date()) // '003'
+ */
+export function nextVersionNumber(existingNumbers: readonly string[], now: Date): string {
+  const newest = [...existingNumbers].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)).at(-1);
+  if (newest !== undefined && newest.length === 14) {
+    const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+    return BigInt(stamp) > BigInt(newest) ? stamp : (BigInt(newest) + 1n).toString();
+  }
+  const width = Math.max(3, ...existingNumbers.map((n) => n.length));
+  const next = newest === undefined ? 1n : BigInt(newest) + 1n;
+  return next.toString().padStart(width, '0');
+}
+
+/**
+ * Creates `<version>_<name>.up.sql` and `.down.sql` in `dir` (made when missing).
+ *
+ * @example
+ * const { up, down } = await createMigrationFiles('./migrations', 'create_users');
+ */
+export async function createMigrationFiles(dir: string, name: string, now = new Date()): Promise<{ version: string; up: string; down: string }> {
+  if (!/^[a-z0-9_]+$/.test(name)) {
+    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits and underscores ([a-z0-9_]+), e.g. create_users`);
+  }
+  await mkdir(dir, { recursive: true });
+  const numbers = (await readdir(dir)).flatMap((file) => {
+    const match = FILE_PATTERN.exec(file);
+    return match ? [parseVersion(match[1]!)!.number.toString().padStart(/^\d+/.exec(file)![0].length, '0')] : [];
+  });
+  const version = `${nextVersionNumber(numbers, now)}_${name}`;
+  const up = path.join(dir, `${version}.up.sql`);
+  const down = path.join(dir, `${version}.down.sql`);
+  await writeFile(up, `-- ${version}: write the change here.\n`, { flag: 'wx' });
+  await writeFile(down, `-- ${version}: undo the change here.\n`, { flag: 'wx' });
+  return { version, up, down };
 }

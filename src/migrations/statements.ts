@@ -86,7 +86,8 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
       return detachConcurrently ? 'ALTER TABLE ... DETACH PARTITION CONCURRENTLY' : null;
     }
     case 'AlterEnumStmt':
-      return node.newVal !== undefined && options.serverVersionNum !== undefined && options.serverVersionNum < 120000
+      // Only ADD VALUE (newVal without oldVal; RENAME VALUE sets both) is refused before PG 12.
+      return node.newVal !== undefined && node.oldVal === undefined && options.serverVersionNum !== undefined && options.serverVersionNum < 120000
         ? 'ALTER TYPE ... ADD VALUE before PostgreSQL 12'
         : null;
     default:
@@ -119,7 +120,8 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     raw = ((await parse(sql)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
   } catch (error) {
     const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
-    const where = details?.cursorPosition === undefined ? '' : ` (line ${lineAt(sql, byteToCharIndex(sql, details.cursorPosition))})`;
+    // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text.
+    const where = details?.cursorPosition === undefined ? '' : ` (line ${lineAt(sql, [...sql].slice(0, details.cursorPosition).join('').length)})`;
     throw new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
   }
 
@@ -154,7 +156,8 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   const kept = statements.slice(first, last);
   if (kept.length === 0) throw new SourceError(`${source} has no SQL statement between BEGIN and COMMIT: write the migration or remove the file`);
   const transactional = kept.every((s) => s.noTransactionReason === null);
-  const body = first === 0 && last === statements.length ? sql : kept.map((s) => s.sql).join(';\n');
+  // The separator sits on its own line: a statement's text may end in a `--` comment.
+  const body = first === 0 && last === statements.length ? sql : kept.map((s) => s.sql).join('\n;\n');
   return { statements: kept, transactional, body };
 }
 
@@ -174,8 +177,4 @@ function lineAt(text: string, charIndex: number): number {
 
 function leadingWhitespace(text: string): number {
   return text.length - text.trimStart().length;
-}
-
-function byteToCharIndex(text: string, byteOffset: number): number {
-  return Buffer.from(text, 'utf8').subarray(0, byteOffset).toString('utf8').length;
 }

@@ -1,0 +1,236 @@
+import { describe, expect, it } from 'vitest';
+import { SourceError } from '../../src/errors.js';
+import { needsServerVersion, parseSql } from '../../src/migrations/statements.js';
+
+async function sourceError(promise: Promise<unknown>): Promise<SourceError> {
+  const error = await promise.then(
+    () => {
+      throw new Error('expected a SourceError, got a result');
+    },
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SourceError);
+  expect((error as SourceError).code).toBe('SOURCE');
+  return error as SourceError;
+}
+
+describe('parseSql: transactional files', () => {
+  it('keeps a plain file transactional, with the file itself as body', async () => {
+    const sql = 'CREATE TABLE users (id int PRIMARY KEY);\nALTER TABLE users ADD COLUMN email text;\n';
+    const parsed = await parseSql(sql, '001_users.up.sql');
+    expect(parsed.transactional).toBe(true);
+    expect(parsed.body).toBe(sql);
+    expect(parsed.statements.map((s) => s.sql)).toEqual([
+      'CREATE TABLE users (id int PRIMARY KEY)',
+      'ALTER TABLE users ADD COLUMN email text',
+    ]);
+    expect(parsed.statements.map((s) => s.kind)).toEqual(['CreateStmt', 'AlterTableStmt']);
+    expect(parsed.statements.map((s) => s.line)).toEqual([1, 2]);
+    expect(parsed.statements.every((s) => s.noTransactionReason === null)).toBe(true);
+  });
+
+  it.each([
+    ['CREATE INDEX i ON t (a);', 'IndexStmt'],
+    ['ANALYZE t;', 'VacuumStmt'],
+    ['REINDEX INDEX i;', 'ReindexStmt'],
+    ['REINDEX TABLE t;', 'ReindexStmt'],
+    ['DROP INDEX i;', 'DropStmt'],
+    ['CLUSTER t USING i;', 'ClusterStmt'],
+  ])('keeps %s transactional', async (sql, kind) => {
+    const parsed = await parseSql(sql, 'x.up.sql');
+    expect(parsed.transactional).toBe(true);
+    expect(parsed.statements).toHaveLength(1);
+    expect(parsed.statements[0]!.kind).toBe(kind);
+    expect(parsed.statements[0]!.noTransactionReason).toBeNull();
+    expect(parsed.body).toBe(sql);
+  });
+});
+
+describe('parseSql: non-transactional statements', () => {
+  it.each([
+    ['CREATE INDEX CONCURRENTLY i ON t (a);', 'CREATE INDEX CONCURRENTLY'],
+    ['CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS i ON t (a);', 'CREATE INDEX CONCURRENTLY'],
+    ['DROP INDEX CONCURRENTLY i;', 'DROP INDEX CONCURRENTLY'],
+    ['DROP INDEX CONCURRENTLY IF EXISTS i;', 'DROP INDEX CONCURRENTLY'],
+    ['REINDEX INDEX CONCURRENTLY i;', 'REINDEX CONCURRENTLY'],
+    ['REINDEX TABLE CONCURRENTLY t;', 'REINDEX CONCURRENTLY'],
+    ['REINDEX (CONCURRENTLY) INDEX i;', 'REINDEX CONCURRENTLY'],
+    ['VACUUM t;', 'VACUUM'],
+    ['VACUUM (ANALYZE) t;', 'VACUUM'],
+    ['ALTER SYSTEM SET work_mem = 1024;', 'ALTER SYSTEM'],
+    ['CREATE DATABASE other;', 'CREATE DATABASE'],
+    ['DROP DATABASE other;', 'DROP DATABASE'],
+  ])('%s makes the file non-transactional', async (sql, reason) => {
+    const parsed = await parseSql(sql, 'x.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements).toHaveLength(1);
+    expect(parsed.statements[0]!.noTransactionReason).toBe(reason);
+  });
+
+  it('marks only the offending statement in a mixed file', async () => {
+    const sql = 'CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY t_a ON t (a);\nINSERT INTO t VALUES (1);\n';
+    const parsed = await parseSql(sql, '003_index.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements.map((s) => s.noTransactionReason)).toEqual([null, 'CREATE INDEX CONCURRENTLY', null]);
+    expect(parsed.statements.map((s) => s.sql)).toEqual([
+      'CREATE TABLE t (a int)',
+      'CREATE INDEX CONCURRENTLY t_a ON t (a)',
+      'INSERT INTO t VALUES (1)',
+    ]);
+    expect(parsed.statements.map((s) => s.line)).toEqual([1, 2, 3]);
+  });
+});
+
+describe('parseSql: ALTER TYPE ... ADD VALUE', () => {
+  const sql = "ALTER TYPE mood ADD VALUE 'meh';";
+
+  it('is transactional when the server version is unknown', async () => {
+    const parsed = await parseSql(sql, 'e.up.sql');
+    expect(parsed.transactional).toBe(true);
+    expect(parsed.statements[0]!.kind).toBe('AlterEnumStmt');
+    expect(needsServerVersion(parsed)).toBe(true);
+  });
+
+  it('is transactional on PostgreSQL 17', async () => {
+    const parsed = await parseSql(sql, 'e.up.sql', { serverVersionNum: 170000 });
+    expect(parsed.transactional).toBe(true);
+    expect(parsed.statements[0]!.noTransactionReason).toBeNull();
+  });
+
+  it('is transactional on PostgreSQL 12 exactly', async () => {
+    expect((await parseSql(sql, 'e.up.sql', { serverVersionNum: 120000 })).transactional).toBe(true);
+  });
+
+  it('is not transactional on PostgreSQL 11', async () => {
+    const parsed = await parseSql(sql, 'e.up.sql', { serverVersionNum: 110000 });
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements[0]!.noTransactionReason).toContain('ADD VALUE');
+  });
+
+  it('does not need the server version for a file without ALTER TYPE ... ADD VALUE', async () => {
+    expect(needsServerVersion(await parseSql('SELECT 1;', 'x.up.sql'))).toBe(false);
+  });
+});
+
+describe('parseSql: splitting', () => {
+  it('keeps a DO $$ ... $$ block with semicolons as one statement', async () => {
+    const block = "DO $$\nBEGIN\n  PERFORM 1;\n  RAISE NOTICE 'a; b';\nEND\n$$";
+    const sql = `${block};\nSELECT 2;\n`;
+    const parsed = await parseSql(sql, 'do.up.sql');
+    expect(parsed.statements).toHaveLength(2);
+    expect(parsed.statements[0]!.kind).toBe('DoStmt');
+    expect(parsed.statements[0]!.sql).toBe(block);
+    expect(parsed.statements[1]!.sql).toBe('SELECT 2');
+    expect(parsed.statements[1]!.line).toBe(7);
+    expect(parsed.transactional).toBe(true);
+  });
+
+  it('keeps semicolons inside string literals and tagged dollar quotes', async () => {
+    const fn = 'CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $body$ SELECT \'x;y\' $body$';
+    const parsed = await parseSql(`${fn};\nSELECT ';';`, 'fn.up.sql');
+    expect(parsed.statements.map((s) => s.sql)).toEqual([fn, "SELECT ';'"]);
+  });
+
+  it('cuts exact statement text after multi-byte unicode', async () => {
+    const sql = "-- données, ✓, 表, 🎉\nINSERT INTO t VALUES ('é🎉');\nSELECT 'ü' AS \"ça\";\nCREATE TABLE \"表\" (id int);";
+    const parsed = await parseSql(sql, 'u.up.sql');
+    expect(parsed.statements.map((s) => s.sql)).toEqual([
+      "INSERT INTO t VALUES ('é🎉')",
+      "SELECT 'ü' AS \"ça\"",
+      'CREATE TABLE "表" (id int)',
+    ]);
+    expect(parsed.statements.map((s) => s.line)).toEqual([2, 3, 4]);
+    expect(parsed.body).toBe(sql);
+  });
+
+  it('cuts exact statement text when unicode is on the same line', async () => {
+    const sql = "SELECT '🎉🎉🎉'; SELECT 'ok';";
+    const parsed = await parseSql(sql, 'u.up.sql');
+    expect(parsed.statements.map((s) => s.sql)).toEqual(["SELECT '🎉🎉🎉'", "SELECT 'ok'"]);
+  });
+
+  it('takes a last statement without a semicolon', async () => {
+    const parsed = await parseSql('SELECT 1;\nSELECT 2', 'x.up.sql');
+    expect(parsed.statements.map((s) => s.sql)).toEqual(['SELECT 1', 'SELECT 2']);
+  });
+});
+
+describe('parseSql: transaction control', () => {
+  it('drops a leading BEGIN and trailing COMMIT', async () => {
+    const sql = 'BEGIN;\nCREATE TABLE a (id int);\nCREATE TABLE b (id int);\nCOMMIT;\n';
+    const parsed = await parseSql(sql, 'wrapped.up.sql');
+    expect(parsed.statements.map((s) => s.sql)).toEqual(['CREATE TABLE a (id int)', 'CREATE TABLE b (id int)']);
+    expect(parsed.body).not.toMatch(/BEGIN/i);
+    expect(parsed.body).not.toMatch(/COMMIT/i);
+    expect(parsed.body).toContain('CREATE TABLE a (id int)');
+    expect(parsed.body).toContain('CREATE TABLE b (id int)');
+    expect(parsed.transactional).toBe(true);
+  });
+
+  it('drops START TRANSACTION ... END as well', async () => {
+    const parsed = await parseSql('START TRANSACTION;\nSELECT 1;\nEND;', 'x.up.sql');
+    expect(parsed.statements.map((s) => s.sql)).toEqual(['SELECT 1']);
+    expect(parsed.body).toBe('SELECT 1');
+  });
+
+  it.each([
+    ['CREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);', 'ROLLBACK', 2],
+    ['CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);', 'COMMIT', 2],
+    ['BEGIN;\nCREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);\nCOMMIT;', 'ROLLBACK', 3],
+    ['CREATE TABLE a (id int);\nCOMMIT;', 'COMMIT', 2],
+    ['BEGIN;\nCREATE TABLE a (id int);', 'BEGIN', 1],
+    ['SELECT 1;\nSAVEPOINT s;\nSELECT 2;', 'SAVEPOINT', 2],
+  ])('refuses transaction control in %j, naming the source', async (sql, word, line) => {
+    const error = await sourceError(parseSql(sql, '007_bad.up.sql'));
+    expect(error.message).toContain('007_bad.up.sql');
+    expect(error.message).toContain(`(line ${line})`);
+    expect(error.message).toContain(`${word} inside a migration is not supported`);
+  });
+
+  it('refuses BEGIN; COMMIT; with nothing between', async () => {
+    const error = await sourceError(parseSql('BEGIN;\nCOMMIT;', '008_empty.up.sql'));
+    expect(error.message).toContain('008_empty.up.sql');
+    expect(error.message).toContain('no SQL statement');
+  });
+});
+
+describe('parseSql: bad files', () => {
+  it('refuses a syntax error, naming the source and the line', async () => {
+    const error = await sourceError(parseSql('CREATE TABLE a (id int);\n\nSELEC 1;\n', '009_typo.up.sql'));
+    expect(error.message).toContain('009_typo.up.sql');
+    expect(error.message).toContain('(line 3)');
+    expect(error.message).toContain('SELEC');
+  });
+
+  it('reports line 1 for a syntax error on the first line', async () => {
+    const error = await sourceError(parseSql('CREAT TABLE a (id int);', 'typo.up.sql'));
+    expect(error.message).toContain('typo.up.sql (line 1)');
+  });
+
+  it.each(['-- just a comment\n', '/* block */\n-- and a line\n', '   \n\n', ';;'])(
+    'refuses a file with no statement (%j)',
+    async (sql) => {
+      const error = await sourceError(parseSql(sql, '010_comments.up.sql'));
+      expect(error.message).toContain('010_comments.up.sql');
+      expect(error.message).toContain('no SQL statement');
+    },
+  );
+});
+
+describe('parseSql: edge cases', () => {
+  it('reports the right line for a syntax error after multi-byte characters', async () => {
+    const error = await sourceError(parseSql("-- é✓🎉\n\nSELECT 'éééé';\nSELEC 2;", '009_x.up.sql'));
+    expect(error.message).toContain('009_x.up.sql (line 4)');
+  });
+
+  it('keeps ALTER TYPE ... RENAME VALUE transactional before PG 12 (only ADD VALUE is refused)', async () => {
+    const parsed = await parseSql("ALTER TYPE mood RENAME VALUE 'a' TO 'b';", '010_x.up.sql', { serverVersionNum: 110000 });
+    expect(parsed.transactional).toBe(true);
+  });
+
+  it('keeps a statement that ends in a comment runnable after dropping BEGIN/COMMIT', async () => {
+    const parsed = await parseSql('BEGIN;\nCREATE TABLE a (id int) -- first table\n;\nCREATE TABLE b (id int);\nCOMMIT;', '011_x.up.sql');
+    const again = await parseSql(parsed.body, 'body');
+    expect(again.statements.map((s) => s.kind)).toEqual(['CreateStmt', 'CreateStmt']);
+  });
+});
