@@ -110,6 +110,8 @@ export async function startLocalServer(root = defaultRoot()): Promise<LocalServe
   if (status.running) return { ...describe(root, status.port), started: false };
   if (!status.initialised) {
     await mkdir(root, { recursive: true });
+    // Local state, never committed, whatever the project's own .gitignore says.
+    await writeFile(path.join(root, '.gitignore'), '*\n');
     const port = status.port || (await freePort());
     await initialise(path.join(root, 'postgres'), port);
     await writeFile(path.join(root, 'postgres.json'), `${JSON.stringify({ port } satisfies Settings)}\n`);
@@ -157,7 +159,8 @@ async function initialise(dataDir: string, port: number): Promise<void> {
   try {
     await server.initialise();
   } catch (error) {
-    throw new SlipwayError('LOCAL_DB', `could not create the local PostgreSQL in ${dataDir}: ${lastLine((error as Error).message)}`);
+    const hint = process.getuid?.() === 0 ? '; as root, PostgreSQL runs as the postgres user, which must be able to reach this folder (check its parents\' permissions)' : '';
+    throw new SlipwayError('LOCAL_DB', `could not create the local PostgreSQL in ${dataDir}: ${lastLine((error as Error).message)}${hint}`);
   }
 }
 

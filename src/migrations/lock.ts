@@ -105,7 +105,7 @@ export async function releaseLock(client: pg.ClientBase, key: bigint): Promise<v
 export async function lockHolder(client: pg.ClientBase, key: bigint): Promise<LockHolder | null> {
   const unsigned = BigInt.asUintN(64, key);
   const { rows } = await client.query<{ pid: number; application_name: string | null; client_addr: string | null; query_start: Date | null; backend_start: Date | null }>(
-    `SELECT l.pid, a.application_name, a.client_addr::text AS client_addr, a.query_start, a.backend_start
+    `SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr, a.query_start, a.backend_start
        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
         AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid

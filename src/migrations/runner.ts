@@ -86,10 +86,14 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   let broken = false;
   try {
     const seen = await ledger.read(session.client);
-    const fastPlan = plan(migrations, seen, request, ledger.sqlName);
-    if (!needsLock(fastPlan)) {
-      logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
-      return result(request, migrations, fastPlan, [], null, started, seen);
+    // An in-flight row may be a migration another runner is executing right now: only the
+    // lock holder may call it interrupted, so such a read goes to the lock instead of failing.
+    if (!seen.some((row) => row.state === 'in_flight')) {
+      const fastPlan = plan(migrations, seen, request, ledger.sqlName);
+      if (!needsLock(fastPlan)) {
+        logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
+        return result(request, migrations, fastPlan, [], null, started, seen);
+      }
     }
     const { waitedMs } = await acquireLock(session.client, lockKey, {
       logger,

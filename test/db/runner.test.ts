@@ -2,7 +2,7 @@ import { writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortedError, IntegrityError, LockTimeoutError, migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
+import { AbortedError, IntegrityError, LockTimeoutError, migrate, MigrationFailedError, readMigrationsDir, SourceError, type MigrateOptions } from '../../src/index.js';
 import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
@@ -330,6 +330,31 @@ describe('the lock', () => {
     expect(waiting).toMatchObject({ holderPid });
     expect(waiting!.waitedMs as number).toBeGreaterThanOrEqual(1000);
     expect(await tables()).toEqual([]);
+  });
+
+  it('waits instead of failing when it reads an in-flight row while another runner holds the lock', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '001_create_users.up.sql': 'CREATE TABLE users (id int, email text);', '002_index.up.sql': 'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);' });
+    await up(dir, { target: '001_create_users' });
+    // Another runner holds the lock and has marked 002 in flight: it is building the index right now.
+    const holder = await box.connect();
+    await holder.query('SELECT pg_advisory_lock($1::bigint)', [box.lockKey.toString()]);
+    const checksum = (await readMigrationsDir(dir))[1]!.checksum;
+    await holder.query(`INSERT INTO ${box.table} (version, checksum, state) VALUES ('002_index', $1, 'in_flight')`, [checksum]);
+    let settled = false;
+    const run = up(dir);
+    run.then(() => (settled = true), () => (settled = true));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(settled).toBe(false);
+    await holder.query('CREATE INDEX CONCURRENTLY users_email_idx ON users (email)');
+    await holder.query(`UPDATE ${box.table} SET state = 'applied' WHERE version = '002_index'`);
+    await holder.query('SELECT pg_advisory_unlock($1::bigint)', [box.lockKey.toString()]);
+    const result = await run;
+    expect(result.executed).toEqual([]);
+    expect(await ledger()).toEqual([
+      { version: '001_create_users', state: 'applied' },
+      { version: '002_index', state: 'applied' },
+    ]);
   });
 
   it('an abort during a transactional migration cancels it, rolls it back and releases the lock', async () => {

@@ -1,0 +1,35 @@
+import type { LockHolder } from '../migrations/lock.js';
+import type { StatusReport, Preview } from '../migrations/runner.js';
+
+function pad(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]!))).join('  ')).join('\n');
+}
+
+function time(date: Date | null): string {
+  return date === null ? '-' : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+export function describeLock(lock: LockHolder | null): string {
+  if (lock === null) return 'migration lock: free';
+  const who = [lock.applicationName && `application ${lock.applicationName}`, lock.clientAddress && `from ${lock.clientAddress}`].filter(Boolean).join(', ');
+  return `migration lock: held by backend pid ${lock.pid}${who ? ` (${who})` : ''}, connected since ${time(lock.backendStart)}, current statement since ${time(lock.queryStart)}`;
+}
+
+export function formatStatus(report: StatusReport): string {
+  const rows = [['VERSION', 'STATE', 'APPLIED AT', 'DURATION']];
+  for (const m of report.migrations) {
+    rows.push([m.version, m.state, time(m.appliedAt), m.durationMs === null ? '-' : `${m.durationMs} ms`]);
+  }
+  const counts = new Map<string, number>();
+  for (const m of report.migrations) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
+  const summary = report.migrations.length === 0 ? 'no migrations' : [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
+  return `${report.migrations.length > 0 ? `${pad(rows)}\n` : ''}${summary} (table ${report.table})\n${describeLock(report.lock)}`;
+}
+
+export function formatPreview(p: Preview): string {
+  if (p.steps.length === 0) return `nothing to ${p.direction === 'up' ? 'apply' : 'revert'}`;
+  const verb = p.direction === 'up' ? 'apply' : 'revert';
+  const lines = p.steps.map((s) => `${verb} ${s.version}${s.transactional ? '' : '  (outside a transaction)'}`);
+  return [...p.warnings.map((w) => `warning: ${w}`), ...lines].join('\n');
+}

@@ -1,0 +1,286 @@
+#!/usr/bin/env node
+/**
+ * The `slipway` command: thin wrappers that parse arguments, call the library, print and
+ * exit. Exit codes: 0 success, 1 migration or database failure, 2 usage error.
+ */
+import { readFileSync } from 'node:fs';
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import type { Logger } from 'pino';
+import { localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
+import { SlipwayError, UsageError } from '../errors.js';
+import { redactConnectionString } from '../log.js';
+import { toLockKey } from '../migrations/lock.js';
+import { migrate, preview, status, type MigrateOptions } from '../migrations/runner.js';
+import { createMigrationFiles } from '../migrations/source.js';
+import { cliLogger, type LogFormat } from './logger.js';
+import { formatPreview, formatStatus } from './format.js';
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+/** Options every database command takes; flags win over the environment. */
+interface DatabaseFlags {
+  dir: string;
+  table: string;
+  lockKey?: bigint;
+  databaseUrl?: string;
+  wait?: number;
+  json?: boolean;
+  logLevel: string;
+  logFormat?: LogFormat;
+}
+
+/** Secrets to scrub from anything printed: the password of the connection string in use. */
+const secrets = new Set<string>();
+
+function rememberPassword(url: string | undefined): void {
+  if (url === undefined) return;
+  try {
+    const password = decodeURIComponent(new URL(url).password);
+    if (password) secrets.add(password).add(encodeURIComponent(password));
+  } catch {
+    // Not a URL (a key=value string): redactConnectionString handles password=...
+  }
+}
+
+function scrub(text: string): string {
+  let out = redactConnectionString(text);
+  for (const secret of secrets) out = out.split(secret).join('***');
+  return out;
+}
+
+function wholeNumber(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('give a whole number of 1 or more.');
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('give a number of seconds, 0 or more.');
+  return n;
+}
+
+function lockKey(value: string): bigint {
+  try {
+    return toLockKey(value);
+  } catch {
+    throw new InvalidArgumentError('give a whole number that fits in a signed 64-bit integer.');
+  }
+}
+
+function tableName(value: string): string {
+  if (value.length === 0 || value.split('.').length > 2 || value.split('.').some((p) => p.length === 0)) {
+    throw new InvalidArgumentError('use "table" or "schema.table".');
+  }
+  return value;
+}
+
+function withDatabaseOptions(command: Command, { json = true } = {}): Command {
+  command
+    .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
+    .addOption(new Option('--table <name>', 'bookkeeping table, may be schema-qualified').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
+    .addOption(new Option('--lock-key <n>', 'advisory-lock key (bigint); default 0x736c6970776179').env('SLIPWAY_LOCK_KEY').argParser(lockKey))
+    .addOption(new Option('--database-url <url>', 'PostgreSQL connection string; without one, the local server in .slipway/postgres').env('DATABASE_URL'))
+    .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
+    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .addOption(new Option('--log-format <format>', 'log lines as JSON or readable (default: readable on a terminal)').choices(['json', 'pretty']));
+  if (json) command.option('--json', 'print one JSON document on stdout (logs go to stderr)');
+  return command;
+}
+
+/** The state one command run carries: its logger, its abort signal, its connection. */
+interface Run {
+  logger: Logger;
+  signal: AbortSignal;
+  library: Pick<MigrateOptions, 'databaseUrl' | 'dir' | 'table' | 'lockKey' | 'connectWait' | 'logger' | 'signal'>;
+}
+
+/** Logs go to stdout, except for commands whose stdout is a document (status, plan, --json). */
+function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Logger {
+  return cliLogger({ level: flags.logLevel, format: flags.logFormat, toStderr: printsDocument || flags.json === true });
+}
+
+async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSignal): Promise<Run> {
+  let databaseUrl = flags.databaseUrl;
+  if (databaseUrl === undefined || databaseUrl === '') {
+    const local = await startLocalServer();
+    logger.info({ url: local.url }, `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`);
+    databaseUrl = local.url;
+  }
+  rememberPassword(databaseUrl);
+  return {
+    logger,
+    signal,
+    library: {
+      databaseUrl,
+      dir: flags.dir,
+      table: flags.table,
+      ...(flags.lockKey !== undefined && { lockKey: flags.lockKey }),
+      ...(flags.wait !== undefined && { connectWait: flags.wait * 1000 }),
+      logger,
+      signal,
+    },
+  };
+}
+
+function printJson(document: unknown): void {
+  process.stdout.write(`${scrub(JSON.stringify(document, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
+}
+
+/** Stops a run on SIGINT/SIGTERM: before the next migration, cancelling a running one. A second signal exits at once. */
+function abortOnSignals(logger: () => Logger | undefined): AbortController {
+  const controller = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.on(signal, () => {
+      if (controller.signal.aborted) process.exit(EXIT_FAILURE);
+      logger()?.warn({ signal }, `received ${signal}: stopping (a running migration is cancelled and rolled back)`);
+      controller.abort();
+    });
+  }
+  return controller;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let logger: Logger | undefined;
+  let json = false;
+  const controller = abortOnSignals(() => logger);
+  const program = new Command('slipway')
+    .description('Concurrency-safe PostgreSQL migrations')
+    .version(packageJson.version, '-v, --version', 'print the version')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .configureOutput({
+      outputError: (text, write) => {
+        const line = scrub(text.trim().split('\n')[0]!);
+        write(`${line}${line.startsWith('error: unknown command') ? `; commands: ${program.commands.map((c) => c.name()).join(', ')}` : ''}\n`);
+      },
+    });
+
+  const begin = (flags: DatabaseFlags, printsDocument = false) => {
+    json = flags.json === true;
+    logger = loggerFor(flags, printsDocument);
+    return prepareRun(flags, logger, controller.signal);
+  };
+
+  withDatabaseOptions(
+    program
+      .command('up')
+      .description('apply pending migrations (every one, or up to --to)')
+      .option('--to <version>', 'stop after this version, e.g. 020_add_index'),
+  ).action(async (flags: DatabaseFlags & { to?: string }) => {
+    const run = await begin(flags);
+    const result = await migrate({ ...run.library, direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `up: ${result.executed.length} applied`);
+    if (json) printJson(result);
+  });
+
+  withDatabaseOptions(
+    program
+      .command('down')
+      .description('revert the newest applied migration (or --steps N, --to V, --all)')
+      .addOption(new Option('--steps <n>', 'revert this many').argParser(wholeNumber).conflicts(['to', 'all']))
+      .addOption(new Option('--to <version>', 'revert every migration after this version').conflicts(['all']))
+      .option('--all', 'revert every applied migration'),
+  ).action(async (flags: DatabaseFlags & { to?: string; steps?: number; all?: boolean }) => {
+    const run = await begin(flags);
+    const result = await migrate({ ...run.library, direction: 'down', ...requestFlags(flags) });
+    run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `down: ${result.executed.length} reverted`);
+    if (json) printJson(result);
+  });
+
+  withDatabaseOptions(program.command('status').description('every migration with its state, and who holds the migration lock')).action(
+    async (flags: DatabaseFlags) => {
+      const run = await begin(flags, true);
+      const report = await status(run.library);
+      if (json) printJson(report);
+      else process.stdout.write(`${formatStatus(report)}\n`);
+    },
+  );
+
+  withDatabaseOptions(
+    program
+      .command('plan')
+      .description('show what up or down would do, executing nothing')
+      .addArgument(new Argument('[direction]', 'up or down').choices(['up', 'down']).default('up'))
+      .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
+      .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
+      .option('--all', 'down: every applied migration'),
+  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & { to?: string; steps?: number; all?: boolean }) => {
+    if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
+    const run = await begin(flags, true);
+    const result = await preview({ ...run.library, direction, ...requestFlags(flags) });
+    if (json) printJson(result);
+    else process.stdout.write(`${formatPreview(result)}\n`);
+  });
+
+  program
+    .command('new')
+    .description('create the next <version>_<name>.up.sql / .down.sql pair')
+    .argument('<name>', 'lowercase letters, digits and underscores, e.g. create_users')
+    .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
+    .action(async (name: string, flags: { dir: string }) => {
+      const created = await createMigrationFiles(flags.dir, name);
+      process.stdout.write(`created ${created.up}\ncreated ${created.down}\n`);
+    });
+
+  const db = program.command('db').description('the local PostgreSQL in .slipway/postgres, for when you have none');
+  db.command('start')
+    .description('start it (creating it on first use) and print its connection string')
+    .action(async () => {
+      const local = await startLocalServer();
+      process.stdout.write(`${local.url}\n`);
+      process.stderr.write(`${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}\n`);
+    });
+  db.command('stop')
+    .description('stop it (data is kept)')
+    .action(async () => {
+      const stopped = await stopLocalServer();
+      process.stdout.write(stopped ? 'stopped the local PostgreSQL\n' : 'the local PostgreSQL was not running\n');
+    });
+  db.command('status')
+    .description('say whether it runs, and where (exit 1 when it does not)')
+    .action(async () => {
+      const local = await localServerStatus();
+      if (local.running) process.stdout.write(`running: ${local.url} (data in ${local.dataDir})\n`);
+      else process.stdout.write(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
+      if (!local.running) throw new NotRunning();
+    });
+
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return controller.signal.aborted ? EXIT_FAILURE : EXIT_OK;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
+    }
+    if (error instanceof NotRunning) return EXIT_FAILURE;
+    const usage = error instanceof UsageError;
+    const message = scrub(error instanceof Error ? error.message : String(error));
+    if (json) printJson({ error: { code: (error as SlipwayError).code ?? 'DATABASE', message } });
+    process.stderr.write(`slipway: ${message}\n`);
+    return usage ? EXIT_USAGE : EXIT_FAILURE;
+  }
+}
+
+class NotRunning extends Error {}
+
+function requestFlags(flags: { to?: string; steps?: number; all?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all'> {
+  return {
+    ...(flags.to !== undefined && { target: flags.to }),
+    ...(flags.steps !== undefined && { steps: flags.steps }),
+    ...(flags.all === true && { all: true }),
+  };
+}
+
+// Always exit explicitly: a library's exit hook must not turn a failure into 0.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`slipway: ${scrub(String(error))}\n`);
+    process.exit(EXIT_FAILURE);
+  },
+);
