@@ -6,7 +6,7 @@ export type LogFormat = 'json' | 'pretty';
 
 /**
  * JSON lines when the output is not a terminal (or with --log-format json), readable
- * lines on a terminal. With --json, logs go to stderr so stdout holds one JSON document.
+ * lines on a terminal (messages carry the facts; the fields are in the JSON form). With --json, logs go to stderr so stdout holds one JSON document.
  */
 export function cliLogger(options: { level: string; format?: LogFormat | undefined; toStderr: boolean }): Logger {
   const fd = options.toStderr ? 2 : 1;
@@ -16,6 +16,6 @@ export function cliLogger(options: { level: string; format?: LogFormat | undefin
   if (format === 'json') return pino(settings, pino.destination({ fd, sync: true }));
   return pino(
     settings,
-    PinoPretty({ destination: fd, sync: true, colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', singleLine: true }),
+    PinoPretty({ destination: fd, sync: true, colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', singleLine: true, hideObject: true }),
   );
 }

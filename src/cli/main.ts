@@ -174,7 +174,7 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (flags: DatabaseFlags & { to?: string }) => {
     const run = await begin(flags);
     const result = await migrate({ ...run.library, direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
-    run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `up: ${result.executed.length} applied`);
+    if (result.executed.length > 0) run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `up: ${result.executed.length} applied in ${result.durationMs} ms`);
     if (json) printJson(result);
   });
 
@@ -188,7 +188,7 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (flags: DatabaseFlags & { to?: string; steps?: number; all?: boolean }) => {
     const run = await begin(flags);
     const result = await migrate({ ...run.library, direction: 'down', ...requestFlags(flags) });
-    run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `down: ${result.executed.length} reverted`);
+    if (result.executed.length > 0) run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `down: ${result.executed.length} reverted in ${result.durationMs} ms`);
     if (json) printJson(result);
   });
 

@@ -80,7 +80,7 @@ export async function acquireLock(client: pg.ClientBase, key: bigint, options: A
       const holder = await lockHolder(client, key);
       logger.info(
         { lockKey: key.toString(), waitedMs: Math.round(waitedMs), holderPid: holder?.pid ?? null, holderApplication: holder?.applicationName ?? null },
-        `waiting for the migration lock held by backend pid ${holder?.pid ?? 'unknown'}`,
+        `waited ${(waitedMs / 1000).toFixed(1)} s for the migration lock, held by backend pid ${holder?.pid ?? 'unknown'}`,
       );
       reportInterval = Math.min(reportInterval * 2, 30_000);
       nextReportAt = waitedMs + reportInterval;

@@ -258,7 +258,7 @@ async function execute(session: Session, ledger: Ledger, p: Plan, logger: Logger
     executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
     logger.info(
       { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional },
-      `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version}`,
+      `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${Math.round(durationMs)} ms${sql.transactional ? '' : ', outside a transaction'})`,
     );
   }
   return executed;

@@ -64,9 +64,14 @@ describe('commands against a real database', () => {
 
     const up = await runCli(['up', ...dbArgs(box, dir)]);
     expect(up.code).toBe(0);
-    expect(jsonLines(up.stdout).filter((l) => l.version).map((l) => [l.msg, l.direction])).toEqual([
-      ['applied 001_create_users', 'up'],
-      ['applied 002_index_users', 'up'],
+    expect(jsonLines(up.stdout).filter((l) => l.version).map((l) => [l.version, l.direction, l.transactional])).toEqual([
+      ['001_create_users', 'up', true],
+      ['002_index_users', 'up', false],
+    ]);
+    expect(jsonLines(up.stdout).map((l) => String(l.msg))).toEqual([
+      expect.stringMatching(/^applied 001_create_users \(\d+ ms\)$/),
+      expect.stringMatching(/^applied 002_index_users \(\d+ ms, outside a transaction\)$/),
+      expect.stringMatching(/^up: 2 applied in \d+ ms$/),
     ]);
 
     const status = await runCli(['status', ...dbArgs(box, dir)]);
@@ -97,7 +102,15 @@ describe('commands against a real database', () => {
       { version: '001_create_users', state: 'applied' },
       { version: '002_index_users', state: 'pending' },
     ]);
-    expect(jsonLines(down.stderr).some((l) => l.msg === 'reverted 002_index_users')).toBe(true);
+    expect(jsonLines(down.stderr).some((l) => String(l.msg).startsWith('reverted 002_index_users ('))).toBe(true);
+  });
+
+  it('--log-format pretty prints readable lines, no JSON', async () => {
+    box = await sandbox();
+    const result = await runCli(['up', ...dbArgs(box, migrationsDir(TWO)), '--log-format', 'pretty']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^\[\d\d:\d\d:\d\d\] INFO: applied 001_create_users \(\d+ ms\)$/m);
+    expect(result.stdout).not.toContain('{');
   });
 
   it('status shows who holds the migration lock', async () => {

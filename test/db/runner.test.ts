@@ -326,7 +326,7 @@ describe('the lock', () => {
     const error = await up(migrationsDir(THREE), { logger, lockWaitTimeout: 1500 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect((error as Error).message).toContain(`held by backend pid ${holderPid}`);
-    const waiting = lines.find((l) => l.msg === `waiting for the migration lock held by backend pid ${holderPid}`);
+    const waiting = lines.find((l) => /^waited \d+\.\d s for the migration lock, held by backend pid (\d+)$/.exec(String(l.msg))?.[1] === String(holderPid));
     expect(waiting).toMatchObject({ holderPid });
     expect(waiting!.waitedMs as number).toBeGreaterThanOrEqual(1000);
     expect(await tables()).toEqual([]);
