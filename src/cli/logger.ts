@@ -16,6 +16,6 @@ export function cliLogger(options: { level: string; format?: LogFormat | undefin
   if (format === 'json') return pino(settings, pino.destination({ fd, sync: true }));
   return pino(
     settings,
-    PinoPretty({ destination: fd, sync: true, colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', singleLine: true, hideObject: true }),
+    PinoPretty({ destination: fd, sync: true, colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', hideObject: true }),
   );
 }
