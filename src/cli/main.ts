@@ -100,7 +100,7 @@ interface Run {
 }
 
 /** Logs go to stdout, except for commands whose stdout is a document (status, plan, --json). */
-function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Logger {
+function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise<Logger> {
   return cliLogger({ level: flags.logLevel, format: flags.logFormat, toStderr: printsDocument || flags.json === true });
 }
 
@@ -160,9 +160,9 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
 
-  const begin = (flags: DatabaseFlags, printsDocument = false) => {
+  const begin = async (flags: DatabaseFlags, printsDocument = false) => {
     json = flags.json === true;
-    logger = loggerFor(flags, printsDocument);
+    logger = await loggerFor(flags, printsDocument);
     return prepareRun(flags, logger, controller.signal);
   };
 

@@ -1,0 +1,201 @@
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { parseTableName } from '../db/identifier.js';
+import { SlipwayError } from '../errors.js';
+
+/**
+ * Seed files: YAML (`.yaml`, `.yml`) or JSON (`.json`) files in one folder, applied in
+ * file-name order (`01_workspaces.yaml` before `02_agents.yaml`). Each seeds one table:
+ *
+ * ```yaml
+ * table: agents                 # may be schema-qualified: ops.agents
+ * key: [workspace_id, name]     # the natural key: one column (key: slug) or several
+ * rows:
+ *   - workspace_id: { $ref: workspaces, slug: acme }
+ *     name: triage-bot
+ *     kind: ai
+ * ```
+ *
+ * A value `{ $ref: table, column: value, … }` refers to the row of `table` with those
+ * column values and is replaced by that row's (single-column) primary key at load time;
+ * key values may themselves be references. In json and jsonb columns every value,
+ * mappings included, is stored as JSON. Other files in the folder are ignored.
+ */
+export interface SeedFile {
+  readonly path: string;
+  /** Where the `table` field is, for errors about the table. */
+  readonly at: SeedLocation;
+  /** The table as written: `agents` or `schema.agents`. */
+  readonly table: string;
+  /** The natural key's columns. */
+  readonly key: readonly string[];
+  readonly rows: readonly SeedRow[];
+}
+
+export interface SeedRow {
+  readonly at: SeedLocation;
+  /** Column → value, as parsed from the file. */
+  readonly values: Readonly<Record<string, unknown>>;
+  /** The key columns' values, as written. */
+  readonly key: Readonly<Record<string, unknown>>;
+  /** {@link canonical} of `key`: equal for two rows that name the same row. */
+  readonly keyText: string;
+}
+
+/** A place in a seed file: the line, and for a row its position in `rows` (from 1). */
+export interface SeedLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly row?: number;
+}
+
+/** @example describeLocation({ file: 'seeds/02_agents.yaml', line: 7, row: 2 }) // 'seeds/02_agents.yaml:7 (row 2)' */
+export function describeLocation(at: SeedLocation): string {
+  return `${at.file}:${at.line}${at.row === undefined ? '' : ` (row ${at.row})`}`;
+}
+
+/** A seed file or row is wrong (syntax, duplicate, unknown table or column, bad value, missing reference); nothing was written. */
+export class SeedError extends SlipwayError {
+  constructor(
+    message: string,
+    readonly location?: SeedLocation,
+    options?: { cause?: unknown },
+  ) {
+    super('SEED', message, options);
+    this.name = 'SeedError';
+  }
+}
+
+const SEED_FILE = /\.(ya?ml|json)$/i;
+const FIELDS = ['table', 'key', 'rows'];
+
+/**
+ * Reads every seed file in `dir`, sorted by name, and refuses duplicate rows (two rows of
+ * one table with one key), naming both places, before anything touches a database.
+ *
+ * @example
+ * const files = await readSeedDir('./seeds');
+ * files.map((f) => `${f.table}: ${f.rows.length} rows`);
+ */
+export async function readSeedDir(dir: string): Promise<SeedFile[]> {
+  let names: string[];
+  try {
+    names = (await readdir(dir, { withFileTypes: true }))
+      .filter((entry) => (entry.isFile() || entry.isSymbolicLink()) && SEED_FILE.test(entry.name))
+      .map((entry) => entry.name)
+      .sort();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new SeedError(`seeds folder ${dir} does not exist: create it or pass another folder`);
+    if (code === 'ENOTDIR') throw new SeedError(`seeds folder ${dir} is not a folder`);
+    throw error;
+  }
+  const files = await Promise.all(names.map(async (name) => parseSeedFile(await readFile(path.join(dir, name), 'utf8'), path.join(dir, name))));
+  checkDuplicates(files);
+  return files;
+}
+
+/**
+ * Parses one seed file's text (YAML, or JSON, which YAML reads too) and checks its shape:
+ * a table name, a key, and rows that each give every key column a value.
+ *
+ * @example parseSeedFile('table: workspaces\nkey: slug\nrows:\n  - slug: acme\n', 'seeds/01.yaml').rows[0].key // { slug: 'acme' }
+ */
+export function parseSeedFile(text: string, file: string): SeedFile {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const lineOf = (node: unknown) => {
+    const range = (node as Node | null)?.range;
+    return range ? lines.linePos(range[0]).line : 1;
+  };
+  const syntax = doc.errors[0];
+  if (syntax !== undefined) fail(`${syntax.message}; fix the YAML or JSON syntax`, { file, line: lines.linePos(syntax.pos[0]).line });
+  if (!isMap(doc.contents)) fail('expected a mapping with table, key and rows', { file, line: lineOf(doc.contents) });
+
+  const data = doc.toJS() as Record<string, unknown>;
+  const fieldAt = (field: string): SeedLocation => ({ file, line: lineOf(doc.get(field, true) ?? doc.contents) });
+  const unknown = Object.keys(data).find((field) => !FIELDS.includes(field));
+  if (unknown !== undefined) fail(`unknown field ${JSON.stringify(unknown)}: a seed file has table, key and rows`, fieldAt(unknown));
+
+  const { table, key, rows } = data;
+  if (typeof table !== 'string') fail('table must be a table name, e.g. table: agents', fieldAt('table'));
+  try {
+    parseTableName(table);
+  } catch (error) {
+    fail((error as Error).message, fieldAt('table'));
+  }
+  const keyColumns = typeof key === 'string' ? [key] : key;
+  if (!Array.isArray(keyColumns) || keyColumns.length === 0 || !keyColumns.every((c) => typeof c === 'string' && c.length > 0)) {
+    fail('key must name the columns that identify a row, e.g. key: slug or key: [workspace_id, name]', fieldAt('key'));
+  }
+  const keyList = keyColumns as string[];
+  if (new Set(keyList).size !== keyList.length) fail('key names a column twice', fieldAt('key'));
+  if (!Array.isArray(rows)) fail('rows must be a list of rows (rows: [] for none)', fieldAt('rows'));
+
+  const rowNodes = doc.get('rows', true);
+  const seedRows = rows.map((values, index): SeedRow => {
+    const at = { file, line: lineOf(isSeq(rowNodes) ? rowNodes.items[index] : rowNodes), row: index + 1 };
+    if (!isPlainObject(values)) return fail('a row must be a mapping of column: value', at);
+    const missing = keyList.filter((column) => values[column] === undefined || values[column] === null);
+    if (missing.length > 0) fail(`key column ${missing.join(', ')} missing or null; every row needs its whole key (${keyList.join(', ')})`, at);
+    const rowKey = Object.fromEntries(keyList.map((column) => [column, values[column]]));
+    return { at, values, key: rowKey, keyText: canonical(rowKey) };
+  });
+  return { path: file, at: fieldAt('table'), table, key: keyList, rows: seedRows };
+}
+
+function fail(message: string, at: SeedLocation): never {
+  throw new SeedError(`${describeLocation(at)}: ${message}`, at);
+}
+
+/**
+ * Refuses two rows of one table with one key, in one file or in two, naming both places;
+ * and one table declared with two different keys.
+ */
+export function checkDuplicates(files: readonly SeedFile[]): void {
+  const keys = new Map<string, SeedFile>();
+  const seen = new Map<string, SeedLocation>();
+  for (const file of files) {
+    const declared = keys.get(file.table);
+    if (declared !== undefined && [...declared.key].sort().join() !== [...file.key].sort().join()) {
+      throw new SeedError(
+        `${describeLocation(file.at)}: key (${file.key.join(', ')}) for ${file.table}, but ${declared.path} uses (${declared.key.join(', ')}); use one key per table`,
+        file.at,
+      );
+    }
+    keys.set(file.table, file);
+    for (const row of file.rows) {
+      const id = `${file.table}\0${row.keyText}`;
+      const first = seen.get(id);
+      if (first !== undefined) {
+        throw new SeedError(
+          `duplicate ${file.table} row with key ${JSON.stringify(row.key)} at ${describeLocation(first)} and ${describeLocation(row.at)}; keep one`,
+          row.at,
+        );
+      }
+      seen.set(id, row.at);
+    }
+  }
+}
+
+/**
+ * A text form of a value in which mapping order does not matter and a scalar is its text,
+ * so `12` and `"12"` name the same key, as they do once cast to the column's type.
+ *
+ * @example canonical({ b: 1, a: 'x' }) === canonical({ a: 'x', b: '1' }) // true
+ */
+export function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (isPlainObject(value)) {
+    return `{${Object.keys(value)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
+      .join(',')}}`;
+  }
+  return value === null || value === undefined ? 'null' : JSON.stringify(String(value));
+}
+
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
