@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError, UsageError } from '../errors.js';
 
@@ -97,18 +98,13 @@ export async function readMigrationsDir(dir: string): Promise<Migration[]> {
     );
   }
 
-  const migrations = await Promise.all(
-    [...ups].map(async ([version, upFile]) => {
-      const downFile = downs.get(version);
-      const upPath = path.join(dir, upFile);
-      const downPath = downFile === undefined ? null : path.join(dir, downFile);
-      const [upBytes, downSql] = await Promise.all([
-        readFile(upPath),
-        downPath === null ? Promise.resolve(null) : readFile(downPath, 'utf8'),
-      ]);
-      return buildMigration(version, upBytes, downSql, upPath, downPath);
-    }),
-  );
+  // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
+  const migrations = [...ups].map(([version, upFile]) => {
+    const downFile = downs.get(version);
+    const upPath = path.join(dir, upFile);
+    const downPath = downFile === undefined ? null : path.join(dir, downFile);
+    return buildMigration(version, readFileSync(upPath), downPath === null ? null : readFileSync(downPath, 'utf8'), upPath, downPath);
+  });
   return migrations.sort(compareMigrations);
 }
 
