@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { thrown } from '../support/errors.js';
 import { IntegrityError, UsageError } from '../../src/errors.js';
 import { needsLock, plan, validateRequest, type AppliedRow, type RunRequest } from '../../src/migrations/plan.js';
 import { defineMigrations, type Migration } from '../../src/migrations/source.js';
@@ -27,29 +28,9 @@ function versions(list: readonly Migration[]): string[] {
   return list.map((m) => m.version);
 }
 
-function integrityError(fn: () => unknown): IntegrityError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(IntegrityError);
-  expect((caught as IntegrityError).code).toBe('INTEGRITY');
-  return caught as IntegrityError;
-}
+const integrityError = (fn: () => unknown) => thrown(fn, IntegrityError);
 
-function usageError(fn: () => unknown): UsageError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(UsageError);
-  expect((caught as UsageError).code).toBe('USAGE');
-  return caught as UsageError;
-}
+const usageError = (fn: () => unknown) => thrown(fn, UsageError);
 
 describe('validateRequest', () => {
   it('accepts exactly up and down', () => {

@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { rejection, thrown } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
 import { defineMigrations, readMigrationsDir } from '../../src/migrations/source.js';
 
@@ -22,28 +23,9 @@ function sha256(content: string | Buffer): string {
   return createHash('sha256').update(content).digest('hex');
 }
 
-async function sourceError(promise: Promise<unknown>): Promise<SourceError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a SourceError, got a result');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SourceError);
-  expect((error as SourceError).code).toBe('SOURCE');
-  return error as SourceError;
-}
+const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
-function syncSourceError(fn: () => unknown): SourceError {
-  let caught: unknown;
-  try {
-    fn();
-  } catch (error) {
-    caught = error;
-  }
-  expect(caught).toBeInstanceOf(SourceError);
-  return caught as SourceError;
-}
+const syncSourceError = (fn: () => unknown) => thrown(fn, SourceError);
 
 describe('readMigrationsDir', () => {
   it('orders by numeric value, not by text', async () => {

@@ -1,18 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
 import { needsServerVersion, parseSql } from '../../src/migrations/statements.js';
 
-async function sourceError(promise: Promise<unknown>): Promise<SourceError> {
-  const error = await promise.then(
-    () => {
-      throw new Error('expected a SourceError, got a result');
-    },
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(SourceError);
-  expect((error as SourceError).code).toBe('SOURCE');
-  return error as SourceError;
-}
+const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
 describe('parseSql: transactional files', () => {
   it('keeps a plain file transactional, with the file itself as body', async () => {
