@@ -31,6 +31,8 @@ export {
   type MigrationStatus,
 } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
+export { seed, DEFAULT_SEED_LOCK_KEY, type SeedOptions, type SeedResult, type SeedTableResult, type SeedConflict } from './seed/apply.js';
+export { SeedError, describeLocation, type SeedLocation } from './seed/files.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './migrations/lock.js';
 export { quoteTableName } from './db/identifier.js';
 export { createLogger, redactConnectionString } from './log.js';

@@ -1,5 +1,7 @@
 import type { LockHolder } from '../migrations/lock.js';
 import type { StatusReport, Preview } from '../migrations/runner.js';
+import type { SeedResult } from '../seed/apply.js';
+import { describeLocation } from '../seed/files.js';
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
@@ -32,4 +34,18 @@ export function formatPreview(p: Preview): string {
   const verb = p.direction === 'up' ? 'apply' : 'revert';
   const lines = p.steps.map((s) => `${verb} ${s.version}${s.transactional ? '' : '  (outside a transaction)'}`);
   return [...p.warnings.map((w) => `warning: ${w}`), ...lines].join('\n');
+}
+
+export function formatSeed(result: SeedResult): string {
+  const lines = result.tables.map(
+    (t) => `${t.table}: ${t.inserted} inserted, ${t.skipped} skipped, ${t.updated} updated, ${t.conflicts.length} conflict${t.conflicts.length === 1 ? '' : 's'}`,
+  );
+  for (const t of result.tables) {
+    for (const c of t.conflicts) {
+      const columns = c.columns.map((col) => `${col.column}: seed ${JSON.stringify(col.seed)}, database ${JSON.stringify(col.database)}`).join('; ');
+      lines.push(`${t.updated > 0 ? 'updated' : 'conflict'} ${t.table} ${JSON.stringify(c.key)} at ${describeLocation(c.at)}: ${columns}`);
+    }
+  }
+  if (result.dryRun) lines.push('dry run: nothing was written');
+  return lines.join('\n');
 }

@@ -12,8 +12,9 @@ import { redactConnectionString } from '../log.js';
 import { toLockKey } from '../migrations/lock.js';
 import { migrate, preview, status, type MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles } from '../migrations/source.js';
+import { seed } from '../seed/apply.js';
 import { cliLogger, type LogFormat } from './logger.js';
-import { formatPreview, formatStatus } from './format.js';
+import { formatPreview, formatSeed, formatStatus } from './format.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -79,11 +80,15 @@ function tableName(value: string): string {
   return value;
 }
 
-function withDatabaseOptions(command: Command, { json = true } = {}): Command {
+/** Connection, logging and output options; with `migrations`, also the folder, table and lock key of a migration run. */
+function withDatabaseOptions(command: Command, { json = true, migrations = true } = {}): Command {
+  if (migrations) {
+    command
+      .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
+      .addOption(new Option('--table <name>', 'bookkeeping table, may be schema-qualified').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
+      .addOption(new Option('--lock-key <n>', 'advisory-lock key (bigint); default 0x736c6970776179').env('SLIPWAY_LOCK_KEY').argParser(lockKey));
+  }
   command
-    .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
-    .addOption(new Option('--table <name>', 'bookkeeping table, may be schema-qualified').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
-    .addOption(new Option('--lock-key <n>', 'advisory-lock key (bigint); default 0x736c6970776179').env('SLIPWAY_LOCK_KEY').argParser(lockKey))
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string; without one, the local server in .slipway/postgres').env('DATABASE_URL'))
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'))
@@ -99,7 +104,7 @@ interface Run {
   library: Pick<MigrateOptions, 'databaseUrl' | 'dir' | 'table' | 'lockKey' | 'connectWait' | 'logger' | 'signal'>;
 }
 
-/** Logs go to stdout, except for commands whose stdout is a document (status, plan, --json). */
+/** Logs go to stdout, except for commands whose stdout is a document (status, plan, seed, --json). */
 function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise<Logger> {
   return cliLogger({ level: flags.logLevel, format: flags.logFormat, toStderr: printsDocument || flags.json === true });
 }
@@ -215,6 +220,31 @@ export async function main(argv: string[]): Promise<number> {
     const result = await preview({ ...run.library, direction, ...requestFlags(flags) });
     if (json) printJson(result);
     else process.stdout.write(`${formatPreview(result)}\n`);
+  });
+
+  withDatabaseOptions(
+    program
+      .command('seed')
+      .description('load seed files (YAML/JSON) idempotently: existing rows are skipped, differing ones reported')
+      .addOption(new Option('--dir <path>', 'seed files folder').env('SLIPWAY_SEED_DIR').default('./seeds'))
+      .addOption(new Option('--lock-key <n>', 'advisory-lock key of seed runs (bigint); default 0x736c697073656564').argParser(lockKey))
+      .option('--update', 'overwrite rows whose key exists with other values (default: report them as conflicts)')
+      .option('--dry-run', 'do everything in a transaction and roll it back'),
+    { migrations: false },
+  ).action(async (flags: DatabaseFlags & { update?: boolean; dryRun?: boolean }) => {
+    const run = await begin(flags, true);
+    const result = await seed({
+      databaseUrl: run.library.databaseUrl,
+      dir: flags.dir,
+      update: flags.update === true,
+      dryRun: flags.dryRun === true,
+      ...(flags.lockKey !== undefined && { lockKey: flags.lockKey }),
+      ...(run.library.connectWait !== undefined && { connectWait: run.library.connectWait }),
+      logger: run.logger,
+      signal: run.signal,
+    });
+    if (json) printJson(result);
+    else process.stdout.write(`${formatSeed(result)}\n`);
   });
 
   program

@@ -28,6 +28,8 @@ export interface AcquireOptions {
   /** Backoff between attempts: first delay and cap, in ms. Jitter keeps waiters from polling in step. */
   readonly initialDelayMs?: number;
   readonly maxDelayMs?: number;
+  /** What the lock serializes, for messages: `migration` (default) or `seed`. */
+  readonly purpose?: string;
 }
 
 /** Accepts a lock key as bigint, safe integer or decimal string; refuses anything outside signed 64 bits. */
@@ -55,6 +57,7 @@ export function toLockKey(value: bigint | number | string): bigint {
  */
 export async function acquireLock(client: pg.ClientBase, key: bigint, options: AcquireOptions): Promise<{ waitedMs: number }> {
   const { logger, timeoutMs, signal } = options;
+  const lockName = `${options.purpose ?? 'migration'} lock`;
   const initialDelay = options.initialDelayMs ?? 20;
   const maxDelay = options.maxDelayMs ?? 500;
   const started = performance.now();
@@ -63,24 +66,24 @@ export async function acquireLock(client: pg.ClientBase, key: bigint, options: A
   let reportInterval = 1000;
 
   for (let attempt = 1; ; attempt++) {
-    if (signal?.aborted) throw new AbortedError('stopped while waiting for the migration lock; nothing was changed');
+    if (signal?.aborted) throw new AbortedError(`stopped while waiting for the ${lockName}; nothing was changed`);
     const { rows } = await client.query<{ locked: boolean }>(TRY_LOCK_SQL, [key.toString()]);
     const waitedMs = performance.now() - started;
     if (rows[0]?.locked === true) {
-      if (attempt > 1) logger.info({ lockKey: key.toString(), waitedMs: Math.round(waitedMs), attempts: attempt }, 'migration lock acquired');
+      if (attempt > 1) logger.info({ lockKey: key.toString(), waitedMs: Math.round(waitedMs), attempts: attempt }, `${lockName} acquired`);
       return { waitedMs };
     }
     if (timeoutMs !== undefined && waitedMs >= timeoutMs) {
       const holder = await lockHolder(client, key);
       throw new LockTimeoutError(
-        `gave up waiting for the migration lock (key ${key}) after ${Math.round(waitedMs)} ms${holder ? `: held by backend pid ${holder.pid}${holder.applicationName ? ` (${holder.applicationName})` : ''}` : ''}; raise lockWaitTimeout or find what holds it`,
+        `gave up waiting for the ${lockName} (key ${key}) after ${Math.round(waitedMs)} ms${holder ? `: held by backend pid ${holder.pid}${holder.applicationName ? ` (${holder.applicationName})` : ''}` : ''}; raise lockWaitTimeout or find what holds it`,
       );
     }
     if (waitedMs >= nextReportAt) {
       const holder = await lockHolder(client, key);
       logger.info(
         { lockKey: key.toString(), waitedMs: Math.round(waitedMs), holderPid: holder?.pid ?? null, holderApplication: holder?.applicationName ?? null },
-        `waited ${(waitedMs / 1000).toFixed(1)} s for the migration lock, held by backend pid ${holder?.pid ?? 'unknown'}`,
+        `waited ${(waitedMs / 1000).toFixed(1)} s for the ${lockName}, held by backend pid ${holder?.pid ?? 'unknown'}`,
       );
       reportInterval = Math.min(reportInterval * 2, 30_000);
       nextReportAt = waitedMs + reportInterval;
@@ -90,7 +93,7 @@ export async function acquireLock(client: pg.ClientBase, key: bigint, options: A
     try {
       await sleep(Math.min(jittered, remaining), undefined, signal ? { signal } : undefined);
     } catch {
-      throw new AbortedError('stopped while waiting for the migration lock; nothing was changed');
+      throw new AbortedError(`stopped while waiting for the ${lockName}; nothing was changed`);
     }
     delay = Math.min(delay * 2, maxDelay);
   }

@@ -61,9 +61,9 @@ export interface SeedResult {
  * at once, never creating a duplicate. Files are read and checked (duplicates, syntax) before
  * connecting, then checked against the catalog and the values parsed by the server before
  * anything is written. Then, holding the seed lock on one connection and in ONE transaction,
- * each file's rows are looked up by key, in batches: missing rows are inserted, equal ones
- * skipped, different ones reported as conflicts (updated with `update`). Any error rolls
- * everything back.
+ * each file's rows are looked up by key, many rows per query: missing rows are inserted,
+ * equal ones skipped, different ones reported as conflicts (updated with `update`). Any
+ * error rolls everything back.
  *
  * @example
  * import { seed } from 'slipway';
@@ -94,7 +94,7 @@ export async function seed(options: SeedOptions = {}): Promise<SeedResult> {
   try {
     const plan = planSeed(files, await readCatalog(client, tablesToLookUp(files)));
     await checkValues(client, plan.checks);
-    const { waitedMs } = await acquireLock(client, lockKey, { logger, signal: options.signal });
+    const { waitedMs } = await acquireLock(client, lockKey, { logger, signal: options.signal, purpose: 'seed' });
     try {
       await client.query('BEGIN');
       try {
@@ -179,17 +179,17 @@ interface Tally {
   updated: number;
 }
 
-/** Writes every step, batch by batch. Call inside a transaction, holding the seed lock. */
+/** Writes every step, level by level. Call inside a transaction, holding the seed lock. */
 async function write(client: pg.ClientBase, plan: SeedPlan, update: boolean, signal: AbortSignal | undefined): Promise<Tally[]> {
   const tallies = new Map<string, Tally>();
   for (const step of plan.steps) {
     const name = step.table.name;
     const tally = tallies.get(name) ?? tallies.set(name, { table: name, inserted: 0, skipped: 0, conflicts: [], updated: 0 }).get(name)!;
     try {
-      for (const batch of step.levels.flat()) {
+      for (const level of step.levels) {
         if (signal?.aborted) throw new AbortedError(`stopped while seeding ${name} from ${step.at.file}; rolled back, nothing was written`);
-        const ids = await resolve(client, batch.rows.flatMap((row) => [...row.values.values()].filter(isReference)));
-        await writeBatch(client, step, batch, ids, update, tally);
+        const ids = await resolve(client, level.flatMap((batch) => batch.rows.flatMap((row) => [...row.values.values()].filter(isReference))));
+        await writeLevel(client, step, level, ids, update, tally);
       }
     } catch (error) {
       if (error instanceof SlipwayError) throw error;
@@ -205,65 +205,81 @@ async function write(client: pg.ClientBase, plan: SeedPlan, update: boolean, sig
 }
 
 /**
- * Looks up one batch's rows by key in one query, then inserts the missing ones in one
- * statement and, with `update`, updates the differing ones in one more.
+ * Looks up each batch's rows by key (one query per batch), then inserts the missing rows
+ * and, with `update`, updates the differing ones, all in ONE statement: foreign keys
+ * among those rows (a reply's plain `parent_key`) are checked at its end, in any order.
  */
-async function writeBatch(client: pg.ClientBase, step: SeedStep, batch: Batch, ids: ReadonlyMap<Reference, string>, update: boolean, tally: Tally): Promise<void> {
+async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<Reference, string>, update: boolean, tally: Tally): Promise<void> {
   const { table, key } = step;
-  const texts = batch.rows.map((row) => batch.columns.map((column) => textOf(row.values.get(column)!, ids)));
-  const others = batch.columns.filter((column) => !key.includes(column));
-  const alias = (column: string) => `v.c${batch.columns.indexOf(column) + 1}`;
-  const keyMatches = key.map((column) => equal(table, column, `t.${quoteIdentifier(column)}`, alias(column), '=')).join(' AND ');
+  const changes = combined(table);
+  for (const batch of level) {
+    const texts = batch.rows.map((row) => batch.columns.map((column) => textOf(row.values.get(column)!, ids)));
+    const others = batch.columns.filter((column) => !key.includes(column));
+    const alias = (column: string) => `v.c${batch.columns.indexOf(column) + 1}`;
+    const keyMatches = key.map((column) => equal(table, column, `t.${quoteIdentifier(column)}`, alias(column), '=')).join(' AND ');
 
-  const all = unnest(table, batch.columns, texts);
-  const { rows: found } = await client.query<{ ord: string; differs: boolean[]; current: Array<string | null> }>(
-    `SELECT v.ord,
-            ARRAY[${others.map((c) => equal(table, c, `t.${quoteIdentifier(c)}`, alias(c), 'IS DISTINCT FROM')).join(', ')}]::boolean[] AS differs,
-            ARRAY[${others.map((c) => `t.${quoteIdentifier(c)}::text`).join(', ')}]::text[] AS current
-       FROM ${all.sql} JOIN ${table.sqlName} AS t ON ${keyMatches}`,
-    all.params,
-  );
-  const existing = new Map<number, { differs: boolean[]; current: Array<string | null> }>();
-  for (const row of found) {
-    const index = Number(row.ord) - 1;
-    if (existing.has(index)) {
-      const { at, key: written } = batch.rows[index]!;
-      throw new SeedError(`${describeLocation(at)}: several ${table.name} rows have key ${JSON.stringify(written)}; the key must name one row (a unique index on it keeps it so)`, at);
+    const all = unnest(table, batch.columns, texts);
+    const { rows: found } = await client.query<{ ord: string; differs: boolean[]; current: Array<string | null> }>(
+      `SELECT v.ord,
+              ARRAY[${others.map((c) => equal(table, c, `t.${quoteIdentifier(c)}`, alias(c), 'IS DISTINCT FROM')).join(', ')}]::boolean[] AS differs,
+              ARRAY[${others.map((c) => `t.${quoteIdentifier(c)}::text`).join(', ')}]::text[] AS current
+         FROM ${all.sql} JOIN ${table.sqlName} AS t ON ${keyMatches}`,
+      all.params,
+    );
+    const existing = new Map<number, { differs: boolean[]; current: Array<string | null> }>();
+    for (const row of found) {
+      const index = Number(row.ord) - 1;
+      if (existing.has(index)) {
+        const { at, key: written } = batch.rows[index]!;
+        throw new SeedError(`${describeLocation(at)}: several ${table.name} rows have key ${JSON.stringify(written)}; the key must name one row (a unique index on it keeps it so)`, at);
+      }
+      existing.set(index, row);
     }
-    existing.set(index, row);
-  }
 
-  const missing: number[] = [];
-  const differing: number[] = [];
-  batch.rows.forEach((row, index) => {
-    const current = existing.get(index);
-    if (current === undefined) return void missing.push(index);
-    const columns = others.flatMap((column, i) =>
-      current.differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: current.current[i] ?? null }] : [],
-    );
-    if (columns.length === 0) return void tally.skipped++;
-    differing.push(index);
-    tally.conflicts.push({ at: row.at, key: row.key, columns });
-  });
+    const missing: number[] = [];
+    const differing: number[] = [];
+    batch.rows.forEach((row, index) => {
+      const current = existing.get(index);
+      if (current === undefined) return void missing.push(index);
+      const columns = others.flatMap((column, i) =>
+        current.differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: current.current[i] ?? null }] : [],
+      );
+      if (columns.length === 0) return void tally.skipped++;
+      differing.push(index);
+      tally.conflicts.push({ at: row.at, key: row.key, columns });
+    });
 
-  if (missing.length > 0) {
-    const source = unnest(table, batch.columns, missing.map((i) => texts[i]!));
-    await client.query(
-      `INSERT INTO ${table.sqlName} (${batch.columns.map(quoteIdentifier).join(', ')})
-       SELECT ${batch.columns.map(alias).join(', ')} FROM ${source.sql} ORDER BY v.ord`,
-      source.params,
-    );
-    tally.inserted += missing.length;
+    if (missing.length > 0) {
+      changes.add(batch.columns, missing.map((i) => texts[i]!), (source) =>
+        `INSERT INTO ${table.sqlName} (${batch.columns.map(quoteIdentifier).join(', ')}) SELECT ${batch.columns.map(alias).join(', ')} FROM ${source} ORDER BY v.ord`,
+      );
+      tally.inserted += missing.length;
+    }
+    if (update && differing.length > 0) {
+      changes.add(batch.columns, differing.map((i) => texts[i]!), (source) =>
+        `UPDATE ${table.sqlName} AS t SET ${others.map((c) => `${quoteIdentifier(c)} = ${alias(c)}`).join(', ')} FROM ${source} WHERE ${keyMatches}`,
+      );
+      tally.updated += differing.length;
+    }
   }
-  if (update && differing.length > 0) {
-    const source = unnest(table, batch.columns, differing.map((i) => texts[i]!));
-    await client.query(
-      `UPDATE ${table.sqlName} AS t SET ${others.map((c) => `${quoteIdentifier(c)} = ${alias(c)}`).join(', ')}
-         FROM ${source.sql} WHERE ${keyMatches}`,
-      source.params,
-    );
-    tally.updated += differing.length;
-  }
+  await changes.run(client);
+}
+
+/** Data-modifying statements over {@link unnest} sources, sent as ONE statement (WITH items when there are several). */
+function combined(table: CatalogTable) {
+  const statements: string[] = [];
+  const params: Array<Array<string | null>> = [];
+  return {
+    add(columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | null>>, statement: (source: string) => string): void {
+      const source = unnest(table, columns, rows, params.length);
+      statements.push(statement(source.sql));
+      params.push(...source.params);
+    },
+    async run(client: pg.ClientBase): Promise<void> {
+      if (statements.length === 0) return;
+      await client.query(statements.length === 1 ? statements[0]! : `WITH ${statements.map((s, i) => `w${i + 1} AS (${s})`).join(', ')} SELECT`, params);
+    },
+  };
 }
 
 /**
@@ -314,11 +330,17 @@ function textOf(value: Value, ids: ReadonlyMap<Reference, string>): string | nul
 
 /**
  * A FROM item `v(c1 … cn, ord)`: one text array per column, unnested side by side and cast
- * to the columns' types, `ord` numbering the rows from 1. Values travel as parameters.
+ * to the columns' types, `ord` numbering the rows from 1. Values travel as parameters,
+ * numbered from `paramOffset + 1`.
  */
-function unnest(table: CatalogTable, columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | null>>): { sql: string; params: Array<Array<string | null>> } {
+function unnest(
+  table: CatalogTable,
+  columns: readonly string[],
+  rows: ReadonlyArray<ReadonlyArray<string | null>>,
+  paramOffset = 0,
+): { sql: string; params: Array<Array<string | null>> } {
   const casts = columns.map((column, i) => `u.c${i + 1}::${table.columns.get(column)!.type} AS c${i + 1}`);
-  const arrays = columns.map((_, i) => `$${i + 1}::text[]`);
+  const arrays = columns.map((_, i) => `$${paramOffset + i + 1}::text[]`);
   const aliases = columns.map((_, i) => `c${i + 1}`);
   return {
     sql: `(SELECT ${casts.join(', ')}, u.ord FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${aliases.join(', ')}, ord)) AS v`,

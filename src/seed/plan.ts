@@ -226,7 +226,7 @@ function levelsOf(dependencies: ReadonlyArray<ReadonlySet<number>>, rows: readon
   return levels;
 }
 
-/** Splits a level by the set of columns its rows give: one multi-row statement per set. */
+/** Splits a level by the set of columns its rows give: rows that give the same columns share one lookup and one INSERT. */
 function batches(rows: readonly PlannedRow[]): Batch[] {
   const bySet = new Map<string, { columns: string[]; rows: PlannedRow[] }>();
   for (const row of rows) {
