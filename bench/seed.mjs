@@ -1,0 +1,147 @@
+#!/usr/bin/env node
+// Seed tool benchmark: ~100k rows across four related tables. First load, then a no-op
+// re-load, against a plain COPY (psql \copy) of the same rows into the same tables, in ONE
+// run on one fresh embedded PostgreSQL. Median of BENCH_RUNS (default 5).
+//
+//   npm run bench:seed
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import pg from 'pg';
+import pino from 'pino';
+import { seed } from '../dist/index.js';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const WORKSPACES = 100;
+const AGENTS_PER_WORKSPACE = 20;
+const ISSUES_PER_WORKSPACE = 480;
+const COMMENTS_PER_ISSUE = 1; // plus one reply on every other issue
+
+const SCHEMA = `
+  CREATE TABLE workspaces (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
+  CREATE TABLE agents (id serial PRIMARY KEY, workspace_id int NOT NULL REFERENCES workspaces, name text NOT NULL, kind text NOT NULL, UNIQUE (workspace_id, name));
+  CREATE TABLE issues (id serial PRIMARY KEY, workspace_id int NOT NULL REFERENCES workspaces, number int NOT NULL, title text NOT NULL,
+                       status text NOT NULL, assignee_id int REFERENCES agents, UNIQUE (workspace_id, number));
+  CREATE TABLE comments (id serial PRIMARY KEY, issue_id int NOT NULL REFERENCES issues, key text NOT NULL, author text NOT NULL, body text NOT NULL, UNIQUE (issue_id, key));
+`;
+
+async function startServer() {
+  const child = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, EMBEDDED_PG_EXTRA: '-c fsync=on' },
+  });
+  const url = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL did not start (exit ${code})`)));
+  });
+  return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
+}
+
+/** The same rows twice: as seed files (natural keys and $ref) and as CSV with explicit ids for COPY. */
+function generate(dir) {
+  const ws = [], agents = [], issues = [], comments = [];
+  const csv = { workspaces: [], agents: [], issues: [], comments: [] };
+  let agentId = 0, issueId = 0, commentId = 0;
+  for (let w = 1; w <= WORKSPACES; w++) {
+    const slug = `ws-${w}`;
+    ws.push({ slug, name: `Workspace ${w}` });
+    csv.workspaces.push(`${w},${slug},Workspace ${w}`);
+    for (let a = 1; a <= AGENTS_PER_WORKSPACE; a++) {
+      agents.push({ workspace_id: { $ref: 'workspaces', slug }, name: `agent-${a}`, kind: a % 2 ? 'ai' : 'human' });
+      csv.agents.push(`${++agentId},${w},agent-${a},${a % 2 ? 'ai' : 'human'}`);
+    }
+    for (let n = 1; n <= ISSUES_PER_WORKSPACE; n++) {
+      const a = (n % AGENTS_PER_WORKSPACE) + 1;
+      issues.push({ workspace_id: { $ref: 'workspaces', slug }, number: n, title: `Issue ${n}`, status: 'open', assignee_id: { $ref: 'agents', workspace_id: { $ref: 'workspaces', slug }, name: `agent-${a}` } });
+      csv.issues.push(`${++issueId},${w},${n},Issue ${n},open,${agentId - AGENTS_PER_WORKSPACE + a}`);
+      const issueRef = { $ref: 'issues', workspace_id: { $ref: 'workspaces', slug }, number: n };
+      for (let c = 1; c <= COMMENTS_PER_ISSUE + (n % 2); c++) {
+        comments.push({ issue_id: issueRef, key: `c${c}`, author: 'ada', body: `Comment ${c} on issue ${n}` });
+        csv.comments.push(`${++commentId},${issueId},c${c},ada,Comment ${c} on issue ${n}`);
+      }
+    }
+  }
+  const seeds = path.join(dir, 'seeds');
+  spawnSync('mkdir', ['-p', seeds]);
+  writeFileSync(path.join(seeds, '01_workspaces.json'), JSON.stringify({ table: 'workspaces', key: 'slug', rows: ws }));
+  writeFileSync(path.join(seeds, '02_agents.json'), JSON.stringify({ table: 'agents', key: ['workspace_id', 'name'], rows: agents }));
+  writeFileSync(path.join(seeds, '03_issues.json'), JSON.stringify({ table: 'issues', key: ['workspace_id', 'number'], rows: issues }));
+  writeFileSync(path.join(seeds, '04_comments.json'), JSON.stringify({ table: 'comments', key: ['issue_id', 'key'], rows: comments }));
+  for (const [table, lines] of Object.entries(csv)) writeFileSync(path.join(dir, `${table}.csv`), `${lines.join('\n')}\n`);
+  return { seeds, rows: ws.length + agents.length + issues.length + comments.length, counts: { workspaces: ws.length, agents: agents.length, issues: issues.length, comments: comments.length } };
+}
+
+function urlFor(base, schema) {
+  // %20, not '+': libpq (psql) does not read '+' as a space.
+  return `${base}?options=${encodeURIComponent(`-c search_path=${schema}`)}`;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const server = await startServer();
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-seed-bench-'));
+  const data = generate(dir);
+  const logger = pino({ level: 'silent' });
+  const first = [], reload = [], copy = [];
+  try {
+    for (let r = 0; r < RUNS; r++) {
+      for (const kind of ['seed', 'copy']) {
+        const schema = `${kind}_${r}`;
+        await admin.query(`CREATE SCHEMA ${schema}; SET search_path = ${schema}; ${SCHEMA}; RESET search_path`);
+        const url = urlFor(server.url, schema);
+        if (kind === 'seed') {
+          let t = performance.now();
+          const result = await seed({ databaseUrl: url, dir: data.seeds, logger });
+          first.push(performance.now() - t);
+          const inserted = result.tables.reduce((n, x) => n + x.inserted, 0);
+          if (inserted !== data.rows) throw new Error(`seed inserted ${inserted} rows, expected ${data.rows}`);
+          t = performance.now();
+          const again = await seed({ databaseUrl: url, dir: data.seeds, logger });
+          reload.push(performance.now() - t);
+          if (again.tables.some((x) => x.inserted || x.conflicts.length)) throw new Error('the re-load changed something');
+        } else {
+          const t = performance.now();
+          const script = ['workspaces', 'agents', 'issues', 'comments'].map((table) => `\\copy ${table} FROM '${path.join(dir, `${table}.csv`)}' WITH (FORMAT csv)`).join('\n');
+          const psql = spawnSync('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-1'], { input: script, encoding: 'utf8' });
+          copy.push(performance.now() - t);
+          if (psql.status !== 0) throw new Error(`psql \\copy failed: ${psql.stderr}`);
+        }
+      }
+    }
+    const version = (await admin.query('SHOW server_version')).rows[0].server_version;
+    const ms = (v) => `${Math.round(v)} ms`;
+    const rate = (v) => `${Math.round(data.rows / (v / 1000)).toLocaleString('en-US')} rows/s`;
+    const c = median(copy), f = median(first), n = median(reload);
+    const text = [
+      '# Seed benchmark',
+      '',
+      `\`npm run bench:seed\`, ${new Date().toISOString().slice(0, 10)}: ${data.rows.toLocaleString('en-US')} rows (${Object.entries(data.counts).map(([t, k]) => `${k} ${t}`).join(', ')}; issues and agents refer to their workspace, issues to an agent and comments to an issue by natural key), embedded PostgreSQL ${version} (fsync on), ${os.cpus().length} x ${os.cpus()[0]?.model}, Node ${process.version}; median of ${RUNS} runs, each into fresh tables.`,
+      '',
+      '| run | time | rate | ratio to COPY |',
+      '| --- | --- | --- | --- |',
+      `| plain COPY (psql \\copy, ids precomputed, one transaction) | ${ms(c)} | ${rate(c)} | 1.00x |`,
+      `| slipway seed, first load | ${ms(f)} | ${rate(f)} | ${(f / c).toFixed(2)}x |`,
+      `| slipway seed, no-op re-load | ${ms(n)} | ${rate(n)} | ${(n / c).toFixed(2)}x |`,
+      '',
+      'Targets: first load within 3x of COPY; re-load faster than the first load.',
+      '',
+    ].join('\n');
+    writeFileSync(path.join(root, 'bench/SEED-RESULTS.md'), text);
+    process.stdout.write(text);
+  } finally {
+    await admin.end();
+    await server.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((error) => {
+  process.stderr.write(`${error.stack ?? error}\n`);
+  process.exit(1);
+});
