@@ -171,6 +171,20 @@ describe('commands against a real database', () => {
   });
 });
 
+describe('--wait', () => {
+  it('retries only transient connection errors: a rejected password fails at once', async () => {
+    box = await sandbox();
+    const wrong = new URL(box.url);
+    wrong.password = 'not-the-password';
+    const started = Date.now();
+    const result = await runCli(['status', '--database-url', wrong.toString(), '--dir', migrationsDir(TWO), '--wait', '30', '--log-format', 'json']);
+    expect(result.code).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(result.stderr).toMatch(/password authentication failed/);
+    expect(result.stdout + result.stderr).not.toMatch(/database not reachable/);
+  });
+});
+
 describe('signals', () => {
   it('SIGTERM during a migration cancels and rolls it back, releases the lock, exits 1', async () => {
     box = await sandbox();
