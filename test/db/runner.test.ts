@@ -115,6 +115,20 @@ describe('up and down', () => {
   });
 });
 
+describe('the session after a run', () => {
+  it('is left with synchronous_commit as it found it, after success and after a failure', async () => {
+    box = await sandbox();
+    const client = await box.connect();
+    const options = { client, direction: 'up' as const, table: box.table, lockKey: box.lockKey, logger: silentLogger };
+    await migrate({ ...options, dir: migrationsDir(THREE) });
+    expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
+    const failing = migrationsDir({ ...THREE, '004_a.up.sql': 'CREATE TABLE a (id int);', '005_broken.up.sql': 'INSERT INTO nowhere VALUES (1);' });
+    await expect(migrate({ ...options, dir: failing })).rejects.toThrow(/005_broken/);
+    expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
+    expect((await ledger()).map((r) => r.version)).toEqual(['001_create_users', '002_create_posts', '003_create_tags', '004_a']);
+  });
+});
+
 describe('atomicity', () => {
   it('rolls back a failing migration with its bookkeeping row and names the file and line', async () => {
     box = await sandbox();
