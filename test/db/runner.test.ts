@@ -122,10 +122,11 @@ describe('the session after a run', () => {
     const options = { client, direction: 'up' as const, table: box.table, lockKey: box.lockKey, logger: silentLogger };
     await migrate({ ...options, dir: migrationsDir(THREE) });
     expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
-    const failing = migrationsDir({ ...THREE, '004_a.up.sql': 'CREATE TABLE a (id int);', '005_broken.up.sql': 'INSERT INTO nowhere VALUES (1);' });
-    await expect(migrate({ ...options, dir: failing })).rejects.toThrow(/005_broken/);
+    // Fails on the first of three steps: before the last step restores the setting itself.
+    const failing = migrationsDir({ ...THREE, '004_broken.up.sql': 'INSERT INTO nowhere VALUES (1);', '005_a.up.sql': 'CREATE TABLE a (id int);', '006_b.up.sql': 'CREATE TABLE b (id int);' });
+    await expect(migrate({ ...options, dir: failing })).rejects.toThrow(/004_broken/);
     expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
-    expect((await ledger()).map((r) => r.version)).toEqual(['001_create_users', '002_create_posts', '003_create_tags', '004_a']);
+    expect((await ledger()).map((r) => r.version)).toEqual(['001_create_users', '002_create_posts', '003_create_tags']);
   });
 });
 
