@@ -1,0 +1,1 @@
+DROP INDEX CONCURRENTLY issues_assignee_idx;
