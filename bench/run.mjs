@@ -17,6 +17,8 @@ const MIGRATIONS = 500;
 const PENDING_FOR_RACE = 50;
 const PROCESSES = 16;
 const bin = (p) => path.join(root, p);
+// The peers live in bench/peers (their own package.json; `npm run bench` installs them).
+const peer = (p) => path.join(root, 'bench/peers/node_modules', p);
 
 // ---------------------------------------------------------------- server
 async function startServer() {
@@ -54,7 +56,7 @@ function writeSets(count) {
 }
 
 // ---------------------------------------------------------------- tools
-const dbmateBinary = bin(`node_modules/@dbmate/${os.platform()}-${os.arch()}/bin/dbmate`);
+const dbmateBinary = peer(`@dbmate/${os.platform()}-${os.arch()}/bin/dbmate`);
 function withDb(url, db) {
   const u = new URL(url);
   u.pathname = `/${db}`;
@@ -64,7 +66,7 @@ function withDb(url, db) {
 const tools = {
   slipway: (url, set) => [process.execPath, [bin('dist/cli/main.js'), 'up', '--dir', set.slipway, '--database-url', url, '--log-format', 'json'], {}],
   dbmate: (url, set) => [dbmateBinary, ['--url', `${url}?sslmode=disable`, '--migrations-dir', set.dbmate, '--no-dump-schema', 'up'], {}],
-  'node-pg-migrate': (url, set) => [process.execPath, [bin('node_modules/node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'], { DATABASE_URL: url }],
+  'node-pg-migrate': (url, set) => [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'], { DATABASE_URL: url }],
   'psql -1 (floor)': (url, set) => ['psql', [url, '-q', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-f', set.psql], {}],
 };
 /** The floor of a no-op: connect and send one statement. */
@@ -172,7 +174,7 @@ async function main() {
       note(tool, 'raceFailures', failures);
       const cold = [];
       for (let r = 0; r < RUNS; r++) {
-        const spec = tool === 'slipway' ? [process.execPath, [bin('dist/cli/main.js'), '--version'], {}] : tool === 'dbmate' ? [dbmateBinary, ['--version'], {}] : [process.execPath, [bin('node_modules/node-pg-migrate/bin/node-pg-migrate.js'), '--help'], {}];
+        const spec = tool === 'slipway' ? [process.execPath, [bin('dist/cli/main.js'), '--version'], {}] : tool === 'dbmate' ? [dbmateBinary, ['--version'], {}] : [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), '--help'], {}];
         cold.push((await run(spec)).ms);
       }
       note(tool, 'coldStart', median(cold));
@@ -190,7 +192,7 @@ async function main() {
 
 // ---------------------------------------------------------------- report
 function versions() {
-  const pkg = (name) => JSON.parse(readFileSync(bin(`node_modules/${name}/package.json`), 'utf8')).version;
+  const pkg = (name) => JSON.parse(readFileSync(peer(`${name}/package.json`), 'utf8')).version;
   const psql = spawnSync('psql', ['--version'], { encoding: 'utf8' }).stdout.trim();
   return { slipway: JSON.parse(readFileSync(bin('package.json'), 'utf8')).version, dbmate: pkg('dbmate'), 'node-pg-migrate': pkg('node-pg-migrate'), psql, node: process.version };
 }
