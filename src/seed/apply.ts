@@ -209,7 +209,7 @@ async function write(client: pg.ClientBase, plan: SeedPlan, update: boolean, sig
  * and, with `update`, updates the differing ones, all in ONE statement: foreign keys
  * among those rows (a reply's plain `parent_key`) are checked at its end, in any order.
  */
-async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<Reference, string>, update: boolean, tally: Tally): Promise<void> {
+async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<string, string>, update: boolean, tally: Tally): Promise<void> {
   const { table, key } = step;
   const changes = combined(table);
   for (const batch of level) {
@@ -219,14 +219,17 @@ async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly
     const keyMatches = key.map((column) => equal(table, column, `t.${quoteIdentifier(column)}`, alias(column), '=')).join(' AND ');
 
     const all = unnest(table, batch.columns, texts);
-    const { rows: found } = await client.query<{ ord: string; differs: boolean[]; current: Array<string | null> }>(
+    // Per column, whether it differs, and the database's values: only for rows where one does (few), NULL for equal rows.
+    const differences = others.map((c) => equal(table, c, `t.${quoteIdentifier(c)}`, alias(c), 'IS DISTINCT FROM'));
+    const anyDiffers = differences.length > 0 ? differences.join(' OR ') : 'false';
+    const { rows: found } = await client.query<{ ord: string; differs: boolean[] | null; current: Array<string | null> | null }>(
       `SELECT v.ord,
-              ARRAY[${others.map((c) => equal(table, c, `t.${quoteIdentifier(c)}`, alias(c), 'IS DISTINCT FROM')).join(', ')}]::boolean[] AS differs,
-              ARRAY[${others.map((c) => `t.${quoteIdentifier(c)}::text`).join(', ')}]::text[] AS current
+              CASE WHEN ${anyDiffers} THEN ARRAY[${differences.join(', ')}]::boolean[] END AS differs,
+              CASE WHEN ${anyDiffers} THEN ARRAY[${others.map((c) => `t.${quoteIdentifier(c)}::text`).join(', ')}]::text[] END AS current
          FROM ${all.sql} JOIN ${table.sqlName} AS t ON ${keyMatches}`,
       all.params,
     );
-    const existing = new Map<number, { differs: boolean[]; current: Array<string | null> }>();
+    const existing = new Map<number, { differs: boolean[] | null; current: Array<string | null> | null }>();
     for (const row of found) {
       const index = Number(row.ord) - 1;
       if (existing.has(index)) {
@@ -241,10 +244,11 @@ async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly
     batch.rows.forEach((row, index) => {
       const current = existing.get(index);
       if (current === undefined) return void missing.push(index);
+      const { differs, current: database } = current;
+      if (differs === null || database === null) return void tally.skipped++;
       const columns = others.flatMap((column, i) =>
-        current.differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: current.current[i] ?? null }] : [],
+        differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: database[i] ?? null }] : [],
       );
-      if (columns.length === 0) return void tally.skipped++;
       differing.push(index);
       tally.conflicts.push({ at: row.at, key: row.key, columns });
     });
@@ -283,14 +287,19 @@ function combined(table: CatalogTable) {
 }
 
 /**
- * Resolves references to primary keys (as text): the references inside their keys first,
- * then one query per target table and column set, whatever the number of rows.
+ * Resolves references to primary keys (as text), by {@link Reference.id}: each distinct
+ * reference once, the references inside their keys first, then one query per target table
+ * and column set, whatever the number of rows. An error names the first reference (in
+ * `refs` order) that has the missing or ambiguous key.
  */
-async function resolve(client: pg.ClientBase, refs: readonly Reference[]): Promise<Map<Reference, string>> {
-  const inner = refs.flatMap((ref) => [...ref.key.values()].filter(isReference));
-  const ids = inner.length > 0 ? await resolve(client, inner) : new Map<Reference, string>();
+async function resolve(client: pg.ClientBase, refs: readonly Reference[]): Promise<Map<string, string>> {
+  const distinct = new Map<string, Reference>(); // each id's first reference
+  for (const ref of refs) if (!distinct.has(ref.id)) distinct.set(ref.id, ref);
+  // A reference inside another is written where that one is (equal references share their key, and its inner references the first place).
+  const inner = [...distinct.values()].flatMap((ref) => [...ref.key.values()].filter(isReference).map((value) => ({ ...value, at: ref.at })));
+  const ids = inner.length > 0 ? await resolve(client, inner) : new Map<string, string>();
   const groups = new Map<string, { table: CatalogTable; columns: string[]; keys: Map<string, { texts: string[]; refs: Reference[] }> }>();
-  for (const ref of refs) {
+  for (const ref of distinct.values()) {
     const columns = [...ref.key.keys()].sort();
     const texts = columns.map((column) => textOf(ref.key.get(column)!, ids)!);
     const groupId = JSON.stringify([ref.table.name, columns]);
@@ -303,29 +312,30 @@ async function resolve(client: pg.ClientBase, refs: readonly Reference[]): Promi
     const entries = [...keys.values()];
     const source = unnest(table, columns, entries.map((e) => e.texts));
     const matches = columns.map((column, i) => equal(table, column, `t.${quoteIdentifier(column)}`, `v.c${i + 1}`, '=')).join(' AND ');
-    const { rows } = await client.query<{ ord: string; ids: string[] }>(
-      `SELECT v.ord, array_agg(t.${quoteIdentifier(table.primaryKey!)}::text) AS ids
+    // The number of matching rows and one's key: scalars, not an array per row to parse.
+    const { rows } = await client.query<{ ord: string; matches: string; id: string }>(
+      `SELECT v.ord, count(*) AS matches, min(t.${quoteIdentifier(table.primaryKey!)}::text) AS id
          FROM ${source.sql} JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord`,
       source.params,
     );
-    const found = new Map(rows.map((row) => [Number(row.ord) - 1, row.ids]));
+    const found = new Map(rows.map((row) => [Number(row.ord) - 1, row]));
     entries.forEach((entry, index) => {
-      const match = found.get(index) ?? [];
+      const match = found.get(index);
       const { at, written } = entry.refs[0]!;
-      if (match.length === 0) {
+      if (match === undefined) {
         throw new SeedError(`${describeLocation(at)}: no ${table.name} row matches ${JSON.stringify(written)}; seed it in an earlier file or fix the reference`, at);
       }
-      if (match.length > 1) {
-        throw new SeedError(`${describeLocation(at)}: ${match.length} ${table.name} rows match ${JSON.stringify(written)}; refer by columns that name one row`, at);
+      if (match.matches !== '1') {
+        throw new SeedError(`${describeLocation(at)}: ${match.matches} ${table.name} rows match ${JSON.stringify(written)}; refer by columns that name one row`, at);
       }
-      for (const ref of entry.refs) ids.set(ref, match[0]!);
+      for (const ref of entry.refs) ids.set(ref.id, match.id);
     });
   }
   return ids;
 }
 
-function textOf(value: Value, ids: ReadonlyMap<Reference, string>): string | null {
-  return isReference(value) ? ids.get(value)! : value;
+function textOf(value: Value, ids: ReadonlyMap<string, string>): string | null {
+  return isReference(value) ? ids.get(value.id)! : value;
 }
 
 /**

@@ -103,18 +103,8 @@ export async function readSeedDir(dir: string): Promise<SeedFile[]> {
  * @example parseSeedFile('table: workspaces\nkey: slug\nrows:\n  - slug: acme\n', 'seeds/01.yaml').rows[0].key // { slug: 'acme' }
  */
 export function parseSeedFile(text: string, file: string): SeedFile {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
-  const lineOf = (node: unknown) => {
-    const range = (node as Node | null)?.range;
-    return range ? lines.linePos(range[0]).line : 1;
-  };
-  const syntax = doc.errors[0];
-  if (syntax !== undefined) fail(`${syntax.message}; fix the YAML or JSON syntax`, { file, line: lines.linePos(syntax.pos[0]).line });
-  if (!isMap(doc.contents)) fail('expected a mapping with table, key and rows', { file, line: lineOf(doc.contents) });
-
-  const data = doc.toJS() as Record<string, unknown>;
-  const fieldAt = (field: string): SeedLocation => ({ file, line: lineOf(doc.get(field, true) ?? doc.contents) });
+  const { data, fieldLine, rowLine } = readJson(text) ?? readYaml(text, file);
+  const fieldAt = (field: string): SeedLocation => ({ file, line: fieldLine(field) });
   const unknown = Object.keys(data).find((field) => !FIELDS.includes(field));
   if (unknown !== undefined) fail(`unknown field ${JSON.stringify(unknown)}: a seed file has table, key and rows`, fieldAt(unknown));
 
@@ -133,9 +123,8 @@ export function parseSeedFile(text: string, file: string): SeedFile {
   if (new Set(keyList).size !== keyList.length) fail('key names a column twice', fieldAt('key'));
   if (!Array.isArray(rows)) fail('rows must be a list of rows (rows: [] for none)', fieldAt('rows'));
 
-  const rowNodes = doc.get('rows', true);
   const seedRows = rows.map((values, index): SeedRow => {
-    const at = { file, line: lineOf(isSeq(rowNodes) ? rowNodes.items[index] : rowNodes), row: index + 1 };
+    const at = { file, line: rowLine(index), row: index + 1 };
     if (!isPlainObject(values)) return fail('a row must be a mapping of column: value', at);
     const missing = keyList.filter((column) => values[column] === undefined || values[column] === null);
     if (missing.length > 0) fail(`key column ${missing.join(', ')} missing or null; every row needs its whole key (${keyList.join(', ')})`, at);
@@ -143,6 +132,147 @@ export function parseSeedFile(text: string, file: string): SeedFile {
     return { at, values, key: rowKey, keyText: canonical(rowKey) };
   });
   return { path: file, at: fieldAt('table'), table, key: keyList, rows: seedRows };
+}
+
+/** A seed file's mapping, with the line of a top-level field's value (of the mapping when absent) and of each row. */
+interface ParsedText {
+  readonly data: Record<string, unknown>;
+  fieldLine(field: string): number;
+  rowLine(index: number): number;
+}
+
+/** Any text through the YAML parser (JSON is YAML): refuses bad syntax and a document that is not a mapping. */
+function readYaml(text: string, file: string): ParsedText {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const lineOf = (node: unknown) => {
+    const range = (node as Node | null)?.range;
+    return range ? lines.linePos(range[0]).line : 1;
+  };
+  const syntax = doc.errors[0];
+  if (syntax !== undefined) fail(`${syntax.message}; fix the YAML or JSON syntax`, { file, line: lines.linePos(syntax.pos[0]).line });
+  if (!isMap(doc.contents)) fail('expected a mapping with table, key and rows', { file, line: lineOf(doc.contents) });
+  const rowNodes = doc.get('rows', true);
+  return {
+    data: doc.toJS() as Record<string, unknown>,
+    fieldLine: (field) => lineOf(doc.get(field, true) ?? doc.contents),
+    rowLine: (index) => lineOf(isSeq(rowNodes) ? rowNodes.items[index] : rowNodes),
+  };
+}
+
+/**
+ * Strict JSON, read by `JSON.parse` (the YAML parser takes some 40 times as long on a large
+ * file), with the same data and lines as {@link readYaml}. Null for anything else — YAML,
+ * bad JSON, a document that is not a mapping, a mapping with a key twice, a bare CR line
+ * break — so that the YAML reader reads it or says what is wrong, as for any file.
+ */
+function readJson(text: string): ParsedText | null {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (!isPlainObject(data)) return null;
+  const lines = jsonLines(text);
+  // JSON.parse keeps the last of two equal keys in a mapping, YAML refuses them: fewer keys than the text has means one was there twice.
+  if (lines === null || keyCount(data) !== lines.keys) return null;
+  return {
+    data,
+    fieldLine: (field) => lines.fields.get(field) ?? lines.start,
+    rowLine: (index) => lines.rows[index] ?? lines.start,
+  };
+}
+
+/**
+ * Walks a text that `JSON.parse` accepted and notes the line where its top-level mapping
+ * starts, where each top-level field's value starts, and where each element of the top-level
+ * `rows` list starts, and counts the keys of all mappings. Null when a CR is not followed by
+ * LF (not a line break in YAML). Every LF in valid JSON is whitespace between tokens, so
+ * counting the ones between tokens counts lines.
+ */
+function jsonLines(text: string): { start: number; fields: Map<string, number>; rows: number[]; keys: number } | null {
+  const fields = new Map<string, number>();
+  const rows: number[] = [];
+  const open: boolean[] = []; // open containers, innermost last: true for a mapping, false for a list
+  let rowsDepth = 0; // depth of the open top-level rows list; 0 when none is open
+  let expectKey = false;
+  let lastKey = '';
+  let keys = 0;
+  let start = 1;
+  let line = 1;
+  for (let i = 0; i < text.length; ) {
+    const c = text.charCodeAt(i);
+    if (c === 0x0a) line++;
+    else if (c === 0x0d && text.charCodeAt(i + 1) !== 0x0a) return null;
+    if (c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09 || c === 0x3a /* : */) {
+      i++;
+      continue;
+    }
+    if (c === 0x2c /* , */) {
+      expectKey = open[open.length - 1]!;
+      i++;
+      continue;
+    }
+    if (c === 0x7d /* } */ || c === 0x5d /* ] */) {
+      if (open.length === rowsDepth) rowsDepth = 0;
+      open.pop();
+      expectKey = false;
+      i++;
+      continue;
+    }
+    if (expectKey) {
+      // c is the opening quote of a key; only the top-level mapping's keys are read.
+      const end = stringEnd(text, i);
+      if (open.length === 1) lastKey = JSON.parse(text.slice(i, end)) as string;
+      keys++;
+      expectKey = false;
+      i = end;
+      continue;
+    }
+    // A value starts here.
+    if (open.length === 0) start = line;
+    else if (open.length === 1) fields.set(lastKey, line);
+    else if (open.length === rowsDepth) rows.push(line);
+    if (c === 0x7b /* { */) {
+      open.push(true);
+      expectKey = true;
+      i++;
+    } else if (c === 0x5b /* [ */) {
+      open.push(false);
+      if (open.length === 2 && lastKey === 'rows') rowsDepth = 2;
+      i++;
+    } else if (c === 0x22 /* " */) {
+      i = stringEnd(text, i);
+    } else {
+      // A number, true, false or null: up to the next whitespace, comma or closing bracket.
+      for (let d = c; i < text.length && d !== 0x20 && d !== 0x0a && d !== 0x0d && d !== 0x09 && d !== 0x2c && d !== 0x5d && d !== 0x7d; d = text.charCodeAt(++i));
+    }
+  }
+  return { start, fields, rows, keys };
+}
+
+/** How many keys the mappings in `value` have, nested ones included. */
+function keyCount(value: unknown): number {
+  if (typeof value !== 'object' || value === null) return 0;
+  let count = 0;
+  if (Array.isArray(value)) {
+    for (const item of value) count += keyCount(item);
+    return count;
+  }
+  for (const key in value) count += 1 + keyCount((value as Record<string, unknown>)[key]);
+  return count;
+}
+
+/** The index just past the string that opens at `from` (a double quote) in valid JSON. */
+function stringEnd(text: string, from: number): number {
+  let quote = text.indexOf('"', from + 1);
+  for (;;) {
+    let backslashes = 0;
+    while (text.charCodeAt(quote - 1 - backslashes) === 0x5c) backslashes++;
+    if (backslashes % 2 === 0) return quote + 1;
+    quote = text.indexOf('"', quote + 1);
+  }
 }
 
 function fail(message: string, at: SeedLocation): never {
@@ -155,7 +285,7 @@ function fail(message: string, at: SeedLocation): never {
  */
 export function checkDuplicates(files: readonly SeedFile[]): void {
   const keys = new Map<string, SeedFile>();
-  const seen = new Map<string, SeedLocation>();
+  const seen = new Map<string, Map<string, SeedLocation>>(); // table → keyText → where
   for (const file of files) {
     const declared = keys.get(file.table);
     if (declared !== undefined && [...declared.key].sort().join() !== [...file.key].sort().join()) {
@@ -165,16 +295,16 @@ export function checkDuplicates(files: readonly SeedFile[]): void {
       );
     }
     keys.set(file.table, file);
+    const rows = seen.get(file.table) ?? seen.set(file.table, new Map()).get(file.table)!;
     for (const row of file.rows) {
-      const id = `${file.table}\0${row.keyText}`;
-      const first = seen.get(id);
+      const first = rows.get(row.keyText);
       if (first !== undefined) {
         throw new SeedError(
           `duplicate ${file.table} row with key ${JSON.stringify(row.key)} at ${describeLocation(first)} and ${describeLocation(row.at)}; keep one`,
           row.at,
         );
       }
-      seen.set(id, row.at);
+      rows.set(row.keyText, row.at);
     }
   }
 }
@@ -186,14 +316,18 @@ export function checkDuplicates(files: readonly SeedFile[]): void {
  * @example canonical({ b: 1, a: 'x' }) === canonical({ a: 'x', b: '1' }) // true
  */
 export function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (isPlainObject(value)) {
-    return `{${Object.keys(value)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`)
-      .join(',')}}`;
+  if (value === null || value === undefined) return 'null';
+  if (typeof value !== 'object') return JSON.stringify(String(value));
+  let text: string;
+  if (Array.isArray(value)) {
+    text = '[';
+    for (let i = 0; i < value.length; i++) text += `${i > 0 ? ',' : ''}${canonical(value[i])}`;
+    return `${text}]`;
   }
-  return value === null || value === undefined ? 'null' : JSON.stringify(String(value));
+  const keys = Object.keys(value).sort();
+  text = '{';
+  for (let i = 0; i < keys.length; i++) text += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${canonical((value as Record<string, unknown>)[keys[i]!])}`;
+  return `${text}}`;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -38,6 +38,11 @@ export interface Reference {
   /** The reference as written, for messages. */
   readonly written: Readonly<Record<string, unknown>>;
   readonly at: SeedLocation;
+  /**
+   * Equal for two references that look a row up by the same table, columns and values (inner
+   * references by their ids): seed data refers to one row from many places, and it is looked up once.
+   */
+  readonly id: string;
 }
 
 /** A value in PostgreSQL input syntax, NULL, or a reference still to resolve. */
@@ -77,6 +82,7 @@ export interface ValueCheck {
 
 export interface SeedPlan {
   readonly steps: readonly SeedStep[];
+  /** One per distinct literal and type, where it first appears: seed data repeats values (every reference to one row does). */
   readonly checks: readonly ValueCheck[];
 }
 
@@ -121,10 +127,22 @@ export function tablesToLookUp(files: readonly SeedFile[]): Array<{ name: string
  */
 export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan {
   const checks: ValueCheck[] = [];
+  const checked = new Map<string, Set<string>>(); // type → literals
   const namesByOid = new Map<number, string>();
   const keysByTable = new Map<string, readonly string[]>();
-  // Where each seeded row is, to tell a reference into this run's own rows from one to the database.
-  const seeded = new Map<string, { file: number; row: number }>();
+  // Where each seeded row is, to tell a reference into this run's own rows from one to the database:
+  // table → keyText → where, built for a table when a reference needs it.
+  const seeded = new Map<string, Map<string, { file: number; row: number }>>();
+  const seededRows = (table: string) => {
+    let rows = seeded.get(table);
+    if (rows === undefined) {
+      seeded.set(table, (rows = new Map()));
+      files.forEach((file, fileIndex) => file.table === table && file.rows.forEach((row, rowIndex) => rows!.set(row.keyText, { file: fileIndex, row: rowIndex })));
+    }
+    return rows;
+  };
+  // The last file that seeds each table: a reference to a table no file from this one on seeds needs no lookup in `seeded`.
+  const lastFile = new Map<string, number>();
 
   const tableNamed = (name: string, at: SeedLocation): CatalogTable => {
     const table = catalog.get(name) ?? fail(at, `unknown table ${name}: create it with a migration, or check the name and search_path`);
@@ -137,7 +155,11 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
     table.columns.get(name) ?? fail(at, `table ${table.name} has no column ${name}; check the spelling or add it with a migration`);
 
   const literal = (text: string, table: CatalogTable, column: CatalogColumn, at: SeedLocation): string => {
-    checks.push({ value: text, type: column.type, column: `${table.name}.${column.name}`, at });
+    const literals = checked.get(column.type) ?? checked.set(column.type, new Set()).get(column.type)!;
+    if (!literals.has(text)) {
+      literals.add(text);
+      checks.push({ value: text, type: column.type, column: `${table.name}.${column.name}`, at });
+    }
     return text;
   };
 
@@ -156,24 +178,38 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
     return literal(String(value), table, column, at);
   };
 
+  // References as written (JSON) → the checked and encoded reference: seed data refers to one row from
+  // many rows, writing the reference the same way each time, so it is checked and encoded once and each
+  // place shares its key (inner references keep the first place). JSON writes NaN and Infinity as null,
+  // so a reference with null in it is not shared (it is refused if a value is null).
+  const byText = new Map<string, Reference>();
   const reference = (written: Record<string, unknown>, at: SeedLocation): Reference => {
-    const { $ref, ...key } = written;
-    const table = tableNamed($ref as string, at);
+    const text = JSON.stringify(written);
+    const known = byText.get(text);
+    if (known !== undefined) return { table: known.table, key: known.key, written, at, id: known.id };
+    const ref = checkReference(written, at);
+    if (!text.includes('null')) byText.set(text, ref);
+    return ref;
+  };
+  const checkReference = (written: Record<string, unknown>, at: SeedLocation): Reference => {
+    const table = tableNamed(written.$ref as string, at);
     if (table.primaryKey === null) fail(at, `cannot refer to ${table.name}: it has no single-column primary key`);
-    const entries = Object.entries(key);
+    const entries = Object.entries(written).filter(([name]) => name !== '$ref');
     if (entries.length === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
     const values = entries.map(([name, value]): [string, Value] => {
       if (value === null) fail(at, `reference to ${table.name} has ${name}: null, which matches no row`);
       return [name, encode(value, table, columnOf(table, name, at), at)];
     });
-    return { table, key: new Map(values), written, at };
+    // A literal is a string, an inner reference its id in a list: [table, [column, value], …] by column name.
+    const parts = values.map(([name, value]) => [name, isReference(value) ? [value.id] : value]).sort(([a], [b]) => (a! < b! ? -1 : 1));
+    return { table, key: new Map(values), written, at, id: JSON.stringify([table.name, ...parts]) };
   };
 
   files.forEach((file, fileIndex) => {
     const table = tableNamed(file.table, file.at);
     for (const column of file.key) columnOf(table, column, file.at);
     keysByTable.set(file.table, file.key);
-    file.rows.forEach((row, rowIndex) => seeded.set(`${file.table}\0${row.keyText}`, { file: fileIndex, row: rowIndex }));
+    lastFile.set(file.table, fileIndex);
   });
 
   const steps = files.map((file, fileIndex): SeedStep => {
@@ -187,11 +223,12 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
       }
       const values = new Map(Object.entries(row.values).map(([name, value]) => [name, encode(value, table, columnOf(table, name, row.at), row.at)]));
       const needs = new Set<number>();
-      for (const ref of referencesIn([...values.values()])) {
+      for (const ref of referencesIn(values.values())) {
+        if ((lastFile.get(ref.written.$ref as string) ?? -1) < fileIndex) continue;
         const { $ref, ...key } = ref.written;
         const declared = keysByTable.get($ref as string);
         const sameKey = declared !== undefined && declared.length === Object.keys(key).length && declared.every((c) => c in key);
-        const target = sameKey ? seeded.get(`${$ref}\0${canonical(key)}`) : undefined;
+        const target = sameKey ? seededRows($ref as string).get(canonical(key)) : undefined;
         if (target === undefined || target.file < fileIndex) continue;
         if (target.file > fileIndex) {
           fail(row.at, `refers to a ${ref.table.name} row that ${files[target.file]!.path} seeds later; rename the files so that one sorts first`);
@@ -239,8 +276,14 @@ function batches(rows: readonly PlannedRow[]): Batch[] {
 }
 
 /** Every reference in `values`, including those inside other references' keys. */
-function referencesIn(values: readonly Value[]): Reference[] {
-  return values.filter(isReference).flatMap((ref) => [ref, ...referencesIn([...ref.key.values()])]);
+function referencesIn(values: Iterable<Value>, into: Reference[] = []): Reference[] {
+  for (const value of values) {
+    if (isReference(value)) {
+      into.push(value);
+      referencesIn(value.key.values(), into);
+    }
+  }
+  return into;
 }
 
 /** A PostgreSQL array literal, `{"a","b\\"c",NULL}`: every element double-quoted and escaped. */

@@ -86,6 +86,47 @@ describe('parseSeedFile', () => {
   });
 });
 
+describe('parseSeedFile: JSON', () => {
+  // JSON text is read by JSON.parse, anything else by the YAML parser; both must give the same file.
+  // A leading `---` (a YAML document marker) sends the same JSON through the YAML parser, one line lower.
+  const viaYaml = (text: string) => {
+    const file = parseSeedFile(`---\n${text}`, 'seeds/01.json');
+    return { ...file, at: { ...file.at, line: file.at.line - 1 }, rows: file.rows.map((r) => ({ ...r, at: { ...r.at, line: r.at.line - 1 } })) };
+  };
+
+  it.each([
+    ['pretty-printed with tabs and CRLF', '{\r\n\t"table": "ops.agents",\r\n\t"key": ["ws", "name"],\r\n\t"rows": [\r\n\t\t{ "ws": { "$ref": "w", "slug": "a" }, "name": "x" },\r\n\r\n\t\t{"name": "y", "ws": 2}\r\n\t]\r\n}\r\n'],
+    ['on one line', '{"rows":[{"id":1},{"id":"2"},{"id":3,"tags":["a",null,{"b":[]}]}],"key":"id","table":"t"}'],
+    [
+      'with escapes, numbers and nesting',
+      '{ "table": "t", "key": "k\\u00e9",\n  "rows": [\n    { "k\\u00e9": "a\\"b\\\\", "n": -0.5e3, "big": 12345678901234567890, "b": true, "z": null, "e": {}, "l": [[1], []] },\n    {"k\\u00e9":"\\ud83d\\ude00 \\/ \\n", "__proto__": {"x": 1}}\n  ]\n}',
+    ],
+  ])('reads %s as YAML would', (_name, text) => {
+    expect(JSON.parse(text)).toBeTruthy(); // strict JSON: read by JSON.parse
+    const file = parseSeedFile(text, 'seeds/01.json');
+    expect(file).toEqual(viaYaml(text));
+    expect(file.rows.length).toBeGreaterThan(1);
+  });
+
+  it('gives each row its line', () => {
+    const file = parseSeedFile('{\n  "table": "t",\n  "key": "id",\n  "rows": [\n    {"id": 1},\n\n    {\n      "id": 2\n    }, {"id": 3}\n  ]\n}\n', 'seeds/01.json');
+    expect(file.at.line).toBe(2);
+    expect(file.rows.map((r) => r.at.line)).toEqual([5, 7, 9]);
+  });
+
+  it.each([
+    ['a repeated column', '{"table": "a", "key": "id",\n"rows": [\n{"id": 1, "id": 2}]}', /^seeds\/01\.json:3: Map keys must be unique; fix the YAML or JSON syntax$/],
+    ['a repeated field', '{"table": "a", "key": "id", "rows": [],\n"rows": []}', /^seeds\/01\.json:2: Map keys must be unique/],
+    ['an unknown field', '{"table": "a",\n"key": "id",\n"row":\n[]}', /^seeds\/01\.json:4: unknown field "row": a seed file has table, key and rows$/],
+    ['a list at the top', '[{"table": "a"}]', /^seeds\/01\.json:1: expected a mapping with table, key and rows$/],
+    ['a row that is not a mapping', '{"table": "a", "key": "id", "rows": [\n{"id": 1},\n\n 2]}', /^seeds\/01\.json:4 \(row 2\): a row must be a mapping of column: value$/],
+    ['a row without its key', '{"table": "a", "key": "id", "rows": [\n{"id": 1},\n  {"name": "x"}]}', /^seeds\/01\.json:3 \(row 2\): key column id missing or null/],
+  ])('refuses %s, naming the line', (_name, text, message) => {
+    const error = thrown(() => parseSeedFile(text, 'seeds/01.json'), SeedError);
+    expect(error.message).toMatch(message);
+  });
+});
+
 describe('checkDuplicates', () => {
   const file = (name: string, text: string): SeedFile => parseSeedFile(text, name);
 

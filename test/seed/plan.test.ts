@@ -110,6 +110,39 @@ rows:
 });
 
 describe('planSeed: references', () => {
+  it('checks each literal once per type, where it first appears, and gives equal references one id', () => {
+    const plan = planSeed(
+      files(
+        WORKSPACES,
+        `table: comments
+key: key
+rows:
+  - { key: c-1, body: hi, workspace_id: { $ref: workspaces, slug: acme } }
+  - { key: c-2, body: hi, workspace_id: { slug: acme, $ref: workspaces } }
+  - { key: c-3, body: c-1, workspace_id: { $ref: workspaces, slug: globex } }
+  - { key: c-4, workspace_id: { $ref: workspaces, slug: acme }, parent_id: { $ref: comments, key: c-1, workspace_id: { $ref: workspaces, slug: acme } } }
+`,
+      ),
+      catalog,
+    );
+    // acme (text) is checked in the first file already, body c-1 (text) as comments.key in row 1
+    expect(plan.checks.filter((c) => c.at.file === 'seeds/02.yaml').map((c) => [c.column, c.value, c.at.row])).toEqual([
+      ['comments.key', 'c-1', 1],
+      ['comments.body', 'hi', 1],
+      ['comments.key', 'c-2', 2],
+      ['comments.key', 'c-3', 3],
+      ['workspaces.slug', 'globex', 3],
+      ['comments.key', 'c-4', 4],
+    ]);
+    const refs = plan.steps[1]!.levels.flatMap((level) => level.flatMap((batch) => batch.rows.map((row) => row.values.get('workspace_id'))));
+    const ids = refs.map((ref) => (isReference(ref) ? ref.id : null));
+    expect(ids[0]).toBe(ids[1]);
+    expect(ids[0]).toBe(ids[3]);
+    expect(ids[0]).not.toBe(ids[2]);
+    // each keeps where it is written, for messages
+    expect(refs.map((ref) => isReference(ref) && ref.at.row)).toEqual([1, 2, 3, 4]);
+  });
+
   it('keeps references, nested ones included, to resolve at load time', () => {
     const plan = planSeed(
       files(WORKSPACES, 'table: comments\nkey: key\nrows:\n  - { key: c-1, workspace_id: { $ref: workspaces, slug: acme }, parent_id: { $ref: comments, key: old, workspace_id: { $ref: workspaces, slug: acme } } }\n'),

@@ -308,4 +308,16 @@ describe('bad input: one error naming file and row, nothing written', () => {
     expect(error.message).not.toContain('\n');
     expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
   });
+
+  it.each([
+    ['a missing row', '{ $ref: agents, workspace_id: { $ref: workspaces, slug: acme }, name: nobody }', /03_bad\.yaml:6 \(row 3\): no agents row matches/],
+    ['a missing row inside a reference', '{ $ref: agents, workspace_id: { $ref: workspaces, slug: nope }, name: ada }', /03_bad\.yaml:6 \(row 3\): no workspaces row matches/],
+  ])('names the first row written with a reference to %s, in the order rows are written', async (_name, ref, message) => {
+    // Row 3 gives row 1's columns, row 2 others: rows 1 and 3 are written (and resolved) before row 2.
+    const bad = `table: issues\nkey: [workspace_id, number]\nrows:\n  - { ${base.replace('2', '1')}, title: a, assignee_id: null }\n  - { ${base}, title: b, opened_on: 2024-01-01, assignee_id: ${ref} }\n  - { ${base.replace('2', '3')}, title: c, assignee_id: ${ref} }\n`;
+    await setUp();
+    const error = await rejection(run(seedDir({ ...GOOD, '03_bad.yaml': bad })), SeedError);
+    expect(error.message).toMatch(message);
+    expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
+  });
 });
