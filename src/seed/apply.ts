@@ -364,12 +364,19 @@ function equal(table: CatalogTable, column: string, left: string, right: string,
 }
 
 function report(tables: readonly Tally[], dryRun: boolean, logger: Logger): void {
+  // One summary line at info; each table's counts at debug (the CLI prints them as a table).
   for (const t of tables) {
-    logger.info(
+    logger.debug(
       { table: t.table, inserted: t.inserted, skipped: t.skipped, conflicts: t.conflicts.length, updated: t.updated, dryRun },
       `${dryRun ? '[dry run] ' : ''}${t.table}: ${t.inserted} inserted, ${t.skipped} skipped, ${t.conflicts.length} conflicts, ${t.updated} updated`,
     );
     const left = t.conflicts.length - t.updated;
     if (left > 0) logger.warn({ table: t.table, conflicts: left }, `${left} ${t.table} row(s) differ from the seed files and were left as they are; seed with update to overwrite them`);
   }
+  const total = (count: (t: Tally) => number) => tables.reduce((n, t) => n + count(t), 0);
+  const [inserted, skipped, conflicts, updated] = [total((t) => t.inserted), total((t) => t.skipped), total((t) => t.conflicts.length), total((t) => t.updated)];
+  logger.info(
+    { tables: tables.length, inserted, skipped, conflicts, updated, dryRun },
+    `${dryRun ? '[dry run] ' : ''}seeded ${tables.length} table(s): ${inserted} inserted, ${skipped} skipped, ${conflicts} conflicts, ${updated} updated`,
+  );
 }
