@@ -8,8 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { startServer } from './server.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -20,18 +20,6 @@ const bin = (p) => path.join(root, p);
 // The peers live in bench/peers (their own package.json; `npm run bench` installs them).
 const peer = (p) => path.join(root, 'bench/peers/node_modules', p);
 
-// ---------------------------------------------------------------- server
-async function startServer() {
-  const child = spawn(process.execPath, [bin('test/support/embedded-server.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, EMBEDDED_PG_EXTRA: '-c fsync=on -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all' },
-  });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL did not start (exit ${code})`)));
-  });
-  return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
-}
 
 // ---------------------------------------------------------------- migration sets
 function migrationSql(i) {
@@ -93,7 +81,7 @@ const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 // ---------------------------------------------------------------- cases
 async function main() {
-  const server = await startServer();
+  const server = await startServer('-c fsync=on -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all');
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
   const big = writeSets(MIGRATIONS);

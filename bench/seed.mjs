@@ -8,8 +8,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import pg from 'pg';
+import { startServer } from './server.mjs';
 import pino from 'pino';
 import { seed } from '../dist/index.js';
 
@@ -28,17 +28,6 @@ const SCHEMA = `
   CREATE TABLE comments (id serial PRIMARY KEY, issue_id int NOT NULL REFERENCES issues, key text NOT NULL, author text NOT NULL, body text NOT NULL, UNIQUE (issue_id, key));
 `;
 
-async function startServer() {
-  const child = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, EMBEDDED_PG_EXTRA: '-c fsync=on' },
-  });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL did not start (exit ${code})`)));
-  });
-  return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
-}
 
 /** The same rows twice: as seed files (natural keys and $ref) and as CSV with explicit ids for COPY. */
 function generate(dir) {
@@ -82,7 +71,7 @@ function urlFor(base, schema) {
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
-  const server = await startServer();
+  const server = await startServer('-c fsync=on');
   const admin = new pg.Client({ connectionString: server.url });
   await admin.connect();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-seed-bench-'));

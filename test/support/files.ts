@@ -8,13 +8,16 @@ afterAll(() => {
   for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Writes `{ 'file.up.sql': 'sql' }` into a new temp folder, removed after the test file. */
-export function migrationsDir(files: Record<string, string>): string {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-migrations-'));
+/** Writes `{ 'name': 'content' }` into a new temp folder, removed after the test file. */
+export function tempFolder(files: Record<string, string>, prefix = 'slipway-files-'): string {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
   made.push(dir);
   for (const [name, content] of Object.entries(files)) writeFileSync(path.join(dir, name), content);
   return dir;
 }
+
+/** A migrations folder: `{ '001_x.up.sql': 'sql' }`. */
+export const migrationsDir = (files: Record<string, string>) => tempFolder(files, 'slipway-migrations-');
 
 /**
  * Six deliberately non-idempotent migrations: bare CREATE TABLE and ADD COLUMN, a
