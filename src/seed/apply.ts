@@ -188,7 +188,9 @@ async function write(client: pg.ClientBase, plan: SeedPlan, update: boolean, sig
     try {
       for (const level of step.levels) {
         if (signal?.aborted) throw new AbortedError(`stopped while seeding ${name} from ${step.at.file}; rolled back, nothing was written`);
-        const ids = await resolve(client, level.flatMap((batch) => batch.rows.flatMap((row) => [...row.values.values()].filter(isReference))));
+        const refs: Reference[] = [];
+        for (const batch of level) for (const row of batch.rows) for (const value of row.values.values()) if (isReference(value)) refs.push(value);
+        const ids = await resolve(client, refs);
         await writeLevel(client, step, level, ids, update, tally);
       }
     } catch (error) {
@@ -205,85 +207,88 @@ async function write(client: pg.ClientBase, plan: SeedPlan, update: boolean, sig
 }
 
 /**
- * Looks up each batch's rows by key (one query per batch), then inserts the missing rows
- * and, with `update`, updates the differing ones, all in ONE statement: foreign keys
- * among those rows (a reply's plain `parent_key`) are checked at its end, in any order.
+ * Writes one level in ONE statement, each batch's rows sent once: per batch, the rows are
+ * looked up by key, the missing ones inserted and, with `update`, the differing ones
+ * updated; the statement returns only what the report needs (per batch the number of rows
+ * found, the differing rows with the database's values, keys that name several rows).
+ * Nothing is written when a key names several rows. Foreign keys among the level's rows
+ * (a reply's plain `parent_key`) are checked at the statement's end, in any order.
  */
 async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<string, string>, update: boolean, tally: Tally): Promise<void> {
   const { table, key } = step;
-  const changes = combined(table);
-  for (const batch of level) {
+  const params: Array<Array<string | null>> = [];
+  const items: string[] = [];
+  const changes: string[] = [];
+  const results: string[] = [];
+  const prepared = level.map((batch, b) => {
     const texts = batch.rows.map((row) => batch.columns.map((column) => textOf(row.values.get(column)!, ids)));
     const others = batch.columns.filter((column) => !key.includes(column));
     const alias = (column: string) => `v.c${batch.columns.indexOf(column) + 1}`;
     const keyMatches = key.map((column) => equal(table, column, `t.${quoteIdentifier(column)}`, alias(column), '=')).join(' AND ');
-
-    const all = unnest(table, batch.columns, texts);
     // Per column, whether it differs, and the database's values: only for rows where one does (few), NULL for equal rows.
     const differences = others.map((c) => equal(table, c, `t.${quoteIdentifier(c)}`, alias(c), 'IS DISTINCT FROM'));
     const anyDiffers = differences.length > 0 ? differences.join(' OR ') : 'false';
-    const { rows: found } = await client.query<{ ord: string; differs: boolean[] | null; current: Array<string | null> | null }>(
-      `SELECT v.ord,
-              CASE WHEN ${anyDiffers} THEN ARRAY[${differences.join(', ')}]::boolean[] END AS differs,
-              CASE WHEN ${anyDiffers} THEN ARRAY[${others.map((c) => `t.${quoteIdentifier(c)}::text`).join(', ')}]::text[] END AS current
-         FROM ${all.sql} JOIN ${table.sqlName} AS t ON ${keyMatches}`,
-      all.params,
+    const source = unnest(table, batch.columns, texts, params.length);
+    params.push(...source.params);
+    items.push(
+      `v${b} AS (${source.select})`,
+      `f${b} AS (SELECT v.ord,
+                CASE WHEN ${anyDiffers} THEN ARRAY[${differences.join(', ')}]::boolean[] END AS differs,
+                CASE WHEN ${anyDiffers} THEN ARRAY[${others.map((c) => `t.${quoteIdentifier(c)}::text`).join(', ')}]::text[] END AS current
+           FROM v${b} AS v JOIN ${table.sqlName} AS t ON ${keyMatches})`,
+      `d${b} AS (SELECT ord, count(*) AS n FROM f${b} GROUP BY ord HAVING count(*) > 1)`,
     );
-    const existing = new Map<number, { differs: boolean[] | null; current: Array<string | null> | null }>();
-    for (const row of found) {
-      const index = Number(row.ord) - 1;
-      if (existing.has(index)) {
-        const { at, key: written } = batch.rows[index]!;
-        throw new SeedError(`${describeLocation(at)}: several ${table.name} rows have key ${JSON.stringify(written)}; the key must name one row (a unique index on it keeps it so)`, at);
-      }
-      existing.set(index, row);
+    changes.push(
+      `INSERT INTO ${table.sqlName} (${batch.columns.map(quoteIdentifier).join(', ')})
+         SELECT ${batch.columns.map(alias).join(', ')} FROM v${b} AS v
+          WHERE NOT EXISTS (SELECT FROM f${b} AS f WHERE f.ord = v.ord) AND NOT EXISTS (SELECT FROM several) ORDER BY v.ord`,
+    );
+    if (update && others.length > 0) {
+      changes.push(
+        `UPDATE ${table.sqlName} AS t SET ${others.map((c) => `${quoteIdentifier(c)} = ${alias(c)}`).join(', ')}
+           FROM v${b} AS v WHERE ${keyMatches} AND (${anyDiffers}) AND NOT EXISTS (SELECT FROM several)`,
+      );
     }
+    results.push(
+      `SELECT ${b} AS b, NULL::bigint AS ord, (SELECT count(*) FROM f${b}) AS n, NULL::boolean[] AS differs, NULL::text[] AS current`,
+      `SELECT ${b}, ord, 1, differs, current FROM f${b} WHERE differs IS NOT NULL`,
+      `SELECT ${b}, ord, n, NULL, NULL FROM d${b}`,
+    );
+    return { batch, texts, others };
+  });
+  items.push(`several AS (${level.map((_, b) => `SELECT FROM d${b}`).join(' UNION ALL ')} LIMIT 1)`);
+  changes.forEach((statement, i) => items.push(`w${i} AS (${statement})`));
+  const { rows } = await client.query<{ b: number; ord: string | null; n: string; differs: boolean[] | null; current: Array<string | null> | null }>(
+    `WITH ${items.join(',\n')}\n${results.join('\nUNION ALL ')}`,
+    params,
+  );
 
-    const missing: number[] = [];
-    const differing: number[] = [];
-    batch.rows.forEach((row, index) => {
-      const current = existing.get(index);
-      if (current === undefined) return void missing.push(index);
-      const { differs, current: database } = current;
-      if (differs === null || database === null) return void tally.skipped++;
-      const columns = others.flatMap((column, i) =>
-        differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: database[i] ?? null }] : [],
-      );
-      differing.push(index);
-      tally.conflicts.push({ at: row.at, key: row.key, columns });
-    });
-
-    if (missing.length > 0) {
-      changes.add(batch.columns, missing.map((i) => texts[i]!), (source) =>
-        `INSERT INTO ${table.sqlName} (${batch.columns.map(quoteIdentifier).join(', ')}) SELECT ${batch.columns.map(alias).join(', ')} FROM ${source} ORDER BY v.ord`,
-      );
-      tally.inserted += missing.length;
-    }
-    if (update && differing.length > 0) {
-      changes.add(batch.columns, differing.map((i) => texts[i]!), (source) =>
-        `UPDATE ${table.sqlName} AS t SET ${others.map((c) => `${quoteIdentifier(c)} = ${alias(c)}`).join(', ')} FROM ${source} WHERE ${keyMatches}`,
-      );
-      tally.updated += differing.length;
-    }
+  // Keys that name several rows: the first such row, in the order rows are written.
+  const several = rows.filter((row) => row.ord !== null && row.n !== '1').sort((x, y) => x.b - y.b || Number(x.ord) - Number(y.ord))[0];
+  if (several !== undefined) {
+    const { at, key: written } = level[several.b]!.rows[Number(several.ord) - 1]!;
+    throw new SeedError(`${describeLocation(at)}: several ${table.name} rows have key ${JSON.stringify(written)}; the key must name one row (a unique index on it keeps it so)`, at);
   }
-  await changes.run(client);
-}
-
-/** Data-modifying statements over {@link unnest} sources, sent as ONE statement (WITH items when there are several). */
-function combined(table: CatalogTable) {
-  const statements: string[] = [];
-  const params: Array<Array<string | null>> = [];
-  return {
-    add(columns: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | null>>, statement: (source: string) => string): void {
-      const source = unnest(table, columns, rows, params.length);
-      statements.push(statement(source.sql));
-      params.push(...source.params);
-    },
-    async run(client: pg.ClientBase): Promise<void> {
-      if (statements.length === 0) return;
-      await client.query(statements.length === 1 ? statements[0]! : `WITH ${statements.map((s, i) => `w${i + 1} AS (${s})`).join(', ')} SELECT`, params);
-    },
-  };
+  const found = level.map(() => 0);
+  const differing = level.map(() => [] as Array<{ ord: number; differs: boolean[]; current: Array<string | null> }>);
+  for (const row of rows) {
+    if (row.ord === null) found[row.b] = Number(row.n);
+    else differing[row.b]!.push({ ord: Number(row.ord), differs: row.differs!, current: row.current! });
+  }
+  prepared.forEach(({ batch, texts, others }, b) => {
+    const conflicts = differing[b]!.sort((x, y) => x.ord - y.ord);
+    tally.inserted += batch.rows.length - found[b]!;
+    tally.skipped += found[b]! - conflicts.length;
+    for (const { ord, differs, current } of conflicts) {
+      const index = ord - 1;
+      const row = batch.rows[index]!;
+      const columns = others.flatMap((column, i) =>
+        differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: current[i] ?? null }] : [],
+      );
+      tally.conflicts.push({ at: row.at, key: row.key, columns });
+    }
+    if (update) tally.updated += conflicts.length;
+  });
 }
 
 /**
@@ -304,7 +309,8 @@ async function resolve(client: pg.ClientBase, refs: readonly Reference[]): Promi
     const texts = columns.map((column) => textOf(ref.key.get(column)!, ids)!);
     const groupId = JSON.stringify([ref.table.name, columns]);
     const group = groups.get(groupId) ?? groups.set(groupId, { table: ref.table, columns, keys: new Map() }).get(groupId)!;
-    const keyId = JSON.stringify(texts);
+    let keyId = '';
+    for (const text of texts) keyId += `${text.length}:${text}`; // length-prefixed: unambiguous, cheaper than JSON
     const entry = group.keys.get(keyId) ?? group.keys.set(keyId, { texts, refs: [] }).get(keyId)!;
     entry.refs.push(ref);
   }
@@ -339,7 +345,7 @@ function textOf(value: Value, ids: ReadonlyMap<string, string>): string | null {
 }
 
 /**
- * A FROM item `v(c1 … cn, ord)`: one text array per column, unnested side by side and cast
+ * A FROM item `v(c1 … cn, ord)` (and its SELECT, for a WITH item): one text array per column, unnested side by side and cast
  * to the columns' types, `ord` numbering the rows from 1. Values travel as parameters,
  * numbered from `paramOffset + 1`.
  */
@@ -348,12 +354,14 @@ function unnest(
   columns: readonly string[],
   rows: ReadonlyArray<ReadonlyArray<string | null>>,
   paramOffset = 0,
-): { sql: string; params: Array<Array<string | null>> } {
+): { sql: string; select: string; params: Array<Array<string | null>> } {
   const casts = columns.map((column, i) => `u.c${i + 1}::${table.columns.get(column)!.type} AS c${i + 1}`);
   const arrays = columns.map((_, i) => `$${paramOffset + i + 1}::text[]`);
   const aliases = columns.map((_, i) => `c${i + 1}`);
+  const select = `SELECT ${casts.join(', ')}, u.ord FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${aliases.join(', ')}, ord)`;
   return {
-    sql: `(SELECT ${casts.join(', ')}, u.ord FROM unnest(${arrays.join(', ')}) WITH ORDINALITY AS u(${aliases.join(', ')}, ord)) AS v`,
+    sql: `(${select}) AS v`,
+    select,
     params: columns.map((_, i) => rows.map((row) => row[i] ?? null)),
   };
 }

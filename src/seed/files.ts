@@ -324,7 +324,8 @@ export function canonical(value: unknown): string {
     for (let i = 0; i < value.length; i++) text += `${i > 0 ? ',' : ''}${canonical(value[i])}`;
     return `${text}]`;
   }
-  const keys = Object.keys(value).sort();
+  const keys = Object.keys(value);
+  if (keys.length > 1) keys.sort();
   text = '{';
   for (let i = 0; i < keys.length; i++) text += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${canonical((value as Record<string, unknown>)[keys[i]!])}`;
   return `${text}}`;

@@ -221,7 +221,8 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
           fail(row.at, `column ${table.name}.${column.name} is required (NOT NULL, no default); give it a value`);
         }
       }
-      const values = new Map(Object.entries(row.values).map(([name, value]) => [name, encode(value, table, columnOf(table, name, row.at), row.at)]));
+      const values = new Map<string, Value>();
+      for (const name in row.values) values.set(name, encode(row.values[name], table, columnOf(table, name, row.at), row.at));
       const needs = new Set<number>();
       for (const ref of referencesIn(values.values())) {
         if ((lastFile.get(ref.written.$ref as string) ?? -1) < fileIndex) continue;
@@ -266,10 +267,17 @@ function levelsOf(dependencies: ReadonlyArray<ReadonlySet<number>>, rows: readon
 /** Splits a level by the set of columns its rows give: rows that give the same columns share one lookup and one INSERT. */
 function batches(rows: readonly PlannedRow[]): Batch[] {
   const bySet = new Map<string, { columns: string[]; rows: PlannedRow[] }>();
+  const byOrder = new Map<string, { columns: string[]; rows: PlannedRow[] }>(); // the same, by the columns in the order a row gives them
   for (const row of rows) {
-    const columns = [...row.values.keys()];
-    const id = [...columns].sort().join('\0');
-    const batch = bySet.get(id) ?? bySet.set(id, { columns, rows: [] }).get(id)!;
+    let order = '';
+    for (const column of row.values.keys()) order += `${column}\0`;
+    let batch = byOrder.get(order);
+    if (batch === undefined) {
+      const columns = [...row.values.keys()];
+      const id = [...columns].sort().join('\0');
+      batch = bySet.get(id) ?? bySet.set(id, { columns, rows: [] }).get(id)!;
+      byOrder.set(order, batch);
+    }
     batch.rows.push(row);
   }
   return [...bySet.values()];
