@@ -18,8 +18,10 @@ export interface Session {
   readonly client: pg.ClientBase;
   /** Opens a second, short-lived connection to the same server, e.g. to cancel a running statement. */
   readonly openSide: () => Promise<pg.Client>;
-  /** Gives the connection back (or closes it). Pass `broken` when it must not be reused. */
-  readonly close: (broken?: boolean) => Promise<void>;
+  /** Says the connection must not be reused (it failed, or may still hold a lock): close drops it. */
+  readonly markBroken: () => void;
+  /** Gives the connection back (or closes it). */
+  readonly close: () => Promise<void>;
 }
 
 export function checkConnectionSource(source: ConnectionSource): void {
@@ -59,18 +61,20 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   if (source.databaseUrl !== undefined) {
     const config: pg.ClientConfig = { connectionString: source.databaseUrl, application_name: 'slipway' };
     const client = await connectWithRetry(config, retry);
-    return { client, openSide: () => connectSide(config), close: () => client.end().catch(ignore) };
+    return { client, openSide: () => connectSide(config), markBroken: () => {}, close: () => client.end().catch(ignore) };
   }
   if (source.pool !== undefined) {
     const pool = source.pool;
     const client = await pool.connect();
     client.on('error', ignore);
+    let broken = false;
     return {
       client,
       openSide: () => connectSide(pool.options as pg.ClientConfig),
-      close: async (broken) => {
+      markBroken: () => (broken = true),
+      close: async () => {
         client.removeListener('error', ignore);
-        client.release(broken === true ? true : undefined);
+        client.release(broken ? true : undefined);
       },
     };
   }
@@ -79,6 +83,8 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   return {
     client,
     openSide: () => connectSide({ ...parameters }),
+    // The caller's client stays the caller's to close.
+    markBroken: () => {},
     close: async () => {},
   };
 }

@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { isTransientConnectionError, type Session } from '../db/session.js';
 import { AbortedError, LockTimeoutError, UsageError } from '../errors.js';
 
 /** The default advisory-lock key: the bytes of "slipway" read as a number. */
@@ -96,6 +97,30 @@ export async function acquireLock(client: pg.ClientBase, key: bigint, options: A
       throw new AbortedError(`stopped while waiting for the ${lockName}; nothing was changed`);
     }
     delay = Math.min(delay * 2, maxDelay);
+  }
+}
+
+/**
+ * Runs `work` holding the lock on the session's connection, and releases it afterwards,
+ * also when `work` fails. When the connection is lost, or the release fails, the session is
+ * marked broken: closing it ends the database session, which releases the lock.
+ */
+export async function withLock<T>(session: Session, key: bigint, options: AcquireOptions, work: (waitedMs: number) => Promise<T>): Promise<T> {
+  const { waitedMs } = await acquireLock(session.client, key, options);
+  let connectionLost = false;
+  try {
+    return await work(waitedMs);
+  } catch (error) {
+    connectionLost = isTransientConnectionError(error) || isTransientConnectionError((error as { cause?: unknown } | null)?.cause);
+    throw error;
+  } finally {
+    if (connectionLost) session.markBroken();
+    else {
+      await releaseLock(session.client, key).catch((error: unknown) => {
+        session.markBroken();
+        options.logger.warn({ err: error }, `could not release the ${options.purpose ?? 'migration'} lock; closing the connection releases it`);
+      });
+    }
   }
 }
 

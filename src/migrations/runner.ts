@@ -4,8 +4,8 @@ import { backendPid, checkConnectionSource, openSession, type ConnectionSource, 
 import { AbortedError, MigrationFailedError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Ledger } from './ledger.js';
-import { acquireLock, DEFAULT_LOCK_KEY, lockHolder, releaseLock, toLockKey, type LockHolder } from './lock.js';
-import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan, type RunRequest } from './plan.js';
+import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type LockHolder } from './lock.js';
+import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, readMigrationsDir, type Migration, type MigrationInput } from './source.js';
 import { needsServerVersion, parseSql, type ParsedSql } from './statements.js';
 
@@ -82,8 +82,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
   const started = performance.now();
-  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
-  let broken = false;
+  const session = await connect(options, logger);
   try {
     const seen = await ledger.read(session.client);
     // An in-flight row may be a migration another runner is executing right now: only the
@@ -92,15 +91,11 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       const fastPlan = plan(migrations, seen, request, ledger.sqlName);
       if (!needsLock(fastPlan)) {
         logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
-        return result(request, migrations, fastPlan, [], null, started, seen);
+        return result(migrations, fastPlan, [], null, started, seen);
       }
     }
-    const { waitedMs } = await acquireLock(session.client, lockKey, {
-      logger,
-      timeoutMs: options.lockWaitTimeout,
-      signal: options.signal,
-    });
-    try {
+    const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
+    return await withLock(session, lockKey, lockOptions, async (waitedMs) => {
       const rows = await ledger.read(session.client);
       const lockedPlan = plan(migrations, rows, request, ledger.sqlName);
       if (!needsLock(lockedPlan)) {
@@ -108,20 +103,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
       const executed = await execute(session, ledger, lockedPlan, logger, options.signal);
-      return result(request, migrations, lockedPlan, executed, waitedMs, started, rows);
-    } catch (error) {
-      broken = isConnectionError(error);
-      throw error;
-    } finally {
-      if (!broken) {
-        await releaseLock(session.client, lockKey).catch((error: unknown) => {
-          broken = true;
-          logger.warn({ err: error }, 'could not release the migration lock; closing the connection releases it');
-        });
-      }
-    }
+      return result(migrations, lockedPlan, executed, waitedMs, started, rows);
+    });
   } finally {
-    await session.close(broken);
+    await session.close();
   }
 }
 
@@ -156,7 +141,7 @@ export interface StatusReport {
  */
 export async function status(options: InspectOptions): Promise<StatusReport> {
   const { ledger, lockKey, logger, migrations } = await prepare(options);
-  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+  const session = await connect(options, logger);
   try {
     const rows = await ledger.read(session.client);
     const lock = await lockHolder(session.client, lockKey);
@@ -183,10 +168,10 @@ export interface Preview {
 export async function preview(options: MigrateOptions): Promise<Preview> {
   const request = validateRequest(options);
   const { ledger, logger, migrations } = await prepare(options);
-  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+  const session = await connect(options, logger);
   try {
     const p = plan(migrations, await ledger.read(session.client), request, ledger.sqlName);
-    const parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction)));
+    const parsed = await parseSteps(session, p);
     return {
       direction: p.direction,
       steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
@@ -195,6 +180,11 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   } finally {
     await session.close();
   }
+}
+
+/** The run's one connection, retrying transient failures for `connectWait` ms. */
+function connect(options: InspectOptions, logger: Logger): Promise<Session> {
+  return openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
 }
 
 async function loadMigrations(options: InspectOptions): Promise<readonly Migration[]> {
@@ -207,7 +197,6 @@ async function loadMigrations(options: InspectOptions): Promise<readonly Migrati
 }
 
 function result(
-  request: RunRequest,
   migrations: readonly Migration[],
   p: Plan,
   executed: StepResult[],
@@ -218,7 +207,7 @@ function result(
   const applied = new Set(appliedBefore.map((row) => row.version));
   for (const step of executed) (step.direction === 'up' ? applied.add(step.version) : applied.delete(step.version));
   return {
-    direction: request.direction,
+    direction: p.direction,
     executed,
     migrations: migrations.map((m) => ({ version: m.version, state: applied.has(m.version) ? 'applied' : 'pending' })),
     warnings: p.warnings,
@@ -232,12 +221,7 @@ async function execute(session: Session, ledger: Ledger, p: Plan, logger: Logger
   if (!needsLock(p)) return [];
   const { client } = session;
   // Parse everything first: a syntax error in the last file stops the run before the first changes anything.
-  let parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction)));
-  if (parsed.some(needsServerVersion)) {
-    const { rows } = await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-    const serverVersionNum = Number(rows[0]!.v);
-    parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction, serverVersionNum)));
-  }
+  const parsed = await parseSteps(session, p);
 
   await ledger.ensure(client);
   if (p.checksumsToRecord.length > 0) {
@@ -284,6 +268,15 @@ function parseStep(migration: Migration, direction: Direction, serverVersionNum?
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
   return parseSql(text, source, serverVersionNum === undefined ? {} : { serverVersionNum });
+}
+
+/** Parses every step; asks the server its version only when a step's classification depends on it. */
+async function parseSteps(session: Session, p: Plan): Promise<ParsedSql[]> {
+  const parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction)));
+  if (!parsed.some(needsServerVersion)) return parsed;
+  const { rows } = await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
+  const serverVersionNum = Number(rows[0]!.v);
+  return Promise.all(p.steps.map((m) => parseStep(m, p.direction, serverVersionNum)));
 }
 
 const BEGIN = 'BEGIN;\n';
@@ -368,10 +361,4 @@ async function withCancellation<T>(session: Session, signal: AbortSignal | undef
   } finally {
     signal.removeEventListener('abort', cancel);
   }
-}
-
-function isConnectionError(error: unknown): boolean {
-  const code = (error as { code?: string } | null)?.code;
-  const cause = (error as { cause?: { code?: string } } | null)?.cause?.code;
-  return [code, cause].some((c) => c === 'ECONNRESET' || c === 'EPIPE' || c === '57P01' || c === '57P02' || c === '57P03');
 }

@@ -4,7 +4,7 @@ import { quoteIdentifier } from '../db/identifier.js';
 import { checkConnectionSource, openSession, type ConnectionSource } from '../db/session.js';
 import { AbortedError, SlipwayError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { acquireLock, releaseLock, toLockKey } from '../migrations/lock.js';
+import { toLockKey, withLock } from '../migrations/lock.js';
 import { describeLocation, readSeedDir, SeedError, type SeedLocation } from './files.js';
 import { isReference, planSeed, tablesToLookUp, type Batch, type Catalog, type CatalogColumn, type CatalogTable, type Reference, type SeedPlan, type SeedStep, type Value, type ValueCheck } from './plan.js';
 
@@ -90,12 +90,10 @@ export async function seed(options: SeedOptions = {}): Promise<SeedResult> {
 
   const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
   const { client } = session;
-  let broken = false;
   try {
     const plan = planSeed(files, await readCatalog(client, tablesToLookUp(files)));
     await checkValues(client, plan.checks);
-    const { waitedMs } = await acquireLock(client, lockKey, { logger, signal: options.signal, purpose: 'seed' });
-    try {
+    return await withLock(session, lockKey, { logger, signal: options.signal, purpose: 'seed' }, async (waitedMs) => {
       await client.query('BEGIN');
       try {
         const tables = await write(client, plan, options.update === true, options.signal);
@@ -106,13 +104,9 @@ export async function seed(options: SeedOptions = {}): Promise<SeedResult> {
         await client.query('ROLLBACK').catch(() => {});
         throw error;
       }
-    } finally {
-      await releaseLock(client, lockKey).catch(() => {
-        broken = true;
-      });
-    }
+    });
   } finally {
-    await session.close(broken);
+    await session.close();
   }
 }
 
