@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
+import { parseTableName } from '../db/identifier.js';
 import { localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
 import { SlipwayError, UsageError } from '../errors.js';
 import { redactConnectionString } from '../log.js';
@@ -74,10 +75,12 @@ function lockKey(value: string): bigint {
 }
 
 function tableName(value: string): string {
-  if (value.length === 0 || value.split('.').length > 2 || value.split('.').some((p) => p.length === 0)) {
+  try {
+    parseTableName(value);
+    return value;
+  } catch {
     throw new InvalidArgumentError('use "table" or "schema.table".');
   }
-  return value;
 }
 
 /** Connection, logging and output options; with `migrations`, also the folder, table and lock key of a migration run. */

@@ -163,10 +163,8 @@ export async function createMigrationFiles(dir: string, name: string, now = new 
     throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits and underscores ([a-z0-9_]+), e.g. create_users`);
   }
   await mkdir(dir, { recursive: true });
-  const numbers = (await readdir(dir)).flatMap((file) => {
-    const match = FILE_PATTERN.exec(file);
-    return match ? [parseVersion(match[1]!)!.number.toString().padStart(/^\d+/.exec(file)![0].length, '0')] : [];
-  });
+  // The leading digits as written, so their width (zero padding, timestamps) is kept.
+  const numbers = (await readdir(dir)).flatMap((file) => (FILE_PATTERN.test(file) ? [/^\d+/.exec(file)![0]] : []));
   const version = `${nextVersionNumber(numbers, now)}_${name}`;
   const up = path.join(dir, `${version}.up.sql`);
   const down = path.join(dir, `${version}.down.sql`);
