@@ -1,29 +1,39 @@
 #!/usr/bin/env node
-// Proves the race tests guard the lock: in a temporary copy of the project, break the lock
-// in two ways and run test/race against each copy. Exits non-zero unless BOTH go red.
+// Proves the race tests guard the run's exclusion: in a temporary copy of the project, break it
+// in three ways and run test/race against each copy. Exits non-zero unless ALL go red.
 //   (a) no lock: acquire and release become `SELECT 1`-style no-ops;
-//   (b) blocking lock: the polling pg_try_advisory_lock becomes a blocking pg_advisory_lock.
+//   (b) blocking lock: the polling pg_try_advisory_lock becomes a blocking pg_advisory_lock;
+//   (c) in-flight takeover: the mark of a migration run outside a transaction overwrites an existing row.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const LOCK_FILE = 'src/migrations/lock.ts';
-const TRY_LOCK = "const TRY_LOCK_SQL = 'SELECT pg_try_advisory_lock($1::bigint) AS locked';";
-const UNLOCK = "const UNLOCK_SQL = 'SELECT pg_advisory_unlock($1::bigint) AS unlocked';";
+const LOCK_FILE = 'src/db/lock.ts';
+const LEDGER_FILE = 'src/migrations/ledger.ts';
+const TRY_LOCK = "const TRY_LOCK = 'pg_try_advisory_lock($1::bigint)';";
+const UNLOCK = "const UNLOCK = 'pg_advisory_unlock($1::bigint)';";
+const IN_FLIGHT_CLAIM = "SELECT $1, $2, 'in_flight', now() WHERE pg_backend_pid() = $3`,";
 
 const mutants = [
   {
     name: 'no lock (acquire and release replaced by SELECT 1)',
+    file: LOCK_FILE,
     replacements: [
-      [TRY_LOCK, "const TRY_LOCK_SQL = 'SELECT 1 = 1 AS locked, $1::bigint AS key';"],
-      [UNLOCK, "const UNLOCK_SQL = 'SELECT 1 AS unlocked, $1::bigint AS key';"],
+      [TRY_LOCK, "const TRY_LOCK = '($1::bigint IS NOT NULL)';"],
+      [UNLOCK, "const UNLOCK = '($1::bigint IS NOT NULL)';"],
     ],
   },
   {
     name: 'blocking lock (pg_advisory_lock instead of polling pg_try_advisory_lock)',
-    replacements: [[TRY_LOCK, "const TRY_LOCK_SQL = 'SELECT true AS locked FROM (SELECT pg_advisory_lock($1::bigint)) AS blocking';"]],
+    file: LOCK_FILE,
+    replacements: [[TRY_LOCK, "const TRY_LOCK = '(SELECT true FROM (SELECT pg_advisory_lock($1::bigint)) AS blocking)';"]],
+  },
+  {
+    name: "in-flight takeover (the mark overwrites another runner's row: ON CONFLICT DO UPDATE)",
+    file: LEDGER_FILE,
+    replacements: [[IN_FLIGHT_CLAIM, "SELECT $1, $2, 'in_flight', now() WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,"]],
   },
 ];
 
@@ -41,11 +51,11 @@ for (const mutant of mutants) {
       filter: (src) => !/[/\\](node_modules|dist|\.git|\.slipway)$/.test(src),
     });
     symlinkSync(path.join(root, 'node_modules'), path.join(copy, 'node_modules'), 'dir');
-    const file = path.join(copy, LOCK_FILE);
+    const file = path.join(copy, mutant.file);
     let source = readFileSync(file, 'utf8');
     for (const [from, to] of mutant.replacements) {
       if (!source.includes(from)) {
-        console.error(`mutation-lock: ${LOCK_FILE} no longer contains ${JSON.stringify(from)}; update scripts/mutation-lock.mjs`);
+        console.error(`mutation-lock: ${mutant.file} no longer contains ${JSON.stringify(from)}; update scripts/mutation-lock.mjs`);
         process.exit(2);
       }
       source = source.replace(from, to);

@@ -27,10 +27,24 @@ export class SourceError extends SlipwayError {
   }
 }
 
-/** Files and bookkeeping table disagree (missing file, edited migration, in-flight row). */
+/** What an {@link IntegrityError} is about. */
+export type IntegrityKind =
+  | 'missing-file'
+  | 'checksum-mismatch'
+  | 'in-flight'
+  | 'unknown-state'
+  | 'unknown-target'
+  | 'no-down-file'
+  | 'ambiguous-ledger';
+
+/**
+ * Files and bookkeeping table disagree (missing file, edited migration, in-flight row, a
+ * state slipway never writes), or the database holds more than one table the run could mean.
+ */
 export class IntegrityError extends SlipwayError {
   constructor(
-    readonly kind: 'missing-file' | 'checksum-mismatch' | 'in-flight' | 'unknown-target' | 'no-down-file',
+    readonly kind: IntegrityKind,
+    /** The migration concerned; empty when the error is about the bookkeeping table itself. */
     readonly version: string,
     message: string,
   ) {
@@ -49,6 +63,32 @@ export class MigrationFailedError extends SlipwayError {
   ) {
     super('MIGRATION_FAILED', message, options);
     this.name = 'MigrationFailedError';
+  }
+}
+
+/**
+ * The run's connection does not keep one server session, so the session-level migration lock
+ * protects nothing: a pooler in transaction or statement mode, or a lock lost mid-run.
+ * Raised before any change when detected at the start; at the end when the release fails.
+ */
+export class SessionError extends SlipwayError {
+  constructor(message: string) {
+    super('SESSION', message);
+    this.name = 'SessionError';
+  }
+}
+
+/**
+ * Another runner applied, reverted or is running the same migration: runners that do not
+ * exclude each other (different lock keys, a transaction pooler). This run changed nothing of it.
+ */
+export class ConflictError extends SlipwayError {
+  constructor(
+    readonly version: string,
+    message: string,
+  ) {
+    super('CONFLICT', message);
+    this.name = 'ConflictError';
   }
 }
 

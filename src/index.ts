@@ -29,11 +29,13 @@ export {
   type Direction,
   type MigrationState,
   type MigrationStatus,
+  type LedgerState,
+  type LedgerContext,
 } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
 export { seed, DEFAULT_SEED_LOCK_KEY, type SeedOptions, type SeedResult, type SeedTableResult, type SeedConflict } from './seed/apply.js';
 export { SeedError, describeLocation, type SeedLocation } from './seed/files.js';
-export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './migrations/lock.js';
+export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';
 export { quoteTableName } from './db/identifier.js';
 export { createLogger, redactConnectionString } from './log.js';
 export {
@@ -44,4 +46,7 @@ export {
   MigrationFailedError,
   LockTimeoutError,
   AbortedError,
+  SessionError,
+  ConflictError,
+  type IntegrityKind,
 } from './errors.js';

@@ -1,4 +1,4 @@
-import type { LockHolder } from '../migrations/lock.js';
+import type { LockHolder } from '../db/lock.js';
 import type { StatusReport, Preview } from '../migrations/runner.js';
 import type { SeedResult } from '../seed/apply.js';
 import { describeLocation } from '../seed/files.js';

@@ -10,7 +10,7 @@ import { parseTableName } from '../db/identifier.js';
 import { localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
 import { SlipwayError, UsageError } from '../errors.js';
 import { redactConnectionString } from '../log.js';
-import { toLockKey } from '../migrations/lock.js';
+import { toLockKey } from '../db/lock.js';
 import { migrate, preview, status, type MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles } from '../migrations/source.js';
 import { seed } from '../seed/apply.js';

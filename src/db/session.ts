@@ -17,7 +17,7 @@ export interface ConnectionSource {
 export interface Session {
   readonly client: pg.ClientBase;
   /** Opens a second, short-lived connection to the same server, e.g. to cancel a running statement. */
-  readonly openSide: () => Promise<pg.Client>;
+  readonly openSide: (overrides?: pg.ClientConfig) => Promise<pg.Client>;
   /** Says the connection must not be reused (it failed, or may still hold a lock): close drops it. */
   readonly markBroken: () => void;
   /** Gives the connection back (or closes it). */
@@ -61,7 +61,7 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   if (source.databaseUrl !== undefined) {
     const config: pg.ClientConfig = { connectionString: source.databaseUrl, application_name: 'slipway' };
     const client = await connectWithRetry(config, retry);
-    return { client, openSide: () => connectSide(config), markBroken: () => {}, close: () => client.end().catch(ignore) };
+    return { client, openSide: (overrides) => connectSide({ ...config, ...overrides }), markBroken: () => {}, close: () => client.end().catch(ignore) };
   }
   if (source.pool !== undefined) {
     const pool = source.pool;
@@ -70,7 +70,7 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
     let broken = false;
     return {
       client,
-      openSide: () => connectSide(pool.options as pg.ClientConfig),
+      openSide: (overrides) => connectSide({ ...(pool.options as pg.ClientConfig), ...overrides }),
       markBroken: () => (broken = true),
       close: async () => {
         client.removeListener('error', ignore);
@@ -82,7 +82,7 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   const parameters = (client as unknown as { connectionParameters?: pg.ClientConfig }).connectionParameters;
   return {
     client,
-    openSide: () => connectSide({ ...parameters }),
+    openSide: (overrides) => connectSide({ ...parameters, ...overrides }),
     // The caller's client stays the caller's to close.
     markBroken: () => {},
     close: async () => {},
@@ -115,13 +115,16 @@ async function connectWithRetry(config: pg.ClientConfig, retry: ConnectRetry): P
 }
 
 async function connectSide(config: pg.ClientConfig): Promise<pg.Client> {
-  const side = new pg.Client({ ...config, application_name: 'slipway-cancel' });
+  const side = new pg.Client({ ...config, application_name: 'slipway-side' });
   side.on('error', ignore);
   await side.connect();
   return side;
 }
 
-/** The backend pid of a connected client (node-postgres keeps it from the BackendKeyData message). */
+/**
+ * The backend pid a connected client was given at connect time (node-postgres keeps it from the
+ * BackendKeyData message). Through a pooler it is the pooler's own number, not a server's.
+ */
 export function backendPid(client: pg.ClientBase): number | undefined {
   return (client as unknown as { processID?: number }).processID;
 }

@@ -1,118 +1,294 @@
-import type pg from 'pg';
-import { parseTableName, quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
+import pg from 'pg';
+import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
+import { ConflictError, IntegrityError, SessionError } from '../errors.js';
 import type { AppliedRow } from './plan.js';
 
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
+const UNIQUE_VIOLATION = '23505';
+
+/** The states slipway writes: applied, being applied outside a transaction, being reverted outside one. */
+const STATES = `CHECK (state IN ('applied', 'in_flight', 'reverting'))`;
 
 /** Columns slipway adds to a table it adopts (one that has only `version` and `applied_at`). */
 const COLUMNS: ReadonlyArray<readonly [name: string, definition: string]> = [
   ['applied_at', 'timestamptz NOT NULL DEFAULT now()'],
   ['checksum', 'text'],
   ['duration_ms', 'integer'],
-  ['state', `text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'in_flight'))`],
+  ['state', `text NOT NULL DEFAULT 'applied' ${STATES}`],
 ];
 
+/** The transaction's age in ms: the time a migration took, measured by the server. */
+const ELAPSED_MS = `round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer`;
+
+/** What the bookkeeping table says, read in one query. */
+export interface LedgerContents {
+  readonly rows: AppliedRow[];
+  /** The table exists but has no checksum column yet: it is being adopted, and its rows get checksums now. */
+  readonly adopting: boolean;
+}
+
+/** The migration a bookkeeping write is about. */
+interface Entry {
+  readonly version: string;
+  readonly checksum: string;
+}
+
 /**
- * The bookkeeping table: which migrations are applied, with checksum, duration and
- * state. Table names reach SQL through `quoteTableName` only; values are parameters.
+ * Where the bookkeeping table of an unqualified name is: the one table of that name in the
+ * database, whatever schema it is in, so that every role finds the same one whatever its
+ * `search_path`; when there is none yet, the schema it would be created in (`current_schema()`).
+ * Two tables of that name are refused: the run cannot know which one is meant.
+ */
+export async function locateLedger(client: pg.ClientBase, name: TableName): Promise<Ledger> {
+  if (name.schema !== null) return new Ledger(name);
+  const { rows } = await client.query<{ current: string | null; found: string[] }>(
+    `SELECT current_schema() AS current,
+            ARRAY(SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                   WHERE c.relname = $1 AND c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'
+                     AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)' ORDER BY 1) AS found`,
+    [name.table],
+  );
+  const { current, found } = rows[0]!;
+  if (found.length > 1) {
+    const tables = found.map((schema) => quoteTableName({ schema, table: name.table }));
+    throw new IntegrityError(
+      'ambiguous-ledger',
+      '',
+      `${found.length} bookkeeping tables named ${name.table} in this database (${tables.join(', ')}): pass the one these migrations use as the table, e.g. --table ${found[0]}.${name.table}`,
+    );
+  }
+  return new Ledger({ schema: found[0] ?? current, table: name.table }, name);
+}
+
+/**
+ * The bookkeeping table: which migrations are applied, with checksum, duration and state.
+ * Always written schema-qualified; table names reach SQL through `quoteTableName` only and
+ * values through the driver's quoting (`escapeLiteral`) or as parameters.
+ *
+ * Every write that starts a migration is also its claim: a plain INSERT (the primary key lets
+ * one runner in) or an UPDATE/DELETE conditioned on the row's state, and each runs only on
+ * the server backend that holds the lock (`pg_backend_pid()`), so a migration never runs twice,
+ * whatever the lock keys or the pooler in between.
  */
 export class Ledger {
+  /** The table, schema-qualified when the schema is known (null: `current_schema()` named none). */
   readonly name: TableName;
-  /** The quoted, possibly schema-qualified name used in every statement. */
+  /** The quoted name used in every statement. */
   readonly sqlName: string;
+  /** The name as the caller gave it, for messages. */
+  readonly requested: TableName;
 
-  constructor(table: string) {
-    this.name = parseTableName(table);
-    this.sqlName = quoteTableName(this.name);
+  constructor(name: TableName, requested: TableName = name) {
+    this.name = name;
+    this.requested = requested;
+    this.sqlName = quoteTableName(name);
   }
 
   /**
    * Reads every row in ONE query. A missing table (or schema) reads as empty: everything is pending.
    * Works on an adopted table that lacks slipway's columns, so the lock-free fast path can read it.
    */
-  async read(client: pg.ClientBase): Promise<AppliedRow[]> {
+  async read(client: pg.ClientBase): Promise<LedgerContents> {
     try {
-      const { rows } = await client.query<{ version: string; checksum: string | null; state: string | null; applied_at: string | null; duration_ms: string | null }>(
-        `SELECT m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at, j->>'duration_ms' AS duration_ms
+      const { rows } = await client.query<{ version: string; checksum: string | null; state: string | null; applied_at: string | null; duration_ms: string | null; has_checksum: boolean }>(
+        `SELECT m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at,
+                j->>'duration_ms' AS duration_ms, j ? 'checksum' AS has_checksum
            FROM ${this.sqlName} AS m, LATERAL to_jsonb(m) AS j`,
       );
-      return rows.map((row) => ({
-        version: row.version,
-        checksum: row.checksum,
-        state: row.state === 'in_flight' ? 'in_flight' : 'applied',
-        appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
-        durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
-      }));
+      const adopting = rows.length > 0 && !rows[0]!.has_checksum;
+      return {
+        adopting,
+        rows: rows.map((row) => ({
+          version: row.version,
+          checksum: row.checksum,
+          // A table without a state column (being adopted) holds applied migrations only.
+          state: row.state ?? 'applied',
+          appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
+          durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+        })),
+      };
     } catch (error) {
       const code = (error as { code?: string }).code;
-      if (code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA) return [];
+      if (code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA) return { rows: [], adopting: false };
       throw error;
     }
   }
 
   /**
-   * Creates the table (and its schema) or adds the columns an adopted table lacks.
+   * Creates the table (and its schema), or brings an older or adopted one to slipway's shape;
+   * an adopted table's rows get the checksums of their files in the same transaction.
    * Call only while holding the migration lock: concurrent `CREATE ... IF NOT EXISTS` races.
    */
-  async ensure(client: pg.ClientBase): Promise<void> {
-    const { rows } = await client.query<{ columns: string[] | null }>(
-      `SELECT (SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = r.oid AND attnum > 0 AND NOT attisdropped) AS columns
+  async ensure(client: pg.ClientBase, adoptedChecksums: readonly Entry[] = []): Promise<void> {
+    if (this.name.schema === null) {
+      throw new IntegrityError(
+        'ambiguous-ledger',
+        '',
+        `no schema to create ${this.name.table} in: the search_path names no existing schema; pass a schema-qualified table, e.g. --table public.${this.name.table}`,
+      );
+    }
+    const { rows } = await client.query<{ columns: string[] | null; old_checks: string[] | null; schema_exists: boolean }>(
+      `SELECT (SELECT array_agg(attname::text) FROM pg_attribute WHERE attrelid = r.oid AND attnum > 0 AND NOT attisdropped) AS columns,
+              (SELECT array_agg(conname::text) FROM pg_constraint
+                WHERE conrelid = r.oid AND contype = 'c' AND pg_get_constraintdef(oid) LIKE '%in_flight%' AND pg_get_constraintdef(oid) NOT LIKE '%reverting%') AS old_checks,
+              EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $2) AS schema_exists
          FROM (SELECT to_regclass($1) AS oid) AS r`,
-      [this.sqlName],
+      [this.sqlName, this.name.schema],
     );
     const columns = rows[0]?.columns ?? null;
     if (columns === null) {
-      const createSchema = this.name.schema === null ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.name.schema)};\n`;
-      await client.query(
-        `${createSchema}CREATE TABLE IF NOT EXISTS ${this.sqlName} (version text PRIMARY KEY, ${COLUMNS.map(([n, d]) => `${n} ${d}`).join(', ')})`,
-      );
+      // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the schema exists.
+      const createSchema = rows[0]?.schema_exists ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.name.schema)};\n`;
+      await client.query(`${createSchema}CREATE TABLE IF NOT EXISTS ${this.sqlName} (version text PRIMARY KEY, ${COLUMNS.map(([n, d]) => `${n} ${d}`).join(', ')})`);
       return;
     }
-    const missing = COLUMNS.filter(([n]) => !columns.includes(n));
-    if (missing.length > 0) {
-      await client.query(`ALTER TABLE ${this.sqlName} ${missing.map(([n, d]) => `ADD COLUMN IF NOT EXISTS ${n} ${d}`).join(', ')}`);
+    const changes = [
+      ...COLUMNS.filter(([n]) => !columns.includes(n)).map(([n, d]) => `ADD COLUMN IF NOT EXISTS ${n} ${d}`),
+      // A table from before the 'reverting' state: widen its check.
+      ...(rows[0]?.old_checks ?? []).flatMap((name) => [`DROP CONSTRAINT ${quoteIdentifier(name)}`, `ADD ${STATES}`]),
+    ];
+    if (changes.length === 0 && adoptedChecksums.length === 0) return;
+    const statements = ['BEGIN'];
+    if (changes.length > 0) statements.push(`ALTER TABLE ${this.sqlName} ${changes.join(', ')}`);
+    if (adoptedChecksums.length > 0) {
+      statements.push(
+        `UPDATE ${this.sqlName} AS m SET checksum = c.checksum
+           FROM unnest(ARRAY[${adoptedChecksums.map((e) => literal(e.version)).join(', ')}]::text[],
+                       ARRAY[${adoptedChecksums.map((e) => literal(e.checksum)).join(', ')}]::text[]) AS c(version, checksum)
+          WHERE m.version = c.version AND m.checksum IS NULL`,
+      );
+    }
+    statements.push('COMMIT');
+    try {
+      await client.query(statements.join(';\n'));
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
     }
   }
 
-  /** Records a transactional migration as applied (inside its transaction). */
-  recordApplied(client: pg.ClientBase, version: string, checksum: string, durationMs: number): Promise<unknown> {
-    return client.query(`INSERT INTO ${this.sqlName} (version, checksum, duration_ms, state, applied_at) VALUES ($1, $2, $3, 'applied', now())`, [
-      version,
-      checksum,
-      Math.round(durationMs),
-    ]);
+  /**
+   * Opens the migration's transaction with its row: BEGIN and the claim in one round trip.
+   * Only the lock's backend (`pid`) writes it; a row for the version already there (another
+   * runner's) fails the primary key. Both leave the transaction open for {@link rollback}.
+   */
+  async beginApply(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
+    const results = await this.claim(entry, () =>
+      client.query(
+        `BEGIN;
+         INSERT INTO ${this.sqlName} (version, checksum, state, applied_at)
+         SELECT ${literal(entry.version)}, ${literal(entry.checksum)}, 'applied', now() WHERE pg_backend_pid() = ${pid}`,
+      ),
+    );
+    if (rowCount(results, 1) !== 1) throw wrongBackend(entry.version, pid);
+  }
+
+  /** Opens the revert's transaction by deleting the row, under the same conditions as {@link beginApply}. */
+  async beginRevert(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
+    const results = await client.query(
+      `BEGIN;
+       DELETE FROM ${this.sqlName} WHERE version = ${literal(entry.version)} AND state = 'applied' AND pg_backend_pid() = ${pid}`,
+    );
+    if (rowCount(results, 1) !== 1) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw await this.explainMissedClaim(client, entry.version, pid, 'revert');
+    }
+  }
+
+  /** Records the duration and commits what {@link beginApply} or {@link beginRevert} began. */
+  async commit(client: pg.ClientBase, entry: Entry): Promise<void> {
+    await client.query(`UPDATE ${this.sqlName} SET duration_ms = ${ELAPSED_MS} WHERE version = ${literal(entry.version)};\nCOMMIT`);
+  }
+
+  async rollback(client: pg.ClientBase): Promise<void> {
+    await client.query('ROLLBACK').catch(() => {});
   }
 
   /** Marks a migration that runs outside a transaction as in flight, before its first statement. */
-  markInFlight(client: pg.ClientBase, version: string, checksum: string): Promise<unknown> {
-    return client.query(
-      `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) VALUES ($1, $2, 'in_flight', now())
-       ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,
-      [version, checksum],
+  async markInFlight(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
+    const result = await this.claim(entry, () =>
+      client.query(
+        `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) SELECT $1, $2, 'in_flight', now() WHERE pg_backend_pid() = $3`,
+        [entry.version, entry.checksum, pid],
+      ),
     );
+    if (result.rowCount !== 1) throw wrongBackend(entry.version, pid);
   }
 
-  /** Turns an in-flight mark into applied once the last statement succeeded. */
-  finishInFlight(client: pg.ClientBase, version: string, durationMs: number): Promise<unknown> {
-    return client.query(`UPDATE ${this.sqlName} SET state = 'applied', duration_ms = $2, applied_at = now() WHERE version = $1`, [
-      version,
-      Math.round(durationMs),
+  /** Turns this run's in-flight mark into applied once the last statement succeeded. */
+  async finishInFlight(client: pg.ClientBase, entry: Entry, durationMs: number): Promise<void> {
+    const result = await client.query(
+      `UPDATE ${this.sqlName} SET state = 'applied', duration_ms = $2, applied_at = now() WHERE version = $1 AND state = 'in_flight'`,
+      [entry.version, Math.round(durationMs)],
+    );
+    if (result.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
+  }
+
+  /** Marks an applied migration that is reverted outside a transaction, before its first statement. */
+  async markReverting(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
+    const result = await client.query(`UPDATE ${this.sqlName} SET state = 'reverting' WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`, [
+      entry.version,
+      pid,
     ]);
+    if (result.rowCount !== 1) throw await this.explainMissedClaim(client, entry.version, pid, 'revert');
   }
 
-  /** Deletes a reverted migration's row. */
-  remove(client: pg.ClientBase, version: string): Promise<unknown> {
-    return client.query(`DELETE FROM ${this.sqlName} WHERE version = $1`, [version]);
+  /** Deletes this run's reverting mark once the last statement succeeded. */
+  async finishReverting(client: pg.ClientBase, entry: Entry): Promise<void> {
+    const result = await client.query(`DELETE FROM ${this.sqlName} WHERE version = $1 AND state = 'reverting'`, [entry.version]);
+    if (result.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
   }
 
-  /** Records checksums of adopted rows in one statement. */
-  recordChecksums(client: pg.ClientBase, entries: ReadonlyArray<{ version: string; checksum: string }>): Promise<unknown> {
-    return client.query(
-      `UPDATE ${this.sqlName} AS m SET checksum = c.checksum
-         FROM unnest($1::text[], $2::text[]) AS c(version, checksum)
-        WHERE m.version = c.version AND m.checksum IS NULL`,
-      [entries.map((e) => e.version), entries.map((e) => e.checksum)],
-    );
+  /** Runs a claiming INSERT; the primary key refusing it means another runner got there first. */
+  private async claim<T>(entry: Entry, insert: () => Promise<T>): Promise<T> {
+    try {
+      return await insert();
+    } catch (error) {
+      const e = error as { code?: string; table?: string; schema?: string };
+      if (e.code === UNIQUE_VIOLATION && e.table === this.name.table && (e.schema === undefined || e.schema === this.name.schema)) throw claimedByOther(entry.version, this.sqlName, 'apply');
+      throw error;
+    }
   }
+
+  /** Why a claim on an existing row changed nothing: the row changed (another runner), or the wrong backend ran it. */
+  private async explainMissedClaim(client: pg.ClientBase, version: string, pid: number, action: 'revert'): Promise<Error> {
+    const { rows } = await client.query<{ state: string }>(`SELECT state FROM ${this.sqlName} WHERE version = $1`, [version]);
+    const state = rows[0]?.state;
+    if (state === 'applied') return wrongBackend(version, pid);
+    return claimedByOther(version, this.sqlName, action, state);
+  }
+}
+
+/** A value as an SQL literal, quoted by the driver (simple-protocol messages cannot carry parameters). */
+function literal(value: string): string {
+  return pg.escapeLiteral(value);
+}
+
+/** The row count of statement `index` of a multi-statement query. */
+function rowCount(results: pg.QueryResult | pg.QueryResult[], index: number): number | null {
+  return Array.isArray(results) ? (results[index]?.rowCount ?? null) : null;
+}
+
+const SAME_RUNNERS =
+  'every runner must use the same database, bookkeeping table and lock key, through a direct or session-pooling connection';
+
+function claimedByOther(version: string, table: string, action: 'apply' | 'revert', state?: string): ConflictError {
+  const what =
+    action === 'apply'
+      ? `another runner applied ${version} or is running it (its row in ${table} appeared while this run held the lock)`
+      : state === undefined
+        ? `another runner reverted ${version} while this run held the lock (its row in ${table} is gone)`
+        : `another runner is running ${version} (its row in ${table} is ${state})`;
+  return new ConflictError(version, `${what}: this run did not run it; ${SAME_RUNNERS}`);
+}
+
+function wrongBackend(version: string, pid: number): SessionError {
+  return new SessionError(
+    `the bookkeeping write for ${version} ran on another server backend than pid ${pid}, which holds the migration lock: the connection does not keep one server session (a pooler in transaction mode?); nothing of ${version} was run; use a direct or session-pooling connection`,
+  );
+}
+
+function markChanged(version: string, table: string): ConflictError {
+  return new ConflictError(version, `the mark of ${version} in ${table} was changed by someone else while this run ran it: check ${version}'s effects; ${SAME_RUNNERS}`);
 }

@@ -14,12 +14,19 @@ export interface RunRequest {
   readonly all?: boolean;
 }
 
+/**
+ * The states slipway writes in the bookkeeping table: `applied`; `in_flight` while a migration
+ * runs outside a transaction; `reverting` while one is reverted outside a transaction.
+ */
+export type LedgerState = 'applied' | 'in_flight' | 'reverting';
+
 /** A row of the bookkeeping table. */
 export interface AppliedRow {
   readonly version: string;
-  /** Null for a row adopted from a table that had no checksum column. */
+  /** Null for a row adopted from a table that had no checksum column, or written by hand. */
   readonly checksum: string | null;
-  readonly state: 'applied' | 'in_flight';
+  /** One of {@link LedgerState}; anything else was written by someone else and is refused. */
+  readonly state: LedgerState | (string & {});
   readonly appliedAt: Date | null;
   readonly durationMs: number | null;
 }
@@ -29,7 +36,7 @@ export interface Plan {
   /** Migrations to run, in execution order. */
   readonly steps: readonly Migration[];
   readonly warnings: readonly string[];
-  /** Adopted rows whose checksum is recorded now, the first time slipway sees them. */
+  /** Rows of a table being adopted, whose checksum is recorded now, the first time slipway sees them. */
   readonly checksumsToRecord: ReadonlyArray<{ version: string; checksum: string }>;
 }
 
@@ -62,22 +69,48 @@ export function validateRequest(input: { direction?: unknown; target?: unknown; 
   };
 }
 
+/** What {@link plan} knows about the bookkeeping table besides its rows. */
+export interface LedgerContext {
+  /** The table as quoted in SQL, for messages. Default `schema_migrations`. */
+  readonly table?: string;
+  /**
+   * The table is being adopted (it has no checksum column yet): rows without a checksum get
+   * their file's now. On slipway's own table a missing checksum is left missing: filling it
+   * would bless whatever the file says today.
+   */
+  readonly adopting?: boolean;
+}
+
 /**
  * Decides what a run does, from the files, the bookkeeping rows and the request.
  * Pure: throws an {@link IntegrityError} for a missing file, an edited migration,
- * an interrupted one, an unknown target or a down step without a down file.
+ * an interrupted one, a state slipway never writes, an unknown target or a down step
+ * without a down file.
+ *
+ * @example
+ * const p = plan(migrations, rows, { direction: 'up' }, { table: '"public"."schema_migrations"' });
+ * p.steps.map((m) => m.version); // the pending migrations, in order
  */
-export function plan(migrations: readonly Migration[], applied: readonly AppliedRow[], request: RunRequest, table = 'schema_migrations'): Plan {
+export function plan(migrations: readonly Migration[], applied: readonly AppliedRow[], request: RunRequest, context: LedgerContext = {}): Plan {
+  const table = context.table ?? 'schema_migrations';
   const byVersion = new Map(migrations.map((m) => [m.version, m]));
   const appliedByVersion = new Map(applied.map((row) => [row.version, row]));
   const checksumsToRecord: Array<{ version: string; checksum: string }> = [];
 
   for (const row of applied) {
-    if (row.state === 'in_flight') {
+    if (row.state === 'in_flight' || row.state === 'reverting') {
+      const doing = row.state === 'in_flight' ? 'applied' : 'reverted';
       throw new IntegrityError(
         'in-flight',
         row.version,
-        `migration ${row.version} is marked in flight in ${table}: a run stopped while it ran outside a transaction; check which of its statements took effect, finish or undo them by hand, then set its state to 'applied' or delete its row`,
+        `migration ${row.version} is marked ${row.state === 'in_flight' ? 'in flight' : 'reverting'} in ${table}: a run stopped while it ${doing} it outside a transaction; check which of its statements took effect, finish or undo them by hand, then ${row.state === 'in_flight' ? "set its state to 'applied' or delete its row" : "delete its row or set its state back to 'applied'"}`,
+      );
+    }
+    if (row.state !== 'applied') {
+      throw new IntegrityError(
+        'unknown-state',
+        row.version,
+        `migration ${row.version} has state ${JSON.stringify(row.state)} in ${table}, which slipway never writes: set it to 'applied' if the migration took effect, or delete the row if it did not`,
       );
     }
   }
@@ -90,8 +123,9 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
         `migration ${row.version} is applied (${table}) but its file ${row.version}.up.sql is missing: restore the file, or delete the row if the migration was removed on purpose`,
       );
     }
-    if (row.checksum === null) checksumsToRecord.push({ version: row.version, checksum: migration.checksum });
-    else if (row.checksum !== migration.checksum) {
+    if (row.checksum === null) {
+      if (context.adopting === true) checksumsToRecord.push({ version: row.version, checksum: migration.checksum });
+    } else if (row.checksum !== migration.checksum) {
       throw new IntegrityError(
         'checksum-mismatch',
         row.version,
@@ -140,7 +174,7 @@ export function needsLock(p: Plan): boolean {
   return p.steps.length > 0 || p.checksumsToRecord.length > 0;
 }
 
-export type MigrationState = 'applied' | 'pending' | 'missing-file' | 'edited' | 'in-flight';
+export type MigrationState = 'applied' | 'pending' | 'missing-file' | 'edited' | 'in-flight' | 'reverting' | 'unknown-state';
 
 /** One line of `status`: a migration file, a bookkeeping row, or both. */
 export interface MigrationStatus {
@@ -160,11 +194,15 @@ export function describeState(migrations: readonly Migration[], applied: readonl
   const listed: MigrationStatus[] = migrations.map((m) => {
     const row = rows.get(m.version);
     const state: MigrationState =
-      row === undefined ? 'pending' : row.state === 'in_flight' ? 'in-flight' : row.checksum !== null && row.checksum !== m.checksum ? 'edited' : 'applied';
+      row === undefined ? 'pending' : row.state !== 'applied' ? rowState(row) : row.checksum !== null && row.checksum !== m.checksum ? 'edited' : 'applied';
     return { version: m.version, state, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null };
   });
   const orphans = applied
     .filter((row) => !known.has(row.version))
     .map((row) => ({ version: row.version, state: 'missing-file' as const, appliedAt: row.appliedAt, durationMs: row.durationMs }));
   return [...listed, ...orphans.sort((a, b) => (a.version < b.version ? -1 : 1))];
+}
+
+function rowState(row: AppliedRow): MigrationState {
+  return row.state === 'in_flight' ? 'in-flight' : row.state === 'reverting' ? 'reverting' : 'unknown-state';
 }

@@ -1,10 +1,11 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { backendPid, checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
+import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
+import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
+import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
 import { AbortedError, MigrationFailedError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { Ledger } from './ledger.js';
-import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type LockHolder } from './lock.js';
+import { locateLedger, type Ledger } from './ledger.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, readMigrationsDir, type Migration, type MigrationInput } from './source.js';
 import { needsServerVersion, parseSql, type ParsedSql } from './statements.js';
@@ -22,7 +23,11 @@ export interface MigrateOptions extends ConnectionSource {
   readonly steps?: number;
   /** down: revert every applied migration. */
   readonly all?: boolean;
-  /** Bookkeeping table, optionally schema-qualified. Default `schema_migrations`. */
+  /**
+   * Bookkeeping table, optionally schema-qualified. Default `schema_migrations`. An unqualified
+   * name means the one table of that name in the database, in whatever schema (so every role
+   * finds the same one); when there is none, it is created in `current_schema()`.
+   */
   readonly table?: string;
   /** Advisory-lock key; runners with the same key exclude each other. Default {@link DEFAULT_LOCK_KEY}. */
   readonly lockKey?: bigint | number | string;
@@ -75,7 +80,7 @@ export interface MigrateResult {
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const request = validateRequest(options);
-  const { ledger, lockKey, logger, migrations } = await prepare(options);
+  const { tableName, lockKey, logger, migrations } = await prepare(options);
   if (options.lockWaitTimeout !== undefined && !(Number.isFinite(options.lockWaitTimeout) && options.lockWaitTimeout >= 0)) {
     throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
   }
@@ -84,26 +89,28 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const started = performance.now();
   const session = await connect(options, logger);
   try {
-    const seen = await ledger.read(session.client);
-    // An in-flight row may be a migration another runner is executing right now: only the
-    // lock holder may call it interrupted, so such a read goes to the lock instead of failing.
-    if (!seen.some((row) => row.state === 'in_flight')) {
-      const fastPlan = plan(migrations, seen, request, ledger.sqlName);
+    const seen = await (await locateLedger(session.client, tableName)).read(session.client);
+    // A row being applied or reverted may be a migration another runner is executing right now:
+    // only the lock holder may call it interrupted, so such a read goes to the lock instead of failing.
+    if (!seen.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) {
+      const fastPlan = plan(migrations, seen.rows, request, { table: quoteTableName(tableName), adopting: seen.adopting });
       if (!needsLock(fastPlan)) {
-        logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
-        return result(migrations, fastPlan, [], null, started, seen);
+        logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
+        return result(migrations, fastPlan, [], null, started, seen.rows);
       }
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
-    return await withLock(session, lockKey, lockOptions, async (waitedMs) => {
-      const rows = await ledger.read(session.client);
-      const lockedPlan = plan(migrations, rows, request, ledger.sqlName);
+    return await withLock(session, lockKey, lockOptions, async (lock) => {
+      // Located again under the lock: another runner may have created the table meanwhile.
+      const ledger = await locateLedger(session.client, tableName);
+      const contents = await ledger.read(session.client);
+      const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
       if (!needsLock(lockedPlan)) {
-        logger.info({ direction: request.direction, waitedMs: Math.round(waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
+        logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
-      const executed = await execute(session, ledger, lockedPlan, logger, options.signal);
-      return result(migrations, lockedPlan, executed, waitedMs, started, rows);
+      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal);
+      return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
   } finally {
     await session.close();
@@ -115,12 +122,12 @@ export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'step
 
 /** Everything a command needs before it connects; all of it validated first. */
 async function prepare(options: InspectOptions) {
-  const ledger = new Ledger(options.table ?? 'schema_migrations');
+  const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
   const logger = options.logger ?? createLogger();
   const migrations = await loadMigrations(options);
-  return { ledger, lockKey, logger, migrations };
+  return { tableName, lockKey, logger, migrations };
 }
 
 export interface StatusReport {
@@ -140,10 +147,11 @@ export interface StatusReport {
  * report.migrations.filter((m) => m.state !== 'applied');
  */
 export async function status(options: InspectOptions): Promise<StatusReport> {
-  const { ledger, lockKey, logger, migrations } = await prepare(options);
+  const { tableName, lockKey, logger, migrations } = await prepare(options);
   const session = await connect(options, logger);
   try {
-    const rows = await ledger.read(session.client);
+    const ledger = await locateLedger(session.client, tableName);
+    const { rows } = await ledger.read(session.client);
     const lock = await lockHolder(session.client, lockKey);
     return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
   } finally {
@@ -167,10 +175,12 @@ export interface Preview {
  */
 export async function preview(options: MigrateOptions): Promise<Preview> {
   const request = validateRequest(options);
-  const { ledger, logger, migrations } = await prepare(options);
+  const { tableName, logger, migrations } = await prepare(options);
   const session = await connect(options, logger);
   try {
-    const p = plan(migrations, await ledger.read(session.client), request, ledger.sqlName);
+    const ledger = await locateLedger(session.client, tableName);
+    const contents = await ledger.read(session.client);
+    const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
     const parsed = await parseSteps(session, p);
     return {
       direction: p.direction,
@@ -216,50 +226,37 @@ function result(
   };
 }
 
-/** Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs. */
-async function execute(session: Session, ledger: Ledger, p: Plan, logger: Logger, signal: AbortSignal | undefined): Promise<StepResult[]> {
+/**
+ * Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs.
+ * Every migration's commit is flushed before it is reported applied: a line that says
+ * "applied" survives a crash of the server.
+ */
+async function execute(session: Session, ledger: Ledger, p: Plan, lock: HeldLock, logger: Logger, signal: AbortSignal | undefined): Promise<StepResult[]> {
   if (!needsLock(p)) return [];
   const { client } = session;
   // Parse everything first: a syntax error in the last file stops the run before the first changes anything.
   const parsed = await parseSteps(session, p);
 
-  await ledger.ensure(client);
+  await ledger.ensure(client, p.checksumsToRecord);
   if (p.checksumsToRecord.length > 0) {
-    await ledger.recordChecksums(client, p.checksumsToRecord);
     logger.info({ versions: p.checksumsToRecord.map((c) => c.version) }, `recorded checksums of ${p.checksumsToRecord.length} adopted migration(s)`);
   }
 
   const executed: StepResult[] = [];
-  // Every commit but the last skips the wait for its WAL flush: each migration still commits
-  // atomically with its row, WAL is replayed in order, and the last (synchronous) commit flushes
-  // all earlier ones before the run reports success. A crash in between loses at most a tail of
-  // whole migrations, which the next run applies again. One fsync per run instead of per migration.
-  const batched = p.steps.length > 1;
-  if (batched) await client.query('SET synchronous_commit = off');
-  let synchronous = !batched;
-  try {
-    for (const [index, migration] of p.steps.entries()) {
-      if (signal?.aborted) {
-        throw new AbortedError(`stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`);
-      }
-      if (index === p.steps.length - 1 && !synchronous) {
-        await client.query('RESET synchronous_commit');
-        synchronous = true;
-      }
-      const sql = parsed[index]!;
-      const started = performance.now();
-      const runStep = sql.transactional ? runInTransaction : runStatementByStatement;
-      await withCancellation(session, signal, () => runStep(client, ledger, migration, p.direction, sql));
-      const durationMs = performance.now() - started;
-      executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
-      logger.info(
-        { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional },
-        `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${Math.round(durationMs)} ms${sql.transactional ? '' : ', outside a transaction'})`,
-      );
+  for (const [index, migration] of p.steps.entries()) {
+    if (signal?.aborted) {
+      throw new AbortedError(`stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`);
     }
-  } finally {
-    // A failed or stopped run leaves the session (which may go back to a pool) as it found it.
-    if (!synchronous) await client.query('RESET synchronous_commit').catch(() => {});
+    const sql = parsed[index]!;
+    const started = performance.now();
+    const runStep = sql.transactional ? runInTransaction : runStatementByStatement;
+    await withCancellation(session, lock.pid, signal, () => runStep(client, ledger, migration, p.direction, sql, lock.pid));
+    const durationMs = performance.now() - started;
+    executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
+    logger.info(
+      { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional },
+      `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${Math.round(durationMs)} ms${sql.transactional ? '' : ', outside a transaction'})`,
+    );
   }
   return executed;
 }
@@ -279,30 +276,34 @@ async function parseSteps(session: Session, p: Plan): Promise<ParsedSql[]> {
   return Promise.all(p.steps.map((m) => parseStep(m, p.direction, serverVersionNum)));
 }
 
-const BEGIN = 'BEGIN;\n';
-
-/** The SQL and its bookkeeping change commit together or not at all: three round trips. */
-async function runInTransaction(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql): Promise<void> {
-  const started = performance.now();
+/**
+ * The SQL and its bookkeeping change commit together or not at all: the row is written first
+ * (BEGIN and the claim in one round trip), so a second runner stops at the row, before the file.
+ */
+async function runInTransaction(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql, pid: number): Promise<void> {
   try {
-    await client.query(BEGIN + sql.body);
-    if (direction === 'up') await ledger.recordApplied(client, migration.version, migration.checksum, performance.now() - started);
-    else await ledger.remove(client, migration.version);
-    await client.query('COMMIT');
+    await (direction === 'up' ? ledger.beginApply(client, migration, pid) : ledger.beginRevert(client, migration, pid));
   } catch (error) {
-    await client.query('ROLLBACK').catch(() => {});
-    throw failure(migration, direction, error, sql.body, BEGIN.length, 'it was rolled back, nothing changed');
+    await ledger.rollback(client);
+    throw error;
+  }
+  try {
+    await client.query(sql.body);
+    await ledger.commit(client, migration);
+  } catch (error) {
+    await ledger.rollback(client);
+    throw failure(migration, direction, error, sql.body, 0, 'it was rolled back, nothing changed');
   }
 }
 
 /**
- * For files Postgres refuses in a transaction: mark the row in flight, run each statement
- * on its own (a multi-statement string would itself be one implicit transaction), then
- * mark it done. An interruption leaves the in-flight mark for the next run to see.
+ * For files Postgres refuses in a transaction: mark the row first (in flight, or reverting),
+ * run each statement on its own (a multi-statement string would itself be one implicit
+ * transaction), then settle the row. An interruption leaves the mark for the next run to see.
  */
-async function runStatementByStatement(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql): Promise<void> {
+async function runStatementByStatement(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql, pid: number): Promise<void> {
   const started = performance.now();
-  await ledger.markInFlight(client, migration.version, migration.checksum);
+  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid));
   for (const [index, statement] of sql.statements.entries()) {
     try {
       await client.query(statement.sql);
@@ -313,12 +314,11 @@ async function runStatementByStatement(client: pg.ClientBase, ledger: Ledger, mi
         error,
         statement.sql,
         0,
-        `it runs outside a transaction (${sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked in flight`,
+        `it runs outside a transaction (${sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`,
       );
     }
   }
-  if (direction === 'up') await ledger.finishInFlight(client, migration.version, performance.now() - started);
-  else await ledger.remove(client, migration.version);
+  await (direction === 'up' ? ledger.finishInFlight(client, migration, performance.now() - started) : ledger.finishReverting(client, migration));
 }
 
 function failure(migration: Migration, direction: Direction, error: unknown, text: string, offset: number, consequence: string): Error {
@@ -338,12 +338,10 @@ function failure(migration: Migration, direction: Direction, error: unknown, tex
   );
 }
 
-/** While `work` runs, an abort cancels the running statement from a side connection. */
-async function withCancellation<T>(session: Session, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+/** While `work` runs, an abort cancels the running statement on backend `pid` from a side connection. */
+async function withCancellation<T>(session: Session, pid: number, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
   if (signal === undefined) return work();
-  const pid = backendPid(session.client);
   const cancel = () => {
-    if (pid === undefined) return;
     void session
       .openSide()
       .then(async (side) => {

@@ -2,9 +2,9 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { quoteIdentifier } from '../db/identifier.js';
 import { checkConnectionSource, openSession, type ConnectionSource } from '../db/session.js';
-import { AbortedError, SlipwayError } from '../errors.js';
+import { AbortedError, SessionError, SlipwayError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { toLockKey, withLock } from '../migrations/lock.js';
+import { toLockKey, withLock } from '../db/lock.js';
 import { describeLocation, readSeedDir, SeedError, type SeedLocation } from './files.js';
 import { isReference, planSeed, tablesToLookUp, type Batch, type Catalog, type CatalogColumn, type CatalogTable, type Reference, type SeedPlan, type SeedStep, type Value, type ValueCheck } from './plan.js';
 
@@ -93,13 +93,19 @@ export async function seed(options: SeedOptions = {}): Promise<SeedResult> {
   try {
     const plan = planSeed(files, await readCatalog(client, tablesToLookUp(files)));
     await checkValues(client, plan.checks);
-    return await withLock(session, lockKey, { logger, signal: options.signal, purpose: 'seed' }, async (waitedMs) => {
-      await client.query('BEGIN');
+    return await withLock(session, lockKey, { logger, signal: options.signal, purpose: 'seed' }, async (lock) => {
+      // The seed transaction must run where the lock is held (a transaction pooler would move it).
+      const begun = (await client.query('BEGIN; SELECT pg_backend_pid() AS pid')) as unknown as pg.QueryResult<{ pid: number }>[];
       try {
+        if (begun[1]!.rows[0]!.pid !== lock.pid) {
+          throw new SessionError(
+            `the seed transaction ran on server backend pid ${begun[1]!.rows[0]!.pid}, not on pid ${lock.pid} which holds the seed lock: the connection does not keep one server session (a pooler in transaction mode?); use a direct or session-pooling connection; nothing was written`,
+          );
+        }
         const tables = await write(client, plan, options.update === true, options.signal);
         await client.query(dryRun ? 'ROLLBACK' : 'COMMIT');
         report(tables, dryRun, logger);
-        return { tables, dryRun, lockWaitMs: Math.round(waitedMs), durationMs: Math.round(performance.now() - started) };
+        return { tables, dryRun, lockWaitMs: Math.round(lock.waitedMs), durationMs: Math.round(performance.now() - started) };
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
         throw error;

@@ -395,3 +395,53 @@ describe('the lock', () => {
     expect(await lockIsFree()).toBe(true);
   });
 });
+
+describe('rows slipway did not write', () => {
+  it('refuses a state it never writes instead of reading it as applied', async () => {
+    box = await sandbox();
+    await box.admin.query(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text, duration_ms integer, state text NOT NULL)`);
+    await box.admin.query(`INSERT INTO schema_migrations (version, state) VALUES ('001_create_users', 'applied'), ('002_create_posts', 'done')`);
+    const dir = migrationsDir(THREE);
+    const error = await up(dir).then(() => null, (e: unknown) => e as IntegrityError);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error!.kind).toBe('unknown-state');
+    expect(error!.message).toMatch(/^migration 002_create_posts has state "done" in "t_[0-9a-f]+"\."schema_migrations", which slipway never writes/);
+    expect(await tables()).toEqual([]);
+  });
+
+  it('never fills a missing checksum on its own table: an edited file is not blessed, the original is not refused', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '001_create_users.up.sql': THREE['001_create_users.up.sql'] });
+    await up(dir);
+    await box.admin.query(`UPDATE ${box.table} SET checksum = NULL`);
+    writeFileSync(path.join(dir, '001_create_users.up.sql'), 'CREATE TABLE users (id bigint);');
+    writeFileSync(path.join(dir, '002_create_posts.up.sql'), THREE['002_create_posts.up.sql']);
+    expect((await up(dir)).executed.map((s) => s.version)).toEqual(['002_create_posts']);
+    expect((await box.admin.query(`SELECT checksum FROM ${box.table} WHERE version = '001_create_users'`)).rows).toEqual([{ checksum: null }]);
+    writeFileSync(path.join(dir, '001_create_users.up.sql'), THREE['001_create_users.up.sql']);
+    expect((await up(dir)).executed).toEqual([]);
+  });
+
+  it("widens an older table's state check so a revert outside a transaction can mark its row", async () => {
+    box = await sandbox();
+    await box.admin.query(
+      `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text, duration_ms integer,
+         state text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'in_flight')))`,
+    );
+    const dir = migrationsDir({ '001_index.up.sql': 'CREATE TABLE users (id int);\nCREATE INDEX CONCURRENTLY users_id ON users (id);', '001_index.down.sql': 'DROP INDEX CONCURRENTLY users_id;\nDROP TABLE users;' });
+    await up(dir);
+    expect((await down(dir)).executed.map((s) => s.version)).toEqual(['001_index']);
+    expect(await ledger()).toEqual([]);
+    const { rows } = await box.admin.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`, [box.table]);
+    expect(rows).toEqual([{ def: expect.stringContaining('reverting') }]);
+  });
+});
+
+describe('the lock, checked at the end', () => {
+  it('a migration that releases the lock makes the run fail: it was not protected', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '001_unlock.up.sql': 'SELECT pg_advisory_unlock_all();\nCREATE TABLE users (id int);' });
+    await expect(up(dir)).rejects.toThrow(/^server backend pid \d+ no longer held the migration lock at the end of the run: the run was not protected against other runners$/);
+    expect(await lockIsFree()).toBe(true);
+  });
+});

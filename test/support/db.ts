@@ -80,3 +80,47 @@ export function captureLogger(): { logger: Logger; lines: Array<Record<string, u
 }
 
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** A database of its own, for tests about what a whole database holds (roles, schemas, the default table). */
+export interface FreshDatabase {
+  readonly name: string;
+  /** Connection string as the server's superuser. */
+  readonly url: string;
+  /** The same database as another role. */
+  urlAs(user: string, password: string): string;
+  /** A connected superuser client (closed by drop). */
+  readonly admin: pg.Client;
+  drop(): Promise<void>;
+}
+
+export async function freshDatabase(): Promise<FreshDatabase> {
+  const name = `slipway_${randomBytes(6).toString('hex')}`;
+  const server = new pg.Client({ connectionString: databaseUrl() });
+  await server.connect();
+  await server.query(`CREATE DATABASE ${name}`);
+  await server.end();
+  const url = new URL(databaseUrl());
+  url.pathname = `/${name}`;
+  url.search = '';
+  const admin = new pg.Client({ connectionString: url.toString() });
+  admin.on('error', () => {});
+  await admin.connect();
+  return {
+    name,
+    url: url.toString(),
+    urlAs(user, password) {
+      const as = new URL(url);
+      as.username = user;
+      as.password = password;
+      return as.toString();
+    },
+    admin,
+    async drop() {
+      await admin.end().catch(() => {});
+      const other = new pg.Client({ connectionString: databaseUrl() });
+      await other.connect();
+      await other.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
+      await other.end();
+    },
+  };
+}

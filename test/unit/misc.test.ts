@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate, redactConnectionString, UsageError, type MigrateOptions } from '../../src/index.js';
-import { toLockKey } from '../../src/migrations/lock.js';
+import { toLockKey } from '../../src/db/lock.js';
 
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;

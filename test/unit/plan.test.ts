@@ -256,7 +256,7 @@ describe('plan: integrity', () => {
   });
 
   it('names the table in the in-flight message', () => {
-    const error = integrityError(() => plan(migrations, [row('001_a', { state: 'in_flight' })], { direction: 'down' }, '"ops"."log"'));
+    const error = integrityError(() => plan(migrations, [row('001_a', { state: 'in_flight' })], { direction: 'down' }, { table: '"ops"."log"' }));
     expect(error.message).toContain('"ops"."log"');
   });
 
@@ -267,8 +267,8 @@ describe('plan: integrity', () => {
     expect(error.message).toContain('002');
   });
 
-  it('records the checksum of rows that have none, and treats them as applied', () => {
-    const p = plan(migrations, [row('001_a', { checksum: null }), row('002_b'), row('003_c', { checksum: null })], { direction: 'up' });
+  it('records the checksum of rows that have none when the table is being adopted, and treats them as applied', () => {
+    const p = plan(migrations, [row('001_a', { checksum: null }), row('002_b'), row('003_c', { checksum: null })], { direction: 'up' }, { adopting: true });
     expect(p.checksumsToRecord).toEqual([
       { version: '001_a', checksum: byVersion.get('001_a')!.checksum },
       { version: '003_c', checksum: byVersion.get('003_c')!.checksum },
@@ -276,11 +276,34 @@ describe('plan: integrity', () => {
     expect(versions(p.steps)).toEqual(['004_d', '010_j']);
   });
 
-  it('needs the lock only to record checksums when nothing else is pending', () => {
+  it('never fills a missing checksum on its own table: the file may have been edited since', () => {
     const rows = migrations.map((m) => row(m.version, m.version === '004_d' ? { checksum: null } : {}));
     const p = plan(migrations, rows, { direction: 'up' });
     expect(p.steps).toEqual([]);
+    expect(p.checksumsToRecord).toEqual([]);
+    expect(needsLock(p)).toBe(false);
+  });
+
+  it('needs the lock only to record checksums when nothing else is pending (adoption)', () => {
+    const rows = migrations.map((m) => row(m.version, m.version === '004_d' ? { checksum: null } : {}));
+    const p = plan(migrations, rows, { direction: 'up' }, { adopting: true });
+    expect(p.steps).toEqual([]);
     expect(p.checksumsToRecord).toEqual([{ version: '004_d', checksum: byVersion.get('004_d')!.checksum }]);
     expect(needsLock(p)).toBe(true);
+  });
+
+  it.each(['done', 'APPLIED', '', 'pending'])('refuses a state slipway never writes (%j), naming the row', (state) => {
+    const error = integrityError(() => plan(migrations, [row('001_a'), row('002_b', { state })], { direction: 'up' }));
+    expect(error.kind).toBe('unknown-state');
+    expect(error.version).toBe('002_b');
+    expect(error.message).toContain(`state ${JSON.stringify(state)}`);
+  });
+
+  it('refuses a row left reverting by a stopped run, in both directions', () => {
+    for (const direction of ['up', 'down'] as const) {
+      const error = integrityError(() => plan(migrations, [row('001_a'), row('002_b', { state: 'reverting' })], { direction }));
+      expect(error.kind).toBe('in-flight');
+      expect(error.message).toMatch(/002_b is marked reverting .*while it reverted it outside a transaction/);
+    }
   });
 });
