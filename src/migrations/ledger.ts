@@ -169,14 +169,15 @@ export class Ledger {
   }
 
   /**
-   * Opens the migration's transaction with its row: BEGIN and the claim in one round trip.
+   * Opens the migration's transaction with its row: `begin` (BEGIN, or the file's own with its
+   * options) and the claim in one round trip.
    * Only the lock's backend (`pid`) writes it; a row for the version already there (another
    * runner's) fails the primary key. Both leave the transaction open for {@link rollback}.
    */
-  async beginApply(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
+  async beginApply(client: pg.ClientBase, entry: Entry, pid: number, begin = 'BEGIN'): Promise<void> {
     const results = await this.claim(entry, () =>
       client.query(
-        `BEGIN;
+        `${begin};
          INSERT INTO ${this.sqlName} (version, checksum, state, applied_at)
          SELECT ${literal(entry.version)}, ${literal(entry.checksum)}, 'applied', now() WHERE pg_backend_pid() = ${pid}`,
       ),
@@ -185,9 +186,9 @@ export class Ledger {
   }
 
   /** Opens the revert's transaction by deleting the row, under the same conditions as {@link beginApply}. */
-  async beginRevert(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
+  async beginRevert(client: pg.ClientBase, entry: Entry, pid: number, begin = 'BEGIN'): Promise<void> {
     const results = await client.query(
-      `BEGIN;
+      `${begin};
        DELETE FROM ${this.sqlName} WHERE version = ${literal(entry.version)} AND state = 'applied' AND pg_backend_pid() = ${pid}`,
     );
     if (rowCount(results, 1) !== 1) {
@@ -196,9 +197,13 @@ export class Ledger {
     }
   }
 
-  /** Records the duration and commits what {@link beginApply} or {@link beginRevert} began. */
-  async commit(client: pg.ClientBase, entry: Entry): Promise<void> {
-    await client.query(`UPDATE ${this.sqlName} SET duration_ms = ${ELAPSED_MS} WHERE version = ${literal(entry.version)};\nCOMMIT`);
+  /**
+   * Commits what {@link beginApply} or {@link beginRevert} began, recording the duration; `before`
+   * (the session's restoration) runs first, in the same round trip.
+   */
+  async commit(client: pg.ClientBase, entry: Entry, before = ''): Promise<void> {
+    const prefix = before === '' ? '' : `${before};\n`;
+    await client.query(`${prefix}UPDATE ${this.sqlName} SET duration_ms = ${ELAPSED_MS} WHERE version = ${literal(entry.version)};\nCOMMIT`);
   }
 
   async rollback(client: pg.ClientBase): Promise<void> {

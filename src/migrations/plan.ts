@@ -114,6 +114,14 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
       );
     }
   }
+  if (applied.length > 0 && !applied.some((row) => byVersion.has(row.version))) {
+    const example = applied.find((row) => row.state === 'applied') ?? applied[0]!;
+    throw new IntegrityError(
+      'missing-file',
+      example.version,
+      `none of the ${applied.length} migration(s) recorded in ${table} (${example.version}, …) is in the migrations folder (${migrations.length} file(s)): wrong --dir or --table?`,
+    );
+  }
   for (const row of applied) {
     const migration = byVersion.get(row.version);
     if (migration === undefined) {

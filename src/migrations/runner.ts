@@ -1,13 +1,15 @@
-import type pg from 'pg';
+import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
 import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
-import { AbortedError, MigrationFailedError, UsageError } from '../errors.js';
+import { AbortedError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { locateLedger, type Ledger } from './ledger.js';
+
+const { escapeLiteral } = pg;
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
-import { defineMigrations, readMigrationsDir, type Migration, type MigrationInput } from './source.js';
+import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { needsServerVersion, parseSql, type ParsedSql } from './statements.js';
 
 export interface MigrateOptions extends ConnectionSource {
@@ -87,6 +89,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
   const started = performance.now();
+  const parsedCache: ParsedCache = new Map();
   const session = await connect(options, logger);
   try {
     const seen = await (await locateLedger(session.client, tableName)).read(session.client);
@@ -98,9 +101,12 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
         return result(migrations, fastPlan, [], null, started, seen.rows);
       }
+      // Read and parse what will run before taking the lock: a long parse never holds it.
+      await parseSteps(session, fastPlan, parsedCache, options.signal);
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
     return await withLock(session, lockKey, lockOptions, async (lock) => {
+      if (options.signal?.aborted) throw new AbortedError('stopped before the first migration; nothing was changed');
       // Located again under the lock: another runner may have created the table meanwhile.
       const ledger = await locateLedger(session.client, tableName);
       const contents = await ledger.read(session.client);
@@ -109,7 +115,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
-      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal);
+      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, parsedCache);
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
   } finally {
@@ -126,8 +132,9 @@ async function prepare(options: InspectOptions) {
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
   const logger = options.logger ?? createLogger();
-  const migrations = await loadMigrations(options);
-  return { tableName, lockKey, logger, migrations };
+  const { migrations, warnings } = await loadMigrations(options);
+  for (const warning of warnings) logger.warn(warning);
+  return { tableName, lockKey, logger, migrations, warnings };
 }
 
 export interface StatusReport {
@@ -175,17 +182,17 @@ export interface Preview {
  */
 export async function preview(options: MigrateOptions): Promise<Preview> {
   const request = validateRequest(options);
-  const { tableName, logger, migrations } = await prepare(options);
+  const { tableName, logger, migrations, warnings } = await prepare(options);
   const session = await connect(options, logger);
   try {
     const ledger = await locateLedger(session.client, tableName);
     const contents = await ledger.read(session.client);
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
-    const parsed = await parseSteps(session, p);
+    const parsed = await parseSteps(session, p, new Map(), options.signal);
     return {
       direction: p.direction,
       steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
-      warnings: p.warnings,
+      warnings: [...warnings, ...p.warnings],
     };
   } finally {
     await session.close();
@@ -197,13 +204,13 @@ function connect(options: InspectOptions, logger: Logger): Promise<Session> {
   return openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
 }
 
-async function loadMigrations(options: InspectOptions): Promise<readonly Migration[]> {
+async function loadMigrations(options: InspectOptions): Promise<{ migrations: readonly Migration[]; warnings: readonly string[] }> {
   if ((options.dir === undefined) === (options.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }
-  if (options.dir !== undefined) return readMigrationsDir(options.dir);
+  if (options.dir !== undefined) return readMigrationsFolder(options.dir);
   const list = options.migrations!;
-  return list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
+  return { migrations: list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]), warnings: [] };
 }
 
 function result(
@@ -226,16 +233,29 @@ function result(
   };
 }
 
+/** Parsed steps of this run, by direction and version: files are parsed once, before the lock. */
+type ParsedCache = Map<string, ParsedSql>;
+
 /**
  * Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs.
  * Every migration's commit is flushed before it is reported applied: a line that says
- * "applied" survives a crash of the server.
+ * "applied" survives a crash of the server. Every migration gets the session as the run
+ * started it: whatever a file SETs (search_path, role, timeouts) ends with that file.
  */
-async function execute(session: Session, ledger: Ledger, p: Plan, lock: HeldLock, logger: Logger, signal: AbortSignal | undefined): Promise<StepResult[]> {
+async function execute(
+  session: Session,
+  ledger: Ledger,
+  p: Plan,
+  lock: HeldLock,
+  logger: Logger,
+  signal: AbortSignal | undefined,
+  cache: ParsedCache,
+): Promise<StepResult[]> {
   if (!needsLock(p)) return [];
   const { client } = session;
   // Parse everything first: a syntax error in the last file stops the run before the first changes anything.
-  const parsed = await parseSteps(session, p);
+  const parsed = await parseSteps(session, p, cache, signal);
+  const restore = await sessionRestorer(client);
 
   await ledger.ensure(client, p.checksumsToRecord);
   if (p.checksumsToRecord.length > 0) {
@@ -249,13 +269,14 @@ async function execute(session: Session, ledger: Ledger, p: Plan, lock: HeldLock
     }
     const sql = parsed[index]!;
     const started = performance.now();
-    const runStep = sql.transactional ? runInTransaction : runStatementByStatement;
-    await withCancellation(session, lock.pid, signal, () => runStep(client, ledger, migration, p.direction, sql, lock.pid));
+    const step: Step = { client, ledger, migration, direction: p.direction, sql, pid: lock.pid, restore, signal };
+    await withCancellation(session, lock.pid, signal, () => (sql.transactional ? runInTransaction(step) : runStatementByStatement(step)));
     const durationMs = performance.now() - started;
     executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
+    const notes = [`${Math.round(durationMs)} ms`, ...(sql.transactional ? [] : ['outside a transaction']), ...(sql.statements.length === 0 ? ['no statements: the file has only comments'] : [])];
     logger.info(
-      { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional },
-      `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${Math.round(durationMs)} ms${sql.transactional ? '' : ', outside a transaction'})`,
+      { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional, statements: sql.statements.length },
+      `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${notes.join(', ')})`,
     );
   }
   return executed;
@@ -264,78 +285,164 @@ async function execute(session: Session, ledger: Ledger, p: Plan, lock: HeldLock
 function parseStep(migration: Migration, direction: Direction, serverVersionNum?: number): Promise<ParsedSql> {
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
+  if (text === newFileText(migration.version, direction)) {
+    throw new SourceError(`${source} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`);
+  }
   return parseSql(text, source, serverVersionNum === undefined ? {} : { serverVersionNum });
 }
 
-/** Parses every step; asks the server its version only when a step's classification depends on it. */
-async function parseSteps(session: Session, p: Plan): Promise<ParsedSql[]> {
-  const parsed = await Promise.all(p.steps.map((m) => parseStep(m, p.direction)));
-  if (!parsed.some(needsServerVersion)) return parsed;
-  const { rows } = await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`);
-  const serverVersionNum = Number(rows[0]!.v);
-  return Promise.all(p.steps.map((m) => parseStep(m, p.direction, serverVersionNum)));
+/**
+ * Parses every step (once per run: results are kept in `cache`); asks the server its version
+ * only when a step's classification depends on it. Stops between files when `signal` aborts.
+ */
+async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?: AbortSignal): Promise<ParsedSql[]> {
+  let serverVersionNum: number | undefined;
+  const parsed: ParsedSql[] = [];
+  for (const migration of p.steps) {
+    if (signal?.aborted) throw new AbortedError('stopped while reading the migrations; nothing was changed');
+    const key = `${p.direction}:${migration.version}`;
+    let entry = cache.get(key) ?? (await parseStep(migration, p.direction));
+    if (needsServerVersion(entry) && !cache.has(key)) {
+      serverVersionNum ??= Number((await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+      entry = await parseStep(migration, p.direction, serverVersionNum);
+    }
+    cache.set(key, entry);
+    parsed.push(entry);
+  }
+  return parsed;
+}
+
+/**
+ * The SQL that puts the session back as the run found it: every setting reset, then the ones
+ * the caller had SET on this connection (a pooled one, say) set again. Read once per run.
+ */
+async function sessionRestorer(client: pg.ClientBase): Promise<string> {
+  const { rows } = await client.query<{ name: string; value: string }>(
+    `SELECT name, current_setting(name) AS value FROM pg_catalog.pg_settings WHERE source = 'session'
+     UNION ALL SELECT 'role', current_setting('role') WHERE current_setting('role') <> 'none'`,
+  );
+  const again = rows.map((r) => `SELECT pg_catalog.set_config(${escapeLiteral(r.name)}, ${escapeLiteral(r.value)}, false)`);
+  // RESET ALL leaves the role and the session authorization alone: they are reset by name.
+  return ['RESET SESSION AUTHORIZATION', 'RESET ROLE', 'RESET ALL', ...again].join(';\n');
+}
+
+/** One migration to run, with what running it needs. */
+interface Step {
+  readonly client: pg.ClientBase;
+  readonly ledger: Ledger;
+  readonly migration: Migration;
+  readonly direction: Direction;
+  readonly sql: ParsedSql;
+  /** The lock's backend: the bookkeeping writes run only there. */
+  readonly pid: number;
+  /** SQL that gives the session back as the run started it. */
+  readonly restore: string;
+  readonly signal: AbortSignal | undefined;
 }
 
 /**
  * The SQL and its bookkeeping change commit together or not at all: the row is written first
  * (BEGIN and the claim in one round trip), so a second runner stops at the row, before the file.
+ * The session is restored inside the transaction, before the bookkeeping's last write.
  */
-async function runInTransaction(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql, pid: number): Promise<void> {
+async function runInTransaction({ client, ledger, migration, direction, sql, pid, restore, signal }: Step): Promise<void> {
   try {
-    await (direction === 'up' ? ledger.beginApply(client, migration, pid) : ledger.beginRevert(client, migration, pid));
+    await (direction === 'up' ? ledger.beginApply(client, migration, pid, sql.begin) : ledger.beginRevert(client, migration, pid, sql.begin));
   } catch (error) {
     await ledger.rollback(client);
     throw error;
   }
   try {
-    await client.query(sql.body);
-    await ledger.commit(client, migration);
+    if (sql.statements.length > 0) await client.query(sql.body);
   } catch (error) {
     await ledger.rollback(client);
-    throw failure(migration, direction, error, sql.body, 0, 'it was rolled back, nothing changed');
+    throw await failure(client, migration, direction, error, sql, signal, 'it was rolled back, nothing changed');
+  }
+  try {
+    await ledger.commit(client, migration, restore);
+  } catch (error) {
+    await ledger.rollback(client);
+    throw await failure(client, migration, direction, error, sql, signal, 'it was rolled back, nothing changed');
   }
 }
 
 /**
- * For files Postgres refuses in a transaction: mark the row first (in flight, or reverting),
- * run each statement on its own (a multi-statement string would itself be one implicit
- * transaction), then settle the row. An interruption leaves the mark for the next run to see.
+ * For files Postgres refuses in a transaction, or that manage their own: mark the row first
+ * (in flight, or reverting), run each statement on its own (a multi-statement string would
+ * itself be one implicit transaction), restore the session, then settle the row. An
+ * interruption leaves the mark for the next run to see.
  */
-async function runStatementByStatement(client: pg.ClientBase, ledger: Ledger, migration: Migration, direction: Direction, sql: ParsedSql, pid: number): Promise<void> {
+async function runStatementByStatement({ client, ledger, migration, direction, sql, pid, restore, signal }: Step): Promise<void> {
   const started = performance.now();
   await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid));
   for (const [index, statement] of sql.statements.entries()) {
     try {
       await client.query(statement.sql);
     } catch (error) {
-      throw failure(
+      const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
+      const failed = await failure(
+        client,
         migration,
         direction,
         error,
-        statement.sql,
-        0,
-        `it runs outside a transaction (${sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`,
+        { ...sql, statements: [statement] },
+        signal,
+        `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`,
       );
+      // A transaction the file opened is rolled back, and the session goes back as the run found it.
+      await client.query(`ROLLBACK;\n${restore}`).catch(() => {});
+      throw failed;
     }
   }
+  await client.query(restore);
   await (direction === 'up' ? ledger.finishInFlight(client, migration, performance.now() - started) : ledger.finishReverting(client, migration));
 }
 
-function failure(migration: Migration, direction: Direction, error: unknown, text: string, offset: number, consequence: string): Error {
+/**
+ * The error for a failed step, attributed to its file and line. A statement cancelled by a
+ * timeout (not by the run's signal) says which setting and its value.
+ */
+async function failure(
+  client: pg.ClientBase,
+  migration: Migration,
+  direction: Direction,
+  error: unknown,
+  sql: ParsedSql,
+  signal: AbortSignal | undefined,
+  consequence: string,
+): Promise<Error> {
   if (error instanceof AbortedError) return error;
   const pgError = error as { message?: string; code?: string; position?: string };
-  if (pgError.code === '57014') {
+  if (pgError.code === '57014' && signal?.aborted) {
     return new AbortedError(`stopped during ${migration.version} (${direction}): the statement was cancelled; ${consequence}`);
   }
-  const position = pgError.position === undefined ? NaN : Number(pgError.position) - 1 - offset;
-  const line = Number.isNaN(position) || position < 0 ? '' : ` at line ${text.slice(0, position).split('\n').length}`;
+  const timeout = pgError.code === '57014' && /statement timeout/.test(pgError.message ?? '') ? 'statement_timeout' : pgError.code === '55P03' && /lock timeout/.test(pgError.message ?? '') ? 'lock_timeout' : null;
+  const setting = timeout === null ? '' : ` (${timeout} = ${await settingValue(client, sql, timeout)})`;
+  const text = sql.statements.length === 1 ? sql.statements[0]!.sql : sql.body;
+  const firstLine = sql.statements.length === 1 ? sql.statements[0]!.line : 1;
+  const position = pgError.position === undefined ? NaN : Number(pgError.position) - 1;
+  const line = Number.isNaN(position) || position < 0 ? '' : ` at line ${firstLine + countNewlinesBefore(text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
   return new MigrationFailedError(
     migration.version,
     direction,
-    `migration ${migration.version} (${direction}) failed${line} in ${source}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}; ${consequence}`,
+    `migration ${migration.version} (${direction}) failed${line} in ${source}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
     { cause: error },
   );
+}
+
+/** The value of a timeout setting: the file's own last SET of it, else the session's. */
+async function settingValue(client: pg.ClientBase, sql: ParsedSql, name: string): Promise<string> {
+  const pattern = new RegExp(`^SET\\s+(?:SESSION\\s+|LOCAL\\s+)?${name}\\s*(?:=|TO)\\s*(.+?)\\s*$`, 'is');
+  const set = sql.statements.filter((s) => s.kind === 'VariableSetStmt').map((s) => pattern.exec(s.sql)?.[1]).filter(Boolean).at(-1);
+  if (set !== undefined) return set.replace(/^'(.*)'$/s, '$1');
+  return client.query<{ v: string }>(`SELECT current_setting($1) AS v`, [name]).then((r) => r.rows[0]!.v, () => 'unknown');
+}
+
+function countNewlinesBefore(text: string, index: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
 /** While `work` runs, an abort cancels the running statement on backend `pid` from a side connection. */

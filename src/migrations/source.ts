@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -53,16 +54,32 @@ export function parseVersion(version: string): { number: bigint; name: string } 
   return { number: BigInt(match[1]!), name: match[2]! };
 }
 
+/** A migrations folder as read: the migrations, and what is worth a warning about how they were paired. */
+export interface MigrationsFolder {
+  readonly migrations: Migration[];
+  readonly warnings: string[];
+}
+
 /**
  * Reads a migrations folder: `<digits>_<name>.up.sql` with optional `.down.sql`.
  * Files that do not end in `.sql` are ignored; a `.sql` file that does not fit the
- * pattern, a down file without its up file, or an empty up file is refused.
+ * pattern, a down file that pairs with no up file, or a file that is not UTF-8 is refused.
+ * Empty and comment-only files are deliberate no-ops.
  *
  * @example
  * const migrations = await readMigrationsDir('./migrations');
  * migrations.map((m) => m.version); // ['001_create_users', '002_add_email', ...]
  */
 export async function readMigrationsDir(dir: string): Promise<Migration[]> {
+  return (await readMigrationsFolder(dir)).migrations;
+}
+
+/**
+ * {@link readMigrationsDir}, with the warnings: a down file whose name differs from its up
+ * file's is paired with it by number (golang-migrate's rule) when the number has exactly one
+ * of each, and that is said once.
+ */
+export async function readMigrationsFolder(dir: string): Promise<MigrationsFolder> {
   let entries: string[];
   try {
     // Symlinked files count (shared migrations); folders do not.
@@ -91,21 +108,94 @@ export async function readMigrationsDir(dir: string): Promise<Migration[]> {
       `${misnamed.map((f) => path.join(dir, f)).join(', ')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
     );
   }
-  const orphans = [...downs.keys()].filter((version) => !ups.has(version));
-  if (orphans.length > 0) {
-    throw new SourceError(
-      `${orphans.map((v) => path.join(dir, downs.get(v)!)).join(', ')}: down file without an up file; add ${orphans.map((v) => `${v}.up.sql`).join(', ')} or remove the down file`,
-    );
-  }
+  const { pairs, warnings } = pairDownFiles([...ups.keys()], [...downs.keys()], (v) => path.join(dir, downs.get(v)!));
 
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
   const migrations = [...ups].map(([version, upFile]) => {
-    const downFile = downs.get(version);
+    const downVersion = pairs.get(version);
     const upPath = path.join(dir, upFile);
-    const downPath = downFile === undefined ? null : path.join(dir, downFile);
-    return buildMigration(version, readFileSync(upPath), downPath === null ? null : readFileSync(downPath, 'utf8'), upPath, downPath);
+    const downPath = downVersion === undefined ? null : path.join(dir, downs.get(downVersion)!);
+    const upBytes = readFileSync(upPath);
+    return buildMigration(version, upBytes, downPath === null ? null : decodeSql(readFileSync(downPath), downPath), upPath, downPath);
   });
-  return migrations.sort(compareMigrations);
+  return { migrations: migrations.sort(compareMigrations), warnings };
+}
+
+/**
+ * Pairs down files with up files: by the whole base name, else by number when that number
+ * has exactly one up file and one down file. Pure. Throws for a down file that pairs with none.
+ */
+export function pairDownFiles(
+  upVersions: readonly string[],
+  downVersions: readonly string[],
+  describe: (downVersion: string) => string = (v) => `${v}.down.sql`,
+): { pairs: Map<string, string>; warnings: string[] } {
+  const ups = new Set(upVersions);
+  const pairs = new Map<string, string>();
+  const numberOf = (v: string) => BigInt(VERSION_PATTERN.exec(v)![1]!);
+  const byNumber = (list: readonly string[]) => {
+    const map = new Map<bigint, string[]>();
+    for (const v of list) map.set(numberOf(v), [...(map.get(numberOf(v)) ?? []), v]);
+    return map;
+  };
+  const upsByNumber = byNumber(upVersions);
+  const downsByNumber = byNumber(downVersions);
+  const paired: string[] = [];
+  const orphans: string[] = [];
+  for (const down of downVersions) {
+    if (ups.has(down)) {
+      pairs.set(down, down);
+      continue;
+    }
+    const sameNumberUps = upsByNumber.get(numberOf(down)) ?? [];
+    const sameNumberDowns = downsByNumber.get(numberOf(down))!;
+    if (sameNumberUps.length === 1 && sameNumberDowns.length === 1 && !pairs.has(sameNumberUps[0]!)) {
+      pairs.set(sameNumberUps[0]!, down);
+      paired.push(`${down}.down.sql with ${sameNumberUps[0]}.up.sql`);
+    } else {
+      orphans.push(down);
+    }
+  }
+  if (orphans.length > 0) {
+    const advice = orphans.map((down) => {
+      const candidates = upsByNumber.get(numberOf(down)) ?? [];
+      return candidates.length === 0
+        ? `${describe(down)} has no up file with its number: rename it after the up file it undoes (<version>.down.sql), or remove it`
+        : `${describe(down)} matches no up file by name and its number has ${candidates.length} up files (${candidates.map((v) => `${v}.up.sql`).join(', ')}): rename it to the one it undoes, e.g. ${candidates[0]}.down.sql`;
+    });
+    throw new SourceError(`down file without an up file: ${advice.join('; ')}`);
+  }
+  const warnings =
+    paired.length === 0
+      ? []
+      : [`paired ${paired.length} down file(s) with the up file of the same number although their names differ: ${paired.join(', ')}; renaming them to match silences this`];
+  return { pairs, warnings };
+}
+
+/** The text a file holds, refusing bytes that are not UTF-8 (psql refuses them too); a leading BOM is dropped. */
+export function decodeSql(bytes: Uint8Array, source: string): string {
+  if (!isUtf8(bytes)) {
+    const at = firstInvalidUtf8(bytes);
+    let line = 1;
+    for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
+    throw new SourceError(
+      `${source} (line ${line}, byte ${at + 1}) is not valid UTF-8 (byte 0x${bytes[at]!.toString(16).padStart(2, '0')}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+    );
+  }
+  const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** Offset of the first byte that breaks UTF-8 (called only on bytes that are not valid UTF-8). */
+function firstInvalidUtf8(bytes: Uint8Array): number {
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i]!;
+    const size = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0;
+    if (size === 0) return i;
+    if (size > 1 && !isUtf8(bytes.subarray(i, i + size))) return i;
+    i += size;
+  }
+  return bytes.length - 1;
 }
 
 /**
@@ -128,8 +218,7 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
 }
 
 function buildMigration(version: string, upBytes: Buffer, downSql: string | null, upSource: string, downSource: string | null): Migration {
-  const upSql = upBytes.toString('utf8');
-  if (upSql.trim().length === 0) throw new SourceError(`${upSource} is empty: write the migration's SQL or remove the file`);
+  const upSql = decodeSql(upBytes, upSource);
   const { number, name } = parseVersion(version)!;
   return { version, number, name, upSql, downSql, checksum: checksumOf(upBytes), upSource, downSource };
 }
@@ -168,7 +257,12 @@ export async function createMigrationFiles(dir: string, name: string, now = new 
   const version = `${nextVersionNumber(numbers, now)}_${name}`;
   const up = path.join(dir, `${version}.up.sql`);
   const down = path.join(dir, `${version}.down.sql`);
-  await writeFile(up, `-- ${version}: write the change here.\n`, { flag: 'wx' });
-  await writeFile(down, `-- ${version}: undo the change here.\n`, { flag: 'wx' });
+  await writeFile(up, newFileText(version, 'up'), { flag: 'wx' });
+  await writeFile(down, newFileText(version, 'down'), { flag: 'wx' });
   return { version, up, down };
+}
+
+/** What `slipway new` writes into a new file: a file still exactly like this is not written yet. */
+export function newFileText(version: string, direction: 'up' | 'down'): string {
+  return direction === 'up' ? `-- ${version}: write the change here.\n` : `-- ${version}: undo the change here.\n`;
 }

@@ -14,6 +14,7 @@ export interface Statement {
 
 /** A migration's SQL, split and classified. */
 export interface ParsedSql {
+  /** Every statement, in order; empty for a file of comments only (a deliberate no-op). */
   readonly statements: readonly Statement[];
   /** True when the whole file can run in one transaction together with its bookkeeping row. */
   readonly transactional: boolean;
@@ -22,6 +23,11 @@ export interface ParsedSql {
    * `BEGIN` and trailing `COMMIT` that the author wrote (slipway wraps the file anyway).
    */
   readonly body: string;
+  /**
+   * The statement that opens slipway's transaction for this file: `BEGIN`, or the author's own
+   * (`BEGIN ISOLATION LEVEL SERIALIZABLE`) when the file wraps itself in one.
+   */
+  readonly begin: string;
 }
 
 export interface ClassifyOptions {
@@ -105,15 +111,26 @@ export function needsServerVersion(parsed: ParsedSql): boolean {
   return parsed.statements.some((s) => s.kind === 'AlterEnumStmt');
 }
 
+/** Why a file that manages its own transactions runs outside slipway's. */
+export const OWN_TRANSACTIONS = 'it manages its own transactions (BEGIN/COMMIT inside the file)';
+
 /**
  * Splits a migration's SQL into statements with the real Postgres parser and classifies
- * whether it can run in a transaction. `source` names the file in errors.
+ * whether it can run in a transaction. `source` names the file in errors. Linear in the
+ * file's size. A file of comments only has no statements: a deliberate no-op.
+ *
+ * - A whole-file `BEGIN … COMMIT` wrapper is folded into slipway's transaction (its options,
+ *   such as an isolation level, kept in {@link ParsedSql.begin}); `SAVEPOINT`, `RELEASE` and
+ *   `ROLLBACK TO` stay inside it.
+ * - Any other `BEGIN`/`COMMIT`/`ROLLBACK` means the file manages its own transactions: it runs
+ *   as written, statement by statement, like psql would. One left open at the end is refused.
  *
  * @example
  * const parsed = await parseSql('CREATE INDEX CONCURRENTLY i ON t (a);', '003_index.up.sql');
  * parsed.transactional; // false
  */
 export async function parseSql(sql: string, source: string, options: ClassifyOptions = {}): Promise<ParsedSql> {
+  if (sql.trim() === '') return { statements: [], transactional: true, body: '', begin: 'BEGIN' };
   const { parse } = await loadParser();
   let raw: RawStatement[];
   try {
@@ -121,60 +138,113 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   } catch (error) {
     const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
     // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text.
-    const where = details?.cursorPosition === undefined ? '' : ` (line ${lineAt(sql, [...sql].slice(0, details.cursorPosition).join('').length)})`;
+    const where = details?.cursorPosition === undefined ? '' : ` (line ${countLines(sql, 0, codePointsToIndex(sql, details.cursorPosition))})`;
     throw new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
   }
 
-  const bytes = Buffer.from(sql, 'utf8');
-  const statements: Statement[] = raw.map((entry) => {
-    const [kind, node] = Object.entries(entry.stmt)[0]!;
-    const start = entry.stmt_location ?? 0;
-    const end = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : start + entry.stmt_len;
-    const text = bytes.subarray(start, end).toString('utf8').trim();
-    const leading = bytes.subarray(0, start).toString('utf8');
-    const line = lineAt(sql, leading.length + (text.length > 0 ? leadingWhitespace(bytes.subarray(start, end).toString('utf8')) : 0));
-    return { sql: text, kind, line, noTransactionReason: noTransactionReason(kind, node, options) };
-  });
-  if (statements.length === 0) throw new SourceError(`${source} has no SQL statement (only comments or whitespace): write the migration or remove the file`);
+  const statements = cutStatements(sql, raw, options);
+  if (statements.length === 0) return { statements, transactional: true, body: '', begin: 'BEGIN' };
 
-  // An author's own BEGIN ... COMMIT around the whole file is redundant: drop it. Any other
-  // transaction control would commit or abort slipway's transaction halfway, so it is refused.
-  let first = 0;
-  let last = statements.length;
-  const control = (i: number) => transactionKind(raw[i]!);
-  if (control(0) === 'begin' && control(statements.length - 1) === 'commit') {
-    first = 1;
-    last = statements.length - 1;
+  const control = raw.map(transactionKind);
+  const last = statements.length - 1;
+  const wrapped =
+    statements.length >= 2 && control[0] === 'begin' && control[last] === 'commit' && control.slice(1, last).every((c) => c === null || c === 'savepoint');
+  if (wrapped) {
+    const kept = statements.slice(1, last);
+    // The separator sits on its own line: a statement's text may end in a `--` comment.
+    const body = kept.map((s) => s.sql).join('\n;\n');
+    return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, begin: statements[0]!.sql };
   }
-  for (let i = first; i < last; i++) {
-    if (control(i) !== null) {
-      throw new SourceError(
-        `${source} (line ${statements[i]!.line}): ${statements[i]!.sql.split(/\s/)[0]!.toUpperCase()} inside a migration is not supported: slipway runs each migration in its own transaction; remove the transaction control statements`,
-      );
-    }
+  if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback')) {
+    checkTransactionsClose(statements, control, source);
+    return {
+      statements: statements.map((s, i) => (control[i] === null || control[i] === 'savepoint' || s.noTransactionReason !== null ? s : { ...s, noTransactionReason: OWN_TRANSACTIONS })),
+      transactional: false,
+      body: sql,
+      begin: 'BEGIN',
+    };
   }
-  const kept = statements.slice(first, last);
-  if (kept.length === 0) throw new SourceError(`${source} has no SQL statement between BEGIN and COMMIT: write the migration or remove the file`);
-  const transactional = kept.every((s) => s.noTransactionReason === null);
-  // The separator sits on its own line: a statement's text may end in a `--` comment.
-  const body = first === 0 && last === statements.length ? sql : kept.map((s) => s.sql).join('\n;\n');
-  return { statements: kept, transactional, body };
+  return { statements, transactional: statements.every((s) => s.noTransactionReason === null), body: sql, begin: 'BEGIN' };
 }
 
-function transactionKind(entry: RawStatement): 'begin' | 'commit' | 'other' | null {
+/** Statement texts and lines, in one pass over the file (offsets from the parser are in bytes). */
+function cutStatements(sql: string, raw: readonly RawStatement[], options: ClassifyOptions): Statement[] {
+  const bytes = Buffer.from(sql, 'utf8');
+  const ascii = bytes.length === sql.length;
+  let byteCursor = 0;
+  let charCursor = 0;
+  let line = 1;
+  const statements: Statement[] = [];
+  for (const entry of raw) {
+    const [kind, node] = Object.entries(entry.stmt)[0]!;
+    const startByte = entry.stmt_location ?? 0;
+    const endByte = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : startByte + entry.stmt_len;
+    const startChar = ascii ? startByte : charCursor + bytes.toString('utf8', byteCursor, startByte).length;
+    const endChar = ascii ? endByte : startChar + bytes.toString('utf8', startByte, endByte).length;
+    const piece = sql.slice(startChar, endChar);
+    const text = piece.trim();
+    const firstChar = startChar + (piece.length - piece.trimStart().length);
+    line += countNewlines(sql, charCursor, firstChar);
+    statements.push({ sql: text, kind, line, noTransactionReason: noTransactionReason(kind, node, options) });
+    line += countNewlines(sql, firstChar, endChar);
+    byteCursor = endByte;
+    charCursor = endChar;
+  }
+  return statements;
+}
+
+/** A file that manages its own transactions must not leave one open: the session would carry it on. */
+function checkTransactionsClose(statements: readonly Statement[], control: ReadonlyArray<TransactionKind | null>, source: string): void {
+  let openedAt: Statement | null = null;
+  statements.forEach((statement, i) => {
+    if (control[i] === 'begin') openedAt ??= statement;
+    else if (control[i] === 'commit' || control[i] === 'rollback') openedAt = null;
+    else if (control[i] === 'chain') openedAt ??= statement;
+  });
+  if (openedAt !== null) {
+    const at = openedAt as Statement;
+    throw new SourceError(`${source} (line ${at.line}): ${at.sql.split(/\s/)[0]!.toUpperCase()} opens a transaction that the file never ends: add COMMIT after its last statement`);
+  }
+}
+
+type TransactionKind = 'begin' | 'commit' | 'rollback' | 'chain' | 'savepoint' | 'other';
+
+function transactionKind(entry: RawStatement): TransactionKind | null {
   const node = entry.stmt.TransactionStmt;
   if (node === undefined) return null;
-  if (node.kind === 'TRANS_STMT_BEGIN' || node.kind === 'TRANS_STMT_START') return 'begin';
-  if (node.kind === 'TRANS_STMT_COMMIT') return 'commit';
-  return 'other';
+  switch (node.kind) {
+    case 'TRANS_STMT_BEGIN':
+    case 'TRANS_STMT_START':
+      return 'begin';
+    case 'TRANS_STMT_COMMIT':
+      return node.chain === true ? 'chain' : 'commit';
+    case 'TRANS_STMT_ROLLBACK':
+      return node.chain === true ? 'chain' : 'rollback';
+    case 'TRANS_STMT_SAVEPOINT':
+    case 'TRANS_STMT_RELEASE':
+    case 'TRANS_STMT_ROLLBACK_TO':
+      return 'savepoint';
+    default:
+      // PREPARE TRANSACTION, COMMIT/ROLLBACK PREPARED: ends or acts outside the current transaction.
+      return 'rollback';
+  }
 }
 
-function lineAt(text: string, charIndex: number): number {
-  let line = 1;
-  for (let i = 0; i < charIndex && i < text.length; i++) if (text.charCodeAt(i) === 10) line++;
-  return line;
+/** Newlines in text[from, to). */
+function countNewlines(text: string, from: number, to: number): number {
+  let n = 0;
+  for (let i = text.indexOf('\n', from); i !== -1 && i < to; i = text.indexOf('\n', i + 1)) n++;
+  return n;
 }
 
-function leadingWhitespace(text: string): number {
-  return text.length - text.trimStart().length;
+/** The 1-based line of the character at `index`. */
+function countLines(text: string, from: number, index: number): number {
+  return 1 + countNewlines(text, from, index);
+}
+
+/** The UTF-16 index of the `codePoints`-th code point. */
+function codePointsToIndex(text: string, codePoints: number): number {
+  let index = 0;
+  for (let n = 0; n < codePoints && index < text.length; n++) index += text.codePointAt(index)! > 0xffff ? 2 : 1;
+  return index;
 }

@@ -307,3 +307,10 @@ describe('plan: integrity', () => {
     }
   });
 });
+
+describe('plan: a ledger that matches none of the files', () => {
+  it('says wrong --dir or --table instead of naming one missing file', () => {
+    const error = thrown(() => plan(migrations, [row('900_other'), row('901_other')], { direction: 'up' }, { table: '"public"."schema_migrations"' }), IntegrityError);
+    expect(error.message).toBe('none of the 2 migration(s) recorded in "public"."schema_migrations" (900_other, …) is in the migrations folder (5 file(s)): wrong --dir or --table?');
+  });
+});

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, thrown } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
-import { defineMigrations, readMigrationsDir } from '../../src/migrations/source.js';
+import { checksumOf, defineMigrations, readMigrationsDir, readMigrationsFolder } from '../../src/migrations/source.js';
 
 const made: string[] = [];
 afterEach(() => {
@@ -110,12 +110,38 @@ describe('readMigrationsDir', () => {
     expect(await readMigrationsDir(tempDir({}))).toEqual([]);
   });
 
-  it('refuses a down file without its up file, naming it', async () => {
+  it('refuses a down file that pairs with no up file, suggesting a rename (never an up file)', async () => {
     const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '002_b.down.sql': 'SELECT 2;' });
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toContain(path.join(dir, '002_b.down.sql'));
-    expect(error.message).toContain('002_b.up.sql');
-    expect(error.message).toContain('down file without an up file');
+    expect(error.message).toBe(
+      `down file without an up file: ${path.join(dir, '002_b.down.sql')} has no up file with its number: rename it after the up file it undoes (<version>.down.sql), or remove it`,
+    );
+  });
+
+  it('pairs a down file with the up file of its number when the names differ, and warns once', async () => {
+    const dir = tempDir({
+      '030_add_magic_metadata.up.sql': 'CREATE TABLE magic (id int);',
+      '030_drop_magic_metadata.down.sql': 'DROP TABLE magic;',
+      '031_misspelt_nmae.up.sql': 'SELECT 1;',
+      '031_misspelt_name.down.sql': 'SELECT 2;',
+      '032_same.up.sql': 'SELECT 3;',
+      '032_same.down.sql': 'SELECT 4;',
+    });
+    const { migrations, warnings } = await readMigrationsFolder(dir);
+    expect(migrations.map((m) => [m.version, m.downSql, m.downSource])).toEqual([
+      ['030_add_magic_metadata', 'DROP TABLE magic;', path.join(dir, '030_drop_magic_metadata.down.sql')],
+      ['031_misspelt_nmae', 'SELECT 2;', path.join(dir, '031_misspelt_name.down.sql')],
+      ['032_same', 'SELECT 4;', path.join(dir, '032_same.down.sql')],
+    ]);
+    expect(warnings).toEqual([
+      'paired 2 down file(s) with the up file of the same number although their names differ: 030_drop_magic_metadata.down.sql with 030_add_magic_metadata.up.sql, 031_misspelt_name.down.sql with 031_misspelt_nmae.up.sql; renaming them to match silences this',
+    ]);
+  });
+
+  it('keeps pairing by exact name where several up files share a number', async () => {
+    const dir = tempDir({ '020_a.up.sql': 'SELECT 1;', '020_a.down.sql': 'SELECT 2;', '020_b.up.sql': 'SELECT 3;', '020_c.down.sql': 'SELECT 4;' });
+    const error = await sourceError(readMigrationsDir(dir));
+    expect(error.message).toContain(`${path.join(dir, '020_c.down.sql')} matches no up file by name and its number has 2 up files (020_a.up.sql, 020_b.up.sql): rename it to the one it undoes`);
   });
 
   it.each(['create_users.sql', '001.up.sql', '001_x.sql', '001_x.UP.sql', 'V1__init.sql'])(
@@ -138,11 +164,27 @@ describe('readMigrationsDir', () => {
   it.each([
     ['empty', ''],
     ['whitespace-only', '  \n\t\r\n  '],
-  ])('refuses an %s up file, naming it', async (_label, content) => {
+    ['comment-only', '-- Deliberately do not restore the foreign key.\n'],
+  ])('reads an %s up file as a migration (a deliberate no-op)', async (_label, content) => {
     const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '002_empty.up.sql': content });
+    expect((await readMigrationsDir(dir)).map((m) => [m.version, m.upSql])).toEqual([
+      ['001_a', 'SELECT 1;'],
+      ['002_empty', content],
+    ]);
+  });
+
+  it('refuses a file that is not UTF-8, naming the file, line and byte', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
+    writeFileSync(path.join(dir, '002_latin1.up.sql'), Buffer.concat([Buffer.from("-- ok\nINSERT INTO t VALUES ('caf"), Buffer.from([0xe9]), Buffer.from("');\n")]));
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toContain(path.join(dir, '002_empty.up.sql'));
-    expect(error.message).toContain('is empty');
+    expect(error.message).toBe(`${path.join(dir, '002_latin1.up.sql')} (line 2, byte 33) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`);
+  });
+
+  it('accepts a UTF-8 byte order mark and drops it from the SQL (the checksum is of the bytes)', async () => {
+    const dir = tempDir({ '001_a.up.sql': '\ufeffSELECT 1;', '001_a.down.sql': '\ufeffSELECT 2;' });
+    const [migration] = await readMigrationsDir(dir);
+    expect([migration!.upSql, migration!.downSql]).toEqual(['SELECT 1;', 'SELECT 2;']);
+    expect(migration!.checksum).toBe(checksumOf(Buffer.from('\ufeffSELECT 1;', 'utf8')));
   });
 
   it('refuses a missing folder, naming it', async () => {
@@ -229,10 +271,8 @@ describe('defineMigrations', () => {
     },
   );
 
-  it.each(['', '   \n\t'])('refuses an empty up (%j), naming the version', (up) => {
-    const error = syncSourceError(() => defineMigrations([{ version: '003_empty', up }]));
-    expect(error.message).toContain('<memory>/003_empty.up.sql');
-    expect(error.message).toContain('is empty');
+  it.each(['', '   \n\t'])('takes an empty up (%j) as a no-op migration', (up) => {
+    expect(defineMigrations([{ version: '003_empty', up }]).map((m) => m.upSql)).toEqual([up]);
   });
 });
 

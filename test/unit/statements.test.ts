@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
-import { needsServerVersion, parseSql } from '../../src/migrations/statements.js';
+import { needsServerVersion, OWN_TRANSACTIONS, parseSql } from '../../src/migrations/statements.js';
 
 const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
@@ -165,23 +165,37 @@ describe('parseSql: transaction control', () => {
   });
 
   it.each([
-    ['CREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);', 'ROLLBACK', 2],
-    ['CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);', 'COMMIT', 2],
-    ['BEGIN;\nCREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);\nCOMMIT;', 'ROLLBACK', 3],
-    ['CREATE TABLE a (id int);\nCOMMIT;', 'COMMIT', 2],
-    ['BEGIN;\nCREATE TABLE a (id int);', 'BEGIN', 1],
-    ['SELECT 1;\nSAVEPOINT s;\nSELECT 2;', 'SAVEPOINT', 2],
-  ])('refuses transaction control in %j, naming the source', async (sql, word, line) => {
-    const error = await sourceError(parseSql(sql, '007_bad.up.sql'));
-    expect(error.message).toContain('007_bad.up.sql');
-    expect(error.message).toContain(`(line ${line})`);
-    expect(error.message).toContain(`${word} inside a migration is not supported`);
+    ['CREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);'],
+    ['CREATE TABLE a (id int);\nCOMMIT;\nCREATE TABLE b (id int);'],
+    ['BEGIN;\nCREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);\nCOMMIT;'],
+    ['CREATE TABLE a (id int);\nCOMMIT;'],
+    ['BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;'],
+  ])('runs a file that manages its own transactions as written, outside slipway\'s (%j)', async (sql) => {
+    const parsed = await parseSql(sql, '007_own.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements.map((s) => s.sql)).toEqual(sql.split(';\n').map((s) => s.replace(/;$/, '')));
+    expect(parsed.statements.filter((s) => /^(BEGIN|COMMIT|ROLLBACK)/.test(s.sql)).every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(true);
   });
 
-  it('refuses BEGIN; COMMIT; with nothing between', async () => {
-    const error = await sourceError(parseSql('BEGIN;\nCOMMIT;', '008_empty.up.sql'));
-    expect(error.message).toContain('008_empty.up.sql');
-    expect(error.message).toContain('no SQL statement');
+  it('refuses a file that opens a transaction and never ends it, naming the line', async () => {
+    const error = await sourceError(parseSql('CREATE TABLE a (id int);\nCOMMIT;\nBEGIN;\nCREATE TABLE b (id int);', '007_bad.up.sql'));
+    expect(error.message).toBe('007_bad.up.sql (line 3): BEGIN opens a transaction that the file never ends: add COMMIT after its last statement');
+  });
+
+  it('keeps SAVEPOINT, RELEASE and ROLLBACK TO inside slipway\'s transaction', async () => {
+    const sql = 'SELECT 1;\nSAVEPOINT s;\nSELECT 2;\nROLLBACK TO SAVEPOINT s;\nRELEASE s;';
+    const parsed = await parseSql(sql, 'x.up.sql');
+    expect(parsed.transactional).toBe(true);
+    expect(parsed.body).toBe(sql);
+  });
+
+  it('keeps the isolation level of a whole-file BEGIN … COMMIT wrapper', async () => {
+    const parsed = await parseSql('BEGIN ISOLATION LEVEL SERIALIZABLE;\nUPDATE t SET a = 1;\nCOMMIT;', 'x.up.sql');
+    expect(parsed).toMatchObject({ transactional: true, begin: 'BEGIN ISOLATION LEVEL SERIALIZABLE', body: 'UPDATE t SET a = 1' });
+  });
+
+  it('takes BEGIN; COMMIT; with nothing between as a no-op', async () => {
+    expect(await parseSql('BEGIN;\nCOMMIT;', '008_empty.up.sql')).toMatchObject({ statements: [], transactional: true });
   });
 });
 
@@ -198,12 +212,10 @@ describe('parseSql: bad files', () => {
     expect(error.message).toContain('typo.up.sql (line 1)');
   });
 
-  it.each(['-- just a comment\n', '/* block */\n-- and a line\n', '   \n\n', ';;'])(
-    'refuses a file with no statement (%j)',
+  it.each(['-- just a comment\n', '/* block */\n-- and a line\n', '   \n\n', ';;', ''])(
+    'reads a file with no statement (%j) as a no-op',
     async (sql) => {
-      const error = await sourceError(parseSql(sql, '010_comments.up.sql'));
-      expect(error.message).toContain('010_comments.up.sql');
-      expect(error.message).toContain('no SQL statement');
+      expect(await parseSql(sql, '010_comments.up.sql')).toEqual({ statements: [], transactional: true, body: '', begin: 'BEGIN' });
     },
   );
 });
