@@ -10,7 +10,7 @@ import { locateLedger, type Ledger } from './ledger.js';
 const { escapeLiteral } = pg;
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
-import { needsServerVersion, parseSql, type ParsedSql } from './statements.js';
+import { needsServerVersion, parseSql, type ParsedSql, type SqlPart } from './statements.js';
 
 export interface MigrateOptions extends ConnectionSource {
   /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */
@@ -282,13 +282,13 @@ async function execute(
   return executed;
 }
 
-function parseStep(migration: Migration, direction: Direction, serverVersionNum?: number): Promise<ParsedSql> {
+function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, serverVersionNum?: number): Promise<ParsedSql> {
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
   if (text === newFileText(migration.version, direction)) {
     throw new SourceError(`${source} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`);
   }
-  return parseSql(text, source, serverVersionNum === undefined ? {} : { serverVersionNum });
+  return parseSql(text, source, { signal, ...(serverVersionNum !== undefined && { serverVersionNum }) });
 }
 
 /**
@@ -301,10 +301,10 @@ async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?
   for (const migration of p.steps) {
     if (signal?.aborted) throw new AbortedError('stopped while reading the migrations; nothing was changed');
     const key = `${p.direction}:${migration.version}`;
-    let entry = cache.get(key) ?? (await parseStep(migration, p.direction));
+    let entry = cache.get(key) ?? (await parseStep(migration, p.direction, signal));
     if (needsServerVersion(entry) && !cache.has(key)) {
       serverVersionNum ??= Number((await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
-      entry = await parseStep(migration, p.direction, serverVersionNum);
+      entry = await parseStep(migration, p.direction, signal, serverVersionNum);
     }
     cache.set(key, entry);
     parsed.push(entry);
@@ -352,17 +352,20 @@ async function runInTransaction({ client, ledger, migration, direction, sql, pid
     await ledger.rollback(client);
     throw error;
   }
-  try {
-    if (sql.statements.length > 0) await client.query(sql.body);
-  } catch (error) {
-    await ledger.rollback(client);
-    throw await failure(client, migration, direction, error, sql, signal, 'it was rolled back, nothing changed');
+  // One query for the file; a very large one goes in pieces of whole statements, in the same transaction.
+  for (const part of sql.parts) {
+    try {
+      await client.query(part.text);
+    } catch (error) {
+      await ledger.rollback(client);
+      throw await failure(client, migration, direction, error, sql, part, signal, 'it was rolled back, nothing changed');
+    }
   }
   try {
     await ledger.commit(client, migration, restore);
   } catch (error) {
     await ledger.rollback(client);
-    throw await failure(client, migration, direction, error, sql, signal, 'it was rolled back, nothing changed');
+    throw await failure(client, migration, direction, error, sql, null, signal, 'it was rolled back, nothing changed');
   }
 }
 
@@ -385,7 +388,8 @@ async function runStatementByStatement({ client, ledger, migration, direction, s
         migration,
         direction,
         error,
-        { ...sql, statements: [statement] },
+        sql,
+        { text: statement.sql, line: statement.line },
         signal,
         `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`,
       );
@@ -408,6 +412,7 @@ async function failure(
   direction: Direction,
   error: unknown,
   sql: ParsedSql,
+  sent: SqlPart | null,
   signal: AbortSignal | undefined,
   consequence: string,
 ): Promise<Error> {
@@ -418,10 +423,8 @@ async function failure(
   }
   const timeout = pgError.code === '57014' && /statement timeout/.test(pgError.message ?? '') ? 'statement_timeout' : pgError.code === '55P03' && /lock timeout/.test(pgError.message ?? '') ? 'lock_timeout' : null;
   const setting = timeout === null ? '' : ` (${timeout} = ${await settingValue(client, sql, timeout)})`;
-  const text = sql.statements.length === 1 ? sql.statements[0]!.sql : sql.body;
-  const firstLine = sql.statements.length === 1 ? sql.statements[0]!.line : 1;
   const position = pgError.position === undefined ? NaN : Number(pgError.position) - 1;
-  const line = Number.isNaN(position) || position < 0 ? '' : ` at line ${firstLine + countNewlinesBefore(text, position)}`;
+  const line = sent === null || Number.isNaN(position) || position < 0 ? '' : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
   return new MigrationFailedError(
     migration.version,

@@ -1,4 +1,4 @@
-import { SourceError } from '../errors.js';
+import { AbortedError, SourceError } from '../errors.js';
 
 /** One top-level statement of a migration file, as the Postgres parser sees it. */
 export interface Statement {
@@ -23,6 +23,8 @@ export interface ParsedSql {
    * `BEGIN` and trailing `COMMIT` that the author wrote (slipway wraps the file anyway).
    */
   readonly body: string;
+  /** {@link body} in the pieces it is sent in: one, but for very large files. */
+  readonly parts: readonly SqlPart[];
   /**
    * The statement that opens slipway's transaction for this file: `BEGIN`, or the author's own
    * (`BEGIN ISOLATION LEVEL SERIALIZABLE`) when the file wraps itself in one.
@@ -33,6 +35,19 @@ export interface ParsedSql {
 export interface ClassifyOptions {
   /** `server_version_num` of the target server; `ALTER TYPE ... ADD VALUE` is refused in a transaction before 120000. */
   readonly serverVersionNum?: number;
+  /** Stops a long parse (checked between the pieces of a large file). */
+  readonly signal?: AbortSignal | undefined;
+  /**
+   * Files longer than this many characters are parsed, and sent, in pieces of about this size,
+   * cut between statements: the parser's memory is bounded, and the server's. Default 1,000,000.
+   */
+  readonly pieceChars?: number;
+}
+
+/** A stretch of a transactional file sent as one query: whole statements, and the file line it starts on. */
+export interface SqlPart {
+  readonly text: string;
+  readonly line: number;
 }
 
 type Node = Record<string, unknown>;
@@ -130,30 +145,51 @@ export const OWN_TRANSACTIONS = 'it manages its own transactions (BEGIN/COMMIT i
  * parsed.transactional; // false
  */
 export async function parseSql(sql: string, source: string, options: ClassifyOptions = {}): Promise<ParsedSql> {
-  if (sql.trim() === '') return { statements: [], transactional: true, body: '', begin: 'BEGIN' };
-  const { parse } = await loadParser();
-  let raw: RawStatement[];
-  try {
-    raw = ((await parse(sql)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
-  } catch (error) {
-    const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
-    // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text.
-    const where = details?.cursorPosition === undefined ? '' : ` (line ${countLines(sql, 0, codePointsToIndex(sql, details.cursorPosition))})`;
-    throw new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
+  if (sql.trim() === '') return { statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' };
+  const pieceChars = options.pieceChars ?? 1_000_000;
+  const pieces = sql.length > pieceChars * 2 ? cutIntoPieces(sql, pieceChars) : [{ start: 0, end: sql.length }];
+
+  const statements: Statement[] = [];
+  const control: Array<TransactionKind | null> = [];
+  const parts: SqlPart[] = [];
+  let line = 1;
+  let lineCountedTo = 0;
+  for (let i = 0; i < pieces.length; i++) {
+    if (options.signal?.aborted) throw new AbortedError(`stopped while parsing ${source}; nothing was changed`);
+    if (pieces.length > 1) await new Promise((resolve) => setImmediate(resolve)); // lets a signal in
+    let piece = pieces[i]!;
+    let raw: RawStatement[];
+    try {
+      raw = await parseText(sql.slice(piece.start, piece.end));
+    } catch (error) {
+      // A cut the quick scan got wrong (inside BEGIN ATOMIC … END, say) parses once joined with the next piece.
+      const next = pieces[i + 1];
+      const joined = next === undefined ? null : await parseText(sql.slice(piece.start, next.end)).catch(() => null);
+      if (joined === null) throw syntaxError(error, sql, piece.start, source);
+      raw = joined;
+      piece = { start: piece.start, end: next!.end };
+      i++;
+    }
+    line += countNewlines(sql, lineCountedTo, piece.start);
+    lineCountedTo = piece.start;
+    parts.push({ text: sql.slice(piece.start, piece.end), line });
+    for (const statement of cutStatements(sql, piece.start, piece.end, line, raw, options)) statements.push(statement);
+    for (const entry of raw) control.push(transactionKind(entry));
   }
+  if (statements.length === 0) return { statements, transactional: true, body: '', parts: [], begin: 'BEGIN' };
 
-  const statements = cutStatements(sql, raw, options);
-  if (statements.length === 0) return { statements, transactional: true, body: '', begin: 'BEGIN' };
-
-  const control = raw.map(transactionKind);
   const last = statements.length - 1;
   const wrapped =
     statements.length >= 2 && control[0] === 'begin' && control[last] === 'commit' && control.slice(1, last).every((c) => c === null || c === 'savepoint');
   if (wrapped) {
     const kept = statements.slice(1, last);
-    // The separator sits on its own line: a statement's text may end in a `--` comment.
-    const body = kept.map((s) => s.sql).join('\n;\n');
-    return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, begin: statements[0]!.sql };
+    return {
+      statements: kept,
+      transactional: kept.every((s) => s.noTransactionReason === null),
+      body: joinStatements(kept),
+      parts: groupStatements(kept, pieceChars),
+      begin: statements[0]!.sql,
+    };
   }
   if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback')) {
     checkTransactionsClose(statements, control, source);
@@ -161,19 +197,121 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
       statements: statements.map((s, i) => (control[i] === null || control[i] === 'savepoint' || s.noTransactionReason !== null ? s : { ...s, noTransactionReason: OWN_TRANSACTIONS })),
       transactional: false,
       body: sql,
+      parts,
       begin: 'BEGIN',
     };
   }
-  return { statements, transactional: statements.every((s) => s.noTransactionReason === null), body: sql, begin: 'BEGIN' };
+  return { statements, transactional: statements.every((s) => s.noTransactionReason === null), body: sql, parts, begin: 'BEGIN' };
 }
 
-/** Statement texts and lines, in one pass over the file (offsets from the parser are in bytes). */
-function cutStatements(sql: string, raw: readonly RawStatement[], options: ClassifyOptions): Statement[] {
-  const bytes = Buffer.from(sql, 'utf8');
-  const ascii = bytes.length === sql.length;
+async function parseText(text: string): Promise<RawStatement[]> {
+  const { parse } = await loadParser();
+  return ((await parse(text)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
+}
+
+function syntaxError(error: unknown, sql: string, pieceStart: number, source: string): SourceError {
+  const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
+  // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text parsed.
+  const where =
+    details?.cursorPosition === undefined ? '' : ` (line ${countLines(sql, 0, pieceStart + codePointsToIndex(sql.slice(pieceStart), details.cursorPosition))})`;
+  return new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
+}
+
+/** The separator sits on its own line: a statement's text may end in a `--` comment. */
+function joinStatements(statements: readonly Statement[]): string {
+  return statements.map((s) => s.sql).join('\n;\n');
+}
+
+function groupStatements(statements: readonly Statement[], pieceChars: number): SqlPart[] {
+  const parts: SqlPart[] = [];
+  let group: Statement[] = [];
+  let size = 0;
+  for (const statement of statements) {
+    group.push(statement);
+    size += statement.sql.length;
+    if (size >= pieceChars) {
+      parts.push({ text: joinStatements(group), line: group[0]!.line });
+      group = [];
+      size = 0;
+    }
+  }
+  if (group.length > 0) parts.push({ text: joinStatements(group), line: group[0]!.line });
+  return parts;
+}
+
+/**
+ * Where a large file may be cut between statements, found by a quick scan that knows quotes,
+ * comments, dollar quotes and parentheses (the parser then checks every piece). Pieces are
+ * about `pieceChars` long and end just after a `;`.
+ */
+export function cutIntoPieces(sql: string, pieceChars: number): Array<{ start: number; end: number }> {
+  const pieces: Array<{ start: number; end: number }> = [];
+  let start = 0;
+  let depth = 0;
+  let i = 0;
+  const n = sql.length;
+  const isIdent = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36 || c > 127;
+  while (i < n) {
+    const c = sql.charCodeAt(i);
+    if (c === 39 /* ' */) {
+      const escapes = i > 0 && (sql[i - 1] === 'E' || sql[i - 1] === 'e') && (i < 2 || !isIdent(sql.charCodeAt(i - 2)));
+      i++;
+      while (i < n) {
+        const d = sql.charCodeAt(i);
+        if (escapes && d === 92 /* \ */) i += 2;
+        else if (d === 39) {
+          if (sql.charCodeAt(i + 1) === 39) i += 2;
+          else break;
+        } else i++;
+      }
+      i++;
+    } else if (c === 34 /* " */) {
+      i = sql.indexOf('"', i + 1);
+      while (i !== -1 && sql.charCodeAt(i + 1) === 34) i = sql.indexOf('"', i + 2);
+      i = i === -1 ? n : i + 1;
+    } else if (c === 45 /* - */ && sql.charCodeAt(i + 1) === 45) {
+      i = sql.indexOf('\n', i);
+      i = i === -1 ? n : i + 1;
+    } else if (c === 47 /* / */ && sql.charCodeAt(i + 1) === 42 /* * */) {
+      let nesting = 1;
+      i += 2;
+      while (i < n && nesting > 0) {
+        if (sql.charCodeAt(i) === 47 && sql.charCodeAt(i + 1) === 42) (nesting++, (i += 2));
+        else if (sql.charCodeAt(i) === 42 && sql.charCodeAt(i + 1) === 47) (nesting--, (i += 2));
+        else i++;
+      }
+    } else if (c === 36 /* $ */ && (i === 0 || !isIdent(sql.charCodeAt(i - 1)))) {
+      const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 64));
+      if (tag === null) i++;
+      else {
+        const close = sql.indexOf(tag[0], i + tag[0].length);
+        i = close === -1 ? n : close + tag[0].length;
+      }
+    } else if (c === 40 /* ( */) (depth++, i++);
+    else if (c === 41 /* ) */) (depth = Math.max(0, depth - 1), i++);
+    else if (c === 59 /* ; */ && depth === 0) {
+      i++;
+      if (i - start >= pieceChars) {
+        pieces.push({ start, end: i });
+        start = i;
+      }
+    } else i++;
+  }
+  if (start < n) pieces.push({ start, end: n });
+  return pieces;
+}
+
+/**
+ * Statement texts and lines of the piece sql[from, to) starting on `firstLine`, in one pass
+ * (offsets from the parser are in bytes of the piece).
+ */
+function cutStatements(sql: string, from: number, to: number, firstLine: number, raw: readonly RawStatement[], options: ClassifyOptions): Statement[] {
+  const text = sql.slice(from, to);
+  const bytes = Buffer.from(text, 'utf8');
+  const ascii = bytes.length === text.length;
   let byteCursor = 0;
   let charCursor = 0;
-  let line = 1;
+  let line = firstLine;
   const statements: Statement[] = [];
   for (const entry of raw) {
     const [kind, node] = Object.entries(entry.stmt)[0]!;
@@ -181,12 +319,12 @@ function cutStatements(sql: string, raw: readonly RawStatement[], options: Class
     const endByte = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : startByte + entry.stmt_len;
     const startChar = ascii ? startByte : charCursor + bytes.toString('utf8', byteCursor, startByte).length;
     const endChar = ascii ? endByte : startChar + bytes.toString('utf8', startByte, endByte).length;
-    const piece = sql.slice(startChar, endChar);
-    const text = piece.trim();
+    const piece = text.slice(startChar, endChar);
+    const trimmed = piece.trim();
     const firstChar = startChar + (piece.length - piece.trimStart().length);
-    line += countNewlines(sql, charCursor, firstChar);
-    statements.push({ sql: text, kind, line, noTransactionReason: noTransactionReason(kind, node, options) });
-    line += countNewlines(sql, firstChar, endChar);
+    line += countNewlines(text, charCursor, firstChar);
+    statements.push({ sql: trimmed, kind, line, noTransactionReason: noTransactionReason(kind, node, options) });
+    line += countNewlines(text, firstChar, endChar);
     byteCursor = endByte;
     charCursor = endChar;
   }

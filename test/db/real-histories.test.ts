@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
-import { runCli } from '../support/cli.js';
+import { runCli, startCli } from '../support/cli.js';
 import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir } from '../support/files.js';
@@ -257,5 +257,31 @@ describe('encodings', () => {
     writeFileSync(path.join(dir, '002_names.up.sql'), "INSERT INTO accounts VALUES ('José');\n");
     expect((await run('up', dir)).executed).toHaveLength(2);
     expect((await box.admin.query('SELECT name FROM accounts')).rows).toEqual([{ name: 'José' }]);
+  });
+});
+
+describe('large files', () => {
+  it('a 10 MB data migration applies in pieces; SIGTERM while it is parsed stops at once, before the lock, changing nothing', async () => {
+    box = await sandbox();
+    const rows = Array.from({ length: 120_000 }, (_, i) => `INSERT INTO big VALUES (${i}, 'row ${i}; with a semicolon and é', $$dollar ${i}$$);`);
+    const dir = migrationsDir({ '001_big.up.sql': `CREATE TABLE big (id int, a text, b text);\n${rows.join('\n')}\n` });
+    const args = ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'];
+
+    const stopped = startCli(args);
+    for (let i = 0; ; i++) {
+      const { rows: seen } = await box.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'slipway' AND query LIKE '%to_jsonb%' AND datname = current_database()`);
+      if (seen[0].n > 0 || i > 500) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    stopped.child.kill('SIGTERM');
+    const result = await stopped.done;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toBe(`slipway: stopped while parsing ${path.join(dir, '001_big.up.sql')}; nothing was changed\n`);
+    expect(await schemaOf('big')).toBeNull();
+    expect((await box.admin.query(`SELECT to_regclass($1) AS t`, [box.table])).rows[0].t).toBeNull();
+
+    const applied = await runCli(args);
+    expect(applied.code).toBe(0);
+    expect((await box.admin.query('SELECT count(*)::int AS n, count(DISTINCT b)::int AS d FROM big')).rows).toEqual([{ n: 120_000, d: 120_000 }]);
   });
 });

@@ -215,7 +215,7 @@ describe('parseSql: bad files', () => {
   it.each(['-- just a comment\n', '/* block */\n-- and a line\n', '   \n\n', ';;', ''])(
     'reads a file with no statement (%j) as a no-op',
     async (sql) => {
-      expect(await parseSql(sql, '010_comments.up.sql')).toEqual({ statements: [], transactional: true, body: '', begin: 'BEGIN' });
+      expect(await parseSql(sql, '010_comments.up.sql')).toEqual({ statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' });
     },
   );
 });
@@ -235,5 +235,48 @@ describe('parseSql: edge cases', () => {
     const parsed = await parseSql('BEGIN;\nCREATE TABLE a (id int) -- first table\n;\nCREATE TABLE b (id int);\nCOMMIT;', '011_x.up.sql');
     const again = await parseSql(parsed.body, 'body');
     expect(again.statements.map((s) => s.kind)).toEqual(['CreateStmt', 'CreateStmt']);
+  });
+});
+
+describe('parseSql: large files, in pieces', () => {
+  const TRICKY = [
+    "CREATE TABLE t (id int, note text);",
+    "INSERT INTO t VALUES (1, 'a; b'), (2, E'it\\'s; here'), (3, 'say ''hi''; twice');",
+    "-- a comment; with a semicolon\nINSERT INTO t VALUES (4, $$dollar; quoted$$);",
+    "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$ BEGIN PERFORM 1; RETURN 2; END $body$;",
+    "/* block; /* nested; */ still */ INSERT INTO t VALUES (5, \"x\".y);".replace('"x".y', "'q'"),
+    "CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2);",
+    "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;",
+    "INSERT INTO t VALUES (6, 'é✓🎉; unicode');",
+  ];
+
+  it('cuts only between statements and gives the same statements, lines and classification as one parse', async () => {
+    const sql = Array.from({ length: 20 }, () => TRICKY.join('\n')).join('\n') + '\n';
+    const whole = await parseSql(sql, 'big.up.sql');
+    const pieces = await parseSql(sql, 'big.up.sql', { pieceChars: 200 });
+    expect(pieces.parts.length).toBeGreaterThan(10);
+    expect(pieces.parts.map((p) => p.text).join('')).toBe(sql);
+    expect(pieces.statements).toEqual(whole.statements);
+    expect(pieces.transactional).toBe(true);
+    let offset = 0;
+    for (const part of pieces.parts) {
+      expect(part.line).toBe(sql.slice(0, offset).split('\n').length);
+      offset += part.text.length;
+    }
+    expect(whole.parts).toEqual([{ text: sql, line: 1 }]);
+  });
+
+  it('reports a syntax error in a later piece with its line in the file', async () => {
+    const lines = Array.from({ length: 300 }, (_, i) => `INSERT INTO t VALUES (${i});`);
+    lines[250] = 'INSERT INTO t VALUSE (250);';
+    const error = await sourceError(parseSql(lines.join('\n'), 'big.up.sql', { pieceChars: 500 }));
+    expect(error.message).toMatch(/^big\.up\.sql \(line 251\): syntax error at or near "VALUSE"/);
+  });
+
+  it('stops between pieces when its signal aborts', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const sql = Array.from({ length: 300 }, (_, i) => `INSERT INTO t VALUES (${i});`).join('\n');
+    await expect(parseSql(sql, 'big.up.sql', { pieceChars: 500, signal: controller.signal })).rejects.toThrow('stopped while parsing big.up.sql; nothing was changed');
   });
 });
