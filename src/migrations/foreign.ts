@@ -11,7 +11,7 @@ import { checkConnectionSource, openSession, type ConnectionSource } from '../db
 import { IntegrityError, SessionError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Ledger, locateLedger, type LedgerContents } from './ledger.js';
-import { defineMigrations, readMigrationsDir, type Migration, type MigrationInput } from './source.js';
+import { defineMigrations, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 
 /** The tools whose ledgers slipway recognises. */
 export type ForeignTool = 'golang-migrate' | 'dbmate' | 'node-pg-migrate' | 'goose' | 'sql-migrate';
@@ -414,7 +414,7 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
     throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
   }
   const logger = options.logger ?? createLogger();
-  const migrations = await loadMigrations(options);
+  const migrations = await loadMigrations(options, logger);
   const source = options.dir ?? 'the migrations given';
 
   const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
@@ -439,11 +439,15 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
   }
 }
 
-async function loadMigrations(options: AdoptOptions): Promise<readonly Migration[]> {
+async function loadMigrations(options: AdoptOptions, logger: Logger): Promise<readonly Migration[]> {
   if ((options.dir === undefined) === (options.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }
-  if (options.dir !== undefined) return readMigrationsDir(options.dir);
+  if (options.dir !== undefined) {
+    const { migrations, warnings } = await readMigrationsFolder(options.dir);
+    for (const warning of warnings) logger.warn(warning);
+    return migrations;
+  }
   const list = options.migrations!;
   return list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
 }
