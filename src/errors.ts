@@ -35,11 +35,22 @@ export type IntegrityKind =
   | 'unknown-state'
   | 'unknown-target'
   | 'no-down-file'
-  | 'ambiguous-ledger';
+  | 'ambiguous-ledger'
+  /** Another tool's ledger and no slipway ledger: the run stops, `slipway adopt` takes it over. */
+  | 'foreign-ledger'
+  /** adopt: golang-migrate's ledger is dirty (a migration failed half-way). */
+  | 'foreign-dirty'
+  /** adopt: an entry of the other tool's ledger matches no migration file, or several. */
+  | 'foreign-unmapped'
+  /** adopt: slipway's ledger already holds rows. */
+  | 'already-adopted'
+  /** adopt: no other tool's ledger in the database. */
+  | 'no-foreign-ledger';
 
 /**
  * Files and bookkeeping table disagree (missing file, edited migration, in-flight row, a
- * state slipway never writes), or the database holds more than one table the run could mean.
+ * state slipway never writes), the database holds more than one table the run could mean,
+ * or it holds another tool's ledger (see `adopt`).
  */
 export class IntegrityError extends SlipwayError {
   constructor(

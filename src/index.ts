@@ -18,6 +18,20 @@ export {
   type StatusReport,
   type Preview,
 } from './migrations/runner.js';
+export {
+  adopt,
+  mapForeignLedger,
+  recogniseTable,
+  describeForeignLedger,
+  describeEntry,
+  type AdoptOptions,
+  type AdoptResult,
+  type AdoptedMigration,
+  type AdoptionMapping,
+  type AdoptionProblem,
+  type ForeignLedger,
+  type ForeignTool,
+} from './migrations/foreign.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
 export {
   plan,

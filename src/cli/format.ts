@@ -1,4 +1,5 @@
 import type { LockHolder } from '../db/lock.js';
+import { describeEntry, type AdoptResult } from '../migrations/foreign.js';
 import type { StatusReport, Preview } from '../migrations/runner.js';
 import type { SeedResult } from '../seed/apply.js';
 import { describeLocation } from '../seed/files.js';
@@ -48,4 +49,15 @@ export function formatSeed(result: SeedResult): string {
   }
   if (result.dryRun) lines.push('dry run: nothing was written');
   return lines.join('\n');
+}
+
+export function formatAdoption(result: AdoptResult): string {
+  const rows = [['VERSION', 'STATE', 'FROM']];
+  for (const m of result.migrations) rows.push([m.version, m.state, m.from === null ? '-' : `${result.tool} ${describeEntry(result.tool, m.from)}`]);
+  const applied = result.migrations.filter((m) => m.state === 'applied').length;
+  const kept = result.keptAs === result.foreignTable ? `${result.foreignTable} is kept as it is` : `${result.foreignTable} is renamed to ${result.keptAs}`;
+  const summary = result.dryRun
+    ? `${applied} applied, ${result.migrations.length - applied} pending; adopt would record them in ${result.table} and ${kept.replace(' is ', ' would be ')}\ndry run: nothing was changed`
+    : `${applied} applied, ${result.migrations.length - applied} pending: recorded in ${result.table}; ${kept}, rows and all`;
+  return `${result.says}\n${result.migrations.length > 0 ? `${pad(rows)}\n` : ''}${summary}`;
 }

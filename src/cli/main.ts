@@ -13,9 +13,10 @@ import { redactConnectionString } from '../log.js';
 import { toLockKey } from '../db/lock.js';
 import { migrate, preview, status, type MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles } from '../migrations/source.js';
+import { adopt } from '../migrations/foreign.js';
 import { seed } from '../seed/apply.js';
 import { cliLogger, type LogFormat } from './logger.js';
-import { formatPreview, formatSeed, formatStatus } from './format.js';
+import { formatAdoption, formatPreview, formatSeed, formatStatus } from './format.js';
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -282,6 +283,18 @@ export async function main(argv: string[]): Promise<number> {
       else process.stdout.write(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
       if (!local.running) throw new NotRunning();
     });
+
+  withDatabaseOptions(
+    program
+      .command('adopt')
+      .description("take over another tool's ledger (golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate)")
+      .option('--dry-run', 'print how its entries map to the migration files, changing nothing'),
+  ).action(async (flags: DatabaseFlags & { dryRun?: boolean }) => {
+    const run = await begin(flags, true);
+    const result = await adopt({ ...run.library, dryRun: flags.dryRun === true });
+    if (json) printJson(result);
+    else process.stdout.write(`${formatAdoption(result)}\n`);
+  });
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -6,6 +6,7 @@ import { checkConnectionSource, openSession, type ConnectionSource, type Session
 import { AbortedError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { locateLedger, type Ledger } from './ledger.js';
+import { readOwnLedger } from './foreign.js';
 
 const { escapeLiteral } = pg;
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
@@ -92,7 +93,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const parsedCache: ParsedCache = new Map();
   const session = await connect(options, logger);
   try {
-    const seen = await (await locateLedger(session.client, tableName)).read(session.client);
+    const seen = await readOwnLedger(session.client, await locateLedger(session.client, tableName));
     // A row being applied or reverted may be a migration another runner is executing right now:
     // only the lock holder may call it interrupted, so such a read goes to the lock instead of failing.
     if (!seen.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) {
@@ -158,7 +159,7 @@ export async function status(options: InspectOptions): Promise<StatusReport> {
   const session = await connect(options, logger);
   try {
     const ledger = await locateLedger(session.client, tableName);
-    const { rows } = await ledger.read(session.client);
+    const { rows } = await readOwnLedger(session.client, ledger);
     const lock = await lockHolder(session.client, lockKey);
     return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
   } finally {
@@ -186,7 +187,7 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   const session = await connect(options, logger);
   try {
     const ledger = await locateLedger(session.client, tableName);
-    const contents = await ledger.read(session.client);
+    const contents = await readOwnLedger(session.client, ledger);
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
     const parsed = await parseSteps(session, p, new Map(), options.signal);
     return {

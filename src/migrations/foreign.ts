@@ -1,0 +1,573 @@
+/**
+ * Other tools' ledgers: golang-migrate, dbmate, node-pg-migrate, goose and sql-migrate.
+ * Recognised by their table's exact shape (one catalog query), mapped to the migration files
+ * (pure), and taken over only by {@link adopt}. Every other command refuses to run on top of one.
+ */
+import type pg from 'pg';
+import type { Logger } from 'pino';
+import { parseTableName, quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
+import { DEFAULT_LOCK_KEY, toLockKey, withLock } from '../db/lock.js';
+import { checkConnectionSource, openSession, type ConnectionSource } from '../db/session.js';
+import { IntegrityError, SessionError, UsageError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { Ledger, locateLedger, type LedgerContents } from './ledger.js';
+import { defineMigrations, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
+
+/** The tools whose ledgers slipway recognises. */
+export type ForeignTool = 'golang-migrate' | 'dbmate' | 'node-pg-migrate' | 'goose' | 'sql-migrate';
+
+/** One column as the catalog describes it: its name and `format_type()`. */
+export interface CatalogColumn {
+  readonly name: string;
+  readonly type: string;
+}
+
+/** A table found by name in the catalog, with its columns. */
+export interface CatalogTable {
+  readonly schema: string;
+  readonly table: string;
+  readonly columns: readonly CatalogColumn[];
+}
+
+interface Shape {
+  readonly tool: ForeignTool;
+  /** The tool's default table name. */
+  readonly table: string;
+  /** Every column, exactly, with the types the tool creates it with. */
+  readonly columns: Readonly<Record<string, RegExp>>;
+}
+
+const INTEGER = /^(integer|bigint)$/;
+const VARCHAR = /^character varying/;
+const TIMESTAMP = /^timestamp/;
+
+/** Each tool's ledger, as the tool creates it in PostgreSQL. */
+const SHAPES: readonly Shape[] = [
+  { tool: 'golang-migrate', table: 'schema_migrations', columns: { version: /^bigint$/, dirty: /^boolean$/ } },
+  { tool: 'dbmate', table: 'schema_migrations', columns: { version: VARCHAR } },
+  { tool: 'node-pg-migrate', table: 'pgmigrations', columns: { id: INTEGER, name: VARCHAR, run_on: TIMESTAMP } },
+  { tool: 'goose', table: 'goose_db_version', columns: { id: INTEGER, version_id: /^bigint$/, is_applied: /^boolean$/, tstamp: TIMESTAMP } },
+  { tool: 'sql-migrate', table: 'gorp_migrations', columns: { id: /^(text|character varying)/, applied_at: TIMESTAMP } },
+];
+
+/** What each tool's ledger entries are called, for messages. */
+const ENTRY: Record<ForeignTool, string> = {
+  'golang-migrate': 'version',
+  dbmate: 'version',
+  'node-pg-migrate': 'name',
+  goose: 'version_id',
+  'sql-migrate': 'id',
+};
+
+/** A tool's ledger as found in the database. */
+export interface ForeignLedger {
+  readonly tool: ForeignTool;
+  /** Where it is, schema-qualified. */
+  readonly table: { readonly schema: string; readonly table: string };
+  /**
+   * What the tool says is applied, as it wrote it, oldest first: golang-migrate's one version
+   * (every file up to it is applied), dbmate's versions, node-pg-migrate's names, goose's
+   * applied version ids, sql-migrate's ids (file names).
+   */
+  readonly entries: readonly string[];
+  /** golang-migrate only: its last migration failed half-way. */
+  readonly dirty: boolean;
+}
+
+/**
+ * Which tool a table belongs to, from its name and exact columns; null when it is no tool's
+ * ledger (slipway's own, or anything else). `ledgerTable` is slipway's table name, under which
+ * a golang-migrate or dbmate table configured with that name is recognised too. Pure.
+ *
+ * @example
+ * recogniseTable({ schema: 'public', table: 'schema_migrations', columns: [{ name: 'version', type: 'bigint' }, { name: 'dirty', type: 'boolean' }] })
+ * // 'golang-migrate'
+ */
+export function recogniseTable(table: CatalogTable, ledgerTable = 'schema_migrations'): ForeignTool | null {
+  for (const shape of SHAPES) {
+    if (table.table !== shape.table && !(table.table === ledgerTable && shape.table === 'schema_migrations')) continue;
+    const expected = Object.entries(shape.columns);
+    if (table.columns.length !== expected.length) continue;
+    if (expected.every(([name, type]) => table.columns.some((c) => c.name === name && type.test(c.type)))) return shape.tool;
+  }
+  return null;
+}
+
+/**
+ * goose's applied versions from its rows in id order: a version is applied when its newest
+ * row says `is_applied`; version 0 is goose's own first row. Pure.
+ *
+ * @example gooseApplied([{ versionId: '0', isApplied: true }, { versionId: '1', isApplied: true }, { versionId: '2', isApplied: true }, { versionId: '2', isApplied: false }]) // ['1']
+ */
+export function gooseApplied(rows: ReadonlyArray<{ readonly versionId: string; readonly isApplied: boolean }>): string[] {
+  const newest = new Map<string, boolean>();
+  for (const row of rows) {
+    newest.delete(row.versionId); // re-inserted: keeps the order of each version's newest row
+    newest.set(row.versionId, row.isApplied);
+  }
+  return [...newest].filter(([version, applied]) => applied && version !== '0').map(([version]) => version);
+}
+
+/**
+ * An entry of a tool's ledger with the column it comes from, for messages. Pure.
+ *
+ * @example describeEntry('node-pg-migrate', '1700000000000_create-users') // 'name 1700000000000_create-users'
+ */
+export function describeEntry(tool: ForeignTool, entry: string): string {
+  return `${ENTRY[tool]} ${entry}`;
+}
+
+function displayName(table: { schema: string; table: string }): string {
+  return `${table.schema}.${table.table}`;
+}
+
+/**
+ * What a tool's ledger says is applied, as one phrase. Pure.
+ *
+ * @example describeForeignLedger({ tool: 'golang-migrate', table: { schema: 'public', table: 'schema_migrations' }, entries: ['62'], dirty: false })
+ * // "golang-migrate's table public.schema_migrations says version 62 is applied (clean)"
+ */
+export function describeForeignLedger(ledger: ForeignLedger): string {
+  const owner = `${ledger.tool}'s table ${displayName(ledger.table)}`;
+  const { entries } = ledger;
+  if (ledger.tool === 'golang-migrate') {
+    return entries.length === 0 ? `${owner} says no version is applied` : `${owner} says version ${entries.at(-1)} is applied (${ledger.dirty ? 'dirty' : 'clean'})`;
+  }
+  const noun = ledger.tool === 'goose' ? 'version' : 'migration';
+  if (entries.length === 0) return `${owner} says no ${noun} is applied`;
+  if (entries.length === 1) return `${owner} says 1 ${noun} is applied (${entries[0]})`;
+  return `${owner} says ${entries.length} ${noun}s are applied (${entries[0]} to ${entries.at(-1)})`;
+}
+
+/** The one line `up`, `down`, `plan` and `status` stop with on a database run by another tool. */
+function refusal(ledgers: readonly ForeignLedger[]): string {
+  return `${ledgers.map(describeForeignLedger).join('; ')}, and slipway has no ledger in this database: run \`slipway adopt --dry-run\` to see how its entries map to your migration files, then \`slipway adopt\` to take it over; nothing was changed`;
+}
+
+/**
+ * The catalog in ONE query: every table in a non-system schema named like a tool's ledger or
+ * like slipway's (`ledgerTable`), with its columns; and `current_schema()`.
+ */
+async function findTables(client: pg.ClientBase, ledgerTable: string): Promise<{ current: string | null; tables: CatalogTable[] }> {
+  const names = [...new Set([...SHAPES.map((s) => s.table), ledgerTable])];
+  const { rows } = await client.query<{ current: string | null; tables: CatalogTable[] | null }>(
+    `SELECT current_schema() AS current,
+            (SELECT json_agg(json_build_object('schema', n.nspname, 'table', c.relname,
+                      'columns', (SELECT json_agg(json_build_object('name', a.attname, 'type', format_type(a.atttypid, a.atttypmod)) ORDER BY a.attnum)
+                                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped))
+                    ORDER BY n.nspname, c.relname)
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+              WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'
+                AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)') AS tables`,
+    [names],
+  );
+  const tables = (rows[0]?.tables ?? []).map((t) => ({ ...t, columns: t.columns ?? [] }));
+  return { current: rows[0]?.current ?? null, tables };
+}
+
+/** Reads what a recognised ledger says is applied: one query. */
+async function readForeignLedger(client: pg.ClientBase, tool: ForeignTool, table: CatalogTable): Promise<ForeignLedger> {
+  const name = quoteTableName({ schema: table.schema, table: table.table });
+  const location = { schema: table.schema, table: table.table };
+  const texts = async (sql: string) => (await client.query<{ entry: string }>(sql)).rows.map((r) => r.entry);
+  switch (tool) {
+    case 'golang-migrate': {
+      const { rows } = await client.query<{ version: string; dirty: boolean }>(`SELECT version::text AS version, dirty FROM ${name} ORDER BY version`);
+      return { tool, table: location, entries: rows.map((r) => r.version), dirty: rows.some((r) => r.dirty) };
+    }
+    case 'dbmate': {
+      const entries = await texts(`SELECT version AS entry FROM ${name}`);
+      return { tool, table: location, entries: entries.sort(byNumberThenText), dirty: false };
+    }
+    case 'node-pg-migrate':
+      return { tool, table: location, entries: await texts(`SELECT name AS entry FROM ${name} ORDER BY run_on, id`), dirty: false };
+    case 'goose': {
+      const { rows } = await client.query<{ version_id: string; is_applied: boolean }>(`SELECT version_id::text AS version_id, is_applied FROM ${name} ORDER BY id`);
+      const applied = gooseApplied(rows.map((r) => ({ versionId: r.version_id, isApplied: r.is_applied })));
+      return { tool, table: location, entries: applied.sort(byNumberThenText), dirty: false };
+    }
+    case 'sql-migrate': {
+      const entries = await texts(`SELECT id AS entry FROM ${name}`);
+      return { tool, table: location, entries: entries.sort(byNumberThenText), dirty: false };
+    }
+  }
+}
+
+function leadingNumber(text: string): bigint | null {
+  const match = /^(\d+)/.exec(text);
+  return match ? BigInt(match[1]!) : null;
+}
+
+function byNumberThenText(a: string, b: string): number {
+  const [x, y] = [leadingNumber(a), leadingNumber(b)];
+  if (x !== null && y !== null && x !== y) return x < y ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Reads slipway's ledger like `ledger.read`, and stops when the database holds another tool's
+ * ledger and no slipway ledger: a run there would apply everything again (or stumble over the
+ * other tool's rows). Costs nothing more when slipway's ledger has rows and its shape; otherwise
+ * one catalog query (and one per ledger found).
+ *
+ * @example
+ * const contents = await readOwnLedger(client, await locateLedger(client, parseTableName('schema_migrations')));
+ */
+export async function readOwnLedger(client: pg.ClientBase, ledger: Ledger): Promise<LedgerContents> {
+  const contents = await ledger.read(client);
+  if (contents.rows.length > 0 && !contents.adopting) return contents;
+  const { tables } = await findTables(client, ledger.name.table);
+  const own = tables.find((t) => t.schema === ledger.name.schema && t.table === ledger.name.table);
+  if (own !== undefined && recogniseTable(own, ledger.name.table) === null) return contents;
+  const foreign: ForeignLedger[] = [];
+  for (const table of tables) {
+    const tool = recogniseTable(table, ledger.name.table);
+    if (tool !== null) foreign.push(await readForeignLedger(client, tool, table));
+  }
+  if (foreign.length === 0) return contents;
+  throw new IntegrityError('foreign-ledger', '', refusal(foreign));
+}
+
+/** One migration of the folder after adoption. */
+export interface AdoptedMigration {
+  readonly version: string;
+  readonly state: 'applied' | 'pending';
+  /** The other tool's entry it is applied by, as that tool wrote it; null when pending. */
+  readonly from: string | null;
+}
+
+/** An entry of the other tool's ledger that cannot be taken over, or the ledger's dirty flag. */
+export interface AdoptionProblem {
+  readonly kind: 'dirty' | 'no-file' | 'several-files';
+  /** The entry as the tool wrote it. */
+  readonly entry: string;
+  /** One line: what is wrong and what to do. */
+  readonly message: string;
+}
+
+export interface AdoptionMapping {
+  /** Every migration of the folder, in order. */
+  readonly migrations: readonly AdoptedMigration[];
+  /** Anything that stops the takeover; empty when it can go ahead. */
+  readonly problems: readonly AdoptionProblem[];
+}
+
+/**
+ * A name compared loosely: without extension or `.up`/`.down`, `-` and `_` alike, case and the
+ * leading number's zero padding ignored.
+ *
+ * @example looseName('0001_Create-Users.up.sql') // '1_create_users'
+ */
+export function looseName(name: string): string {
+  let base = name.trim();
+  for (let previous = ''; previous !== base; ) {
+    previous = base;
+    base = base.replace(/\.(sql|js|cjs|mjs|ts|cts|mts|go|up|down)$/i, '');
+  }
+  return base.toLowerCase().replaceAll('-', '_').replace(/^0+(?=\d)/, '');
+}
+
+/** The files an entry names: by number when exactly one file has it, otherwise by name. */
+function filesFor(tool: ForeignTool, entry: string, migrations: readonly Migration[]): Migration[] {
+  const number = leadingNumber(entry);
+  const byNumber = number === null ? [] : migrations.filter((m) => m.number === number);
+  if (byNumber.length === 1 || tool === 'golang-migrate' || tool === 'dbmate' || tool === 'goose') return byNumber;
+  const loose = looseName(entry);
+  const byName = migrations.filter((m) => looseName(m.version) === loose);
+  return byName.length > 0 ? byName : byNumber;
+}
+
+/**
+ * Maps another tool's ledger to the migration files: which are applied, and by which entry.
+ * golang-migrate's one version N means every file numbered N or less. An entry that matches no
+ * file or several, and a dirty golang-migrate ledger, are reported as problems. Pure.
+ *
+ * @example
+ * const { migrations, problems } = mapForeignLedger(found, await readMigrationsDir('./migrations'), './migrations');
+ * migrations.filter((m) => m.state === 'pending'); // what `slipway up` applies after adopting
+ */
+export function mapForeignLedger(ledger: ForeignLedger, migrations: readonly Migration[], source = 'the migrations folder'): AdoptionMapping {
+  const owner = `${ledger.tool}'s table ${displayName(ledger.table)}`;
+  const what = ENTRY[ledger.tool];
+  const problems: AdoptionProblem[] = [];
+  const from = new Map<string, string>();
+  const newest = ledger.entries.at(-1);
+  if (ledger.tool === 'golang-migrate' && ledger.dirty && newest !== undefined) {
+    const n = BigInt(newest);
+    const previous = migrations.filter((m) => m.number < n).at(-1)?.number;
+    problems.push({
+      kind: 'dirty',
+      entry: newest,
+      message: `${owner} is dirty at version ${newest}: that migration failed half-way; check that its effects are all in the database or none are (finish or undo them by hand), then clear the flag with golang-migrate's force command (\`migrate force ${newest}\` if they are all there, \`migrate force ${previous ?? '<the previous version>'}\` if none are) and adopt again; nothing was changed`,
+    });
+  }
+  // golang-migrate keeps one row: the newest version, which stands for every file up to it.
+  const entries = ledger.tool === 'golang-migrate' ? (newest === undefined ? [] : [newest]) : ledger.entries;
+  for (const entry of entries) {
+    const files = filesFor(ledger.tool, entry, migrations);
+    if (files.length === 0) {
+      problems.push({
+        kind: 'no-file',
+        entry,
+        message: `${owner} has ${what} ${entry}, which matches no migration file in ${source}: add that migration as <number>_<name>.up.sql (${suggestFile(ledger.tool, entry)}), or delete the entry from ${displayName(ledger.table)} if it was removed on purpose, then adopt again; nothing was changed`,
+      });
+      continue;
+    }
+    if (files.length > 1) {
+      problems.push({
+        kind: 'several-files',
+        entry,
+        message: `${owner} has ${what} ${entry}, which matches ${files.length} migration files in ${source} (${files.map((m) => m.version).join(', ')}): give the ones ${ledger.tool} did not apply a number of their own, then adopt again; nothing was changed`,
+      });
+      continue;
+    }
+    const file = files[0]!;
+    if (ledger.tool === 'golang-migrate') {
+      for (const m of migrations) if (m.number <= file.number && !from.has(m.version)) from.set(m.version, entry);
+    } else if (!from.has(file.version)) {
+      from.set(file.version, entry);
+    }
+  }
+  return {
+    migrations: migrations.map((m) => ({ version: m.version, state: from.has(m.version) ? 'applied' : 'pending', from: from.get(m.version) ?? null })),
+    problems,
+  };
+}
+
+function suggestFile(tool: ForeignTool, entry: string): string {
+  if (tool === 'node-pg-migrate' || tool === 'sql-migrate') return `e.g. ${looseName(entry) === entry ? entry : entry.replace(/\.sql$/i, '')}.up.sql`;
+  return `e.g. ${entry}_<name>.up.sql`;
+}
+
+/** Options of {@link adopt}: like `migrate`'s, plus `dryRun`. */
+export interface AdoptOptions extends ConnectionSource {
+  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files. */
+  readonly dir?: string;
+  /** Migrations given in memory instead of a folder. */
+  readonly migrations?: readonly MigrationInput[] | readonly Migration[];
+  /** slipway's bookkeeping table, optionally schema-qualified. Default `schema_migrations`. */
+  readonly table?: string;
+  /** Advisory-lock key, the same as the runners' ({@link DEFAULT_LOCK_KEY} by default). */
+  readonly lockKey?: bigint | number | string;
+  /** Milliseconds to wait for the lock before failing; default: wait as long as it takes. */
+  readonly lockWaitTimeout?: number;
+  readonly logger?: Logger;
+  /** Report the mapping and change nothing (takes no lock). */
+  readonly dryRun?: boolean;
+  readonly signal?: AbortSignal;
+  /** With `databaseUrl`: keep retrying a transient connection failure for this many ms. */
+  readonly connectWait?: number;
+}
+
+export interface AdoptResult {
+  readonly tool: ForeignTool;
+  /** The other tool's table where it was found, e.g. `public.schema_migrations`. */
+  readonly foreignTable: string;
+  /** Where its rows are kept (renamed aside when it had slipway's table name), e.g. `public.schema_migrations_golang_migrate`. */
+  readonly keptAs: string;
+  /** What it said was applied, as one phrase. */
+  readonly says: string;
+  /** slipway's ledger, as quoted in SQL. */
+  readonly table: string;
+  /** Every migration of the folder: applied (and by which entry) or pending. */
+  readonly migrations: readonly AdoptedMigration[];
+  /** True when nothing was changed. */
+  readonly dryRun: boolean;
+}
+
+/** Everything adopt decided before changing anything. */
+interface Takeover {
+  readonly foreign: ForeignLedger;
+  readonly mapping: AdoptionMapping;
+  /** The new name of the other tool's table, when it has slipway's table name. */
+  readonly aside: string | null;
+  /** Where slipway's ledger will be. */
+  readonly target: TableName;
+  /** slipway's ledger exists but lacks its columns (an older, empty slipway table): brought to shape first. */
+  readonly reshapeOwn: boolean;
+}
+
+/**
+ * Takes over another tool's ledger (golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate):
+ * finds it by its shape, maps its entries to the migration files, and, under the migration lock
+ * and in ONE transaction, renames the old table aside when it has slipway's table name, creates
+ * slipway's ledger and records every mapped migration as applied with its checksum. The old rows
+ * are kept, so the old tool can be restored. With `dryRun`, reports the mapping and changes
+ * nothing. Refused, before any change: a dirty golang-migrate ledger, an entry matching no file
+ * or several, several other ledgers, none, or a slipway ledger that already has rows.
+ *
+ * @example
+ * import { adopt, migrate } from 'slipway';
+ * const preview = await adopt({ databaseUrl, dir: './migrations', dryRun: true });
+ * preview.migrations.filter((m) => m.state === 'pending'); // what up would apply afterwards
+ * await adopt({ databaseUrl, dir: './migrations' });
+ * await migrate({ databaseUrl, dir: './migrations', direction: 'up' }); // only what the old tool had not applied
+ */
+export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
+  const tableName = parseTableName(options.table ?? 'schema_migrations');
+  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
+  checkConnectionSource(options);
+  if (options.dryRun !== undefined && typeof options.dryRun !== 'boolean') {
+    throw new UsageError(`invalid dryRun ${JSON.stringify(options.dryRun)}: use true or false`);
+  }
+  if (options.lockWaitTimeout !== undefined && !(Number.isFinite(options.lockWaitTimeout) && options.lockWaitTimeout >= 0)) {
+    throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
+  }
+  const logger = options.logger ?? createLogger();
+  const migrations = await loadMigrations(options, logger);
+  const source = options.dir ?? 'the migrations given';
+
+  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+  try {
+    const planned = await inspect(session.client, tableName, migrations, source);
+    if (options.dryRun === true) return outcome(planned, true);
+    const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
+    return await withLock(session, lockKey, lockOptions, async (lock) => {
+      // Looked at again under the lock: another run may have adopted or migrated meanwhile.
+      const takeover = await inspect(session.client, tableName, migrations, source);
+      await takeOver(session.client, takeover, migrations, lock.pid);
+      const result = outcome(takeover, false);
+      const applied = result.migrations.filter((m) => m.state === 'applied').length;
+      logger.info(
+        { tool: result.tool, from: result.foreignTable, keptAs: result.keptAs, table: result.table, applied, pending: result.migrations.length - applied },
+        `adopted ${result.tool}'s ledger ${result.foreignTable}: ${applied} migration(s) recorded as applied in ${result.table}, ${result.migrations.length - applied} pending; its rows are kept in ${result.keptAs}`,
+      );
+      return result;
+    });
+  } finally {
+    await session.close();
+  }
+}
+
+async function loadMigrations(options: AdoptOptions, logger: Logger): Promise<readonly Migration[]> {
+  if ((options.dir === undefined) === (options.migrations === undefined)) {
+    throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
+  }
+  if (options.dir !== undefined) {
+    const { migrations, warnings } = await readMigrationsFolder(options.dir);
+    for (const warning of warnings) logger.warn(warning);
+    return migrations;
+  }
+  const list = options.migrations!;
+  return list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
+}
+
+/** Finds the other tool's ledger and decides the takeover, refusing anything it cannot do. Reads only. */
+async function inspect(client: pg.ClientBase, tableName: TableName, migrations: readonly Migration[], source: string): Promise<Takeover> {
+  const ledger = await locateLedger(client, tableName);
+  const { current, tables } = await findTables(client, tableName.table);
+  const own = tables.find((t) => t.schema === ledger.name.schema && t.table === ledger.name.table);
+  const ownIsSlipway = own !== undefined && recogniseTable(own, tableName.table) === null;
+  if (ownIsSlipway) {
+    const { rows } = await ledger.read(client);
+    if (rows.length > 0) {
+      throw new IntegrityError(
+        'already-adopted',
+        '',
+        `slipway's ledger ${ledger.sqlName} already holds ${rows.length} row(s): this database is already run by slipway, there is nothing to adopt; use slipway up (other tools' tables are left as they are)`,
+      );
+    }
+  }
+  const found = tables.flatMap((t) => {
+    const tool = recogniseTable(t, tableName.table);
+    return tool === null ? [] : [{ tool, table: t }];
+  });
+  if (found.length === 0) {
+    throw new IntegrityError(
+      'no-foreign-ledger',
+      '',
+      `no other tool's ledger in this database: adopt looks for golang-migrate's or dbmate's schema_migrations, node-pg-migrate's pgmigrations, goose's goose_db_version and sql-migrate's gorp_migrations, each of that tool's exact shape; with none, there is nothing to adopt: use slipway up`,
+    );
+  }
+  if (found.length > 1) {
+    throw new IntegrityError(
+      'foreign-ledger',
+      '',
+      `${found.length} other tools' ledgers in this database (${found.map((f) => `${f.tool}'s ${displayName(f.table)}`).join(', ')}): adopt takes over one; rename or drop the ones no longer in use, then adopt again; nothing was changed`,
+    );
+  }
+  const { tool, table } = found[0]!;
+  const foreign = await readForeignLedger(client, tool, table);
+  const mapping = mapForeignLedger(foreign, migrations, source);
+  const problem = mapping.problems[0];
+  if (problem !== undefined) {
+    const more = mapping.problems.length > 1 ? ` (and ${mapping.problems.length - 1} more entr${mapping.problems.length === 2 ? 'y' : 'ies'} like it)` : '';
+    throw new IntegrityError(problem.kind === 'dirty' ? 'foreign-dirty' : 'foreign-unmapped', problem.entry, `${problem.message}${more}`);
+  }
+
+  let aside: string | null = null;
+  if (table.table === tableName.table) {
+    aside = `${table.table}_${tool.replaceAll('-', '_')}`;
+    const { rows } = await client.query<{ taken: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS taken`, [quoteTableName({ schema: table.schema, table: aside })]);
+    if (rows[0]?.taken) {
+      throw new IntegrityError(
+        'foreign-ledger',
+        '',
+        `${tool}'s table ${displayName(table)} has slipway's table name and is renamed aside by adopt, but ${table.schema}.${aside} already exists: rename or drop ${table.schema}.${aside}, or give slipway another table with --table, then adopt again; nothing was changed`,
+      );
+    }
+  }
+  // Renamed aside, the old table frees its name: an unqualified one is then created where `up` would create it.
+  const target: TableName = own !== undefined && !ownIsSlipway && tableName.schema === null ? { schema: current, table: tableName.table } : ledger.name;
+  return { foreign, mapping, aside, target, reshapeOwn: ownIsSlipway && !own.columns.some((c) => c.name === 'checksum') };
+}
+
+/** The takeover itself: one transaction on the lock's backend. */
+async function takeOver(client: pg.ClientBase, takeover: Takeover, migrations: readonly Migration[], pid: number): Promise<void> {
+  const ledger = new Ledger(takeover.target);
+  const old = takeover.foreign.table;
+  // An older (empty) slipway table is brought to shape first: that commits on its own, as `up` would do it.
+  if (takeover.reshapeOwn) await ledger.ensure(client);
+  const applied = takeover.mapping.migrations.filter((m) => m.state === 'applied').map((m) => migrations.find((f) => f.version === m.version)!);
+  try {
+    const results = (await client.query(`BEGIN; SELECT pg_backend_pid() AS pid`)) as unknown as pg.QueryResult[];
+    const backend = (results[1]?.rows[0] as { pid?: number } | undefined)?.pid;
+    if (backend !== pid) {
+      throw new SessionError(
+        `adopt's transaction ran on server backend pid ${backend}, not on pid ${pid}, which holds the migration lock: the connection does not keep one server session (a pooler in transaction mode?); use a direct or session-pooling connection; nothing was changed`,
+      );
+    }
+    if (takeover.aside !== null) {
+      const { rows: indexes } = await client.query<{ name: string }>(
+        `SELECT c.relname::text AS name FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass ORDER BY 1`,
+        [quoteTableName(old)],
+      );
+      const statements = [`ALTER TABLE ${quoteTableName(old)} RENAME TO ${quoteIdentifier(takeover.aside)}`];
+      // Its indexes (the primary key's) keep the old table's name otherwise, and slipway's own would get a numbered one.
+      for (const { name } of indexes) {
+        if (!name.startsWith(`${old.table}_`)) continue;
+        const renamed = `${takeover.aside}${name.slice(old.table.length)}`;
+        statements.push(`ALTER INDEX ${quoteTableName({ schema: old.schema, table: name })} RENAME TO ${quoteIdentifier(renamed)}`);
+      }
+      await client.query(statements.join(';\n'));
+    }
+    await ledger.ensure(client);
+    const { rows } = await client.query<{ n: number }>(`SELECT count(*)::integer AS n FROM ${ledger.sqlName}`);
+    if (rows[0]!.n > 0) {
+      throw new IntegrityError('already-adopted', '', `slipway's ledger ${ledger.sqlName} gained ${rows[0]!.n} row(s) while adopt ran: another runner with another lock key is using it; nothing was changed`);
+    }
+    const inserted = await client.query(
+      `INSERT INTO ${ledger.sqlName} (version, checksum, state, applied_at)
+       SELECT v, c, 'applied', now() FROM unnest($1::text[], $2::text[]) AS t(v, c) WHERE pg_backend_pid() = $3`,
+      [applied.map((m) => m.version), applied.map((m) => m.checksum), pid],
+    );
+    if (inserted.rowCount !== applied.length) throw new SessionError(`adopt's rows were written on another server backend than pid ${pid}, which holds the migration lock; nothing was changed`);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => {});
+    throw error;
+  }
+}
+
+function outcome(takeover: Takeover, dryRun: boolean): AdoptResult {
+  const { foreign, aside } = takeover;
+  return {
+    tool: foreign.tool,
+    foreignTable: displayName(foreign.table),
+    keptAs: aside === null ? displayName(foreign.table) : `${foreign.table.schema}.${aside}`,
+    says: describeForeignLedger(foreign),
+    table: quoteTableName(takeover.target),
+    migrations: takeover.mapping.migrations,
+    dryRun,
+  };
+}
