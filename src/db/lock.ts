@@ -147,27 +147,36 @@ export async function acquireLock(session: Session, key: bigint, options: Acquir
   }
 }
 
+/** How many times a second connection asks a pooler for a backend while this run holds the lock. */
+const PROBES = 3;
+
 /**
  * A direct connection names its server backend at connect time (BackendKeyData), and that is
  * the backend holding the lock: nothing to check. Anything else is a pooler, and a pooler in
- * transaction mode hands the lock's backend to whichever client comes next. So a second
- * connection asks for a backend: getting the lock's own means the session is not ours; and the
- * run's next statement must still run on the lock's backend. Either failure releases the lock
- * (wherever it is) and stops the run before it changes anything.
+ * transaction mode hands the lock's backend to whichever client asks next (PgBouncer reuses
+ * the last released one first). So, a few times over, the run's connection runs a statement
+ * (it must land on the lock's backend) and then a second connection asks for a backend:
+ * getting the lock's own means the session is not ours. Either failure releases the lock
+ * (wherever it is) and stops the run before it changes anything. A second connection that
+ * waits for a backend (a session pool with none free) proves nothing more and ends the probe.
  */
 async function verifyOneSession(session: Session, lock: HeldLock, lockName: string, logger: Logger): Promise<void> {
   if (backendPid(session.client) === lock.pid) return;
   let problem: string | null = null;
-  const side = await session.openSide();
+  const side = await session.openSide({ query_timeout: 1500 });
   try {
-    const seen = (await side.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-    if (seen === lock.pid) problem = `a second connection was given the same server backend (pid ${lock.pid}) while this run held the ${lockName} there`;
+    for (let probe = 0; probe < PROBES && problem === null; probe++) {
+      const next = (await session.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      if (next !== lock.pid) {
+        problem = `the ${lockName} was taken on server backend pid ${lock.pid} but the next statement ran on pid ${next}`;
+        break;
+      }
+      const seen = await side.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid, () => null);
+      if (seen === null) break;
+      if (seen === lock.pid) problem = `a second connection was given the same server backend (pid ${lock.pid}) while this run held the ${lockName} there`;
+    }
   } finally {
     await side.end().catch(() => {});
-  }
-  if (problem === null) {
-    const next = (await session.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
-    if (next !== lock.pid) problem = `the ${lockName} was taken on server backend pid ${lock.pid} but the next statement ran on pid ${next}`;
   }
   if (problem === null) return;
   await releaseWhereHeld(session, lock, logger, lockName);

@@ -7,11 +7,11 @@ import { AbortedError, MigrationFailedError, SourceError, UsageError } from '../
 import { createLogger } from '../log.js';
 import { locateLedger, type Ledger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
-
-const { escapeLiteral } = pg;
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { needsServerVersion, parseSql, type ParsedSql, type SqlPart } from './statements.js';
+
+const { escapeLiteral } = pg;
 
 export interface MigrateOptions extends ConnectionSource {
   /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */

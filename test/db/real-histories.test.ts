@@ -269,10 +269,12 @@ describe('large files', () => {
 
     const stopped = startCli(args);
     for (let i = 0; ; i++) {
-      const { rows: seen } = await box.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'slipway' AND query LIKE '%to_jsonb%' AND datname = current_database()`);
+      // Connected and idle: it has read the bookkeeping table and is parsing (several seconds for 10 MB).
+      const { rows: seen } = await box.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'slipway' AND state = 'idle' AND datname = current_database()`);
       if (seen[0].n > 0 || i > 500) break;
       await new Promise((r) => setTimeout(r, 10));
     }
+    await new Promise((r) => setTimeout(r, 300));
     stopped.child.kill('SIGTERM');
     const result = await stopped.done;
     expect(result.code).toBe(1);
