@@ -19,8 +19,8 @@ export interface ParsedSql {
   /** True when the whole file can run in one transaction together with its bookkeeping row. */
   readonly transactional: boolean;
   /**
-   * The text to send as one query when transactional: the file itself, minus a leading
-   * `BEGIN` and trailing `COMMIT` that the author wrote (slipway wraps the file anyway).
+   * The text to send as one query when transactional: the file itself, with a whole-file
+   * `BEGIN` and `COMMIT` that the author wrote turned into blanks (slipway wraps the file anyway).
    */
   readonly body: string;
   /** {@link body} in the pieces it is sent in: one, but for very large files. */
@@ -150,8 +150,9 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   const pieces = sql.length > pieceChars * 2 ? cutIntoPieces(sql, pieceChars) : [{ start: 0, end: sql.length }];
 
   const statements: Statement[] = [];
+  const ranges: Array<readonly [number, number]> = [];
   const control: Array<TransactionKind | null> = [];
-  const parts: SqlPart[] = [];
+  const used: Array<{ start: number; end: number; line: number }> = [];
   let line = 1;
   let lineCountedTo = 0;
   for (let i = 0; i < pieces.length; i++) {
@@ -172,24 +173,23 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     }
     line += countNewlines(sql, lineCountedTo, piece.start);
     lineCountedTo = piece.start;
-    parts.push({ text: sql.slice(piece.start, piece.end), line });
-    for (const statement of cutStatements(sql, piece.start, piece.end, line, raw, options)) statements.push(statement);
+    used.push({ ...piece, line });
+    for (const statement of cutStatements(sql, piece.start, piece.end, line, raw, options, ranges)) statements.push(statement);
     for (const entry of raw) control.push(transactionKind(entry));
   }
   if (statements.length === 0) return { statements, transactional: true, body: '', parts: [], begin: 'BEGIN' };
+  const partsOf = (text: string) => used.map((p) => ({ text: text.slice(p.start, p.end), line: p.line }));
+  const parts = partsOf(sql);
 
   const last = statements.length - 1;
   const wrapped =
     statements.length >= 2 && control[0] === 'begin' && control[last] === 'commit' && control.slice(1, last).every((c) => c === null || c === 'savepoint');
   if (wrapped) {
+    // The wrapper's BEGIN and COMMIT become blanks: the rest keeps its place, so Postgres's
+    // error positions still point at the file's lines.
+    const body = blank(sql, [ranges[0]!, ranges[last]!]);
     const kept = statements.slice(1, last);
-    return {
-      statements: kept,
-      transactional: kept.every((s) => s.noTransactionReason === null),
-      body: joinStatements(kept),
-      parts: groupStatements(kept, pieceChars),
-      begin: statements[0]!.sql,
-    };
+    return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, parts: partsOf(body), begin: statements[0]!.sql };
   }
   if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback')) {
     checkTransactionsClose(statements, control, source);
@@ -217,26 +217,15 @@ function syntaxError(error: unknown, sql: string, pieceStart: number, source: st
   return new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
 }
 
-/** The separator sits on its own line: a statement's text may end in a `--` comment. */
-function joinStatements(statements: readonly Statement[]): string {
-  return statements.map((s) => s.sql).join('\n;\n');
-}
-
-function groupStatements(statements: readonly Statement[], pieceChars: number): SqlPart[] {
-  const parts: SqlPart[] = [];
-  let group: Statement[] = [];
-  let size = 0;
-  for (const statement of statements) {
-    group.push(statement);
-    size += statement.sql.length;
-    if (size >= pieceChars) {
-      parts.push({ text: joinStatements(group), line: group[0]!.line });
-      group = [];
-      size = 0;
-    }
+/** `text` with the given ranges turned into spaces, newlines kept. */
+function blank(text: string, ranges: ReadonlyArray<readonly [number, number]>): string {
+  let out = '';
+  let cursor = 0;
+  for (const [from, to] of ranges) {
+    out += text.slice(cursor, from) + text.slice(from, to).replace(/[^\n]/g, ' ');
+    cursor = to;
   }
-  if (group.length > 0) parts.push({ text: joinStatements(group), line: group[0]!.line });
-  return parts;
+  return out + text.slice(cursor);
 }
 
 /**
@@ -305,7 +294,15 @@ export function cutIntoPieces(sql: string, pieceChars: number): Array<{ start: n
  * Statement texts and lines of the piece sql[from, to) starting on `firstLine`, in one pass
  * (offsets from the parser are in bytes of the piece).
  */
-function cutStatements(sql: string, from: number, to: number, firstLine: number, raw: readonly RawStatement[], options: ClassifyOptions): Statement[] {
+function cutStatements(
+  sql: string,
+  from: number,
+  to: number,
+  firstLine: number,
+  raw: readonly RawStatement[],
+  options: ClassifyOptions,
+  ranges: Array<readonly [number, number]>,
+): Statement[] {
   const text = sql.slice(from, to);
   const bytes = Buffer.from(text, 'utf8');
   const ascii = bytes.length === text.length;
@@ -324,6 +321,7 @@ function cutStatements(sql: string, from: number, to: number, firstLine: number,
     const firstChar = startChar + (piece.length - piece.trimStart().length);
     line += countNewlines(text, charCursor, firstChar);
     statements.push({ sql: trimmed, kind, line, noTransactionReason: noTransactionReason(kind, node, options) });
+    ranges.push([from + firstChar, from + firstChar + trimmed.length]);
     line += countNewlines(text, firstChar, endChar);
     byteCursor = endByte;
     charCursor = endChar;

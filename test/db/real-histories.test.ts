@@ -113,6 +113,12 @@ describe('files that manage their own transactions', () => {
     ]);
   });
 
+  it('a runtime error in a file wrapped in BEGIN … COMMIT names the line the file says', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '001_wrapped.up.sql': '-- Accounts.\nBEGIN;\n\nCREATE TABLE accounts (id int);\n\nINSERT INTO accounts\n  VALUES (no_such_column);\nCOMMIT;\n' });
+    await expect(run('up', dir)).rejects.toThrow(/^migration 001_wrapped \(up\) failed at line 7 in .*001_wrapped\.up\.sql: column "no_such_column" does not exist/);
+  });
+
   it('a failure inside its own transaction rolls that transaction back, keeps what it committed, and leaves the session usable', async () => {
     box = await sandbox();
     const client = await box.connect();

@@ -161,7 +161,15 @@ describe('parseSql: transaction control', () => {
   it('drops START TRANSACTION ... END as well', async () => {
     const parsed = await parseSql('START TRANSACTION;\nSELECT 1;\nEND;', 'x.up.sql');
     expect(parsed.statements.map((s) => s.sql)).toEqual(['SELECT 1']);
-    expect(parsed.body).toBe('SELECT 1');
+    expect(parsed.body).toBe('                 ;\nSELECT 1;\n   ;');
+  });
+
+  it('keeps every line of a wrapped file where it was, so error positions point at the file', async () => {
+    const sql = '-- header\nBEGIN;\n\nCREATE TABLE a (id int);\nCOMMIT;\n';
+    const parsed = await parseSql(sql, 'wrapped.up.sql');
+    expect(parsed.body.split('\n').map((l) => l.trim())).toEqual(['-- header', ';', '', 'CREATE TABLE a (id int);', ';', '']);
+    expect(parsed.body).toHaveLength(sql.length);
+    expect(parsed.parts).toEqual([{ text: parsed.body, line: 1 }]);
   });
 
   it.each([
@@ -191,7 +199,8 @@ describe('parseSql: transaction control', () => {
 
   it('keeps the isolation level of a whole-file BEGIN … COMMIT wrapper', async () => {
     const parsed = await parseSql('BEGIN ISOLATION LEVEL SERIALIZABLE;\nUPDATE t SET a = 1;\nCOMMIT;', 'x.up.sql');
-    expect(parsed).toMatchObject({ transactional: true, begin: 'BEGIN ISOLATION LEVEL SERIALIZABLE', body: 'UPDATE t SET a = 1' });
+    expect(parsed).toMatchObject({ transactional: true, begin: 'BEGIN ISOLATION LEVEL SERIALIZABLE' });
+    expect(parsed.body.trim()).toMatch(/^;\nUPDATE t SET a = 1;\n\s*;$/);
   });
 
   it('takes BEGIN; COMMIT; with nothing between as a no-op', async () => {
