@@ -14,7 +14,7 @@ const LOCK_FILE = 'src/db/lock.ts';
 const LEDGER_FILE = 'src/migrations/ledger.ts';
 const TRY_LOCK = "const TRY_LOCK = 'pg_try_advisory_lock($1::bigint)';";
 const UNLOCK = "const UNLOCK = 'pg_advisory_unlock($1::bigint)';";
-const IN_FLIGHT_CLAIM = "SELECT $1, $2, 'in_flight', now() WHERE pg_backend_pid() = $3`,";
+const IN_FLIGHT_CLAIM = "SELECT $1, $2, 'in_flight', now(), 0 WHERE pg_backend_pid() = $3`,";
 
 const mutants = [
   {
@@ -33,7 +33,7 @@ const mutants = [
   {
     name: "in-flight takeover (the mark overwrites another runner's row: ON CONFLICT DO UPDATE)",
     file: LEDGER_FILE,
-    replacements: [[IN_FLIGHT_CLAIM, "SELECT $1, $2, 'in_flight', now() WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,"]],
+    replacements: [[IN_FLIGHT_CLAIM, "SELECT $1, $2, 'in_flight', now(), 0 WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,"]],
   },
 ];
 

@@ -32,6 +32,7 @@ export {
   type ForeignLedger,
   type ForeignTool,
 } from './migrations/foreign.js';
+export { resolve, type ResolveOptions, type ResolveResult, type Resolution } from './migrations/resolve.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
 export {
   plan,

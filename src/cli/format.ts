@@ -22,7 +22,8 @@ export function describeLock(lock: LockHolder | null): string {
 export function formatStatus(report: StatusReport): string {
   const rows = [['VERSION', 'STATE', 'APPLIED AT', 'DURATION']];
   for (const m of report.migrations) {
-    rows.push([m.version, m.state, time(m.appliedAt), m.durationMs === null ? '-' : `${m.durationMs} ms`]);
+    const state = m.progress === undefined ? m.state : `${m.state} (${m.progress} statement${m.progress === 1 ? '' : 's'} done)`;
+    rows.push([m.version, state, time(m.appliedAt), m.durationMs === null ? '-' : `${m.durationMs} ms`]);
   }
   const counts = new Map<string, number>();
   for (const m of report.migrations) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);

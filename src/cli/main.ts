@@ -14,6 +14,7 @@ import { toLockKey } from '../db/lock.js';
 import { migrate, preview, status, type MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles } from '../migrations/source.js';
 import { adopt } from '../migrations/foreign.js';
+import { resolve } from '../migrations/resolve.js';
 import { seed } from '../seed/apply.js';
 import { cliLogger, type LogFormat } from './logger.js';
 import { formatAdoption, formatPreview, formatSeed, formatStatus } from './format.js';
@@ -294,6 +295,22 @@ export async function main(argv: string[]): Promise<number> {
     const result = await adopt({ ...run.library, dryRun: flags.dryRun === true });
     if (json) printJson(result);
     else process.stdout.write(`${formatAdoption(result)}\n`);
+  });
+
+  withDatabaseOptions(
+    program
+      .command('resolve')
+      .description('settle what slipway cannot decide: a migration took effect (--applied), left nothing (--pending), or was edited on purpose (--accept-edit)')
+      .argument('<version>', 'the migration, e.g. 020_add_index')
+      .addOption(new Option('--applied', 'it took effect: record it as applied').conflicts(['pending', 'acceptEdit']))
+      .addOption(new Option('--pending', 'nothing of it remains: remove its row').conflicts(['acceptEdit']))
+      .option('--accept-edit', "its file was edited on purpose after it ran: record the file's checksum as it is now"),
+  ).action(async (version: string, flags: DatabaseFlags & { applied?: boolean; pending?: boolean; acceptEdit?: boolean }) => {
+    const as = flags.applied ? 'applied' : flags.pending ? 'pending' : flags.acceptEdit ? 'accept-edit' : null;
+    if (as === null) throw new UsageError('resolve needs one of --applied, --pending or --accept-edit');
+    const run = await begin(flags);
+    const result = await resolve({ ...run.library, version, as });
+    if (json) printJson(result);
   });
 
   try {

@@ -38,6 +38,17 @@ export interface LockHolder {
   /** When the holder's current (or last) statement started. */
   readonly queryStart: Date | null;
   readonly backendStart: Date | null;
+  /** `active`, `idle`, … as pg_stat_activity says (null without the privilege to see it). */
+  readonly state: string | null;
+  /** The holder's current (or last) statement, as pg_stat_activity shows it. */
+  readonly query: string | null;
+}
+
+/** One line about who holds a lock: pid, application, and what it runs for how long. */
+export function describeHolder(holder: LockHolder): string {
+  const age = holder.queryStart === null ? '' : ` for ${((Date.now() - holder.queryStart.getTime()) / 1000).toFixed(0)} s`;
+  const query = holder.query === null ? '' : `: ${holder.query.replace(/\s+/g, ' ').trim().slice(0, 100)}`;
+  return `backend pid ${holder.pid}${holder.applicationName ? ` (${holder.applicationName})` : ''}${holder.state ? `, ${holder.state}${age}${query}` : ''}`;
 }
 
 /** The lock as this run holds it. */
@@ -124,14 +135,14 @@ export async function acquireLock(session: Session, key: bigint, options: Acquir
     if (timeoutMs !== undefined && waitedMs >= timeoutMs) {
       const holder = await lockHolder(client, key);
       throw new LockTimeoutError(
-        `gave up waiting for the ${lockName} (key ${key}) after ${Math.round(waitedMs)} ms${holder ? `: held by backend pid ${holder.pid}${holder.applicationName ? ` (${holder.applicationName})` : ''}` : ''}; raise lockWaitTimeout or find what holds it`,
+        `gave up waiting for the ${lockName} (key ${key}) after ${Math.round(waitedMs)} ms${holder ? `: held by ${describeHolder(holder)}` : ''}; raise lockWaitTimeout or find what holds it`,
       );
     }
     if (waitedMs >= nextReportAt) {
       const holder = await lockHolder(client, key);
       logger.info(
-        { lockKey: key.toString(), waitedMs: Math.round(waitedMs), holderPid: holder?.pid ?? null, holderApplication: holder?.applicationName ?? null },
-        `waited ${(waitedMs / 1000).toFixed(1)} s for the ${lockName}, held by backend pid ${holder?.pid ?? 'unknown'}`,
+        { lockKey: key.toString(), waitedMs: Math.round(waitedMs), holderPid: holder?.pid ?? null, holderApplication: holder?.applicationName ?? null, holderQuery: holder?.query ?? null },
+        `waited ${(waitedMs / 1000).toFixed(1)} s for the ${lockName}, held by ${holder === null ? 'a backend that just let go' : describeHolder(holder)}`,
       );
       reportInterval = Math.min(reportInterval * 2, 30_000);
       nextReportAt = waitedMs + reportInterval;
@@ -281,8 +292,16 @@ async function releaseWhereHeld(session: Session, lock: HeldLock, logger: Logger
 /** Who holds the advisory lock `key` in this database right now, or null. */
 export async function lockHolder(client: pg.ClientBase, key: bigint): Promise<LockHolder | null> {
   const [, high, low] = keyParameters(key);
-  const { rows } = await client.query<{ pid: number; application_name: string | null; client_addr: string | null; query_start: Date | null; backend_start: Date | null }>(
-    `SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr, a.query_start, a.backend_start
+  const { rows } = await client.query<{
+    pid: number;
+    application_name: string | null;
+    client_addr: string | null;
+    query_start: Date | null;
+    backend_start: Date | null;
+    state: string | null;
+    query: string | null;
+  }>(
+    `SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr, a.query_start, a.backend_start, a.state, a.query
        FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
       WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
         AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid
@@ -292,5 +311,13 @@ export async function lockHolder(client: pg.ClientBase, key: bigint): Promise<Lo
   );
   const row = rows[0];
   if (row === undefined) return null;
-  return { pid: row.pid, applicationName: row.application_name || null, clientAddress: row.client_addr, queryStart: row.query_start, backendStart: row.backend_start };
+  return {
+    pid: row.pid,
+    applicationName: row.application_name || null,
+    clientAddress: row.client_addr,
+    queryStart: row.query_start,
+    backendStart: row.backend_start,
+    state: row.state,
+    query: row.query,
+  };
 }

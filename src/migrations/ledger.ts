@@ -16,6 +16,8 @@ const COLUMNS: ReadonlyArray<readonly [name: string, definition: string]> = [
   ['checksum', 'text'],
   ['duration_ms', 'integer'],
   ['state', `text NOT NULL DEFAULT 'applied' ${STATES}`],
+  // Statements done of a migration run outside a transaction: where an interrupted run resumes.
+  ['progress', 'integer'],
 ];
 
 /** The transaction's age in ms: the time a migration took, measured by the server. */
@@ -91,9 +93,17 @@ export class Ledger {
    */
   async read(client: pg.ClientBase): Promise<LedgerContents> {
     try {
-      const { rows } = await client.query<{ version: string; checksum: string | null; state: string | null; applied_at: string | null; duration_ms: string | null; has_checksum: boolean }>(
+      const { rows } = await client.query<{
+        version: string;
+        checksum: string | null;
+        state: string | null;
+        applied_at: string | null;
+        duration_ms: string | null;
+        progress: string | null;
+        has_checksum: boolean;
+      }>(
         `SELECT m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at,
-                j->>'duration_ms' AS duration_ms, j ? 'checksum' AS has_checksum
+                j->>'duration_ms' AS duration_ms, j->>'progress' AS progress, j ? 'checksum' AS has_checksum
            FROM ${this.sqlName} AS m, LATERAL to_jsonb(m) AS j`,
       );
       const adopting = rows.length > 0 && !rows[0]!.has_checksum;
@@ -106,6 +116,7 @@ export class Ledger {
           state: row.state ?? 'applied',
           appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
           durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+          progress: row.progress === null ? null : Number(row.progress),
         })),
       };
     } catch (error) {
@@ -214,17 +225,26 @@ export class Ledger {
   async markInFlight(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
     const result = await this.claim(entry, () =>
       client.query(
-        `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) SELECT $1, $2, 'in_flight', now() WHERE pg_backend_pid() = $3`,
+        `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress) SELECT $1, $2, 'in_flight', now(), 0 WHERE pg_backend_pid() = $3`,
         [entry.version, entry.checksum, pid],
       ),
     );
     if (result.rowCount !== 1) throw wrongBackend(entry.version, pid);
   }
 
+  /**
+   * SQL that records `done` statements of a migration marked `state`, to send in the same
+   * transaction as the statement that made it so (the progress then commits with the work).
+   * It runs as the session's own user: a file's `SET ROLE` ends with the transaction.
+   */
+  progressSql(entry: Entry, state: 'in_flight' | 'reverting', done: number): string {
+    return `SET LOCAL ROLE NONE;\nUPDATE ${this.sqlName} SET progress = ${Math.trunc(done)} WHERE version = ${literal(entry.version)} AND state = '${state}'`;
+  }
+
   /** Turns this run's in-flight mark into applied once the last statement succeeded. */
   async finishInFlight(client: pg.ClientBase, entry: Entry, durationMs: number): Promise<void> {
     const result = await client.query(
-      `UPDATE ${this.sqlName} SET state = 'applied', duration_ms = $2, applied_at = now() WHERE version = $1 AND state = 'in_flight'`,
+      `UPDATE ${this.sqlName} SET state = 'applied', progress = NULL, duration_ms = $2, applied_at = now() WHERE version = $1 AND state = 'in_flight'`,
       [entry.version, Math.round(durationMs)],
     );
     if (result.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
@@ -232,7 +252,7 @@ export class Ledger {
 
   /** Marks an applied migration that is reverted outside a transaction, before its first statement. */
   async markReverting(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
-    const result = await client.query(`UPDATE ${this.sqlName} SET state = 'reverting' WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`, [
+    const result = await client.query(`UPDATE ${this.sqlName} SET state = 'reverting', progress = 0 WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`, [
       entry.version,
       pid,
     ]);

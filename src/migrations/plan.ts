@@ -29,6 +29,16 @@ export interface AppliedRow {
   readonly state: LedgerState | (string & {});
   readonly appliedAt: Date | null;
   readonly durationMs: number | null;
+  /** For a row being applied or reverted outside a transaction: how many of its statements are done. */
+  readonly progress?: number | null;
+}
+
+/** A migration a stopped run left half done, to be finished in its own direction before anything else. */
+export interface Interrupted {
+  readonly migration: Migration;
+  readonly direction: Direction;
+  /** Statements known done (committed); the run resumes at the next one. */
+  readonly done: number;
 }
 
 export interface Plan {
@@ -36,6 +46,8 @@ export interface Plan {
   /** Migrations to run, in execution order. */
   readonly steps: readonly Migration[];
   readonly warnings: readonly string[];
+  /** Migrations a stopped run left half done (only with {@link LedgerContext.resume}); finished first. */
+  readonly interrupted: readonly Interrupted[];
   /** Rows of a table being adopted, whose checksum is recorded now, the first time slipway sees them. */
   readonly checksumsToRecord: ReadonlyArray<{ version: string; checksum: string }>;
 }
@@ -79,6 +91,11 @@ export interface LedgerContext {
    * would bless whatever the file says today.
    */
   readonly adopting?: boolean;
+  /**
+   * The caller holds the migration lock, so a row marked in flight or reverting belongs to a
+   * run that stopped: plan to finish it (see {@link Plan.interrupted}) instead of refusing.
+   */
+  readonly resume?: boolean;
 }
 
 /**
@@ -97,14 +114,26 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
   const appliedByVersion = new Map(applied.map((row) => [row.version, row]));
   const checksumsToRecord: Array<{ version: string; checksum: string }> = [];
 
+  const interrupted: Interrupted[] = [];
   for (const row of applied) {
     if (row.state === 'in_flight' || row.state === 'reverting') {
-      const doing = row.state === 'in_flight' ? 'applied' : 'reverted';
-      throw new IntegrityError(
-        'in-flight',
-        row.version,
-        `migration ${row.version} is marked ${row.state === 'in_flight' ? 'in flight' : 'reverting'} in ${table}: a run stopped while it ${doing} it outside a transaction; check which of its statements took effect, finish or undo them by hand, then ${row.state === 'in_flight' ? "set its state to 'applied' or delete its row" : "delete its row or set its state back to 'applied'"}`,
-      );
+      const migration = byVersion.get(row.version);
+      if (context.resume !== true || migration === undefined || (row.checksum !== null && row.checksum !== migration.checksum)) {
+        const doing = row.state === 'in_flight' ? 'applied' : 'reverted';
+        const why =
+          context.resume !== true
+            ? 'another run is applying it, or one stopped while it ran outside a transaction: the next run that takes the migration lock finishes it'
+            : migration === undefined
+              ? `a run stopped while it ${doing} it outside a transaction, and its file is missing: restore the file`
+              : `a run stopped while it ${doing} it outside a transaction, and the file was edited since: restore the file as it was, or run slipway resolve ${row.version} --accept-edit to go on with the file as it is`;
+        throw new IntegrityError('in-flight', row.version, `migration ${row.version} is marked ${row.state === 'in_flight' ? 'in flight' : 'reverting'} in ${table}: ${why}`);
+      }
+      const direction = row.state === 'in_flight' ? 'up' : 'down';
+      if (direction === 'down' && migration.downSql === null) {
+        throw new IntegrityError('no-down-file', row.version, `migration ${row.version} was being reverted when a run stopped, and its down file is gone: restore ${row.version}.down.sql`);
+      }
+      interrupted.push({ migration, direction, done: row.progress ?? 0 });
+      continue;
     }
     if (row.state !== 'applied') {
       throw new IntegrityError(
@@ -137,9 +166,13 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
       throw new IntegrityError(
         'checksum-mismatch',
         row.version,
-        `migration ${row.version} was edited after it was applied: recorded checksum ${row.checksum}, file checksum ${migration.checksum}; restore the file and put the change in a new migration`,
+        `migration ${row.version} was edited after it was applied: recorded checksum ${row.checksum}, file checksum ${migration.checksum}; restore the file and put the change in a new migration, or, if the edit changes nothing already applied, run slipway resolve ${row.version} --accept-edit`,
       );
     }
+  }
+  // What the ledger will say once the interrupted migrations are finished.
+  for (const { migration, direction } of interrupted) {
+    if (direction === 'down') appliedByVersion.delete(migration.version);
   }
   const targetMigration = request.target === undefined ? undefined : byVersion.get(request.target);
   if (request.target !== undefined && targetMigration === undefined) {
@@ -174,12 +207,12 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
       );
     }
   }
-  return { direction: request.direction, steps, warnings, checksumsToRecord };
+  return { direction: request.direction, steps, warnings, interrupted, checksumsToRecord };
 }
 
 /** True when a run has something to do under the lock: steps to run or checksums to record. */
 export function needsLock(p: Plan): boolean {
-  return p.steps.length > 0 || p.checksumsToRecord.length > 0;
+  return p.steps.length > 0 || p.interrupted.length > 0 || p.checksumsToRecord.length > 0;
 }
 
 export type MigrationState = 'applied' | 'pending' | 'missing-file' | 'edited' | 'in-flight' | 'reverting' | 'unknown-state';
@@ -190,6 +223,8 @@ export interface MigrationStatus {
   readonly state: MigrationState;
   readonly appliedAt: Date | null;
   readonly durationMs: number | null;
+  /** For a migration in flight or reverting: how many of its statements are done. */
+  readonly progress?: number;
 }
 
 /**
@@ -203,7 +238,8 @@ export function describeState(migrations: readonly Migration[], applied: readonl
     const row = rows.get(m.version);
     const state: MigrationState =
       row === undefined ? 'pending' : row.state !== 'applied' ? rowState(row) : row.checksum !== null && row.checksum !== m.checksum ? 'edited' : 'applied';
-    return { version: m.version, state, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null };
+    const progress = row !== undefined && row.state !== 'applied' && row.progress != null ? { progress: row.progress } : {};
+    return { version: m.version, state, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null, ...progress };
   });
   const orphans = applied
     .filter((row) => !known.has(row.version))

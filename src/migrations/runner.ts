@@ -3,13 +3,14 @@ import type { Logger } from 'pino';
 import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
 import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
-import { AbortedError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
+import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { locateLedger, type Ledger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
-import { needsServerVersion, parseSql, type ParsedSql, type SqlPart } from './statements.js';
+import { decideResumption, settingsBefore } from './recover.js';
+import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
 
@@ -111,7 +112,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       // Located again under the lock: another runner may have created the table meanwhile.
       const ledger = await locateLedger(session.client, tableName);
       const contents = await ledger.read(session.client);
-      const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
+      const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
       if (!needsLock(lockedPlan)) {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
@@ -128,7 +129,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
 export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
 
 /** Everything a command needs before it connects; all of it validated first. */
-async function prepare(options: InspectOptions) {
+export async function prepare(options: InspectOptions) {
   const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
@@ -201,7 +202,7 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
 }
 
 /** The run's one connection, retrying transient failures for `connectWait` ms. */
-function connect(options: InspectOptions, logger: Logger): Promise<Session> {
+export function connect(options: InspectOptions, logger: Logger): Promise<Session> {
   return openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
 }
 
@@ -264,13 +265,22 @@ async function execute(
   }
 
   const executed: StepResult[] = [];
+  for (const [index, { migration, direction, done }] of p.interrupted.entries()) {
+    const sql = parsed[p.steps.length + index]!;
+    const started = performance.now();
+    const step: Step = { client, ledger, migration, direction, sql, pid: lock.pid, restore, signal, logger };
+    await withCancellation(session, lock.pid, signal, () => resumeStatements(step, done));
+    const durationMs = Math.round(performance.now() - started);
+    executed.push({ version: migration.version, direction, durationMs, transactional: false });
+    logger.info({ version: migration.version, direction, durationMs, resumed: true }, `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`);
+  }
   for (const [index, migration] of p.steps.entries()) {
     if (signal?.aborted) {
       throw new AbortedError(`stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`);
     }
     const sql = parsed[index]!;
     const started = performance.now();
-    const step: Step = { client, ledger, migration, direction: p.direction, sql, pid: lock.pid, restore, signal };
+    const step: Step = { client, ledger, migration, direction: p.direction, sql, pid: lock.pid, restore, signal, logger };
     await withCancellation(session, lock.pid, signal, () => (sql.transactional ? runInTransaction(step) : runStatementByStatement(step)));
     const durationMs = performance.now() - started;
     executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
@@ -297,20 +307,22 @@ function parseStep(migration: Migration, direction: Direction, signal: AbortSign
  * only when a step's classification depends on it. Stops between files when `signal` aborts.
  */
 async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?: AbortSignal): Promise<ParsedSql[]> {
+  const work = [...p.interrupted.map((i) => ({ migration: i.migration, direction: i.direction })), ...p.steps.map((migration) => ({ migration, direction: p.direction }))];
   let serverVersionNum: number | undefined;
   const parsed: ParsedSql[] = [];
-  for (const migration of p.steps) {
+  for (const { migration, direction } of work) {
     if (signal?.aborted) throw new AbortedError('stopped while reading the migrations; nothing was changed');
-    const key = `${p.direction}:${migration.version}`;
-    let entry = cache.get(key) ?? (await parseStep(migration, p.direction, signal));
+    const key = `${direction}:${migration.version}`;
+    let entry = cache.get(key) ?? (await parseStep(migration, direction, signal));
     if (needsServerVersion(entry) && !cache.has(key)) {
       serverVersionNum ??= Number((await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
-      entry = await parseStep(migration, p.direction, signal, serverVersionNum);
+      entry = await parseStep(migration, direction, signal, serverVersionNum);
     }
     cache.set(key, entry);
     parsed.push(entry);
   }
-  return parsed;
+  // The interrupted ones come first; callers index the plan's steps.
+  return parsed.slice(p.interrupted.length).concat(parsed.slice(0, p.interrupted.length));
 }
 
 /**
@@ -339,6 +351,7 @@ interface Step {
   /** SQL that gives the session back as the run started it. */
   readonly restore: string;
   readonly signal: AbortSignal | undefined;
+  readonly logger: Logger;
 }
 
 /**
@@ -372,16 +385,88 @@ async function runInTransaction({ client, ledger, migration, direction, sql, pid
 
 /**
  * For files Postgres refuses in a transaction, or that manage their own: mark the row first
- * (in flight, or reverting), run each statement on its own (a multi-statement string would
- * itself be one implicit transaction), restore the session, then settle the row. An
- * interruption leaves the mark for the next run to see.
+ * (in flight, or reverting), then run the statements (see {@link runStatements}), restore the
+ * session and settle the row. An interruption leaves the mark, and how far it got, for the next run.
  */
-async function runStatementByStatement({ client, ledger, migration, direction, sql, pid, restore, signal }: Step): Promise<void> {
-  const started = performance.now();
+async function runStatementByStatement(step: Step): Promise<void> {
+  const { client, ledger, migration, direction, pid } = step;
   await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid));
-  for (const [index, statement] of sql.statements.entries()) {
+  await runStatements(step, 0, performance.now());
+}
+
+/**
+ * Finishes a migration a stopped run left marked: replays the session settings its file made
+ * before the stop, decides from the catalog how to go on with the statement it was at (see
+ * {@link decideResumption}), and runs the rest. What cannot be decided stops the run, naming
+ * the statement and the command that settles it.
+ */
+async function resumeStatements(step: Step, done: number): Promise<void> {
+  const { client, migration, direction, sql, logger } = step;
+  const started = performance.now();
+  for (const setting of settingsBefore(sql, done)) await client.query(setting.sql);
+  let from = done;
+  const statement = sql.statements[done];
+  if (statement !== undefined) {
+    const decision = await decideResumption(client, statement);
+    const where = `statement ${done + 1} of ${sql.statements.length} (line ${statement.line}: ${oneLine(statement.sql)})`;
+    if (decision.action === 'undecidable') {
+      await client.query(step.restore).catch(() => {});
+      throw new IntegrityError(
+        'in-flight',
+        migration.version,
+        `migration ${migration.version} (${direction}) was interrupted at ${where}, which runs outside a transaction: ${decision.why}, and the ${done} before it took effect; check it, then run slipway resolve ${migration.version} --applied if it took effect (finish the rest by hand) or --pending if nothing of the migration remains`,
+      );
+    }
+    if (decision.action === 'drop-then-run') {
+      for (const index of decision.drop) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
+    }
+    if (decision.action === 'skip') from = done + 1;
+    logger.info({ version: migration.version, direction, statement: done + 1, action: decision.action }, `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${decision.action === 'drop-then-run' ? ', dropped it, running the statement again' : decision.action === 'skip' ? ', going on from the next one' : ''}`);
+  }
+  await runStatements(step, from, started);
+}
+
+/** The first line of a statement, shortened, for messages. */
+function oneLine(text: string): string {
+  const first = text.split('\n')[0]!.trim();
+  return first.length > 80 ? `${first.slice(0, 77)}...` : first;
+}
+
+type Control = 'begin' | 'commit' | 'rollback' | null;
+
+/** Transaction control a file that manages its own transactions runs. */
+function controlOf(statement: Statement): Control {
+  if (statement.kind !== 'TransactionStmt' || statement.noTransactionReason !== OWN_TRANSACTIONS) return null;
+  if (/^(BEGIN|START)\b/i.test(statement.sql)) return 'begin';
+  if (/^(COMMIT|END)\b/i.test(statement.sql)) return 'commit';
+  return 'rollback';
+}
+
+/**
+ * Runs statements `from`… one query each (a multi-statement string would itself be one implicit
+ * transaction), recording how many are done in the same transaction as the work: after a
+ * statement on its own, inside the block a file's COMMIT ends, after its ROLLBACK. Statements
+ * Postgres refuses in a transaction record their progress right after. Then restores the
+ * session and settles the row.
+ */
+async function runStatements(step: Step, from: number, started: number): Promise<void> {
+  const { client, ledger, migration, direction, sql, restore, signal } = step;
+  const state = direction === 'up' ? 'in_flight' : 'reverting';
+  let inBlock = false;
+  for (let index = from; index < sql.statements.length; index++) {
+    const statement = sql.statements[index]!;
+    const progress = ledger.progressSql(migration, state, index + 1);
+    const control = controlOf(statement);
+    const alone = statement.noTransactionReason !== null && control === null;
+    const message =
+      alone || (inBlock && control === null) || control === 'begin'
+        ? statement.sql
+        : control === 'commit'
+          ? `${progress};\n${statement.sql}`
+          : `${statement.sql}\n;\n${progress}`;
     try {
-      await client.query(statement.sql);
+      await client.query(message);
+      if (alone) await client.query(progress);
     } catch (error) {
       const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
       const failed = await failure(
@@ -398,6 +483,8 @@ async function runStatementByStatement({ client, ledger, migration, direction, s
       await client.query(`ROLLBACK;\n${restore}`).catch(() => {});
       throw failed;
     }
+    if (control === 'begin') inBlock = true;
+    else if (control !== null) inBlock = /\bAND\s+CHAIN\b/i.test(statement.sql) && !/\bAND\s+NO\s+CHAIN\b/i.test(statement.sql);
   }
   await client.query(restore);
   await (direction === 'up' ? ledger.finishInFlight(client, migration, performance.now() - started) : ledger.finishReverting(client, migration));

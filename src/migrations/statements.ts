@@ -10,7 +10,24 @@ export interface Statement {
   readonly line: number;
   /** Why Postgres refuses this statement inside a transaction block, or null when it does not. */
   readonly noTransactionReason: string | null;
+  /**
+   * For `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY` and `REINDEX … CONCURRENTLY`: the
+   * relations it works on, so an interrupted run can be finished from what the catalog shows.
+   */
+  readonly concurrent?: ConcurrentTarget;
 }
+
+/** A qualified or unqualified relation name, as written. */
+export interface RelationName {
+  readonly schema: string | null;
+  readonly name: string;
+}
+
+/** What a concurrent index statement creates, drops or rebuilds. */
+export type ConcurrentTarget =
+  | { readonly action: 'create-index'; readonly index: RelationName | null; readonly table: RelationName }
+  | { readonly action: 'drop-index'; readonly indexes: readonly RelationName[] }
+  | { readonly action: 'reindex'; readonly kind: 'index' | 'table' | 'other'; readonly relation: RelationName | null };
 
 /** A migration's SQL, split and classified. */
 export interface ParsedSql {
@@ -114,6 +131,29 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
     default:
       return null;
   }
+}
+
+/** The relations of a concurrent index statement (only called for those Postgres refuses in a transaction). */
+function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
+  const relation = (value: unknown): RelationName | null => {
+    const r = value as { schemaname?: string; relname?: string } | undefined;
+    return r?.relname === undefined ? null : { schema: r.schemaname ?? null, name: r.relname };
+  };
+  if (kind === 'IndexStmt') {
+    const table = relation(node.relation);
+    if (table === null) return null;
+    return { action: 'create-index', index: typeof node.idxname === 'string' ? { schema: table.schema, name: node.idxname } : null, table };
+  }
+  if (kind === 'DropStmt' && node.removeType === 'OBJECT_INDEX') {
+    const objects = (node.objects as Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> | undefined) ?? [];
+    const indexes = objects.map((o) => (o.List?.items ?? []).map((i) => i.String?.sval ?? '')).map((parts) => (parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts.at(-1)! }));
+    return { action: 'drop-index', indexes };
+  }
+  if (kind === 'ReindexStmt') {
+    const what = node.kind === 'REINDEX_OBJECT_INDEX' ? 'index' : node.kind === 'REINDEX_OBJECT_TABLE' ? 'table' : 'other';
+    return { action: 'reindex', kind: what, relation: relation(node.relation) };
+  }
+  return null;
 }
 
 function isFalse(arg: unknown): boolean {
@@ -320,7 +360,9 @@ function cutStatements(
     const trimmed = piece.trim();
     const firstChar = startChar + (piece.length - piece.trimStart().length);
     line += countNewlines(text, charCursor, firstChar);
-    statements.push({ sql: trimmed, kind, line, noTransactionReason: noTransactionReason(kind, node, options) });
+    const reason = noTransactionReason(kind, node, options);
+    const concurrent = reason === null ? null : concurrentTarget(kind, node);
+    statements.push({ sql: trimmed, kind, line, noTransactionReason: reason, ...(concurrent !== null && { concurrent }) });
     ranges.push([from + firstChar, from + firstChar + trimmed.length]);
     line += countNewlines(text, firstChar, endChar);
     byteCursor = endByte;

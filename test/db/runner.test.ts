@@ -193,7 +193,7 @@ describe('migrations Postgres refuses in a transaction', () => {
     expect(await ledger()).toEqual([{ version: '001_create_users', state: 'applied' }]);
   });
 
-  it('leaves an interrupted one marked in flight, and the next run refuses with its name', async () => {
+  it('leaves a failed one marked in flight with its progress; the next run resumes at the statement that failed', async () => {
     box = await sandbox();
     const dir = migrationsDir({
       '001_create_users.up.sql': 'CREATE TABLE users (id int, email text);',
@@ -201,14 +201,17 @@ describe('migrations Postgres refuses in a transaction', () => {
       '003_create_tags.up.sql': 'CREATE TABLE tags (id int);',
     });
     await expect(up(dir)).rejects.toThrow(/002_index_email .*statement 2 of 2 \(line 2\) failed.*marked in flight/);
-    expect(await ledger()).toEqual([
-      { version: '001_create_users', state: 'applied' },
-      { version: '002_index_email', state: 'in_flight' },
+    expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table} ORDER BY version`)).rows).toEqual([
+      { version: '001_create_users', state: 'applied', progress: null },
+      { version: '002_index_email', state: 'in_flight', progress: 1 },
     ]);
-    const next = await up(dir).catch((e: unknown) => e);
-    expect(next).toBeInstanceOf(IntegrityError);
-    expect((next as IntegrityError).kind).toBe('in-flight');
-    expect((next as Error).message).toMatch(/migration 002_index_email is marked in flight/);
+    const { logger, lines } = captureLogger();
+    const next = await up(dir, { logger }).catch((e: unknown) => e);
+    expect(next).toBeInstanceOf(MigrationFailedError);
+    expect((next as Error).message).toMatch(/column "no_such_column" does not exist/);
+    expect(lines.map((l) => l.msg)).toContain(
+      'resuming 002_index_email (up) at statement 2 of 2 (line 2: CREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column)): index users_x_idx does not exist',
+    );
     expect(await tables()).toEqual(['users']);
   });
 });
@@ -341,7 +344,9 @@ describe('the lock', () => {
     const error = await up(migrationsDir(THREE), { logger, lockWaitTimeout: 1500 }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect((error as Error).message).toContain(`held by backend pid ${holderPid}`);
-    const waiting = lines.find((l) => /^waited \d+\.\d s for the migration lock, held by backend pid (\d+)$/.exec(String(l.msg))?.[1] === String(holderPid));
+    const waiting = lines.find(
+      (l) => /^waited \d+\.\d s for the migration lock, held by backend pid (\d+), idle for \d+ s: SELECT pg_backend_pid\(\) AS pid$/.exec(String(l.msg))?.[1] === String(holderPid),
+    );
     expect(waiting).toMatchObject({ holderPid });
     expect(waiting!.waitedMs as number).toBeGreaterThanOrEqual(1000);
     expect(await tables()).toEqual([]);

@@ -1,0 +1,82 @@
+import { withLock } from '../db/lock.js';
+import { IntegrityError, UsageError } from '../errors.js';
+import { readOwnLedger } from './foreign.js';
+import { locateLedger } from './ledger.js';
+import { prepare, connect, type InspectOptions } from './runner.js';
+
+/** What a person vouches for about one migration. */
+export type Resolution = 'applied' | 'pending' | 'accept-edit';
+
+export interface ResolveOptions extends InspectOptions {
+  /** The migration, by its whole base name (`020_add_index`). */
+  readonly version: string;
+  /**
+   * `applied`: it took effect (an interrupted one is recorded as done; a pending one as applied
+   * by hand). `pending`: nothing of it remains (its row is removed). `accept-edit`: its file was
+   * edited on purpose after it was applied; record the file's checksum as it is now.
+   */
+  readonly as: Resolution;
+  /** Milliseconds to wait for the migration lock; default: as long as it takes. */
+  readonly lockWaitTimeout?: number;
+}
+
+export interface ResolveResult {
+  readonly version: string;
+  /** The row's state before, or null when there was none. */
+  readonly before: string | null;
+  /** The row's state after: applied, or null when it was removed (or, for accept-edit, left as it was). */
+  readonly after: 'applied' | null;
+  readonly table: string;
+}
+
+/**
+ * Settles what the catalog cannot decide, instead of hand-written SQL on the bookkeeping table:
+ * under the migration lock, marks one migration applied or pending, or accepts an edit of its file.
+ *
+ * @example
+ * // a migration interrupted outside a transaction, checked by hand: it took effect
+ * await resolve({ databaseUrl, dir: './migrations', version: '020_add_index', as: 'applied' });
+ */
+export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
+  if (options.as !== 'applied' && options.as !== 'pending' && options.as !== 'accept-edit') {
+    throw new UsageError(`invalid resolution ${JSON.stringify(options.as)}: use applied, pending or accept-edit`);
+  }
+  const { tableName, lockKey, logger, migrations } = await prepare(options);
+  const migration = migrations.find((m) => m.version === options.version);
+  if (migration === undefined && options.as !== 'pending') {
+    throw new IntegrityError('unknown-target', options.version, `${options.version} is not a migration in the folder: give the full base name, such as 020_add_index`);
+  }
+  const session = await connect(options, logger);
+  try {
+    return await withLock(session, lockKey, { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal }, async () => {
+      const { client } = session;
+      const ledger = await locateLedger(client, tableName);
+      const { rows } = await readOwnLedger(client, ledger);
+      const row = rows.find((r) => r.version === options.version);
+      const before = row?.state ?? null;
+      if (options.as === 'accept-edit' && row === undefined) {
+        throw new IntegrityError('unknown-target', options.version, `${options.version} is not recorded in ${ledger.sqlName}: there is no edit to accept; slipway up applies it`);
+      }
+      await ledger.ensure(client);
+      let after: 'applied' | null = 'applied';
+      if (options.as === 'pending') {
+        await client.query(`DELETE FROM ${ledger.sqlName} WHERE version = $1`, [options.version]);
+        after = null;
+      } else if (options.as === 'accept-edit') {
+        await client.query(`UPDATE ${ledger.sqlName} SET checksum = $2 WHERE version = $1`, [options.version, migration!.checksum]);
+        after = row!.state === 'applied' ? 'applied' : null;
+      } else if (row === undefined) {
+        await client.query(`INSERT INTO ${ledger.sqlName} (version, checksum, state, applied_at) VALUES ($1, $2, 'applied', now())`, [options.version, migration!.checksum]);
+      } else {
+        await client.query(`UPDATE ${ledger.sqlName} SET state = 'applied', progress = NULL, checksum = coalesce(checksum, $2) WHERE version = $1`, [options.version, migration!.checksum]);
+      }
+      logger.info(
+        { version: options.version, before, after, resolution: options.as },
+        `resolved ${options.version}: ${before ?? 'no row'} -> ${after ?? 'no row'} in ${ledger.sqlName}${options.as === 'accept-edit' ? ' (the file as it is now is recorded)' : ''}`,
+      );
+      return { version: options.version, before, after, table: ledger.sqlName };
+    });
+  } finally {
+    await session.close();
+  }
+}
