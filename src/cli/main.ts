@@ -102,6 +102,31 @@ function withDatabaseOptions(command: Command, { json = true, migrations = true 
   return command;
 }
 
+/** --lock-timeout and --lock-retries, for the commands that run migrations. */
+interface LockRetryFlags {
+  lockTimeout?: number;
+  lockRetries?: number;
+}
+
+function withLockRetryOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--lock-timeout <seconds>', "how long a migration's statement may wait for a table lock before it is rolled back and retried (0: no limit)").argParser(seconds).default(5, '5'))
+    .addOption(new Option('--lock-retries <n>', 'how many times a migration that timed out on a lock is retried').argParser(wholeNumberOrZero).default(5, '5'));
+}
+
+function lockRetryOptions(flags: LockRetryFlags): Pick<MigrateOptions, 'lockTimeout' | 'lockRetries'> {
+  return {
+    ...(flags.lockTimeout !== undefined && { lockTimeout: Math.round(flags.lockTimeout * 1000) }),
+    ...(flags.lockRetries !== undefined && { lockRetries: flags.lockRetries }),
+  };
+}
+
+function wholeNumberOrZero(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError('give a whole number, 0 or more.');
+  return n;
+}
+
 /** The state one command run carries: its logger, its abort signal, its connection. */
 interface Run {
   logger: Logger;
@@ -177,27 +202,25 @@ export async function main(argv: string[]): Promise<number> {
   };
 
   withDatabaseOptions(
-    program
-      .command('up')
+    withLockRetryOptions(program.command('up'))
       .description('apply pending migrations (every one, or up to --to)')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index'),
-  ).action(async (flags: DatabaseFlags & { to?: string }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string }) => {
     const run = await begin(flags);
-    const result = await migrate({ ...run.library, direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
     if (result.executed.length > 0) run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `up: ${result.executed.length} applied in ${result.durationMs} ms`);
     if (json) printJson(result);
   });
 
   withDatabaseOptions(
-    program
-      .command('down')
+    withLockRetryOptions(program.command('down'))
       .description('revert the newest applied migration (or --steps N, --to V, --all)')
       .addOption(new Option('--steps <n>', 'revert this many').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'revert every migration after this version').conflicts(['all']))
       .option('--all', 'revert every applied migration'),
-  ).action(async (flags: DatabaseFlags & { to?: string; steps?: number; all?: boolean }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string; steps?: number; all?: boolean }) => {
     const run = await begin(flags);
-    const result = await migrate({ ...run.library, direction: 'down', ...requestFlags(flags) });
+    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'down', ...requestFlags(flags) });
     if (result.executed.length > 0) run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `down: ${result.executed.length} reverted in ${result.durationMs} ms`);
     if (json) printJson(result);
   });

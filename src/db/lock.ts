@@ -215,9 +215,9 @@ export async function withLock<T>(session: Session, key: bigint, options: Acquir
   else {
     releaseError = await releaseLock(session, lock, options.logger, lockName).catch((error: unknown) => {
       if (error instanceof SessionError) return error;
+      // Closing the connection ends the database session, which releases the lock.
       session.markBroken();
-      options.logger.warn({ err: error }, `could not release the ${lockName}; closing the connection releases it`);
-      return null;
+      return new SessionError(`could not release the ${lockName} (${(error as Error).message}); the connection is closed instead, which releases it`);
     });
   }
   if (!outcome.ok) {

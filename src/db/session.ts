@@ -79,13 +79,20 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
     };
   }
   const client = source.client!;
+  let broken = false;
   const parameters = (client as unknown as { connectionParameters?: pg.ClientConfig }).connectionParameters;
   return {
     client,
     openSide: (overrides) => connectSide({ ...parameters, ...overrides }),
-    // The caller's client stays the caller's to close.
-    markBroken: () => {},
-    close: async () => {},
+    // The caller's client stays the caller's to close, unless it may still hold the lock or a
+    // half-reset session: then it is ended rather than handed back like that.
+    markBroken: () => (broken = true),
+    close: async () => {
+      if (!broken) return;
+      const ending = client as Partial<pg.Client & pg.PoolClient>;
+      if (typeof ending.release === 'function') ending.release(true);
+      else await ending.end?.().catch(ignore);
+    },
   };
 }
 

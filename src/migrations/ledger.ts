@@ -193,7 +193,7 @@ export class Ledger {
          SELECT ${literal(entry.version)}, ${literal(entry.checksum)}, 'applied', now() WHERE pg_backend_pid() = ${pid}`,
       ),
     );
-    if (rowCount(results, 1) !== 1) throw wrongBackend(entry.version, pid);
+    if (lastRowCount(results) !== 1) throw wrongBackend(entry.version, pid);
   }
 
   /** Opens the revert's transaction by deleting the row, under the same conditions as {@link beginApply}. */
@@ -202,7 +202,7 @@ export class Ledger {
       `${begin};
        DELETE FROM ${this.sqlName} WHERE version = ${literal(entry.version)} AND state = 'applied' AND pg_backend_pid() = ${pid}`,
     );
-    if (rowCount(results, 1) !== 1) {
+    if (lastRowCount(results) !== 1) {
       await client.query('ROLLBACK').catch(() => {});
       throw await this.explainMissedClaim(client, entry.version, pid, 'revert');
     }
@@ -290,9 +290,9 @@ function literal(value: string): string {
   return pg.escapeLiteral(value);
 }
 
-/** The row count of statement `index` of a multi-statement query. */
-function rowCount(results: pg.QueryResult | pg.QueryResult[], index: number): number | null {
-  return Array.isArray(results) ? (results[index]?.rowCount ?? null) : null;
+/** The row count of the last statement of a (possibly multi-statement) query. */
+function lastRowCount(results: pg.QueryResult | pg.QueryResult[]): number | null {
+  return Array.isArray(results) ? (results.at(-1)?.rowCount ?? null) : results.rowCount;
 }
 
 const SAME_RUNNERS =

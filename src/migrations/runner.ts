@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
@@ -10,6 +11,7 @@ import { readOwnLedger } from './foreign.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
+import { describeBlocker, watched, type Blocker } from './watch.js';
 import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
@@ -45,7 +47,19 @@ export interface MigrateOptions extends ConnectionSource {
    * (refused, reset, server starting up) for this many milliseconds. Default: try once.
    */
   readonly connectWait?: number;
+  /**
+   * Milliseconds a migration's statement may wait for a table lock (Postgres's `lock_timeout`)
+   * before it is rolled back and retried, so it never queues the application's queries behind
+   * it for longer. Default 5000; 0 waits without limit. A file's own `SET lock_timeout` wins.
+   * Concurrent index statements take no lock that blocks the application and are exempt.
+   */
+  readonly lockTimeout?: number;
+  /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
+  readonly lockRetries?: number;
 }
+
+const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+const DEFAULT_LOCK_RETRIES = 5;
 
 /** What happened to one migration in this run. */
 export interface StepResult {
@@ -117,7 +131,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
-      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, parsedCache);
+      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, parsedCache, lockRetry(options));
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
   } finally {
@@ -252,6 +266,7 @@ async function execute(
   logger: Logger,
   signal: AbortSignal | undefined,
   cache: ParsedCache,
+  retry: { lockTimeout: number; lockRetries: number },
 ): Promise<StepResult[]> {
   if (!needsLock(p)) return [];
   const { client } = session;
@@ -264,11 +279,12 @@ async function execute(
     logger.info({ versions: p.checksumsToRecord.map((c) => c.version) }, `recorded checksums of ${p.checksumsToRecord.length} adopted migration(s)`);
   }
 
+  const context = { session, client, ledger, pid: lock.pid, restore, signal, logger, lockTimeout: retry.lockTimeout, lockRetries: retry.lockRetries };
   const executed: StepResult[] = [];
   for (const [index, { migration, direction, done }] of p.interrupted.entries()) {
     const sql = parsed[p.steps.length + index]!;
     const started = performance.now();
-    const step: Step = { client, ledger, migration, direction, sql, pid: lock.pid, restore, signal, logger };
+    const step: Step = { ...context, migration, direction, sql };
     await withCancellation(session, lock.pid, signal, () => resumeStatements(step, done));
     const durationMs = Math.round(performance.now() - started);
     executed.push({ version: migration.version, direction, durationMs, transactional: false });
@@ -280,7 +296,7 @@ async function execute(
     }
     const sql = parsed[index]!;
     const started = performance.now();
-    const step: Step = { client, ledger, migration, direction: p.direction, sql, pid: lock.pid, restore, signal, logger };
+    const step: Step = { ...context, migration, direction: p.direction, sql };
     await withCancellation(session, lock.pid, signal, () => (sql.transactional ? runInTransaction(step) : runStatementByStatement(step)));
     const durationMs = performance.now() - started;
     executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
@@ -339,8 +355,18 @@ async function sessionRestorer(client: pg.ClientBase): Promise<string> {
   return ['RESET SESSION AUTHORIZATION', 'RESET ROLE', 'RESET ALL', ...again].join(';\n');
 }
 
+/** The lock timeout and retries of a run, validated. */
+function lockRetry(options: MigrateOptions): { lockTimeout: number; lockRetries: number } {
+  const lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const lockRetries = options.lockRetries ?? DEFAULT_LOCK_RETRIES;
+  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) throw new UsageError(`invalid lockTimeout ${JSON.stringify(options.lockTimeout)}: give milliseconds, 0 or more`);
+  if (!Number.isInteger(lockRetries) || lockRetries < 0) throw new UsageError(`invalid lockRetries ${JSON.stringify(options.lockRetries)}: give a whole number, 0 or more`);
+  return { lockTimeout: Math.round(lockTimeout), lockRetries };
+}
+
 /** One migration to run, with what running it needs. */
 interface Step {
+  readonly session: Session;
   readonly client: pg.ClientBase;
   readonly ledger: Ledger;
   readonly migration: Migration;
@@ -352,6 +378,55 @@ interface Step {
   readonly restore: string;
   readonly signal: AbortSignal | undefined;
   readonly logger: Logger;
+  /** `lock_timeout` for its statements, ms (0: none), and how often a timed-out attempt is retried. */
+  readonly lockTimeout: number;
+  readonly lockRetries: number;
+}
+
+/** Was this error a statement giving up on a lock (`lock_timeout`)? */
+function isLockTimeout(error: unknown): boolean {
+  const e = error as { code?: string; cause?: { code?: string } } | null;
+  return e?.code === '55P03' || e?.cause?.code === '55P03';
+}
+
+/**
+ * Runs `attempt` until it does not fail on a lock timeout, at most `lockRetries` more times,
+ * waiting between attempts with exponential backoff and jitter (1 s doubling, at most 30 s).
+ * Each attempt is watched (see {@link watched}): who blocks it is logged, and named on failure.
+ */
+async function retryingLockTimeouts(step: Step, label: string, attempt: (seen: { blockers: Blocker[] }) => Promise<void>): Promise<void> {
+  for (let n = 0; ; n++) {
+    const seen: { blockers: Blocker[] } = { blockers: [] };
+    try {
+      // With a lock timeout, look early enough to see who blocks before the attempt gives up.
+      const after = step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
+      await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, { after, every: Math.min(1000, Math.max(100, after)) });
+      return;
+    } catch (error) {
+      const blockedBy = seen.blockers.length === 0 ? '' : `, blocked by ${seen.blockers.map(describeBlocker).join('; ')}`;
+      if (!isLockTimeout(error) || step.signal?.aborted) throw error;
+      if (n >= step.lockRetries) {
+        throw error instanceof MigrationFailedError
+          ? new MigrationFailedError(error.version, error.direction, `${error.message.replace(/; it (was rolled back|runs outside)/, `${blockedBy}; gave up after ${n + 1} attempt(s); it $1`)}`, { cause: error.cause })
+          : error;
+      }
+      const delay = Math.min(1000 * 2 ** n, 30_000) * (0.5 + Math.random() / 2);
+      step.logger.warn(
+        { migration: label, attempt: n + 1, retryInMs: Math.round(delay), blockers: seen.blockers },
+        `${label} could not get a lock within lock_timeout (${step.lockTimeout} ms)${blockedBy}: rolled back, retrying in ${(delay / 1000).toFixed(1)} s (attempt ${n + 2} of ${step.lockRetries + 1})`,
+      );
+      try {
+        await sleep(delay, undefined, step.signal ? { signal: step.signal } : undefined);
+      } catch {
+        throw new AbortedError(`stopped while waiting to retry ${label}; it was rolled back, nothing changed`);
+      }
+    }
+  }
+}
+
+/** `SET LOCAL lock_timeout` for a transaction of the migration, or nothing when it has none. */
+function lockTimeoutSql(step: Step): string {
+  return step.lockTimeout > 0 ? `SET LOCAL lock_timeout = '${step.lockTimeout}ms'` : '';
 }
 
 /**
@@ -359,9 +434,15 @@ interface Step {
  * (BEGIN and the claim in one round trip), so a second runner stops at the row, before the file.
  * The session is restored inside the transaction, before the bookkeeping's last write.
  */
-async function runInTransaction({ client, ledger, migration, direction, sql, pid, restore, signal }: Step): Promise<void> {
+async function runInTransaction(step: Step): Promise<void> {
+  await retryingLockTimeouts(step, step.migration.version, () => transactionAttempt(step));
+}
+
+async function transactionAttempt(step: Step): Promise<void> {
+  const { client, ledger, migration, direction, sql, pid, restore, signal } = step;
+  const begin = [sql.begin, lockTimeoutSql(step)].filter(Boolean).join(';\n');
   try {
-    await (direction === 'up' ? ledger.beginApply(client, migration, pid, sql.begin) : ledger.beginRevert(client, migration, pid, sql.begin));
+    await (direction === 'up' ? ledger.beginApply(client, migration, pid, begin) : ledger.beginRevert(client, migration, pid, begin));
   } catch (error) {
     await ledger.rollback(client);
     throw error;
@@ -372,14 +453,14 @@ async function runInTransaction({ client, ledger, migration, direction, sql, pid
       await client.query(part.text);
     } catch (error) {
       await ledger.rollback(client);
-      throw await failure(client, migration, direction, error, sql, part, signal, 'it was rolled back, nothing changed');
+      throw await failure(client, migration, direction, error, sql, part, signal, 'it was rolled back, nothing changed', step.lockTimeout);
     }
   }
   try {
     await ledger.commit(client, migration, restore);
   } catch (error) {
     await ledger.rollback(client);
-    throw await failure(client, migration, direction, error, sql, null, signal, 'it was rolled back, nothing changed');
+    throw await failure(client, migration, direction, error, sql, null, signal, 'it was rolled back, nothing changed', step.lockTimeout);
   }
 }
 
@@ -458,15 +539,22 @@ async function runStatements(step: Step, from: number, started: number): Promise
     const progress = ledger.progressSql(migration, state, index + 1);
     const control = controlOf(statement);
     const alone = statement.noTransactionReason !== null && control === null;
+    // A statement on its own (not in a block the file opened) gets the lock timeout, and is retried.
+    const single = !alone && !inBlock && control === null;
+    const timeout = single && step.lockTimeout > 0 ? `${lockTimeoutSql(step)}; ` : '';
     const message =
       alone || (inBlock && control === null) || control === 'begin'
         ? statement.sql
         : control === 'commit'
           ? `${progress};\n${statement.sql}`
-          : `${statement.sql}\n;\n${progress}`;
+          : `${timeout}${statement.sql}\n;\n${progress}`;
+    const label = `${migration.version} statement ${index + 1}`;
     try {
-      await client.query(message);
-      if (alone) await client.query(progress);
+      const run = async () => {
+        await client.query(message);
+        if (alone) await client.query(progress);
+      };
+      await (single ? retryingLockTimeouts(step, label, run) : watched(step.session, step.pid, label, step.logger, run, { blockers: [] }));
     } catch (error) {
       const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
       const failed = await failure(
@@ -475,12 +563,13 @@ async function runStatements(step: Step, from: number, started: number): Promise
         direction,
         error,
         sql,
-        { text: statement.sql, line: statement.line },
+        { text: message, line: statement.line },
         signal,
         `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`,
       );
-      // A transaction the file opened is rolled back, and the session goes back as the run found it.
-      await client.query(`ROLLBACK;\n${restore}`).catch(() => {});
+      // A transaction the file opened is rolled back, and the session goes back as the run found it;
+      // a session that cannot be put back is closed rather than handed back.
+      await client.query(`ROLLBACK;\n${restore}`).catch(() => step.session.markBroken());
       throw failed;
     }
     if (control === 'begin') inBlock = true;
@@ -503,14 +592,16 @@ async function failure(
   sent: SqlPart | null,
   signal: AbortSignal | undefined,
   consequence: string,
+  lockTimeoutMs = 0,
 ): Promise<Error> {
-  if (error instanceof AbortedError) return error;
+  if (error instanceof AbortedError || error instanceof MigrationFailedError) return error;
   const pgError = error as { message?: string; code?: string; position?: string };
   if (pgError.code === '57014' && signal?.aborted) {
     return new AbortedError(`stopped during ${migration.version} (${direction}): the statement was cancelled; ${consequence}`);
   }
   const timeout = pgError.code === '57014' && /statement timeout/.test(pgError.message ?? '') ? 'statement_timeout' : pgError.code === '55P03' && /lock timeout/.test(pgError.message ?? '') ? 'lock_timeout' : null;
-  const setting = timeout === null ? '' : ` (${timeout} = ${await settingValue(client, sql, timeout)})`;
+  const value = timeout === 'lock_timeout' && lockTimeoutMs > 0 && !fileSets(sql, timeout) ? `${lockTimeoutMs}ms` : timeout === null ? '' : await settingValue(client, sql, timeout);
+  const setting = timeout === null ? '' : ` (${timeout} = ${value})`;
   const position = pgError.position === undefined ? NaN : Number(pgError.position) - 1;
   const line = sent === null || Number.isNaN(position) || position < 0 ? '' : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
@@ -520,6 +611,11 @@ async function failure(
     `migration ${migration.version} (${direction}) failed${line} in ${source}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
     { cause: error },
   );
+}
+
+/** Does the file SET this setting itself? */
+function fileSets(sql: ParsedSql, name: string): boolean {
+  return sql.statements.some((s) => s.kind === 'VariableSetStmt' && new RegExp(`\\b${name}\\b`, 'i').test(s.sql));
 }
 
 /** The value of a timeout setting: the file's own last SET of it, else the session's. */
@@ -536,11 +632,18 @@ function countNewlinesBefore(text: string, index: number): number {
   return n;
 }
 
-/** While `work` runs, an abort cancels the running statement on backend `pid` from a side connection. */
+/**
+ * While `work` runs, an abort cancels the running statement on backend `pid` from a side
+ * connection. A cancel must never land on what follows (a rollback, the session reset, the lock
+ * release): once one was sent, the step waits for it to be delivered, then runs `SELECT 1` until
+ * one survives, so a late cancel is spent there. A connection that cannot be made sure of is
+ * marked broken (closed, not handed back).
+ */
 async function withCancellation<T>(session: Session, pid: number, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
   if (signal === undefined) return work();
+  let sent: Promise<void> | null = null;
   const cancel = () => {
-    void session
+    sent = session
       .openSide()
       .then(async (side) => {
         try {
@@ -556,5 +659,16 @@ async function withCancellation<T>(session: Session, pid: number, signal: AbortS
     return await work();
   } finally {
     signal.removeEventListener('abort', cancel);
+    if (sent !== null) {
+      await sent;
+      let absorbed = false;
+      for (let attempt = 0; attempt < 3 && !absorbed; attempt++) {
+        absorbed = await session.client.query('SELECT 1').then(
+          () => true,
+          () => false,
+        );
+      }
+      if (!absorbed) session.markBroken();
+    }
   }
 }

@@ -1,0 +1,73 @@
+/**
+ * A migration never stalls production on a lock: each statement waits at most lock_timeout
+ * for a table lock, is rolled back and retried with backoff, and says who blocks it.
+ */
+import pg from 'pg';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runCli, startCli } from '../support/cli.js';
+import { sandbox, type Sandbox } from '../support/db.js';
+import { migrationsDir } from '../support/files.js';
+
+let box: Sandbox;
+afterEach(async () => box?.cleanup());
+
+function args(dir: string, extra: string[]): string[] {
+  return ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json', ...extra];
+}
+
+/** An application transaction that has read the table and stays open: it holds ACCESS SHARE. */
+async function openReader(): Promise<{ pid: number; client: pg.Client }> {
+  const client = await box.connect();
+  await client.query('BEGIN');
+  await client.query('SELECT count(*) FROM accounts');
+  return { pid: (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid, client };
+}
+
+describe('lock_timeout with retries', () => {
+  it("the application's readers wait at most about lock_timeout; the migration applies once the holder lets go", async () => {
+    box = await sandbox();
+    await box.admin.query('CREATE TABLE accounts (id int); INSERT INTO accounts SELECT generate_series(1, 100)');
+    const dir = migrationsDir({ '001_add_email.up.sql': 'ALTER TABLE accounts ADD COLUMN email text;\n' });
+    const holder = await openReader();
+    const run = startCli(args(dir, ['--lock-timeout', '0.3', '--lock-retries', '20']));
+
+    // The application keeps reading the table meanwhile, each query on its own connection.
+    const reader = await box.connect();
+    let slowest = 0;
+    const until = Date.now() + 3000;
+    while (Date.now() < until) {
+      const started = performance.now();
+      await reader.query('SELECT count(*) FROM accounts');
+      slowest = Math.max(slowest, performance.now() - started);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    await holder.client.query('COMMIT');
+    const result = await run.done;
+
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    expect(slowest).toBeLessThan(300 + 1000);
+    const lines = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    expect(lines.some((l) => new RegExp(`^001_add_email could not get a lock within lock_timeout \\(300 ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid: rolled back, retrying in \\d+\\.\\d s \\(attempt 2 of 21\\)$`).test(l.msg))).toBe(true);
+    expect((await box.admin.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'accounts' ORDER BY ordinal_position`, [box.schema])).rows.map((r) => r.column_name)).toEqual(['id', 'email']);
+  });
+
+  it('with retries exhausted it fails with exit 1 naming the blocker, and changes nothing', async () => {
+    box = await sandbox();
+    await box.admin.query('CREATE TABLE accounts (id int)');
+    const dir = migrationsDir({ '001_add_email.up.sql': 'ALTER TABLE accounts ADD COLUMN email text;\n' });
+    const holder = await openReader();
+    try {
+      const result = await runCli(args(dir, ['--lock-timeout', '0.4', '--lock-retries', '1']));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 400ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it was rolled back, nothing changed\\n$`,
+        ),
+      );
+      expect((await box.admin.query(`SELECT count(*)::int AS n FROM ${box.table}`)).rows[0].n).toBe(0);
+    } finally {
+      await holder.client.query('COMMIT');
+    }
+  });
+});
