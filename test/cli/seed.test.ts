@@ -7,8 +7,8 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 const SCHEMA = `
-  CREATE TABLE workspaces (id serial PRIMARY KEY, slug text NOT NULL, name text NOT NULL);
-  CREATE TABLE agents (id serial PRIMARY KEY, workspace_id int NOT NULL REFERENCES workspaces, name text NOT NULL, kind text NOT NULL);
+  CREATE TABLE workspaces (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
+  CREATE TABLE agents (id serial PRIMARY KEY, workspace_id int NOT NULL REFERENCES workspaces, name text NOT NULL, kind text NOT NULL, UNIQUE (workspace_id, name));
 `;
 const FILES = {
   '01_workspaces.yaml': 'table: workspaces\nkey: slug\nrows:\n  - { slug: acme, name: Acme }\n',
