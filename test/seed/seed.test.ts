@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, SeedError } from '../../src/errors.js';
-import { seed, type SeedOptions, type SeedResult } from '../../src/seed/apply.js';
+import { seed, type SeedOptions } from '../../src/seed/apply.js';
+import type { SeedResult } from '../../src/seed/report.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { seedDir } from './helpers.js';
