@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, SeedError } from '../../src/errors.js';
 import { seed, type SeedOptions } from '../../src/seed/apply.js';
 import type { SeedResult } from '../../src/seed/report.js';
+import { migrate, type MigrateOptions } from '../../src/migrations/runner.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { seedDir } from './helpers.js';
@@ -370,5 +371,26 @@ describe('bad input: one error naming file and row, nothing written', () => {
     const error = await rejection(run(seedDir({ ...GOOD, '03_bad.yaml': bad })), SeedError);
     expect(error.message).toMatch(message);
     expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
+  });
+});
+
+describe('the tracker example', () => {
+  it('seeds again after the API created and edited issues: no conflict, the API\'s values kept', async () => {
+    box = await sandbox();
+    await migrate({ databaseUrl: box.url, dir: 'examples/tracker/migrations', direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger } as MigrateOptions);
+    const dir = 'examples/tracker/seeds';
+    expect(counts(await run(dir))).toEqual({ workspaces: [1, 0, 0, 0], agents: [6, 0, 0, 0], issues: [50, 0, 0, 0], comments: [200, 0, 0, 0] });
+    // What the API does: POST an issue (bumps last_issue_number), PATCH another.
+    await box.admin.query(`
+      WITH numbered AS (UPDATE workspaces w SET last_issue_number = last_issue_number + 1 WHERE slug = 'acme' RETURNING id, last_issue_number)
+      INSERT INTO issues (workspace_id, number, title) SELECT id, last_issue_number, 'Created through the API' FROM numbered;
+      UPDATE issues SET status = 'done', priority = 'low', title = 'Renamed', description = 'Edited', assignee_id = NULL, updated_at = now() WHERE number = 1`);
+    const before = await box.admin.query(`SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`);
+    expect(before.rows).toEqual([{ last_issue_number: 51, status: 'done', priority: 'low', title: 'Renamed', assignee_id: null }]);
+    for (const update of [false, true]) {
+      const again = await run(dir, { update });
+      expect(counts(again)).toEqual({ workspaces: [0, 1, 0, 0], agents: [0, 6, 0, 0], issues: [0, 50, 0, 0], comments: [0, 200, 0, 0] });
+    }
+    expect((await box.admin.query(`SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`)).rows).toEqual(before.rows);
   });
 });
