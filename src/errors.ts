@@ -118,3 +118,26 @@ export class AbortedError extends SlipwayError {
     this.name = 'AbortedError';
   }
 }
+
+/** A place in a seed file: the line, and for a row its position in `rows` (from 1). */
+export interface SeedLocation {
+  readonly file: string;
+  readonly line: number;
+  readonly row?: number;
+}
+
+/**
+ * A seed file or row is wrong (syntax, duplicate, unknown table or column, bad value, missing
+ * reference, no unique index on the key); nothing was written. `location` says where, when
+ * the problem has a place in a file.
+ */
+export class SeedError extends SlipwayError {
+  constructor(
+    message: string,
+    readonly location?: SeedLocation,
+    options?: { cause?: unknown },
+  ) {
+    super('SEED', message, options);
+    this.name = 'SeedError';
+  }
+}

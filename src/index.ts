@@ -48,8 +48,9 @@ export {
   type LedgerContext,
 } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
-export { seed, DEFAULT_SEED_LOCK_KEY, type SeedOptions, type SeedResult, type SeedTableResult, type SeedConflict } from './seed/apply.js';
-export { SeedError, describeLocation, type SeedLocation } from './seed/files.js';
+export { seed, DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './seed/apply.js';
+export type { SeedResult, SeedTableResult, SeedConflict } from './seed/report.js';
+export { describeLocation } from './seed/files.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';
 export { quoteTableName } from './db/identifier.js';
 export { createLogger, redactConnectionString } from './log.js';
@@ -63,5 +64,7 @@ export {
   AbortedError,
   SessionError,
   ConflictError,
+  SeedError,
+  type SeedLocation,
   type IntegrityKind,
 } from './errors.js';

@@ -1,7 +1,7 @@
 import type { LockHolder } from '../db/lock.js';
 import { describeEntry, type AdoptResult } from '../migrations/foreign.js';
 import type { StatusReport, Preview } from '../migrations/runner.js';
-import type { SeedResult } from '../seed/apply.js';
+import type { SeedResult } from '../seed/report.js';
 import { describeLocation } from '../seed/files.js';
 
 function pad(rows: string[][]): string {

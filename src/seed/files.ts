@@ -1,8 +1,8 @@
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import { parseTableName } from '../db/identifier.js';
-import { SlipwayError } from '../errors.js';
+import { SeedError, type SeedLocation } from '../errors.js';
 
 /**
  * Seed files: YAML (`.yaml`, `.yml`) or JSON (`.json`) files in one folder, applied in
@@ -11,6 +11,7 @@ import { SlipwayError } from '../errors.js';
  * ```yaml
  * table: agents                 # may be schema-qualified: ops.agents
  * key: [workspace_id, name]     # the natural key: one column (key: slug) or several
+ * insertOnly: [last_seen_at]    # optional: written when the row is inserted, never compared or updated
  * rows:
  *   - workspace_id: { $ref: workspaces, slug: acme }
  *     name: triage-bot
@@ -30,6 +31,15 @@ export interface SeedFile {
   readonly table: string;
   /** The natural key's columns. */
   readonly key: readonly string[];
+  /** Where the `key` field is, for errors about the key. */
+  readonly keyAt: SeedLocation;
+  /**
+   * Columns the application owns once the row exists (a counter, a status): written when the
+   * row is inserted, never compared with the database and never updated, with `update` either.
+   */
+  readonly insertOnly: readonly string[];
+  /** Where the `insertOnly` field is (the `table` field's place when there is none). */
+  readonly insertOnlyAt: SeedLocation;
   readonly rows: readonly SeedRow[];
 }
 
@@ -43,32 +53,13 @@ export interface SeedRow {
   readonly keyText: string;
 }
 
-/** A place in a seed file: the line, and for a row its position in `rows` (from 1). */
-export interface SeedLocation {
-  readonly file: string;
-  readonly line: number;
-  readonly row?: number;
-}
-
 /** @example describeLocation({ file: 'seeds/02_agents.yaml', line: 7, row: 2 }) // 'seeds/02_agents.yaml:7 (row 2)' */
 export function describeLocation(at: SeedLocation): string {
   return `${at.file}:${at.line}${at.row === undefined ? '' : ` (row ${at.row})`}`;
 }
 
-/** A seed file or row is wrong (syntax, duplicate, unknown table or column, bad value, missing reference); nothing was written. */
-export class SeedError extends SlipwayError {
-  constructor(
-    message: string,
-    readonly location?: SeedLocation,
-    options?: { cause?: unknown },
-  ) {
-    super('SEED', message, options);
-    this.name = 'SeedError';
-  }
-}
-
 const SEED_FILE = /\.(ya?ml|json)$/i;
-const FIELDS = ['table', 'key', 'rows'];
+const FIELDS = ['table', 'key', 'insertOnly', 'rows'];
 
 /**
  * Reads every seed file in `dir`, sorted by name, and refuses duplicate rows (two rows of
@@ -106,9 +97,9 @@ export function parseSeedFile(text: string, file: string): SeedFile {
   const { data, fieldLine, rowLine } = readJson(text) ?? readYaml(text, file);
   const fieldAt = (field: string): SeedLocation => ({ file, line: fieldLine(field) });
   const unknown = Object.keys(data).find((field) => !FIELDS.includes(field));
-  if (unknown !== undefined) fail(`unknown field ${JSON.stringify(unknown)}: a seed file has table, key and rows`, fieldAt(unknown));
+  if (unknown !== undefined) fail(`unknown field ${JSON.stringify(unknown)}: a seed file has table, key, rows and optionally insertOnly`, fieldAt(unknown));
 
-  const { table, key, rows } = data;
+  const { table, key, insertOnly, rows } = data;
   if (typeof table !== 'string') fail('table must be a table name, e.g. table: agents', fieldAt('table'));
   try {
     parseTableName(table);
@@ -121,6 +112,14 @@ export function parseSeedFile(text: string, file: string): SeedFile {
   }
   const keyList = keyColumns as string[];
   if (new Set(keyList).size !== keyList.length) fail('key names a column twice', fieldAt('key'));
+  const insertOnlyAt = fieldAt(insertOnly === undefined ? 'table' : 'insertOnly');
+  const insertOnlyList = insertOnly === undefined ? [] : typeof insertOnly === 'string' ? [insertOnly] : insertOnly;
+  if (!Array.isArray(insertOnlyList) || !insertOnlyList.every((c) => typeof c === 'string' && c.length > 0)) {
+    fail('insertOnly must name columns, e.g. insertOnly: [last_issue_number]', insertOnlyAt);
+  }
+  if (new Set(insertOnlyList).size !== insertOnlyList.length) fail('insertOnly names a column twice', insertOnlyAt);
+  const keyInsertOnly = (insertOnlyList as string[]).find((column) => keyList.includes(column));
+  if (keyInsertOnly !== undefined) fail(`insertOnly names the key column ${keyInsertOnly}; a key column identifies the row and is always compared: remove it from insertOnly`, insertOnlyAt);
   if (!Array.isArray(rows)) fail('rows must be a list of rows (rows: [] for none)', fieldAt('rows'));
 
   const seedRows = rows.map((values, index): SeedRow => {
@@ -131,7 +130,7 @@ export function parseSeedFile(text: string, file: string): SeedFile {
     const rowKey = Object.fromEntries(keyList.map((column) => [column, values[column]]));
     return { at, values, key: rowKey, keyText: canonical(rowKey) };
   });
-  return { path: file, at: fieldAt('table'), table, key: keyList, rows: seedRows };
+  return { path: file, at: fieldAt('table'), table, key: keyList, keyAt: fieldAt('key'), insertOnly: insertOnlyList as string[], insertOnlyAt, rows: seedRows };
 }
 
 /** A seed file's mapping, with the line of a top-level field's value (of the mapping when absent) and of each row. */
@@ -154,10 +153,56 @@ function readYaml(text: string, file: string): ParsedText {
   if (!isMap(doc.contents)) fail('expected a mapping with table, key and rows', { file, line: lineOf(doc.contents) });
   const rowNodes = doc.get('rows', true);
   return {
-    data: doc.toJS() as Record<string, unknown>,
+    data: toJS(doc, file, lineOf),
     fieldLine: (field) => lineOf(doc.get(field, true) ?? doc.contents),
     rowLine: (index) => lineOf(isSeq(rowNodes) ? rowNodes.items[index] : rowNodes),
   };
+}
+
+/**
+ * The document's data. Refuses, naming the line, an alias inside the value it names (`&p {
+ * $ref: t, parent_id: *p }`, which would be an endless value) and whatever the YAML library
+ * refuses while resolving aliases: one used before its anchor, or aliases that expand into
+ * too many values (its `maxAliasCount`, against a billion-laughs file).
+ */
+function toJS(doc: Document, file: string, lineOf: (node: unknown) => number): Record<string, unknown> {
+  const aliases: Alias[] = [];
+  const anchored = new Map<string, Node>(); // anchor name → the last node with it so far, in document order
+  visit(doc, {
+    Node(_key, node) {
+      if (node.anchor !== undefined) anchored.set(node.anchor, node);
+    },
+    Alias(_key, alias) {
+      aliases.push(alias);
+      const target = anchored.get(alias.source);
+      // A node's text holds the text of every node inside it: an alias within its target's text is inside the target.
+      if (target?.range && alias.range && target.range[0] <= alias.range[0] && alias.range[1] <= target.range[2]) {
+        fail(`the alias *${alias.source} is inside the value &${alias.source} it names, which makes an endless value; write the inner value out`, { file, line: lineOf(alias) });
+      }
+    },
+  });
+  // The library throws while converting an alias and does not say which: each alias notes itself as the culprit on its way out.
+  let culprit: Alias | undefined;
+  for (const alias of aliases) {
+    const toJSON = alias.toJSON;
+    alias.toJSON = function (this: Alias, ...args: Parameters<Alias['toJSON']>) {
+      try {
+        return toJSON.apply(this, args);
+      } catch (error) {
+        culprit ??= alias;
+        throw error;
+      }
+    };
+  }
+  try {
+    return doc.toJS() as Record<string, unknown>;
+  } catch (error) {
+    const message = (error as Error).message;
+    const what = /excessive alias count/i.test(message)
+      ? `the aliases expand into too many values (${message}); write the values out, or refer to a row with $ref instead of repeating an alias`
+      : `${message}; fix the aliases`;
+    return fail(what, { file, line: culprit === undefined ? 1 : lineOf(culprit) });
+  }
 }
 
 /**

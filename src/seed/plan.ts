@@ -1,52 +1,9 @@
-import { quoteTableName } from '../db/identifier.js';
-import { canonical, describeLocation, isPlainObject, SeedError, type SeedFile, type SeedLocation } from './files.js';
-
-/** A column as the catalog describes it: enough to check and cast a seed value. */
-export interface CatalogColumn {
-  readonly name: string;
-  /** The type as `format_type` spells it (`character varying(40)`, `integer[]`, `"Mood"`): used in casts. */
-  readonly type: string;
-  /** json or jsonb (or a domain over one): takes any value, mappings included, as JSON. */
-  readonly json: boolean;
-  /** An array type: takes a list. */
-  readonly array: boolean;
-  /** A string type (text, varchar, char, …): takes strings only, so YAML `01234` or `true` cannot slip in. */
-  readonly text: boolean;
-  /** NOT NULL with no default, identity or generation: every row must give it. */
-  readonly required: boolean;
-}
-
-export interface CatalogTable {
-  /** The name as the seed files write it. */
-  readonly name: string;
-  /** The name quoted for SQL. */
-  readonly sqlName: string;
-  readonly oid: number;
-  /** The single-column primary key that references resolve to, or null. */
-  readonly primaryKey: string | null;
-  readonly columns: ReadonlyMap<string, CatalogColumn>;
-}
-
-/** The tables that exist among those the seed files name, by the name the files use. */
-export type Catalog = ReadonlyMap<string, CatalogTable>;
-
-/** A row named by column values, resolved to its primary key when its batch is written. */
-export interface Reference {
-  readonly table: CatalogTable;
-  /** Column → value; a value may itself be a reference. */
-  readonly key: ReadonlyMap<string, Value>;
-  /** The reference as written, for messages. */
-  readonly written: Readonly<Record<string, unknown>>;
-  readonly at: SeedLocation;
-  /**
-   * Equal for two references that look a row up by the same table, columns and values (inner
-   * references by their ids): seed data refers to one row from many places, and it is looked up once.
-   */
-  readonly id: string;
-}
-
-/** A value in PostgreSQL input syntax, NULL, or a reference still to resolve. */
-export type Value = string | null | Reference;
+import { quoteIdentifier } from '../db/identifier.js';
+import { SeedError, type SeedLocation } from '../errors.js';
+import type { Catalog, CatalogColumn, CatalogTable } from './catalog.js';
+import type { ValueCheck } from './checks.js';
+import { describeLocation, isPlainObject, type SeedFile } from './files.js';
+import { ReferenceReader, referencesIn, type Value } from './references.js';
 
 export interface PlannedRow {
   readonly at: SeedLocation;
@@ -67,17 +24,10 @@ export interface SeedStep {
   readonly at: SeedLocation;
   readonly table: CatalogTable;
   readonly key: readonly string[];
+  /** Columns written on insert only: never compared, never updated. */
+  readonly insertOnly: readonly string[];
   /** Rows in dependency order: a row refers to rows of its own file only in earlier levels. */
   readonly levels: ReadonlyArray<readonly Batch[]>;
-}
-
-/** A literal for the server to parse as its column's type before anything is written. */
-export interface ValueCheck {
-  readonly value: string;
-  readonly type: string;
-  /** `table.column`, for the message. */
-  readonly column: string;
-  readonly at: SeedLocation;
 }
 
 export interface SeedPlan {
@@ -86,40 +36,13 @@ export interface SeedPlan {
   readonly checks: readonly ValueCheck[];
 }
 
-export function isReference(value: Value | undefined): value is Reference {
-  return typeof value === 'object' && value !== null;
-}
-
-/**
- * Every table the files seed or refer to, with its quoted name, for the one catalog query.
- * A `$ref` that cannot be a table name is left out: it is reported as unknown where it is used.
- */
-export function tablesToLookUp(files: readonly SeedFile[]): Array<{ name: string; sqlName: string }> {
-  const names = new Set<string>();
-  const visit = (value: unknown) => {
-    if (!isPlainObject(value) || typeof value.$ref !== 'string') return;
-    names.add(value.$ref);
-    Object.values(value).forEach(visit);
-  };
-  for (const file of files) {
-    names.add(file.table);
-    for (const row of file.rows) Object.values(row.values).forEach(visit);
-  }
-  return [...names].flatMap((name) => {
-    try {
-      return [{ name, sqlName: quoteTableName(name) }];
-    } catch {
-      return [];
-    }
-  });
-}
-
 /**
  * Checks the files against the catalog and turns them into batches: unknown tables and
- * columns, wrong types, missing required columns, references to rows a later file seeds,
- * and rows of one file that refer to each other in a cycle are refused, naming file and row.
- * Each value becomes text in PostgreSQL input syntax, to be cast to its column's type.
- * Pure: the catalog comes in, nothing goes out but the plan.
+ * columns, a seed key without a unique index on exactly its columns, wrong types, missing
+ * required columns, references to rows a later file seeds, and rows of one file that refer to
+ * each other in a cycle are refused, naming file and row. Each value becomes text in
+ * PostgreSQL input syntax, to be cast to its column's type. Linear in the size of the files,
+ * however deep references nest. Pure: the catalog comes in, nothing goes out but the plan.
  *
  * @example
  * const plan = planSeed(await readSeedDir('./seeds'), catalog);
@@ -129,20 +52,6 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
   const checks: ValueCheck[] = [];
   const checked = new Map<string, Set<string>>(); // type → literals
   const namesByOid = new Map<number, string>();
-  const keysByTable = new Map<string, readonly string[]>();
-  // Where each seeded row is, to tell a reference into this run's own rows from one to the database:
-  // table → keyText → where, built for a table when a reference needs it.
-  const seeded = new Map<string, Map<string, { file: number; row: number }>>();
-  const seededRows = (table: string) => {
-    let rows = seeded.get(table);
-    if (rows === undefined) {
-      seeded.set(table, (rows = new Map()));
-      files.forEach((file, fileIndex) => file.table === table && file.rows.forEach((row, rowIndex) => rows!.set(row.keyText, { file: fileIndex, row: rowIndex })));
-    }
-    return rows;
-  };
-  // The last file that seeds each table: a reference to a table no file from this one on seeds needs no lookup in `seeded`.
-  const lastFile = new Map<string, number>();
 
   const tableNamed = (name: string, at: SeedLocation): CatalogTable => {
     const table = catalog.get(name) ?? fail(at, `unknown table ${name}: create it with a migration, or check the name and search_path`);
@@ -169,7 +78,7 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
     if (column.json) return literal(JSON.stringify(value), table, column, at);
     if (isPlainObject(value)) {
       if (typeof value.$ref !== 'string') wrong('got a mapping; write a value, or { $ref: table, column: value } to refer to a row');
-      return reference(value, at);
+      return references.read(value, at);
     }
     if (Array.isArray(value) !== column.array) wrong(column.array ? `got ${JSON.stringify(value)}; write a list` : 'got a list; write one value');
     if (Array.isArray(value)) return literal(arrayLiteral(value, wrong), table, column, at);
@@ -177,45 +86,28 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
     if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) wrong(`${value} is past 2^53 and loses digits; quote it`);
     return literal(String(value), table, column, at);
   };
+  const references = new ReferenceReader({ tableNamed, columnOf, encode });
 
-  // References as written (JSON) → the checked and encoded reference: seed data refers to one row from
-  // many rows, writing the reference the same way each time, so it is checked and encoded once and each
-  // place shares its key (inner references keep the first place). JSON writes NaN and Infinity as null,
-  // so a reference with null in it is not shared (it is refused if a value is null).
-  const byText = new Map<string, Reference>();
-  const reference = (written: Record<string, unknown>, at: SeedLocation): Reference => {
-    const text = JSON.stringify(written);
-    const known = byText.get(text);
-    if (known !== undefined) return { table: known.table, key: known.key, written, at, id: known.id };
-    const ref = checkReference(written, at);
-    if (!text.includes('null')) byText.set(text, ref);
-    return ref;
-  };
-  const checkReference = (written: Record<string, unknown>, at: SeedLocation): Reference => {
-    const table = tableNamed(written.$ref as string, at);
-    if (table.primaryKey === null) fail(at, `cannot refer to ${table.name}: it has no single-column primary key`);
-    const entries = Object.entries(written).filter(([name]) => name !== '$ref');
-    if (entries.length === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
-    const values = entries.map(([name, value]): [string, Value] => {
-      if (value === null) fail(at, `reference to ${table.name} has ${name}: null, which matches no row`);
-      return [name, encode(value, table, columnOf(table, name, at), at)];
-    });
-    // A literal is a string, an inner reference its id in a list: [table, [column, value], …] by column name.
-    const parts = values.map(([name, value]) => [name, isReference(value) ? [value.id] : value]).sort(([a], [b]) => (a! < b! ? -1 : 1));
-    return { table, key: new Map(values), written, at, id: JSON.stringify([table.name, ...parts]) };
-  };
-
-  files.forEach((file, fileIndex) => {
+  // Each file's table, key (with its unique index) and insert-only columns, before any row.
+  const tables = files.map((file) => {
     const table = tableNamed(file.table, file.at);
-    for (const column of file.key) columnOf(table, column, file.at);
-    keysByTable.set(file.table, file.key);
-    lastFile.set(file.table, fileIndex);
+    for (const column of file.key) columnOf(table, column, file.keyAt);
+    const sorted = [...file.key].sort();
+    if (!table.uniqueKeys.some((columns) => columns.length === sorted.length && columns.every((column, i) => column === sorted[i]))) {
+      const statement = `CREATE UNIQUE INDEX ON ${table.sqlName} (${file.key.map(quoteIdentifier).join(', ')})`;
+      fail(
+        file.keyAt,
+        `table ${table.name} has no unique index on the seed key (${file.key.join(', ')}), so runs that do not share the lock could insert a row twice; add one with a migration: ${statement}`,
+      );
+    }
+    for (const column of file.insertOnly) columnOf(table, column, file.insertOnlyAt);
+    return table;
   });
 
-  const steps = files.map((file, fileIndex): SeedStep => {
-    const table = catalog.get(file.table)!;
-    const dependencies: Array<Set<number>> = [];
-    const rows = file.rows.map((row, rowIndex): PlannedRow => {
+  // Every row's values, every file before any dependency: a reference is matched with the rows this run seeds by id.
+  const encoded = files.map((file, fileIndex) => {
+    const table = tables[fileIndex]!;
+    return file.rows.map((row): PlannedRow => {
       for (const column of table.columns.values()) {
         if (column.required && (row.values[column.name] === undefined || row.values[column.name] === null)) {
           fail(row.at, `column ${table.name}.${column.name} is required (NOT NULL, no default); give it a value`);
@@ -223,13 +115,38 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
       }
       const values = new Map<string, Value>();
       for (const name in row.values) values.set(name, encode(row.values[name], table, columnOf(table, name, row.at), row.at));
+      return { at: row.at, key: row.key, values };
+    });
+  });
+
+  // The last file that seeds each table: a reference to a table no file from this one on seeds needs no lookup in `seeded`.
+  const lastFile = new Map<number, number>(); // oid → file index
+  tables.forEach((table, fileIndex) => lastFile.set(table.oid, fileIndex));
+  // Where each seeded row is, to tell a reference into this run's own rows from one to the database:
+  // table oid → the id of a reference to the row by its key → where, built for a table when a reference needs it.
+  const seeded = new Map<number, Map<string, { file: number; row: number }>>();
+  const seededRows = (table: CatalogTable) => {
+    let rows = seeded.get(table.oid);
+    if (rows === undefined) {
+      seeded.set(table.oid, (rows = new Map()));
+      files.forEach((file, fileIndex) => {
+        if (tables[fileIndex]!.oid !== table.oid) return;
+        encoded[fileIndex]!.forEach((row, rowIndex) => {
+          rows!.set(references.idOf(table, new Map(file.key.map((column) => [column, row.values.get(column)!]))), { file: fileIndex, row: rowIndex });
+        });
+      });
+    }
+    return rows;
+  };
+
+  const steps = files.map((file, fileIndex): SeedStep => {
+    const table = tables[fileIndex]!;
+    const rows = encoded[fileIndex]!;
+    const dependencies = rows.map((row, rowIndex) => {
       const needs = new Set<number>();
-      for (const ref of referencesIn(values.values())) {
-        if ((lastFile.get(ref.written.$ref as string) ?? -1) < fileIndex) continue;
-        const { $ref, ...key } = ref.written;
-        const declared = keysByTable.get($ref as string);
-        const sameKey = declared !== undefined && declared.length === Object.keys(key).length && declared.every((c) => c in key);
-        const target = sameKey ? seededRows($ref as string).get(canonical(key)) : undefined;
+      for (const ref of referencesIn(row.values.values())) {
+        if ((lastFile.get(ref.table.oid) ?? -1) < fileIndex) continue;
+        const target = seededRows(ref.table).get(ref.id);
         if (target === undefined || target.file < fileIndex) continue;
         if (target.file > fileIndex) {
           fail(row.at, `refers to a ${ref.table.name} row that ${files[target.file]!.path} seeds later; rename the files so that one sorts first`);
@@ -237,10 +154,9 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
         if (target.row === rowIndex) fail(row.at, 'the row refers to itself');
         needs.add(target.row);
       }
-      dependencies.push(needs);
-      return { at: row.at, key: row.key, values };
+      return needs;
     });
-    return { at: file.at, table, key: file.key, levels: levelsOf(dependencies, rows).map(batches) };
+    return { at: file.at, table, key: file.key, insertOnly: file.insertOnly, levels: levelsOf(dependencies, rows).map(batches) };
   });
   return { steps, checks };
 }
@@ -281,17 +197,6 @@ function batches(rows: readonly PlannedRow[]): Batch[] {
     batch.rows.push(row);
   }
   return [...bySet.values()];
-}
-
-/** Every reference in `values`, including those inside other references' keys. */
-function referencesIn(values: Iterable<Value>, into: Reference[] = []): Reference[] {
-  for (const value of values) {
-    if (isReference(value)) {
-      into.push(value);
-      referencesIn(value.key.values(), into);
-    }
-  }
-  return into;
 }
 
 /** A PostgreSQL array literal, `{"a","b\\"c",NULL}`: every element double-quoted and escaped. */

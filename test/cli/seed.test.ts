@@ -7,8 +7,8 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 const SCHEMA = `
-  CREATE TABLE workspaces (id serial PRIMARY KEY, slug text NOT NULL, name text NOT NULL);
-  CREATE TABLE agents (id serial PRIMARY KEY, workspace_id int NOT NULL REFERENCES workspaces, name text NOT NULL, kind text NOT NULL);
+  CREATE TABLE workspaces (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, name text NOT NULL);
+  CREATE TABLE agents (id serial PRIMARY KEY, workspace_id int NOT NULL REFERENCES workspaces, name text NOT NULL, kind text NOT NULL, UNIQUE (workspace_id, name));
 `;
 const FILES = {
   '01_workspaces.yaml': 'table: workspaces\nkey: slug\nrows:\n  - { slug: acme, name: Acme }\n',
@@ -62,5 +62,48 @@ describe('slipway seed', () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^slipway: .*02_agents\.yaml:\d+ \(row 1\): no workspaces row matches/);
     expect(await counts(box)).toEqual({ workspaces: 0, agents: 0 });
+  });
+
+  describe('two processes with different --lock-key values at once', () => {
+    const KEYS = 1500;
+    const items = JSON.stringify({ table: 'items', key: 'code', rows: Array.from({ length: KEYS }, (_, i) => ({ code: `k${i}`, label: `item ${i}` })) });
+    // Every INSERT into items notes when it started, then takes 1.5 s: two runs started together are both inside it at once.
+    const SLOW = `
+      CREATE TABLE starts (at timestamptz NOT NULL);
+      CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO starts VALUES (clock_timestamp()); PERFORM pg_sleep(1.5); RETURN NULL; END $$;
+      CREATE TRIGGER slow BEFORE INSERT ON items FOR EACH STATEMENT EXECUTE FUNCTION slow();`;
+    const both = (b: Sandbox, dir: string) =>
+      Promise.all([1n, 2n].map((n) => runCli(['seed', '--database-url', b.url, '--dir', dir, '--lock-key', (b.lockKey + n).toString(), '--json'])));
+
+    it('without a unique index on the seed key: both refused, naming file, table and key, nothing written', async () => {
+      box = await sandbox();
+      await box.admin.query(`CREATE TABLE items (id serial PRIMARY KEY, code text NOT NULL, label text NOT NULL); ${SLOW}`);
+      const dir = seedDir({ '01_items.json': items });
+      const results = await both(box, dir);
+      for (const result of results) {
+        expect(result.code).toBe(1);
+        expect(result.stderr).toMatch(
+          /^slipway: \S*01_items\.json:1: table items has no unique index on the seed key \(code\), so runs that do not share the lock could insert a row twice; add one with a migration: CREATE UNIQUE INDEX ON "items" \("code"\)\n$/,
+        );
+      }
+      expect((await box.admin.query('SELECT (SELECT count(*)::int FROM items) AS items, (SELECT count(*)::int FROM starts) AS starts')).rows).toEqual([{ items: 0, starts: 0 }]);
+    });
+
+    it('with a unique index: both exit 0 and every key is there once', async () => {
+      box = await sandbox();
+      await box.admin.query(`CREATE TABLE items (id serial PRIMARY KEY, code text NOT NULL, label text NOT NULL); CREATE UNIQUE INDEX ON items (code); ${SLOW}`);
+      const dir = seedDir({ '01_items.json': items });
+      const results = await both(box, dir);
+      expect(results.map((r) => r.code)).toEqual([0, 0]);
+      const { rows } = await box.admin.query(`SELECT count(*)::int AS n, count(DISTINCT code)::int AS codes FROM items`);
+      expect(rows).toEqual([{ n: KEYS, codes: KEYS }]);
+      // Both inserts started before either run committed: the runs overlapped, and the index, not the lock, kept the keys single.
+      const { rows: starts } = await box.admin.query(`SELECT extract(epoch FROM max(at) - min(at)) * 1000 AS apart, count(*)::int AS n FROM starts`);
+      expect(starts[0].n).toBe(2);
+      expect(Number(starts[0].apart)).toBeLessThan(1500);
+      const tables = results.map((r) => JSON.parse(r.stdout).tables[0]);
+      expect(tables.map((t) => t.inserted + t.skipped)).toEqual([KEYS, KEYS]);
+      expect(tables[0].inserted + tables[1].inserted).toBe(KEYS);
+    });
   });
 });

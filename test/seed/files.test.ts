@@ -1,7 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { canonical, checkDuplicates, parseSeedFile, readSeedDir, SeedError, type SeedFile } from '../../src/seed/files.js';
+import { SeedError } from '../../src/errors.js';
+import { canonical, checkDuplicates, parseSeedFile, readSeedDir, type SeedFile } from '../../src/seed/files.js';
 import { rejection, thrown } from '../support/errors.js';
 import { seedDir } from './helpers.js';
 
@@ -69,7 +70,7 @@ describe('parseSeedFile', () => {
     ['a repeated column', 'table: a\nkey: id\nrows:\n  - id: 1\n    id: 2\n', /^seeds\/01\.yaml:5: Map keys must be unique; fix the YAML or JSON syntax$/],
     ['an empty file', '', /^seeds\/01\.yaml:1: expected a mapping with table, key and rows$/],
     ['a list at the top', '- table: a\n', /^seeds\/01\.yaml:1: expected a mapping with table, key and rows$/],
-    ['an unknown field', 'table: a\nkey: id\nrow: []\n', /^seeds\/01\.yaml:3: unknown field "row": a seed file has table, key and rows$/],
+    ['an unknown field', 'table: a\nkey: id\nrow: []\n', /^seeds\/01\.yaml:3: unknown field "row": a seed file has table, key, rows and optionally insertOnly$/],
     ['no table', 'key: id\nrows: []\n', /^seeds\/01\.yaml:1: table must be a table name, e.g. table: agents$/],
     ['a table name with two dots', 'table: a.b.c\nkey: id\nrows: []\n', /^seeds\/01\.yaml:1: invalid table name "a\.b\.c"/],
     ['no key', 'table: a\nrows: []\n', /^seeds\/01\.yaml:1: key must name the columns that identify a row/],
@@ -86,12 +87,52 @@ describe('parseSeedFile', () => {
   });
 });
 
+describe('parseSeedFile: insertOnly', () => {
+  it('reads one column or a list, none when absent', () => {
+    expect(parseSeedFile('table: a\nkey: id\ninsertOnly: counter\nrows: []\n', 'seeds/01.yaml')).toMatchObject({ insertOnly: ['counter'], insertOnlyAt: { line: 3 } });
+    expect(parseSeedFile('table: a\nkey: id\ninsertOnly: [counter, status]\nrows: []\n', 'seeds/01.yaml').insertOnly).toEqual(['counter', 'status']);
+    expect(parseSeedFile('table: a\nkey: id\nrows: []\n', 'seeds/01.yaml').insertOnly).toEqual([]);
+  });
+
+  it.each([
+    ['a key column', 'table: a\nkey: [ws, id]\ninsertOnly: [n, id]\nrows: []\n', 'seeds/01.yaml:3: insertOnly names the key column id; a key column identifies the row and is always compared: remove it from insertOnly'],
+    ['a mapping', 'table: a\nkey: id\ninsertOnly: { n: 1 }\nrows: []\n', 'seeds/01.yaml:3: insertOnly must name columns, e.g. insertOnly: [last_issue_number]'],
+    ['a column twice', 'table: a\nkey: id\ninsertOnly: [n, n]\nrows: []\n', 'seeds/01.yaml:3: insertOnly names a column twice'],
+  ])('refuses %s, naming the line', (_name, text, message) => {
+    expect(parseError(text).message).toBe(message);
+  });
+});
+
+describe('parseSeedFile: aliases', () => {
+  it('refuses an alias inside the value it names (a $ref that contains itself), naming file and line', () => {
+    const error = parseError('table: nodes\nkey: name\nrows:\n  - name: a\n    parent_id: &p { $ref: nodes,\n      name: b, parent_id: *p }\n');
+    expect(error.message).toBe('seeds/01.yaml:6: the alias *p is inside the value &p it names, which makes an endless value; write the inner value out');
+    expect(error.location).toEqual({ file: 'seeds/01.yaml', line: 6 });
+  });
+
+  it('refuses aliases that expand into too many values (a billion laughs), naming file and line', () => {
+    const anchors = ['  - { id: 0, v: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol] }'];
+    for (let i = 1; i < 9; i++) anchors.push(`  - { id: ${i}, v: &a${i} [${Array(9).fill(`*a${i - 1}`).join(', ')}] }`);
+    const error = parseError(`table: t\nkey: id\nrows:\n${anchors.join('\n')}\n`);
+    expect(error.message).toMatch(/^seeds\/01\.yaml:(\d+): the aliases expand into too many values \(Excessive alias count indicates a resource exhaustion attack\); write the values out, or refer to a row with \$ref instead of repeating an alias$/);
+    // The line of the row whose aliases cross the library's limit (maxAliasCount, 100).
+    expect(error.location!.line).toBeGreaterThan(4);
+    expect(error.location!.line).toBeLessThanOrEqual(12);
+  });
+
+  it('still reads ordinary aliases', () => {
+    const file = parseSeedFile('table: t\nkey: id\nrows:\n  - { id: 1, ws: &acme { $ref: w, slug: acme } }\n  - { id: 2, ws: *acme }\n', 'seeds/01.yaml');
+    expect(file.rows.map((r) => r.values.ws)).toEqual([{ $ref: 'w', slug: 'acme' }, { $ref: 'w', slug: 'acme' }]);
+  });
+});
+
 describe('parseSeedFile: JSON', () => {
   // JSON text is read by JSON.parse, anything else by the YAML parser; both must give the same file.
   // A leading `---` (a YAML document marker) sends the same JSON through the YAML parser, one line lower.
   const viaYaml = (text: string) => {
     const file = parseSeedFile(`---\n${text}`, 'seeds/01.json');
-    return { ...file, at: { ...file.at, line: file.at.line - 1 }, rows: file.rows.map((r) => ({ ...r, at: { ...r.at, line: r.at.line - 1 } })) };
+    const up = (at: SeedFile['at']) => ({ ...at, line: at.line - 1 });
+    return { ...file, at: up(file.at), keyAt: up(file.keyAt), insertOnlyAt: up(file.insertOnlyAt), rows: file.rows.map((r) => ({ ...r, at: { ...r.at, line: r.at.line - 1 } })) };
   };
 
   it.each([
@@ -117,7 +158,7 @@ describe('parseSeedFile: JSON', () => {
   it.each([
     ['a repeated column', '{"table": "a", "key": "id",\n"rows": [\n{"id": 1, "id": 2}]}', /^seeds\/01\.json:3: Map keys must be unique; fix the YAML or JSON syntax$/],
     ['a repeated field', '{"table": "a", "key": "id", "rows": [],\n"rows": []}', /^seeds\/01\.json:2: Map keys must be unique/],
-    ['an unknown field', '{"table": "a",\n"key": "id",\n"row":\n[]}', /^seeds\/01\.json:4: unknown field "row": a seed file has table, key and rows$/],
+    ['an unknown field', '{"table": "a",\n"key": "id",\n"row":\n[]}', /^seeds\/01\.json:4: unknown field "row": a seed file has table, key, rows and optionally insertOnly$/],
     ['a list at the top', '[{"table": "a"}]', /^seeds\/01\.json:1: expected a mapping with table, key and rows$/],
     ['a row that is not a mapping', '{"table": "a", "key": "id", "rows": [\n{"id": 1},\n\n 2]}', /^seeds\/01\.json:4 \(row 2\): a row must be a mapping of column: value$/],
     ['a row without its key', '{"table": "a", "key": "id", "rows": [\n{"id": 1},\n  {"name": "x"}]}', /^seeds\/01\.json:3 \(row 2\): key column id missing or null/],

@@ -1,14 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { parseSeedFile, SeedError, type SeedFile } from '../../src/seed/files.js';
-import { isReference, planSeed, tablesToLookUp, type Catalog, type CatalogColumn, type CatalogTable, type PlannedRow, type SeedPlan } from '../../src/seed/plan.js';
+import { SeedError } from '../../src/errors.js';
+import type { Catalog, CatalogColumn, CatalogTable } from '../../src/seed/catalog.js';
+import { parseSeedFile, type SeedFile } from '../../src/seed/files.js';
+import { planSeed, type PlannedRow, type SeedPlan } from '../../src/seed/plan.js';
+import { isReference, tablesToLookUp } from '../../src/seed/references.js';
 import { thrown } from '../support/errors.js';
 
 function column(name: string, type: string, extra: Partial<CatalogColumn> = {}): CatalogColumn {
   return { name, type, json: false, array: false, text: false, required: false, ...extra };
 }
 
-function table(name: string, oid: number, primaryKey: string | null, columns: CatalogColumn[]): CatalogTable {
-  return { name, sqlName: `"${name}"`, oid, primaryKey, columns: new Map(columns.map((c) => [c.name, c])) };
+/** Every column unique on its own unless `uniqueKeys` says otherwise. */
+function table(name: string, oid: number, primaryKey: string | null, columns: CatalogColumn[], uniqueKeys: string[][] = columns.map((c) => [c.name])): CatalogTable {
+  return { name, sqlName: `"${name}"`, oid, primaryKey, uniqueKeys, columns: new Map(columns.map((c) => [c.name, c])) };
 }
 
 const workspaces = table('workspaces', 1, 'id', [
@@ -93,7 +97,7 @@ rows:
 
   it.each([
     ['an unknown table', 'table: nope\nkey: id\nrows: []\n', 'seeds/01.yaml:1: unknown table nope: create it with a migration, or check the name and search_path'],
-    ['an unknown key column', 'table: workspaces\nkey: name\nrows: []\n', 'seeds/01.yaml:1: table workspaces has no column name; check the spelling or add it with a migration'],
+    ['an unknown key column', 'table: workspaces\nkey: name\nrows: []\n', 'seeds/01.yaml:2: table workspaces has no column name; check the spelling or add it with a migration'],
     ['an unknown column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seat: 1 }\n', 'seeds/01.yaml:4 (row 1): table workspaces has no column seat'],
     ['a missing required column', 'table: comments\nkey: body\nrows:\n  - { body: hi }\n', 'seeds/01.yaml:4 (row 1): column comments.key is required (NOT NULL, no default); give it a value'],
     ['a null required column', 'table: workspaces\nkey: seats\nrows:\n  - { seats: 1, slug: null }\n', 'column workspaces.slug is required'],
@@ -106,6 +110,29 @@ rows:
     ['an integer that lost digits', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 9007199254740993 }\n', 'column workspaces.seats is bigint: 9007199254740992 is past 2^53 and loses digits; quote it'],
   ])('refuses %s, naming file and row', (_name, text, message) => {
     expect(planError([text]).message).toContain(message);
+  });
+});
+
+describe('planSeed: keys and insert-only columns', () => {
+  const byPair = new Map([...catalog, ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['id'], ['plan', 'slug']])]]);
+
+  it('refuses a seed key without a unique index on exactly its columns, giving the statement', () => {
+    expect(planError(['table: workspaces\nkey: slug\nrows: []\n'], byPair).message).toBe(
+      'seeds/01.yaml:2: table workspaces has no unique index on the seed key (slug), so runs that do not share the lock could insert a row twice; add one with a migration: CREATE UNIQUE INDEX ON "workspaces" ("slug")',
+    );
+    expect(planError(['table: workspaces\nkey: [plan, slug, seats]\nrows: []\n'], byPair).message).toContain('(plan, slug, seats)');
+  });
+
+  it('accepts a key whose unique index lists the columns in another order', () => {
+    expect(planSeed(files('table: workspaces\nkey: [slug, plan]\nrows: []\n'), byPair).steps).toHaveLength(1);
+  });
+
+  it('passes insert-only columns to the step and refuses an unknown one', () => {
+    const plan = planSeed(files('table: workspaces\nkey: slug\ninsertOnly: [seats]\nrows:\n  - { slug: a, seats: 1 }\n'), catalog);
+    expect(plan.steps[0]!.insertOnly).toEqual(['seats']);
+    expect(planError(['table: workspaces\nkey: slug\ninsertOnly: [seat]\nrows: []\n']).message).toBe(
+      'seeds/01.yaml:3: table workspaces has no column seat; check the spelling or add it with a migration',
+    );
   });
 });
 
@@ -141,6 +168,19 @@ rows:
     expect(ids[0]).not.toBe(ids[2]);
     // each keeps where it is written, for messages
     expect(refs.map((ref) => isReference(ref) && ref.at.row)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('keys a reference nested 60 deep by short ids, one per level, in time linear in its size', () => {
+    let ref = '{ $ref: comments, key: k0 }';
+    for (let d = 1; d < 60; d++) ref = `{ $ref: comments, key: k${d}, parent_id: ${ref} }`;
+    const plan = planSeed(files(`table: comments\nkey: key\nrows:\n  - { key: leaf, parent_id: ${ref} }\n  - { key: leaf-2, parent_id: ${ref} }\n`), catalog);
+    const [first, second] = plan.steps[0]!.levels[0]!.flatMap((b) => b.rows).map((row) => row.values.get('parent_id'));
+    const ids: string[] = [];
+    for (let value = first; isReference(value); value = value.key.get('parent_id')) ids.push(value.id);
+    expect(ids).toHaveLength(60);
+    expect(new Set(ids).size).toBe(60);
+    expect(Math.max(...ids.map((id) => id.length))).toBeLessThan(4);
+    expect(isReference(second) && second.id).toBe(ids[0]);
   });
 
   it('keeps references, nested ones included, to resolve at load time', () => {

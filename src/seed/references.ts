@@ -1,0 +1,201 @@
+import type pg from 'pg';
+import { quoteIdentifier, quoteTableName } from '../db/identifier.js';
+import { SeedError, type SeedLocation } from '../errors.js';
+import type { CatalogColumn, CatalogTable } from './catalog.js';
+import { describeLocation, isPlainObject, type SeedFile } from './files.js';
+import { equal, unnest } from './sql.js';
+
+/**
+ * References, `{ $ref: table, column: value, … }`, from the file to the row's primary key:
+ * which tables they name ({@link tablesToLookUp}), how one is checked and given an id
+ * ({@link ReferenceReader}), and how they are looked up when their rows are written
+ * ({@link resolveReferences}).
+ */
+
+/** A row named by column values, resolved to its primary key when its batch is written. */
+export interface Reference {
+  readonly table: CatalogTable;
+  /** Column → value; a value may itself be a reference. */
+  readonly key: ReadonlyMap<string, Value>;
+  /** The reference as written, for messages. */
+  readonly written: Readonly<Record<string, unknown>>;
+  readonly at: SeedLocation;
+  /**
+   * Equal for two references that look a row up by the same table, columns and values: seed
+   * data refers to one row from many places, and it is looked up once. A short interned
+   * token, whatever the nesting: an inner reference counts by its own id, so each reference
+   * is keyed once and never serialised again into its parents.
+   */
+  readonly id: string;
+}
+
+/** A value in PostgreSQL input syntax, NULL, or a reference still to resolve. */
+export type Value = string | null | Reference;
+
+/** @example isReference('acme') // false */
+export function isReference(value: Value | undefined): value is Reference {
+  return typeof value === 'object' && value !== null;
+}
+
+/**
+ * Every reference in `values`, including those inside other references' keys.
+ *
+ * @example referencesIn(row.values.values()).map((ref) => ref.table.name) // ['agents', 'workspaces']
+ */
+export function referencesIn(values: Iterable<Value>, into: Reference[] = []): Reference[] {
+  for (const value of values) {
+    if (isReference(value)) {
+      into.push(value);
+      referencesIn(value.key.values(), into);
+    }
+  }
+  return into;
+}
+
+/**
+ * Every table the files seed or refer to, with its quoted name, for the one catalog query.
+ * A `$ref` that cannot be a table name is left out: it is reported as unknown where it is used.
+ *
+ * @example tablesToLookUp(await readSeedDir('./seeds')) // [{ name: 'workspaces', sqlName: '"workspaces"' }, …]
+ */
+export function tablesToLookUp(files: readonly SeedFile[]): Array<{ name: string; sqlName: string }> {
+  const names = new Set<string>();
+  const seen = new WeakSet<object>(); // a YAML alias shares one object among several places: visit it once
+  const visit = (value: unknown) => {
+    if (!isPlainObject(value) || typeof value.$ref !== 'string' || seen.has(value)) return;
+    seen.add(value);
+    names.add(value.$ref);
+    for (const name in value) visit(value[name]);
+  };
+  for (const file of files) {
+    names.add(file.table);
+    for (const row of file.rows) for (const name in row.values) visit(row.values[name]);
+  }
+  return [...names].flatMap((name) => {
+    try {
+      return [{ name, sqlName: quoteTableName(name) }];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** What reading a reference needs from the plan: tables, columns, and the encoding of a value. */
+export interface ReferenceContext {
+  tableNamed(name: string, at: SeedLocation): CatalogTable;
+  columnOf(table: CatalogTable, name: string, at: SeedLocation): CatalogColumn;
+  encode(value: unknown, table: CatalogTable, column: CatalogColumn, at: SeedLocation): Value;
+}
+
+/**
+ * Checks references as written and gives each its {@link Reference.id}. Linear in the size
+ * of the files: a reference costs its own columns and values, an inner one counting by its id.
+ *
+ * @example
+ * const refs = new ReferenceReader(context);
+ * const a = refs.read({ $ref: 'workspaces', slug: 'acme' }, at);
+ * const b = refs.read({ slug: 'acme', $ref: 'workspaces' }, at);
+ * a.id === b.id; // true
+ */
+export class ReferenceReader {
+  readonly #context: ReferenceContext;
+  readonly #ids = new Map<string, string>();
+  /** Each object read, by identity: a YAML alias puts one object in many places, and it is read once. */
+  readonly #read = new WeakMap<object, Reference>();
+
+  constructor(context: ReferenceContext) {
+    this.#context = context;
+  }
+
+  /** The checked and encoded reference written as `written` at `at`; refuses, naming the place, an unknown table or column, a table without a single-column primary key, a null value. */
+  read(written: Readonly<Record<string, unknown>>, at: SeedLocation): Reference {
+    const known = this.#read.get(written);
+    if (known !== undefined) return known.at === at ? known : { ...known, at };
+    const { tableNamed, columnOf, encode } = this.#context;
+    const table = tableNamed(written.$ref as string, at);
+    if (table.primaryKey === null) fail(at, `cannot refer to ${table.name}: it has no single-column primary key`);
+    const key = new Map<string, Value>();
+    for (const name in written) {
+      if (name === '$ref') continue;
+      const value = written[name];
+      if (value === null) fail(at, `reference to ${table.name} has ${name}: null, which matches no row`);
+      key.set(name, encode(value, table, columnOf(table, name, at), at));
+    }
+    if (key.size === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
+    const ref: Reference = { table, key, written, at, id: this.idOf(table, key) };
+    this.#read.set(written, ref);
+    return ref;
+  }
+
+  /**
+   * The id of a reference to `table` by these columns and values; a row's key columns give the
+   * id every reference to that row by its key has.
+   */
+  idOf(table: CatalogTable, values: ReadonlyMap<string, Value>): string {
+    const columns = [...values.keys()];
+    if (columns.length > 1) columns.sort();
+    // Length-prefixed parts: unambiguous. An inner reference is its id, so the text is as long as this reference's own values.
+    let text = `${table.name.length}:${table.name}`;
+    for (const column of columns) {
+      const value = values.get(column)!;
+      text += `|${column.length}:${column}=${value === null ? '~' : isReference(value) ? `#${value.id}` : `${value.length}:${value}`}`;
+    }
+    let id = this.#ids.get(text);
+    if (id === undefined) this.#ids.set(text, (id = String(this.#ids.size)));
+    return id;
+  }
+}
+
+/**
+ * Resolves references to primary keys (as text), by {@link Reference.id}: each distinct
+ * reference once, the references inside their keys first, then one query per target table
+ * and column set, whatever the number of rows. An error names the first reference (in
+ * `refs` order) that has the missing or ambiguous key.
+ *
+ * @example
+ * const ids = await resolveReferences(client, referencesIn(row.values.values()));
+ * textOf(row.values.get('workspace_id')!, ids); // '1'
+ */
+export async function resolveReferences(client: pg.ClientBase, refs: readonly Reference[]): Promise<Map<string, string>> {
+  const distinct = new Map<string, Reference>(); // each id's first reference
+  for (const ref of refs) if (!distinct.has(ref.id)) distinct.set(ref.id, ref);
+  // A reference inside another is named where that one is written.
+  const inner = [...distinct.values()].flatMap((ref) => [...ref.key.values()].filter(isReference).map((value) => ({ ...value, at: ref.at })));
+  const ids = inner.length > 0 ? await resolveReferences(client, inner) : new Map<string, string>();
+  const groups = new Map<string, { table: CatalogTable; columns: string[]; refs: Reference[] }>();
+  for (const ref of distinct.values()) {
+    const columns = [...ref.key.keys()].sort();
+    const groupId = JSON.stringify([ref.table.name, columns]);
+    const group = groups.get(groupId) ?? groups.set(groupId, { table: ref.table, columns, refs: [] }).get(groupId)!;
+    group.refs.push(ref);
+  }
+  for (const { table, columns, refs: group } of groups.values()) {
+    const source = unnest(table, columns, group.map((ref) => columns.map((column) => textOf(ref.key.get(column)!, ids))));
+    const matches = columns.map((column, i) => equal(table, column, `t.${quoteIdentifier(column)}`, `v.c${i + 1}`, '=')).join(' AND ');
+    // The number of matching rows and one's key: scalars, not an array per row to parse.
+    const { rows } = await client.query<{ ord: string; matches: string; id: string }>(
+      `SELECT v.ord, count(*) AS matches, min(t.${quoteIdentifier(table.primaryKey!)}::text) AS id
+         FROM ${source.sql} JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord`,
+      source.params,
+    );
+    const found = new Map(rows.map((row) => [Number(row.ord) - 1, row]));
+    group.forEach(({ at, written, id }, index) => {
+      const match = found.get(index);
+      if (match === undefined) {
+        fail(at, `no ${table.name} row matches ${JSON.stringify(written)}; seed it in an earlier file or fix the reference`);
+      }
+      if (match.matches !== '1') fail(at, `${match.matches} ${table.name} rows match ${JSON.stringify(written)}; refer by columns that name one row`);
+      ids.set(id, match.id);
+    });
+  }
+  return ids;
+}
+
+/** A value as text for its column: a reference becomes its row's primary key, from `ids`. */
+export function textOf(value: Value, ids: ReadonlyMap<string, string>): string | null {
+  return isReference(value) ? ids.get(value.id)! : value;
+}
+
+function fail(at: SeedLocation, message: string): never {
+  throw new SeedError(`${describeLocation(at)}: ${message}`, at);
+}
