@@ -7,10 +7,8 @@
  *
  * @packageDocumentation
  */
+export { migrate, status, preview, adopt, seed } from './api.js';
 export {
-  migrate,
-  status,
-  preview,
   type MigrateOptions,
   type MigrateResult,
   type StepResult,
@@ -19,7 +17,6 @@ export {
   type Preview,
 } from './migrations/runner.js';
 export {
-  adopt,
   mapForeignLedger,
   recogniseTable,
   describeForeignLedger,
@@ -47,11 +44,11 @@ export {
   type LedgerContext,
 } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
-export { seed, DEFAULT_SEED_LOCK_KEY, type SeedOptions, type SeedResult, type SeedTableResult, type SeedConflict } from './seed/apply.js';
+export { DEFAULT_SEED_LOCK_KEY, type SeedOptions, type SeedResult, type SeedTableResult, type SeedConflict } from './seed/apply.js';
 export { SeedError, describeLocation, type SeedLocation } from './seed/files.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';
 export { quoteTableName } from './db/identifier.js';
-export { createLogger, redactConnectionString } from './log.js';
+export { createLogger, redactConnectionString, passwordsOf, scrubSecrets } from './log.js';
 export {
   SlipwayError,
   UsageError,
@@ -62,5 +59,9 @@ export {
   AbortedError,
   SessionError,
   ConflictError,
+  ConnectionError,
+  DatabaseError,
+  LocalServerError,
   type IntegrityKind,
+  type ConnectionProblem,
 } from './errors.js';
