@@ -67,7 +67,7 @@ beforeAll(async () => {
   const pack = await run('npm', ['pack', '--ignore-scripts', '--pack-destination', work, '--json'], { cwd: REPO });
   expect(pack.stderr).toBe('');
   expect(pack.code).toBe(0);
-  const [{ filename, files }] = JSON.parse(pack.stdout) as Array<{ filename: string; files: Array<{ path: string }> }>;
+  const [{ filename, files }] = JSON.parse(pack.stdout) as [{ filename: string; files: Array<{ path: string }> }];
   const paths = files.map((f) => f.path);
   expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/api.js', 'dist/db/embedded.js']));
   expect(paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(p))).toEqual([]);
