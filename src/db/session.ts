@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { UsageError } from '../errors.js';
+import { ConnectionError, UsageError } from '../errors.js';
+import { checkConnectionString, describeConnectionError, targetOf, type ConnectionTarget } from './errors.js';
 
 /** Where a run gets its connection: exactly one of these. */
 export interface ConnectionSource {
@@ -33,6 +34,21 @@ export function checkConnectionSource(source: ConnectionSource): void {
         : `${given.join(' and ')} given: pass exactly one of databaseUrl, pool or client`,
     );
   }
+  if (source.databaseUrl !== undefined) checkConnectionString(source.databaseUrl);
+}
+
+/** Where the source connects, for messages: host, port, user, database, and the passwords to keep out of them. */
+export function connectionTarget(source: ConnectionSource): ConnectionTarget {
+  if (source.databaseUrl !== undefined) return targetOf({ connectionString: source.databaseUrl });
+  if (source.pool !== undefined) return targetOf(source.pool.options as pg.ClientConfig);
+  const parameters = (source.client as unknown as { connectionParameters?: pg.ClientConfig } | undefined)?.connectionParameters;
+  return targetOf(parameters);
+}
+
+/** The driver's connection failure as a one-line {@link ConnectionError}. */
+function connectionError(error: unknown, target: ConnectionTarget): ConnectionError {
+  const { problem, message } = describeConnectionError(error, target);
+  return new ConnectionError(problem, message, { cause: error });
 }
 
 const ignore = () => {};
@@ -65,7 +81,9 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   }
   if (source.pool !== undefined) {
     const pool = source.pool;
-    const client = await pool.connect();
+    const client = await pool.connect().catch((error: unknown) => {
+      throw connectionError(error, connectionTarget(source));
+    });
     client.on('error', ignore);
     let broken = false;
     return {
@@ -97,6 +115,7 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
 }
 
 async function connectWithRetry(config: pg.ClientConfig, retry: ConnectRetry): Promise<pg.Client> {
+  const target = targetOf(config);
   const deadline = performance.now() + (retry.waitMs ?? 0);
   let delay = 100;
   for (let attempt = 1; ; attempt++) {
@@ -109,11 +128,12 @@ async function connectWithRetry(config: pg.ClientConfig, retry: ConnectRetry): P
     } catch (error) {
       await client.end().catch(ignore);
       const remaining = deadline - performance.now();
-      if (!isTransientConnectionError(error) || remaining <= 0 || retry.signal?.aborted) throw error;
+      const failure = connectionError(error, target);
+      if (!isTransientConnectionError(error) || remaining <= 0 || retry.signal?.aborted) throw failure;
       const next = Math.min(delay, remaining);
       retry.logger?.warn(
-        { attempt, nextDelayMs: Math.round(next), error: (error as Error).message },
-        `database not reachable (attempt ${attempt}): retrying in ${Math.round(next)} ms`,
+        { attempt, nextDelayMs: Math.round(next), error: failure.message },
+        `database not reachable (attempt ${attempt}): retrying in ${Math.round(next)} ms: ${failure.message}`,
       );
       await sleep(next, undefined, retry.signal ? { signal: retry.signal } : undefined).catch(ignore);
       delay = Math.min(delay * 2, 5000);

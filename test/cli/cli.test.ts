@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -162,12 +162,65 @@ describe('commands against a real database', () => {
     expect(denied.stderr).toMatch(/password authentication failed/);
     const refused = await runCli(['up', '--database-url', 'postgres://app:Sup3rSecret@127.0.0.1:1/app', '--dir', dir, '--log-level', 'trace']);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/ECONNREFUSED/);
+    expect(refused.stderr).toMatch(/^slipway: cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused: is the server running/);
     for (const output of [ok.stdout + ok.stderr, denied.stdout + denied.stderr, refused.stdout + refused.stderr]) {
       expect(output).not.toContain(password);
       expect(output).not.toContain('Wr0ngSecretPassw0rd');
       expect(output).not.toContain('Sup3rSecret');
     }
+  });
+});
+
+describe('before any database', () => {
+  it('up, status, plan, adopt and seed check their folder before starting a local PostgreSQL: nothing is left running', async () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'slipway-cwd-'));
+    try {
+      for (const command of [['up'], ['status'], ['plan'], ['down'], ['adopt']]) {
+        const result = await runCli(command, { cwd });
+        expect(result).toMatchObject({ code: 1, stdout: '', stderr: 'slipway: migrations folder ./migrations does not exist: create it or pass another folder\n' });
+      }
+      mkdirSync(path.join(cwd, 'migrations'));
+      writeFileSync(path.join(cwd, 'migrations', 'create_users.sql'), 'SELECT 1;');
+      expect((await runCli(['up'], { cwd })).stderr).toMatch(/^slipway: .*create_users\.sql/);
+      expect(await runCli(['seed'], { cwd })).toMatchObject({ code: 1, stderr: 'slipway: seeds folder ./seeds does not exist: create it or pass another folder\n' });
+      expect(readdirSync(cwd)).toEqual(['migrations']);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('a keyword=value connection string is a usage error at once (exit 2), never retried; --lock-key takes the hex its help shows', async () => {
+    const started = Date.now();
+    const result = await runCli(['up', '--lock-key', '0x736c6970776179', '--wait', '30', '--dir', migrationsDir(TWO)], {
+      env: { DATABASE_URL: 'host=localhost dbname=app user=app password=Sup3rSecret' },
+    });
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(result).toMatchObject({
+      code: 2,
+      stderr: 'slipway: the connection string is in keyword=value form, which slipway does not read: give it as a URL, postgres://app:***@localhost/app (with the password, %-encoded, for ***)\n',
+    });
+    const help = await runCli(['up', '--help']);
+    expect(help.stdout).toMatch(/default\s+32488822435963257 = 0x736c6970776179/);
+  });
+
+  it('connection failures are one line and a CONNECTION error with --json', async () => {
+    const result = await runCli(['status', '--json', '--dir', migrationsDir(TWO), '--database-url', 'postgres://app:Sup3rSecret@127.0.0.1:1/app']);
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/) } });
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stdout + result.stderr).not.toContain('Sup3rSecret');
+  });
+});
+
+describe('--lock-key in hex', () => {
+  it('names the same lock as its decimal form, negative keys too', async () => {
+    box = await sandbox();
+    const holder = await box.connect();
+    await holder.query('SELECT pg_advisory_lock($1::bigint)', [box.lockKey.toString()]);
+    const hex = `${box.lockKey < 0n ? '-' : ''}0x${(box.lockKey < 0n ? -box.lockKey : box.lockKey).toString(16)}`;
+    const args = ['status', '--database-url', box.url, '--dir', migrationsDir(TWO), '--table', box.table, '--log-format', 'json'];
+    expect((await runCli([...args, '--lock-key', hex])).stdout).toMatch(/migration lock: held by backend pid/);
+    expect((await runCli([...args, '--lock-key', '0x1'])).stdout).toMatch(/migration lock: free/);
   });
 });
 

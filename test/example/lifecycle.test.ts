@@ -61,7 +61,7 @@ describe('startup', () => {
 
   it('without DATABASE_URL, or with a bad PORT or LOG_LEVEL, it exits 2 with one line naming the setting', async () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
-      [{}, /^tracker: DATABASE_URL is not set: give the PostgreSQL connection string \(for the local one: node dist\/cli\/main\.js db start prints it\)\n$/],
+      [{}, /^tracker: DATABASE_URL is not set: give the PostgreSQL connection string \(for the local one: node dist\/cli\/main\.js db start --database tracker prints it\)\n$/],
       [{ DATABASE_URL: 'postgres://x@127.0.0.1:1/x', PORT: 'http' }, /^tracker: PORT="http" is not a port: give a whole number from 0 to 65535\n$/],
       [{ DATABASE_URL: 'postgres://x@127.0.0.1:1/x', LOG_LEVEL: 'loud' }, /^tracker: LOG_LEVEL="loud" is not a level: use one of fatal, error, warn, info, debug, trace, silent\n$/],
     ];

@@ -33,7 +33,7 @@ export class ConfigError extends Error {
 export function readConfig(env: NodeJS.ProcessEnv): Config {
   const databaseUrl = env.DATABASE_URL;
   if (!databaseUrl) {
-    throw new ConfigError('DATABASE_URL is not set: give the PostgreSQL connection string (for the local one: node dist/cli/main.js db start prints it)');
+    throw new ConfigError('DATABASE_URL is not set: give the PostgreSQL connection string (for the local one: node dist/cli/main.js db start --database tracker prints it)');
   }
   const port = Number(env.PORT ?? 3000);
   if (!/^\d+$/.test(env.PORT ?? '3000') || port > 65535) {

@@ -1,0 +1,109 @@
+/**
+ * The public functions as `import { … } from 'slipway'` and the CLI get them: the runner, adopt
+ * and seed, plus what every caller is owed: a summary line for each run that changed something,
+ * and errors that are `SlipwayError`s with one-line messages that never carry a password
+ * (a driver error becomes a `ConnectionError` or `DatabaseError`, its original as the `cause`).
+ */
+import type { Logger } from 'pino';
+import { connectionTarget, type ConnectionSource } from './db/session.js';
+import { toSlipwayError } from './db/errors.js';
+import { createLogger } from './log.js';
+import * as runner from './migrations/runner.js';
+import * as foreign from './migrations/foreign.js';
+import * as resolution from './migrations/resolve.js';
+import * as seeding from './seed/apply.js';
+import type { SeedResult } from './seed/report.js';
+
+async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw toSlipwayError(error, connectionTarget(source));
+  }
+}
+
+/** The caller's logger, or slipway's default one, created once so the run and its summary share it. */
+function loggerOf(options: { readonly logger?: Logger | undefined }): Logger {
+  return options.logger ?? createLogger();
+}
+
+/**
+ * Applies (`up`) or reverts (`down`) migrations, serialized across every process that
+ * uses the same database and lock key. Safe to call from every replica at startup:
+ * one applies, the others wait for the lock, then find nothing to do. A run that changed
+ * something ends with one summary line (`up: 2 applied in 109 ms`).
+ *
+ * @example
+ * import { migrate } from 'slipway';
+ * const result = await migrate({ databaseUrl: process.env.DATABASE_URL, dir: './migrations', direction: 'up' });
+ * console.log(result.executed.map((s) => `${s.version} ${s.durationMs} ms`));
+ *
+ * @example
+ * // revert the two newest migrations, using a pool the service already has
+ * await migrate({ pool, dir: './migrations', direction: 'down', steps: 2 });
+ */
+export async function migrate(options: runner.MigrateOptions): Promise<runner.MigrateResult> {
+  const logger = loggerOf(options);
+  const result = await guarded(options, () => runner.migrate({ ...options, logger }));
+  const n = result.executed.length;
+  if (n > 0) {
+    const what = result.direction === 'up' ? 'applied' : 'reverted';
+    logger.info({ direction: result.direction, executed: n, durationMs: result.durationMs }, `${result.direction}: ${n} ${what} in ${result.durationMs} ms`);
+  }
+  return result;
+}
+
+/**
+ * Every migration with its state (applied, pending, missing-file, edited, in-flight)
+ * and who holds the migration lock. Takes no lock; two queries.
+ *
+ * @example
+ * const report = await status({ databaseUrl, dir: './migrations' });
+ * report.migrations.filter((m) => m.state !== 'applied');
+ */
+export function status(options: runner.InspectOptions): Promise<runner.StatusReport> {
+  return guarded(options, () => runner.status(options));
+}
+
+/**
+ * What `migrate` with the same options would do, executing nothing and taking no lock.
+ * Throws the same integrity errors the run would.
+ *
+ * @example
+ * const { steps } = await preview({ databaseUrl, dir: './migrations', direction: 'down', steps: 2 });
+ */
+export function preview(options: runner.MigrateOptions): Promise<runner.Preview> {
+  return guarded(options, () => runner.preview(options));
+}
+
+/**
+ * Takes over another tool's ledger (golang-migrate, dbmate, node-pg-migrate, goose,
+ * sql-migrate) in one transaction under the migration lock; `dryRun: true` for the mapping alone.
+ *
+ * @example
+ * await adopt({ databaseUrl, dir: './migrations' });
+ */
+export function adopt(options: foreign.AdoptOptions): Promise<foreign.AdoptResult> {
+  return guarded(options, () => foreign.adopt(options));
+}
+
+/**
+ * Loads seed files idempotently: rows whose key exists are skipped, differing ones reported.
+ *
+ * @example
+ * const result = await seed({ databaseUrl: process.env.DATABASE_URL, dir: './seeds' });
+ */
+export function seed(options: seeding.SeedOptions = {}): Promise<SeedResult> {
+  return guarded(options, () => seeding.seed(options));
+}
+
+/**
+ * Settles what slipway cannot decide by itself, under the migration lock: a migration took
+ * effect (`applied`), left nothing (`pending`), or its file was edited on purpose (`accept-edit`).
+ *
+ * @example
+ * await resolve({ databaseUrl, dir: './migrations', version: '020_add_index', as: 'applied' });
+ */
+export function resolve(options: resolution.ResolveOptions): Promise<resolution.ResolveResult> {
+  return guarded(options, () => resolution.resolve(options));
+}
