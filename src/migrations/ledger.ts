@@ -6,6 +6,9 @@ import type { AppliedRow } from './plan.js';
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
 const UNIQUE_VIOLATION = '23505';
+/** SQLSTATEs of slipway's own claims: run on a backend that does not hold the lock; no applied row to revert. */
+const WRONG_BACKEND = 'SW001';
+const NO_ROW = 'SW002';
 
 /** The states slipway writes: applied, being applied outside a transaction, being reverted outside one. */
 const STATES = `CHECK (state IN ('applied', 'in_flight', 'reverting'))`;
@@ -180,41 +183,42 @@ export class Ledger {
   }
 
   /**
-   * Opens the migration's transaction with its row: `begin` (BEGIN, or the file's own with its
-   * options) and the claim in one round trip.
-   * Only the lock's backend (`pid`) writes it; a row for the version already there (another
-   * runner's) fails the primary key. Both leave the transaction open for {@link rollback}.
+   * The two ends of a migration's transaction, to send around its file in ONE query:
+   * `open` (one line, so the file keeps its line numbers) begins the transaction with `begin`
+   * and writes the row first: a claim that runs only on the lock's backend (`pid`) and fails
+   * when another runner's row is there (the primary key for an apply; a revert finds no
+   * `applied` row), so the file never runs for a second runner. `close(before)` runs `before`
+   * (the session's restoration), records the duration and commits. A failed claim is turned
+   * into its error by {@link claimError}.
    */
-  async beginApply(client: pg.ClientBase, entry: Entry, pid: number, begin = 'BEGIN'): Promise<void> {
-    const results = await this.claim(entry, () =>
-      client.query(
-        `${begin};
-         INSERT INTO ${this.sqlName} (version, checksum, state, applied_at)
-         SELECT ${literal(entry.version)}, ${literal(entry.checksum)}, 'applied', now() WHERE pg_backend_pid() = ${pid}`,
-      ),
-    );
-    if (lastRowCount(results) !== 1) throw wrongBackend(entry.version, pid);
-  }
-
-  /** Opens the revert's transaction by deleting the row, under the same conditions as {@link beginApply}. */
-  async beginRevert(client: pg.ClientBase, entry: Entry, pid: number, begin = 'BEGIN'): Promise<void> {
-    const results = await client.query(
-      `${begin};
-       DELETE FROM ${this.sqlName} WHERE version = ${literal(entry.version)} AND state = 'applied' AND pg_backend_pid() = ${pid}`,
-    );
-    if (lastRowCount(results) !== 1) {
-      await client.query('ROLLBACK').catch(() => {});
-      throw await this.explainMissedClaim(client, entry.version, pid, 'revert');
-    }
+  transaction(direction: 'up' | 'down', entry: Entry, pid: number, begin = 'BEGIN'): { open: string; close: (before: string) => string } {
+    const version = literal(entry.version);
+    const claim =
+      direction === 'up'
+        ? `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) VALUES (${version}, ${literal(entry.checksum)}, 'applied', now());`
+        : `DELETE FROM ${this.sqlName} WHERE version = ${version} AND state = 'applied'; IF NOT FOUND THEN RAISE EXCEPTION 'slipway: no applied row' USING ERRCODE = '${NO_ROW}'; END IF;`;
+    const guard = `IF pg_backend_pid() <> ${Math.trunc(pid)} THEN RAISE EXCEPTION 'slipway: not the lock''s backend' USING ERRCODE = '${WRONG_BACKEND}'; END IF;`;
+    let tag = '$slipway$';
+    while (claim.includes(tag)) tag = `$slipway${tag.length}$`;
+    return {
+      open: `${begin.replace(/--[^\n]*/g, '').replace(/\s*\n\s*/g, ' ')}; DO ${tag}BEGIN ${guard} ${claim} END${tag};`,
+      close: (before) => `\n;\n${before === '' ? '' : `${before};\n`}UPDATE ${this.sqlName} SET duration_ms = ${ELAPSED_MS} WHERE version = ${version};\nCOMMIT`,
+    };
   }
 
   /**
-   * Commits what {@link beginApply} or {@link beginRevert} began, recording the duration; `before`
-   * (the session's restoration) runs first, in the same round trip.
+   * What a failed migration transaction's error means for the bookkeeping: another runner's row
+   * (a {@link ConflictError}), the wrong backend (a {@link SessionError}), or null when the
+   * migration's own SQL failed. Call after the rollback.
    */
-  async commit(client: pg.ClientBase, entry: Entry, before = ''): Promise<void> {
-    const prefix = before === '' ? '' : `${before};\n`;
-    await client.query(`${prefix}UPDATE ${this.sqlName} SET duration_ms = ${ELAPSED_MS} WHERE version = ${literal(entry.version)};\nCOMMIT`);
+  async claimError(client: pg.ClientBase, error: unknown, entry: Entry, pid: number, direction: 'up' | 'down'): Promise<Error | null> {
+    const e = error as { code?: string; table?: string; schema?: string };
+    if (e.code === WRONG_BACKEND) return wrongBackend(entry.version, pid);
+    if (e.code === NO_ROW) return this.explainMissedClaim(client, entry.version, pid, 'revert');
+    if (direction === 'up' && e.code === UNIQUE_VIOLATION && e.table === this.name.table && (e.schema === undefined || e.schema === this.name.schema)) {
+      return claimedByOther(entry.version, this.sqlName, 'apply');
+    }
+    return null;
   }
 
   async rollback(client: pg.ClientBase): Promise<void> {
@@ -235,10 +239,11 @@ export class Ledger {
   /**
    * SQL that records `done` statements of a migration marked `state`, to send in the same
    * transaction as the statement that made it so (the progress then commits with the work).
-   * It runs as the session's own user: a file's `SET ROLE` ends with the transaction.
+   * It runs as the session's own user and without the file's statement_timeout (SET LOCAL ends
+   * with the transaction, leaving what the file set for its next statements).
    */
   progressSql(entry: Entry, state: 'in_flight' | 'reverting', done: number): string {
-    return `SET LOCAL ROLE NONE;\nUPDATE ${this.sqlName} SET progress = ${Math.trunc(done)} WHERE version = ${literal(entry.version)} AND state = '${state}'`;
+    return `SET LOCAL ROLE NONE;\nSET LOCAL statement_timeout = 0;\nUPDATE ${this.sqlName} SET progress = ${Math.trunc(done)} WHERE version = ${literal(entry.version)} AND state = '${state}'`;
   }
 
   /** Turns this run's in-flight mark into applied once the last statement succeeded. */

@@ -440,27 +440,22 @@ async function runInTransaction(step: Step): Promise<void> {
 
 async function transactionAttempt(step: Step): Promise<void> {
   const { client, ledger, migration, direction, sql, pid, restore, signal } = step;
-  const begin = [sql.begin, lockTimeoutSql(step)].filter(Boolean).join(';\n');
-  try {
-    await (direction === 'up' ? ledger.beginApply(client, migration, pid, begin) : ledger.beginRevert(client, migration, pid, begin));
-  } catch (error) {
-    await ledger.rollback(client);
-    throw error;
-  }
-  // One query for the file; a very large one goes in pieces of whole statements, in the same transaction.
-  for (const part of sql.parts) {
+  const begin = [sql.begin, lockTimeoutSql(step)].filter(Boolean).join('; ');
+  const { open, close } = ledger.transaction(direction, migration, pid, begin);
+  // One query: the row, the file and the commit. A very large file goes in pieces of whole
+  // statements, the first with the row, the last with the commit, in the same transaction.
+  const parts = sql.parts.length === 0 ? [{ text: '', line: 1 }] : sql.parts;
+  for (const [index, part] of parts.entries()) {
+    const head = index === 0 ? `${open} ` : '';
+    const tail = index === parts.length - 1 ? close(restore) : '';
     try {
-      await client.query(part.text);
+      await client.query(`${head}${part.text}${tail}`);
     } catch (error) {
       await ledger.rollback(client);
-      throw await failure(client, migration, direction, error, sql, part, signal, 'it was rolled back, nothing changed', step.lockTimeout);
+      const claim = await ledger.claimError(client, error, migration, pid, direction);
+      if (claim !== null) throw claim;
+      throw await failure(client, migration, direction, error, sql, { ...part, offset: head.length }, signal, 'it was rolled back, nothing changed', step.lockTimeout);
     }
-  }
-  try {
-    await ledger.commit(client, migration, restore);
-  } catch (error) {
-    await ledger.rollback(client);
-    throw await failure(client, migration, direction, error, sql, null, signal, 'it was rolled back, nothing changed', step.lockTimeout);
   }
 }
 
@@ -589,7 +584,7 @@ async function failure(
   direction: Direction,
   error: unknown,
   sql: ParsedSql,
-  sent: SqlPart | null,
+  sent: (SqlPart & { readonly offset?: number }) | null,
   signal: AbortSignal | undefined,
   consequence: string,
   lockTimeoutMs = 0,
@@ -602,8 +597,8 @@ async function failure(
   const timeout = pgError.code === '57014' && /statement timeout/.test(pgError.message ?? '') ? 'statement_timeout' : pgError.code === '55P03' && /lock timeout/.test(pgError.message ?? '') ? 'lock_timeout' : null;
   const value = timeout === 'lock_timeout' && lockTimeoutMs > 0 && !fileSets(sql, timeout) ? `${lockTimeoutMs}ms` : timeout === null ? '' : await settingValue(client, sql, timeout);
   const setting = timeout === null ? '' : ` (${timeout} = ${value})`;
-  const position = pgError.position === undefined ? NaN : Number(pgError.position) - 1;
-  const line = sent === null || Number.isNaN(position) || position < 0 ? '' : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
+  const position = pgError.position === undefined || sent === null ? NaN : Number(pgError.position) - 1 - (sent.offset ?? 0);
+  const line = sent === null || Number.isNaN(position) || position < 0 || position > sent.text.length ? '' : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
   return new MigrationFailedError(
     migration.version,
