@@ -126,6 +126,11 @@ export interface SeedLocation {
   readonly row?: number;
 }
 
+/** @example describeLocation({ file: 'seeds/02_agents.yaml', line: 7, row: 2 }) // 'seeds/02_agents.yaml:7 (row 2)' */
+export function describeLocation(at: SeedLocation): string {
+  return `${at.file}:${at.line}${at.row === undefined ? '' : ` (row ${at.row})`}`;
+}
+
 /**
  * A seed file or row is wrong (syntax, duplicate, unknown table or column, bad value, missing
  * reference, no unique index on the key); nothing was written. `location` says where, when

@@ -2,7 +2,7 @@ import type { LockHolder } from '../db/lock.js';
 import { describeEntry, type AdoptResult } from '../migrations/foreign.js';
 import type { StatusReport, Preview } from '../migrations/runner.js';
 import type { SeedResult } from '../seed/report.js';
-import { describeLocation } from '../seed/files.js';
+import { describeLocation } from '../errors.js';
 
 function pad(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -9,15 +9,16 @@ import type { Logger } from 'pino';
 import { parseTableName } from '../db/identifier.js';
 import { checkDatabaseName, localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
 import { SlipwayError, UsageError } from '../errors.js';
-import { passwordsOf, scrubSecrets } from '../log.js';
-import { toLockKey } from '../db/lock.js';
-import { checkConnectionSource } from '../db/session.js';
-import { adopt, migrate, preview, resolve, seed, status } from '../api.js';
+import { passwordsOf, scrubSecrets } from '../secrets.js';
+import { toLockKey } from '../db/lock-key.js';
 import type { MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles, readMigrationsFolder } from '../migrations/source.js';
-import { readSeedDir } from '../seed/files.js';
-import { cliLogger, type LogFormat } from './logger.js';
-import { formatAdoption, formatPreview, formatSeed, formatStatus } from './format.js';
+import type { LogFormat } from './logger.js';
+
+// Loaded by the commands that use them: `--version`, `--help` and `new` need neither the
+// driver nor the logger, and only `seed` needs the YAML parser.
+const api = () => import('../api.js');
+const format = () => import('./format.js');
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -122,7 +123,8 @@ interface Run {
 }
 
 /** Logs go to stdout, except for commands whose stdout is a document (status, plan, seed, --json). */
-function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise<Logger> {
+async function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise<Logger> {
+  const { cliLogger } = await import('./logger.js');
   return cliLogger({ level: flags.logLevel, format: flags.logFormat, toStderr: printsDocument || flags.json === true });
 }
 
@@ -135,13 +137,13 @@ async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSig
   let databaseUrl = flags.databaseUrl;
   if (databaseUrl === undefined || databaseUrl === '') {
     if (folder === 'migrations') await readMigrationsFolder(flags.dir);
-    else await readSeedDir(flags.dir);
+    else await (await import('../seed/files.js')).readSeedDir(flags.dir);
     const local = await startLocalServer();
     logger.info({ url: local.url }, `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`);
     databaseUrl = local.url;
   }
   secrets.push(...passwordsOf(databaseUrl));
-  checkConnectionSource({ databaseUrl });
+  (await import('../db/session.js')).checkConnectionSource({ databaseUrl });
   return {
     logger,
     signal,
@@ -202,6 +204,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--to <version>', 'stop after this version, e.g. 020_add_index'),
   ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string }) => {
     const run = await begin(flags);
+    const { migrate } = await api();
     const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
     if (json) printJson(result);
   });
@@ -214,6 +217,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--all', 'revert every applied migration'),
   ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string; steps?: number; all?: boolean }) => {
     const run = await begin(flags);
+    const { migrate } = await api();
     const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'down', ...requestFlags(flags) });
     if (json) printJson(result);
   });
@@ -221,9 +225,9 @@ export async function main(argv: string[]): Promise<number> {
   withDatabaseOptions(program.command('status').description('every migration with its state, and who holds the migration lock')).action(
     async (flags: DatabaseFlags) => {
       const run = await begin(flags, true);
-      const report = await status(run.library);
+      const report = await (await api()).status(run.library);
       if (json) printJson(report);
-      else process.stdout.write(`${formatStatus(report)}\n`);
+      else process.stdout.write(`${(await format()).formatStatus(report)}\n`);
     },
   );
 
@@ -238,9 +242,9 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & { to?: string; steps?: number; all?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
     const run = await begin(flags, true);
-    const result = await preview({ ...run.library, direction, ...requestFlags(flags) });
+    const result = await (await api()).preview({ ...run.library, direction, ...requestFlags(flags) });
     if (json) printJson(result);
-    else process.stdout.write(`${formatPreview(result)}\n`);
+    else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
   });
 
   withDatabaseOptions(
@@ -254,7 +258,7 @@ export async function main(argv: string[]): Promise<number> {
     { migrations: false },
   ).action(async (flags: DatabaseFlags & { update?: boolean; dryRun?: boolean }) => {
     const run = await begin(flags, true, 'seeds');
-    const result = await seed({
+    const result = await (await api()).seed({
       databaseUrl: run.library.databaseUrl,
       dir: flags.dir,
       update: flags.update === true,
@@ -265,7 +269,7 @@ export async function main(argv: string[]): Promise<number> {
       signal: run.signal,
     });
     if (json) printJson(result);
-    else process.stdout.write(`${formatSeed(result)}\n`);
+    else process.stdout.write(`${(await format()).formatSeed(result)}\n`);
   });
 
   program
@@ -319,9 +323,9 @@ export async function main(argv: string[]): Promise<number> {
       .option('--dry-run', 'print how its entries map to the migration files, changing nothing'),
   ).action(async (flags: DatabaseFlags & { dryRun?: boolean }) => {
     const run = await begin(flags, true);
-    const result = await adopt({ ...run.library, dryRun: flags.dryRun === true });
+    const result = await (await api()).adopt({ ...run.library, dryRun: flags.dryRun === true });
     if (json) printJson(result);
-    else process.stdout.write(`${formatAdoption(result)}\n`);
+    else process.stdout.write(`${(await format()).formatAdoption(result)}\n`);
   });
 
   withDatabaseOptions(
@@ -336,7 +340,7 @@ export async function main(argv: string[]): Promise<number> {
     const as = flags.applied ? 'applied' : flags.pending ? 'pending' : flags.acceptEdit ? 'accept-edit' : null;
     if (as === null) throw new UsageError('resolve needs one of --applied, --pending or --accept-edit');
     const run = await begin(flags);
-    const result = await resolve({ ...run.library, version, as });
+    const result = await (await api()).resolve({ ...run.library, version, as });
     if (json) printJson(result);
   });
 

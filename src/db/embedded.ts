@@ -7,7 +7,6 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import { LocalServerError, UsageError } from '../errors.js';
 import { quoteIdentifier } from './identifier.js';
 
@@ -108,6 +107,8 @@ export function checkDatabaseName(name: string): string {
  * this call created it. Two callers at once both succeed (one creates, one finds it).
  */
 async function ensureDatabase(server: LocalServer, database: string): Promise<boolean> {
+  // Loaded here: the db commands that only start or stop the server do not need the driver.
+  const { default: pg } = await import('pg');
   const client = new pg.Client({ connectionString: server.url, application_name: 'slipway' });
   client.on('error', () => {});
   await client.connect();

@@ -1,11 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
-import { AbortedError, LockTimeoutError, SessionError, UsageError } from '../errors.js';
+import { AbortedError, LockTimeoutError, SessionError } from '../errors.js';
 import { backendPid, isTransientConnectionError, type Session } from './session.js';
+export { DEFAULT_LOCK_KEY, toLockKey } from './lock-key.js';
 
-/** The default advisory-lock key: the bytes of "slipway" read as a number. */
-export const DEFAULT_LOCK_KEY = 0x736c6970776179n;
 
 // The two calls the lock stands on. The mutation test (scripts/mutation-lock.mjs) replaces
 // them to prove the race tests notice a missing or a blocking lock.
@@ -72,21 +71,6 @@ export interface AcquireOptions {
   readonly purpose?: string;
 }
 
-/** Accepts a lock key as bigint, safe integer or decimal string; refuses anything outside signed 64 bits. */
-export function toLockKey(value: bigint | number | string): bigint {
-  let key: bigint;
-  try {
-    if (typeof value === 'number' && !Number.isSafeInteger(value)) throw new Error('not a safe integer');
-    if (typeof value === 'string' && !/^-?\d+$/.test(value.trim())) throw new Error('not an integer');
-    key = BigInt(typeof value === 'string' ? value.trim() : value);
-  } catch {
-    throw new UsageError(`invalid lock key ${JSON.stringify(String(value))}: use a whole number between -9223372036854775808 and 9223372036854775807`);
-  }
-  if (BigInt.asIntN(64, key) !== key) {
-    throw new UsageError(`invalid lock key ${key}: use a whole number between -9223372036854775808 and 9223372036854775807`);
-  }
-  return key;
-}
 
 /** The key and its two halves as pg_locks shows them (classid, objid), as query parameters. */
 function keyParameters(key: bigint): [string, string, string] {

@@ -2,7 +2,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, visit, type Alias, type Document, type Node } from 'yaml';
 import { parseTableName } from '../db/identifier.js';
-import { SeedError, type SeedLocation } from '../errors.js';
+import { describeLocation, SeedError, type SeedLocation } from '../errors.js';
+export { describeLocation };
 
 /**
  * Seed files: YAML (`.yaml`, `.yml`) or JSON (`.json`) files in one folder, applied in
@@ -53,10 +54,6 @@ export interface SeedRow {
   readonly keyText: string;
 }
 
-/** @example describeLocation({ file: 'seeds/02_agents.yaml', line: 7, row: 2 }) // 'seeds/02_agents.yaml:7 (row 2)' */
-export function describeLocation(at: SeedLocation): string {
-  return `${at.file}:${at.line}${at.row === undefined ? '' : ` (row ${at.row})`}`;
-}
 
 const SEED_FILE = /\.(ya?ml|json)$/i;
 const FIELDS = ['table', 'key', 'insertOnly', 'rows'];
