@@ -10,12 +10,14 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { startServer } from './server.mjs';
+import { writeHistory } from './history.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MIGRATIONS = 500;
 const PENDING_FOR_RACE = 50;
 const PROCESSES = 16;
+const HISTORY = 432;
 const bin = (p) => path.join(root, p);
 // The peers live in bench/peers (their own package.json; `npm run bench` installs them).
 const peer = (p) => path.join(root, 'bench/peers/node_modules', p);
@@ -69,6 +71,16 @@ function run([command, args, env]) {
     child.stderr.on('data', (d) => (output += d));
     child.on('close', (code) => resolve({ code, ms: performance.now() - started, output }));
   });
+}
+
+/** Runs a command under GNU time: wall ms, client CPU ms (user + system) and peak RSS. */
+async function runMeasured([command, args, env]) {
+  const stats = path.join(os.tmpdir(), `slipway-bench-time-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const result = await run(['/usr/bin/time', ['-f', '%U %S %M', '-o', stats, command, ...args], env]);
+  if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.output.slice(-2000)}`);
+  const [user, system, rssKb] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-3).map(Number);
+  rmSync(stats, { force: true });
+  return { ms: result.ms, cpuMs: (user + system) * 1000, rssMb: rssKb / 1024 };
 }
 
 async function runOk(spec) {
@@ -125,6 +137,23 @@ async function main() {
       note(tool, 'apply500', median(apply));
       note(tool, 'noop500', median(noop));
     }
+
+    // Case 6: the realistic history, psql's floor being one session running the files in order.
+    const realistic = writeHistory(HISTORY);
+    const historyTools = {
+      slipway: (url) => tools.slipway(url, { slipway: realistic.slipway }),
+      dbmate: (url) => tools.dbmate(url, { dbmate: realistic.dbmate }),
+      'psql -1 (floor)': (url) => ['psql', [url, '-q', '-X', '-v', 'ON_ERROR_STOP=1', '-f', realistic.psql], {}],
+    };
+    for (const [tool, command] of Object.entries(historyTools)) {
+      process.stderr.write(`${tool}: case 6 ...\n`);
+      const runs = [];
+      for (let r = 0; r < RUNS; r++) runs.push(await runMeasured(command((await freshDb()).url)));
+      note(tool, 'history', median(runs.map((x) => x.ms)));
+      note(tool, 'historyCpu', median(runs.map((x) => x.cpuMs)));
+      note(tool, 'historyRss', median(runs.map((x) => x.rssMb)));
+    }
+    rmSync(realistic.dir, { recursive: true, force: true });
 
     for (const [tool, command] of Object.entries(tools)) {
       if (tool.startsWith('psql')) continue;
@@ -195,12 +224,15 @@ function report(results, serverVersion) {
     [`3. ${PROCESSES} processes at once, nothing pending (until the last exits)`, 'idle16'],
     [`4. ${PROCESSES} processes at once, ${PENDING_FOR_RACE} pending (until the last exits)`, 'race16'],
     ['5. CLI cold start (--version; node-pg-migrate: --help)', 'coldStart'],
+    [`6. apply a realistic history of ${HISTORY} migrations (psql: one session, not -1)`, 'history'],
   ];
   const names = Object.keys(results);
   const lines = [];
   lines.push(`| case | ${names.join(' | ')} |`, `| --- | ${names.map(() => '---').join(' | ')} |`);
   for (const [label, key] of cases) lines.push(`| ${label} | ${names.map((n) => `${ms(results[n][key])}${n === 'slipway' ? '' : ratio(results[n][key], s[key])}`).join(' | ')} |`);
   lines.push(`| statements sent by one no-op run (case 2) | ${names.map((n) => results[n].noopStatements ?? 'n/a').join(' | ')} |`);
+  lines.push(`| case 6: client CPU (user + system) | ${names.map((n) => ms(results[n].historyCpu)).join(' | ')} |`);
+  lines.push(`| case 6: client peak RSS | ${names.map((n) => (results[n].historyRss === undefined ? 'n/a' : `${Math.round(results[n].historyRss)} MB`)).join(' | ')} |`);
   const correctness = names
     .filter((n) => results[n].raceFailures)
     .map((n) => {
@@ -222,7 +254,8 @@ function report(results, serverVersion) {
     `Case 4 correctness (${PROCESSES} processes, ${PENDING_FOR_RACE} pending, ${RUNS} runs):`,
     ...correctness,
     '',
-    'Migration shape: `CREATE TABLE` + `CREATE INDEX` + a 3-row `INSERT` each. The psql floor runs the concatenated SQL in one transaction (`psql -1 -f`); its no-op is `psql -c "SELECT 1"`.',
+    'Migration shape, cases 1-5: `CREATE TABLE` + `CREATE INDEX` + a 3-row `INSERT` each. The psql floor runs the concatenated SQL in one transaction (`psql -1 -f`); its no-op is `psql -c "SELECT 1"`.',
+    `Case 6 (bench/history.mjs): ${HISTORY} migrations generated like a product's history: about 40 % \`CREATE INDEX CONCURRENTLY\`, tables with foreign keys and indexes, columns added and backfilled, plpgsql functions and triggers, enums and views, a few 20k-row backfills. dbmate runs the concurrent ones with \`transaction:false\`; psql runs all files in one session (statement by statement, autocommit), the floor for files that cannot share one transaction.`,
     '',
   ].join('\n');
   writeFileSync(bin('bench/RESULTS.md'), text);
