@@ -11,7 +11,7 @@ import { createLogger } from './log.js';
 import * as runner from './migrations/runner.js';
 import * as foreign from './migrations/foreign.js';
 import * as resolution from './migrations/resolve.js';
-import * as seeding from './seed/apply.js';
+import type * as seeding from './seed/apply.js';
 import type { SeedResult } from './seed/report.js';
 
 async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Promise<T> {
@@ -94,7 +94,8 @@ export function adopt(options: foreign.AdoptOptions): Promise<foreign.AdoptResul
  * const result = await seed({ databaseUrl: process.env.DATABASE_URL, dir: './seeds' });
  */
 export function seed(options: seeding.SeedOptions = {}): Promise<SeedResult> {
-  return guarded(options, () => seeding.seed(options));
+  // Loaded on use: the seed tool brings the YAML parser, which a migration run never needs.
+  return guarded(options, async () => (await import('./seed/apply.js')).seed(options));
 }
 
 /**

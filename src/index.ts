@@ -16,40 +16,20 @@ export {
   type StatusReport,
   type Preview,
 } from './migrations/runner.js';
-export {
-  mapForeignLedger,
-  recogniseTable,
-  describeForeignLedger,
-  describeEntry,
-  type AdoptOptions,
-  type AdoptResult,
-  type AdoptedMigration,
-  type AdoptionMapping,
-  type AdoptionProblem,
-  type ForeignLedger,
-  type ForeignTool,
+export type {
+  AdoptOptions,
+  AdoptResult,
+  AdoptedMigration,
+  ForeignTool,
 } from './migrations/foreign.js';
 export type { ResolveOptions, ResolveResult, Resolution } from './migrations/resolve.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
-export {
-  plan,
-  validateRequest,
-  describeState,
-  type Plan,
-  type RunRequest,
-  type AppliedRow,
-  type Direction,
-  type MigrationState,
-  type MigrationStatus,
-  type LedgerState,
-  type LedgerContext,
-} from './migrations/plan.js';
+export type { Direction, MigrationState, MigrationStatus, AppliedRow, LedgerState } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
 export { DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './seed/apply.js';
 export type { SeedResult, SeedTableResult, SeedConflict } from './seed/report.js';
 export { describeLocation } from './seed/files.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';
-export { quoteTableName } from './db/identifier.js';
 export { createLogger, redactConnectionString, passwordsOf, scrubSecrets } from './log.js';
 export {
   SlipwayError,

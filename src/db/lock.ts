@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { AbortedError, LockTimeoutError, SessionError } from '../errors.js';
+import { backoffDelay } from './backoff.js';
 import { backendPid, isTransientConnectionError, type Session } from './session.js';
 export { DEFAULT_LOCK_KEY, toLockKey } from './lock-key.js';
 
@@ -96,7 +97,6 @@ export async function acquireLock(session: Session, key: bigint, options: Acquir
   const maxDelay = options.maxDelayMs ?? 500;
   const started = performance.now();
   const parameters = keyParameters(key);
-  let delay = initialDelay;
   let nextReportAt = 1000;
   let reportInterval = 1000;
 
@@ -131,14 +131,13 @@ export async function acquireLock(session: Session, key: bigint, options: Acquir
       reportInterval = Math.min(reportInterval * 2, 30_000);
       nextReportAt = waitedMs + reportInterval;
     }
-    const jittered = delay / 2 + Math.random() * (delay / 2);
+    const jittered = backoffDelay(attempt - 1, initialDelay, maxDelay);
     const remaining = timeoutMs === undefined ? Infinity : Math.max(1, timeoutMs - waitedMs);
     try {
       await sleep(Math.min(jittered, remaining), undefined, signal ? { signal } : undefined);
     } catch {
       throw new AbortedError(`stopped while waiting for the ${lockName}; nothing was changed`);
     }
-    delay = Math.min(delay * 2, maxDelay);
   }
 }
 

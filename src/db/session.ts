@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ConnectionError, UsageError } from '../errors.js';
+import { backoffDelay } from './backoff.js';
 import { checkConnectionString, describeConnectionError, targetOf, type ConnectionTarget } from './errors.js';
 
 /** Where a run gets its connection: exactly one of these. */
@@ -117,7 +118,6 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
 async function connectWithRetry(config: pg.ClientConfig, retry: ConnectRetry): Promise<pg.Client> {
   const target = targetOf(config);
   const deadline = performance.now() + (retry.waitMs ?? 0);
-  let delay = 100;
   for (let attempt = 1; ; attempt++) {
     const client = new pg.Client(config);
     // A server-side disconnect between queries emits 'error'; the next query fails with it instead.
@@ -130,13 +130,12 @@ async function connectWithRetry(config: pg.ClientConfig, retry: ConnectRetry): P
       const remaining = deadline - performance.now();
       const failure = connectionError(error, target);
       if (!isTransientConnectionError(error) || remaining <= 0 || retry.signal?.aborted) throw failure;
-      const next = Math.min(delay, remaining);
+      const next = Math.min(backoffDelay(attempt - 1, 200, 5000), remaining);
       retry.logger?.warn(
         { attempt, nextDelayMs: Math.round(next), error: failure.message },
         `database not reachable (attempt ${attempt}): retrying in ${Math.round(next)} ms: ${failure.message}`,
       );
       await sleep(next, undefined, retry.signal ? { signal: retry.signal } : undefined).catch(ignore);
-      delay = Math.min(delay * 2, 5000);
     }
   }
 }

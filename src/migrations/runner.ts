@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
+import { backoffDelay } from '../db/backoff.js';
 import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
 import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
@@ -410,7 +411,7 @@ async function retryingLockTimeouts(step: Step, label: string, attempt: (seen: {
           ? new MigrationFailedError(error.version, error.direction, `${error.message.replace(/; it (was rolled back|runs outside)/, `${blockedBy}; gave up after ${n + 1} attempt(s); it $1`)}`, { cause: error.cause })
           : error;
       }
-      const delay = Math.min(1000 * 2 ** n, 30_000) * (0.5 + Math.random() / 2);
+      const delay = backoffDelay(n, 1000, 30_000);
       step.logger.warn(
         { migration: label, attempt: n + 1, retryInMs: Math.round(delay), blockers: seen.blockers },
         `${label} could not get a lock within lock_timeout (${step.lockTimeout} ms)${blockedBy}: rolled back, retrying in ${(delay / 1000).toFixed(1)} s (attempt ${n + 2} of ${step.lockRetries + 1})`,

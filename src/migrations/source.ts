@@ -132,6 +132,11 @@ export function pairDownFiles(
 ): { pairs: Map<string, string>; warnings: string[] } {
   const ups = new Set(upVersions);
   const pairs = new Map<string, string>();
+  // The usual folder: every down file has its up file's name.
+  if (downVersions.every((down) => ups.has(down))) {
+    for (const down of downVersions) pairs.set(down, down);
+    return { pairs, warnings: [] };
+  }
   const numberOf = (v: string) => BigInt(VERSION_PATTERN.exec(v)![1]!);
   const byNumber = (list: readonly string[]) => {
     const map = new Map<bigint, string[]>();

@@ -164,3 +164,12 @@ describe('redactConnectionString: passwords containing @', () => {
     expect(redactConnectionString('postgres://u:p@ss@h/d')).toBe('postgres://u:***@h/d');
   });
 });
+
+describe('backoffDelay', () => {
+  it('doubles from the first delay up to the cap, with jitter between half and all of it', async () => {
+    const { backoffDelay } = await import('../../src/db/backoff.js');
+    expect([0, 1, 2, 3, 10].map((n) => backoffDelay(n, 100, 500, () => 1))).toEqual([100, 200, 400, 500, 500]);
+    expect([0, 1, 2, 3, 10].map((n) => backoffDelay(n, 100, 500, () => 0))).toEqual([50, 100, 200, 250, 250]);
+    expect(backoffDelay(1000, 1, 30_000, () => 1)).toBe(30_000);
+  });
+});
