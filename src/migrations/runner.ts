@@ -60,6 +60,15 @@ export interface MigrateOptions extends ConnectionSource {
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** Pending SQL longer than this (characters) is parsed before the lock is taken. */
+const PARSE_BEFORE_LOCK_CHARS = 1_000_000;
+
+/** How much SQL a plan would run. */
+function pendingText(p: Plan): number {
+  let total = 0;
+  for (const m of p.steps) total += (p.direction === 'up' ? m.upSql : (m.downSql ?? '')).length;
+  return total;
+}
 const DEFAULT_LOCK_RETRIES = 5;
 
 /** What happened to one migration in this run. */
@@ -118,8 +127,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
         return result(migrations, fastPlan, [], null, started, seen.rows);
       }
-      // Read and parse what will run before taking the lock: a long parse never holds it.
-      await parseSteps(session, fastPlan, parsedCache, options.signal);
+      // A long parse never holds the lock: large files are parsed before taking it. Small ones
+      // are parsed under it, so that the runners waiting for it (which then usually find
+      // nothing left) do not all parse the same files.
+      if (pendingText(fastPlan) > PARSE_BEFORE_LOCK_CHARS) await parseSteps(session, fastPlan, parsedCache, options.signal);
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
     return await withLock(session, lockKey, lockOptions, async (lock) => {
