@@ -12,6 +12,8 @@ import { describeState, needsLock, plan, validateRequest, type AppliedRow, type 
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { describeBlocker, watched, type Blocker } from './watch.js';
+import { lintPlan } from '../lint/gate.js';
+import type { LintSettings } from '../lint/lint.js';
 import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
@@ -56,6 +58,12 @@ export interface MigrateOptions extends ConnectionSource {
   readonly lockTimeout?: number;
   /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
   readonly lockRetries?: number;
+  /**
+   * up: lint the pending migrations before taking the lock (see `lint`) and refuse to run any
+   * of them on an error-level finding (a `LintError`). `true` for the default rules, or the
+   * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).
+   */
+  readonly lint?: boolean | LintSettings;
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
@@ -107,6 +115,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const started = performance.now();
   const parsedCache: ParsedCache = new Map();
   const session = await connect(options, logger);
+  let linted = false;
   try {
     const seen = await readOwnLedger(session.client, await locateLedger(session.client, tableName));
     // A row being applied or reverted may be a migration another runner is executing right now:
@@ -119,6 +128,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       }
       // Read and parse what will run before taking the lock: a long parse never holds it.
       await parseSteps(session, fastPlan, parsedCache, options.signal);
+      linted = await lintGate(session, fastPlan, migrations, seen.rows, options, logger);
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
     return await withLock(session, lockKey, lockOptions, async (lock) => {
@@ -131,6 +141,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
+      if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger);
       const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, parsedCache, lockRetry(options));
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
@@ -205,6 +216,7 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     const contents = await readOwnLedger(session.client, ledger);
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
     const parsed = await parseSteps(session, p, new Map(), options.signal);
+    await lintGate(session, p, migrations, contents.rows, options, logger);
     return {
       direction: p.direction,
       steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
@@ -213,6 +225,14 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   } finally {
     await session.close();
   }
+}
+
+/** With `lint` on: lints an up plan's steps (see {@link lintPlan}), throwing on an error-level finding. */
+async function lintGate(session: Session, p: Plan, migrations: readonly Migration[], applied: readonly AppliedRow[], options: MigrateOptions, logger: Logger): Promise<boolean> {
+  if (options.lint === undefined || options.lint === false) return false;
+  const settings = options.lint === true ? {} : options.lint;
+  await lintPlan(session.client, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger);
+  return true;
 }
 
 /** The run's one connection, retrying transient failures for `connectWait` ms. */
