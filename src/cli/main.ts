@@ -336,13 +336,15 @@ export async function main(argv: string[]): Promise<number> {
         process.stdout.write(formatRules());
         return;
       }
-      logger = await cliLogger({ level: 'warn', toStderr: true });
       const databaseUrl = flags.databaseUrl === '' ? undefined : flags.databaseUrl;
-      if (databaseUrl !== undefined) secrets.push(...passwordsOf(databaseUrl));
+      if (databaseUrl !== undefined) {
+        secrets.push(...passwordsOf(databaseUrl));
+        logger = await cliLogger({ level: 'warn', toStderr: true });
+      }
       const rules = (flags.rules ?? '').split(',').map((r) => r.trim()).filter(Boolean);
       const report = await lint({
         ...(files.length > 0 ? { files } : { dir: flags.dir }),
-        ...(databaseUrl !== undefined && { databaseUrl, table: flags.table, logger }),
+        ...(databaseUrl !== undefined && { databaseUrl, table: flags.table, ...(logger !== undefined && { logger }) }),
         ...(flags.wait !== undefined && { connectWait: flags.wait * 1000 }),
         enable: rules.filter((r) => !r.startsWith('-')),
         disable: rules.filter((r) => r.startsWith('-')).map((r) => r.slice(1)),

@@ -100,7 +100,7 @@ export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: 
     out.push({ rule: ruleId, message, location: typeof location === 'number' && location >= 0 ? location : null });
   const { kind, node } = statement;
 
-  checkIdentifiers(node, file.text, emit);
+  if (hasLongWord(file)) checkIdentifiers(node, file.text, emit);
   checkTransactions(statement, state, emit);
   if (options.lockTimeout === 0) checkLockTimeout(statement, ctx, state, emit);
   if (!file.transactional && !statement.inOwnBlock) checkRobust(kind, node, emit);
@@ -382,6 +382,23 @@ function checkIdentifiers(node: unknown, text: string, emit: Emit): void {
     for (const key of Object.keys(n)) if (typeof n[key] === 'object') visit(n[key], here);
   };
   visit(node, null);
+}
+
+const longWords = new WeakMap<ParsedFile, boolean>();
+/** Does the file hold any run of identifier characters of 60 bytes or more? Only then are names checked. */
+function hasLongWord(file: ParsedFile): boolean {
+  let found = longWords.get(file);
+  if (found === undefined) {
+    found = false;
+    for (const match of file.text.matchAll(/[\w$\u0080-\uffff]{20,}/g)) {
+      if (Buffer.byteLength(match[0], 'utf8') >= 60) {
+        found = true;
+        break;
+      }
+    }
+    longWords.set(file, found);
+  }
+  return found;
 }
 
 const IDENTIFIER_KEYS = ['relname', 'schemaname', 'colname', 'conname', 'idxname', 'newname', 'indexname', 'subname', 'name'];
