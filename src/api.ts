@@ -12,6 +12,7 @@ import * as runner from './migrations/runner.js';
 import * as foreign from './migrations/foreign.js';
 import * as resolution from './migrations/resolve.js';
 import type * as seeding from './seed/apply.js';
+import * as linting from './lint/index.js';
 import type { SeedResult } from './seed/report.js';
 
 async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Promise<T> {
@@ -107,4 +108,24 @@ export function seed(options: seeding.SeedOptions = {}): Promise<SeedResult> {
  */
 export function resolve(options: resolution.ResolveOptions): Promise<resolution.ResolveResult> {
   return guarded(options, () => resolution.resolve(options));
+}
+
+/**
+ * Lints migrations for statements that would lock production tables (CREATE INDEX without
+ * CONCURRENTLY, a foreign key without NOT VALID, a volatile default, SET NOT NULL, …) or break
+ * the replicas still running the previous release. History-aware: tables the run creates are
+ * new, and nothing about locking them is reported. Given `files`, lints them as one run in that
+ * order; given `dir` without a connection, every file; with a connection, what `up` would apply.
+ *
+ * @example
+ * const report = await lint({ dir: './migrations' });
+ * if (report.errors > 0) process.exitCode = 1;
+ *
+ * @example
+ * // the pending set of a database, with the style rules on
+ * await lint({ dir: './migrations', databaseUrl: process.env.DATABASE_URL, enable: ['all'] });
+ */
+export async function lint(options: linting.LintOptions): Promise<linting.LintReport> {
+  const connected = options.databaseUrl !== undefined || options.pool !== undefined || options.client !== undefined;
+  return connected ? guarded(options, () => linting.lint(options)) : linting.lint(options);
 }

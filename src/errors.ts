@@ -198,3 +198,26 @@ export class LocalServerError extends SlipwayError {
     this.name = 'LocalServerError';
   }
 }
+
+/** One finding a {@link LintError} refused a run for (see `lint`). */
+export interface LintErrorFinding {
+  readonly file: string;
+  readonly line: number;
+  readonly column: number;
+  readonly rule: string;
+  readonly message: string;
+}
+
+/**
+ * `migrate` or `preview` with `lint` on found an error-level lint finding in the pending
+ * migrations: nothing was run. `findings` lists them (each was also logged).
+ */
+export class LintError extends SlipwayError {
+  constructor(
+    readonly findings: readonly LintErrorFinding[],
+    message: string,
+  ) {
+    super('LINT', message);
+    this.name = 'LintError';
+  }
+}

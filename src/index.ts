@@ -7,7 +7,22 @@
  *
  * @packageDocumentation
  */
-export { migrate, status, preview, adopt, seed, resolve } from './api.js';
+export { migrate, status, preview, adopt, seed, resolve, lint } from './api.js';
+export {
+  lintSources,
+  RULES,
+  formatLintText,
+  formatLintJson,
+  formatLintGithub,
+  type LintOptions,
+  type LintSettings,
+  type LintReport,
+  type LintFinding,
+  type IgnoredFinding,
+  type LintRule,
+  type Severity,
+  type LintFormat,
+} from './lint/index.js';
 export {
   type MigrateOptions,
   type MigrateResult,
@@ -46,6 +61,8 @@ export {
   ConnectionError,
   DatabaseError,
   LocalServerError,
+  LintError,
+  type LintErrorFinding,
   type IntegrityKind,
   type ConnectionProblem,
 } from './errors.js';

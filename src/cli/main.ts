@@ -8,9 +8,10 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import type { Logger } from 'pino';
 import { parseTableName } from '../db/identifier.js';
 import { checkDatabaseName, localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
-import { SlipwayError, UsageError } from '../errors.js';
+import { SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
+import type { LintFormat } from '../lint/index.js';
 import type { MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles, readMigrationsFolder } from '../migrations/source.js';
 import type { LogFormat } from './logger.js';
@@ -178,6 +179,8 @@ function abortOnSignals(logger: () => Logger | undefined): AbortController {
 
 export async function main(argv: string[]): Promise<number> {
   let logger: Logger | undefined;
+  let inputErrorsAreUsage = false;
+  let lintFailed = false;
   let json = false;
   const controller = abortOnSignals(() => logger);
   const program = new Command('slipway')
@@ -200,12 +203,13 @@ export async function main(argv: string[]): Promise<number> {
 
   withDatabaseOptions(
     withLockRetryOptions(program.command('up'))
-      .description('apply pending migrations (every one, or up to --to)')
-      .option('--to <version>', 'stop after this version, e.g. 020_add_index'),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string }) => {
+      .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
+      .option('--to <version>', 'stop after this version, e.g. 020_add_index')
+      .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations'),
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & { to?: string }) => {
     const run = await begin(flags);
     const { migrate } = await api();
-    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
     if (json) printJson(result);
   });
 
@@ -238,11 +242,12 @@ export async function main(argv: string[]): Promise<number> {
       .addArgument(new Argument('[direction]', 'up or down').choices(['up', 'down']).default('up'))
       .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
-      .option('--all', 'down: every applied migration'),
-  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & { to?: string; steps?: number; all?: boolean }) => {
+      .option('--all', 'down: every applied migration')
+      .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations'),
+  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & { to?: string; steps?: number; all?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
     const run = await begin(flags, true);
-    const result = await (await api()).preview({ ...run.library, direction, ...requestFlags(flags) });
+    const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && lintFlag(flags, run.logger), ...requestFlags(flags) });
     if (json) printJson(result);
     else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
   });
@@ -316,6 +321,46 @@ export async function main(argv: string[]): Promise<number> {
       if (!local.running) throw new NotRunning();
     });
 
+  program
+    .command('lint')
+    .description('check migrations for statements that lock production tables or break running replicas (exit 1 on an error-level finding)')
+    .argument('[files...]', 'files to lint as one run, in this order (default: the --dir folder)')
+    .addOption(new Option('--dir <path>', 'migrations folder: every up file, or with a database the pending ones').env('SLIPWAY_DIR').default('./migrations'))
+    .addOption(new Option('--format <format>', 'text, json, or github (workflow annotations)').choices(['text', 'json', 'github']).default('text'))
+    .option('--rules <ids>', 'comma-separated: rule ids to turn on (style rules are off by default), "all", or -id to turn one off')
+    .addOption(new Option('--pg-version <version>', 'target PostgreSQL: a major version (16, 9.6) or server_version_num; default: the server\'s, else 13').argParser(pgVersion))
+    .addOption(new Option('--lock-timeout <seconds>', "the lock timeout up will give each statement; 0 (none) makes require-lock-timeout check each file sets its own").argParser(seconds).default(5, '5'))
+    .addOption(new Option('--table <name>', 'bookkeeping table, with a database').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
+    .addOption(new Option('--database-url <url>', 'lint what up would apply to this database (and use its version); without one, no database is used').env('DATABASE_URL'))
+    .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
+    .option('--list-rules', 'print every rule with its severity, reason and safe rewrite')
+    .action(async (files: string[], flags: LintFlags) => {
+      inputErrorsAreUsage = true;
+      const { formatRules, formatLintGithub, formatLintJson, formatLintText } = await import('../lint/index.js');
+      if (flags.listRules) {
+        process.stdout.write(formatRules());
+        return;
+      }
+      const databaseUrl = flags.databaseUrl === '' ? undefined : flags.databaseUrl;
+      if (databaseUrl !== undefined) {
+        secrets.push(...passwordsOf(databaseUrl));
+        logger = await (await import('./logger.js')).cliLogger({ level: 'warn', toStderr: true });
+      }
+      const rules = (flags.rules ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+      const report = await (await api()).lint({
+        ...(files.length > 0 ? { files } : { dir: flags.dir }),
+        ...(databaseUrl !== undefined && { databaseUrl, table: flags.table, ...(logger !== undefined && { logger }) }),
+        ...(flags.wait !== undefined && { connectWait: flags.wait * 1000 }),
+        enable: rules.filter((r) => !r.startsWith('-')),
+        disable: rules.filter((r) => r.startsWith('-')).map((r) => r.slice(1)),
+        ...(flags.pgVersion !== undefined && { pgVersion: flags.pgVersion }),
+        lockTimeout: Math.round(flags.lockTimeout * 1000),
+      });
+      const format: LintFormat = flags.format;
+      process.stdout.write(scrub(format === 'json' ? formatLintJson(report) : format === 'github' ? formatLintGithub(report) : formatLintText(report, { source: process.stdout.isTTY === true })));
+      if (report.errors > 0) lintFailed = true;
+    });
+
   withDatabaseOptions(
     program
       .command('adopt')
@@ -346,13 +391,14 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return controller.signal.aborted ? EXIT_FAILURE : EXIT_OK;
+    return controller.signal.aborted || lintFailed ? EXIT_FAILURE : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
     }
     if (error instanceof NotRunning) return EXIT_FAILURE;
-    const usage = error instanceof UsageError;
+    // For lint, input it cannot read (a file missing or not SQL) is bad input too.
+    const usage = error instanceof UsageError || (inputErrorsAreUsage && error instanceof SourceError);
     const message = scrub(error instanceof Error ? error.message : String(error));
     // Every error the library means to throw is a SlipwayError; anything else is a bug or the system's (INTERNAL).
     if (json) printJson({ error: { code: error instanceof SlipwayError ? error.code : 'INTERNAL', message } });
@@ -362,6 +408,35 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class NotRunning extends Error {}
+
+interface LintFlag {
+  lint?: boolean;
+}
+
+interface LintFlags {
+  dir: string;
+  format: LintFormat;
+  rules?: string;
+  pgVersion?: number;
+  lockTimeout: number;
+  table: string;
+  databaseUrl?: string;
+  wait?: number;
+  listRules?: boolean;
+}
+
+/** up and plan lint unless --no-lint, which is logged. */
+function lintFlag(flags: LintFlag, logger: Logger): boolean {
+  if (flags.lint !== false) return true;
+  logger.warn({ lint: false }, 'not linting the pending migrations (--no-lint): statements that lock tables in use run as written');
+  return false;
+}
+
+function pgVersion(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) throw new InvalidArgumentError('give a major version (16, 9.6) or a server_version_num (160004).');
+  return n;
+}
 
 function requestFlags(flags: { to?: string; steps?: number; all?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all'> {
   return {

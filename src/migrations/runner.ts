@@ -13,6 +13,8 @@ import { describeState, needsLock, plan, validateRequest, type AppliedRow, type 
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { describeBlocker, watched, type Blocker } from './watch.js';
+import { lintPlan } from '../lint/gate.js';
+import type { LintSettings } from '../lint/lint.js';
 import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
@@ -57,6 +59,12 @@ export interface MigrateOptions extends ConnectionSource {
   readonly lockTimeout?: number;
   /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
   readonly lockRetries?: number;
+  /**
+   * up: lint the pending migrations before taking the lock (see `lint`) and refuse to run any
+   * of them on an error-level finding (a `LintError`). `true` for the default rules, or the
+   * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).
+   */
+  readonly lint?: boolean | LintSettings;
 }
 
 const DEFAULT_LOCK_TIMEOUT_MS = 5000;
@@ -117,6 +125,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const started = performance.now();
   const parsedCache: ParsedCache = new Map();
   const session = await connect(options, logger);
+  let linted = false;
   try {
     const seen = await readOwnLedger(session.client, await locateLedger(session.client, tableName));
     // A row being applied or reverted may be a migration another runner is executing right now:
@@ -127,10 +136,13 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
         return result(migrations, fastPlan, [], null, started, seen.rows);
       }
-      // A long parse never holds the lock: large files are parsed before taking it. Small ones
-      // are parsed under it, so that the runners waiting for it (which then usually find
-      // nothing left) do not all parse the same files.
-      if (pendingText(fastPlan) > PARSE_BEFORE_LOCK_CHARS) await parseSteps(session, fastPlan, parsedCache, options.signal);
+      // A long parse never holds the lock: large files are parsed (and linted) before taking it.
+      // Small ones are parsed under it, so that the runners waiting for it (which then usually
+      // find nothing left) do not all parse the same files.
+      if (pendingText(fastPlan) > PARSE_BEFORE_LOCK_CHARS) {
+        await parseSteps(session, fastPlan, parsedCache, options.signal);
+        linted = await lintGate(session, fastPlan, migrations, seen.rows, options, logger);
+      }
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
     return await withLock(session, lockKey, lockOptions, async (lock) => {
@@ -143,6 +155,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
+      if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger);
       const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, parsedCache, lockRetry(options));
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
@@ -217,6 +230,7 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     const contents = await readOwnLedger(session.client, ledger);
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
     const parsed = await parseSteps(session, p, new Map(), options.signal);
+    await lintGate(session, p, migrations, contents.rows, options, logger);
     return {
       direction: p.direction,
       steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
@@ -225,6 +239,14 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   } finally {
     await session.close();
   }
+}
+
+/** With `lint` on: lints an up plan's steps (see {@link lintPlan}), throwing on an error-level finding. */
+async function lintGate(session: Session, p: Plan, migrations: readonly Migration[], applied: readonly AppliedRow[], options: MigrateOptions, logger: Logger): Promise<boolean> {
+  if (options.lint === undefined || options.lint === false) return false;
+  const settings = options.lint === true ? {} : options.lint;
+  await lintPlan(session.client, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger);
+  return true;
 }
 
 /** The run's one connection, retrying transient failures for `connectWait` ms. */
