@@ -4,7 +4,7 @@
  * `-- slipway:ignore` comments written above it, and whether it runs inside a transaction.
  */
 import { SourceError, UsageError } from '../errors.js';
-import { cutIntoPieces, noTransactionReason } from '../migrations/statements.js';
+import { cutIntoPieces, loadParser, noTransactionReason } from '../migrations/statements.js';
 
 /** A parser node: the libpg-query JSON of one statement or expression. */
 export type Node = Record<string, unknown>;
@@ -54,11 +54,6 @@ export interface ParsedFile {
 /** Files longer than this are parsed in pieces cut between statements, as `parseSql` does. */
 const PIECE_CHARS = 1_000_000;
 
-let parser: Promise<typeof import('libpg-query')> | null = null;
-function loadParser(): Promise<typeof import('libpg-query')> {
-  parser ??= import('libpg-query');
-  return parser;
-}
 
 interface RawStatement {
   stmt: Record<string, Node>;

@@ -429,12 +429,23 @@ function isLockTimeout(error: unknown): boolean {
  * Each attempt is watched (see {@link watched}): who blocks it is logged, and named on failure.
  */
 async function retryingLockTimeouts(step: Step, label: string, attempt: (seen: { blockers: Blocker[] }) => Promise<void>): Promise<void> {
+  // One watching connection for every attempt, opened only if an attempt lasts.
+  let watcher: Promise<pg.Client> | null = null;
+  const side = () => (watcher ??= step.session.openSide());
+  try {
+    await attemptsWithRetry(step, label, attempt, side);
+  } finally {
+    if (watcher !== null) await (watcher as Promise<pg.Client>).then((c) => c.end()).catch(() => {});
+  }
+}
+
+async function attemptsWithRetry(step: Step, label: string, attempt: (seen: { blockers: Blocker[] }) => Promise<void>, side: () => Promise<pg.Client>): Promise<void> {
   for (let n = 0; ; n++) {
     const seen: { blockers: Blocker[] } = { blockers: [] };
     try {
       // With a lock timeout, look early enough to see who blocks before the attempt gives up.
       const after = step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
-      await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, { after, every: Math.min(1000, Math.max(100, after)) });
+      await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, { after, every: Math.min(1000, Math.max(100, after)), side });
       return;
     } catch (error) {
       const blockedBy = seen.blockers.length === 0 ? '' : `, blocked by ${seen.blockers.map(describeBlocker).join('; ')}`;

@@ -76,7 +76,7 @@ interface RawStatement {
 
 let parser: Promise<typeof import('libpg-query')> | null = null;
 /** The parser (a WebAssembly module) is loaded on first use only: a run with nothing pending never loads it. */
-function loadParser(): Promise<typeof import('libpg-query')> {
+export function loadParser(): Promise<typeof import('libpg-query')> {
   parser ??= import('libpg-query');
   return parser;
 }

@@ -25,6 +25,8 @@ export interface WatchOptions {
   readonly every?: number;
   /** How often to log progress of long index builds, clusters and vacuums (ms). Default 10000. */
   readonly progressEvery?: number;
+  /** A second connection to reuse (kept open), instead of opening one and closing it after. */
+  readonly side?: () => Promise<pg.Client>;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function watched<T>(
   const look = async () => {
     if (stopped) return;
     try {
-      side ??= await session.openSide();
+      side ??= await (options.side ?? (() => session.openSide()))();
       if (stopped) return;
       const blockers = await readBlockers(side, pid);
       seen.blockers = blockers;
@@ -83,7 +85,7 @@ export async function watched<T>(
     stopped = true;
     if (timer !== null) clearTimeout(timer);
     const client = side as pg.Client | null;
-    if (client !== null) await client.end().catch(() => {});
+    if (client !== null && options.side === undefined) await client.end().catch(() => {});
   }
 }
 
