@@ -30,6 +30,19 @@ export {
   type ForeignTool,
 } from './migrations/foreign.js';
 export type { ResolveOptions, ResolveResult, Resolution } from './migrations/resolve.js';
+export {
+  migrateTenants,
+  tenantsStatus,
+  previewTenants,
+  describeSummary,
+  type TenantsOptions,
+  type MigrateTenantsOptions,
+  type TenantResult,
+  type FleetResult,
+  type FleetProgress,
+  type FleetCommand,
+} from './tenants/fleet.js';
+export { readTenants, tenantLockKey, type Tenant } from './tenants/source.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
 export {
   plan,
@@ -66,6 +79,8 @@ export {
   ConnectionError,
   DatabaseError,
   LocalServerError,
+  TenantError,
+  type TenantProblem,
   type IntegrityKind,
   type ConnectionProblem,
 } from './errors.js';
