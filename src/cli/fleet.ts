@@ -37,7 +37,7 @@ export function tenantLine(result: TenantResult): string {
 export function formatFleet(result: FleetResult): string {
   const { command } = result;
   const worth = (r: TenantResult) => r.outcome === 'failed' || r.outcome === 'skipped' || (command === 'status' || command === 'plan' ? r.outcome === 'pending' : false);
-  const lines = result.tenants.filter(worth).map((r) => `${r.outcome === 'failed' ? 'FAILED ' : ''}${r.tenant}: ${describeOutcome(command, r)}`);
+  const lines = result.tenants.filter(worth).map((r) => (r.outcome === 'failed' ? `FAILED ${r.tenant}: ${r.error?.message}` : `${r.tenant}: ${describeOutcome(command, r)}`));
   return [...lines, describeSummary(command, result.summary)].join('\n');
 }
 
