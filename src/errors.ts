@@ -221,3 +221,26 @@ export class LintError extends SlipwayError {
     this.name = 'LintError';
   }
 }
+
+/** What a {@link TenantError} is about. */
+export type TenantProblem =
+  /** The tenant source names no tenant (an empty file, a pattern or query that matched nothing). */
+  | 'empty-source'
+  /** The source is not one slipway reads (see `readTenants`), or a line of a tenants file is not a URL. */
+  | 'bad-source'
+  /** A schema tenant whose schema does not exist in its database. */
+  | 'no-schema';
+
+/**
+ * A tenant source, or one tenant of it, is wrong: an empty source, a line that is not a
+ * connection URL, a schema that does not exist. In a fleet run it fails that tenant only.
+ */
+export class TenantError extends SlipwayError {
+  constructor(
+    readonly problem: TenantProblem,
+    message: string,
+  ) {
+    super('TENANT', message);
+    this.name = 'TenantError';
+  }
+}

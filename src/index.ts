@@ -38,6 +38,19 @@ export type {
   ForeignTool,
 } from './migrations/foreign.js';
 export type { ResolveOptions, ResolveResult, Resolution } from './migrations/resolve.js';
+export {
+  migrateTenants,
+  tenantsStatus,
+  previewTenants,
+  describeSummary,
+  type TenantsOptions,
+  type MigrateTenantsOptions,
+  type TenantResult,
+  type FleetResult,
+  type FleetProgress,
+  type FleetCommand,
+} from './tenants/fleet.js';
+export { readTenants, tenantLockKey, type Tenant } from './tenants/source.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
 export type { Direction, MigrationState, MigrationStatus, AppliedRow, LedgerState } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
@@ -63,6 +76,8 @@ export {
   LocalServerError,
   LintError,
   type LintErrorFinding,
+  TenantError,
+  type TenantProblem,
   type IntegrityKind,
   type ConnectionProblem,
 } from './errors.js';

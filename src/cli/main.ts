@@ -15,6 +15,7 @@ import type { LintFormat } from '../lint/index.js';
 import type { MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles, readMigrationsFolder } from '../migrations/source.js';
 import type { LogFormat } from './logger.js';
+import type { FleetResult, TenantsOptions } from '../tenants/fleet.js';
 
 // Loaded by the commands that use them: `--version`, `--help` and `new` need neither the
 // driver nor the logger, and only `seed` needs the YAML parser.
@@ -103,6 +104,20 @@ function withLockRetryOptions(command: Command): Command {
     .addOption(new Option('--lock-retries <n>', 'how many times a migration that timed out on a lock is retried').argParser(wholeNumberOrZero).default(5, '5'));
 }
 
+/** --tenants, --concurrency and --fail-fast: up, down, status and plan over a fleet. */
+interface FleetFlags {
+  tenants?: string;
+  concurrency?: number;
+  failFast?: boolean;
+}
+
+function withFleetOptions(command: Command): Command {
+  return command
+    .addOption(new Option('--tenants <source>', 'run over many tenants: schema:<LIKE pattern> or query:<SQL> (schemas of --database-url), or a file of database URLs (one per line)').env('SLIPWAY_TENANTS'))
+    .addOption(new Option('--concurrency <n>', 'with --tenants: tenants at once (default min(8, max_connections/4))').argParser(wholeNumber))
+    .option('--fail-fast', 'with --tenants: start no more tenants after the first failure');
+}
+
 function lockRetryOptions(flags: LockRetryFlags): Pick<MigrateOptions, 'lockTimeout' | 'lockRetries'> {
   return {
     ...(flags.lockTimeout !== undefined && { lockTimeout: Math.round(flags.lockTimeout * 1000) }),
@@ -182,6 +197,7 @@ export async function main(argv: string[]): Promise<number> {
   let inputErrorsAreUsage = false;
   let lintFailed = false;
   let json = false;
+  let fleetFailed = false;
   const controller = abortOnSignals(() => logger);
   const program = new Command('slipway')
     .description('Concurrency-safe PostgreSQL migrations')
@@ -201,12 +217,59 @@ export async function main(argv: string[]): Promise<number> {
     return prepareRun(flags, logger, controller.signal, folder);
   };
 
+  /**
+   * A fleet run: the schemas of one database (the local server's without a URL) or a file of
+   * database URLs. Returns false when the command is not a fleet run.
+   */
+  const fleet = async (command: 'up' | 'down' | 'status' | 'plan', flags: DatabaseFlags & FleetFlags & LockRetryFlags, request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean }) => {
+    if (flags.tenants === undefined) {
+      if (flags.concurrency !== undefined || flags.failFast) throw new UsageError('--concurrency and --fail-fast go with --tenants');
+      return false;
+    }
+    json = flags.json === true;
+    const { formatFleet, progressLine, tenantLine } = await import('./fleet.js');
+    const { migrateTenants, previewTenants, tenantsStatus } = await import('../tenants/fleet.js');
+    const tty = !json && process.stderr.isTTY === true;
+    logger = await loggerFor({ ...flags, logLevel: tty && flags.logLevel === 'info' ? 'warn' : flags.logLevel }, json || command === 'status' || command === 'plan');
+    const needsDatabase = /^(schema|query):/i.test(flags.tenants.trim());
+    const run = needsDatabase ? await prepareRun(flags, logger, controller.signal, 'migrations') : null;
+    const progress = progressLine(tty);
+    const options: TenantsOptions = {
+      tenants: flags.tenants,
+      databaseUrl: run?.library.databaseUrl ?? flags.databaseUrl,
+      dir: flags.dir,
+      table: flags.table,
+      ...(flags.lockKey !== undefined && { lockKey: flags.lockKey }),
+      ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
+      failFast: flags.failFast === true,
+      ...lockRetryOptions(flags),
+      logger,
+      signal: controller.signal,
+      onTenant: (result, p) => {
+        if (json) process.stdout.write(`${scrub(tenantLine(result))}\n`);
+        progress.update(p);
+      },
+    };
+    let result: FleetResult;
+    try {
+      const withRequest = { ...options, direction: request.direction ?? 'up', ...requestFlags(request) };
+      result = command === 'status' ? await tenantsStatus(options) : command === 'plan' ? await previewTenants(withRequest) : await migrateTenants(withRequest);
+    } finally {
+      progress.clear();
+    }
+    if (json) process.stdout.write(`${scrub(JSON.stringify({ summary: result.summary }))}\n`);
+    else process.stdout.write(`${scrub(formatFleet(result))}\n`);
+    if (result.summary.failed > 0 || result.summary.skipped > 0) fleetFailed = true;
+    return true;
+  };
+
   withDatabaseOptions(
-    withLockRetryOptions(program.command('up'))
+    withFleetOptions(withLockRetryOptions(program.command('up')))
       .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations'),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & { to?: string }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string }) => {
+    if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }) })) return;
     const run = await begin(flags);
     const { migrate } = await api();
     const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
@@ -214,20 +277,22 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   withDatabaseOptions(
-    withLockRetryOptions(program.command('down'))
+    withFleetOptions(withLockRetryOptions(program.command('down')))
       .description('revert the newest applied migration (or --steps N, --to V, --all)')
       .addOption(new Option('--steps <n>', 'revert this many').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'revert every migration after this version').conflicts(['all']))
       .option('--all', 'revert every applied migration'),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & { to?: string; steps?: number; all?: boolean }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & FleetFlags & { to?: string; steps?: number; all?: boolean }) => {
+    if (await fleet('down', flags, { direction: 'down', ...flags })) return;
     const run = await begin(flags);
     const { migrate } = await api();
     const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'down', ...requestFlags(flags) });
     if (json) printJson(result);
   });
 
-  withDatabaseOptions(program.command('status').description('every migration with its state, and who holds the migration lock')).action(
-    async (flags: DatabaseFlags) => {
+  withDatabaseOptions(withFleetOptions(program.command('status')).description('every migration with its state, and who holds the migration lock')).action(
+    async (flags: DatabaseFlags & FleetFlags) => {
+      if (await fleet('status', flags, {})) return;
       const run = await begin(flags, true);
       const report = await (await api()).status(run.library);
       if (json) printJson(report);
@@ -236,16 +301,17 @@ export async function main(argv: string[]): Promise<number> {
   );
 
   withDatabaseOptions(
-    program
-      .command('plan')
+    withFleetOptions(program
+      .command('plan'))
       .description('show what up or down would do, executing nothing')
       .addArgument(new Argument('[direction]', 'up or down').choices(['up', 'down']).default('up'))
       .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
       .option('--all', 'down: every applied migration')
       .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations'),
-  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & { to?: string; steps?: number; all?: boolean }) => {
+  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
+    if (await fleet('plan', flags, { direction, ...flags })) return;
     const run = await begin(flags, true);
     const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && lintFlag(flags, run.logger), ...requestFlags(flags) });
     if (json) printJson(result);
@@ -391,7 +457,7 @@ export async function main(argv: string[]): Promise<number> {
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return controller.signal.aborted || lintFailed ? EXIT_FAILURE : EXIT_OK;
+    return controller.signal.aborted || lintFailed || fleetFailed ? EXIT_FAILURE : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;

@@ -144,6 +144,22 @@ describe('/readyz', () => {
   });
 });
 
+describe('MIGRATE_ON_START=false (a migration Job migrates)', () => {
+  it('serves without migrating, not ready; ready once the job applied the migrations', async () => {
+    box = await sandbox();
+    const service = await startService(serviceEnv(box, { MIGRATE_ON_START: 'false' }));
+    expect(service.lines().some((l) => l.msg.startsWith('MIGRATE_ON_START=false: not migrating'))).toBe(true);
+    expect((await box.admin.query(`SELECT to_regclass($1) AS t`, [box.table])).rows[0].t).toBeNull();
+    expect(await call(service.url, 'GET', '/healthz')).toMatchObject({ status: 200 });
+    expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ready: false } });
+
+    // The Job: the CLI, as deploy/tracker/migration-job/job.yaml runs it.
+    const job = await runCli(['up', '--database-url', box.url, '--dir', MIGRATIONS, '--table', box.table, '--lock-key', box.lockKey.toString(), '--wait', '60', '--log-format', 'json']);
+    expect(job.code).toBe(0);
+    expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true, migrations: VERSIONS.length } });
+  });
+});
+
 describe('SIGTERM', () => {
   it('stops accepting connections, lets an in-flight request finish, closes the pool and exits 0', async () => {
     box = await sandbox();

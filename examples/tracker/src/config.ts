@@ -16,6 +16,12 @@ export interface Config {
   readonly table?: string;
   /** `SLIPWAY_LOCK_KEY`: the migration lock key, default slipway's. */
   readonly lockKey?: string;
+  /**
+   * `MIGRATE_ON_START`, default true: apply the migrations before listening. `false` when a
+   * migration Job applies them instead (deploy/tracker/migration-job): the service then only
+   * serves, and /readyz answers 503 until the Job is done.
+   */
+  readonly migrateOnStart: boolean;
 }
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -43,8 +49,13 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError(`LOG_LEVEL=${JSON.stringify(logLevel)} is not a level: use one of ${LOG_LEVELS.join(', ')}`);
   }
+  const migrateOnStart = env.MIGRATE_ON_START ?? 'true';
+  if (migrateOnStart !== 'true' && migrateOnStart !== 'false') {
+    throw new ConfigError(`MIGRATE_ON_START=${JSON.stringify(migrateOnStart)} is not a switch: use true or false`);
+  }
   return {
     databaseUrl,
+    migrateOnStart: migrateOnStart === 'true',
     port,
     host: env.HOST || '127.0.0.1',
     logLevel,

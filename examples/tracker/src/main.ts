@@ -38,23 +38,27 @@ async function main(): Promise<number> {
   const handle = (signal: NodeJS.Signals) => onSignal(signal);
   process.on('SIGTERM', handle).on('SIGINT', handle);
 
-  try {
-    const result = await migrate({
-      ...migrations,
-      direction: 'up',
-      databaseUrl: config.databaseUrl,
-      connectWait: CONNECT_WAIT_MS,
-      logger: logger.child({ component: 'migrations' }),
-      signal: startup.signal,
-    });
-    const waited = result.lockWaitMs === null ? 'no lock needed' : `waited ${result.lockWaitMs} ms for the lock`;
-    logger.info(
-      { applied: result.executed.map((s) => s.version), lockWaitMs: result.lockWaitMs, migrations: result.migrations.length },
-      `migrations up to date: ${result.executed.length} applied by this replica, ${result.migrations.length} in all (${waited})`,
-    );
-  } catch (error) {
-    logger.error({ err: error }, `migrations failed, not serving: ${(error as Error).message}`);
-    return 1;
+  if (config.migrateOnStart) {
+    try {
+      const result = await migrate({
+        ...migrations,
+        direction: 'up',
+        databaseUrl: config.databaseUrl,
+        connectWait: CONNECT_WAIT_MS,
+        logger: logger.child({ component: 'migrations' }),
+        signal: startup.signal,
+      });
+      const waited = result.lockWaitMs === null ? 'no lock needed' : `waited ${result.lockWaitMs} ms for the lock`;
+      logger.info(
+        { applied: result.executed.map((s) => s.version), lockWaitMs: result.lockWaitMs, migrations: result.migrations.length },
+        `migrations up to date: ${result.executed.length} applied by this replica, ${result.migrations.length} in all (${waited})`,
+      );
+    } catch (error) {
+      logger.error({ err: error }, `migrations failed, not serving: ${(error as Error).message}`);
+      return 1;
+    }
+  } else {
+    logger.info('MIGRATE_ON_START=false: not migrating (a migration job does); /readyz says when the migrations are applied');
   }
   // Starting to listen: remember the signal, act on it once listening.
   let early: NodeJS.Signals | undefined;

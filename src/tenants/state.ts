@@ -1,0 +1,98 @@
+/**
+ * The ledgers of every schema tenant of one database, read without a connection per tenant:
+ * one catalog query (which schemas exist, which hold a ledger) and one `UNION ALL` over the
+ * ledgers found (a query per 500 tenants), so a fleet with nothing pending costs two queries per database.
+ */
+import type pg from 'pg';
+import { quoteTableName } from '../db/identifier.js';
+import type { AppliedRow } from '../migrations/plan.js';
+
+/** One schema tenant's ledger as read. */
+export interface SchemaLedger {
+  readonly schemaExists: boolean;
+  /** Its rows; empty when the schema or the table does not exist (everything pending). */
+  readonly rows: AppliedRow[];
+  /** The table has no checksum column (another tool's shape, being adopted). */
+  readonly adopting: boolean;
+}
+
+/** How many ledgers one UNION ALL reads: keeps the statement (and the server's parse of it) bounded. */
+const PER_QUERY = 500;
+const UNDEFINED_TABLE = '42P01';
+const UNDEFINED_SCHEMA = '3F000';
+
+/**
+ * Reads the ledger `table` (unqualified: the name inside each schema) of every schema in
+ * `schemas`, on one connection. A schema dropped between the two queries makes the read start
+ * over once.
+ *
+ * @example
+ * const { database, ledgers } = await readSchemaLedgers(client, ['tenant_a', 'tenant_b'], 'schema_migrations');
+ * ledgers.get('tenant_a')?.rows.length; // migrations applied in tenant_a
+ */
+export async function readSchemaLedgers(
+  client: pg.ClientBase,
+  schemas: readonly string[],
+  table: string,
+): Promise<{ database: string; ledgers: Map<string, SchemaLedger> }> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readOnce(client, schemas, table);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (attempt >= 2 || (code !== UNDEFINED_TABLE && code !== UNDEFINED_SCHEMA)) throw error;
+    }
+  }
+}
+
+async function readOnce(client: pg.ClientBase, schemas: readonly string[], table: string) {
+  const { rows: catalog } = await client.query<{ database: string; name: string; schema_exists: boolean; has_ledger: boolean }>(
+    `SELECT current_database()::text AS database, s.name, n.oid IS NOT NULL AS schema_exists, c.oid IS NOT NULL AS has_ledger
+       FROM unnest($1::text[]) AS s(name)
+       LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = s.name
+       LEFT JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = $2 AND c.relkind IN ('r', 'p')`,
+    [schemas, table],
+  );
+  const database = catalog[0]?.database ?? '';
+  const rowsBy = new Map<string, AppliedRow[]>();
+  const adopting = new Set<string>();
+  const withLedger = catalog.filter((c) => c.has_ledger).map((c) => c.name);
+  for (let start = 0; start < withLedger.length; start += PER_QUERY) {
+    const chunk = withLedger.slice(start, start + PER_QUERY);
+    const sql = chunk
+      .map(
+        (schema, i) =>
+          `SELECT ${i} AS t, m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at,
+                  j->>'duration_ms' AS duration_ms, j->>'progress' AS progress, j ? 'checksum' AS has_checksum
+             FROM ${quoteTableName({ schema, table })} AS m, LATERAL to_jsonb(m) AS j`,
+      )
+      .join('\nUNION ALL\n');
+    const { rows } = await client.query<{
+      t: number;
+      version: string;
+      checksum: string | null;
+      state: string | null;
+      applied_at: string | null;
+      duration_ms: string | null;
+      progress: string | null;
+      has_checksum: boolean;
+    }>(sql);
+    for (const row of rows) {
+      const schema = chunk[row.t]!;
+      if (!row.has_checksum) adopting.add(schema);
+      let list = rowsBy.get(schema);
+      if (list === undefined) rowsBy.set(schema, (list = []));
+      list.push({
+        version: row.version,
+        checksum: row.checksum,
+        state: row.state ?? 'applied',
+        appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
+        durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+        progress: row.progress === null ? null : Number(row.progress),
+      });
+    }
+  }
+  const ledgers = new Map<string, SchemaLedger>();
+  for (const c of catalog) ledgers.set(c.name, { schemaExists: c.schema_exists, rows: rowsBy.get(c.name) ?? [], adopting: adopting.has(c.name) });
+  return { database, ledgers };
+}

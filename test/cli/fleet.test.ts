@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type FreshDatabase } from '../support/db.js';
+import { migrationsDir } from '../support/files.js';
+import { runCli } from '../support/cli.js';
+
+const FILES = {
+  '001_create_notes.up.sql': 'CREATE TABLE notes (id int PRIMARY KEY);',
+  '001_create_notes.down.sql': 'DROP TABLE notes;',
+  '002_index_notes.up.sql': 'CREATE INDEX CONCURRENTLY notes_id_idx ON notes (id);',
+  '002_index_notes.down.sql': 'DROP INDEX CONCURRENTLY notes_id_idx;',
+};
+
+let db: FreshDatabase;
+beforeAll(async () => {
+  db = await freshDatabase();
+  await db.admin.query(Array.from({ length: 12 }, (_, i) => `CREATE SCHEMA shop_${i + 1};`).join(' '));
+});
+afterAll(async () => db?.drop());
+
+const lines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+
+describe('slipway --tenants', () => {
+  it('up --json: one line per tenant and a summary; a failing tenant exits 1 and is named; again, only it runs', async () => {
+    const dir = migrationsDir(FILES);
+    await db.admin.query('CREATE TABLE shop_4.notes (x text)');
+    const args = ['--tenants', 'schema:shop\\_%', '--database-url', db.url, '--dir', dir, '--concurrency', '3'];
+    const up = await runCli(['up', ...args, '--json']);
+    expect(up.code).toBe(1);
+    const out = lines(up.stdout);
+    expect(out).toHaveLength(13);
+    const tenants = out.slice(0, 12);
+    expect(tenants.map((t) => t.tenant).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `shop_${i + 1}`).sort());
+    expect(tenants.filter((t) => t.outcome === 'failed')).toEqual([expect.objectContaining({ tenant: 'shop_4', error: { code: 'MIGRATION_FAILED', message: expect.stringContaining('relation "notes" already exists') } })]);
+    expect(out[12]).toEqual({ summary: expect.objectContaining({ total: 12, changed: 11, failed: 1, executed: 22, concurrency: 3 }) });
+
+    const text = await runCli(['up', ...args, '--log-format', 'json']);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toMatch(/\nFAILED shop_4: migration 001_create_notes \(up\) failed in .*relation "notes" already exists.*\nup: 12 tenants: 11 up to date, 1 failed in \d+\.\d s \(concurrency 3\)\n$/);
+    // Off a terminal, a JSON log line per tenant.
+    expect(lines(text.stdout).filter((l) => typeof l.tenant === 'string' && l.outcome === 'up-to-date')).toHaveLength(11);
+
+    await db.admin.query('DROP TABLE shop_4.notes');
+    const fixed = await runCli(['up', ...args, '--log-format', 'json']);
+    expect(fixed.code).toBe(0);
+    expect(fixed.stdout).toMatch(/\nup: 12 tenants: 1 migrated \(2 migrations\), 11 up to date in \d+\.\d s \(concurrency 3\)\n$/);
+
+    const status = await runCli(['status', ...args, '--log-level', 'silent']);
+    expect(status).toMatchObject({ code: 0, stdout: expect.stringMatching(/^status: 12 tenants: 12 up to date in \d+\.\d s \(concurrency 3\)\n$/) });
+    const plan = await runCli(['plan', 'down', ...args, '--log-level', 'silent']);
+    expect(plan.code).toBe(0);
+    expect(plan.stdout.split('\n')[0]).toBe('shop_1: would run 1: 002_index_notes');
+  });
+
+  it('bad sources: one clear line, exit 1 (nothing to run) or 2 (usage)', async () => {
+    const dir = migrationsDir(FILES);
+    const empty = await runCli(['up', '--tenants', 'schema:nobody%', '--database-url', db.url, '--dir', dir]);
+    expect(empty).toMatchObject({ code: 1, stderr: 'slipway: no schema matches "nobody%" in the database: no tenants to run\n' });
+    const missing = await runCli(['up', '--tenants', '/nonexistent/tenants.txt', '--dir', dir]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/^slipway: tenants file \/nonexistent\/tenants\.txt does not exist/);
+    const stray = await runCli(['up', '--concurrency', '4', '--database-url', db.url, '--dir', dir]);
+    expect(stray).toMatchObject({ code: 2, stderr: 'slipway: --concurrency and --fail-fast go with --tenants\n' });
+    const qualified = await runCli(['up', '--tenants', 'schema:shop\\_%', '--table', 'ops.ledger', '--database-url', db.url, '--dir', dir]);
+    expect(qualified.code).toBe(2);
+    expect(qualified.stderr).toMatch(/^slipway: table ops\.ledger is schema-qualified: for schema tenants give the table's name only/);
+  });
+});
