@@ -3,7 +3,9 @@ import { SeedError, type SeedLocation } from '../errors.js';
 import type { Catalog, CatalogColumn, CatalogTable } from './catalog.js';
 import type { ValueCheck } from './checks.js';
 import { describeLocation, isPlainObject, type SeedFile } from './files.js';
-import { ReferenceReader, referencesIn, type Value } from './references.js';
+import { isReference, ReferenceReader, type Reference, type Value } from './references.js';
+
+const NONE: ReadonlySet<number> = new Set();
 
 export interface PlannedRow {
   readonly at: SeedLocation;
@@ -142,19 +144,23 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
   const steps = files.map((file, fileIndex): SeedStep => {
     const table = tables[fileIndex]!;
     const rows = encoded[fileIndex]!;
+    // Rows of this file each row refers to; most refer to none, and share one empty set.
     const dependencies = rows.map((row, rowIndex) => {
-      const needs = new Set<number>();
-      for (const ref of referencesIn(row.values.values())) {
-        if ((lastFile.get(ref.table.oid) ?? -1) < fileIndex) continue;
-        const target = seededRows(ref.table).get(ref.id);
-        if (target === undefined || target.file < fileIndex) continue;
-        if (target.file > fileIndex) {
-          fail(row.at, `refers to a ${ref.table.name} row that ${files[target.file]!.path} seeds later; rename the files so that one sorts first`);
+      let needs: Set<number> | undefined;
+      // The reference, then those inside its key.
+      const visit = (ref: Reference) => {
+        const target = (lastFile.get(ref.table.oid) ?? -1) < fileIndex ? undefined : seededRows(ref.table).get(ref.id);
+        if (target !== undefined && target.file >= fileIndex) {
+          if (target.file > fileIndex) {
+            fail(row.at, `refers to a ${ref.table.name} row that ${files[target.file]!.path} seeds later; rename the files so that one sorts first`);
+          }
+          if (target.row === rowIndex) fail(row.at, 'the row refers to itself');
+          (needs ??= new Set()).add(target.row);
         }
-        if (target.row === rowIndex) fail(row.at, 'the row refers to itself');
-        needs.add(target.row);
-      }
-      return needs;
+        for (const value of ref.key.values()) if (isReference(value)) visit(value);
+      };
+      for (const value of row.values.values()) if (isReference(value)) visit(value);
+      return needs ?? NONE;
     });
     return { at: file.at, table, key: file.key, insertOnly: file.insertOnly, levels: levelsOf(dependencies, rows).map(batches) };
   });

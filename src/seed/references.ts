@@ -19,6 +19,7 @@ export interface Reference {
   readonly key: ReadonlyMap<string, Value>;
   /** The reference as written, for messages. */
   readonly written: Readonly<Record<string, unknown>>;
+  /** Where it was first read; one reference is shared by every place that writes it alike. */
   readonly at: SeedLocation;
   /**
    * Equal for two references that look a row up by the same table, columns and values: seed
@@ -35,21 +36,6 @@ export type Value = string | null | Reference;
 /** @example isReference('acme') // false */
 export function isReference(value: Value | undefined): value is Reference {
   return typeof value === 'object' && value !== null;
-}
-
-/**
- * Every reference in `values`, including those inside other references' keys.
- *
- * @example referencesIn(row.values.values()).map((ref) => ref.table.name) // ['agents', 'workspaces']
- */
-export function referencesIn(values: Iterable<Value>, into: Reference[] = []): Reference[] {
-  for (const value of values) {
-    if (isReference(value)) {
-      into.push(value);
-      referencesIn(value.key.values(), into);
-    }
-  }
-  return into;
 }
 
 /**
@@ -102,15 +88,27 @@ export class ReferenceReader {
   readonly #ids = new Map<string, string>();
   /** Each object read, by identity: a YAML alias puts one object in many places, and it is read once. */
   readonly #read = new WeakMap<object, Reference>();
+  /** Each reference read, by {@link writtenText}: equal texts are equal references, checked and encoded alike. */
+  readonly #byText = new Map<string, Reference>();
 
   constructor(context: ReferenceContext) {
     this.#context = context;
   }
 
-  /** The checked and encoded reference written as `written` at `at`; refuses, naming the place, an unknown table or column, a table without a single-column primary key, a null value. */
+  /**
+   * The checked and encoded reference written as `written` at `at`; refuses, naming the place, an unknown table or column, a table without a single-column primary key, a null value.
+   * Seed data writes one reference in many places (every comment of an issue names it): each
+   * distinct reference as written is checked and encoded once and its {@link Reference} shared,
+   * found again by a short text of what is written (table, columns, values and their JSON types).
+   */
   read(written: Readonly<Record<string, unknown>>, at: SeedLocation): Reference {
     const known = this.#read.get(written);
-    if (known !== undefined) return known.at === at ? known : { ...known, at };
+    if (known !== undefined) return known;
+    const text = writtenText(written);
+    if (text !== null) {
+      const same = this.#byText.get(text);
+      if (same !== undefined) return same;
+    }
     const { tableNamed, columnOf, encode } = this.#context;
     const table = tableNamed(written.$ref as string, at);
     if (table.primaryKey === null) fail(at, `cannot refer to ${table.name}: it has no single-column primary key`);
@@ -124,6 +122,7 @@ export class ReferenceReader {
     if (key.size === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
     const ref: Reference = { table, key, written, at, id: this.idOf(table, key) };
     this.#read.set(written, ref);
+    if (text !== null) this.#byText.set(text, ref);
     return ref;
   }
 
@@ -146,31 +145,40 @@ export class ReferenceReader {
   }
 }
 
+/** A reference and the place that names it in messages: the first row written that gives it. */
+export interface ReferenceUse {
+  readonly ref: Reference;
+  readonly at: SeedLocation;
+}
+
 /**
  * Resolves references to primary keys (as text), by {@link Reference.id}: each distinct
  * reference once, the references inside their keys first, then one query per target table
- * and column set, whatever the number of rows. An error names the first reference (in
- * `refs` order) that has the missing or ambiguous key.
+ * and column set, whatever the number of rows. An error names the place of the first use (in
+ * `uses` order) of the reference that has the missing or ambiguous key. References already in
+ * `ids` are not looked up again.
  *
  * @example
- * const ids = await resolveReferences(client, referencesIn(row.values.values()));
+ * const ids = await resolveReferences(client, [{ ref: row.values.get('workspace_id'), at: row.at }]);
  * textOf(row.values.get('workspace_id')!, ids); // '1'
  */
-export async function resolveReferences(client: pg.ClientBase, refs: readonly Reference[]): Promise<Map<string, string>> {
-  const distinct = new Map<string, Reference>(); // each id's first reference
-  for (const ref of refs) if (!distinct.has(ref.id)) distinct.set(ref.id, ref);
+export async function resolveReferences(client: pg.ClientBase, uses: readonly ReferenceUse[], ids = new Map<string, string>()): Promise<Map<string, string>> {
+  const distinct = new Map<string, ReferenceUse>(); // each id's first use
+  for (const use of uses) if (!ids.has(use.ref.id) && !distinct.has(use.ref.id)) distinct.set(use.ref.id, use);
+  if (distinct.size === 0) return ids;
   // A reference inside another is named where that one is written.
-  const inner = [...distinct.values()].flatMap((ref) => [...ref.key.values()].filter(isReference).map((value) => ({ ...value, at: ref.at })));
-  const ids = inner.length > 0 ? await resolveReferences(client, inner) : new Map<string, string>();
-  const groups = new Map<string, { table: CatalogTable; columns: string[]; refs: Reference[] }>();
-  for (const ref of distinct.values()) {
-    const columns = [...ref.key.keys()].sort();
-    const groupId = JSON.stringify([ref.table.name, columns]);
-    const group = groups.get(groupId) ?? groups.set(groupId, { table: ref.table, columns, refs: [] }).get(groupId)!;
-    group.refs.push(ref);
+  const inner: ReferenceUse[] = [];
+  for (const { ref, at } of distinct.values()) for (const value of ref.key.values()) if (isReference(value)) inner.push({ ref: value, at });
+  if (inner.length > 0) await resolveReferences(client, inner, ids);
+  const groups = new Map<string, { table: CatalogTable; columns: string[]; uses: ReferenceUse[] }>();
+  for (const use of distinct.values()) {
+    const columns = [...use.ref.key.keys()].sort();
+    const groupId = `${use.ref.table.name}\0${columns.join('\0')}`;
+    const group = groups.get(groupId) ?? groups.set(groupId, { table: use.ref.table, columns, uses: [] }).get(groupId)!;
+    group.uses.push(use);
   }
-  for (const { table, columns, refs: group } of groups.values()) {
-    const source = unnest(table, columns, group.map((ref) => columns.map((column) => textOf(ref.key.get(column)!, ids))));
+  for (const { table, columns, uses: group } of groups.values()) {
+    const source = unnest(table, columns, columns.map((column) => group.map(({ ref }) => textOf(ref.key.get(column)!, ids))));
     const matches = columns.map((column, i) => equal(table, column, `t.${quoteIdentifier(column)}`, `v.c${i + 1}`, '=')).join(' AND ');
     // The number of matching rows and one's key: scalars, not an array per row to parse.
     const { rows } = await client.query<{ ord: string; matches: string; id: string }>(
@@ -178,14 +186,15 @@ export async function resolveReferences(client: pg.ClientBase, refs: readonly Re
          FROM ${source.sql} JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord`,
       source.params,
     );
-    const found = new Map(rows.map((row) => [Number(row.ord) - 1, row]));
-    group.forEach(({ at, written, id }, index) => {
-      const match = found.get(index);
+    const found: Array<{ matches: string; id: string } | undefined> = new Array(group.length);
+    for (const row of rows) found[Number(row.ord) - 1] = row;
+    group.forEach(({ ref, at }, index) => {
+      const match = found[index];
       if (match === undefined) {
-        fail(at, `no ${table.name} row matches ${JSON.stringify(written)}; seed it in an earlier file or fix the reference`);
+        fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
       }
-      if (match.matches !== '1') fail(at, `${match.matches} ${table.name} rows match ${JSON.stringify(written)}; refer by columns that name one row`);
-      ids.set(id, match.id);
+      if (match.matches !== '1') fail(at, `${match.matches} ${table.name} rows match ${JSON.stringify(ref.written)}; refer by columns that name one row`);
+      ids.set(ref.id, match.id);
     });
   }
   return ids;
@@ -194,6 +203,29 @@ export async function resolveReferences(client: pg.ClientBase, refs: readonly Re
 /** A value as text for its column: a reference becomes its row's primary key, from `ids`. */
 export function textOf(value: Value, ids: ReadonlyMap<string, string>): string | null {
   return isReference(value) ? ids.get(value.id)! : value;
+}
+
+/**
+ * A text of a reference as written, equal for two that give the same table, columns (in the
+ * same order) and values of the same JSON types: length-prefixed, so unambiguous. Null for one
+ * holding a list (rare), which is read afresh each time.
+ */
+function writtenText(written: Readonly<Record<string, unknown>>): string | null {
+  let text = '{';
+  for (const name in written) {
+    const value = written[name];
+    text += `${name.length}:${name}`;
+    if (typeof value === 'string') text += `s${value.length}:${value}`;
+    else if (typeof value === 'number') text += `n${value};`;
+    else if (typeof value === 'boolean') text += value ? 't' : 'f';
+    else if (value === null) text += '~';
+    else if (isPlainObject(value)) {
+      const inner = writtenText(value);
+      if (inner === null) return null;
+      text += inner;
+    } else return null;
+  }
+  return `${text}}`;
 }
 
 function fail(at: SeedLocation, message: string): never {

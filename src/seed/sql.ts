@@ -3,14 +3,15 @@ import type { CatalogTable } from './catalog.js';
 /**
  * A FROM item `v(c1 … cn, ord)` (and its SELECT, for a WITH item): one text array per column,
  * unnested side by side and cast to the columns' types, `ord` numbering the rows from 1.
- * Values travel as parameters, numbered from `paramOffset + 1`.
+ * Values travel as parameters, one array per column (`values[i]` holds column i of every row),
+ * numbered from `paramOffset + 1`.
  *
- * @example unnest(agents, ['name'], [['ada'], ['bob']]).sql // '(SELECT u.c1::text AS c1, u.ord FROM unnest($1::text[]) WITH ORDINALITY AS u(c1, ord)) AS v'
+ * @example unnest(agents, ['name'], [['ada', 'bob']]).sql // '(SELECT u.c1::text AS c1, u.ord FROM unnest($1::text[]) WITH ORDINALITY AS u(c1, ord)) AS v'
  */
 export function unnest(
   table: CatalogTable,
   columns: readonly string[],
-  rows: ReadonlyArray<ReadonlyArray<string | null>>,
+  values: Array<Array<string | null>>,
   paramOffset = 0,
 ): { sql: string; select: string; params: Array<Array<string | null>> } {
   const casts = columns.map((column, i) => `u.c${i + 1}::${table.columns.get(column)!.type} AS c${i + 1}`);
@@ -20,7 +21,7 @@ export function unnest(
   return {
     sql: `(${select}) AS v`,
     select,
-    params: columns.map((_, i) => rows.map((row) => row[i] ?? null)),
+    params: values,
   };
 }
 

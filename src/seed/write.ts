@@ -2,7 +2,7 @@ import type pg from 'pg';
 import { quoteIdentifier } from '../db/identifier.js';
 import { AbortedError, SeedError, SlipwayError } from '../errors.js';
 import type { Batch, SeedPlan, SeedStep } from './plan.js';
-import { isReference, resolveReferences, textOf, type Reference } from './references.js';
+import { isReference, resolveReferences, textOf, type ReferenceUse } from './references.js';
 import type { SeedConflict, SeedTableResult } from './report.js';
 import { equal, unnest } from './sql.js';
 
@@ -25,15 +25,21 @@ interface Tally {
  */
 export async function writePlan(client: pg.ClientBase, plan: SeedPlan, options: { update: boolean; signal?: AbortSignal }): Promise<SeedTableResult[]> {
   const tallies = new Map<string, Tally>();
+  const ids = new Map<string, string>(); // reference id → primary key, for the whole run: a row, once found, stays
   for (const step of plan.steps) {
     const name = step.table.name;
     const tally = tallies.get(name) ?? tallies.set(name, { table: name, inserted: 0, skipped: 0, conflicts: [], updated: 0 }).get(name)!;
     try {
       for (const level of step.levels) {
         if (options.signal?.aborted) throw new AbortedError(`stopped while seeding ${name} from ${step.at.file}; rolled back, nothing was written`);
-        const refs: Reference[] = [];
-        for (const batch of level) for (const row of batch.rows) for (const value of row.values.values()) if (isReference(value)) refs.push(value);
-        const ids = await resolveReferences(client, refs);
+        // Each reference not yet resolved, with the first row (in writing order) that gives it.
+        const uses = new Map<string, ReferenceUse>();
+        for (const batch of level) {
+          for (const row of batch.rows) {
+            for (const value of row.values.values()) if (isReference(value) && !ids.has(value.id) && !uses.has(value.id)) uses.set(value.id, { ref: value, at: row.at });
+          }
+        }
+        await resolveReferences(client, [...uses.values()], ids);
         await writeLevel(client, step, level, ids, options.update, tally);
       }
     } catch (error) {
@@ -66,7 +72,12 @@ async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly
   const items: string[] = [];
   const results: string[] = [];
   const prepared = level.map((batch, b) => {
-    const texts = batch.rows.map((row) => batch.columns.map((column) => textOf(row.values.get(column)!, ids)));
+    // One array per column, filled row by row: the statement's parameters as they are sent.
+    const texts = batch.columns.map((column) => {
+      const values = new Array<string | null>(batch.rows.length);
+      for (let r = 0; r < batch.rows.length; r++) values[r] = textOf(batch.rows[r]!.values.get(column)!, ids);
+      return values;
+    });
     const compared = batch.columns.filter((column) => !key.includes(column) && !insertOnly.includes(column));
     const alias = (column: string) => `v.c${batch.columns.indexOf(column) + 1}`;
     const keyMatches = key.map((column) => equal(table, column, `t.${quoteIdentifier(column)}`, alias(column), '=')).join(' AND ');
@@ -118,7 +129,7 @@ async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly
       const index = ord - 1;
       const row = batch.rows[index]!;
       const columns = compared.flatMap((column, i) =>
-        differs[i] ? [{ column, seed: texts[index]![batch.columns.indexOf(column)] ?? null, database: current[i] ?? null }] : [],
+        differs[i] ? [{ column, seed: texts[batch.columns.indexOf(column)]![index] ?? null, database: current[i] ?? null }] : [],
       );
       tally.conflicts.push({ at: row.at, key: row.key, columns });
     }
