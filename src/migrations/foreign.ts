@@ -148,7 +148,7 @@ function refusal(ledgers: readonly ForeignLedger[]): string {
  * The catalog in ONE query: every table in a non-system schema named like a tool's ledger or
  * like slipway's (`ledgerTable`), with its columns; and `current_schema()`.
  */
-async function findTables(client: pg.ClientBase, ledgerTable: string): Promise<{ current: string | null; tables: CatalogTable[] }> {
+async function findTables(client: pg.ClientBase, ledgerTable: string, inSchema: string | null = null): Promise<{ current: string | null; tables: CatalogTable[] }> {
   const names = [...new Set([...SHAPES.map((s) => s.table), ledgerTable])];
   const { rows } = await client.query<{ current: string | null; tables: CatalogTable[] | null }>(
     `SELECT current_schema() AS current,
@@ -158,8 +158,8 @@ async function findTables(client: pg.ClientBase, ledgerTable: string): Promise<{
                     ORDER BY n.nspname, c.relname)
                FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
               WHERE c.relname = ANY($1::text[]) AND c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'
-                AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)') AS tables`,
-    [names],
+                AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)' AND ($2::text IS NULL OR n.nspname = $2)) AS tables`,
+    [names, inSchema],
   );
   const tables = (rows[0]?.tables ?? []).map((t) => ({ ...t, columns: t.columns ?? [] }));
   return { current: rows[0]?.current ?? null, tables };
@@ -216,7 +216,8 @@ function byNumberThenText(a: string, b: string): number {
 export async function readOwnLedger(client: pg.ClientBase, ledger: Ledger): Promise<LedgerContents> {
   const contents = await ledger.read(client);
   if (contents.rows.length > 0 && !contents.adopting) return contents;
-  const { tables } = await findTables(client, ledger.name.table);
+  // A table named with its schema (a tenant's, say) answers for that schema only.
+  const { tables } = await findTables(client, ledger.name.table, ledger.requested.schema);
   const own = tables.find((t) => t.schema === ledger.name.schema && t.table === ledger.name.table);
   if (own !== undefined && recogniseTable(own, ledger.name.table) === null) return contents;
   const foreign: ForeignLedger[] = [];
