@@ -33,6 +33,36 @@ export interface LedgerContents {
   readonly adopting: boolean;
 }
 
+/**
+ * The columns a ledger is read with, whatever its shape (an adopted table may lack slipway's
+ * columns): `SELECT ${LEDGER_COLUMNS} FROM <ledger> AS m, LATERAL to_jsonb(m) AS j`.
+ */
+export const LEDGER_COLUMNS = `m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at,
+       j->>'duration_ms' AS duration_ms, j->>'progress' AS progress, j ? 'checksum' AS has_checksum`;
+
+/** A ledger row as {@link LEDGER_COLUMNS} reads it. */
+export interface LedgerRow {
+  readonly version: string;
+  readonly checksum: string | null;
+  readonly state: string | null;
+  readonly applied_at: string | null;
+  readonly duration_ms: string | null;
+  readonly progress: string | null;
+  readonly has_checksum: boolean;
+}
+
+/** A ledger row as the planner takes it. A table without a state column (being adopted) holds applied migrations only. */
+export function appliedRow(row: LedgerRow): AppliedRow {
+  return {
+    version: row.version,
+    checksum: row.checksum,
+    state: row.state ?? 'applied',
+    appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
+    durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+    progress: row.progress === null ? null : Number(row.progress),
+  };
+}
+
 /** The migration a bookkeeping write is about. */
 interface Entry {
   readonly version: string;
@@ -96,32 +126,8 @@ export class Ledger {
    */
   async read(client: pg.ClientBase): Promise<LedgerContents> {
     try {
-      const { rows } = await client.query<{
-        version: string;
-        checksum: string | null;
-        state: string | null;
-        applied_at: string | null;
-        duration_ms: string | null;
-        progress: string | null;
-        has_checksum: boolean;
-      }>(
-        `SELECT m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at,
-                j->>'duration_ms' AS duration_ms, j->>'progress' AS progress, j ? 'checksum' AS has_checksum
-           FROM ${this.sqlName} AS m, LATERAL to_jsonb(m) AS j`,
-      );
-      const adopting = rows.length > 0 && !rows[0]!.has_checksum;
-      return {
-        adopting,
-        rows: rows.map((row) => ({
-          version: row.version,
-          checksum: row.checksum,
-          // A table without a state column (being adopted) holds applied migrations only.
-          state: row.state ?? 'applied',
-          appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
-          durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
-          progress: row.progress === null ? null : Number(row.progress),
-        })),
-      };
+      const { rows } = await client.query<LedgerRow>(`SELECT ${LEDGER_COLUMNS} FROM ${this.sqlName} AS m, LATERAL to_jsonb(m) AS j`);
+      return { adopting: rows.length > 0 && !rows[0]!.has_checksum, rows: rows.map(appliedRow) };
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA) return { rows: [], adopting: false };

@@ -6,6 +6,7 @@
 import type pg from 'pg';
 import { quoteTableName } from '../db/identifier.js';
 import type { AppliedRow } from '../migrations/plan.js';
+import { appliedRow, LEDGER_COLUMNS, type LedgerRow } from '../migrations/ledger.js';
 
 /** One schema tenant's ledger as read. */
 export interface SchemaLedger {
@@ -62,34 +63,16 @@ async function readOnce(client: pg.ClientBase, schemas: readonly string[], table
     const sql = chunk
       .map(
         (schema, i) =>
-          `SELECT ${i} AS t, m.version::text AS version, j->>'checksum' AS checksum, j->>'state' AS state, j->>'applied_at' AS applied_at,
-                  j->>'duration_ms' AS duration_ms, j->>'progress' AS progress, j ? 'checksum' AS has_checksum
-             FROM ${quoteTableName({ schema, table })} AS m, LATERAL to_jsonb(m) AS j`,
+          `SELECT ${i} AS t, ${LEDGER_COLUMNS} FROM ${quoteTableName({ schema, table })} AS m, LATERAL to_jsonb(m) AS j`,
       )
       .join('\nUNION ALL\n');
-    const { rows } = await client.query<{
-      t: number;
-      version: string;
-      checksum: string | null;
-      state: string | null;
-      applied_at: string | null;
-      duration_ms: string | null;
-      progress: string | null;
-      has_checksum: boolean;
-    }>(sql);
+    const { rows } = await client.query<LedgerRow & { t: number }>(sql);
     for (const row of rows) {
       const schema = chunk[row.t]!;
       if (!row.has_checksum) adopting.add(schema);
       let list = rowsBy.get(schema);
       if (list === undefined) rowsBy.set(schema, (list = []));
-      list.push({
-        version: row.version,
-        checksum: row.checksum,
-        state: row.state ?? 'applied',
-        appliedAt: row.applied_at === null ? null : new Date(row.applied_at),
-        durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
-        progress: row.progress === null ? null : Number(row.progress),
-      });
+      list.push(appliedRow(row));
     }
   }
   const ledgers = new Map<string, SchemaLedger>();
