@@ -4,7 +4,8 @@
 // table of 1M rows. Every round checks: all exit 0, each migration applied once (each file
 // inserts a row into applied_log; an UPDATE counter must have run once), every index valid,
 // the ledger matches the schema, no lock left. Prints time per round; exits 1 on any failure.
-//   node scripts/stress.mjs [--rounds 100] [--runners 64] [--rows 1000000] [--pg 14]
+//   node scripts/stress.mjs [--rounds 100] [--runners 64] [--rows 1000000] [--pg 14] [--own-lock-keys]
+// --own-lock-keys gives each runner a lock key of its own (no exclusion): the checks must then fail.
 // Uses DATABASE_URL (a superuser: it creates databases) when set, else a throwaway embedded server.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +22,7 @@ const ROUNDS = option('--rounds', 100);
 const RUNNERS = option('--runners', 64);
 const ROWS = option('--rows', 1_000_000);
 const MAJOR = option('--pg', null);
+const OWN_LOCK_KEYS = process.argv.includes('--own-lock-keys');
 const CLI = path.join(root, 'dist/cli/main.js');
 
 const log = (version) => `INSERT INTO applied_log VALUES ('${version}');\n`;
@@ -41,11 +43,11 @@ const VERSIONS = Object.keys(MIGRATIONS);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-stress-'));
 for (const [version, sql] of Object.entries(MIGRATIONS)) writeFileSync(path.join(dir, `${version}.up.sql`), sql);
 
-function up(url) {
+function up(url, runner) {
   return new Promise((resolve) => {
     const env = { ...process.env };
     for (const key of Object.keys(env)) if (key === 'DATABASE_URL' || key.startsWith('SLIPWAY_')) delete env[key];
-    const child = spawn(process.execPath, [CLI, 'up', '--database-url', url, '--dir', dir, '--log-format', 'json'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [CLI, 'up', '--database-url', url, '--dir', dir, '--log-format', 'json', ...(OWN_LOCK_KEYS ? ['--lock-key', String(1000 + runner)] : [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -106,7 +108,7 @@ try {
     const url = new URL(server.url);
     url.pathname = `/${name}`;
     const started = performance.now();
-    const runs = await Promise.all(Array.from({ length: RUNNERS }, () => up(url.toString())));
+    const runs = await Promise.all(Array.from({ length: RUNNERS }, (_, runner) => up(url.toString(), runner)));
     const seconds = (performance.now() - started) / 1000;
     times.push(seconds);
     const client = new pg.Client({ connectionString: url.toString() });
