@@ -4,7 +4,7 @@
  * server_version_num where the server differs. Nothing is skipped.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
+import { migrate, MigrationFailedError, type MigrateOptions, type MigrateResult } from '../../src/index.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 
@@ -20,7 +20,7 @@ beforeAll(async () => {
 
 type Migration = { version: string; up: string };
 
-function up(migrations: Migration[]): Promise<{ executed: Array<{ version: string }> }> {
+function up(migrations: Migration[]): Promise<MigrateResult> {
   return migrate({ databaseUrl: box.url, migrations, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger } as MigrateOptions);
 }
 
