@@ -150,7 +150,7 @@ const resumed = (result) =>
     .map((m) => m.replace(/ \(line \d+: [^)]*\)/, '').slice(0, 140));
 
 // --- scenarios --------------------------------------------------------------------------------
-/** Each: wait for the step, inject the fault; returns whether the next run needs --wait. */
+/** Each: wait for the step, inject the fault; a restart returns { restart } (resolves once the server is up again). */
 const SCENARIOS = [
   {
     name: 'SIGKILL runner in a transactional step',
@@ -190,7 +190,7 @@ const SCENARIOS = [
     async fault(db) {
       await waitFor(ACTIVE, [db, '%pg_sleep(2)%'], 'the transactional step');
       await new Promise((r) => setTimeout(r, 300));
-      return restartImmediate();
+      return { restart: restartImmediate() };
     },
   },
   {
@@ -199,7 +199,7 @@ const SCENARIOS = [
     async fault(db) {
       await waitFor(ACTIVE, [db, 'CREATE INDEX CONCURRENTLY%'], 'the index build');
       await new Promise((r) => setTimeout(r, 300));
-      return restartImmediate();
+      return { restart: restartImmediate() };
     },
   },
 ];
@@ -215,7 +215,8 @@ try {
     const url = serverUrl.replace(/\/postgres$/, `/${db}`);
     const first = startUp(url);
     // A restart goes on in the background: the next run starts as soon as the first has exited, with --wait.
-    const restart = await scenario.fault(db, first);
+    // (wrapped in an object: awaiting the fault must not wait for the restart)
+    const restart = (await scenario.fault(db, first))?.restart;
     const faultAt = performance.now();
     const firstResult = await first.done;
     const next = startUp(url, scenario.restarts ? ['--wait', '60'] : []);
