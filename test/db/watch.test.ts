@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { openSession } from '../../src/db/session.js';
-import { watched } from '../../src/migrations/watch.js';
+import { watched, type Blocker } from '../../src/migrations/watch.js';
 import { captureLogger, sandbox, type Sandbox } from '../support/db.js';
 
 let box: Sandbox;
@@ -18,7 +18,7 @@ describe('watched', () => {
     try {
       const pid = (await session.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
       const { logger, lines } = captureLogger();
-      const seen = { blockers: [] };
+      const seen: { blockers: Blocker[] } = { blockers: [] };
       const build = async () => {
         await session.client.query(`SET maintenance_work_mem = '1MB'`);
         await session.client.query('CREATE INDEX CONCURRENTLY big_v ON big (v, id)');
@@ -45,7 +45,7 @@ describe('watched', () => {
     try {
       const pid = (await session.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
       const { logger, lines } = captureLogger();
-      const seen: { blockers: Array<{ pid: number }> } = { blockers: [] };
+      const seen: { blockers: Blocker[] } = { blockers: [] };
       setTimeout(() => void holder.query('COMMIT'), 800);
       await watched(session, pid, '008_add_email', logger, () => session.client.query('ALTER TABLE accounts ADD COLUMN email text'), seen, { after: 50, every: 50 });
       expect(lines.map((l) => l.msg)).toContainEqual(
