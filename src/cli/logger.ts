@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import pino, { type Logger } from 'pino';
 import { REDACTED_PATHS } from '../log.js';
 
@@ -5,7 +6,9 @@ export type LogFormat = 'json' | 'pretty';
 
 /**
  * JSON lines when the output is not a terminal (or with --log-format json), readable
- * lines on a terminal (messages carry the facts; the fields are in the JSON form). With --json, logs go to stderr so stdout holds one JSON document.
+ * lines on a terminal (messages carry the facts; the fields are in the JSON form), where the
+ * progress of a long statement updates one line. With --json, logs go to stderr so stdout
+ * holds one JSON document.
  */
 export async function cliLogger(options: { level: string; format?: LogFormat | undefined; toStderr: boolean }): Promise<Logger> {
   const fd = options.toStderr ? 2 : 1;
@@ -14,9 +17,29 @@ export async function cliLogger(options: { level: string; format?: LogFormat | u
   const settings: pino.LoggerOptions = { name: 'slipway', level: options.level, redact: { paths: REDACTED_PATHS, censor: '***' } };
   if (format === 'json') return pino(settings, pino.destination({ fd, sync: true }));
   // Loaded only for a terminal: every replica's startup (JSON logs) skips it.
-  const { PinoPretty } = await import('pino-pretty');
-  return pino(
-    settings,
-    PinoPretty({ destination: fd, sync: true, colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', hideObject: true }),
-  );
+  const { prettyFactory } = await import('pino-pretty');
+  const pretty = prettyFactory({ colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', hideObject: true });
+  return pino(settings, progressAware(fd, isTTY, (record) => pretty(record)));
+}
+
+/**
+ * A destination that writes each record as `format` renders it; on a terminal, a progress
+ * record (`progressLine: true`) rewrites one line in place instead of adding lines, and the
+ * next other record takes that line's place.
+ */
+export function progressAware(fd: number, isTTY: boolean, format: (record: Record<string, unknown>) => string): pino.DestinationStream {
+  let showing = false;
+  return {
+    write(line: string) {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      const text = format(record);
+      if (isTTY && record.progressLine === true) {
+        writeSync(fd, `\r\x1b[2K${text.replace(/\n$/, '')}`);
+        showing = true;
+        return;
+      }
+      writeSync(fd, `${showing ? '\r\x1b[2K' : ''}${text}`);
+      showing = false;
+    },
+  };
 }

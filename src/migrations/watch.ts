@@ -69,7 +69,7 @@ export async function watched<T>(
         const progress = await readProgress(side, pid);
         if (progress !== null) {
           lastProgressAt = Date.now();
-          logger.info({ migration: label, ...progress }, `${label}: ${progress.command}, ${progress.phase}${progress.percent === null ? '' : `, ${progress.percent}%`}${progress.detail ? ` (${progress.detail})` : ''}`);
+          logger.info({ migration: label, progressLine: true, ...progress }, `${label}: ${progress.command}, ${progress.phase}${progress.percent === null ? '' : `, ${progress.percent}%`}${progress.detail ? ` (${progress.detail})` : ''}`);
         }
       }
     } catch {
