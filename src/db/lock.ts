@@ -6,17 +6,22 @@ import { backoffDelay } from './backoff.js';
 import { backendPid, isTransientConnectionError, type Session } from './session.js';
 export { DEFAULT_LOCK_KEY, toLockKey } from './lock-key.js';
 
-
 // The two calls the lock stands on. The mutation test (scripts/mutation-lock.mjs) replaces
 // them to prove the race tests notice a missing or a blocking lock.
 const TRY_LOCK = 'pg_try_advisory_lock($1::bigint)';
 const UNLOCK = 'pg_advisory_unlock($1::bigint)';
 
+/**
+ * The pg_locks row `l` is the advisory key whose halves are the parameters `high` and `low`
+ * (classid, objid; see {@link keyParameters}), granted, in this database.
+ */
+function isKey(high: string, low: string): string {
+  return `l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = ${high}::bigint::oid AND l.objid = ${low}::bigint::oid
+     AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())`;
+}
+
 /** Is the key ($2 high half, $3 low half) held by the server session running the statement? */
-const HELD_HERE = `EXISTS (SELECT 1 FROM pg_catalog.pg_locks
-   WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted AND objsubid = 1
-     AND classid = $2::bigint::oid AND objid = $3::bigint::oid
-     AND database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`;
+const HELD_HERE = `EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = pg_backend_pid() AND ${isKey('$2', '$3')})`;
 
 /**
  * One poll. A server session that already holds the key before this run took it is shared
@@ -44,11 +49,26 @@ export interface LockHolder {
   readonly query: string | null;
 }
 
+/** What a server backend is doing, as pg_stat_activity shows it. */
+export interface BackendActivity {
+  readonly pid: number;
+  readonly application: string | null;
+  readonly state: string | null;
+  /** Seconds since its statement (or transaction) began. */
+  readonly ageSeconds: number | null;
+  readonly query: string | null;
+}
+
+/** One line about a backend: pid, application, state for how long, and its statement. */
+export function describeBackend(b: BackendActivity): string {
+  const query = b.query === null ? '' : `: ${b.query.replace(/\s+/g, ' ').trim().slice(0, 100)}`;
+  return `backend pid ${b.pid}${b.application ? ` (${b.application})` : ''}${b.state ? `, ${b.state}${b.ageSeconds === null ? '' : ` for ${b.ageSeconds} s`}` : ''}${query}`;
+}
+
 /** One line about who holds a lock: pid, application, and what it runs for how long. */
 export function describeHolder(holder: LockHolder): string {
-  const age = holder.queryStart === null ? '' : ` for ${((Date.now() - holder.queryStart.getTime()) / 1000).toFixed(0)} s`;
-  const query = holder.query === null ? '' : `: ${holder.query.replace(/\s+/g, ' ').trim().slice(0, 100)}`;
-  return `backend pid ${holder.pid}${holder.applicationName ? ` (${holder.applicationName})` : ''}${holder.state ? `, ${holder.state}${age}${query}` : ''}`;
+  const ageSeconds = holder.queryStart === null ? null : Math.round((Date.now() - holder.queryStart.getTime()) / 1000);
+  return describeBackend({ pid: holder.pid, application: holder.applicationName, state: holder.state, ageSeconds, query: holder.query });
 }
 
 /** The lock as this run holds it. */
@@ -261,8 +281,7 @@ async function releaseWhereHeld(session: Session, lock: HeldLock, logger: Logger
   const terminated = await session.client
     .query<{ terminated: boolean }>(
       `SELECT pg_terminate_backend(a.pid) AS terminated FROM pg_catalog.pg_stat_activity a
-        WHERE a.pid = $1 AND a.state = 'idle' AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l
-          WHERE l.pid = a.pid AND l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = $2::bigint::oid AND l.objid = $3::bigint::oid)`,
+        WHERE a.pid = $1 AND a.state = 'idle' AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND ${isKey('$2', '$3')})`,
       [lock.pid, high, low],
     )
     .then((r) => r.rows[0]?.terminated === true, () => false);
@@ -285,10 +304,8 @@ export async function lockHolder(client: pg.ClientBase, key: bigint): Promise<Lo
     query: string | null;
   }>(
     `SELECT l.pid, a.application_name, host(a.client_addr) AS client_addr, a.query_start, a.backend_start, a.state, a.query
-       FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
-      WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
-        AND l.classid = $1::bigint::oid AND l.objid = $2::bigint::oid
-        AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+       FROM pg_catalog.pg_locks l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid
+      WHERE ${isKey('$1', '$2')}
       LIMIT 1`,
     [high, low],
   );

@@ -218,12 +218,10 @@ export class Ledger {
    * migration's own SQL failed. Call after the rollback.
    */
   async claimError(client: pg.ClientBase, error: unknown, entry: Entry, pid: number, direction: 'up' | 'down'): Promise<Error | null> {
-    const e = error as { code?: string; table?: string; schema?: string };
-    if (e.code === WRONG_BACKEND) return wrongBackend(entry.version, pid);
-    if (e.code === NO_ROW) return this.explainMissedClaim(client, entry.version, pid, 'revert');
-    if (direction === 'up' && e.code === UNIQUE_VIOLATION && e.table === this.name.table && (e.schema === undefined || e.schema === this.name.schema)) {
-      return claimedByOther(entry.version, this.sqlName, 'apply');
-    }
+    const code = (error as { code?: string }).code;
+    if (code === WRONG_BACKEND) return wrongBackend(entry.version, pid);
+    if (code === NO_ROW) return this.explainMissedRevert(client, entry.version, pid);
+    if (direction === 'up' && this.isRowTaken(error)) return claimedByOther(entry.version, this.sqlName, 'apply');
     return null;
   }
 
@@ -267,7 +265,7 @@ export class Ledger {
       entry.version,
       pid,
     ]);
-    if (result.rowCount !== 1) throw await this.explainMissedClaim(client, entry.version, pid, 'revert');
+    if (result.rowCount !== 1) throw await this.explainMissedRevert(client, entry.version, pid);
   }
 
   /** Deletes this run's reverting mark once the last statement succeeded. */
@@ -281,18 +279,23 @@ export class Ledger {
     try {
       return await insert();
     } catch (error) {
-      const e = error as { code?: string; table?: string; schema?: string };
-      if (e.code === UNIQUE_VIOLATION && e.table === this.name.table && (e.schema === undefined || e.schema === this.name.schema)) throw claimedByOther(entry.version, this.sqlName, 'apply');
+      if (this.isRowTaken(error)) throw claimedByOther(entry.version, this.sqlName, 'apply');
       throw error;
     }
   }
 
-  /** Why a claim on an existing row changed nothing: the row changed (another runner), or the wrong backend ran it. */
-  private async explainMissedClaim(client: pg.ClientBase, version: string, pid: number, action: 'revert'): Promise<Error> {
+  /** Did this table's primary key refuse a row (another runner's row for that version is there)? */
+  private isRowTaken(error: unknown): boolean {
+    const e = error as { code?: string; table?: string; schema?: string };
+    return e.code === UNIQUE_VIOLATION && e.table === this.name.table && (e.schema === undefined || e.schema === this.name.schema);
+  }
+
+  /** Why a revert's claim changed nothing: the row changed (another runner), or the wrong backend ran it. */
+  private async explainMissedRevert(client: pg.ClientBase, version: string, pid: number): Promise<Error> {
     const { rows } = await client.query<{ state: string }>(`SELECT state FROM ${this.sqlName} WHERE version = $1`, [version]);
     const state = rows[0]?.state;
     if (state === 'applied') return wrongBackend(version, pid);
-    return claimedByOther(version, this.sqlName, action, state);
+    return claimedByOther(version, this.sqlName, 'revert', state);
   }
 }
 
@@ -301,10 +304,6 @@ function literal(value: string): string {
   return pg.escapeLiteral(value);
 }
 
-/** The row count of the last statement of a (possibly multi-statement) query. */
-function lastRowCount(results: pg.QueryResult | pg.QueryResult[]): number | null {
-  return Array.isArray(results) ? (results.at(-1)?.rowCount ?? null) : results.rowCount;
-}
 
 const SAME_RUNNERS =
   'every runner must use the same database, bookkeeping table and lock key, through a direct or session-pooling connection';

@@ -3,7 +3,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
-import { DEFAULT_LOCK_KEY, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
+import { DEFAULT_LOCK_KEY, describeBackend, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
 import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
@@ -12,7 +12,7 @@ import { readOwnLedger } from './foreign.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
-import { describeBlocker, watched, type Blocker } from './watch.js';
+import { watched, type Blocker } from './watch.js';
 import { lintPlan } from '../lint/gate.js';
 import type { LintSettings } from '../lint/lint.js';
 import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type SqlPart, type Statement } from './statements.js';
@@ -448,7 +448,7 @@ async function attemptsWithRetry(step: Step, label: string, attempt: (seen: { bl
       await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, { after, every: Math.min(1000, Math.max(100, after)), side });
       return;
     } catch (error) {
-      const blockedBy = seen.blockers.length === 0 ? '' : `, blocked by ${seen.blockers.map(describeBlocker).join('; ')}`;
+      const blockedBy = seen.blockers.length === 0 ? '' : `, blocked by ${seen.blockers.map(describeBackend).join('; ')}`;
       if (!isLockTimeout(error) || step.signal?.aborted) throw error;
       if (n >= step.lockRetries) {
         throw error instanceof MigrationFailedError

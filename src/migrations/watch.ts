@@ -1,22 +1,10 @@
 import type pg from 'pg';
 import type { Logger } from 'pino';
+import { describeBackend, type BackendActivity } from '../db/lock.js';
 import type { Session } from '../db/session.js';
 
 /** A backend that holds a lock the migration waits for. */
-export interface Blocker {
-  readonly pid: number;
-  readonly application: string | null;
-  readonly state: string | null;
-  /** Seconds since its transaction (or statement) began. */
-  readonly ageSeconds: number | null;
-  readonly query: string | null;
-}
-
-/** One line about a blocker: pid, application, state, age and statement. */
-export function describeBlocker(b: Blocker): string {
-  const query = b.query === null ? '' : `: ${b.query.replace(/\s+/g, ' ').trim().slice(0, 100)}`;
-  return `backend pid ${b.pid}${b.application ? ` (${b.application})` : ''}${b.state ? `, ${b.state}${b.ageSeconds === null ? '' : ` for ${b.ageSeconds} s`}` : ''}${query}`;
-}
+export type Blocker = BackendActivity;
 
 export interface WatchOptions {
   /** Start watching after this long (ms); a statement that ends sooner costs nothing. Default 1000. */
@@ -62,7 +50,7 @@ export async function watched<T>(
       seen.blockers = blockers;
       const key = blockers.map((b) => b.pid).join(',');
       if (blockers.length > 0 && key !== lastBlockers) {
-        logger.warn({ migration: label, blockers }, `${label} waits for a lock held by ${blockers.map(describeBlocker).join('; ')}`);
+        logger.warn({ migration: label, blockers }, `${label} waits for a lock held by ${blockers.map(describeBackend).join('; ')}`);
       }
       lastBlockers = key;
       if (Date.now() - lastProgressAt >= progressEvery && Date.now() - started >= progressEvery / 2) {
