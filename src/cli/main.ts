@@ -3,6 +3,7 @@
  * The `slipway` command: thin wrappers that parse arguments, call the library, print and
  * exit. Exit codes: 0 success, 1 migration or database failure, 2 usage error.
  */
+import './runtime.js';
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';

@@ -250,13 +250,19 @@ export class Ledger {
     return `SET LOCAL ROLE NONE;\nSET LOCAL statement_timeout = 0;\nUPDATE ${this.sqlName} SET progress = ${Math.trunc(done)} WHERE version = ${literal(entry.version)} AND state = '${state}'`;
   }
 
-  /** Turns this run's in-flight mark into applied once the last statement succeeded. */
-  async finishInFlight(client: pg.ClientBase, entry: Entry, durationMs: number): Promise<void> {
-    const result = await client.query(
-      `UPDATE ${this.sqlName} SET state = 'applied', progress = NULL, duration_ms = $2, applied_at = now() WHERE version = $1 AND state = 'in_flight'`,
-      [entry.version, Math.round(durationMs)],
-    );
-    if (result.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
+  /**
+   * Settles this run's mark once the last statement succeeded, in one round trip after `before`
+   * (the session's restoration): an in-flight row becomes applied, a reverting row is deleted.
+   */
+  async finish(client: pg.ClientBase, entry: Entry, state: 'in_flight' | 'reverting', durationMs: number, before: string): Promise<void> {
+    const version = literal(entry.version);
+    const settle =
+      state === 'in_flight'
+        ? `UPDATE ${this.sqlName} SET state = 'applied', progress = NULL, duration_ms = ${Math.round(durationMs)}, applied_at = now() WHERE version = ${version} AND state = 'in_flight'`
+        : `DELETE FROM ${this.sqlName} WHERE version = ${version} AND state = 'reverting'`;
+    const results = (await client.query(`${before === '' ? '' : `${before};\n`}${settle}`)) as pg.QueryResult | pg.QueryResult[];
+    const last = Array.isArray(results) ? results.at(-1) : results;
+    if (last?.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
   }
 
   /** Marks an applied migration that is reverted outside a transaction, before its first statement. */
@@ -266,12 +272,6 @@ export class Ledger {
       pid,
     ]);
     if (result.rowCount !== 1) throw await this.explainMissedRevert(client, entry.version, pid);
-  }
-
-  /** Deletes this run's reverting mark once the last statement succeeded. */
-  async finishReverting(client: pg.ClientBase, entry: Entry): Promise<void> {
-    const result = await client.query(`DELETE FROM ${this.sqlName} WHERE version = $1 AND state = 'reverting'`, [entry.version]);
-    if (result.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
   }
 
   /** Runs a claiming INSERT; the primary key refusing it means another runner got there first. */

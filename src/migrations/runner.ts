@@ -579,6 +579,8 @@ async function runStatements(step: Step, from: number, started: number): Promise
     const progress = ledger.progressSql(migration, state, index + 1);
     const control = controlOf(statement);
     const alone = statement.noTransactionReason !== null && control === null;
+    // The last statement's progress is settled with the row itself, one round trip later.
+    const last = index === sql.statements.length - 1;
     // A statement on its own (not in a block the file opened) gets the lock timeout, and is retried.
     const single = !alone && !inBlock && control === null;
     const timeout = single && step.lockTimeout > 0 ? `${lockTimeoutSql(step)}; ` : '';
@@ -592,7 +594,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
     try {
       const run = async () => {
         await client.query(message);
-        if (alone) await client.query(progress);
+        if (alone && !last) await client.query(progress);
       };
       await (single ? retryingLockTimeouts(step, label, run) : watched(step.session, step.pid, label, step.logger, run, { blockers: [] }));
     } catch (error) {
@@ -615,8 +617,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
     if (control === 'begin') inBlock = true;
     else if (control !== null) inBlock = /\bAND\s+CHAIN\b/i.test(statement.sql) && !/\bAND\s+NO\s+CHAIN\b/i.test(statement.sql);
   }
-  await client.query(restore);
-  await (direction === 'up' ? ledger.finishInFlight(client, migration, performance.now() - started) : ledger.finishReverting(client, migration));
+  await ledger.finish(client, migration, state, performance.now() - started, restore);
 }
 
 /**
