@@ -9,10 +9,10 @@ import { connectionTarget, type ConnectionSource } from './db/session.js';
 import { toSlipwayError } from './db/errors.js';
 import { createLogger } from './log.js';
 import * as runner from './migrations/runner.js';
-import * as foreign from './migrations/foreign.js';
-import * as resolution from './migrations/resolve.js';
+import type * as foreign from './migrations/foreign.js';
+import type * as resolution from './migrations/resolve.js';
 import type * as seeding from './seed/apply.js';
-import * as linting from './lint/index.js';
+import type * as linting from './lint/index.js';
 import type { SeedResult } from './seed/report.js';
 
 async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Promise<T> {
@@ -85,7 +85,7 @@ export function preview(options: runner.MigrateOptions): Promise<runner.Preview>
  * await adopt({ databaseUrl, dir: './migrations' });
  */
 export function adopt(options: foreign.AdoptOptions): Promise<foreign.AdoptResult> {
-  return guarded(options, () => foreign.adopt(options));
+  return guarded(options, async () => (await import('./migrations/foreign.js')).adopt(options));
 }
 
 /**
@@ -107,7 +107,7 @@ export function seed(options: seeding.SeedOptions = {}): Promise<SeedResult> {
  * await resolve({ databaseUrl, dir: './migrations', version: '020_add_index', as: 'applied' });
  */
 export function resolve(options: resolution.ResolveOptions): Promise<resolution.ResolveResult> {
-  return guarded(options, () => resolution.resolve(options));
+  return guarded(options, async () => (await import('./migrations/resolve.js')).resolve(options));
 }
 
 /**
@@ -127,5 +127,7 @@ export function resolve(options: resolution.ResolveOptions): Promise<resolution.
  */
 export async function lint(options: linting.LintOptions): Promise<linting.LintReport> {
   const connected = options.databaseUrl !== undefined || options.pool !== undefined || options.client !== undefined;
-  return connected ? guarded(options, () => linting.lint(options)) : linting.lint(options);
+  // Loaded on use, like adopt and resolve: a migration run without lint never needs the rules.
+  const run = async () => (await import('./lint/index.js')).lint(options);
+  return connected ? guarded(options, run) : run();
 }

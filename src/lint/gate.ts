@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import { LintError } from '../errors.js';
 import type { AppliedRow, Plan } from '../migrations/plan.js';
 import type { Migration } from '../migrations/source.js';
+import type { ParseMemo } from '../migrations/statements.js';
 import { lintSources, type LintReport, type LintSettings } from './lint.js';
 
 /** `server_version_num` of the connected server. */
@@ -29,6 +30,7 @@ export async function lintPlan(
   applied: readonly AppliedRow[],
   settings: LintSettings,
   logger: Logger,
+  memo?: ParseMemo,
 ): Promise<LintReport | null> {
   if (p.direction !== 'up' || p.steps.length === 0) return null;
   const pending = new Set(p.steps.map((m) => m.version));
@@ -38,6 +40,7 @@ export async function lintPlan(
     p.steps.map((m) => ({ source: m.upSource, sql: m.upSql })),
     { ...settings, pgVersion: settings.pgVersion ?? (await serverVersionNum(client)) },
     history.map((m) => ({ source: m.upSource, sql: m.upSql })),
+    memo,
   );
   for (const f of report.findings) {
     const line = `${f.file}:${f.line}:${f.column} ${f.rule} ${f.severity}: ${f.message}`;

@@ -8,6 +8,7 @@ import { UsageError } from '../errors.js';
 import { LintContext } from './context.js';
 import { checkStatement, newFileState, RULES, RULE_IDS, ruleById, type Severity } from './rules.js';
 import { parseForLint, type LintSource } from './source.js';
+import type { ParseMemo } from '../migrations/statements.js';
 
 /** Which rules run, for which server, for which run settings. */
 export interface LintSettings {
@@ -92,14 +93,14 @@ export function enabledRules(settings: LintSettings = {}): Set<string> {
  * const report = await lintSources([{ source: '005_index.up.sql', sql: 'CREATE INDEX i ON issues (status);' }]);
  * report.findings[0].rule; // 'require-concurrent-index-creation'
  */
-export async function lintSources(run: readonly LintSource[], settings: LintSettings = {}, history: readonly LintSource[] = []): Promise<LintReport> {
+export async function lintSources(run: readonly LintSource[], settings: LintSettings = {}, history: readonly LintSource[] = [], memo?: ParseMemo): Promise<LintReport> {
   const enabled = enabledRules(settings);
   const pgVersion = majorVersion(settings.pgVersion ?? DEFAULT_PG_VERSION);
   const lockTimeout = settings.lockTimeout ?? 5000;
   const ctx = new LintContext(pgVersion);
   for (const source of history) {
     // What already ran parsed when it ran; a file edited since into something unparseable is not the linter's business.
-    const file = await parseForLint(source, RULE_IDS).catch(() => null);
+    const file = await parseForLint(source, RULE_IDS, memo).catch(() => null);
     for (const statement of file?.statements ?? []) ctx.replay(statement.kind, statement.node);
   }
   ctx.beginRun();
@@ -107,7 +108,7 @@ export async function lintSources(run: readonly LintSource[], settings: LintSett
   const findings: LintFinding[] = [];
   const ignored: IgnoredFinding[] = [];
   for (const source of run) {
-    const file = await parseForLint(source, RULE_IDS);
+    const file = await parseForLint(source, RULE_IDS, memo);
     const state = newFileState();
     for (const statement of file.statements) {
       for (const raw of checkStatement(statement, file, ctx, state, { lockTimeout })) {

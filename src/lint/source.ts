@@ -4,7 +4,7 @@
  * `-- slipway:ignore` comments written above it, and whether it runs inside a transaction.
  */
 import { SourceError, UsageError } from '../errors.js';
-import { cutIntoPieces, loadParser, noTransactionReason } from '../migrations/statements.js';
+import { cutIntoPieces, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../migrations/statements.js';
 
 /** A parser node: the libpg-query JSON of one statement or expression. */
 export type Node = Record<string, unknown>;
@@ -55,12 +55,6 @@ export interface ParsedFile {
 const PIECE_CHARS = 1_000_000;
 
 
-interface RawStatement {
-  stmt: Record<string, Node>;
-  stmt_location?: number;
-  stmt_len?: number;
-}
-
 /**
  * Parses a file for linting with the real Postgres parser. `knownRules` validates the rule ids
  * of ignore comments: an unknown one, or one without a reason, is a {@link UsageError} naming
@@ -70,7 +64,7 @@ interface RawStatement {
  * const file = await parseForLint({ source: '005.up.sql', sql: 'CREATE INDEX i ON t (a);' }, new Set(['require-concurrent-index-creation']));
  * file.statements[0].kind; // 'IndexStmt'
  */
-export async function parseForLint(input: LintSource, knownRules: ReadonlySet<string>): Promise<ParsedFile> {
+export async function parseForLint(input: LintSource, knownRules: ReadonlySet<string>, memo?: ParseMemo): Promise<ParsedFile> {
   const text = input.sql;
   const { parse } = await loadParser();
   const lineStarts = [0];
@@ -84,7 +78,7 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     const pieceText = pieces.length === 1 ? text : text.slice(piece.start, piece.end);
     let result: { stmts?: RawStatement[] };
     try {
-      result = (await parse(pieceText)) as unknown as { stmts?: RawStatement[] };
+      result = pieces.length === 1 ? { stmts: await parseStatements(text, memo) } : ((await parse(pieceText)) as unknown as { stmts?: RawStatement[] });
     } catch (error) {
       const cursor = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
       const where = cursor === undefined ? '' : `:${charPosition(lineStarts, piece.start + codePointsToIndex(pieceText, cursor)).line}`;

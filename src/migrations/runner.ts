@@ -13,9 +13,8 @@ import { describeState, needsLock, plan, validateRequest, type AppliedRow, type 
 import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
-import { lintPlan } from '../lint/gate.js';
 import type { LintSettings } from '../lint/lint.js';
-import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type SqlPart, type Statement } from './statements.js';
+import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type ParseMemo, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
 
@@ -123,7 +122,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
   const started = performance.now();
-  const parsedCache: ParsedCache = new Map();
+  const cache = parsedCache();
   const session = await connect(options, logger);
   let linted = false;
   try {
@@ -140,8 +139,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       // Small ones are parsed under it, so that the runners waiting for it (which then usually
       // find nothing left) do not all parse the same files.
       if (pendingText(fastPlan) > PARSE_BEFORE_LOCK_CHARS) {
-        await parseSteps(session, fastPlan, parsedCache, options.signal);
-        linted = await lintGate(session, fastPlan, migrations, seen.rows, options, logger);
+        await parseSteps(session, fastPlan, cache, options.signal);
+        linted = await lintGate(session, fastPlan, migrations, seen.rows, options, logger, cache.memo);
       }
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
@@ -155,8 +154,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
-      if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger);
-      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, parsedCache, lockRetry(options));
+      if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger, cache.memo);
+      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, lockRetry(options));
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
   } finally {
@@ -229,8 +228,9 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     const ledger = await locateLedger(session.client, tableName);
     const contents = await readOwnLedger(session.client, ledger);
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
-    const parsed = await parseSteps(session, p, new Map(), options.signal);
-    await lintGate(session, p, migrations, contents.rows, options, logger);
+    const cache = parsedCache();
+    const parsed = await parseSteps(session, p, cache, options.signal);
+    await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
     return {
       direction: p.direction,
       steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
@@ -242,10 +242,11 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
 }
 
 /** With `lint` on: lints an up plan's steps (see {@link lintPlan}), throwing on an error-level finding. */
-async function lintGate(session: Session, p: Plan, migrations: readonly Migration[], applied: readonly AppliedRow[], options: MigrateOptions, logger: Logger): Promise<boolean> {
+async function lintGate(session: Session, p: Plan, migrations: readonly Migration[], applied: readonly AppliedRow[], options: MigrateOptions, logger: Logger, memo: ParseMemo): Promise<boolean> {
   if (options.lint === undefined || options.lint === false) return false;
   const settings = options.lint === true ? {} : options.lint;
-  await lintPlan(session.client, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger);
+  const { lintPlan } = await import('../lint/gate.js');
+  await lintPlan(session.client, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger, memo);
   return true;
 }
 
@@ -283,8 +284,18 @@ function result(
   };
 }
 
-/** Parsed steps of this run, by direction and version: files are parsed once, before the lock. */
-type ParsedCache = Map<string, ParsedSql>;
+/**
+ * Parsed steps of this run, by direction and version, and the parser's output by text, which the
+ * lint gate shares: each file is parsed once per run.
+ */
+interface ParsedCache {
+  readonly steps: Map<string, ParsedSql>;
+  readonly memo: ParseMemo;
+}
+
+function parsedCache(): ParsedCache {
+  return { steps: new Map(), memo: new Map() };
+}
 
 /**
  * Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs.
@@ -343,13 +354,13 @@ async function execute(
   return executed;
 }
 
-function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, serverVersionNum?: number): Promise<ParsedSql> {
+function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, memo: ParseMemo, serverVersionNum?: number): Promise<ParsedSql> {
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
   if (text === newFileText(migration.version, direction)) {
     throw new SourceError(`${source} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`);
   }
-  return parseSql(text, source, { signal, ...(serverVersionNum !== undefined && { serverVersionNum }) });
+  return parseSql(text, source, { signal, memo, ...(serverVersionNum !== undefined && { serverVersionNum }) });
 }
 
 /**
@@ -363,12 +374,12 @@ async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?
   for (const { migration, direction } of work) {
     if (signal?.aborted) throw new AbortedError('stopped while reading the migrations; nothing was changed');
     const key = `${direction}:${migration.version}`;
-    let entry = cache.get(key) ?? (await parseStep(migration, direction, signal));
-    if (needsServerVersion(entry) && !cache.has(key)) {
+    let entry = cache.steps.get(key) ?? (await parseStep(migration, direction, signal, cache.memo));
+    if (needsServerVersion(entry) && !cache.steps.has(key)) {
       serverVersionNum ??= Number((await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
-      entry = await parseStep(migration, direction, signal, serverVersionNum);
+      entry = await parseStep(migration, direction, signal, cache.memo, serverVersionNum);
     }
-    cache.set(key, entry);
+    cache.steps.set(key, entry);
     parsed.push(entry);
   }
   // The interrupted ones come first; callers index the plan's steps.

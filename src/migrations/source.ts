@@ -111,12 +111,15 @@ export async function readMigrationsFolder(dir: string): Promise<MigrationsFolde
   const { pairs, warnings } = pairDownFiles([...ups.keys()], [...downs.keys()], (v) => path.join(dir, downs.get(v)!));
 
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
+  // A down file is read when its SQL is first asked for: an up run never reads one.
   const migrations = [...ups].map(([version, upFile]) => {
     const downVersion = pairs.get(version);
     const upPath = path.join(dir, upFile);
     const downPath = downVersion === undefined ? null : path.join(dir, downs.get(downVersion)!);
-    const upBytes = readFileSync(upPath);
-    return buildMigration(version, upBytes, downPath === null ? null : decodeSql(readFileSync(downPath), downPath), upPath, downPath);
+    const migration = buildMigration(version, readFileSync(upPath), null, upPath, downPath);
+    if (downPath === null) return migration;
+    let downSql: string | undefined;
+    return Object.defineProperty(migration, 'downSql', { enumerable: true, get: () => (downSql ??= decodeSql(readFileSync(downPath), downPath)) });
   });
   return { migrations: migrations.sort(compareMigrations), warnings };
 }

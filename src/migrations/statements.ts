@@ -59,7 +59,15 @@ export interface ClassifyOptions {
    * cut between statements: the parser's memory is bounded, and the server's. Default 1,000,000.
    */
   readonly pieceChars?: number;
+  /** The run's parses, shared with the lint gate so that each file is parsed once per run. */
+  readonly memo?: ParseMemo | undefined;
 }
+
+/**
+ * The parser's statements of whole files already parsed in this run, by text: the runner and
+ * the lint gate share it. Pieces of very large files are not kept (the lint shifts their locations).
+ */
+export type ParseMemo = Map<string, Promise<RawStatement[]>>;
 
 /** A stretch of a transactional file sent as one query: whole statements, and the file line it starts on. */
 export interface SqlPart {
@@ -68,7 +76,8 @@ export interface SqlPart {
 }
 
 type Node = Record<string, unknown>;
-interface RawStatement {
+/** One statement as libpg-query returns it. */
+export interface RawStatement {
   stmt: Record<string, Node>;
   stmt_location?: number;
   stmt_len?: number;
@@ -201,7 +210,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     let piece = pieces[i]!;
     let raw: RawStatement[];
     try {
-      raw = await parseText(sql.slice(piece.start, piece.end));
+      raw = await (pieces.length === 1 ? parseStatements(sql, options.memo) : parseText(sql.slice(piece.start, piece.end)));
     } catch (error) {
       // A cut the quick scan got wrong (inside BEGIN ATOMIC … END, say) parses once joined with the next piece.
       const next = pieces[i + 1];
@@ -242,6 +251,17 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     };
   }
   return { statements, transactional: statements.every((s) => s.noTransactionReason === null), body: sql, parts, begin: 'BEGIN' };
+}
+
+/** The statements of a whole file, from `memo` when this run parsed the same text already. */
+export function parseStatements(text: string, memo?: ParseMemo): Promise<RawStatement[]> {
+  if (memo === undefined) return parseText(text);
+  let parsed = memo.get(text);
+  if (parsed === undefined) {
+    parsed = parseText(text);
+    memo.set(text, parsed);
+  }
+  return parsed;
 }
 
 async function parseText(text: string): Promise<RawStatement[]> {
