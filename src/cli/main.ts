@@ -7,8 +7,7 @@ import './runtime.js';
 import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
-import { parseTableName } from '../db/identifier.js';
-import { checkDatabaseName, localServerStatus, startLocalServer, stopLocalServer } from '../db/embedded.js';
+import { checkDatabaseName, parseTableName } from '../db/identifier.js';
 import { SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
@@ -22,6 +21,8 @@ import type { FleetResult, TenantsOptions } from '../tenants/fleet.js';
 // driver nor the logger, and only `seed` needs the YAML parser.
 const api = () => import('../api.js');
 const format = () => import('./format.js');
+// The local server's code (child processes, the embedded binaries) only for `db` and a run without a URL.
+const localServer = () => import('../db/embedded.js');
 
 const EXIT_OK = 0;
 const EXIT_FAILURE = 1;
@@ -155,7 +156,7 @@ async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSig
   if (databaseUrl === undefined || databaseUrl === '') {
     if (folder === 'migrations') await readMigrationsFolder(flags.dir);
     else await (await import('../seed/files.js')).readSeedDir(flags.dir);
-    const local = await startLocalServer();
+    const local = await (await localServer()).startLocalServer();
     logger.info({ url: local.url }, `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`);
     databaseUrl = local.url;
   }
@@ -369,20 +370,20 @@ export async function main(argv: string[]): Promise<number> {
       ),
     )
     .action(async (flags: { database?: string }) => {
-      const local = await startLocalServer(undefined, { database: flags.database });
+      const local = await (await localServer()).startLocalServer(undefined, { database: flags.database });
       process.stdout.write(`${local.url}\n`);
       process.stderr.write(`${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}${local.createdDatabase ? `; created database ${flags.database}` : ''}\n`);
     });
   db.command('stop')
     .description('stop it (data is kept)')
     .action(async () => {
-      const stopped = await stopLocalServer();
+      const stopped = await (await localServer()).stopLocalServer();
       process.stdout.write(stopped ? 'stopped the local PostgreSQL\n' : 'the local PostgreSQL was not running\n');
     });
   db.command('status')
     .description('say whether it runs, and where (exit 1 when it does not)')
     .action(async () => {
-      const local = await localServerStatus();
+      const local = await (await localServer()).localServerStatus();
       if (local.running) process.stdout.write(`running: ${local.url} (data in ${local.dataDir})\n`);
       else process.stdout.write(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
       if (!local.running) throw new NotRunning();

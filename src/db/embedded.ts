@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { LocalServerError, UsageError } from '../errors.js';
-import { quoteIdentifier } from './identifier.js';
+import { checkDatabaseName, quoteIdentifier } from './identifier.js';
 
 const run = promisify(execFile);
 
@@ -93,14 +93,6 @@ async function runAs(): Promise<{ uid: number; gid: number } | Record<string, ne
 
 function describe(root: string, port: number, database = 'postgres'): LocalServer {
   return { dataDir: path.join(root, 'postgres'), port, url: `postgres://postgres@127.0.0.1:${port}/${database}` };
-}
-
-/** Database names `--database` takes: they go into a URL and an identifier unchanged. */
-const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
-
-export function checkDatabaseName(name: string): string {
-  if (!DATABASE_NAME.test(name)) throw new UsageError(`invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`);
-  return name;
 }
 
 /**

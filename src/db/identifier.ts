@@ -39,3 +39,11 @@ export function quoteTableName(name: string | TableName): string {
     ? quoteIdentifier(parsed.table)
     : `${quoteIdentifier(parsed.schema)}.${quoteIdentifier(parsed.table)}`;
 }
+
+/** Database names `--database` takes: they go into a URL and an identifier unchanged. */
+const DATABASE_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+export function checkDatabaseName(name: string): string {
+  if (!DATABASE_NAME.test(name)) throw new UsageError(`invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`);
+  return name;
+}

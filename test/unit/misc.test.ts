@@ -2,6 +2,7 @@ import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { migrate, redactConnectionString, UsageError, type MigrateOptions } from '../../src/index.js';
 import { toLockKey } from '../../src/db/lock.js';
+import { checkDatabaseName } from '../../src/db/identifier.js';
 
 const INT64_MAX = 9223372036854775807n;
 const INT64_MIN = -9223372036854775808n;
@@ -190,5 +191,14 @@ describe('the terminal log: progress on one line', () => {
     };
     expect(run(true)).toBe('applied 001\n\r\x1b[2K002: 10%\r\x1b[2K002: 55%\r\x1b[2Kapplied 002\n');
     expect(run(false)).toBe('applied 001\n002: 10%\n002: 55%\napplied 002\n');
+  });
+});
+
+describe('checkDatabaseName (slipway db start --database)', () => {
+  it.each(['tracker', '_x', 'a1_b2', 'a'.repeat(63)])('accepts %s', (name) => {
+    expect(checkDatabaseName(name)).toBe(name);
+  });
+  it.each(['Tracker', '1db', 'my-db', 'a'.repeat(64), '', 'db;drop'])('refuses %j, saying what a name may hold', (name) => {
+    expect(() => checkDatabaseName(name)).toThrow(`invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`);
   });
 });
