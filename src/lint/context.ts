@@ -38,6 +38,16 @@ export class LintContext {
    */
   constructor(readonly pgVersion: number) {}
 
+  /**
+   * Does this statement ask what the history declared (a column's type, a NOT NULL check)?
+   * Only then is the history replayed: nothing else the rules ask depends on it, since a table
+   * no migration created counts as existing, like one the history created.
+   */
+  static asksHistory(kind: string, node: Node): boolean {
+    if (kind !== 'AlterTableStmt') return false;
+    return ((node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? []).some((c) => c.AlterTableCmd?.subtype === 'AT_AlterColumnType' || c.AlterTableCmd?.subtype === 'AT_SetNotNull');
+  }
+
   /** Replays an applied migration: whatever it creates exists before the run. */
   replay(kind: string, node: Node): void {
     this.apply(kind, node);

@@ -7,8 +7,11 @@
 import { UsageError } from '../errors.js';
 import { LintContext } from './context.js';
 import { checkStatement, newFileState, RULES, RULE_IDS, ruleById, type Severity } from './rules.js';
-import { parseForLint, type LintSource } from './source.js';
-import type { ParseMemo } from '../migrations/statements.js';
+import { parseForLint, type LintSource, type ParsedFile } from './source.js';
+import { ParseMemo } from '../migrations/statements.js';
+
+/** How much SQL of the run is kept parsed between reading it and linting it. */
+const KEEP_PARSED_CHARS = 4_000_000;
 
 /** Which rules run, for which server, for which run settings. */
 export interface LintSettings {
@@ -93,22 +96,36 @@ export function enabledRules(settings: LintSettings = {}): Set<string> {
  * const report = await lintSources([{ source: '005_index.up.sql', sql: 'CREATE INDEX i ON issues (status);' }]);
  * report.findings[0].rule; // 'require-concurrent-index-creation'
  */
-export async function lintSources(run: readonly LintSource[], settings: LintSettings = {}, history: readonly LintSource[] = [], memo?: ParseMemo): Promise<LintReport> {
+export async function lintSources(run: readonly LintSource[], settings: LintSettings = {}, history: readonly LintSource[] = [], shared?: ParseMemo): Promise<LintReport> {
   const enabled = enabledRules(settings);
   const pgVersion = majorVersion(settings.pgVersion ?? DEFAULT_PG_VERSION);
   const lockTimeout = settings.lockTimeout ?? 5000;
   const ctx = new LintContext(pgVersion);
-  for (const source of history) {
-    // What already ran parsed when it ran; a file edited since into something unparseable is not the linter's business.
-    const file = await parseForLint(source, RULE_IDS, memo).catch(() => null);
-    for (const statement of file?.statements ?? []) ctx.replay(statement.kind, statement.node);
+  const memo = shared ?? new ParseMemo();
+  // The run's files first: the history is replayed only when one of their statements asks it.
+  const parsed: Array<ParsedFile | null> = [];
+  let keptChars = 0;
+  let asksHistory = false;
+  for (const source of run) {
+    const file = await parseForLint(source, RULE_IDS, memo);
+    asksHistory ||= file.statements.some((s) => LintContext.asksHistory(s.kind, s.node));
+    keptChars += source.sql.length;
+    // Parsed files are kept for the rules up to a budget (a tree is many times its text); past it, parsed again.
+    parsed.push(keptChars <= KEEP_PARSED_CHARS ? file : null);
+  }
+  if (asksHistory) {
+    for (const source of history) {
+      // What already ran parsed when it ran; a file edited since into something unparseable is not the linter's business.
+      const file = await parseForLint(source, RULE_IDS, memo).catch(() => null);
+      for (const statement of file?.statements ?? []) ctx.replay(statement.kind, statement.node);
+    }
   }
   ctx.beginRun();
 
   const findings: LintFinding[] = [];
   const ignored: IgnoredFinding[] = [];
-  for (const source of run) {
-    const file = await parseForLint(source, RULE_IDS, memo);
+  for (const [index, source] of run.entries()) {
+    const file = parsed[index] ?? (await parseForLint(source, RULE_IDS, memo));
     const state = newFileState();
     for (const statement of file.statements) {
       for (const raw of checkStatement(statement, file, ctx, state, { lockTimeout })) {

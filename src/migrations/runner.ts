@@ -14,7 +14,7 @@ import { defineMigrations, newFileText, readMigrationsFolder, type Migration, ty
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
 import type { LintSettings } from '../lint/lint.js';
-import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, type ParseMemo, type SqlPart, type Statement } from './statements.js';
+import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
 
@@ -294,7 +294,7 @@ interface ParsedCache {
 }
 
 function parsedCache(): ParsedCache {
-  return { steps: new Map(), memo: new Map() };
+  return { steps: new Map(), memo: new ParseMemo() };
 }
 
 /**

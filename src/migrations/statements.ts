@@ -63,12 +63,6 @@ export interface ClassifyOptions {
   readonly memo?: ParseMemo | undefined;
 }
 
-/**
- * The parser's statements of whole files already parsed in this run, by text: the runner and
- * the lint gate share it. Pieces of very large files are not kept (the lint shifts their locations).
- */
-export type ParseMemo = Map<string, Promise<RawStatement[]>>;
-
 /** A stretch of a transactional file sent as one query: whole statements, and the file line it starts on. */
 export interface SqlPart {
   readonly text: string;
@@ -253,15 +247,33 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   return { statements, transactional: statements.every((s) => s.noTransactionReason === null), body: sql, parts, begin: 'BEGIN' };
 }
 
-/** The statements of a whole file, from `memo` when this run parsed the same text already. */
-export function parseStatements(text: string, memo?: ParseMemo): Promise<RawStatement[]> {
-  if (memo === undefined) return parseText(text);
-  let parsed = memo.get(text);
-  if (parsed === undefined) {
-    parsed = parseText(text);
-    memo.set(text, parsed);
+/**
+ * The parser's statements of whole files already parsed in one run, by text: the runner and the
+ * lint gate share it, so each file is parsed once. It keeps at most `budgetChars` of SQL (a
+ * file's tree is many times its size); beyond that, files are parsed again when asked again.
+ */
+export class ParseMemo {
+  private readonly parsed = new Map<string, Promise<RawStatement[]>>();
+  private kept = 0;
+
+  constructor(private readonly budgetChars = 4_000_000) {}
+
+  /** The statements of a whole file: from memory when this run parsed the same text already. */
+  statements(text: string): Promise<RawStatement[]> {
+    const known = this.parsed.get(text);
+    if (known !== undefined) return known;
+    const parsed = parseText(text);
+    if (this.kept + text.length <= this.budgetChars) {
+      this.parsed.set(text, parsed);
+      this.kept += text.length;
+    }
+    return parsed;
   }
-  return parsed;
+}
+
+/** The statements of a whole file, through `memo` when there is one. */
+export function parseStatements(text: string, memo?: ParseMemo): Promise<RawStatement[]> {
+  return memo === undefined ? parseText(text) : memo.statements(text);
 }
 
 async function parseText(text: string): Promise<RawStatement[]> {
