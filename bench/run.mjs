@@ -91,6 +91,25 @@ async function runOk(spec) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** migrate() through a pool in one Node process, nothing pending: the first call, then the median of 20 more. */
+function libraryNoop(url, dir) {
+  const script = `
+    import pg from 'pg';
+    import pino from 'pino';
+    import { migrate } from ${JSON.stringify(bin('dist/index.js'))};
+    const pool = new pg.Pool({ connectionString: process.argv[1], max: 2 });
+    const logger = pino({ level: 'silent' });
+    const call = async () => { const t = performance.now(); await migrate({ pool, dir: process.argv[2], direction: 'up', logger }); return performance.now() - t; };
+    const first = await call();
+    const warm = [];
+    for (let i = 0; i < 20; i++) warm.push(await call());
+    await pool.end();
+    process.stdout.write(JSON.stringify({ first, warm: warm.sort((a, b) => a - b)[10] }));`;
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, url, dir], { cwd: root, encoding: 'utf8' });
+  if (child.status !== 0) throw new Error(`library no-op failed: ${child.stderr}`);
+  return JSON.parse(child.stdout);
+}
+
 // ---------------------------------------------------------------- cases
 async function main() {
   const server = await startServer('-c fsync=on -c shared_preload_libraries=pg_stat_statements -c pg_stat_statements.track=all');
@@ -145,14 +164,32 @@ async function main() {
       dbmate: (url) => tools.dbmate(url, { dbmate: realistic.dbmate }),
       'psql -1 (floor)': (url) => ['psql', [url, '-q', '-X', '-v', 'ON_ERROR_STOP=1', '-f', realistic.psql], {}],
     };
+    let historyDb = null;
     for (const [tool, command] of Object.entries(historyTools)) {
       process.stderr.write(`${tool}: case 6 ...\n`);
       const runs = [];
-      for (let r = 0; r < RUNS; r++) runs.push(await runMeasured(command((await freshDb()).url)));
+      for (let r = 0; r < RUNS; r++) {
+        const db = await freshDb();
+        runs.push(await runMeasured(command(db.url)));
+        if (tool === 'slipway') historyDb = db;
+      }
       note(tool, 'history', median(runs.map((x) => x.ms)));
       note(tool, 'historyCpu', median(runs.map((x) => x.cpuMs)));
       note(tool, 'historyRss', median(runs.map((x) => x.rssMb)));
     }
+
+    // Case 7: the CLI's no-op over that history, paired run by run with `node -e 0`.
+    process.stderr.write('slipway: cases 7-8 ...\n');
+    const noopCli = [];
+    const nodeAlone = [];
+    for (let r = 0; r < Math.max(RUNS, 10); r++) {
+      nodeAlone.push((await runOk([process.execPath, ['-e', '0'], {}])).ms);
+      noopCli.push((await runOk(tools.slipway(historyDb.url, { slipway: realistic.slipway }))).ms);
+    }
+    note('slipway', 'noopHistory', median(noopCli));
+    note('slipway', 'nodeAlone', median(nodeAlone));
+    // Case 8: what a replica pays at startup: migrate() with a pool in a warm process, nothing pending.
+    note('slipway', 'noopLibrary', libraryNoop(historyDb.url, realistic.slipway));
     rmSync(realistic.dir, { recursive: true, force: true });
 
     for (const [tool, command] of Object.entries(tools)) {
@@ -233,6 +270,19 @@ function report(results, serverVersion) {
   lines.push(`| statements sent by one no-op run (case 2) | ${names.map((n) => results[n].noopStatements ?? 'n/a').join(' | ')} |`);
   lines.push(`| case 6: client CPU (user + system) | ${names.map((n) => ms(results[n].historyCpu)).join(' | ')} |`);
   lines.push(`| case 6: client peak RSS | ${names.map((n) => (results[n].historyRss === undefined ? 'n/a' : `${Math.round(results[n].historyRss)} MB`)).join(' | ')} |`);
+  lines.push(`| 7. no-op CLI run over case 6's ${HISTORY} applied migrations | ${ms(s.noopHistory)} | ${names.slice(1).map(() => 'n/a').join(' | ')} |`);
+  lines.push(`| 8. no-op \`migrate()\` through a pool, ${HISTORY} applied (first call; warm median) | ${ms(s.noopLibrary?.first)}; ${s.noopLibrary?.warm.toFixed(1)} ms | ${names.slice(1).map(() => 'n/a').join(' | ')} |`);
+  const x = (a, b) => (a === undefined || b === undefined ? 'n/a' : `${(a / b).toFixed(2)}x`);
+  const targets = [
+    '| target (issue "Speed") | measured | met |',
+    '| --- | --- | --- |',
+    `| case 6 ahead of dbmate | slipway ${ms(s.history)}, dbmate ${ms(results.dbmate?.history)} (${x(s.history, results.dbmate?.history)}) | ${s.history < results.dbmate?.history ? 'yes' : 'no'} |`,
+    `| case 6 within 1.2x the psql one-session floor | ${x(s.history, results['psql -1 (floor)']?.history)} | ${s.history <= 1.2 * results['psql -1 (floor)']?.history ? 'yes' : 'no'} |`,
+    `| case 6 client CPU under 250 ms | ${ms(s.historyCpu)} | ${s.historyCpu < 250 ? 'yes' : 'no'} |`,
+    `| case 7 within 1.5x \`node -e 0\` (${ms(s.nodeAlone)}, paired) | ${x(s.noopHistory, s.nodeAlone)} | ${s.noopHistory <= 1.5 * s.nodeAlone ? 'yes' : 'no'} |`,
+    `| case 8 at most 10 ms | warm ${s.noopLibrary?.warm.toFixed(1)} ms, first call ${ms(s.noopLibrary?.first)} | ${s.noopLibrary?.warm <= 10 ? 'yes (warm)' : 'no'} |`,
+    `| case 3 at most 3x one no-op (case 2) | ${x(s.idle16, s.noop500)} | ${s.idle16 <= 3 * s.noop500 ? 'yes' : 'no'} |`,
+  ];
   const correctness = names
     .filter((n) => results[n].raceFailures)
     .map((n) => {
@@ -250,6 +300,8 @@ function report(results, serverVersion) {
     `Machine: ${cpu.length} x ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}. Versions: slipway ${v.slipway}, dbmate ${v.dbmate}, node-pg-migrate ${v['node-pg-migrate']}, ${v.psql}, Node ${v.node}.`,
     '',
     ...lines,
+    '',
+    ...targets,
     '',
     `Case 4 correctness (${PROCESSES} processes, ${PENDING_FOR_RACE} pending, ${RUNS} runs):`,
     ...correctness,
