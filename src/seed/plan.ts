@@ -109,9 +109,10 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
   // Every row's values, every file before any dependency: a reference is matched with the rows this run seeds by id.
   const encoded = files.map((file, fileIndex) => {
     const table = tables[fileIndex]!;
+    const required = [...table.columns.values()].filter((column) => column.required);
     return file.rows.map((row): PlannedRow => {
-      for (const column of table.columns.values()) {
-        if (column.required && (row.values[column.name] === undefined || row.values[column.name] === null)) {
+      for (const column of required) {
+        if (row.values[column.name] === undefined || row.values[column.name] === null) {
           fail(row.at, `column ${table.name}.${column.name} is required (NOT NULL, no default); give it a value`);
         }
       }
@@ -133,8 +134,9 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
       seeded.set(table.oid, (rows = new Map()));
       files.forEach((file, fileIndex) => {
         if (tables[fileIndex]!.oid !== table.oid) return;
+        const sortedKey = [...file.key].sort();
         encoded[fileIndex]!.forEach((row, rowIndex) => {
-          rows!.set(references.idOf(table, new Map(file.key.map((column) => [column, row.values.get(column)!]))), { file: fileIndex, row: rowIndex });
+          rows!.set(references.idOfSorted(table, sortedKey, (column) => row.values.get(column)!), { file: fileIndex, row: rowIndex });
         });
       });
     }
@@ -172,6 +174,8 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
  * in levels below n (Kahn's algorithm). Rows left over refer to each other in a cycle.
  */
 function levelsOf(dependencies: ReadonlyArray<ReadonlySet<number>>, rows: readonly PlannedRow[]): PlannedRow[][] {
+  // Most files' rows refer to none of their own file: one level, in file order, with no bookkeeping per row.
+  if (dependencies.every((needs) => needs.size === 0)) return rows.length === 0 ? [] : [[...rows]];
   const waiting = dependencies.map((needs) => needs.size);
   const dependents = dependencies.map(() => [] as number[]);
   dependencies.forEach((needs, row) => needs.forEach((target) => dependents[target]!.push(row)));
@@ -190,7 +194,12 @@ function levelsOf(dependencies: ReadonlyArray<ReadonlySet<number>>, rows: readon
 function batches(rows: readonly PlannedRow[]): Batch[] {
   const bySet = new Map<string, { columns: string[]; rows: PlannedRow[] }>();
   const byOrder = new Map<string, { columns: string[]; rows: PlannedRow[] }>(); // the same, by the columns in the order a row gives them
+  let last: { columns: string[]; rows: PlannedRow[] } | undefined; // rows mostly give the columns the row before gave, in its order
   for (const row of rows) {
+    if (last !== undefined && sameColumns(row.values, last.columns)) {
+      last.rows.push(row);
+      continue;
+    }
     let order = '';
     for (const column of row.values.keys()) order += `${column}\0`;
     let batch = byOrder.get(order);
@@ -201,8 +210,17 @@ function batches(rows: readonly PlannedRow[]): Batch[] {
       byOrder.set(order, batch);
     }
     batch.rows.push(row);
+    last = { columns: [...row.values.keys()], rows: batch.rows };
   }
   return [...bySet.values()];
+}
+
+/** Whether the row gives exactly these columns, in this order. */
+function sameColumns(values: ReadonlyMap<string, Value>, columns: readonly string[]): boolean {
+  if (values.size !== columns.length) return false;
+  let i = 0;
+  for (const column of values.keys()) if (column !== columns[i++]) return false;
+  return true;
 }
 
 /** A PostgreSQL array literal, `{"a","b\\"c",NULL}`: every element double-quoted and escaped. */

@@ -46,12 +46,12 @@ export function isReference(value: Value | undefined): value is Reference {
  */
 export function tablesToLookUp(files: readonly SeedFile[]): Array<{ name: string; sqlName: string }> {
   const names = new Set<string>();
-  const seen = new WeakSet<object>(); // a YAML alias shares one object among several places: visit it once
+  // No set of visited objects (a YAML alias shares one object among places): the YAML library
+  // bounds what aliases expand into, and a weak set of every reference costs more than the walk.
   const visit = (value: unknown) => {
-    if (!isPlainObject(value) || typeof value.$ref !== 'string' || seen.has(value)) return;
-    seen.add(value);
+    if (!isPlainObject(value) || typeof value.$ref !== 'string') return;
     names.add(value.$ref);
-    for (const name in value) visit(value[name]);
+    for (const name in value) if (name !== '$ref') visit(value[name]);
   };
   for (const file of files) {
     names.add(file.table);
@@ -86,8 +86,12 @@ export interface ReferenceContext {
 export class ReferenceReader {
   readonly #context: ReferenceContext;
   readonly #ids = new Map<string, string>();
-  /** Each object read, by identity: a YAML alias puts one object in many places, and it is read once. */
-  readonly #read = new WeakMap<object, Reference>();
+  /**
+   * A reference with no {@link writtenText} (it holds a list), by identity: a YAML alias puts one
+   * object in many places, and it is read once. Others are found by text, which costs less than
+   * a weak map of every object read (its entries are GC work in every collection).
+   */
+  readonly #withoutText = new Map<object, Reference>();
   /** Each reference read, by {@link writtenText}: equal texts are equal references, checked and encoded alike. */
   readonly #byText = new Map<string, Reference>();
 
@@ -102,13 +106,9 @@ export class ReferenceReader {
    * found again by a short text of what is written (table, columns, values and their JSON types).
    */
   read(written: Readonly<Record<string, unknown>>, at: SeedLocation): Reference {
-    const known = this.#read.get(written);
-    if (known !== undefined) return known;
     const text = writtenText(written);
-    if (text !== null) {
-      const same = this.#byText.get(text);
-      if (same !== undefined) return same;
-    }
+    const known = text === null ? this.#withoutText.get(written) : this.#byText.get(text);
+    if (known !== undefined) return known;
     const { tableNamed, columnOf, encode } = this.#context;
     const table = tableNamed(written.$ref as string, at);
     if (table.primaryKey === null) fail(at, `cannot refer to ${table.name}: it has no single-column primary key`);
@@ -121,8 +121,8 @@ export class ReferenceReader {
     }
     if (key.size === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
     const ref: Reference = { table, key, written, at, id: this.idOf(table, key) };
-    this.#read.set(written, ref);
-    if (text !== null) this.#byText.set(text, ref);
+    if (text === null) this.#withoutText.set(written, ref);
+    else this.#byText.set(text, ref);
     return ref;
   }
 
@@ -133,12 +133,21 @@ export class ReferenceReader {
   idOf(table: CatalogTable, values: ReadonlyMap<string, Value>): string {
     const columns = [...values.keys()];
     if (columns.length > 1) columns.sort();
-    // Length-prefixed parts: unambiguous. An inner reference is its id, so the text is as long as this reference's own values.
-    let text = `${table.name.length}:${table.name}`;
-    for (const column of columns) {
-      const value = values.get(column)!;
-      text += `|${column.length}:${column}=${value === null ? '~' : isReference(value) ? `#${value.id}` : `${value.length}:${value}`}`;
+    return this.idOfSorted(table, columns, (column) => values.get(column)!);
+  }
+
+  /** {@link idOf} for columns already sorted, each value given by `valueOf`: no map to build per row. */
+  idOfSorted(table: CatalogTable, sortedColumns: readonly string[], valueOf: (column: string) => Value): string {
+    // Length-prefixed parts, joined once (a flat string hashes fast): unambiguous. An inner reference is its id, so the text is as long as this reference's own values.
+    const parts: string[] = [String(table.name.length), ':', table.name];
+    for (const column of sortedColumns) {
+      const value = valueOf(column);
+      parts.push('|', String(column.length), ':', column, '=');
+      if (value === null) parts.push('~');
+      else if (isReference(value)) parts.push('#', value.id);
+      else parts.push(String(value.length), ':', value);
     }
+    const text = parts.join('');
     let id = this.#ids.get(text);
     if (id === undefined) this.#ids.set(text, (id = String(this.#ids.size)));
     return id;
@@ -211,21 +220,24 @@ export function textOf(value: Value, ids: ReadonlyMap<string, string>): string |
  * holding a list (rare), which is read afresh each time.
  */
 function writtenText(written: Readonly<Record<string, unknown>>): string | null {
-  let text = '{';
+  // Parts joined once: a string built by `+=` is a tree of pieces, slow to hash.
+  const parts: string[] = [];
+  return writtenParts(written, parts) ? parts.join('') : null;
+}
+
+function writtenParts(written: Readonly<Record<string, unknown>>, parts: string[]): boolean {
+  parts.push('{');
   for (const name in written) {
     const value = written[name];
-    text += `${name.length}:${name}`;
-    if (typeof value === 'string') text += `s${value.length}:${value}`;
-    else if (typeof value === 'number') text += `n${value};`;
-    else if (typeof value === 'boolean') text += value ? 't' : 'f';
-    else if (value === null) text += '~';
-    else if (isPlainObject(value)) {
-      const inner = writtenText(value);
-      if (inner === null) return null;
-      text += inner;
-    } else return null;
+    parts.push(String(name.length), ':', name);
+    if (typeof value === 'string') parts.push('s', String(value.length), ':', value);
+    else if (typeof value === 'number') parts.push('n', String(value), ';');
+    else if (typeof value === 'boolean') parts.push(value ? 't' : 'f');
+    else if (value === null) parts.push('~');
+    else if (!isPlainObject(value) || !writtenParts(value, parts)) return false;
   }
-  return `${text}}`;
+  parts.push('}');
+  return true;
 }
 
 function fail(at: SeedLocation, message: string): never {
