@@ -68,7 +68,7 @@ export async function writePlan(client: pg.ClientBase, plan: SeedPlan, options: 
 async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<string, string>, update: boolean, tally: Tally): Promise<void> {
   const { table, key, insertOnly } = step;
   const conflictTarget = key.map(quoteIdentifier).join(', ');
-  const params: Array<Array<string | null>> = [];
+  const params: string[] = [];
   const items: string[] = [];
   const results: string[] = [];
   const prepared = level.map((batch, b) => {
