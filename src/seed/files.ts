@@ -149,7 +149,8 @@ export function parseSeedFile(text: string, file: string): SeedFile {
         fail(`key column ${missing.join(', ')} missing or null; every row needs its whole key (${keyList.join(', ')})`, at);
       }
       // `__proto__` is a possible column name: define it, do not set the prototype.
-      Object.defineProperty(rowKey, column, { value, enumerable: true, writable: true, configurable: true });
+      if (column === '__proto__') Object.defineProperty(rowKey, column, { value, enumerable: true, writable: true, configurable: true });
+      else rowKey[column] = value;
     }
     seedRows[index] = new ParsedRow(at, values, rowKey);
   }
@@ -353,7 +354,8 @@ function fail(message: string, at: SeedLocation): never {
  */
 export function checkDuplicates(files: readonly SeedFile[]): void {
   const keys = new Map<string, SeedFile>();
-  const seen = new Map<string, Map<string, SeedLocation>>(); // table → keyText → where
+  // table → a hash of the key → the row, or rows, with it: a number per row, not a key text (texts are made on a hash match only, to tell a collision from a duplicate)
+  const seen = new Map<string, Map<number, SeedRow | SeedRow[]>>();
   for (const file of files) {
     const declared = keys.get(file.table);
     if (declared !== undefined && [...declared.key].sort().join() !== [...file.key].sort().join()) {
@@ -365,17 +367,59 @@ export function checkDuplicates(files: readonly SeedFile[]): void {
     keys.set(file.table, file);
     const rows = seen.get(file.table) ?? seen.set(file.table, new Map()).get(file.table)!;
     for (const row of file.rows) {
+      const hash = keyHash(row.key);
+      const bucket = rows.get(hash);
+      if (bucket === undefined) {
+        rows.set(hash, row);
+        continue;
+      }
       const keyText = row.keyText; // made on each read
-      const first = rows.get(keyText);
+      const first = (Array.isArray(bucket) ? bucket : [bucket]).find((other) => other.keyText === keyText);
       if (first !== undefined) {
         throw new SeedError(
-          `duplicate ${file.table} row with key ${JSON.stringify(row.key)} at ${describeLocation(first)} and ${describeLocation(row.at)}; keep one`,
+          `duplicate ${file.table} row with key ${JSON.stringify(row.key)} at ${describeLocation(first.at)} and ${describeLocation(row.at)}; keep one`,
           row.at,
         );
       }
-      rows.set(keyText, row.at);
+      if (Array.isArray(bucket)) bucket.push(row);
+      else rows.set(hash, [bucket, row]);
     }
   }
+}
+
+/**
+ * A 32-bit hash of a value, equal for values with equal {@link canonical} texts (mapping order
+ * ignored, a scalar hashed as its text); unequal values may share one.
+ */
+function keyHash(value: unknown): number {
+  if (value === null || value === undefined) return 0x2f3c1d5b;
+  if (typeof value !== 'object') return textHash(String(value));
+  if (Array.isArray(value)) {
+    let hash = 0x1b873593;
+    for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ keyHash(value[i]), 0x01000193);
+    return hash ^ value.length;
+  }
+  // A sum over the entries: the same whatever their order.
+  let hash = 0x27d4eb2d;
+  for (const key in value) {
+    if (Object.hasOwn(value, key)) hash = (hash + mixHash(textHash(key), keyHash((value as Record<string, unknown>)[key]))) | 0;
+  }
+  return hash;
+}
+
+/** FNV-1a over the UTF-16 code units. */
+function textHash(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash;
+}
+
+/** Two hashes into one, order-sensitive, bits spread (MurmurHash3's finaliser). */
+function mixHash(a: number, b: number): number {
+  let hash = (Math.imul(a, 0x9e3779b1) + b) | 0;
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
 }
 
 /**
