@@ -87,13 +87,13 @@ export class ReferenceReader {
   readonly #context: ReferenceContext;
   readonly #ids = new Map<string, string>();
   /**
-   * A reference with no {@link writtenText} (it holds a list), by identity: a YAML alias puts one
-   * object in many places, and it is read once. Others are found by text, which costs less than
-   * a weak map of every object read (its entries are GC work in every collection).
+   * A reference that holds a list, by identity: a YAML alias puts one object in many places,
+   * and it is read once. Others are found in {@link #written}, which costs less than a weak
+   * map of every object read (its entries are GC work in every collection).
    */
-  readonly #withoutText = new Map<object, Reference>();
-  /** Each reference read, by {@link writtenText}: equal texts are equal references, checked and encoded alike. */
-  readonly #byText = new Map<string, Reference>();
+  readonly #withList = new Map<object, Reference>();
+  /** Each reference read, found again by what is written: equal writings are equal references, checked and encoded alike. */
+  readonly #written = new WrittenTrie();
 
   constructor(context: ReferenceContext) {
     this.#context = context;
@@ -103,11 +103,11 @@ export class ReferenceReader {
    * The checked and encoded reference written as `written` at `at`; refuses, naming the place, an unknown table or column, a table without a single-column primary key, a null value.
    * Seed data writes one reference in many places (every comment of an issue names it): each
    * distinct reference as written is checked and encoded once and its {@link Reference} shared,
-   * found again by a short text of what is written (table, columns, values and their JSON types).
+   * found again by what is written (table, columns, values and their JSON types).
    */
   read(written: Readonly<Record<string, unknown>>, at: SeedLocation): Reference {
-    const text = writtenText(written);
-    const known = text === null ? this.#withoutText.get(written) : this.#byText.get(text);
+    const place = this.#written.place(written);
+    const known = place === null ? this.#withList.get(written) : place.ref;
     if (known !== undefined) return known;
     const { tableNamed, columnOf, encode } = this.#context;
     const table = tableNamed(written.$ref as string, at);
@@ -121,8 +121,8 @@ export class ReferenceReader {
     }
     if (key.size === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
     const ref: Reference = { table, key, written, at, id: this.idOf(table, key) };
-    if (text === null) this.#withoutText.set(written, ref);
-    else this.#byText.set(text, ref);
+    if (place === null) this.#withList.set(written, ref);
+    else place.ref = ref;
     return ref;
   }
 
@@ -179,12 +179,19 @@ export async function resolveReferences(client: pg.ClientBase, uses: readonly Re
   const inner: ReferenceUse[] = [];
   for (const { ref, at } of distinct.values()) for (const value of ref.key.values()) if (isReference(value)) inner.push({ ref: value, at });
   if (inner.length > 0) await resolveReferences(client, inner, ids);
-  const groups = new Map<string, { table: CatalogTable; columns: string[]; uses: ReferenceUse[] }>();
+  type Group = { table: CatalogTable; columns: string[]; uses: ReferenceUse[] };
+  const groups = new Map<string, Group>();
+  let last: { table: CatalogTable; key: ReadonlyMap<string, Value>; group: Group } | undefined; // uses mostly come in runs of one table and columns
   for (const use of distinct.values()) {
+    if (last !== undefined && last.table === use.ref.table && sameKeys(last.key, use.ref.key)) {
+      last.group.uses.push(use);
+      continue;
+    }
     const columns = [...use.ref.key.keys()].sort();
     const groupId = `${use.ref.table.name}\0${columns.join('\0')}`;
     const group = groups.get(groupId) ?? groups.set(groupId, { table: use.ref.table, columns, uses: [] }).get(groupId)!;
     group.uses.push(use);
+    last = { table: use.ref.table, key: use.ref.key, group };
   }
   for (const { table, columns, uses: group } of groups.values()) {
     const source = unnest(table, columns, columns.map((column) => group.map(({ ref }) => textOf(ref.key.get(column)!, ids))));
@@ -209,35 +216,66 @@ export async function resolveReferences(client: pg.ClientBase, uses: readonly Re
   return ids;
 }
 
+/** Whether two keys have the same columns in the same order. */
+function sameKeys(a: ReadonlyMap<string, Value>, b: ReadonlyMap<string, Value>): boolean {
+  if (a.size !== b.size) return false;
+  const other = b.keys();
+  for (const column of a.keys()) if (other.next().value !== column) return false;
+  return true;
+}
+
 /** A value as text for its column: a reference becomes its row's primary key, from `ids`. */
 export function textOf(value: Value, ids: ReadonlyMap<string, string>): string | null {
   return isReference(value) ? ids.get(value.id)! : value;
 }
 
-/**
- * A text of a reference as written, equal for two that give the same table, columns (in the
- * same order) and values of the same JSON types: length-prefixed, so unambiguous. Null for one
- * holding a list (rare), which is read afresh each time.
- */
-function writtenText(written: Readonly<Record<string, unknown>>): string | null {
-  // Parts joined once: a string built by `+=` is a tree of pieces, slow to hash.
-  const parts: string[] = [];
-  return writtenParts(written, parts) ? parts.join('') : null;
+/** A place in {@link WrittenTrie}: the reference written as the path to it, once read. */
+interface WrittenNode {
+  next?: Map<unknown, WrittenNode>;
+  ref?: Reference;
 }
 
-function writtenParts(written: Readonly<Record<string, unknown>>, parts: string[]): boolean {
-  parts.push('{');
-  for (const name in written) {
-    const value = written[name];
-    parts.push(String(name.length), ':', name);
-    if (typeof value === 'string') parts.push('s', String(value.length), ':', value);
-    else if (typeof value === 'number') parts.push('n', String(value), ';');
-    else if (typeof value === 'boolean') parts.push(value ? 't' : 'f');
-    else if (value === null) parts.push('~');
-    else if (!isPlainObject(value) || !writtenParts(value, parts)) return false;
+const OPEN = Symbol('{');
+const CLOSE = Symbol('}');
+
+/**
+ * References as written, as paths of tokens: `{`, then each column name and its value (a
+ * mapping inside as its own `{` … `}`), then `}`. Two writings share a place when they give the
+ * same table, columns (in the same order) and values of the same JSON types (a Map tells 1 from
+ * '1'). A walk of map lookups, with no text made for each of the 10^5 references in seed data.
+ */
+class WrittenTrie {
+  readonly #root: WrittenNode = {};
+
+  /** The place of `written`, made if new; null for one holding a list (rare), which has none. */
+  place(written: Readonly<Record<string, unknown>>): WrittenNode | null {
+    return this.#walk(this.#root, written);
   }
-  parts.push('}');
-  return true;
+
+  #walk(from: WrittenNode, written: Readonly<Record<string, unknown>>): WrittenNode | null {
+    let node = step(from, OPEN);
+    for (const name in written) {
+      const value = written[name];
+      node = step(node, name);
+      if (isPlainObject(value)) {
+        const inner = this.#walk(node, value);
+        if (inner === null) return null;
+        node = inner;
+      } else if (typeof value === 'object' && value !== null) {
+        return null;
+      } else {
+        node = step(node, value);
+      }
+    }
+    return step(node, CLOSE);
+  }
+}
+
+function step(node: WrittenNode, token: unknown): WrittenNode {
+  const next = (node.next ??= new Map());
+  let child = next.get(token);
+  if (child === undefined) next.set(token, (child = {}));
+  return child;
 }
 
 function fail(at: SeedLocation, message: string): never {
