@@ -196,22 +196,23 @@ export async function resolveReferences(client: pg.ClientBase, uses: readonly Re
   for (const { table, columns, uses: group } of groups.values()) {
     const source = unnest(table, columns, columns.map((column) => group.map(({ ref }) => textOf(ref.key.get(column)!, ids))));
     const matches = columns.map((column, i) => equal(table, column, `t.${quoteIdentifier(column)}`, `v.c${i + 1}`, '=')).join(' AND ');
-    // The number of matching rows and one's key: scalars, not an array per row to parse.
-    const { rows } = await client.query<{ ord: string; matches: string; id: string }>(
-      `SELECT v.ord, count(*) AS matches, min(t.${quoteIdentifier(table.primaryKey!)}::text) AS id
-         FROM ${source.sql} JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord`,
+    const primaryKey = `t.${quoteIdentifier(table.primaryKey!)}`;
+    // One row: every reference's key in one array (one value to parse, not a row per reference), and the first reference
+    // (in use order) that matched no row or several, with its number of rows, from the same snapshot.
+    const { rows } = await client.query<{ ids: Array<string | null>; problem: string | null; problem_matches: string | null }>(
+      `SELECT array_agg(g.id ORDER BY g.ord) AS ids, min(g.ord) FILTER (WHERE g.matches <> 1) AS problem,
+              (array_agg(g.matches ORDER BY g.ord) FILTER (WHERE g.matches <> 1))[1] AS problem_matches
+         FROM (SELECT v.ord, count(${primaryKey}) AS matches, min(${primaryKey}::text) AS id
+                 FROM ${source.sql} LEFT JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord) AS g`,
       source.params,
     );
-    const found: Array<{ matches: string; id: string } | undefined> = new Array(group.length);
-    for (const row of rows) found[Number(row.ord) - 1] = row;
-    group.forEach(({ ref, at }, index) => {
-      const match = found[index];
-      if (match === undefined) {
-        fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
-      }
-      if (match.matches !== '1') fail(at, `${match.matches} ${table.name} rows match ${JSON.stringify(ref.written)}; refer by columns that name one row`);
-      ids.set(ref.id, match.id);
-    });
+    const { ids: found, problem, problem_matches: count } = rows[0]!;
+    if (problem !== null) {
+      const { ref, at } = group[Number(problem) - 1]!;
+      if (count === '0') fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
+      fail(at, `${count} ${table.name} rows match ${JSON.stringify(ref.written)}; refer by columns that name one row`);
+    }
+    for (let index = 0; index < group.length; index++) ids.set(group[index]!.ref.id, found[index]!);
   }
   return ids;
 }
