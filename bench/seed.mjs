@@ -139,6 +139,8 @@ async function main() {
       '',
       'Times are medians of the seed() call (each in its own Node process) and of the whole psql run; the seed process\'s CPU time (user and system) during the call and its peak RSS are medians of the runs too.',
       `Machine load (1-minute load average, ${os.cpus().length} cores): ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end.`,
+      // On a loaded machine the medians above come from different moments; a round's seed and COPY run back to back.
+      `Median of each round's ratio (its seed run to its COPY): first load ${median(first.map((v, r) => v / copy[r])).toFixed(2)}x, re-load ${median(reload.map((v, r) => v / copy[r])).toFixed(2)}x.`,
       'Targets: first load within 1.5x of COPY; re-load within 1x.',
       '',
     ].join('\n');
