@@ -54,6 +54,22 @@ export interface SeedRow {
   readonly keyText: string;
 }
 
+/**
+ * A row whose {@link SeedRow.keyText} is made when asked for (by the duplicate check), so
+ * that 10^5 key texts are not kept for the whole run.
+ */
+class ParsedRow implements SeedRow {
+  constructor(
+    readonly at: SeedLocation,
+    readonly values: Readonly<Record<string, unknown>>,
+    readonly key: Readonly<Record<string, unknown>>,
+  ) {}
+
+  get keyText(): string {
+    return canonical(this.key);
+  }
+}
+
 
 const SEED_FILE = /\.(ya?ml|json)$/i;
 const FIELDS = ['table', 'key', 'insertOnly', 'rows'];
@@ -119,14 +135,25 @@ export function parseSeedFile(text: string, file: string): SeedFile {
   if (keyInsertOnly !== undefined) fail(`insertOnly names the key column ${keyInsertOnly}; a key column identifies the row and is always compared: remove it from insertOnly`, insertOnlyAt);
   if (!Array.isArray(rows)) fail('rows must be a list of rows (rows: [] for none)', fieldAt('rows'));
 
-  const seedRows = rows.map((values, index): SeedRow => {
+  // A plain loop with no per-row arrays: a seed file has 10^5 rows, and what each row allocates is GC time.
+  const seedRows = new Array<SeedRow>(rows.length);
+  for (let index = 0; index < rows.length; index++) {
+    const values: unknown = rows[index];
     const at = { file, line: rowLine(index), row: index + 1 };
-    if (!isPlainObject(values)) return fail('a row must be a mapping of column: value', at);
-    const missing = keyList.filter((column) => values[column] === undefined || values[column] === null);
-    if (missing.length > 0) fail(`key column ${missing.join(', ')} missing or null; every row needs its whole key (${keyList.join(', ')})`, at);
-    const rowKey = Object.fromEntries(keyList.map((column) => [column, values[column]]));
-    return { at, values, key: rowKey, keyText: canonical(rowKey) };
-  });
+    if (!isPlainObject(values)) fail('a row must be a mapping of column: value', at);
+    const rowKey: Record<string, unknown> = {};
+    for (const column of keyList) {
+      const value = values[column];
+      if (value === undefined || value === null) {
+        const missing = keyList.filter((c) => values[c] === undefined || values[c] === null);
+        fail(`key column ${missing.join(', ')} missing or null; every row needs its whole key (${keyList.join(', ')})`, at);
+      }
+      // `__proto__` is a possible column name: define it, do not set the prototype.
+      if (column === '__proto__') Object.defineProperty(rowKey, column, { value, enumerable: true, writable: true, configurable: true });
+      else rowKey[column] = value;
+    }
+    seedRows[index] = new ParsedRow(at, values, rowKey);
+  }
   return { path: file, at: fieldAt('table'), table, key: keyList, keyAt: fieldAt('key'), insertOnly: insertOnlyList as string[], insertOnlyAt, rows: seedRows };
 }
 
@@ -327,7 +354,8 @@ function fail(message: string, at: SeedLocation): never {
  */
 export function checkDuplicates(files: readonly SeedFile[]): void {
   const keys = new Map<string, SeedFile>();
-  const seen = new Map<string, Map<string, SeedLocation>>(); // table → keyText → where
+  // table → a hash of the key → the row, or rows, with it: a number per row, not a key text (texts are made on a hash match only, to tell a collision from a duplicate)
+  const seen = new Map<string, Map<number, SeedRow | SeedRow[]>>();
   for (const file of files) {
     const declared = keys.get(file.table);
     if (declared !== undefined && [...declared.key].sort().join() !== [...file.key].sort().join()) {
@@ -339,38 +367,95 @@ export function checkDuplicates(files: readonly SeedFile[]): void {
     keys.set(file.table, file);
     const rows = seen.get(file.table) ?? seen.set(file.table, new Map()).get(file.table)!;
     for (const row of file.rows) {
-      const first = rows.get(row.keyText);
+      const hash = keyHash(row.key);
+      const bucket = rows.get(hash);
+      if (bucket === undefined) {
+        rows.set(hash, row);
+        continue;
+      }
+      const keyText = row.keyText; // made on each read
+      const first = (Array.isArray(bucket) ? bucket : [bucket]).find((other) => other.keyText === keyText);
       if (first !== undefined) {
         throw new SeedError(
-          `duplicate ${file.table} row with key ${JSON.stringify(row.key)} at ${describeLocation(first)} and ${describeLocation(row.at)}; keep one`,
+          `duplicate ${file.table} row with key ${JSON.stringify(row.key)} at ${describeLocation(first.at)} and ${describeLocation(row.at)}; keep one`,
           row.at,
         );
       }
-      rows.set(row.keyText, row.at);
+      if (Array.isArray(bucket)) bucket.push(row);
+      else rows.set(hash, [bucket, row]);
     }
   }
 }
 
 /**
+ * A 32-bit hash of a value, equal for values with equal {@link canonical} texts (mapping order
+ * ignored, a scalar hashed as its text); unequal values may share one.
+ */
+function keyHash(value: unknown): number {
+  if (value === null || value === undefined) return 0x2f3c1d5b;
+  if (typeof value !== 'object') return textHash(String(value));
+  if (Array.isArray(value)) {
+    let hash = 0x1b873593;
+    for (let i = 0; i < value.length; i++) hash = Math.imul(hash ^ keyHash(value[i]), 0x01000193);
+    return hash ^ value.length;
+  }
+  // A sum over the entries: the same whatever their order.
+  let hash = 0x27d4eb2d;
+  for (const key in value) {
+    if (Object.hasOwn(value, key)) hash = (hash + mixHash(textHash(key), keyHash((value as Record<string, unknown>)[key]))) | 0;
+  }
+  return hash;
+}
+
+/** FNV-1a over the UTF-16 code units. */
+function textHash(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
+  return hash;
+}
+
+/** Two hashes into one, order-sensitive, bits spread (MurmurHash3's finaliser). */
+function mixHash(a: number, b: number): number {
+  let hash = (Math.imul(a, 0x9e3779b1) + b) | 0;
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  return hash ^ (hash >>> 16);
+}
+
+/**
  * A text form of a value in which mapping order does not matter and a scalar is its text,
  * so `12` and `"12"` name the same key, as they do once cast to the column's type.
+ * Length-prefixed (`5:hello`), so unambiguous without escaping.
  *
  * @example canonical({ b: 1, a: 'x' }) === canonical({ a: 'x', b: '1' }) // true
  */
 export function canonical(value: unknown): string {
-  if (value === null || value === undefined) return 'null';
-  if (typeof value !== 'object') return JSON.stringify(String(value));
-  let text: string;
-  if (Array.isArray(value)) {
-    text = '[';
-    for (let i = 0; i < value.length; i++) text += `${i > 0 ? ',' : ''}${canonical(value[i])}`;
-    return `${text}]`;
+  // Parts joined once: a string built by `+=` is a tree of pieces, slow to hash and large to keep.
+  const parts: string[] = [];
+  canonicalParts(value, parts);
+  return parts.join('');
+}
+
+function canonicalParts(value: unknown, parts: string[]): void {
+  if (value === null || value === undefined) {
+    parts.push('~');
+  } else if (typeof value !== 'object') {
+    const text = String(value);
+    parts.push(String(text.length), ':', text);
+  } else if (Array.isArray(value)) {
+    parts.push('[');
+    for (let i = 0; i < value.length; i++) canonicalParts(value[i], parts);
+    parts.push(']');
+  } else {
+    const keys = Object.keys(value);
+    if (keys.length > 1) keys.sort();
+    parts.push('{');
+    for (const key of keys) {
+      parts.push(String(key.length), ':', key);
+      canonicalParts((value as Record<string, unknown>)[key], parts);
+    }
+    parts.push('}');
   }
-  const keys = Object.keys(value);
-  if (keys.length > 1) keys.sort();
-  text = '{';
-  for (let i = 0; i < keys.length; i++) text += `${i > 0 ? ',' : ''}${JSON.stringify(keys[i])}:${canonical((value as Record<string, unknown>)[keys[i]!])}`;
-  return `${text}}`;
 }
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {

@@ -46,12 +46,12 @@ export function isReference(value: Value | undefined): value is Reference {
  */
 export function tablesToLookUp(files: readonly SeedFile[]): Array<{ name: string; sqlName: string }> {
   const names = new Set<string>();
-  const seen = new WeakSet<object>(); // a YAML alias shares one object among several places: visit it once
+  // No set of visited objects (a YAML alias shares one object among places): the YAML library
+  // bounds what aliases expand into, and a weak set of every reference costs more than the walk.
   const visit = (value: unknown) => {
-    if (!isPlainObject(value) || typeof value.$ref !== 'string' || seen.has(value)) return;
-    seen.add(value);
+    if (!isPlainObject(value) || typeof value.$ref !== 'string') return;
     names.add(value.$ref);
-    for (const name in value) visit(value[name]);
+    for (const name in value) if (name !== '$ref') visit(value[name]);
   };
   for (const file of files) {
     names.add(file.table);
@@ -86,10 +86,14 @@ export interface ReferenceContext {
 export class ReferenceReader {
   readonly #context: ReferenceContext;
   readonly #ids = new Map<string, string>();
-  /** Each object read, by identity: a YAML alias puts one object in many places, and it is read once. */
-  readonly #read = new WeakMap<object, Reference>();
-  /** Each reference read, by {@link writtenText}: equal texts are equal references, checked and encoded alike. */
-  readonly #byText = new Map<string, Reference>();
+  /**
+   * A reference that holds a list, by identity: a YAML alias puts one object in many places,
+   * and it is read once. Others are found in {@link #written}, which costs less than a weak
+   * map of every object read (its entries are GC work in every collection).
+   */
+  readonly #withList = new Map<object, Reference>();
+  /** Each reference read, found again by what is written: equal writings are equal references, checked and encoded alike. */
+  readonly #written = new WrittenTrie();
 
   constructor(context: ReferenceContext) {
     this.#context = context;
@@ -99,16 +103,12 @@ export class ReferenceReader {
    * The checked and encoded reference written as `written` at `at`; refuses, naming the place, an unknown table or column, a table without a single-column primary key, a null value.
    * Seed data writes one reference in many places (every comment of an issue names it): each
    * distinct reference as written is checked and encoded once and its {@link Reference} shared,
-   * found again by a short text of what is written (table, columns, values and their JSON types).
+   * found again by what is written (table, columns, values and their JSON types).
    */
   read(written: Readonly<Record<string, unknown>>, at: SeedLocation): Reference {
-    const known = this.#read.get(written);
+    const place = this.#written.place(written);
+    const known = place === null ? this.#withList.get(written) : place.ref;
     if (known !== undefined) return known;
-    const text = writtenText(written);
-    if (text !== null) {
-      const same = this.#byText.get(text);
-      if (same !== undefined) return same;
-    }
     const { tableNamed, columnOf, encode } = this.#context;
     const table = tableNamed(written.$ref as string, at);
     if (table.primaryKey === null) fail(at, `cannot refer to ${table.name}: it has no single-column primary key`);
@@ -121,8 +121,8 @@ export class ReferenceReader {
     }
     if (key.size === 0) fail(at, `reference to ${table.name} names no column; add the columns that identify the row`);
     const ref: Reference = { table, key, written, at, id: this.idOf(table, key) };
-    this.#read.set(written, ref);
-    if (text !== null) this.#byText.set(text, ref);
+    if (place === null) this.#withList.set(written, ref);
+    else place.ref = ref;
     return ref;
   }
 
@@ -133,12 +133,21 @@ export class ReferenceReader {
   idOf(table: CatalogTable, values: ReadonlyMap<string, Value>): string {
     const columns = [...values.keys()];
     if (columns.length > 1) columns.sort();
-    // Length-prefixed parts: unambiguous. An inner reference is its id, so the text is as long as this reference's own values.
-    let text = `${table.name.length}:${table.name}`;
-    for (const column of columns) {
-      const value = values.get(column)!;
-      text += `|${column.length}:${column}=${value === null ? '~' : isReference(value) ? `#${value.id}` : `${value.length}:${value}`}`;
+    return this.idOfSorted(table, columns, (column) => values.get(column)!);
+  }
+
+  /** {@link idOf} for columns already sorted, each value given by `valueOf`: no map to build per row. */
+  idOfSorted(table: CatalogTable, sortedColumns: readonly string[], valueOf: (column: string) => Value): string {
+    // Length-prefixed parts, joined once (a flat string hashes fast): unambiguous. An inner reference is its id, so the text is as long as this reference's own values.
+    const parts: string[] = [String(table.name.length), ':', table.name];
+    for (const column of sortedColumns) {
+      const value = valueOf(column);
+      parts.push('|', String(column.length), ':', column, '=');
+      if (value === null) parts.push('~');
+      else if (isReference(value)) parts.push('#', value.id);
+      else parts.push(String(value.length), ':', value);
     }
+    const text = parts.join('');
     let id = this.#ids.get(text);
     if (id === undefined) this.#ids.set(text, (id = String(this.#ids.size)));
     return id;
@@ -170,34 +179,50 @@ export async function resolveReferences(client: pg.ClientBase, uses: readonly Re
   const inner: ReferenceUse[] = [];
   for (const { ref, at } of distinct.values()) for (const value of ref.key.values()) if (isReference(value)) inner.push({ ref: value, at });
   if (inner.length > 0) await resolveReferences(client, inner, ids);
-  const groups = new Map<string, { table: CatalogTable; columns: string[]; uses: ReferenceUse[] }>();
+  type Group = { table: CatalogTable; columns: string[]; uses: ReferenceUse[] };
+  const groups = new Map<string, Group>();
+  let last: { table: CatalogTable; key: ReadonlyMap<string, Value>; group: Group } | undefined; // uses mostly come in runs of one table and columns
   for (const use of distinct.values()) {
+    if (last !== undefined && last.table === use.ref.table && sameKeys(last.key, use.ref.key)) {
+      last.group.uses.push(use);
+      continue;
+    }
     const columns = [...use.ref.key.keys()].sort();
     const groupId = `${use.ref.table.name}\0${columns.join('\0')}`;
     const group = groups.get(groupId) ?? groups.set(groupId, { table: use.ref.table, columns, uses: [] }).get(groupId)!;
     group.uses.push(use);
+    last = { table: use.ref.table, key: use.ref.key, group };
   }
   for (const { table, columns, uses: group } of groups.values()) {
     const source = unnest(table, columns, columns.map((column) => group.map(({ ref }) => textOf(ref.key.get(column)!, ids))));
     const matches = columns.map((column, i) => equal(table, column, `t.${quoteIdentifier(column)}`, `v.c${i + 1}`, '=')).join(' AND ');
-    // The number of matching rows and one's key: scalars, not an array per row to parse.
-    const { rows } = await client.query<{ ord: string; matches: string; id: string }>(
-      `SELECT v.ord, count(*) AS matches, min(t.${quoteIdentifier(table.primaryKey!)}::text) AS id
-         FROM ${source.sql} JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord`,
+    const primaryKey = `t.${quoteIdentifier(table.primaryKey!)}`;
+    // One row: every reference's key in one array (one value to parse, not a row per reference), and the first reference
+    // (in use order) that matched no row or several, with its number of rows, from the same snapshot.
+    const { rows } = await client.query<{ ids: Array<string | null>; problem: string | null; problem_matches: string | null }>(
+      `SELECT array_agg(g.id ORDER BY g.ord) AS ids, min(g.ord) FILTER (WHERE g.matches <> 1) AS problem,
+              (array_agg(g.matches ORDER BY g.ord) FILTER (WHERE g.matches <> 1))[1] AS problem_matches
+         FROM (SELECT v.ord, count(${primaryKey}) AS matches, min(${primaryKey}::text) AS id
+                 FROM ${source.sql} LEFT JOIN ${table.sqlName} AS t ON ${matches} GROUP BY v.ord) AS g`,
       source.params,
     );
-    const found: Array<{ matches: string; id: string } | undefined> = new Array(group.length);
-    for (const row of rows) found[Number(row.ord) - 1] = row;
-    group.forEach(({ ref, at }, index) => {
-      const match = found[index];
-      if (match === undefined) {
-        fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
-      }
-      if (match.matches !== '1') fail(at, `${match.matches} ${table.name} rows match ${JSON.stringify(ref.written)}; refer by columns that name one row`);
-      ids.set(ref.id, match.id);
-    });
+    const { ids: found, problem, problem_matches: count } = rows[0]!;
+    if (problem !== null) {
+      const { ref, at } = group[Number(problem) - 1]!;
+      if (count === '0') fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
+      fail(at, `${count} ${table.name} rows match ${JSON.stringify(ref.written)}; refer by columns that name one row`);
+    }
+    for (let index = 0; index < group.length; index++) ids.set(group[index]!.ref.id, found[index]!);
   }
   return ids;
+}
+
+/** Whether two keys have the same columns in the same order. */
+function sameKeys(a: ReadonlyMap<string, Value>, b: ReadonlyMap<string, Value>): boolean {
+  if (a.size !== b.size) return false;
+  const other = b.keys();
+  for (const column of a.keys()) if (other.next().value !== column) return false;
+  return true;
 }
 
 /** A value as text for its column: a reference becomes its row's primary key, from `ids`. */
@@ -205,27 +230,53 @@ export function textOf(value: Value, ids: ReadonlyMap<string, string>): string |
   return isReference(value) ? ids.get(value.id)! : value;
 }
 
+/** A place in {@link WrittenTrie}: the reference written as the path to it, once read. */
+interface WrittenNode {
+  next?: Map<unknown, WrittenNode>;
+  ref?: Reference;
+}
+
+const OPEN = Symbol('{');
+const CLOSE = Symbol('}');
+
 /**
- * A text of a reference as written, equal for two that give the same table, columns (in the
- * same order) and values of the same JSON types: length-prefixed, so unambiguous. Null for one
- * holding a list (rare), which is read afresh each time.
+ * References as written, as paths of tokens: `{`, then each column name and its value (a
+ * mapping inside as its own `{` … `}`), then `}`. Two writings share a place when they give the
+ * same table, columns (in the same order) and values of the same JSON types (a Map tells 1 from
+ * '1'). A walk of map lookups, with no text made for each of the 10^5 references in seed data.
  */
-function writtenText(written: Readonly<Record<string, unknown>>): string | null {
-  let text = '{';
-  for (const name in written) {
-    const value = written[name];
-    text += `${name.length}:${name}`;
-    if (typeof value === 'string') text += `s${value.length}:${value}`;
-    else if (typeof value === 'number') text += `n${value};`;
-    else if (typeof value === 'boolean') text += value ? 't' : 'f';
-    else if (value === null) text += '~';
-    else if (isPlainObject(value)) {
-      const inner = writtenText(value);
-      if (inner === null) return null;
-      text += inner;
-    } else return null;
+class WrittenTrie {
+  readonly #root: WrittenNode = {};
+
+  /** The place of `written`, made if new; null for one holding a list (rare), which has none. */
+  place(written: Readonly<Record<string, unknown>>): WrittenNode | null {
+    return this.#walk(this.#root, written);
   }
-  return `${text}}`;
+
+  #walk(from: WrittenNode, written: Readonly<Record<string, unknown>>): WrittenNode | null {
+    let node = step(from, OPEN);
+    for (const name in written) {
+      const value = written[name];
+      node = step(node, name);
+      if (isPlainObject(value)) {
+        const inner = this.#walk(node, value);
+        if (inner === null) return null;
+        node = inner;
+      } else if (typeof value === 'object' && value !== null) {
+        return null;
+      } else {
+        node = step(node, value);
+      }
+    }
+    return step(node, CLOSE);
+  }
+}
+
+function step(node: WrittenNode, token: unknown): WrittenNode {
+  const next = (node.next ??= new Map());
+  let child = next.get(token);
+  if (child === undefined) next.set(token, (child = {}));
+  return child;
 }
 
 function fail(at: SeedLocation, message: string): never {

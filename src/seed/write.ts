@@ -68,14 +68,18 @@ export async function writePlan(client: pg.ClientBase, plan: SeedPlan, options: 
 async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<string, string>, update: boolean, tally: Tally): Promise<void> {
   const { table, key, insertOnly } = step;
   const conflictTarget = key.map(quoteIdentifier).join(', ');
-  const params: Array<Array<string | null>> = [];
+  const params: string[] = [];
   const items: string[] = [];
   const results: string[] = [];
   const prepared = level.map((batch, b) => {
     // One array per column, filled row by row: the statement's parameters as they are sent.
-    const texts = batch.columns.map((column) => {
+    const texts = batch.columns.map((column, c) => {
       const values = new Array<string | null>(batch.rows.length);
-      for (let r = 0; r < batch.rows.length; r++) values[r] = textOf(batch.rows[r]!.values.get(column)!, ids);
+      for (let r = 0; r < batch.rows.length; r++) {
+        const row = batch.rows[r]!.values;
+        // A row that gives the batch's columns in the batch's order (most do) has the value at the same index.
+        values[r] = textOf(row.columns === batch.columns ? row.cells[c]! : row.get(column)!, ids);
+      }
       return values;
     });
     const compared = batch.columns.filter((column) => !key.includes(column) && !insertOnly.includes(column));
