@@ -156,9 +156,13 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
   return null;
 }
 
+/** Does an option's argument say false, as Postgres's defGetBoolean reads it (false, off, 0, in any case)? */
 function isFalse(arg: unknown): boolean {
-  const value = (arg as { Boolean?: { boolval?: boolean }; String?: { sval?: string } } | undefined);
-  return value?.Boolean !== undefined ? value.Boolean.boolval !== true : value?.String?.sval === 'false';
+  const value = (arg as { Boolean?: { boolval?: boolean }; String?: { sval?: string }; Integer?: { ival?: number } } | undefined);
+  if (value?.Boolean !== undefined) return value.Boolean.boolval !== true;
+  if (value?.Integer !== undefined) return (value.Integer.ival ?? 0) === 0;
+  const text = value?.String?.sval?.toLowerCase();
+  return text === 'false' || text === 'off';
 }
 
 /** Does this SQL contain an `ALTER TYPE ... ADD VALUE`, whose classification depends on the server version? */
@@ -231,7 +235,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     const kept = statements.slice(1, last);
     return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, parts: partsOf(body), begin: statements[0]!.sql };
   }
-  if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback')) {
+  if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback' || c === 'chain')) {
     checkTransactionsClose(statements, control, source);
     return {
       statements: statements.map((s, i) => (control[i] === null || control[i] === 'savepoint' || s.noTransactionReason !== null ? s : { ...s, noTransactionReason: OWN_TRANSACTIONS })),
