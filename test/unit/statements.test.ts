@@ -17,6 +17,8 @@ describe('parseSql: transactional files', () => {
     ]);
     expect(parsed.statements.map((s) => s.kind)).toEqual(['CreateStmt', 'AlterTableStmt']);
     expect(parsed.statements.map((s) => s.line)).toEqual([1, 2]);
+    expect(parsed.begin).toBe('BEGIN');
+    expect(parsed.parts).toEqual([{ text: sql, line: 1 }]);
     expect(parsed.statements.every((s) => s.noTransactionReason === null)).toBe(true);
   });
 
@@ -67,6 +69,9 @@ describe('parseSql: non-transactional statements', () => {
     ['REINDEX (CONCURRENTLY true) INDEX i;', 'REINDEX CONCURRENTLY'],
     ['REINDEX (CONCURRENTLY on) INDEX i;', 'REINDEX CONCURRENTLY'],
     ['REINDEX (CONCURRENTLY 1) INDEX i;', 'REINDEX CONCURRENTLY'],
+    // Not a Boolean: Postgres refuses the option; slipway does not take it for false.
+    ['REINDEX (CONCURRENTLY 1.5) INDEX i;', 'REINDEX CONCURRENTLY'],
+    ["REINDEX (CONCURRENTLY '') INDEX i;", 'REINDEX CONCURRENTLY'],
     ['CLUSTER;', 'CLUSTER without a table'],
     ["CREATE TABLESPACE fast LOCATION '/ssd';", 'CREATE TABLESPACE'],
     ['DROP TABLESPACE fast;', 'DROP TABLESPACE'],
@@ -121,6 +126,10 @@ describe('parseSql: ALTER TYPE ... ADD VALUE', () => {
     expect(parsed.statements[0]!.noTransactionReason).toContain('ADD VALUE');
   });
 
+  it('needs the server version for a file with ALTER TYPE ... ADD VALUE among other statements', async () => {
+    expect(needsServerVersion(await parseSql(`CREATE TABLE t (a int);\n${sql}`, 'e.up.sql'))).toBe(true);
+  });
+
   it('does not need the server version for a file without ALTER TYPE ... ADD VALUE', async () => {
     expect(needsServerVersion(await parseSql('SELECT 1;', 'x.up.sql'))).toBe(false);
   });
@@ -166,6 +175,7 @@ describe('parseSql: splitting', () => {
   it('takes a last statement without a semicolon', async () => {
     const parsed = await parseSql('SELECT 1;\nSELECT 2', 'x.up.sql');
     expect(parsed.statements.map((s) => s.sql)).toEqual(['SELECT 1', 'SELECT 2']);
+    expect((await parseSql('SELECT 1;\nSELECT 2\n\n  ', 'x.up.sql')).statements.map((s) => s.sql)).toEqual(['SELECT 1', 'SELECT 2']);
   });
 });
 
@@ -206,6 +216,11 @@ describe('parseSql: transaction control', () => {
     expect(parsed.transactional).toBe(false);
     expect(parsed.statements.map((s) => s.sql)).toEqual(sql.split(';\n').map((s) => s.replace(/;$/, '')));
     expect(parsed.statements.filter((s) => /^(BEGIN|COMMIT|ROLLBACK)/.test(s.sql)).every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(true);
+  });
+
+  it('says why a transaction control statement runs outside slipway\'s transaction', async () => {
+    const parsed = await parseSql('CREATE TABLE a (id int);\nCOMMIT;', '007_own.up.sql');
+    expect(parsed.statements[1]!.noTransactionReason).toBe('it manages its own transactions (BEGIN/COMMIT inside the file)');
   });
 
   it('refuses a file that opens a transaction and never ends it, naming the line', async () => {
@@ -478,6 +493,13 @@ describe('parseSql: large files, more', () => {
     expect(parsed.parts[1]!.line).toBe(parsed.parts[0]!.text.split('\n').length);
   });
 
+  it('reports the line of a syntax error in a later piece counted from that piece, after astral characters in an earlier one', async () => {
+    const sql = `--${'🎉'.repeat(60)}\nSELECT 1;\n${' '.repeat(30)}SELEC\n\n\n\n\n\n\n\n\n\n\n\n 2;`;
+    expect(cutIntoPieces(sql, 60).length).toBe(2);
+    const error = await sourceError(parseSql(sql, 'big.up.sql', { pieceChars: 60 }));
+    expect(error.message).toMatch(/^big\.up\.sql \(line 3\): syntax error at or near "SELEC"/);
+  });
+
   it('refuses a syntax error in the last piece', async () => {
     const sql = `${'SELECT 1;\n'.repeat(30)}SELEC 2;`;
     const error = await sourceError(parseSql(sql, 'big.up.sql', { pieceChars: 50 }));
@@ -532,11 +554,28 @@ describe('cutIntoPieces', () => {
     expect(cuts("SELECT date'a\\';SELECT 2;")).toEqual(["SELECT date'a\\';", 'SELECT 2;']);
     expect(cuts("E'\\';';SELECT 2;")).toEqual(["E'\\';';", 'SELECT 2;']);
     expect(cuts("(E'\\';');SELECT 2;")).toEqual(["(E'\\';');", 'SELECT 2;']);
+    expect(cuts("SELECT e'\\';';SELECT 2;")).toEqual(["SELECT e'\\';';", 'SELECT 2;']);
+    expect(cuts("SELECT 1, 'a\\';SELECT 2;")).toEqual(["SELECT 1, 'a\\';", 'SELECT 2;']);
+    expect(cuts(", 'e\\';SELECT 2;")).toEqual([", 'e\\';", 'SELECT 2;']);
+  });
+
+  it.each(['0', '9', 'A', 'Z', 'a', 'z', '_', '$', '\u0080', 'é', '表'])('takes %j then e and a quote as a word and a plain string', (before) => {
+    expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';`, 'SELECT 2;', "';SELECT 3;"]);
+  });
+
+  it.each([' ', '/', ':', '@', '[', '`', '{', ',', '\u007f'])('takes %j then e and a quote as an E string', (before) => {
+    expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';SELECT 2;';`, 'SELECT 3;']);
+  });
+
+  it('ends an empty string literal at its second quote', () => {
+    expect(cuts("SELECT '';SELECT 2;")).toEqual(["SELECT '';", 'SELECT 2;']);
   });
 
   it('does not cut inside quoted identifiers', () => {
     expect(cuts('SELECT 1 AS "a;""b;";SELECT 2;')).toEqual(['SELECT 1 AS "a;""b;";', 'SELECT 2;']);
     expect(cuts('SELECT 1 AS "a;')).toEqual(['SELECT 1 AS "a;']);
+    expect(cuts('"a;')).toEqual(['"a;']);
+    expect(cuts('SELECT 1 AS "a""";SELECT 2;')).toEqual(['SELECT 1 AS "a""";', 'SELECT 2;']);
   });
 
   it('does not cut inside comments, nested block comments included', () => {
@@ -546,6 +585,10 @@ describe('cutIntoPieces', () => {
     expect(cuts('/* a; /* b; */ c; */SELECT 1;SELECT 2;')).toEqual(['/* a; /* b; */ c; */SELECT 1;', 'SELECT 2;']);
     expect(cuts('SELECT 4 / 2;SELECT 2 * 3;')).toEqual(['SELECT 4 / 2;', 'SELECT 2 * 3;']);
     expect(cuts('/* a; */SELECT 1;/* b;')).toEqual(['/* a; */SELECT 1;', '/* b;']);
+    expect(cuts('-- a;\nSELECT 1;SELECT 2;')).toEqual(['-- a;\nSELECT 1;', 'SELECT 2;']);
+    expect(cuts('SELECT 2 * 3;SELECT 4;')).toEqual(['SELECT 2 * 3;', 'SELECT 4;']);
+    expect(cuts('/* a/b; */SELECT 1;SELECT 2;')).toEqual(['/* a/b; */SELECT 1;', 'SELECT 2;']);
+    expect(cuts('/* a * b; */SELECT 1;SELECT 2;')).toEqual(['/* a * b; */SELECT 1;', 'SELECT 2;']);
   });
 
   it('does not cut inside dollar quotes, tagged or not', () => {
@@ -553,6 +596,7 @@ describe('cutIntoPieces', () => {
     expect(cuts('SELECT $é_1$;$é_1$;SELECT 2;')).toEqual(['SELECT $é_1$;$é_1$;', 'SELECT 2;']);
     expect(cuts('$$a;$$;SELECT 2;')).toEqual(['$$a;$$;', 'SELECT 2;']);
     expect(cuts('SELECT $$a;')).toEqual(['SELECT $$a;']);
+    expect(cuts('SELECT $1, $$a;b$$;SELECT 2;')).toEqual(['SELECT $1, $$a;b$$;', 'SELECT 2;']);
   });
 
   it('takes a $ inside a word or before a number as no quote', () => {
@@ -566,5 +610,6 @@ describe('cutIntoPieces', () => {
       'SELECT 3;',
     ]);
     expect(cuts('SELECT 1);SELECT 2;')).toEqual(['SELECT 1);', 'SELECT 2;']);
+    expect(cuts('(SELECT (1); SELECT 2);SELECT 3;')).toEqual(['(SELECT (1); SELECT 2);', 'SELECT 3;']);
   });
 });
