@@ -33,9 +33,9 @@ const integrityError = (fn: () => unknown) => thrown(fn, IntegrityError);
 const usageError = (fn: () => unknown) => thrown(fn, UsageError);
 
 describe('validateRequest', () => {
-  it('accepts exactly up and down', () => {
-    expect(validateRequest({ direction: 'up' })).toEqual({ direction: 'up' });
-    expect(validateRequest({ direction: 'down' })).toEqual({ direction: 'down' });
+  it('accepts exactly up and down, with no other field', () => {
+    expect(validateRequest({ direction: 'up' })).toStrictEqual({ direction: 'up' });
+    expect(validateRequest({ direction: 'down' })).toStrictEqual({ direction: 'down' });
   });
 
   it.each(['', 'UP', 'DOWN', 'Up', 'rollback', ' up ', 'up\n', undefined, null, 1, true, ['up']])(
@@ -451,6 +451,12 @@ describe('plan: a run that stopped outside a transaction', () => {
     expect(error.message).toBe(
       'migration 002_b is marked reverting in schema_migrations: a run stopped while it reverted it outside a transaction, and the file was edited since: restore the file as it was, or run slipway resolve 002_b --accept-edit to go on with the file as it is',
     );
+  });
+
+  it('finishes applying a migration that has no down file', () => {
+    const noDown = defineMigrations([{ version: '001_a', up: 'SELECT 1;' }]);
+    const p = plan(noDown, [{ ...row('001_a', { state: 'in_flight', progress: 1 }), checksum: noDown[0]!.checksum }], { direction: 'up' }, resume);
+    expect(p.interrupted).toEqual([{ migration: noDown[0], direction: 'up', done: 1 }]);
   });
 
   it('refuses to finish reverting a migration whose down file is gone', () => {

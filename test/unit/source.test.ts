@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -118,6 +118,21 @@ describe('readMigrationsDir', () => {
     expect(migrations.map((m) => m.version)).toEqual(['001_a']);
   });
 
+  it('ignores a folder whose name looks like a migration', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
+    mkdirSync(path.join(dir, '002_b.up.sql'));
+    expect((await readMigrationsDir(dir)).map((m) => m.version)).toEqual(['001_a']);
+  });
+
+  it('passes on an error reading the folder other than missing or not a folder', async () => {
+    const parent = tempDir({});
+    const loop = path.join(parent, 'loop');
+    symlinkSync(loop, loop);
+    const error = await rejection(readMigrationsDir(loop), Error);
+    expect(error).not.toBeInstanceOf(SourceError);
+    expect((error as NodeJS.ErrnoException).code).toBe('ELOOP');
+  });
+
   it('returns an empty list for an empty folder', async () => {
     expect(await readMigrationsDir(tempDir({}))).toEqual([]);
   });
@@ -156,7 +171,7 @@ describe('readMigrationsDir', () => {
     expect(error.message).toContain(`${path.join(dir, '020_c.down.sql')} matches no up file by name and its number has 2 up files (020_a.up.sql, 020_b.up.sql): rename it to the one it undoes`);
   });
 
-  it.each(['create_users.sql', '001.up.sql', '001_x.sql', '001_x.UP.sql', 'V1__init.sql'])(
+  it.each(['create_users.sql', '001.up.sql', '001_x.sql', '001_x.UP.sql', 'V1__init.sql', 'V1_init.up.sql', '001_a.up.sql.old.sql', 'notes.SQL'])(
     'refuses the misnamed file %s, naming it',
     async (name) => {
       const dir = tempDir({ '001_ok.up.sql': 'SELECT 1;', [name]: 'SELECT 1;' });
@@ -166,11 +181,12 @@ describe('readMigrationsDir', () => {
     },
   );
 
-  it('names every misnamed file', async () => {
-    const dir = tempDir({ 'create_users.sql': 'SELECT 1;', '001.up.sql': 'SELECT 1;' });
+  it('names every misnamed file, in order', async () => {
+    const dir = tempDir({ 'create_users.sql': 'SELECT 1;', '001.up.sql': 'SELECT 1;', 'b.sql': '', 'a.sql': '' });
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toContain(path.join(dir, 'create_users.sql'));
-    expect(error.message).toContain(path.join(dir, '001.up.sql'));
+    expect(error.message).toBe(
+      `${['001.up.sql', 'a.sql', 'b.sql', 'create_users.sql'].map((f) => path.join(dir, f)).join(', ')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+    );
   });
 
   it.each([
@@ -274,7 +290,7 @@ describe('defineMigrations', () => {
     expect(error.message).toContain('twice');
   });
 
-  it.each(['create_users', '001', '001_', '_a', 'a_001', '', '001_a/b', ' 001_a', '001.up'])(
+  it.each(['create_users', '001', '001_', '_a', 'a_001', '', '001_a/b', ' 001_a', '001.up', '001_a\nb'])(
     'refuses the bad version %j',
     (version) => {
       const error = syncSourceError(() => defineMigrations([{ version, up: 'SELECT 1;' }]));
@@ -313,6 +329,10 @@ describe('compareMigrations and parseVersion', () => {
     expect(compareMigrations(key('01_a'), key('1_a'))).toBe(-1);
     expect(compareMigrations(key('1_a'), key('01_a'))).toBe(1);
     expect(compareMigrations(key('1_a'), key('1_a'))).toBe(0);
+  });
+
+  it('orders one number by name before the way it is written', () => {
+    expect(defineMigrations([{ version: '01_b', up: '' }, { version: '1_a', up: '' }]).map((m) => m.version)).toEqual(['1_a', '01_b']);
   });
 
   it('sorts the same number written with different padding stably', () => {
@@ -388,6 +408,8 @@ describe('decodeSql', () => {
 
   it.each<[string, number[], number, number, string]>([
     ['a lone continuation byte', [0x41, 0x0a, 0x80], 2, 3, '80'],
+    ['a continuation byte between letters', [0x41, 0x80, 0x41], 1, 2, '80'],
+    ['a bad byte after characters of every lead byte', [...Buffer.from('\u00a9\u07d0\u0915\uffe5\u{100000}\u{10ffff}🎉'), 0xff, 0x41], 1, 23, 'ff'],
     ['an overlong two-byte lead', [0xc0, 0x80], 1, 1, 'c0'],
     ['a lead byte past U+10FFFF', [0x41, 0xf5, 0x80, 0x80, 0x80], 1, 2, 'f5'],
     ['a byte that is never UTF-8', [0x41, 0xff], 1, 2, 'ff'],
