@@ -144,6 +144,7 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
     }
   }
   if (applied.length > 0 && !applied.some((row) => byVersion.has(row.version))) {
+    // Stryker disable next-line LogicalOperator,ArrowFunction,ConditionalExpression,EqualityOperator,StringLiteral: equivalent, every row left here is applied (a row in flight, reverting or in another state was refused above unless its file is in the folder), so the first applied row is the first row
     const example = applied.find((row) => row.state === 'applied') ?? applied[0]!;
     throw new IntegrityError(
       'missing-file',

@@ -266,3 +266,68 @@ describe('tablesToLookUp', () => {
     ]);
   });
 });
+
+describe('planSeed: more', () => {
+  it('checks exactly the literals the files hold', () => {
+    expect(planSeed(files(WORKSPACES), catalog).checks.map((c) => [c.column, c.type, c.value])).toEqual([['workspaces.slug', 'text', 'acme']]);
+  });
+
+  it('writes a number with a fraction as it is', () => {
+    const plan = planSeed(files('table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 1.5 }\n'), catalog);
+    expect(plan.steps[0]!.levels[0]![0]!.rows[0]!.values.get('seats')).toBe('1.5');
+  });
+
+  it('refuses a key that holds a unique index\'s columns and more, or shares only some with one', () => {
+    const bySlug = new Map([...catalog, ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['slug'], ['plan', 'seats']])]]);
+    expect(planError(['table: workspaces\nkey: [slug, plan]\nrows: []\n'], bySlug).message).toBe(
+      'seeds/01.yaml:2: table workspaces has no unique index on the seed key (slug, plan), so runs that do not share the lock could insert a row twice; add one with a migration: CREATE UNIQUE INDEX ON "workspaces" ("slug", "plan")',
+    );
+    expect(planError(['table: workspaces\nkey: [plan, active]\nrows: []\n'], bySlug).message).toContain('no unique index on the seed key (plan, active)');
+  });
+
+  it('keeps file order inside a level whatever order the rows they refer to come in', () => {
+    const plan = planSeed(
+      files(`table: comments
+key: key
+rows:
+  - { key: p0 }
+  - { key: p1 }
+  - { key: x1, parent_id: { $ref: comments, key: p1 } }
+  - { key: x0, parent_id: { $ref: comments, key: p0 } }
+`),
+      catalog,
+    );
+    expect(levelKeys(plan, 0, 'key')).toEqual([['p0', 'p1'], ['x1', 'x0']]);
+  });
+
+  it('orders a row after one of its file that a reference inside its reference points to', () => {
+    const plan = planSeed(
+      files(`table: comments
+key: key
+rows:
+  - { key: b, parent_id: { $ref: comments, key: z, workspace_id: { $ref: workspaces, slug: w }, parent_id: { $ref: comments, key: a } } }
+  - { key: a }
+`),
+      catalog,
+    );
+    expect(levelKeys(plan, 0, 'key')).toEqual([['a'], ['b']]);
+  });
+
+  it('batches rows by their exact set of columns, even where the names run together alike', () => {
+    const wide = table('wide', 9, 'k', ['k', 'a', 'bb', 'ab', 'b'].map((name) => column(name, 'text', { text: true })));
+    const plan = planSeed(files('table: wide\nkey: k\nrows:\n  - { k: "1", a: x, bb: y }\n  - { k: "2", ab: x, b: y }\n'), new Map([['wide', wide]]));
+    expect(plan.steps[0]!.levels[0]!.map((b) => b.columns)).toEqual([
+      ['k', 'a', 'bb'],
+      ['k', 'ab', 'b'],
+    ]);
+  });
+
+  it('does not take a row of another table with the same key value for the row referred to', () => {
+    const tags = table('tags', 7, 'key', [column('key', 'text', { text: true })]);
+    const plan = planSeed(
+      files('table: comments\nkey: key\nrows:\n  - { key: c, parent_id: { $ref: comments, key: k } }\n', 'table: tags\nkey: key\nrows:\n  - { key: k }\n'),
+      new Map([...catalog, ['tags', tags]]),
+    );
+    expect(levelKeys(plan, 0, 'key')).toEqual([['c']]);
+  });
+});

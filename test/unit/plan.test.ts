@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { thrown } from '../support/errors.js';
 import { IntegrityError, UsageError } from '../../src/errors.js';
-import { needsLock, plan, validateRequest, type AppliedRow, type RunRequest } from '../../src/migrations/plan.js';
+import { describeState, needsLock, plan, validateRequest, type AppliedRow, type RunRequest } from '../../src/migrations/plan.js';
 import { defineMigrations, type Migration } from '../../src/migrations/source.js';
 
 const migrations: Migration[] = defineMigrations([
@@ -33,9 +33,9 @@ const integrityError = (fn: () => unknown) => thrown(fn, IntegrityError);
 const usageError = (fn: () => unknown) => thrown(fn, UsageError);
 
 describe('validateRequest', () => {
-  it('accepts exactly up and down', () => {
-    expect(validateRequest({ direction: 'up' })).toEqual({ direction: 'up' });
-    expect(validateRequest({ direction: 'down' })).toEqual({ direction: 'down' });
+  it('accepts exactly up and down, with no other field', () => {
+    expect(validateRequest({ direction: 'up' })).toStrictEqual({ direction: 'up' });
+    expect(validateRequest({ direction: 'down' })).toStrictEqual({ direction: 'down' });
   });
 
   it.each(['', 'UP', 'DOWN', 'Up', 'rollback', ' up ', 'up\n', undefined, null, 1, true, ['up']])(
@@ -312,5 +312,203 @@ describe('plan: a ledger that matches none of the files', () => {
   it('says wrong --dir or --table instead of naming one missing file', () => {
     const error = thrown(() => plan(migrations, [row('900_other'), row('901_other')], { direction: 'up' }, { table: '"public"."schema_migrations"' }), IntegrityError);
     expect(error.message).toBe('none of the 2 migration(s) recorded in "public"."schema_migrations" (900_other, …) is in the migrations folder (5 file(s)): wrong --dir or --table?');
+  });
+});
+
+describe('validateRequest: messages', () => {
+  it('names the value it refuses, as JSON', () => {
+    expect(usageError(() => validateRequest({ direction: 'sideways' })).message).toBe('invalid direction "sideways": use "up" or "down"');
+    expect(usageError(() => validateRequest({ direction: 'up', target: '' })).message).toBe('invalid target "": give a migration version such as "020_add_index"');
+    expect(usageError(() => validateRequest({ direction: 'up', steps: 0 })).message).toBe('invalid steps 0: give a whole number of 1 or more');
+    expect(usageError(() => validateRequest({ direction: 'down', all: 'yes' })).message).toBe('invalid all "yes": use true or false');
+    expect(usageError(() => validateRequest({ direction: 'up', all: true })).message).toBe('all applies to down only: up already applies every pending migration');
+    expect(usageError(() => validateRequest({ direction: 'down', target: '002_b', all: true })).message).toBe('target and all cannot be combined: choose one');
+  });
+
+  it('accepts a one-character target and all: false with up', () => {
+    expect(validateRequest({ direction: 'up', target: 'x' })).toEqual({ direction: 'up', target: 'x' });
+    expect(validateRequest({ direction: 'up', all: false })).toEqual({ direction: 'up' });
+    expect(validateRequest({ direction: 'down', all: false, target: '002_b' })).toEqual({ direction: 'down', target: '002_b' });
+  });
+});
+
+describe('plan: messages', () => {
+  it('says which out-of-order migrations are applied, and whether it is one or several', () => {
+    expect(plan(migrations, [row('001_a'), row('003_c')], { direction: 'up' }).warnings).toEqual([
+      'applying 002_b out of order: it sorts below 003_c, which is already applied (a merged branch?)',
+    ]);
+    expect(plan(migrations, [row('004_d')], { direction: 'up' }).warnings).toEqual([
+      'applying 001_a, 002_b, 003_c out of order: they sort below 004_d, which is already applied (a merged branch?)',
+    ]);
+  });
+
+  it('warns only about the out-of-order migrations a target or steps lets through', () => {
+    const p = plan(migrations, [row('004_d')], { direction: 'up', target: '002_b' });
+    expect(versions(p.steps)).toEqual(['001_a', '002_b']);
+    expect(p.warnings).toEqual(['applying 001_a, 002_b out of order: they sort below 004_d, which is already applied (a merged branch?)']);
+    expect(plan(migrations, [row('004_d')], { direction: 'up', steps: 1 }).warnings).toEqual([
+      'applying 001_a out of order: it sorts below 004_d, which is already applied (a merged branch?)',
+    ]);
+  });
+
+  it('does not warn about a migration sorting above the newest applied one', () => {
+    expect(plan(migrations, [row('001_a'), row('003_c'), row('004_d'), row('010_j')], { direction: 'up', target: '001_a' }).warnings).toEqual([]);
+    expect(plan(migrations, [row('001_a'), row('002_b'), row('003_c')], { direction: 'up' }).warnings).toEqual([]);
+  });
+
+  it('names the missing file, the table and what to do', () => {
+    const error = integrityError(() => plan(migrations, [row('001_a'), row('005_gone')], { direction: 'up' }, { table: '"ops"."log"' }));
+    expect(error.message).toBe('migration 005_gone is applied ("ops"."log") but its file 005_gone.up.sql is missing: restore the file, or delete the row if the migration was removed on purpose');
+  });
+
+  it('names both checksums and the way out of an edit', () => {
+    const recorded = '0'.repeat(64);
+    const error = integrityError(() => plan(migrations, [row('002_b', { checksum: recorded })], { direction: 'up' }));
+    expect(error.message).toBe(
+      `migration 002_b was edited after it was applied: recorded checksum ${recorded}, file checksum ${byVersion.get('002_b')!.checksum}; restore the file and put the change in a new migration, or, if the edit changes nothing already applied, run slipway resolve 002_b --accept-edit`,
+    );
+  });
+
+  it('names the state, the default table and what to do with a row in an unknown state', () => {
+    const error = integrityError(() => plan(migrations, [row('001_a', { state: 'done' })], { direction: 'up' }));
+    expect(error.message).toBe(
+      `migration 001_a has state "done" in schema_migrations, which slipway never writes: set it to 'applied' if the migration took effect, or delete the row if it did not`,
+    );
+  });
+
+  it('checks interrupted rows before saying the ledger matches no file', () => {
+    const error = integrityError(() => plan(migrations, [row('900_x'), row('901_y', { state: 'in_flight' })], { direction: 'up' }, { resume: true }));
+    expect(error.kind).toBe('in-flight');
+    expect(error.version).toBe('901_y');
+  });
+
+  it('names the unknown target and the form of a version', () => {
+    const error = integrityError(() => plan(migrations, [], { direction: 'up', target: '002' }));
+    expect(error.message).toBe('target 002 is not a migration in the folder: give the full base name, such as 020_add_index');
+  });
+
+  it('names every migration that has no down file, and the file to write', () => {
+    const mixed = defineMigrations([
+      { version: '001_a', up: 'SELECT 1;' },
+      { version: '002_b', up: 'SELECT 2;' },
+      { version: '003_c', up: 'SELECT 3;', down: 'SELECT 3;' },
+    ]);
+    const rows = mixed.map((m) => ({ ...row(m.version), checksum: m.checksum }));
+    const error = integrityError(() => plan(mixed, rows, { direction: 'down', all: true }));
+    expect(error.version).toBe('002_b');
+    expect(error.message).toBe('cannot revert 002_b, 001_a: no down file (002_b.down.sql, 001_a.down.sql); write one, or stop before it with a target');
+  });
+});
+
+describe('plan: a run that stopped outside a transaction', () => {
+  const resume = { resume: true };
+
+  it('finishes an in-flight migration first, from the statement it reached, then the rest', () => {
+    const p = plan(migrations, [row('001_a'), row('002_b', { state: 'in_flight', progress: 2 })], { direction: 'up' }, resume);
+    expect(p.interrupted.map((i) => [i.migration.version, i.direction, i.done])).toEqual([['002_b', 'up', 2]]);
+    expect(versions(p.steps)).toEqual(['003_c', '004_d', '010_j']);
+    expect(needsLock(p)).toBe(true);
+  });
+
+  it('finishes an in-flight migration even when nothing else is pending', () => {
+    const rows = migrations.map((m) => row(m.version, m.version === '010_j' ? { state: 'in_flight', progress: null } : {}));
+    const p = plan(migrations, rows, { direction: 'up' }, resume);
+    expect(p.steps).toEqual([]);
+    expect(p.interrupted).toEqual([{ migration: byVersion.get('010_j'), direction: 'up', done: 0 }]);
+    expect(needsLock(p)).toBe(true);
+  });
+
+  it('finishes reverting a migration, which then counts as not applied', () => {
+    const rows = [row('001_a'), row('002_b'), row('003_c', { state: 'reverting', progress: 1 })];
+    const down = plan(migrations, rows, { direction: 'down' }, resume);
+    expect(down.interrupted.map((i) => [i.migration.version, i.direction, i.done])).toEqual([['003_c', 'down', 1]]);
+    expect(versions(down.steps)).toEqual(['002_b']);
+    const up = plan(migrations, rows, { direction: 'up' }, resume);
+    expect(versions(up.steps)).toEqual(['003_c', '004_d', '010_j']);
+    expect(up.warnings).toEqual([]);
+  });
+
+  it('keeps an in-flight migration applied for what a down run reverts after it', () => {
+    const rows = [row('001_a'), row('002_b', { state: 'in_flight' })];
+    expect(versions(plan(migrations, rows, { direction: 'down' }, resume).steps)).toEqual(['002_b']);
+  });
+
+  it('finishes an interrupted migration whose row has no checksum', () => {
+    const p = plan(migrations, [row('001_a', { state: 'in_flight', checksum: null })], { direction: 'up' }, resume);
+    expect(p.interrupted.map((i) => i.migration.version)).toEqual(['001_a']);
+  });
+
+  it('refuses to finish an interrupted migration whose file is missing', () => {
+    const error = integrityError(() => plan(migrations, [row('001_a'), row('005_gone', { state: 'in_flight' })], { direction: 'up' }, resume));
+    expect(error.kind).toBe('in-flight');
+    expect(error.version).toBe('005_gone');
+    expect(error.message).toBe('migration 005_gone is marked in flight in schema_migrations: a run stopped while it applied it outside a transaction, and its file is missing: restore the file');
+  });
+
+  it('refuses to finish an interrupted migration whose file was edited, naming the way out', () => {
+    const error = integrityError(() => plan(migrations, [row('002_b', { state: 'reverting', checksum: '0'.repeat(64) })], { direction: 'up' }, resume));
+    expect(error.kind).toBe('in-flight');
+    expect(error.message).toBe(
+      'migration 002_b is marked reverting in schema_migrations: a run stopped while it reverted it outside a transaction, and the file was edited since: restore the file as it was, or run slipway resolve 002_b --accept-edit to go on with the file as it is',
+    );
+  });
+
+  it('finishes applying a migration that has no down file', () => {
+    const noDown = defineMigrations([{ version: '001_a', up: 'SELECT 1;' }]);
+    const p = plan(noDown, [{ ...row('001_a', { state: 'in_flight', progress: 1 }), checksum: noDown[0]!.checksum }], { direction: 'up' }, resume);
+    expect(p.interrupted).toEqual([{ migration: noDown[0], direction: 'up', done: 1 }]);
+  });
+
+  it('refuses to finish reverting a migration whose down file is gone', () => {
+    const noDown = defineMigrations([{ version: '001_a', up: 'SELECT 1;' }]);
+    const error = integrityError(() => plan(noDown, [{ ...row('001_a', { state: 'reverting' }), checksum: noDown[0]!.checksum }], { direction: 'down' }, resume));
+    expect(error.kind).toBe('no-down-file');
+    expect(error.version).toBe('001_a');
+    expect(error.message).toBe('migration 001_a was being reverted when a run stopped, and its down file is gone: restore 001_a.down.sql');
+  });
+
+  it('says another run may be applying it when the caller does not hold the lock', () => {
+    const error = integrityError(() => plan(migrations, [row('002_b', { state: 'in_flight' })], { direction: 'up' }, { resume: false }));
+    expect(error.message).toBe(
+      'migration 002_b is marked in flight in schema_migrations: another run is applying it, or one stopped while it ran outside a transaction: the next run that takes the migration lock finishes it',
+    );
+  });
+});
+
+describe('describeState', () => {
+  const at = new Date('2024-01-01T00:00:00Z');
+
+  it('lists every file in order with its state, then the rows whose file is gone, by version', () => {
+    const rows: AppliedRow[] = [
+      row('010_j', { state: 'in_flight', progress: 3, appliedAt: null, durationMs: null }),
+      row('001_a'),
+      row('009_gone', { durationMs: 7 }),
+      row('002_b', { checksum: '0'.repeat(64) }),
+      row('003_c', { state: 'reverting', progress: 0 }),
+      row('004_d', { state: 'done', progress: null }),
+      row('005_gone'),
+    ];
+    expect(describeState(migrations, rows)).toEqual([
+      { version: '001_a', state: 'applied', appliedAt: at, durationMs: 5 },
+      { version: '002_b', state: 'edited', appliedAt: at, durationMs: 5 },
+      { version: '003_c', state: 'reverting', appliedAt: at, durationMs: 5, progress: 0 },
+      { version: '004_d', state: 'unknown-state', appliedAt: at, durationMs: 5 },
+      { version: '010_j', state: 'in-flight', appliedAt: null, durationMs: null, progress: 3 },
+      { version: '005_gone', state: 'missing-file', appliedAt: at, durationMs: 5 },
+      { version: '009_gone', state: 'missing-file', appliedAt: at, durationMs: 7 },
+    ]);
+  });
+
+  it('shows a pending file without a date, and an applied row without a checksum as applied', () => {
+    expect(describeState(migrations.slice(0, 2), [row('001_a', { checksum: null, progress: 4 })])).toEqual([
+      { version: '001_a', state: 'applied', appliedAt: at, durationMs: 5 },
+      { version: '002_b', state: 'pending', appliedAt: null, durationMs: null },
+    ]);
+  });
+
+  it('sorts the rows whose file is gone by version, whatever order they come in', () => {
+    const gone = ['007_z', '006_y', '008_x'].map((v) => row(v));
+    expect(describeState([], gone).map((s) => s.version)).toEqual(['006_y', '007_z', '008_x']);
+    expect(describeState([], [...gone].reverse()).map((s) => s.version)).toEqual(['006_y', '007_z', '008_x']);
   });
 });

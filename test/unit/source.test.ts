@@ -1,11 +1,23 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { rejection, thrown } from '../support/errors.js';
-import { SourceError } from '../../src/errors.js';
-import { checksumOf, defineMigrations, readMigrationsDir, readMigrationsFolder } from '../../src/migrations/source.js';
+import { SourceError, UsageError } from '../../src/errors.js';
+import {
+  checksumOf,
+  compareMigrations,
+  createMigrationFiles,
+  decodeSql,
+  defineMigrations,
+  newFileText,
+  nextVersionNumber,
+  pairDownFiles,
+  parseVersion,
+  readMigrationsDir,
+  readMigrationsFolder,
+} from '../../src/migrations/source.js';
 
 const made: string[] = [];
 afterEach(() => {
@@ -106,6 +118,21 @@ describe('readMigrationsDir', () => {
     expect(migrations.map((m) => m.version)).toEqual(['001_a']);
   });
 
+  it('ignores a folder whose name looks like a migration', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
+    mkdirSync(path.join(dir, '002_b.up.sql'));
+    expect((await readMigrationsDir(dir)).map((m) => m.version)).toEqual(['001_a']);
+  });
+
+  it('passes on an error reading the folder other than missing or not a folder', async () => {
+    const parent = tempDir({});
+    const loop = path.join(parent, 'loop');
+    symlinkSync(loop, loop);
+    const error = await rejection(readMigrationsDir(loop), Error);
+    expect(error).not.toBeInstanceOf(SourceError);
+    expect((error as NodeJS.ErrnoException).code).toBe('ELOOP');
+  });
+
   it('returns an empty list for an empty folder', async () => {
     expect(await readMigrationsDir(tempDir({}))).toEqual([]);
   });
@@ -144,7 +171,7 @@ describe('readMigrationsDir', () => {
     expect(error.message).toContain(`${path.join(dir, '020_c.down.sql')} matches no up file by name and its number has 2 up files (020_a.up.sql, 020_b.up.sql): rename it to the one it undoes`);
   });
 
-  it.each(['create_users.sql', '001.up.sql', '001_x.sql', '001_x.UP.sql', 'V1__init.sql'])(
+  it.each(['create_users.sql', '001.up.sql', '001_x.sql', '001_x.UP.sql', 'V1__init.sql', 'V1_init.up.sql', '001_a.up.sql.old.sql', 'notes.SQL'])(
     'refuses the misnamed file %s, naming it',
     async (name) => {
       const dir = tempDir({ '001_ok.up.sql': 'SELECT 1;', [name]: 'SELECT 1;' });
@@ -154,11 +181,12 @@ describe('readMigrationsDir', () => {
     },
   );
 
-  it('names every misnamed file', async () => {
-    const dir = tempDir({ 'create_users.sql': 'SELECT 1;', '001.up.sql': 'SELECT 1;' });
+  it('names every misnamed file, in order', async () => {
+    const dir = tempDir({ 'create_users.sql': 'SELECT 1;', '001.up.sql': 'SELECT 1;', 'b.sql': '', 'a.sql': '' });
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toContain(path.join(dir, 'create_users.sql'));
-    expect(error.message).toContain(path.join(dir, '001.up.sql'));
+    expect(error.message).toBe(
+      `${['001.up.sql', 'a.sql', 'b.sql', 'create_users.sql'].map((f) => path.join(dir, f)).join(', ')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+    );
   });
 
   it.each([
@@ -262,7 +290,7 @@ describe('defineMigrations', () => {
     expect(error.message).toContain('twice');
   });
 
-  it.each(['create_users', '001', '001_', '_a', 'a_001', '', '001_a/b', ' 001_a', '001.up'])(
+  it.each(['create_users', '001', '001_', '_a', 'a_001', '', '001_a/b', ' 001_a', '001.up', '001_a\nb'])(
     'refuses the bad version %j',
     (version) => {
       const error = syncSourceError(() => defineMigrations([{ version, up: 'SELECT 1;' }]));
@@ -288,5 +316,172 @@ describe('readMigrationsDir: symlinks', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('compareMigrations and parseVersion', () => {
+  it('orders by number, then name, then the version as written', () => {
+    const key = (version: string) => ({ version, ...parseVersion(version)! });
+    expect(compareMigrations(key('2_b'), key('10_a'))).toBe(-1);
+    expect(compareMigrations(key('10_a'), key('2_b'))).toBe(1);
+    expect(compareMigrations(key('2_a'), key('2_b'))).toBe(-1);
+    expect(compareMigrations(key('2_b'), key('2_a'))).toBe(1);
+    expect(compareMigrations(key('01_a'), key('1_a'))).toBe(-1);
+    expect(compareMigrations(key('1_a'), key('01_a'))).toBe(1);
+    expect(compareMigrations(key('1_a'), key('1_a'))).toBe(0);
+  });
+
+  it('orders one number by name before the way it is written', () => {
+    expect(defineMigrations([{ version: '01_b', up: '' }, { version: '1_a', up: '' }]).map((m) => m.version)).toEqual(['1_a', '01_b']);
+  });
+
+  it('sorts the same number written with different padding stably', () => {
+    expect(defineMigrations([{ version: '1_a', up: '' }, { version: '001_a', up: '' }, { version: '01_a', up: '' }]).map((m) => m.version)).toEqual(['001_a', '01_a', '1_a']);
+  });
+
+  it('splits a version at its first underscore', () => {
+    expect(parseVersion('020_add_issue_index')).toEqual({ number: 20n, name: 'add_issue_index' });
+    expect(parseVersion('20240102000000_x')).toEqual({ number: 20240102000000n, name: 'x' });
+    expect(parseVersion('a_020')).toBeNull();
+    expect(parseVersion('020_')).toBeNull();
+  });
+});
+
+describe('pairDownFiles', () => {
+  it('pairs every down file by name without a warning when the names match', () => {
+    const { pairs, warnings } = pairDownFiles(['001_a', '002_b', '003_c'], ['001_a', '003_c']);
+    expect([...pairs]).toEqual([
+      ['001_a', '001_a'],
+      ['003_c', '003_c'],
+    ]);
+    expect(warnings).toEqual([]);
+  });
+
+  it('pairs by number where the name differs, by name elsewhere, and says which in one warning', () => {
+    const { pairs, warnings } = pairDownFiles(['001_a', '002_b', '003_c'], ['001_a', '002_bee']);
+    expect([...pairs]).toEqual([
+      ['001_a', '001_a'],
+      ['002_b', '002_bee'],
+    ]);
+    expect(warnings).toEqual([
+      'paired 1 down file(s) with the up file of the same number although their names differ: 002_bee.down.sql with 002_b.up.sql; renaming them to match silences this',
+    ]);
+  });
+
+  it('refuses two down files of one number when neither has the up file\'s name', () => {
+    const error = syncSourceError(() => pairDownFiles(['001_a'], ['001_b', '001_c']));
+    expect(error.message).toBe(
+      'down file without an up file: 001_b.down.sql matches no up file by name and its number has 1 up files (001_a.up.sql): rename it to the one it undoes, e.g. 001_a.down.sql; 001_c.down.sql matches no up file by name and its number has 1 up files (001_a.up.sql): rename it to the one it undoes, e.g. 001_a.down.sql',
+    );
+  });
+
+  it('refuses a second down file of a number whose up file already has its own', () => {
+    const error = syncSourceError(() => pairDownFiles(['001_a'], ['001_a', '001_b']));
+    expect(error.message).toBe(
+      'down file without an up file: 001_b.down.sql matches no up file by name and its number has 1 up files (001_a.up.sql): rename it to the one it undoes, e.g. 001_a.down.sql',
+    );
+  });
+
+  it('names each down file that pairs with none, with the advice that fits it', () => {
+    const error = syncSourceError(() => pairDownFiles(['001_a', '002_a', '002_b'], ['002_c', '003_x'], (v) => `migrations/${v}.down.sql`));
+    expect(error.message).toBe(
+      'down file without an up file: migrations/002_c.down.sql matches no up file by name and its number has 2 up files (002_a.up.sql, 002_b.up.sql): rename it to the one it undoes, e.g. 002_a.down.sql; migrations/003_x.down.sql has no up file with its number: rename it after the up file it undoes (<version>.down.sql), or remove it',
+    );
+  });
+
+  it('pairs by numeric value, so differently padded numbers pair', () => {
+    expect([...pairDownFiles(['1_a'], ['001_a']).pairs]).toEqual([['1_a', '001_a']]);
+  });
+});
+
+describe('decodeSql', () => {
+  it('drops a leading byte order mark only', () => {
+    expect(decodeSql(Buffer.from('\ufeffSELECT 1;'), 'x.sql')).toBe('SELECT 1;');
+    expect(decodeSql(Buffer.from('SELECT 1;\ufeff'), 'x.sql')).toBe('SELECT 1;\ufeff');
+    expect(decodeSql(Buffer.from(''), 'x.sql')).toBe('');
+  });
+
+  it('reads only the bytes of a view into a larger buffer', () => {
+    const whole = Buffer.from('xxSELECT 1;yy');
+    expect(decodeSql(whole.subarray(2, 11), 'x.sql')).toBe('SELECT 1;');
+  });
+
+  it.each<[string, number[], number, number, string]>([
+    ['a lone continuation byte', [0x41, 0x0a, 0x80], 2, 3, '80'],
+    ['a continuation byte between letters', [0x41, 0x80, 0x41], 1, 2, '80'],
+    ['a bad byte after characters of every lead byte', [...Buffer.from('\u00a9\u07d0\u0915\uffe5\u{100000}\u{10ffff}🎉'), 0xff, 0x41], 1, 23, 'ff'],
+    ['an overlong two-byte lead', [0xc0, 0x80], 1, 1, 'c0'],
+    ['a lead byte past U+10FFFF', [0x41, 0xf5, 0x80, 0x80, 0x80], 1, 2, 'f5'],
+    ['a byte that is never UTF-8', [0x41, 0xff], 1, 2, 'ff'],
+    ['a three-byte sequence cut short at the end', [0x0a, 0x0a, 0x41, 0xe2, 0x82], 3, 4, 'e2'],
+    ['an encoded surrogate', [0xed, 0xa0, 0x80], 1, 1, 'ed'],
+    ['a bad byte after valid multi-byte characters', [...Buffer.from('é✓🎉\n'), 0xe9], 2, 11, 'e9'],
+    ['a four-byte sequence with a bad continuation', [0xf0, 0x9f, 0x41, 0x41], 1, 1, 'f0'],
+    ['a two-byte sequence with a bad continuation', [0x41, 0xc3, 0x41], 1, 2, 'c3'],
+  ])('names the line and byte of %s', (_label, bytes, line, byte, hex) => {
+    const error = syncSourceError(() => decodeSql(Uint8Array.from(bytes), 'f.sql'));
+    expect(error.message).toBe(`f.sql (line ${line}, byte ${byte}) is not valid UTF-8 (byte 0x${hex}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`);
+  });
+});
+
+describe('nextVersionNumber', () => {
+  const now = new Date('2024-06-01T12:34:56.789Z');
+
+  it('starts at 001 in an empty folder', () => {
+    expect(nextVersionNumber([], now)).toBe('001');
+  });
+
+  it('follows the newest number by value, not by text, keeping the widest padding', () => {
+    expect(nextVersionNumber(['001', '002'], now)).toBe('003');
+    expect(nextVersionNumber(['010', '009'], now)).toBe('011');
+    expect(nextVersionNumber(['9', '10'], now)).toBe('011');
+    expect(nextVersionNumber(['10', '9'], now)).toBe('011');
+    expect(nextVersionNumber(['0042'], now)).toBe('0043');
+    expect(nextVersionNumber(['1', '0002'], now)).toBe('0003');
+    expect(nextVersionNumber(['999'], now)).toBe('1000');
+    expect(nextVersionNumber(['1', '1'], now)).toBe('002');
+  });
+
+  it('writes a UTC timestamp when the newest file has one', () => {
+    expect(nextVersionNumber(['001', '20240102000000'], now)).toBe('20240601123456');
+    expect(nextVersionNumber(['20240102000000', '20231231235959'], now)).toBe('20240601123456');
+  });
+
+  it('counts on from a timestamp that is not in the past', () => {
+    expect(nextVersionNumber(['20240601123456'], now)).toBe('20240601123457');
+    expect(nextVersionNumber(['20991231235959'], now)).toBe('20991231235960');
+  });
+
+  it('keeps counting when only an older file has a timestamp', () => {
+    expect(nextVersionNumber(['20240102000000', '100000000000000'], now)).toBe('100000000000001');
+  });
+});
+
+describe('createMigrationFiles', () => {
+  it('writes an up and a down file with the next number, making the folder', async () => {
+    const dir = path.join(tempDir({}), 'new', 'migrations');
+    const created = await createMigrationFiles(dir, 'create_users');
+    expect(created).toEqual({ version: '001_create_users', up: path.join(dir, '001_create_users.up.sql'), down: path.join(dir, '001_create_users.down.sql') });
+    expect(readFileSync(created.up, 'utf8')).toBe('-- 001_create_users: write the change here.\n');
+    expect(readFileSync(created.down, 'utf8')).toBe('-- 001_create_users: undo the change here.\n');
+    expect(newFileText('001_create_users', 'up')).toBe('-- 001_create_users: write the change here.\n');
+    expect(newFileText('001_create_users', 'down')).toBe('-- 001_create_users: undo the change here.\n');
+  });
+
+  it('follows the numbers of the migration files there, down files included, ignoring others', async () => {
+    const dir = tempDir({ '0007_a.up.sql': '', '0009_b.down.sql': '', '0099_notes.txt': '', '12_readme.md': '' });
+    expect((await createMigrationFiles(dir, 'c')).version).toBe('0010_c');
+  });
+
+  it('follows a folder of timestamps with the time given', async () => {
+    const dir = tempDir({ '20240102000000_a.up.sql': '' });
+    expect((await createMigrationFiles(dir, 'b', new Date('2024-06-01T12:34:56Z'))).version).toBe('20240601123456_b');
+  });
+
+  it.each(['Create_users', 'create-users', 'create users', '', 'ünïcode', '../x'])('refuses the name %j, saying what a name may hold', async (name) => {
+    const dir = tempDir({});
+    const error = await rejection(createMigrationFiles(dir, name), UsageError);
+    expect(error.message).toBe(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits and underscores ([a-z0-9_]+), e.g. create_users`);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
-import { needsServerVersion, OWN_TRANSACTIONS, parseSql } from '../../src/migrations/statements.js';
+import { cutIntoPieces, needsServerVersion, noTransactionReason, OWN_TRANSACTIONS, parseSql } from '../../src/migrations/statements.js';
 
 const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
@@ -17,6 +17,8 @@ describe('parseSql: transactional files', () => {
     ]);
     expect(parsed.statements.map((s) => s.kind)).toEqual(['CreateStmt', 'AlterTableStmt']);
     expect(parsed.statements.map((s) => s.line)).toEqual([1, 2]);
+    expect(parsed.begin).toBe('BEGIN');
+    expect(parsed.parts).toEqual([{ text: sql, line: 1 }]);
     expect(parsed.statements.every((s) => s.noTransactionReason === null)).toBe(true);
   });
 
@@ -27,6 +29,15 @@ describe('parseSql: transactional files', () => {
     ['REINDEX TABLE t;', 'ReindexStmt'],
     ['DROP INDEX i;', 'DropStmt'],
     ['CLUSTER t USING i;', 'ClusterStmt'],
+    ['REINDEX (VERBOSE) INDEX i;', 'ReindexStmt'],
+    ['REINDEX (CONCURRENTLY false) INDEX i;', 'ReindexStmt'],
+    ['REINDEX (CONCURRENTLY FALSE) TABLE t;', 'ReindexStmt'],
+    ["REINDEX (CONCURRENTLY 'False') TABLE t;", 'ReindexStmt'],
+    ['REINDEX (CONCURRENTLY off) INDEX i;', 'ReindexStmt'],
+    ['REINDEX (CONCURRENTLY 0) INDEX i;', 'ReindexStmt'],
+    ['ALTER TABLE measurements DETACH PARTITION measurements_2020;', 'AlterTableStmt'],
+    ['ALTER TABLE measurements ADD COLUMN note text;', 'AlterTableStmt'],
+    ['DROP TABLE t;', 'DropStmt'],
   ])('keeps %s transactional', async (sql, kind) => {
     const parsed = await parseSql(sql, 'x.up.sql');
     expect(parsed.transactional).toBe(true);
@@ -51,6 +62,23 @@ describe('parseSql: non-transactional statements', () => {
     ['ALTER SYSTEM SET work_mem = 1024;', 'ALTER SYSTEM'],
     ['CREATE DATABASE other;', 'CREATE DATABASE'],
     ['DROP DATABASE other;', 'DROP DATABASE'],
+    ['REINDEX DATABASE app;', 'REINDEX DATABASE/SYSTEM'],
+    ['REINDEX SYSTEM;', 'REINDEX DATABASE/SYSTEM'],
+    ['REINDEX SCHEMA CONCURRENTLY app;', 'REINDEX CONCURRENTLY'],
+    ['REINDEX (VERBOSE, CONCURRENTLY) TABLE t;', 'REINDEX CONCURRENTLY'],
+    ['REINDEX (CONCURRENTLY true) INDEX i;', 'REINDEX CONCURRENTLY'],
+    ['REINDEX (CONCURRENTLY on) INDEX i;', 'REINDEX CONCURRENTLY'],
+    ['REINDEX (CONCURRENTLY 1) INDEX i;', 'REINDEX CONCURRENTLY'],
+    // Not a Boolean: Postgres refuses the option; slipway does not take it for false.
+    ['REINDEX (CONCURRENTLY 1.5) INDEX i;', 'REINDEX CONCURRENTLY'],
+    ["REINDEX (CONCURRENTLY '') INDEX i;", 'REINDEX CONCURRENTLY'],
+    ['CLUSTER;', 'CLUSTER without a table'],
+    ["CREATE TABLESPACE fast LOCATION '/ssd';", 'CREATE TABLESPACE'],
+    ['DROP TABLESPACE fast;', 'DROP TABLESPACE'],
+    ["CREATE SUBSCRIPTION s CONNECTION 'dbname=src' PUBLICATION p;", 'a subscription command'],
+    ['ALTER SUBSCRIPTION s REFRESH PUBLICATION;', 'a subscription command'],
+    ['DROP SUBSCRIPTION s;', 'a subscription command'],
+    ['ALTER TABLE measurements DETACH PARTITION measurements_2020 CONCURRENTLY;', 'ALTER TABLE ... DETACH PARTITION CONCURRENTLY'],
   ])('%s makes the file non-transactional', async (sql, reason) => {
     const parsed = await parseSql(sql, 'x.up.sql');
     expect(parsed.transactional).toBe(false);
@@ -98,6 +126,10 @@ describe('parseSql: ALTER TYPE ... ADD VALUE', () => {
     expect(parsed.statements[0]!.noTransactionReason).toContain('ADD VALUE');
   });
 
+  it('needs the server version for a file with ALTER TYPE ... ADD VALUE among other statements', async () => {
+    expect(needsServerVersion(await parseSql(`CREATE TABLE t (a int);\n${sql}`, 'e.up.sql'))).toBe(true);
+  });
+
   it('does not need the server version for a file without ALTER TYPE ... ADD VALUE', async () => {
     expect(needsServerVersion(await parseSql('SELECT 1;', 'x.up.sql'))).toBe(false);
   });
@@ -143,6 +175,7 @@ describe('parseSql: splitting', () => {
   it('takes a last statement without a semicolon', async () => {
     const parsed = await parseSql('SELECT 1;\nSELECT 2', 'x.up.sql');
     expect(parsed.statements.map((s) => s.sql)).toEqual(['SELECT 1', 'SELECT 2']);
+    expect((await parseSql('SELECT 1;\nSELECT 2\n\n  ', 'x.up.sql')).statements.map((s) => s.sql)).toEqual(['SELECT 1', 'SELECT 2']);
   });
 });
 
@@ -183,6 +216,11 @@ describe('parseSql: transaction control', () => {
     expect(parsed.transactional).toBe(false);
     expect(parsed.statements.map((s) => s.sql)).toEqual(sql.split(';\n').map((s) => s.replace(/;$/, '')));
     expect(parsed.statements.filter((s) => /^(BEGIN|COMMIT|ROLLBACK)/.test(s.sql)).every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(true);
+  });
+
+  it('says why a transaction control statement runs outside slipway\'s transaction', async () => {
+    const parsed = await parseSql('CREATE TABLE a (id int);\nCOMMIT;', '007_own.up.sql');
+    expect(parsed.statements[1]!.noTransactionReason).toBe('it manages its own transactions (BEGIN/COMMIT inside the file)');
   });
 
   it('refuses a file that opens a transaction and never ends it, naming the line', async () => {
@@ -287,5 +325,291 @@ describe('parseSql: large files, in pieces', () => {
     controller.abort();
     const sql = Array.from({ length: 300 }, (_, i) => `INSERT INTO t VALUES (${i});`).join('\n');
     await expect(parseSql(sql, 'big.up.sql', { pieceChars: 500, signal: controller.signal })).rejects.toThrow('stopped while parsing big.up.sql; nothing was changed');
+  });
+});
+
+describe('parseSql: what a concurrent index statement works on', () => {
+  const concurrentOf = async (sql: string) => (await parseSql(sql, 'x.up.sql')).statements[0]!.concurrent;
+
+  it('names the index and the table of CREATE INDEX CONCURRENTLY, the index in the table\'s schema', async () => {
+    expect(await concurrentOf('CREATE INDEX CONCURRENTLY users_email ON app.users (email);')).toEqual({
+      action: 'create-index',
+      index: { schema: 'app', name: 'users_email' },
+      table: { schema: 'app', name: 'users' },
+    });
+    expect(await concurrentOf('CREATE UNIQUE INDEX CONCURRENTLY users_email ON users (email);')).toEqual({
+      action: 'create-index',
+      index: { schema: null, name: 'users_email' },
+      table: { schema: null, name: 'users' },
+    });
+  });
+
+  it('names no index for CREATE INDEX CONCURRENTLY without a name (Postgres picks it)', async () => {
+    expect(await concurrentOf('CREATE INDEX CONCURRENTLY ON app.users (email);')).toEqual({
+      action: 'create-index',
+      index: null,
+      table: { schema: 'app', name: 'users' },
+    });
+  });
+
+  it('names the index of DROP INDEX CONCURRENTLY, qualified or not', async () => {
+    expect(await concurrentOf('DROP INDEX CONCURRENTLY app.users_email;')).toEqual({ action: 'drop-index', indexes: [{ schema: 'app', name: 'users_email' }] });
+    expect(await concurrentOf('DROP INDEX CONCURRENTLY IF EXISTS users_email;')).toEqual({ action: 'drop-index', indexes: [{ schema: null, name: 'users_email' }] });
+  });
+
+  it('names the index or table of REINDEX … CONCURRENTLY, and no relation for a schema', async () => {
+    expect(await concurrentOf('REINDEX INDEX CONCURRENTLY app.users_email;')).toEqual({ action: 'reindex', kind: 'index', relation: { schema: 'app', name: 'users_email' } });
+    expect(await concurrentOf('REINDEX (CONCURRENTLY) TABLE users;')).toEqual({ action: 'reindex', kind: 'table', relation: { schema: null, name: 'users' } });
+    expect(await concurrentOf('REINDEX SCHEMA CONCURRENTLY app;')).toEqual({ action: 'reindex', kind: 'other', relation: null });
+  });
+
+  it.each(['CREATE INDEX users_email ON users (email);', 'DROP INDEX users_email;', 'REINDEX INDEX users_email;', 'VACUUM users;', 'CREATE TABLE t (a int);'])(
+    'gives no concurrent target for %s',
+    async (sql) => {
+      expect((await parseSql(sql, 'x.up.sql')).statements[0]).not.toHaveProperty('concurrent');
+    },
+  );
+});
+
+describe('noTransactionReason', () => {
+  it('refuses ALTER TYPE … ADD VALUE before PostgreSQL 12 only when the version is known', () => {
+    const addValue = { newVal: 'meh' };
+    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 110022 })).toBe('ALTER TYPE ... ADD VALUE before PostgreSQL 12');
+    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 119999 })).toBe('ALTER TYPE ... ADD VALUE before PostgreSQL 12');
+    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 120000 })).toBeNull();
+    expect(noTransactionReason('AlterEnumStmt', addValue)).toBeNull();
+    expect(noTransactionReason('AlterEnumStmt', { newVal: 'b', oldVal: 'a' }, { serverVersionNum: 110022 })).toBeNull();
+  });
+
+  it('reads a REINDEX CONCURRENTLY option given as a boolean', () => {
+    const reindex = (arg: unknown) => noTransactionReason('ReindexStmt', { kind: 'REINDEX_OBJECT_INDEX', params: [{ DefElem: { defname: 'concurrently', arg } }] });
+    expect(reindex({ Boolean: { boolval: true } })).toBe('REINDEX CONCURRENTLY');
+    expect(reindex({ Boolean: {} })).toBeNull();
+    expect(reindex(undefined)).toBe('REINDEX CONCURRENTLY');
+  });
+
+  it('returns null for a statement Postgres runs in a transaction', () => {
+    expect(noTransactionReason('SelectStmt', {})).toBeNull();
+    expect(noTransactionReason('IndexStmt', { concurrent: false })).toBeNull();
+    expect(noTransactionReason('VacuumStmt', { is_vacuumcmd: false })).toBeNull();
+  });
+});
+
+describe('parseSql: transaction control, more', () => {
+  it('keeps a whole-file wrapper with savepoints inside as one transaction', async () => {
+    const sql = 'BEGIN;\nSAVEPOINT a;\nINSERT INTO t VALUES (1);\nRELEASE a;\nCOMMIT;';
+    const parsed = await parseSql(sql, 'x.up.sql');
+    expect(parsed.transactional).toBe(true);
+    expect(parsed.statements.map((s) => [s.sql, s.line])).toEqual([
+      ['SAVEPOINT a', 2],
+      ['INSERT INTO t VALUES (1)', 3],
+      ['RELEASE a', 4],
+    ]);
+    expect(parsed.body).toBe('     ;\nSAVEPOINT a;\nINSERT INTO t VALUES (1);\nRELEASE a;\n      ;');
+    expect(parsed.begin).toBe('BEGIN');
+  });
+
+  it('runs a whole-file wrapper around CREATE INDEX CONCURRENTLY outside a transaction, without the wrapper', async () => {
+    const parsed = await parseSql('BEGIN;\nCREATE INDEX CONCURRENTLY i ON t (a);\nCOMMIT;', 'x.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements.map((s) => [s.sql, s.noTransactionReason])).toEqual([['CREATE INDEX CONCURRENTLY i ON t (a)', 'CREATE INDEX CONCURRENTLY']]);
+  });
+
+  it('marks only the transaction control of a file that manages its own transactions, keeping other reasons', async () => {
+    const parsed = await parseSql('BEGIN;\nSAVEPOINT a;\nINSERT INTO t VALUES (1);\nCOMMIT;\nVACUUM t;', 'x.up.sql');
+    expect(parsed).toMatchObject({ transactional: false, begin: 'BEGIN' });
+    expect(parsed.statements.map((s) => s.noTransactionReason)).toEqual([OWN_TRANSACTIONS, null, null, OWN_TRANSACTIONS, 'VACUUM']);
+    expect(parsed.body).toBe('BEGIN;\nSAVEPOINT a;\nINSERT INTO t VALUES (1);\nCOMMIT;\nVACUUM t;');
+    expect(parsed.parts).toEqual([{ text: parsed.body, line: 1 }]);
+  });
+
+  it('does not take BEGIN … ROLLBACK as a wrapper', async () => {
+    const parsed = await parseSql('BEGIN;\nINSERT INTO t VALUES (1);\nROLLBACK;', 'x.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements.map((s) => s.sql)).toEqual(['BEGIN', 'INSERT INTO t VALUES (1)', 'ROLLBACK']);
+  });
+
+  it('does not take a file with a COMMIT in the middle as one wrapper', async () => {
+    const parsed = await parseSql('BEGIN;\nSELECT 1;\nCOMMIT AND CHAIN;\nSELECT 2;\nCOMMIT;', 'x.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements).toHaveLength(5);
+  });
+
+  it.each([
+    ['CREATE TABLE a (id int);\nCOMMIT AND CHAIN;\nCREATE TABLE b (id int);', 2, 'COMMIT'],
+    ['BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nROLLBACK AND CHAIN;\nSELECT 1;', 4, 'ROLLBACK'],
+    ['START TRANSACTION;\nCREATE TABLE a (id int);', 1, 'START'],
+    ['BEGIN;\nSELECT 1;\nBEGIN;\nSELECT 2;', 1, 'BEGIN'],
+  ])('refuses a transaction left open (%j), naming where it opens', async (sql, line, word) => {
+    const error = await sourceError(parseSql(sql, '007_open.up.sql'));
+    expect(error.message).toBe(`007_open.up.sql (line ${line}): ${word} opens a transaction that the file never ends: add COMMIT after its last statement`);
+  });
+
+  it.each([
+    ['BEGIN;\nCREATE TABLE a (id int);\nCOMMIT AND CHAIN;\nCREATE TABLE b (id int);\nCOMMIT;'],
+    ["BEGIN;\nINSERT INTO t VALUES (1);\nPREPARE TRANSACTION 'x';"],
+    ["COMMIT PREPARED 'x';"],
+    ["ROLLBACK PREPARED 'x';\nSELECT 1;"],
+  ])('accepts a file whose transactions all end (%j)', async (sql) => {
+    const parsed = await parseSql(sql, 'x.up.sql');
+    expect(parsed.transactional).toBe(false);
+    expect(parsed.statements.filter((s) => s.kind === 'TransactionStmt').every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(true);
+  });
+});
+
+describe('parseSql: lines and errors, more', () => {
+  it('counts lines across blank lines and statements spanning several lines', async () => {
+    const sql = '\n\nCREATE TABLE a (\n  id int\n);\n\n  SELECT 1; SELECT 2;\n-- end\nSELECT\n3';
+    const parsed = await parseSql(sql, 'x.up.sql');
+    expect(parsed.statements.map((s) => [s.sql, s.line])).toEqual([
+      ['CREATE TABLE a (\n  id int\n)', 3],
+      ['SELECT 1', 7],
+      ['SELECT 2', 7],
+      ['SELECT\n3', 9],
+    ]);
+  });
+
+  it('reports the line of a syntax error counted in characters, after many astral characters', async () => {
+    const error = await sourceError(parseSql(`SELECT '${'🎉'.repeat(12)}';\nSELEC 1;`, 'x.up.sql'));
+    expect(error.message).toMatch(/^x\.up\.sql \(line 2\): syntax error at or near "SELEC"; fix the SQL before running it$/);
+  });
+
+  it('reports the line of a syntax error at the start of a line after astral characters', async () => {
+    const error = await sourceError(parseSql(`SELECT '🎉';\n\n\nSELEC 1;`, 'x.up.sql'));
+    expect(error.message).toContain('x.up.sql (line 4)');
+  });
+});
+
+describe('parseSql: large files, more', () => {
+  it('joins a piece cut inside BEGIN ATOMIC … END with the next one', async () => {
+    const fn = 'CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END';
+    const sql = `${fn};\n${Array.from({ length: 20 }, (_, i) => `SELECT ${i};\n`).join('')}`;
+    expect(cutIntoPieces(sql, 60)[0]!.end).toBe(sql.indexOf('SELECT 1;') + 'SELECT 1;'.length);
+    const parsed = await parseSql(sql, 'x.up.sql', { pieceChars: 60 });
+    expect(parsed.statements.map((s) => [s.sql, s.line])).toEqual([[fn, 1], ...Array.from({ length: 20 }, (_, i) => [`SELECT ${i}`, i + 2])]);
+    expect(parsed.parts.length).toBeGreaterThan(2);
+    expect(parsed.parts.map((p) => p.text).join('')).toBe(sql);
+    expect(parsed.parts[0]!.text.startsWith(`${fn};\nSELECT 0;`)).toBe(true);
+    expect(parsed.parts[1]!.line).toBe(parsed.parts[0]!.text.split('\n').length);
+  });
+
+  it('reports the line of a syntax error in a later piece counted from that piece, after astral characters in an earlier one', async () => {
+    const sql = `--${'🎉'.repeat(60)}\nSELECT 1;\n${' '.repeat(30)}SELEC\n\n\n\n\n\n\n\n\n\n\n\n 2;`;
+    expect(cutIntoPieces(sql, 60).length).toBe(2);
+    const error = await sourceError(parseSql(sql, 'big.up.sql', { pieceChars: 60 }));
+    expect(error.message).toMatch(/^big\.up\.sql \(line 3\): syntax error at or near "SELEC"/);
+  });
+
+  it('refuses a syntax error in the last piece', async () => {
+    const sql = `${'SELECT 1;\n'.repeat(30)}SELEC 2;`;
+    const error = await sourceError(parseSql(sql, 'big.up.sql', { pieceChars: 50 }));
+    expect(error.message).toMatch(/^big\.up\.sql \(line 31\): syntax error at or near "SELEC"/);
+  });
+
+  it('parses a file of at most twice the piece size in one piece', async () => {
+    const sql = 'SELECT 1;\nSELECT 2;\n';
+    expect((await parseSql(sql, 'x.up.sql', { pieceChars: sql.length / 2 })).parts).toEqual([{ text: sql, line: 1 }]);
+    expect((await parseSql(sql, 'x.up.sql', { pieceChars: sql.length / 2 - 1 })).parts).toEqual([
+      { text: 'SELECT 1;', line: 1 },
+      { text: '\nSELECT 2;', line: 1 },
+      { text: '\n', line: 2 },
+    ]);
+  });
+
+  it('sends a wrapped file in pieces of the blanked body', async () => {
+    const sql = `BEGIN;\n${'SELECT 1;\n'.repeat(10)}COMMIT;\n`;
+    const parsed = await parseSql(sql, 'x.up.sql', { pieceChars: 30 });
+    expect(parsed.parts.length).toBeGreaterThan(1);
+    expect(parsed.parts.map((p) => p.text).join('')).toBe(parsed.body);
+    expect(parsed.body.startsWith('     ;\nSELECT 1;')).toBe(true);
+  });
+
+  it('stops when its signal aborts while it parses', async () => {
+    const controller = new AbortController();
+    const sql = Array.from({ length: 300 }, (_, i) => `INSERT INTO t VALUES (${i});`).join('\n');
+    setImmediate(() => controller.abort());
+    await expect(parseSql(sql, 'big.up.sql', { pieceChars: 100, signal: controller.signal })).rejects.toThrow('stopped while parsing big.up.sql; nothing was changed');
+  });
+});
+
+describe('cutIntoPieces', () => {
+  const cuts = (sql: string, pieceChars = 1) => cutIntoPieces(sql, pieceChars).map((p) => sql.slice(p.start, p.end));
+
+  it('cuts after each semicolon once a piece is long enough, and keeps a last statement without one', () => {
+    expect(cuts('SELECT 1;SELECT 2;SELECT 3')).toEqual(['SELECT 1;', 'SELECT 2;', 'SELECT 3']);
+    expect(cuts('SELECT 1;SELECT 2;SELECT 3;', 10)).toEqual(['SELECT 1;SELECT 2;', 'SELECT 3;']);
+    expect(cuts('SELECT 1;SELECT 2;', 9)).toEqual(['SELECT 1;', 'SELECT 2;']);
+    expect(cutIntoPieces('SELECT 1;SELECT 2;', 9)).toEqual([{ start: 0, end: 9 }, { start: 9, end: 18 }]);
+    expect(cuts('')).toEqual([]);
+  });
+
+  it('does not cut inside string literals, doubled quotes included', () => {
+    expect(cuts("SELECT 'a;b';SELECT 'it''s;';SELECT 3;")).toEqual(["SELECT 'a;b';", "SELECT 'it''s;';", 'SELECT 3;']);
+  });
+
+  it('knows backslash escapes in E strings only', () => {
+    expect(cuts("SELECT E'\\';';SELECT 2;")).toEqual(["SELECT E'\\';';", 'SELECT 2;']);
+    expect(cuts("SELECT e'\\\\';SELECT 2;")).toEqual(["SELECT e'\\\\';", 'SELECT 2;']);
+    expect(cuts("SELECT 'a\\';SELECT 2;")).toEqual(["SELECT 'a\\';", 'SELECT 2;']);
+    expect(cuts("SELECT date'a\\';SELECT 2;")).toEqual(["SELECT date'a\\';", 'SELECT 2;']);
+    expect(cuts("E'\\';';SELECT 2;")).toEqual(["E'\\';';", 'SELECT 2;']);
+    expect(cuts("(E'\\';');SELECT 2;")).toEqual(["(E'\\';');", 'SELECT 2;']);
+    expect(cuts("SELECT e'\\';';SELECT 2;")).toEqual(["SELECT e'\\';';", 'SELECT 2;']);
+    expect(cuts("SELECT 1, 'a\\';SELECT 2;")).toEqual(["SELECT 1, 'a\\';", 'SELECT 2;']);
+    expect(cuts(", 'e\\';SELECT 2;")).toEqual([", 'e\\';", 'SELECT 2;']);
+  });
+
+  it.each(['0', '9', 'A', 'Z', 'a', 'z', '_', '$', '\u0080', 'é', '表'])('takes %j then e and a quote as a word and a plain string', (before) => {
+    expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';`, 'SELECT 2;', "';SELECT 3;"]);
+  });
+
+  it.each([' ', '/', ':', '@', '[', '`', '{', ',', '\u007f'])('takes %j then e and a quote as an E string', (before) => {
+    expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';SELECT 2;';`, 'SELECT 3;']);
+  });
+
+  it('ends an empty string literal at its second quote', () => {
+    expect(cuts("SELECT '';SELECT 2;")).toEqual(["SELECT '';", 'SELECT 2;']);
+  });
+
+  it('does not cut inside quoted identifiers', () => {
+    expect(cuts('SELECT 1 AS "a;""b;";SELECT 2;')).toEqual(['SELECT 1 AS "a;""b;";', 'SELECT 2;']);
+    expect(cuts('SELECT 1 AS "a;')).toEqual(['SELECT 1 AS "a;']);
+    expect(cuts('"a;')).toEqual(['"a;']);
+    expect(cuts('SELECT 1 AS "a""";SELECT 2;')).toEqual(['SELECT 1 AS "a""";', 'SELECT 2;']);
+  });
+
+  it('does not cut inside comments, nested block comments included', () => {
+    expect(cuts('-- a;b\nSELECT 1;SELECT 2;')).toEqual(['-- a;b\nSELECT 1;', 'SELECT 2;']);
+    expect(cuts('SELECT 1 - -2;SELECT 2;')).toEqual(['SELECT 1 - -2;', 'SELECT 2;']);
+    expect(cuts('SELECT 1; -- x;')).toEqual(['SELECT 1;', ' -- x;']);
+    expect(cuts('/* a; /* b; */ c; */SELECT 1;SELECT 2;')).toEqual(['/* a; /* b; */ c; */SELECT 1;', 'SELECT 2;']);
+    expect(cuts('SELECT 4 / 2;SELECT 2 * 3;')).toEqual(['SELECT 4 / 2;', 'SELECT 2 * 3;']);
+    expect(cuts('/* a; */SELECT 1;/* b;')).toEqual(['/* a; */SELECT 1;', '/* b;']);
+    expect(cuts('-- a;\nSELECT 1;SELECT 2;')).toEqual(['-- a;\nSELECT 1;', 'SELECT 2;']);
+    expect(cuts('SELECT 2 * 3;SELECT 4;')).toEqual(['SELECT 2 * 3;', 'SELECT 4;']);
+    expect(cuts('/* a/b; */SELECT 1;SELECT 2;')).toEqual(['/* a/b; */SELECT 1;', 'SELECT 2;']);
+    expect(cuts('/* a * b; */SELECT 1;SELECT 2;')).toEqual(['/* a * b; */SELECT 1;', 'SELECT 2;']);
+  });
+
+  it('does not cut inside dollar quotes, tagged or not', () => {
+    expect(cuts('SELECT $$a;b$$;SELECT $x$a;$$;$x$;SELECT 3;')).toEqual(['SELECT $$a;b$$;', 'SELECT $x$a;$$;$x$;', 'SELECT 3;']);
+    expect(cuts('SELECT $é_1$;$é_1$;SELECT 2;')).toEqual(['SELECT $é_1$;$é_1$;', 'SELECT 2;']);
+    expect(cuts('$$a;$$;SELECT 2;')).toEqual(['$$a;$$;', 'SELECT 2;']);
+    expect(cuts('SELECT $$a;')).toEqual(['SELECT $$a;']);
+    expect(cuts('SELECT $1, $$a;b$$;SELECT 2;')).toEqual(['SELECT $1, $$a;b$$;', 'SELECT 2;']);
+  });
+
+  it('takes a $ inside a word or before a number as no quote', () => {
+    expect(cuts('SELECT a$b;SELECT $1;SELECT 2;')).toEqual(['SELECT a$b;', 'SELECT $1;', 'SELECT 2;']);
+    expect(cuts('SELECT a$$;SELECT 2;$$;')).toEqual(['SELECT a$$;', 'SELECT 2;', '$$;']);
+  });
+
+  it('does not cut inside parentheses, and a stray closing one does not stop cutting', () => {
+    expect(cuts('CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; (SELECT 2;));SELECT 3;')).toEqual([
+      'CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; (SELECT 2;));',
+      'SELECT 3;',
+    ]);
+    expect(cuts('SELECT 1);SELECT 2;')).toEqual(['SELECT 1);', 'SELECT 2;']);
+    expect(cuts('(SELECT (1); SELECT 2);SELECT 3;')).toEqual(['(SELECT (1); SELECT 2);', 'SELECT 3;']);
   });
 });
