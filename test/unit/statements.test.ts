@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
-import { cutIntoPieces, needsServerVersion, noTransactionReason, OWN_TRANSACTIONS, parseSql } from '../../src/migrations/statements.js';
+import { cutIntoPieces, needsServerVersion, noTransactionReason, OWN_TRANSACTIONS, ParseMemo, parseSql, parseStatements } from '../../src/migrations/statements.js';
 
 const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
@@ -611,5 +611,36 @@ describe('cutIntoPieces', () => {
     ]);
     expect(cuts('SELECT 1);SELECT 2;')).toEqual(['SELECT 1);', 'SELECT 2;']);
     expect(cuts('(SELECT (1); SELECT 2);SELECT 3;')).toEqual(['(SELECT (1); SELECT 2);', 'SELECT 3;']);
+  });
+});
+
+describe('ParseMemo: one parse per file and run, within a budget', () => {
+  it('gives the same statements for the same text, parsed once; another text is parsed on its own', async () => {
+    const memo = new ParseMemo();
+    const first = await parseStatements('CREATE TABLE a (id int); SELECT 1;', memo);
+    expect(first.map((s) => Object.keys(s.stmt)[0])).toEqual(['CreateStmt', 'SelectStmt']);
+    expect(await parseStatements('CREATE TABLE a (id int); SELECT 1;', memo)).toBe(first);
+    const other = await parseStatements('DROP TABLE a;', memo);
+    expect(other).not.toBe(first);
+    expect(other.map((s) => Object.keys(s.stmt)[0])).toEqual(['DropStmt']);
+  });
+
+  it('keeps no more SQL than its budget: a text past it is parsed again each time, the ones before stay kept', async () => {
+    const memo = new ParseMemo(30);
+    const kept = await parseStatements('SELECT 1;', memo); // 9 characters: kept
+    const big = 'SELECT 2, 3, 4, 5, 6, 7, 8, 9, 10;'; // 34 characters: over the budget
+    const once = await parseStatements(big, memo);
+    const again = await parseStatements(big, memo);
+    expect(again).not.toBe(once);
+    expect(again).toEqual(once);
+    expect(await parseStatements('SELECT 1;', memo)).toBe(kept);
+  });
+
+  it('parseSql through a memo classifies exactly as without one', async () => {
+    const memo = new ParseMemo();
+    const sql = 'SET lock_timeout = 1000;\nCREATE INDEX CONCURRENTLY i ON t (a);\n';
+    const withMemo = await parseSql(sql, 'x.up.sql', { memo });
+    expect(withMemo).toEqual(await parseSql(sql, 'x.up.sql'));
+    expect(await parseSql(sql, 'x.up.sql', { memo })).toEqual(withMemo);
   });
 });
