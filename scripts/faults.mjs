@@ -115,6 +115,16 @@ async function waitFor(sql, params, what) {
 
 const ACTIVE = `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 'active' AND query LIKE $2`;
 
+/**
+ * Waits until the runner's CREATE INDEX CONCURRENTLY is scanning the table (past its first
+ * transaction, before it is done): the moment a fault must hit, however fast the server.
+ */
+async function indexBuildScanning(db) {
+  const { pid } = await waitFor(ACTIVE, [db, 'CREATE INDEX CONCURRENTLY%'], 'the index build');
+  await waitFor(`SELECT 1 FROM pg_stat_progress_create_index WHERE pid = $1 AND phase LIKE 'building index%'`, [pid], 'the index build to scan the table');
+  return pid;
+}
+
 /** What is wrong after the recovering run; empty when nothing is. */
 async function check(url) {
   const problems = [];
@@ -163,8 +173,7 @@ const SCENARIOS = [
   {
     name: 'SIGKILL runner in CREATE INDEX CONCURRENTLY',
     async fault(db, run) {
-      await waitFor(ACTIVE, [db, 'CREATE INDEX CONCURRENTLY%'], 'the index build');
-      await new Promise((r) => setTimeout(r, 300));
+      await indexBuildScanning(db);
       run.child.kill('SIGKILL');
     },
   },
@@ -179,8 +188,7 @@ const SCENARIOS = [
   {
     name: 'pg_terminate_backend(holder) in CREATE INDEX CONCURRENTLY',
     async fault(db) {
-      const { pid } = await waitFor(ACTIVE, [db, 'CREATE INDEX CONCURRENTLY%'], 'the index build');
-      await new Promise((r) => setTimeout(r, 300));
+      const pid = await indexBuildScanning(db);
       await query(serverUrl, 'SELECT pg_terminate_backend($1)', [pid]);
     },
   },
@@ -197,8 +205,7 @@ const SCENARIOS = [
     name: 'immediate restart in CREATE INDEX CONCURRENTLY',
     restarts: true,
     async fault(db) {
-      await waitFor(ACTIVE, [db, 'CREATE INDEX CONCURRENTLY%'], 'the index build');
-      await new Promise((r) => setTimeout(r, 300));
+      await indexBuildScanning(db);
       return { restart: restartImmediate() };
     },
   },
@@ -226,6 +233,8 @@ try {
     await restart;
     const recoverSeconds = (performance.now() - faultAt) / 1000;
     const problems = nextResult.code === 0 ? await check(url) : [`next up exited ${nextResult.code}: ${nextResult.stderr.trim()}`];
+    // A fault that landed after the run had finished tests nothing: it counts as a failure.
+    if (firstResult.code === 0) problems.unshift('the fault missed: the first run finished (exit 0) before it landed');
     const row = { scenario: scenario.name, first: String(firstResult.code), next: String(nextResult.code), recover: `${recoverSeconds.toFixed(1)} s`, outcome: problems.length === 0 ? 'ok' : 'FAILED', problems, notes: resumed(nextResult) };
     results.push(row);
     const applied = messages(nextResult).filter((m) => m.startsWith('applied ')).map((m) => m.split(' ')[1]);
