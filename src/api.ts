@@ -9,6 +9,7 @@ import { connectionTarget, type ConnectionSource } from './db/session.js';
 import { toSlipwayError } from './db/errors.js';
 import { createLogger } from './log.js';
 import * as runner from './migrations/runner.js';
+import type { InspectOptions } from './migrations/prepare.js';
 import type * as foreign from './migrations/foreign.js';
 import type * as resolution from './migrations/resolve.js';
 import type * as seeding from './seed/apply.js';
@@ -62,7 +63,7 @@ export async function migrate(options: runner.MigrateOptions): Promise<runner.Mi
  * const report = await status({ databaseUrl, dir: './migrations' });
  * report.migrations.filter((m) => m.state !== 'applied');
  */
-export function status(options: runner.InspectOptions): Promise<runner.StatusReport> {
+export function status(options: InspectOptions): Promise<runner.StatusReport> {
   return guarded(options, () => runner.status(options));
 }
 

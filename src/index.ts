@@ -27,10 +27,10 @@ export {
   type MigrateOptions,
   type MigrateResult,
   type StepResult,
-  type InspectOptions,
   type StatusReport,
   type Preview,
 } from './migrations/runner.js';
+export type { InspectOptions } from './migrations/prepare.js';
 export type {
   AdoptOptions,
   AdoptResult,

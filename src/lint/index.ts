@@ -12,7 +12,7 @@ import { SourceError, UsageError } from '../errors.js';
 import { locateLedger } from '../migrations/ledger.js';
 import { readOwnLedger } from '../migrations/foreign.js';
 import { plan, validateRequest } from '../migrations/plan.js';
-import { connect, prepare } from '../migrations/runner.js';
+import { connect, prepare } from '../migrations/prepare.js';
 import { decodeSql, defineMigrations, readMigrationsFolder, type MigrationInput } from '../migrations/source.js';
 import type { ConnectionSource } from '../db/session.js';
 import { quoteTableName } from '../db/identifier.js';

@@ -4,14 +4,14 @@
  * (pure), and taken over only by {@link adopt}. Every other command refuses to run on top of one.
  */
 import type pg from 'pg';
-import type { Logger } from 'pino';
-import { parseTableName, quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
-import { DEFAULT_LOCK_KEY, toLockKey, withLock } from '../db/lock.js';
-import { checkConnectionSource, openSession, type ConnectionSource } from '../db/session.js';
+import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
+import { withLock } from '../db/lock.js';
+import type { ConnectionSource } from '../db/session.js';
 import { IntegrityError, SessionError, UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
 import { Ledger, locateLedger, type LedgerContents } from './ledger.js';
-import { defineMigrations, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
+import { checkLockWaitTimeout, connect, prepare } from './prepare.js';
+import type { MigrateOptions } from './runner.js';
+import type { Migration } from './source.js';
 
 /** The tools whose ledgers slipway recognises. */
 export type ForeignTool = 'golang-migrate' | 'dbmate' | 'node-pg-migrate' | 'goose' | 'sql-migrate';
@@ -340,24 +340,12 @@ function suggestFile(tool: ForeignTool, entry: string): string {
   return `e.g. ${entry}_<name>.up.sql`;
 }
 
-/** Options of {@link adopt}: like `migrate`'s, plus `dryRun`. */
-export interface AdoptOptions extends ConnectionSource {
-  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files. */
-  readonly dir?: string;
-  /** Migrations given in memory instead of a folder. */
-  readonly migrations?: readonly MigrationInput[] | readonly Migration[];
-  /** slipway's bookkeeping table, optionally schema-qualified. Default `schema_migrations`. */
-  readonly table?: string;
-  /** Advisory-lock key, the same as the runners' ({@link DEFAULT_LOCK_KEY} by default). */
-  readonly lockKey?: bigint | number | string;
-  /** Milliseconds to wait for the lock before failing; default: wait as long as it takes. */
-  readonly lockWaitTimeout?: number;
-  readonly logger?: Logger;
+/** Options of {@link adopt}: `migrate`'s that say where the migrations, the table and the lock are, plus `dryRun`. */
+export interface AdoptOptions
+  extends ConnectionSource,
+    Pick<MigrateOptions, 'dir' | 'migrations' | 'table' | 'lockKey' | 'lockWaitTimeout' | 'logger' | 'signal' | 'connectWait'> {
   /** Report the mapping and change nothing (takes no lock). */
   readonly dryRun?: boolean;
-  readonly signal?: AbortSignal;
-  /** With `databaseUrl`: keep retrying a transient connection failure for this many ms. */
-  readonly connectWait?: number;
 }
 
 export interface AdoptResult {
@@ -405,20 +393,14 @@ interface Takeover {
  * await migrate({ databaseUrl, dir: './migrations', direction: 'up' }); // only what the old tool had not applied
  */
 export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
-  const tableName = parseTableName(options.table ?? 'schema_migrations');
-  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
-  checkConnectionSource(options);
   if (options.dryRun !== undefined && typeof options.dryRun !== 'boolean') {
     throw new UsageError(`invalid dryRun ${JSON.stringify(options.dryRun)}: use true or false`);
   }
-  if (options.lockWaitTimeout !== undefined && !(Number.isFinite(options.lockWaitTimeout) && options.lockWaitTimeout >= 0)) {
-    throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
-  }
-  const logger = options.logger ?? createLogger();
-  const migrations = await loadMigrations(options, logger);
+  checkLockWaitTimeout(options.lockWaitTimeout);
+  const { tableName, lockKey, logger, migrations } = await prepare(options);
   const source = options.dir ?? 'the migrations given';
 
-  const session = await openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+  const session = await connect(options, logger);
   try {
     const planned = await inspect(session.client, tableName, migrations, source);
     if (options.dryRun === true) return outcome(planned, true);
@@ -438,19 +420,6 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
   } finally {
     await session.close();
   }
-}
-
-async function loadMigrations(options: AdoptOptions, logger: Logger): Promise<readonly Migration[]> {
-  if ((options.dir === undefined) === (options.migrations === undefined)) {
-    throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
-  }
-  if (options.dir !== undefined) {
-    const { migrations, warnings } = await readMigrationsFolder(options.dir);
-    for (const warning of warnings) logger.warn(warning);
-    return migrations;
-  }
-  const list = options.migrations!;
-  return list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
 }
 
 /** Finds the other tool's ledger and decides the takeover, refusing anything it cannot do. Reads only. */

@@ -2,7 +2,7 @@ import { withLock } from '../db/lock.js';
 import { IntegrityError, UsageError } from '../errors.js';
 import { readOwnLedger } from './foreign.js';
 import { locateLedger } from './ledger.js';
-import { prepare, connect, type InspectOptions } from './runner.js';
+import { connect, prepare, type InspectOptions } from './prepare.js';
 
 /** What a person vouches for about one migration. */
 export type Resolution = 'applied' | 'pending' | 'accept-edit';

@@ -1,16 +1,16 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { parseTableName, quoteTableName, type TableName } from '../db/identifier.js';
+import { quoteTableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
-import { DEFAULT_LOCK_KEY, describeBackend, lockHolder, toLockKey, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
-import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
+import { describeBackend, lockHolder, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
+import type { ConnectionSource, Session } from '../db/session.js';
 import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
 import { locateLedger, type Ledger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
+import { checkLockWaitTimeout, connect, prepare, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
-import { defineMigrations, newFileText, readMigrationsFolder, type Migration, type MigrationInput } from './source.js';
+import { newFileText, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
 import type { LintSettings } from '../lint/lint.js';
@@ -116,9 +116,7 @@ export interface MigrateResult {
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const request = validateRequest(options);
   const { tableName, lockKey, logger, migrations } = await prepare(options);
-  if (options.lockWaitTimeout !== undefined && !(Number.isFinite(options.lockWaitTimeout) && options.lockWaitTimeout >= 0)) {
-    throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(options.lockWaitTimeout)}: give milliseconds, 0 or more`);
-  }
+  checkLockWaitTimeout(options.lockWaitTimeout);
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
   const started = performance.now();
@@ -161,20 +159,6 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   } finally {
     await session.close();
   }
-}
-
-/** Options shared by every command that reads migrations and the bookkeeping table. */
-export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
-
-/** Everything a command needs before it connects; all of it validated first. */
-export async function prepare(options: InspectOptions) {
-  const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
-  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
-  checkConnectionSource(options);
-  const logger = options.logger ?? createLogger();
-  const { migrations, warnings } = await loadMigrations(options);
-  for (const warning of warnings) logger.warn(warning);
-  return { tableName, lockKey, logger, migrations, warnings };
 }
 
 export interface StatusReport {
@@ -248,20 +232,6 @@ async function lintGate(session: Session, p: Plan, migrations: readonly Migratio
   const { lintPlan } = await import('../lint/gate.js');
   await lintPlan(session.client, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger, memo);
   return true;
-}
-
-/** The run's one connection, retrying transient failures for `connectWait` ms. */
-export function connect(options: InspectOptions, logger: Logger): Promise<Session> {
-  return openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
-}
-
-async function loadMigrations(options: InspectOptions): Promise<{ migrations: readonly Migration[]; warnings: readonly string[] }> {
-  if ((options.dir === undefined) === (options.migrations === undefined)) {
-    throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
-  }
-  if (options.dir !== undefined) return readMigrationsFolder(options.dir);
-  const list = options.migrations!;
-  return { migrations: list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]), warnings: [] };
 }
 
 function result(

@@ -15,7 +15,8 @@ import { IntegrityError, SlipwayError, TenantError, UsageError } from '../errors
 import { createLogger } from '../log.js';
 import { describeState, needsLock, plan, validateRequest, type Direction, type MigrationState, type RunRequest } from '../migrations/plan.js';
 import * as runner from '../migrations/runner.js';
-import { defineMigrations, readMigrationsFolder, type Migration, type MigrationInput } from '../migrations/source.js';
+import { loadMigrations } from '../migrations/prepare.js';
+import type { Migration, MigrationInput } from '../migrations/source.js';
 import { readTenants, tenantLockKey, type Tenant } from './source.js';
 import { readSchemaLedgers, type SchemaLedger } from './state.js';
 
@@ -173,7 +174,8 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
     throw new UsageError(`invalid concurrency ${JSON.stringify(options.concurrency)}: give a whole number of 1 or more`);
   }
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
-  const migrations = await loadMigrations(options, logger);
+  const { migrations, warnings } = await loadMigrations(options);
+  for (const warning of warnings) logger.warn(warning);
   const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl }) : [...options.tenants];
   if (tenants.length === 0) throw new TenantError('empty-source', 'no tenants given: nothing to run');
   if (tenants.some((t) => t.schema !== null) && tableName.schema !== null) {
@@ -395,19 +397,6 @@ function failure(tenant: Tenant, database: string, error: unknown, ms: number): 
 
 function databaseOf(url: string): string {
   return connectionTarget({ databaseUrl: url }).database ?? '';
-}
-
-async function loadMigrations(options: TenantsOptions, logger: Logger): Promise<readonly Migration[]> {
-  if ((options.dir === undefined) === (options.migrations === undefined)) {
-    throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
-  }
-  if (options.dir !== undefined) {
-    const { migrations, warnings } = await readMigrationsFolder(options.dir);
-    for (const warning of warnings) logger.warn(warning);
-    return migrations;
-  }
-  const list = options.migrations!;
-  return list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
 }
 
 /** min(8, max_connections / 4) of the first database; 4 when it cannot be asked. */

@@ -162,6 +162,13 @@ describe('history-aware', () => {
     expect(report.findings[0]?.message).toMatch(/current type is not declared by any migration/);
   });
 
+  it('knows NOT NULL checks from the history: SET NOT NULL after a validated CHECK applied earlier does not scan', async () => {
+    const checked = [...HISTORY, { source: '002_email_checked.up.sql', sql: 'ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT users_email_nn;' }];
+    const run = [{ source: '003_email_required.up.sql', sql: 'ALTER TABLE users ALTER COLUMN email SET NOT NULL;' }];
+    expect((await lintSources(run, {}, checked)).findings.map((f) => f.rule)).not.toContain('adding-not-nullable-field');
+    expect((await lintSources(run, {}, HISTORY)).findings.map((f) => f.rule)).toContain('adding-not-nullable-field');
+  });
+
   it('a NOT VALID constraint validated in the same transaction is reported; in a later file it is not', async () => {
     const add = 'ALTER TABLE users ADD CONSTRAINT users_code_positive CHECK (code > 0) NOT VALID;';
     const validate = 'ALTER TABLE users VALIDATE CONSTRAINT users_code_positive;';

@@ -208,6 +208,15 @@ describe('readMigrationsDir', () => {
     expect(error.message).toBe(`${path.join(dir, '002_latin1.up.sql')} (line 2, byte 33) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`);
   });
 
+  it('reads a down file when its SQL is asked for: an up run is not stopped by a down file that is not UTF-8, a down run is', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'CREATE TABLE t (name text);' });
+    writeFileSync(path.join(dir, '001_a.down.sql'), Buffer.concat([Buffer.from('-- caf'), Buffer.from([0xe9]), Buffer.from('\nDROP TABLE t;\n')]));
+    const [migration] = await readMigrationsDir(dir);
+    expect(migration!.upSql).toBe('CREATE TABLE t (name text);');
+    expect(migration!.downSource).toBe(path.join(dir, '001_a.down.sql'));
+    expect(() => migration!.downSql).toThrow(`${path.join(dir, '001_a.down.sql')} (line 1, byte 7) is not valid UTF-8 (byte 0xe9)`);
+  });
+
   it('accepts a UTF-8 byte order mark and drops it from the SQL (the checksum is of the bytes)', async () => {
     const dir = tempDir({ '001_a.up.sql': '\ufeffSELECT 1;', '001_a.down.sql': '\ufeffSELECT 2;' });
     const [migration] = await readMigrationsDir(dir);

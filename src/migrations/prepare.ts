@@ -1,0 +1,48 @@
+/**
+ * What every command that reads migrations and the bookkeeping table does before its work:
+ * validate the options, read the migrations, open the run's one connection.
+ */
+import type { Logger } from 'pino';
+import { parseTableName, type TableName } from '../db/identifier.js';
+import { DEFAULT_LOCK_KEY, toLockKey } from '../db/lock.js';
+import { checkConnectionSource, openSession, type Session } from '../db/session.js';
+import { UsageError } from '../errors.js';
+import { createLogger } from '../log.js';
+import type { MigrateOptions } from './runner.js';
+import { defineMigrations, readMigrationsFolder, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
+
+/** Options shared by every command that reads migrations and the bookkeeping table. */
+export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
+
+/** Everything a command needs before it connects; all of it validated first. */
+export async function prepare(options: InspectOptions) {
+  const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
+  const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
+  checkConnectionSource(options);
+  const logger = options.logger ?? createLogger();
+  const { migrations, warnings } = await loadMigrations(options);
+  for (const warning of warnings) logger.warn(warning);
+  return { tableName, lockKey, logger, migrations, warnings };
+}
+
+/** The run's one connection, retrying transient failures for `connectWait` ms. */
+export function connect(options: InspectOptions, logger: Logger): Promise<Session> {
+  return openSession(options, { waitMs: options.connectWait, logger, signal: options.signal });
+}
+
+/** Refuses a `lockWaitTimeout` that is not a number of milliseconds, 0 or more. */
+export function checkLockWaitTimeout(value: number | undefined): void {
+  if (value !== undefined && !(Number.isFinite(value) && value >= 0)) {
+    throw new UsageError(`invalid lockWaitTimeout ${JSON.stringify(value)}: give milliseconds, 0 or more`);
+  }
+}
+
+/** The migrations a call names: a folder (`dir`) or a list (`migrations`), exactly one of the two. */
+export async function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): Promise<MigrationsFolder> {
+  if ((from.dir === undefined) === (from.migrations === undefined)) {
+    throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
+  }
+  if (from.dir !== undefined) return readMigrationsFolder(from.dir);
+  const list = from.migrations!;
+  return { migrations: list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]), warnings: [] };
+}
