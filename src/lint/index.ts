@@ -9,7 +9,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { SourceError, UsageError } from '../errors.js';
-import { locateLedger } from '../migrations/ledger.js';
 import { readOwnLedger } from '../migrations/foreign.js';
 import { plan, validateRequest } from '../migrations/plan.js';
 import { connect, prepare } from '../migrations/prepare.js';
@@ -72,8 +71,7 @@ export async function lint(options: LintOptions): Promise<LintReport> {
   let history: LintSource[];
   let pgVersion: number;
   try {
-    const ledger = await locateLedger(session.client, tableName);
-    const { rows, adopting } = await readOwnLedger(session.client, ledger);
+    const { contents: { rows, adopting } } = await readOwnLedger(session.client, tableName);
     const p = plan(migrations, rows, validateRequest({ direction: 'up' }), { table: quoteTableName(tableName), adopting });
     const pending = new Set(p.steps.map((m) => m.version));
     const applied = new Set(rows.map((r) => r.version));

@@ -8,7 +8,7 @@ import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifie
 import { withLock } from '../db/lock.js';
 import type { ConnectionSource } from '../db/session.js';
 import { IntegrityError, SessionError, UsageError } from '../errors.js';
-import { Ledger, locateLedger, type LedgerContents } from './ledger.js';
+import { Ledger, locateLedger, openLedger, type OpenedLedger } from './ledger.js';
 import { checkLockWaitTimeout, connect, prepare } from './prepare.js';
 import type { MigrateOptions } from './runner.js';
 import type { Migration } from './source.js';
@@ -205,27 +205,28 @@ function byNumberThenText(a: string, b: string): number {
 }
 
 /**
- * Reads slipway's ledger like `ledger.read`, and stops when the database holds another tool's
- * ledger and no slipway ledger: a run there would apply everything again (or stumble over the
- * other tool's rows). Costs nothing more when slipway's ledger has rows and its shape; otherwise
- * one catalog query (and one per ledger found).
+ * Finds and reads slipway's ledger ({@link openLedger}), and stops when the database holds
+ * another tool's ledger and no slipway ledger: a run there would apply everything again (or
+ * stumble over the other tool's rows). Costs nothing more when slipway's ledger has rows and
+ * its shape; otherwise one catalog query (and one per ledger found).
  *
  * @example
- * const contents = await readOwnLedger(client, await locateLedger(client, parseTableName('schema_migrations')));
+ * const { ledger, contents } = await readOwnLedger(client, parseTableName('schema_migrations'));
  */
-export async function readOwnLedger(client: pg.ClientBase, ledger: Ledger): Promise<LedgerContents> {
-  const contents = await ledger.read(client);
-  if (contents.rows.length > 0 && !contents.adopting) return contents;
+export async function readOwnLedger(client: pg.ClientBase, name: TableName): Promise<OpenedLedger> {
+  const opened = await openLedger(client, name);
+  const { ledger, contents } = opened;
+  if (contents.rows.length > 0 && !contents.adopting) return opened;
   // A table named with its schema (a tenant's, say) answers for that schema only.
   const { tables } = await findTables(client, ledger.name.table, ledger.requested.schema);
   const own = tables.find((t) => t.schema === ledger.name.schema && t.table === ledger.name.table);
-  if (own !== undefined && recogniseTable(own, ledger.name.table) === null) return contents;
+  if (own !== undefined && recogniseTable(own, ledger.name.table) === null) return opened;
   const foreign: ForeignLedger[] = [];
   for (const table of tables) {
     const tool = recogniseTable(table, ledger.name.table);
     if (tool !== null) foreign.push(await readForeignLedger(client, tool, table));
   }
-  if (foreign.length === 0) return contents;
+  if (foreign.length === 0) return opened;
   throw new IntegrityError('foreign-ledger', '', refusal(foreign));
 }
 

@@ -23,6 +23,10 @@ const COLUMNS: ReadonlyArray<readonly [name: string, definition: string]> = [
   ['progress', 'integer'],
 ];
 
+/** Slipway's columns with their types, as `(name, type)` pairs for a catalog query. */
+const SLIPWAY_COLUMN_TYPES = `('checksum', 'text'::regtype), ('state', 'text'::regtype), ('applied_at', 'timestamptz'::regtype), ('duration_ms', 'int4'::regtype), ('progress', 'int4'::regtype)`;
+const SLIPWAY_COLUMN_COUNT = 5;
+
 /** The transaction's age in ms: the time a migration took, measured by the server. */
 const ELAPSED_MS = `round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer`;
 
@@ -63,6 +67,27 @@ export function appliedRow(row: LedgerRow): AppliedRow {
   };
 }
 
+/** A row of a table with slipway's columns, read with their types (no per-row JSON on the server). */
+interface TypedLedgerRow {
+  readonly version: string;
+  readonly checksum: string | null;
+  readonly state: string | null;
+  readonly applied_ms: number | null;
+  readonly duration_ms: number | null;
+  readonly progress: number | null;
+}
+
+function typedAppliedRow(row: TypedLedgerRow): AppliedRow {
+  return {
+    version: row.version,
+    checksum: row.checksum,
+    state: row.state ?? 'applied',
+    appliedAt: row.applied_ms === null ? null : new Date(row.applied_ms),
+    durationMs: row.duration_ms,
+    progress: row.progress,
+  };
+}
+
 /** The migration a bookkeeping write is about. */
 interface Entry {
   readonly version: string;
@@ -76,15 +101,71 @@ interface Entry {
  * Two tables of that name are refused: the run cannot know which one is meant.
  */
 export async function locateLedger(client: pg.ClientBase, name: TableName): Promise<Ledger> {
-  if (name.schema !== null) return new Ledger(name);
-  const { rows } = await client.query<{ current: string | null; found: string[] }>(
-    `SELECT current_schema() AS current,
-            ARRAY(SELECT n.nspname::text FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                   WHERE c.relname = $1 AND c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema'
-                     AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)' ORDER BY 1) AS found`,
-    [name.table],
-  );
-  const { current, found } = rows[0]!;
+  const { rows } = await client.query<Whereabouts>(locateSql(name));
+  return ledgerAt(name, rows[0]!);
+}
+
+/** A ledger found and read. */
+export interface OpenedLedger {
+  readonly ledger: Ledger;
+  readonly contents: LedgerContents;
+}
+
+/**
+ * {@link locateLedger} then `read`, in one round trip when the table is where its name as
+ * written leads (the search path, for an unqualified name) and has slipway's columns: the
+ * catalog query and the read go in one message. Otherwise (no table yet, an adopted table,
+ * a table off the search path) the read fails or is not trusted, and the two run one by one.
+ */
+export async function openLedger(client: pg.ClientBase, name: TableName): Promise<OpenedLedger> {
+  let results: pg.QueryResult[];
+  try {
+    results = (await client.query(`${locateSql(name)};\n${plainReadSql(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name))}`)) as unknown as pg.QueryResult[];
+  } catch (error) {
+    // Class 42: the table, a column or a type is not what the plain read expects; the slow path says what is wrong, if anything.
+    if (!String((error as { code?: string }).code ?? '').startsWith('42')) throw error;
+    const ledger = await locateLedger(client, name);
+    return { ledger, contents: await ledger.read(client) };
+  }
+  const where = results[0]!.rows[0] as Whereabouts;
+  const ledger = ledgerAt(name, where);
+  if (!where.complete || !where.resolved) return { ledger, contents: await ledger.read(client) };
+  return { ledger, contents: { adopting: false, rows: (results[1]!.rows as TypedLedgerRow[]).map(typedAppliedRow) } };
+}
+
+/** What {@link locateSql} finds. */
+interface Whereabouts {
+  readonly current: string | null;
+  readonly found: string[];
+  /** The table has slipway's columns and types: it can be read plainly. */
+  readonly complete: boolean;
+  /** The name as written (through the search path, when unqualified) leads to that table. */
+  readonly resolved: boolean;
+}
+
+/**
+ * The catalog query behind {@link locateLedger}: the schemas holding a table of that name
+ * (in the named schema only, when qualified), whether it has slipway's columns, and whether
+ * the name as written resolves to it. Values are quoted literals, so that it can share a
+ * simple-protocol message with the read.
+ */
+function locateSql(name: TableName): string {
+  const written = literal(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name));
+  const inSchema = name.schema === null ? `n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)'` : `n.nspname = ${literal(name.schema)}`;
+  return `WITH found AS (
+       SELECT c.oid, n.nspname::text AS schema FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.relname = ${literal(name.table)} AND c.relkind IN ('r', 'p') AND ${inSchema})
+     SELECT current_schema() AS current, ARRAY(SELECT schema FROM found ORDER BY 1) AS found,
+            (SELECT count(*) FROM pg_catalog.pg_attribute a
+              WHERE a.attrelid = (SELECT oid FROM found ORDER BY schema LIMIT 1) AND a.attnum > 0 AND NOT a.attisdropped
+                AND (a.attname::text, a.atttypid) IN (${SLIPWAY_COLUMN_TYPES})) = ${SLIPWAY_COLUMN_COUNT} AS complete,
+            coalesce(pg_catalog.to_regclass(${written})::oid = (SELECT oid FROM found ORDER BY schema LIMIT 1), false) AS resolved`;
+}
+
+/** The ledger {@link locateSql} found for `name`; refuses two tables of an unqualified name. */
+function ledgerAt(name: TableName, where: Whereabouts): Ledger {
+  const { current, found, complete } = where;
+  if (name.schema !== null) return new Ledger(name, name, complete);
   if (found.length > 1) {
     const tables = found.map((schema) => quoteTableName({ schema, table: name.table }));
     throw new IntegrityError(
@@ -93,7 +174,12 @@ export async function locateLedger(client: pg.ClientBase, name: TableName): Prom
       `${found.length} bookkeeping tables named ${name.table} in this database (${tables.join(', ')}): pass the one these migrations use as the table, e.g. --table ${found[0]}.${name.table}`,
     );
   }
-  return new Ledger({ schema: found[0] ?? current, table: name.table }, name);
+  return new Ledger({ schema: found[0] ?? current, table: name.table }, name, complete);
+}
+
+/** Reads a table with slipway's columns, typed: no per-row JSON on the server. */
+function plainReadSql(table: string): string {
+  return `SELECT version::text AS version, checksum, state, (extract(epoch FROM applied_at) * 1000)::float8 AS applied_ms, duration_ms, progress FROM ${table}`;
 }
 
 /**
@@ -114,10 +200,14 @@ export class Ledger {
   /** The name as the caller gave it, for messages. */
   readonly requested: TableName;
 
-  constructor(name: TableName, requested: TableName = name) {
+  /** The table has every column slipway writes, with slipway's types: it is read without to_jsonb. */
+  readonly complete: boolean;
+
+  constructor(name: TableName, requested: TableName = name, complete = false) {
     this.name = name;
     this.requested = requested;
     this.sqlName = quoteTableName(name);
+    this.complete = complete;
   }
 
   /**
@@ -126,6 +216,10 @@ export class Ledger {
    */
   async read(client: pg.ClientBase): Promise<LedgerContents> {
     try {
+      if (this.complete) {
+        const { rows } = await client.query<TypedLedgerRow>(plainReadSql(this.sqlName));
+        return { adopting: false, rows: rows.map(typedAppliedRow) };
+      }
       const { rows } = await client.query<LedgerRow>(`SELECT ${LEDGER_COLUMNS} FROM ${this.sqlName} AS m, LATERAL to_jsonb(m) AS j`);
       return { adopting: rows.length > 0 && !rows[0]!.has_checksum, rows: rows.map(appliedRow) };
     } catch (error) {

@@ -9,20 +9,30 @@ import { checkConnectionSource, openSession, type Session } from '../db/session.
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { MigrateOptions } from './runner.js';
-import { defineMigrations, readMigrationsFolder, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
+import { defineMigrations, listMigrationsFolder, readListedMigrations, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
 
 /** Options shared by every command that reads migrations and the bookkeeping table. */
 export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
 
 /** Everything a command needs before it connects; all of it validated first. */
 export async function prepare(options: InspectOptions) {
+  const { readMigrations, ...prepared } = prepareLazily(options);
+  return { ...prepared, migrations: readMigrations() };
+}
+
+/**
+ * {@link prepare}, with the folder's files read only when `readMigrations` is called: the
+ * options, the folder's file names and their pairs are checked now, so a run can open its
+ * connection and send its first query, then read the files while the server answers.
+ */
+export function prepareLazily(options: InspectOptions) {
   const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
   const logger = options.logger ?? createLogger();
-  const { migrations, warnings } = await loadMigrations(options);
+  const { readMigrations, warnings } = listMigrations(options);
   for (const warning of warnings) logger.warn(warning);
-  return { tableName, lockKey, logger, migrations, warnings };
+  return { tableName, lockKey, logger, warnings, readMigrations };
 }
 
 /** The run's one connection, retrying transient failures for `connectWait` ms. */
@@ -39,10 +49,20 @@ export function checkLockWaitTimeout(value: number | undefined): void {
 
 /** The migrations a call names: a folder (`dir`) or a list (`migrations`), exactly one of the two. */
 export async function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): Promise<MigrationsFolder> {
+  const { readMigrations, warnings } = listMigrations(from);
+  return { migrations: readMigrations(), warnings };
+}
+
+/** {@link loadMigrations} in two steps: the names checked now, the files read by `readMigrations`. */
+function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): { readMigrations: () => Migration[]; warnings: string[] } {
   if ((from.dir === undefined) === (from.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }
-  if (from.dir !== undefined) return readMigrationsFolder(from.dir);
+  if (from.dir !== undefined) {
+    const listing = listMigrationsFolder(from.dir);
+    return { readMigrations: () => readListedMigrations(listing), warnings: listing.warnings };
+  }
   const list = from.migrations!;
-  return { migrations: list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]), warnings: [] };
+  const migrations = list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
+  return { readMigrations: () => migrations, warnings: [] };
 }

@@ -1,7 +1,6 @@
 import { withLock } from '../db/lock.js';
 import { IntegrityError, UsageError } from '../errors.js';
 import { readOwnLedger } from './foreign.js';
-import { locateLedger } from './ledger.js';
 import { connect, prepare, type InspectOptions } from './prepare.js';
 
 /** What a person vouches for about one migration. */
@@ -50,8 +49,7 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
   try {
     return await withLock(session, lockKey, { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal }, async () => {
       const { client } = session;
-      const ledger = await locateLedger(client, tableName);
-      const { rows } = await readOwnLedger(client, ledger);
+      const { ledger, contents: { rows } } = await readOwnLedger(client, tableName);
       const row = rows.find((r) => r.version === options.version);
       const before = row?.state ?? null;
       if (options.as === 'accept-edit' && row === undefined) {

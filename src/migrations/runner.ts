@@ -6,9 +6,9 @@ import { backoffDelay } from '../db/backoff.js';
 import { describeBackend, lockHolder, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import type { ConnectionSource, Session } from '../db/session.js';
 import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
-import { locateLedger, type Ledger } from './ledger.js';
+import { openLedger, type Ledger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
-import { checkLockWaitTimeout, connect, prepare, type InspectOptions } from './prepare.js';
+import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { newFileText, type Migration, type MigrationInput } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
@@ -115,7 +115,7 @@ export interface MigrateResult {
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const request = validateRequest(options);
-  const { tableName, lockKey, logger, migrations } = await prepare(options);
+  const { tableName, lockKey, logger, readMigrations } = prepareLazily(options);
   checkLockWaitTimeout(options.lockWaitTimeout);
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
@@ -124,7 +124,16 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const session = await connect(options, logger);
   let linted = false;
   try {
-    const seen = await readOwnLedger(session.client, await locateLedger(session.client, tableName));
+    // The first query goes out before the files are read: the server answers while they are.
+    const reading = readOwnLedger(session.client, tableName);
+    let migrations: Migration[];
+    try {
+      migrations = readMigrations();
+    } catch (error) {
+      await reading.catch(() => {});
+      throw error;
+    }
+    const { contents: seen } = await reading;
     // A row being applied or reverted may be a migration another runner is executing right now:
     // only the lock holder may call it interrupted, so such a read goes to the lock instead of failing.
     if (!seen.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) {
@@ -145,8 +154,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
     return await withLock(session, lockKey, lockOptions, async (lock) => {
       if (options.signal?.aborted) throw new AbortedError('stopped before the first migration; nothing was changed');
       // Located again under the lock: another runner may have created the table meanwhile.
-      const ledger = await locateLedger(session.client, tableName);
-      const contents = await ledger.read(session.client);
+      const { ledger, contents } = await openLedger(session.client, tableName);
       const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
       if (!needsLock(lockedPlan)) {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
@@ -181,8 +189,7 @@ export async function status(options: InspectOptions): Promise<StatusReport> {
   const { tableName, lockKey, logger, migrations } = await prepare(options);
   const session = await connect(options, logger);
   try {
-    const ledger = await locateLedger(session.client, tableName);
-    const { rows } = await readOwnLedger(session.client, ledger);
+    const { ledger, contents: { rows } } = await readOwnLedger(session.client, tableName);
     const lock = await lockHolder(session.client, lockKey);
     return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
   } finally {
@@ -209,8 +216,7 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   const { tableName, logger, migrations, warnings } = await prepare(options);
   const session = await connect(options, logger);
   try {
-    const ledger = await locateLedger(session.client, tableName);
-    const contents = await readOwnLedger(session.client, ledger);
+    const { ledger, contents } = await readOwnLedger(session.client, tableName);
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
     const cache = parsedCache();
     const parsed = await parseSteps(session, p, cache, options.signal);

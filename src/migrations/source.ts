@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SourceError, UsageError } from '../errors.js';
@@ -37,7 +37,8 @@ const VERSION_PATTERN = /^(\d+)_(.+)$/;
 const FILE_PATTERN = /^(\d+_.+)\.(up|down)\.sql$/;
 
 export function checksumOf(content: string | Uint8Array): string {
-  return createHash('sha256').update(content).digest('hex');
+  // crypto.hash (Node 20.12+) hashes in one call, without a Hash object per file.
+  return typeof crypto.hash === 'function' ? crypto.hash('sha256', content, 'hex') : crypto.createHash('sha256').update(content).digest('hex');
 }
 
 /** Sort order: the number, then the name, then the raw version (so `01_a` and `1_a` still order stably). */
@@ -80,10 +81,25 @@ export async function readMigrationsDir(dir: string): Promise<Migration[]> {
  * of each, and that is said once.
  */
 export async function readMigrationsFolder(dir: string): Promise<MigrationsFolder> {
+  const listing = listMigrationsFolder(dir);
+  return { migrations: readListedMigrations(listing), warnings: listing.warnings };
+}
+
+/** A migrations folder's files, named and paired, not yet read. */
+export interface FolderListing {
+  readonly files: ReadonlyArray<{ readonly version: string; readonly upPath: string; readonly downPath: string | null }>;
+  readonly warnings: string[];
+}
+
+/**
+ * Lists a migrations folder and checks its file names and pairs, reading no file: the
+ * folder's name errors come before any connection, its files are read meanwhile.
+ */
+export function listMigrationsFolder(dir: string): FolderListing {
   let entries: string[];
   try {
     // Symlinked files count (shared migrations); folders do not.
-    entries = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name);
+    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SourceError(`migrations folder ${dir} does not exist: create it or pass another folder`);
@@ -109,19 +125,53 @@ export async function readMigrationsFolder(dir: string): Promise<MigrationsFolde
     );
   }
   const { pairs, warnings } = pairDownFiles([...ups.keys()], [...downs.keys()], (v) => path.join(dir, downs.get(v)!));
-
-  // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
-  // A down file is read when its SQL is first asked for: an up run never reads one.
-  const migrations = [...ups].map(([version, upFile]) => {
+  // Every name matched FILE_PATTERN (no separator, no dot segment): joining it is appending it.
+  const prefix = path.join(dir, '_').slice(0, -1);
+  const files = [...ups].map(([version, upFile]) => {
     const downVersion = pairs.get(version);
-    const upPath = path.join(dir, upFile);
-    const downPath = downVersion === undefined ? null : path.join(dir, downs.get(downVersion)!);
-    const migration = buildMigration(version, readFileSync(upPath), null, upPath, downPath);
+    return { version, upPath: prefix + upFile, downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)! };
+  });
+  return { files, warnings };
+}
+
+/**
+ * Reads the up files of a listing, in order. A down file is read when its SQL is first asked
+ * for: an up run never reads one.
+ */
+export function readListedMigrations(listing: FolderListing): Migration[] {
+  // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
+  const migrations = listing.files.map(({ version, upPath, downPath }) => {
+    const migration = buildMigration(version, readWhole(upPath), null, upPath, downPath);
     if (downPath === null) return migration;
     let downSql: string | undefined;
-    return Object.defineProperty(migration, 'downSql', { enumerable: true, get: () => (downSql ??= decodeSql(readFileSync(downPath), downPath)) });
+    return { ...migration, get downSql() { return (downSql ??= decodeSql(readFileSync(downPath), downPath)); } };
   });
-  return { migrations: migrations.sort(compareMigrations), warnings };
+  return migrations.sort(compareMigrations);
+}
+
+/** Reused by {@link readWhole} for every file that fits: no buffer (and no garbage) per file. */
+let scratch: Buffer | null = null;
+const SCRATCH_BYTES = 1 << 16;
+
+/**
+ * A file's bytes, read synchronously. A file that fits in the scratch buffer comes back as a
+ * view of it, valid only until the next call: use it (decode, hash) before reading another.
+ */
+function readWhole(file: string): Uint8Array {
+  const buffer = (scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES));
+  const fd = openSync(file, 'r');
+  try {
+    let length = 0;
+    for (;;) {
+      const n = readSync(fd, buffer, length, buffer.length - length, null);
+      if (n === 0) return buffer.subarray(0, length);
+      length += n;
+      if (length === buffer.length) break;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return readFileSync(file);
 }
 
 /**
@@ -228,7 +278,7 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
   return migrations.sort(compareMigrations);
 }
 
-function buildMigration(version: string, upBytes: Buffer, downSql: string | null, upSource: string, downSource: string | null): Migration {
+function buildMigration(version: string, upBytes: Uint8Array, downSql: string | null, upSource: string, downSource: string | null): Migration {
   const upSql = decodeSql(upBytes, upSource);
   const { number, name } = parseVersion(version)!;
   return { version, number, name, upSql, downSql, checksum: checksumOf(upBytes), upSource, downSource };

@@ -329,8 +329,25 @@ describe('round trips', () => {
     const result = await migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger });
     expect(result.executed).toEqual([]);
     expect(result.migrations).toHaveLength(500);
+    // The catalog query and the read, in one message.
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatch(/^SELECT m\.version/);
+    expect(sent[0]).toMatch(/^WITH found AS[\s\S]*;\nSELECT version::text AS version, checksum, state, .* FROM "[^"]+"\."[^"]+"$/);
+
+    // An unqualified name (found through the search path) is read in one message too.
+    await client.query(`SET search_path TO ${box.schema}`);
+    const unqualified = box.table.split('.').at(-1)!;
+    sent.length = 0;
+    expect((await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed).toEqual([]);
+    expect(sent).toHaveLength(1);
+    expect(sent[0]).toMatch(/FROM "[^".]+"$/);
+
+    // A temporary table of that name shadows the ledger on the search path: the read of it is
+    // not trusted, the ledger is read where the catalog found it, and nothing runs again.
+    await client.query(`CREATE TEMP TABLE ${unqualified} (version text, checksum text, state text, applied_at timestamptz, duration_ms int, progress int)`);
+    sent.length = 0;
+    expect((await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed).toEqual([]);
+    expect(sent).toHaveLength(2);
+    await client.query(`DROP TABLE pg_temp.${unqualified}; RESET search_path`);
   });
 });
 
