@@ -59,6 +59,15 @@ const tools = {
   'node-pg-migrate': (url, set) => [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'], { DATABASE_URL: url }],
   'psql -1 (floor)': (url, set) => ['psql', [url, '-q', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-f', set.psql], {}],
 };
+/** Node, the parser loaded as the CLI loads it, and every up file of a folder parsed once: no database. */
+const PARSE_ALL = `
+  import v8 from 'node:v8'; v8.setFlagsFromString('--liftoff-only');
+  import { readdirSync, readFileSync } from 'node:fs';
+  const { loadModule, parse } = await import('libpg-query');
+  await loadModule?.();
+  const dir = process.argv[1];
+  for (const f of readdirSync(dir)) if (f.endsWith('.up.sql')) await parse(readFileSync(dir + '/' + f, 'utf8'));`;
+
 /** The floor of a no-op: connect and send one statement. */
 const psqlNoop = (url) => ['psql', [url, '-q', '-X', '-c', 'SELECT 1'], {}];
 
@@ -80,7 +89,7 @@ async function runMeasured([command, args, env]) {
   if (result.code !== 0) throw new Error(`${command} ${args.join(' ')} failed:\n${result.output.slice(-2000)}`);
   const [user, system, rssKb] = readFileSync(stats, 'utf8').trim().split(/\s+/).slice(-3).map(Number);
   rmSync(stats, { force: true });
-  return { ms: result.ms, cpuMs: (user + system) * 1000, rssMb: rssKb / 1024 };
+  return { ms: result.ms, cpuMs: (user + system) * 1000, rssMb: rssKb / 1024, output: result.output };
 }
 
 async function runOk(spec) {
@@ -168,11 +177,20 @@ async function main() {
     for (const [tool, command] of Object.entries(historyTools)) {
       process.stderr.write(`${tool}: case 6 ...\n`);
       const runs = [];
+      const starts = [];
       for (let r = 0; r < RUNS; r++) {
         const db = await freshDb();
-        runs.push(await runMeasured(command(db.url)));
-        if (tool === 'slipway') historyDb = db;
+        const spawned = Date.now();
+        const measured = await runMeasured(command(db.url));
+        runs.push(measured);
+        if (tool === 'slipway') {
+          historyDb = db;
+          // From the JSON log: when the first migration began (its line's time less its duration).
+          const first = measured.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => /^applied /.test(l.msg));
+          starts.push(first.time - first.durationMs - spawned);
+        }
       }
+      if (tool === 'slipway') note(tool, 'historyStart', median(starts));
       note(tool, 'history', median(runs.map((x) => x.ms)));
       note(tool, 'historyCpu', median(runs.map((x) => x.cpuMs)));
       note(tool, 'historyRss', median(runs.map((x) => x.rssMb)));
@@ -188,6 +206,23 @@ async function main() {
     }
     note('slipway', 'noopHistory', median(noopCli));
     note('slipway', 'nodeAlone', median(nodeAlone));
+
+    // Floors of this machine and of the stack the project requires (Node, pg, pino, commander,
+    // the WebAssembly Postgres parser), measured in the same run: what any CLI built on them pays.
+    process.stderr.write('floors ...\n');
+    const libsAlone = [];
+    const nodeAlone16 = [];
+    const parserCpu = [];
+    for (let r = 0; r < RUNS; r++) {
+      libsAlone.push((await runOk([process.execPath, ['--input-type=module', '-e', "await import('pg'); await import('pino'); await import('commander');"], {}])).ms);
+      const started = performance.now();
+      await Promise.all(Array.from({ length: PROCESSES }, () => runOk([process.execPath, ['-e', '0'], {}])));
+      nodeAlone16.push(performance.now() - started);
+      parserCpu.push((await runMeasured([process.execPath, ['--input-type=module', '-e', PARSE_ALL, realistic.slipway], {}])).cpuMs);
+    }
+    note('slipway', 'libsAlone', median(libsAlone));
+    note('slipway', 'nodeAlone16', median(nodeAlone16));
+    note('slipway', 'parserCpu', median(parserCpu));
     // Case 8: what a replica pays at startup: migrate() with a pool in a warm process, nothing pending.
     note('slipway', 'noopLibrary', libraryNoop(historyDb.url, realistic.slipway));
     rmSync(realistic.dir, { recursive: true, force: true });
@@ -283,6 +318,15 @@ function report(results, serverVersion) {
     `| case 8 at most 10 ms | warm ${s.noopLibrary?.warm.toFixed(1)} ms, first call ${ms(s.noopLibrary?.first)} | ${s.noopLibrary?.warm <= 10 ? 'yes (warm)' : 'no'} |`,
     `| case 3 at most 3x one no-op (case 2) | ${x(s.idle16, s.noop500)} | ${s.idle16 <= 3 * s.noop500 ? 'yes' : 'no'} |`,
   ];
+  const floors = [
+    '| floor (same run, no database unless said) | measured | what it bounds |',
+    '| --- | --- | --- |',
+    `| \`node -e 0\` | ${ms(s.nodeAlone)} | the unit of case 7's target |`,
+    `| ${PROCESSES} \`node -e 0\` at once, until the last exits | ${ms(s.nodeAlone16)}, ${x(s.nodeAlone16, s.nodeAlone)} one | case 3: ${PROCESSES} processes of any Node program on ${os.cpus().length} cores |`,
+    `| Node loading pg, pino and commander, doing nothing | ${ms(s.libsAlone)}, ${x(s.libsAlone, s.nodeAlone)} \`node -e 0\` | case 7: any CLI on these libraries |`,
+    `| CPU of Node loading the parser and parsing case 6's ${HISTORY} files once | ${ms(s.parserCpu)} | case 6's CPU: every pending file is parsed (and linted) before the first runs |`,
+    `| case 6: slipway's start, spawn to its first migration | ${ms(s.historyStart)} | case 6 against dbmate: slipway ${x(s.history, results.dbmate?.history)} of dbmate's time |`,
+  ];
   const correctness = names
     .filter((n) => results[n].raceFailures)
     .map((n) => {
@@ -302,6 +346,8 @@ function report(results, serverVersion) {
     ...lines,
     '',
     ...targets,
+    '',
+    ...floors,
     '',
     `Case 4 correctness (${PROCESSES} processes, ${PENDING_FOR_RACE} pending, ${RUNS} runs):`,
     ...correctness,
