@@ -313,6 +313,25 @@ describe('defineMigrations', () => {
   });
 });
 
+describe('readMigrationsDir: file sizes around the read buffer', () => {
+  it('reads every byte of files smaller, exactly as large and larger than the 64 KiB read buffer, each its own', async () => {
+    const sized = (n: number, fill: string) => `-- ${fill}\n`.padEnd(n - 1, fill) + '\n';
+    const files = {
+      '1_small.up.sql': 'SELECT 1;\n',
+      '2_exact.up.sql': sized(65536, 'a'),
+      '3_over.up.sql': sized(65537, 'b'),
+      '4_large.up.sql': sized(300_000, 'c'),
+      '5_after.up.sql': 'SELECT 5;\n',
+      '6_utf8.up.sql': `-- ${'é'.repeat(40_000)}\nSELECT 6;\n`,
+    };
+    const migrations = await readMigrationsDir(tempDir(files));
+    expect(migrations.map((m) => [m.version, m.upSql.length, m.checksum])).toEqual(
+      Object.entries(files).map(([name, content]) => [name.replace('.up.sql', ''), content.length, sha256(content)]),
+    );
+    expect(migrations.map((m) => m.upSql)).toEqual(Object.values(files));
+  });
+});
+
 describe('readMigrationsDir: symlinks', () => {
   it('reads a symlinked migration file', async () => {
     const { symlinkSync } = await import('node:fs');
