@@ -87,7 +87,8 @@ export async function readMigrationsFolder(dir: string): Promise<MigrationsFolde
 
 /** A migrations folder's files, named and paired, not yet read. */
 export interface FolderListing {
-  readonly files: ReadonlyArray<{ readonly version: string; readonly upPath: string; readonly downPath: string | null }>;
+  /** `regular`: a regular file, not a symlink (whose target could be anything). */
+  readonly files: ReadonlyArray<{ readonly version: string; readonly upPath: string; readonly downPath: string | null; readonly regular: boolean }>;
   readonly warnings: string[];
 }
 
@@ -97,9 +98,13 @@ export interface FolderListing {
  */
 export function listMigrationsFolder(dir: string): FolderListing {
   let entries: string[];
+  const regular = new Set<string>();
   try {
     // Symlinked files count (shared migrations); folders do not.
-    entries = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isFile() || e.isSymbolicLink()).map((e) => e.name);
+    entries = readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+      if (e.isFile()) regular.add(e.name);
+      return e.isFile() || e.isSymbolicLink() ? [e.name] : [];
+    });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SourceError(`migrations folder ${dir} does not exist: create it or pass another folder`);
@@ -129,49 +134,79 @@ export function listMigrationsFolder(dir: string): FolderListing {
   const prefix = path.join(dir, '_').slice(0, -1);
   const files = [...ups].map(([version, upFile]) => {
     const downVersion = pairs.get(version);
-    return { version, upPath: prefix + upFile, downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)! };
+    return { version, upPath: prefix + upFile, downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)!, regular: regular.has(upFile) };
   });
   return { files, warnings };
 }
 
 /**
- * Reads the up files of a listing, in order. A down file is read when its SQL is first asked
- * for: an up run never reads one.
+ * Reads the up files of a listing, in order. Each file's bytes are checked (UTF-8) and hashed
+ * now; its text is decoded when first asked for, so a run with nothing to do decodes none.
+ * A down file is read when its SQL is first asked for: an up run never reads one.
  */
 export function readListedMigrations(listing: FolderListing): Migration[] {
+  const arena = new Arena();
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
-  const migrations = listing.files.map(({ version, upPath, downPath }) => {
-    const migration = buildMigration(version, readWhole(upPath), null, upPath, downPath);
-    if (downPath === null) return migration;
+  const migrations = listing.files.map(({ version, upPath, downPath, regular }): Migration => {
+    const bytes = arena.readFile(upPath, regular);
+    if (!isUtf8(bytes)) decodeSql(bytes, upPath); // throws, naming the line and byte
+    const { number, name } = parseVersion(version)!;
+    const checksum = checksumOf(bytes);
+    let upSql: string | undefined;
     let downSql: string | undefined;
-    return { ...migration, get downSql() { return (downSql ??= decodeSql(readFileSync(downPath), downPath)); } };
+    return {
+      version,
+      number,
+      name,
+      get upSql() {
+        return (upSql ??= decodeSql(bytes, upPath));
+      },
+      get downSql() {
+        return downPath === null ? null : (downSql ??= decodeSql(readFileSync(downPath), downPath));
+      },
+      checksum,
+      upSource: upPath,
+      downSource: downPath,
+    };
   });
   return migrations.sort(compareMigrations);
 }
 
-/** Reused by {@link readWhole} for every file that fits: no buffer (and no garbage) per file. */
-let scratch: Buffer | null = null;
-const SCRATCH_BYTES = 1 << 16;
-
 /**
- * A file's bytes, read synchronously. A file that fits in the scratch buffer comes back as a
- * view of it, valid only until the next call: use it (decode, hash) before reading another.
+ * One buffer the files of a folder are read into, end to end: no buffer (and no garbage) per
+ * file. A file's bytes stay a view of it for as long as its migration is kept.
  */
-function readWhole(file: string): Uint8Array {
-  const buffer = (scratch ??= Buffer.allocUnsafe(SCRATCH_BYTES));
-  const fd = openSync(file, 'r');
-  try {
-    let length = 0;
-    for (;;) {
-      const n = readSync(fd, buffer, length, buffer.length - length, null);
-      if (n === 0) return buffer.subarray(0, length);
-      length += n;
-      if (length === buffer.length) break;
+class Arena {
+  private buffer = Buffer.allocUnsafeSlow(1 << 20);
+  private used = 0;
+
+  /**
+   * Reads a whole file synchronously. For a regular file a short read is its end (Linux never
+   * splits a regular file's read short of the end); anything else is read until a read returns 0.
+   */
+  readFile(file: string, regular: boolean): Uint8Array {
+    const start = this.used;
+    const fd = openSync(file, 'r');
+    try {
+      for (;;) {
+        if (this.buffer.length - this.used < 1 << 16) this.grow();
+        const room = this.buffer.length - this.used;
+        const n = readSync(fd, this.buffer, this.used, room, null);
+        this.used += n;
+        if (n === 0 || (regular && n < room)) break;
+      }
+    } finally {
+      closeSync(fd);
     }
-  } finally {
-    closeSync(fd);
+    return this.buffer.subarray(start, this.used);
   }
-  return readFileSync(file);
+
+  /** A new buffer twice as large; earlier files' views keep the old one. */
+  private grow(): void {
+    const next = Buffer.allocUnsafeSlow(this.buffer.length * 2);
+    this.buffer.copy(next, 0, 0, this.used);
+    this.buffer = next;
+  }
 }
 
 /**
