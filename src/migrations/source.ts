@@ -35,6 +35,8 @@ export interface MigrationInput {
 
 const VERSION_PATTERN = /^(\d+)_(.+)$/;
 const FILE_PATTERN = /^(\d+_.+)\.(up|down)\.sql$/;
+/** Any `.sql` file, whatever the case of its extension: one that is not named like a migration is refused, not skipped. */
+const SQL_FILE = /\.sql$/i;
 
 export function checksumOf(content: string | Uint8Array): string {
   // crypto.hash (Node 20.12+) hashes in one call, without a Hash object per file.
@@ -116,7 +118,7 @@ export function listMigrationsFolder(dir: string): FolderListing {
   const downs = new Map<string, string>();
   const misnamed: string[] = [];
   for (const file of entries.sort()) {
-    if (!file.toLowerCase().endsWith('.sql')) continue;
+    if (!SQL_FILE.test(file)) continue;
     const match = FILE_PATTERN.exec(file);
     if (!match) {
       misnamed.push(file);
@@ -177,7 +179,9 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
  * file. A file's bytes stay a view of it for as long as its migration is kept.
  */
 class Arena {
-  private buffer = Buffer.allocUnsafeSlow(1 << 20);
+  // Small to start (a folder of 432 migrations is ~150 KB): a large buffer allocated per call
+  // counts as external memory and brings the next garbage collection forward.
+  private buffer = Buffer.allocUnsafeSlow(1 << 16);
   private used = 0;
 
   /**
@@ -189,7 +193,7 @@ class Arena {
     const fd = openSync(file, 'r');
     try {
       for (;;) {
-        if (this.buffer.length - this.used < 1 << 16) this.grow();
+        if (this.buffer.length - this.used < 1 << 13) this.grow();
         const room = this.buffer.length - this.used;
         const n = readSync(fd, this.buffer, this.used, room, null);
         this.used += n;
