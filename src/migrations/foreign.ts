@@ -205,7 +205,7 @@ function byNumberThenText(a: string, b: string): number {
 }
 
 /**
- * Finds and reads slipway's ledger ({@link openLedger}), and stops when the database holds
+ * Finds and reads slipway's ledger ({@link openLedger}; `located`: one found already), and stops when the database holds
  * another tool's ledger and no slipway ledger: a run there would apply everything again (or
  * stumble over the other tool's rows). Costs nothing more when slipway's ledger has rows and
  * its shape; otherwise one catalog query (and one per ledger found).
@@ -213,8 +213,8 @@ function byNumberThenText(a: string, b: string): number {
  * @example
  * const { ledger, contents } = await readOwnLedger(client, parseTableName('schema_migrations'));
  */
-export async function readOwnLedger(client: pg.ClientBase, name: TableName): Promise<OpenedLedger> {
-  const opened = await openLedger(client, name);
+export async function readOwnLedger(client: pg.ClientBase, name: TableName, located?: Ledger): Promise<OpenedLedger> {
+  const opened = located === undefined ? await openLedger(client, name) : { ledger: located, contents: await located.read(client) };
   const { ledger, contents } = opened;
   if (contents.rows.length > 0 && !contents.adopting) return opened;
   // A table named with its schema (a tenant's, say) answers for that schema only.

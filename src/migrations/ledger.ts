@@ -2,6 +2,7 @@ import pg from 'pg';
 import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
 import { ConflictError, IntegrityError, SessionError } from '../errors.js';
 import type { AppliedRow } from './plan.js';
+import { checksumOf } from './source.js';
 
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
@@ -118,19 +119,65 @@ export interface OpenedLedger {
  * a table off the search path) the read fails or is not trusted, and the two run one by one.
  */
 export async function openLedger(client: pg.ClientBase, name: TableName): Promise<OpenedLedger> {
+  const found = await locateAnd(client, name, plainReadSql);
+  if (found.rows === null) return { ledger: found.ledger, contents: await found.ledger.read(client) };
+  return { ledger: found.ledger, contents: { adopting: false, rows: (found.rows as TypedLedgerRow[]).map(typedAppliedRow) } };
+}
+
+/**
+ * What a run with nothing to do compares instead of reading every row: how many rows the
+ * ledger has, and the sum of a 64-bit digest of each row's version, checksum and state.
+ */
+export interface LedgerDigest {
+  readonly count: number;
+  /** A decimal integer. */
+  readonly sum: string;
+}
+
+/** A row's digest, as {@link ledgerDigestOf} computes it in JavaScript: the first 8 bytes of a sha256, signed. */
+const ROW_DIGEST = `('x' || encode(substr(sha256(convert_to(version::text || E'\\n' || coalesce(checksum, '') || E'\\n' || state, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint`;
+
+/**
+ * The digest of a ledger holding exactly these migrations, each applied from its file as it
+ * is now: when the ledger's digest is this, an `up` has nothing to do and nothing to refuse.
+ *
+ * @example
+ * const expected = ledgerDigestOf(await readMigrationsDir('./migrations'));
+ */
+export function ledgerDigestOf(migrations: ReadonlyArray<{ readonly version: string; readonly checksum: string }>): LedgerDigest {
+  let sum = 0n;
+  for (const m of migrations) sum += BigInt.asIntN(64, BigInt(`0x${checksumOf(`${m.version}\n${m.checksum}\napplied`).slice(0, 16)}`));
+  return { count: migrations.length, sum: sum.toString() };
+}
+
+/**
+ * {@link locateLedger} and the ledger's {@link LedgerDigest}, in one round trip when the table
+ * is where its name as written leads and has slipway's columns; `digest` is null otherwise
+ * (read the rows instead).
+ */
+export async function ledgerDigest(client: pg.ClientBase, name: TableName): Promise<{ ledger: Ledger; digest: LedgerDigest | null }> {
+  const found = await locateAnd(client, name, (table) => `SELECT count(*)::int AS count, coalesce(sum(${ROW_DIGEST}), 0)::text AS sum FROM ${table}`);
+  return { ledger: found.ledger, digest: found.rows === null ? null : (found.rows[0] as LedgerDigest) };
+}
+
+/**
+ * Sends {@link locateSql} and `then(table)` in one message, `table` being the name as written.
+ * `rows` is what `then` returned when the name led to the table found and it has slipway's
+ * columns, and null when the statement failed for the table's shape or is not to be trusted.
+ */
+async function locateAnd(client: pg.ClientBase, name: TableName, then: (table: string) => string): Promise<{ ledger: Ledger; rows: unknown[] | null }> {
   let results: pg.QueryResult[];
   try {
-    results = (await client.query(`${locateSql(name)};\n${plainReadSql(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name))}`)) as unknown as pg.QueryResult[];
+    results = (await client.query(`${locateSql(name)};\n${then(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name))}`)) as unknown as pg.QueryResult[];
   } catch (error) {
-    // Class 42: the table, a column or a type is not what the plain read expects; the slow path says what is wrong, if anything.
-    if (!String((error as { code?: string }).code ?? '').startsWith('42')) throw error;
-    const ledger = await locateLedger(client, name);
-    return { ledger, contents: await ledger.read(client) };
+    // The server refused it (no table yet, another shape, an encoding it cannot convert...):
+    // the statements one by one say what is wrong, if anything. A lost connection is thrown.
+    if (!(error instanceof pg.DatabaseError)) throw error;
+    return { ledger: await locateLedger(client, name), rows: null };
   }
   const where = results[0]!.rows[0] as Whereabouts;
   const ledger = ledgerAt(name, where);
-  if (!where.complete || !where.resolved) return { ledger, contents: await ledger.read(client) };
-  return { ledger, contents: { adopting: false, rows: (results[1]!.rows as TypedLedgerRow[]).map(typedAppliedRow) } };
+  return { ledger, rows: where.complete && where.resolved ? results[1]!.rows : null };
 }
 
 /** What {@link locateSql} finds. */

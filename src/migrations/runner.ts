@@ -1,12 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { quoteTableName } from '../db/identifier.js';
+import { quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
 import { describeBackend, lockHolder, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import type { ConnectionSource, Session } from '../db/session.js';
 import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
-import { openLedger, type Ledger } from './ledger.js';
+import { ledgerDigest, ledgerDigestOf, openLedger, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
 import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
@@ -125,7 +125,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   let linted = false;
   try {
     // The first query goes out before the files are read: the server answers while they are.
-    const reading = readOwnLedger(session.client, tableName);
+    // An up asks for the ledger's digest first: when it is that of every file applied as it is,
+    // there is nothing to do, and no row is sent or parsed.
+    const reading = request.direction === 'up' ? ledgerDigest(session.client, tableName) : readOwnLedger(session.client, tableName);
     let migrations: Migration[];
     try {
       migrations = readMigrations();
@@ -133,7 +135,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       await reading.catch(() => {});
       throw error;
     }
-    const { contents: seen } = await reading;
+    const seen = await settle(session.client, tableName, migrations, await reading);
     // A row being applied or reverted may be a migration another runner is executing right now:
     // only the lock holder may call it interrupted, so such a read goes to the lock instead of failing.
     if (!seen.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) {
@@ -167,6 +169,24 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   } finally {
     await session.close();
   }
+}
+
+/**
+ * The ledger's contents from what the first query brought: the rows, or a digest. A digest
+ * equal to that of every file applied stands for those rows; any other is read row by row.
+ */
+async function settle(
+  client: pg.ClientBase,
+  tableName: TableName,
+  migrations: readonly Migration[],
+  first: OpenedLedger | { ledger: Ledger; digest: LedgerDigest | null },
+): Promise<LedgerContents> {
+  if ('contents' in first) return first.contents;
+  const expected = ledgerDigestOf(migrations);
+  if (first.digest !== null && first.digest.count === expected.count && first.digest.sum === expected.sum) {
+    return { adopting: false, rows: migrations.map((m) => ({ version: m.version, checksum: m.checksum, state: 'applied', appliedAt: null, durationMs: null })) };
+  }
+  return (await readOwnLedger(client, tableName, first.ledger)).contents;
 }
 
 export interface StatusReport {

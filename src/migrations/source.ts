@@ -99,14 +99,14 @@ export interface FolderListing {
  * folder's name errors come before any connection, its files are read meanwhile.
  */
 export function listMigrationsFolder(dir: string): FolderListing {
-  let entries: string[];
-  const regular = new Set<string>();
+  const entries: string[] = [];
+  const symlinks = new Set<string>();
   try {
     // Symlinked files count (shared migrations); folders do not.
-    entries = readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-      if (e.isFile()) regular.add(e.name);
-      return e.isFile() || e.isSymbolicLink() ? [e.name] : [];
-    });
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      if (entry.isFile()) entries.push(entry.name);
+      else if (entry.isSymbolicLink()) entries.push(entry.name), symlinks.add(entry.name);
+    }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new SourceError(`migrations folder ${dir} does not exist: create it or pass another folder`);
@@ -119,12 +119,13 @@ export function listMigrationsFolder(dir: string): FolderListing {
   const misnamed: string[] = [];
   for (const file of entries.sort()) {
     if (!SQL_FILE.test(file)) continue;
-    const match = FILE_PATTERN.exec(file);
-    if (!match) {
+    if (!FILE_PATTERN.test(file)) {
       misnamed.push(file);
       continue;
     }
-    (match[2] === 'up' ? ups : downs).set(match[1]!, file);
+    // What FILE_PATTERN captures, without its match array: the name before `.up.sql` / `.down.sql`.
+    const up = file.endsWith('.up.sql');
+    (up ? ups : downs).set(file.slice(0, file.length - (up ? 7 : 9)), file);
   }
   if (misnamed.length > 0) {
     throw new SourceError(
@@ -136,7 +137,7 @@ export function listMigrationsFolder(dir: string): FolderListing {
   const prefix = path.join(dir, '_').slice(0, -1);
   const files = [...ups].map(([version, upFile]) => {
     const downVersion = pairs.get(version);
-    return { version, upPath: prefix + upFile, downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)!, regular: regular.has(upFile) };
+    return { version, upPath: prefix + upFile, downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)!, regular: !symlinks.has(upFile) };
   });
   return { files, warnings };
 }

@@ -329,9 +329,9 @@ describe('round trips', () => {
     const result = await migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger });
     expect(result.executed).toEqual([]);
     expect(result.migrations).toHaveLength(500);
-    // The catalog query and the read, in one message.
+    // The catalog query and the ledger's digest, in one message: no row is sent.
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatch(/^WITH found AS[\s\S]*;\nSELECT version::text AS version, checksum, state, .* FROM "[^"]+"\."[^"]+"$/);
+    expect(sent[0]).toMatch(/^WITH found AS[\s\S]*;\nSELECT count\(\*\)::int AS count, .* FROM "[^"]+"\."[^"]+"$/);
 
     // An unqualified name (found through the search path) is read in one message too.
     await client.query(`SET search_path TO ${box.schema}`);
@@ -341,8 +341,8 @@ describe('round trips', () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatch(/FROM "[^".]+"$/);
 
-    // A temporary table of that name shadows the ledger on the search path: the read of it is
-    // not trusted, the ledger is read where the catalog found it, and nothing runs again.
+    // A temporary table of that name shadows the ledger on the search path: its digest is not
+    // trusted, the ledger is read where the catalog found it, and nothing runs again.
     await client.query(`CREATE TEMP TABLE ${unqualified} (version text, checksum text, state text, applied_at timestamptz, duration_ms int, progress int)`);
     sent.length = 0;
     expect((await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed).toEqual([]);
@@ -465,5 +465,46 @@ describe('the lock, checked at the end', () => {
     const dir = migrationsDir({ '001_unlock.up.sql': 'SELECT pg_advisory_unlock_all();\nCREATE TABLE users (id int);' });
     await expect(up(dir)).rejects.toThrow(/^server backend pid \d+ no longer held the migration lock at the end of the run: the run was not protected against other runners$/);
     expect(await lockIsFree()).toBe(true);
+  });
+});
+
+describe('the no-op digest', () => {
+  it('is what the server computes for the same rows, names in any script included, and only for exactly those rows', async () => {
+    box = await sandbox();
+    const { ledgerDigest, ledgerDigestOf } = await import('../../src/migrations/ledger.js');
+    const { parseTableName } = await import('../../src/db/identifier.js');
+    const files = {
+      '001_café.up.sql': 'SELECT 1;',
+      '002_日本語.up.sql': 'SELECT 2;',
+      '003_emoji_😀.up.sql': 'SELECT 3;',
+      '004_quote\'s.up.sql': 'SELECT 4;',
+    };
+    const dir = migrationsDir(files);
+    const migrations = await readMigrationsDir(dir);
+    await migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger });
+    const client = await box.connect();
+    const digestNow = async () => (await ledgerDigest(client, parseTableName(box.table))).digest;
+    expect(await digestNow()).toEqual(ledgerDigestOf(migrations));
+
+    // Any difference in a version, a checksum or a state, or a row more or less, changes it.
+    const changes = [
+      `UPDATE ${box.table} SET checksum = repeat('0', 64) WHERE version = '002_日本語'`,
+      `UPDATE ${box.table} SET state = 'in_flight' WHERE version = '003_emoji_😀'`,
+      `UPDATE ${box.table} SET version = '004_quotes' WHERE version = '004_quote''s'`,
+      `DELETE FROM ${box.table} WHERE version = '001_café'`,
+    ];
+    for (const change of changes) {
+      await client.query('BEGIN');
+      await client.query(change);
+      expect(await digestNow(), change).not.toEqual(ledgerDigestOf(migrations));
+      await client.query('ROLLBACK');
+    }
+    expect(await digestNow()).toEqual(ledgerDigestOf(migrations));
+    expect(ledgerDigestOf(migrations.slice(1))).not.toEqual(ledgerDigestOf(migrations));
+    expect(ledgerDigestOf([])).toEqual({ count: 0, sum: '0' });
+
+    // An edited file is refused as before: its digest is not the ledger's, so the rows are read.
+    writeFileSync(path.join(dir, '002_日本語.up.sql'), 'SELECT 22;');
+    await expect(migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger })).rejects.toThrow(/002_日本語/);
   });
 });
