@@ -2,7 +2,7 @@ import pg from 'pg';
 import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
 import { ConflictError, IntegrityError, SessionError } from '../errors.js';
 import type { AppliedRow } from './plan.js';
-import { checksumOf } from './source.js';
+import { createHash } from 'node:crypto';
 
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
@@ -126,16 +126,22 @@ export async function openLedger(client: pg.ClientBase, name: TableName): Promis
 
 /**
  * What a run with nothing to do compares instead of reading every row: how many rows the
- * ledger has, and the sum of a 64-bit digest of each row's version, checksum and state.
+ * ledger has, and a sha256 (hex) of their versions, checksums and states, in version order.
  */
 export interface LedgerDigest {
   readonly count: number;
-  /** A decimal integer. */
-  readonly sum: string;
+  readonly hash: string;
 }
 
-/** A row's digest, as {@link ledgerDigestOf} computes it in JavaScript: the first 8 bytes of a sha256, signed. */
-const ROW_DIGEST = `('x' || encode(substr(sha256(convert_to(version::text || E'\\n' || coalesce(checksum, '') || E'\\n' || state, 'UTF8')), 1, 8), 'hex'))::bit(64)::bigint`;
+/**
+ * The rows as {@link ledgerDigestOf} joins them: version, checksum, state, a line each, in the
+ * versions' byte order (COLLATE "C": JavaScript's order too, for a UTF-8 database and names
+ * without characters beyond U+FFFF; otherwise the digests differ and the rows are read).
+ */
+const DIGEST_SQL = (table: string) =>
+  `SELECT count(*)::int AS count,
+          encode(sha256(convert_to(coalesce(string_agg(version::text || E'\\n' || coalesce(checksum, '') || E'\\n' || state, E'\\n' ORDER BY version::text COLLATE "C"), ''), 'UTF8')), 'hex') AS hash
+     FROM ${table}`;
 
 /**
  * The digest of a ledger holding exactly these migrations, each applied from its file as it
@@ -145,9 +151,8 @@ const ROW_DIGEST = `('x' || encode(substr(sha256(convert_to(version::text || E'\
  * const expected = ledgerDigestOf(await readMigrationsDir('./migrations'));
  */
 export function ledgerDigestOf(migrations: ReadonlyArray<{ readonly version: string; readonly checksum: string }>): LedgerDigest {
-  let sum = 0n;
-  for (const m of migrations) sum += BigInt.asIntN(64, BigInt(`0x${checksumOf(`${m.version}\n${m.checksum}\napplied`).slice(0, 16)}`));
-  return { count: migrations.length, sum: sum.toString() };
+  const rows = migrations.map((m) => `${m.version}\n${m.checksum}\napplied`).sort();
+  return { count: migrations.length, hash: createHash('sha256').update(rows.join('\n')).digest('hex') };
 }
 
 /**
@@ -156,7 +161,7 @@ export function ledgerDigestOf(migrations: ReadonlyArray<{ readonly version: str
  * (read the rows instead).
  */
 export async function ledgerDigest(client: pg.ClientBase, name: TableName): Promise<{ ledger: Ledger; digest: LedgerDigest | null }> {
-  const found = await locateAnd(client, name, (table) => `SELECT count(*)::int AS count, coalesce(sum(${ROW_DIGEST}), 0)::text AS sum FROM ${table}`);
+  const found = await locateAnd(client, name, DIGEST_SQL);
   return { ledger: found.ledger, digest: found.rows === null ? null : (found.rows[0] as LedgerDigest) };
 }
 

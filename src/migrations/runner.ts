@@ -183,7 +183,7 @@ async function settle(
 ): Promise<LedgerContents> {
   if ('contents' in first) return first.contents;
   const expected = ledgerDigestOf(migrations);
-  if (first.digest !== null && first.digest.count === expected.count && first.digest.sum === expected.sum) {
+  if (first.digest !== null && first.digest.count === expected.count && first.digest.hash === expected.hash) {
     return { adopting: false, rows: migrations.map((m) => ({ version: m.version, checksum: m.checksum, state: 'applied', appliedAt: null, durationMs: null })) };
   }
   return (await readOwnLedger(client, tableName, first.ledger)).contents;

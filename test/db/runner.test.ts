@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
@@ -331,7 +332,7 @@ describe('round trips', () => {
     expect(result.migrations).toHaveLength(500);
     // The catalog query and the ledger's digest, in one message: no row is sent.
     expect(sent).toHaveLength(1);
-    expect(sent[0]).toMatch(/^WITH found AS[\s\S]*;\nSELECT count\(\*\)::int AS count, .* FROM "[^"]+"\."[^"]+"$/);
+    expect(sent[0]).toMatch(/^WITH found AS[\s\S]*;\nSELECT count\(\*\)::int AS count,[\s\S]* FROM "[^"]+"\."[^"]+"$/);
 
     // An unqualified name (found through the search path) is read in one message too.
     await client.query(`SET search_path TO ${box.schema}`);
@@ -501,7 +502,7 @@ describe('the no-op digest', () => {
     }
     expect(await digestNow()).toEqual(ledgerDigestOf(migrations));
     expect(ledgerDigestOf(migrations.slice(1))).not.toEqual(ledgerDigestOf(migrations));
-    expect(ledgerDigestOf([])).toEqual({ count: 0, sum: '0' });
+    expect(ledgerDigestOf([])).toEqual({ count: 0, hash: createHash('sha256').update('').digest('hex') });
 
     // An edited file is refused as before: its digest is not the ledger's, so the rows are read.
     writeFileSync(path.join(dir, '002_日本語.up.sql'), 'SELECT 22;');
