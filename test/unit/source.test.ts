@@ -189,6 +189,16 @@ describe('readMigrationsDir', () => {
     );
   });
 
+  it('leaves no file open', async () => {
+    const files: Record<string, string> = {};
+    for (let i = 1; i <= 40; i++) files[`${String(i).padStart(3, '0')}_m.up.sql`] = `SELECT ${i};`;
+    const dir = tempDir(files);
+    const open = () => readdirSync('/proc/self/fd').length;
+    const before = open();
+    for (let i = 0; i < 3; i++) expect(await readMigrationsDir(dir)).toHaveLength(40);
+    expect(open()).toBe(before);
+  });
+
   it.each([
     ['empty', ''],
     ['whitespace-only', '  \n\t\r\n  '],
