@@ -11,8 +11,8 @@ import { readFileSync } from 'node:fs';
 import { SourceError, UsageError } from '../errors.js';
 import { readOwnLedger } from '../migrations/foreign.js';
 import { plan, validateRequest } from '../migrations/plan.js';
-import { connect, prepare } from '../migrations/prepare.js';
-import { decodeSql, defineMigrations, readMigrationsFolder, type MigrationInput } from '../migrations/source.js';
+import { connect, loadMigrations, prepare } from '../migrations/prepare.js';
+import { decodeSql, type MigrationInput } from '../migrations/source.js';
 import type { ConnectionSource } from '../db/session.js';
 import { quoteTableName } from '../db/identifier.js';
 import type { Logger } from 'pino';
@@ -62,10 +62,10 @@ export async function lint(options: LintOptions): Promise<LintReport> {
     return lintSources(run, { ...options, ...(pgVersion !== undefined && { pgVersion }) });
   }
   if (!connected(options)) {
-    const migrations = options.dir !== undefined ? (await readMigrationsFolder(options.dir)).migrations : defineMigrations(options.migrations!);
+    const { migrations } = loadMigrations(options);
     return lintSources(migrations.map((m) => ({ source: m.upSource, sql: m.upSql })), options);
   }
-  const { tableName, logger, migrations } = await prepare(options);
+  const { tableName, logger, migrations } = prepare(options);
   const session = await connect(options, logger);
   let runSources: LintSource[];
   let history: LintSource[];
@@ -85,7 +85,7 @@ export async function lint(options: LintOptions): Promise<LintReport> {
 }
 
 async function withSession<T>(options: LintOptions, work: (client: import('pg').ClientBase) => Promise<T>): Promise<T> {
-  const { logger } = await prepare({ ...options, migrations: [] });
+  const { logger } = prepare({ ...options, migrations: [] });
   const session = await connect(options, logger);
   try {
     return await work(session.client);

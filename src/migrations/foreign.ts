@@ -398,7 +398,7 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
     throw new UsageError(`invalid dryRun ${JSON.stringify(options.dryRun)}: use true or false`);
   }
   checkLockWaitTimeout(options.lockWaitTimeout);
-  const { tableName, lockKey, logger, migrations } = await prepare(options);
+  const { tableName, lockKey, logger, migrations } = prepare(options);
   const source = options.dir ?? 'the migrations given';
 
   const session = await connect(options, logger);

@@ -2,7 +2,7 @@ import pg from 'pg';
 import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
 import { ConflictError, IntegrityError, SessionError } from '../errors.js';
 import type { AppliedRow } from './plan.js';
-import { createHash } from 'node:crypto';
+import { checksumOf } from './source.js';
 
 const UNDEFINED_TABLE = '42P01';
 const UNDEFINED_SCHEMA = '3F000';
@@ -152,7 +152,7 @@ const DIGEST_SQL = (table: string) =>
  */
 export function ledgerDigestOf(migrations: ReadonlyArray<{ readonly version: string; readonly checksum: string }>): LedgerDigest {
   const rows = migrations.map((m) => `${m.version}\n${m.checksum}\napplied`).sort();
-  return { count: migrations.length, hash: createHash('sha256').update(rows.join('\n')).digest('hex') };
+  return { count: migrations.length, hash: checksumOf(rows.join('\n')) };
 }
 
 /**
@@ -206,12 +206,13 @@ function locateSql(name: TableName): string {
   const inSchema = name.schema === null ? `n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)'` : `n.nspname = ${literal(name.schema)}`;
   return `WITH found AS (
        SELECT c.oid, n.nspname::text AS schema FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-        WHERE c.relname = ${literal(name.table)} AND c.relkind IN ('r', 'p') AND ${inSchema})
+        WHERE c.relname = ${literal(name.table)} AND c.relkind IN ('r', 'p') AND ${inSchema}),
+     first AS (SELECT oid FROM found ORDER BY schema LIMIT 1)
      SELECT current_schema() AS current, ARRAY(SELECT schema FROM found ORDER BY 1) AS found,
             (SELECT count(*) FROM pg_catalog.pg_attribute a
-              WHERE a.attrelid = (SELECT oid FROM found ORDER BY schema LIMIT 1) AND a.attnum > 0 AND NOT a.attisdropped
+              WHERE a.attrelid = (SELECT oid FROM first) AND a.attnum > 0 AND NOT a.attisdropped
                 AND (a.attname::text, a.atttypid) IN (${SLIPWAY_COLUMN_TYPES})) = ${SLIPWAY_COLUMN_COUNT} AS complete,
-            coalesce(pg_catalog.to_regclass(${written})::oid = (SELECT oid FROM found ORDER BY schema LIMIT 1), false) AS resolved`;
+            coalesce(pg_catalog.to_regclass(${written})::oid = (SELECT oid FROM first), false) AS resolved`;
 }
 
 /** The ledger {@link locateSql} found for `name`; refuses two tables of an unqualified name. */
@@ -449,7 +450,6 @@ export class Ledger {
 function literal(value: string): string {
   return pg.escapeLiteral(value);
 }
-
 
 const SAME_RUNNERS =
   'every runner must use the same database, bookkeeping table and lock key, through a direct or session-pooling connection';

@@ -15,7 +15,7 @@ import { defineMigrations, listMigrationsFolder, readListedMigrations, type Migr
 export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
 
 /** Everything a command needs before it connects; all of it validated first. */
-export async function prepare(options: InspectOptions) {
+export function prepare(options: InspectOptions) {
   const { readMigrations, ...prepared } = prepareLazily(options);
   return { ...prepared, migrations: readMigrations() };
 }
@@ -48,7 +48,7 @@ export function checkLockWaitTimeout(value: number | undefined): void {
 }
 
 /** The migrations a call names: a folder (`dir`) or a list (`migrations`), exactly one of the two. */
-export async function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): Promise<MigrationsFolder> {
+export function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): MigrationsFolder {
   const { readMigrations, warnings } = listMigrations(from);
   return { migrations: readMigrations(), warnings };
 }

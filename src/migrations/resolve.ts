@@ -40,7 +40,7 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
   if (options.as !== 'applied' && options.as !== 'pending' && options.as !== 'accept-edit') {
     throw new UsageError(`invalid resolution ${JSON.stringify(options.as)}: use applied, pending or accept-edit`);
   }
-  const { tableName, lockKey, logger, migrations } = await prepare(options);
+  const { tableName, lockKey, logger, migrations } = prepare(options);
   const migration = migrations.find((m) => m.version === options.version);
   if (migration === undefined && options.as !== 'pending') {
     throw new IntegrityError('unknown-target', options.version, `${options.version} is not a migration in the folder: give the full base name, such as 020_add_index`);

@@ -206,7 +206,7 @@ export interface StatusReport {
  * report.migrations.filter((m) => m.state !== 'applied');
  */
 export async function status(options: InspectOptions): Promise<StatusReport> {
-  const { tableName, lockKey, logger, migrations } = await prepare(options);
+  const { tableName, lockKey, logger, migrations } = prepare(options);
   const session = await connect(options, logger);
   try {
     const { ledger, contents: { rows } } = await readOwnLedger(session.client, tableName);
@@ -233,7 +233,7 @@ export interface Preview {
  */
 export async function preview(options: MigrateOptions): Promise<Preview> {
   const request = validateRequest(options);
-  const { tableName, logger, migrations, warnings } = await prepare(options);
+  const { tableName, logger, migrations, warnings } = prepare(options);
   const session = await connect(options, logger);
   try {
     const { ledger, contents } = await readOwnLedger(session.client, tableName);

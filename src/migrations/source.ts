@@ -152,29 +152,9 @@ export function listMigrationsFolder(dir: string): FolderListing {
 export function readListedMigrations(listing: FolderListing): Migration[] {
   const arena = new Arena();
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
-  const migrations = listing.files.map(({ version, upPath, downPath, regular }): Migration => {
-    const bytes = arena.readFile(upPath, regular);
-    // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes throws nothing; the check spares the decode
-    if (!isUtf8(bytes)) decodeSql(bytes, upPath); // throws, naming the line and byte
-    const { number, name } = parseVersion(version)!;
-    const checksum = checksumOf(bytes);
-    let upSql: string | undefined;
-    let downSql: string | undefined;
-    return {
-      version,
-      number,
-      name,
-      get upSql() {
-        return (upSql ??= decodeSql(bytes, upPath));
-      },
-      get downSql() {
-        return downPath === null ? null : (downSql ??= decodeSql(readFileSync(downPath), downPath));
-      },
-      checksum,
-      upSource: upPath,
-      downSource: downPath,
-    };
-  });
+  const migrations = listing.files.map(({ version, upPath, downPath, regular }) =>
+    migrationOf(version, arena.readFile(upPath, regular), upPath, downPath, () => decodeSql(readFileSync(downPath!), downPath!)),
+  );
   return migrations.sort(compareMigrations);
 }
 
@@ -318,15 +298,36 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
     }
     if (seen.has(input.version)) throw new SourceError(`migration ${input.version} is given twice`);
     seen.add(input.version);
-    return buildMigration(input.version, Buffer.from(input.up, 'utf8'), input.down ?? null, `<memory>/${input.version}.up.sql`, input.down == null ? null : `<memory>/${input.version}.down.sql`);
+    return migrationOf(input.version, Buffer.from(input.up, 'utf8'), `<memory>/${input.version}.up.sql`, input.down == null ? null : `<memory>/${input.version}.down.sql`, () => input.down!);
   });
   return migrations.sort(compareMigrations);
 }
 
-function buildMigration(version: string, upBytes: Uint8Array, downSql: string | null, upSource: string, downSource: string | null): Migration {
-  const upSql = decodeSql(upBytes, upSource);
+/**
+ * A migration from its up file's bytes, checked (UTF-8) and hashed now, its text decoded when
+ * first asked for; its down SQL is `readDown()`'s, asked for at most once.
+ */
+function migrationOf(version: string, upBytes: Uint8Array, upSource: string, downSource: string | null, readDown: () => string): Migration {
+  // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes throws nothing; the check spares the decode
+  if (!isUtf8(upBytes)) decodeSql(upBytes, upSource); // throws, naming the line and byte
   const { number, name } = parseVersion(version)!;
-  return { version, number, name, upSql, downSql, checksum: checksumOf(upBytes), upSource, downSource };
+  const checksum = checksumOf(upBytes);
+  let upSql: string | undefined;
+  let downSql: string | undefined;
+  return {
+    version,
+    number,
+    name,
+    get upSql() {
+      return (upSql ??= decodeSql(upBytes, upSource));
+    },
+    get downSql() {
+      return downSource === null ? null : (downSql ??= readDown());
+    },
+    checksum,
+    upSource,
+    downSource,
+  };
 }
 
 /**

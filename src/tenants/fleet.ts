@@ -174,7 +174,7 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
     throw new UsageError(`invalid concurrency ${JSON.stringify(options.concurrency)}: give a whole number of 1 or more`);
   }
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
-  const { migrations, warnings } = await loadMigrations(options);
+  const { migrations, warnings } = loadMigrations(options);
   for (const warning of warnings) logger.warn(warning);
   const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl }) : [...options.tenants];
   if (tenants.length === 0) throw new TenantError('empty-source', 'no tenants given: nothing to run');

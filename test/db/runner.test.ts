@@ -475,10 +475,11 @@ describe('the no-op digest', () => {
     const { ledgerDigest, ledgerDigestOf } = await import('../../src/migrations/ledger.js');
     const { parseTableName } = await import('../../src/db/identifier.js');
     const files = {
-      '001_café.up.sql': 'SELECT 1;',
+      '001_café.up.sql': `SET statement_timeout = 0;\nSET search_path = ${box.schema};\nCREATE TABLE digest_t (id int);\n`,
       '002_日本語.up.sql': 'SELECT 2;',
-      '003_emoji_😀.up.sql': 'SELECT 3;',
-      '004_quote\'s.up.sql': 'SELECT 4;',
+      '003_emoji_😀.up.sql': '-- only a comment: a deliberate no-op\n',
+      '004_quote\'s.up.sql': '\ufeffSELECT 4;\n',
+      '005_empty.up.sql': '',
     };
     const dir = migrationsDir(files);
     const migrations = await readMigrationsDir(dir);

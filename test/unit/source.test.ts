@@ -326,19 +326,24 @@ describe('defineMigrations', () => {
 describe('readMigrationsDir: file sizes around the read buffer', () => {
   it('reads every byte of files smaller, exactly as large and larger than the 64 KiB read buffer, each its own', async () => {
     const sized = (n: number, fill: string) => `-- ${fill}\n`.padEnd(n - 1, fill) + '\n';
+    // A pg_dump baseline of ~3 MB: its SET header, then one INSERT per line.
+    const header = "SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSELECT pg_catalog.set_config('search_path', '', false);\n";
+    const dump = header + Array.from({ length: 50_000 }, (_, i) => `INSERT INTO public.items VALUES (${i}, 'item ${i}', now());\n`).join('');
     const files = {
       '1_small.up.sql': 'SELECT 1;\n',
       '2_exact.up.sql': sized(65536, 'a'),
       '3_over.up.sql': sized(65537, 'b'),
-      '4_large.up.sql': sized(300_000, 'c'),
-      '5_after.up.sql': 'SELECT 5;\n',
+      '4_baseline.up.sql': dump,
+      '5_comments_only.up.sql': '-- nothing to do here\n/* really */\n',
       '6_utf8.up.sql': `-- ${'é'.repeat(40_000)}\nSELECT 6;\n`,
+      '7_bom.up.sql': '\ufeffSELECT 7;\n',
+      '8_empty.up.sql': '',
     };
+    expect(dump.length).toBeGreaterThan(2_500_000);
     const migrations = await readMigrationsDir(tempDir(files));
-    expect(migrations.map((m) => [m.version, m.upSql.length, m.checksum])).toEqual(
-      Object.entries(files).map(([name, content]) => [name.replace('.up.sql', ''), content.length, sha256(content)]),
-    );
-    expect(migrations.map((m) => m.upSql)).toEqual(Object.values(files));
+    // The checksum is of the bytes as written; the text loses only a byte-order mark.
+    expect(migrations.map((m) => [m.version, m.checksum])).toEqual(Object.entries(files).map(([name, content]) => [name.replace('.up.sql', ''), sha256(content)]));
+    expect(migrations.map((m) => m.upSql)).toEqual(Object.values(files).map((content) => content.replace(/^\ufeff/, '')));
   });
 });
 
