@@ -3,7 +3,9 @@
 // in three ways and run test/race against each copy. Exits non-zero unless ALL go red.
 //   (a) no lock: acquire and release become `SELECT 1`-style no-ops;
 //   (b) blocking lock: the polling pg_try_advisory_lock becomes a blocking pg_advisory_lock;
-//   (c) in-flight takeover: the mark of a migration run outside a transaction overwrites an existing row.
+//   (c) in-flight takeover: the mark of a migration run outside a transaction overwrites an existing row;
+//   (d) no ledger lock: runs given different lock keys no longer exclude each other on one ledger;
+//   (e) live writer ignored: a row in flight is resumed while the session that marked it still runs.
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -14,7 +16,11 @@ const LOCK_FILE = 'src/db/lock.ts';
 const LEDGER_FILE = 'src/migrations/ledger.ts';
 const TRY_LOCK = "const TRY_LOCK = 'pg_try_advisory_lock($1::bigint)';";
 const UNLOCK = "const UNLOCK = 'pg_advisory_unlock($1::bigint)';";
-const IN_FLIGHT_CLAIM = "SELECT $1, $2, 'in_flight', now(), 0 WHERE pg_backend_pid() = $3`,";
+const EXCLUSIVE_FILE = 'src/migrations/exclusive.ts';
+const RUNNER_FILE = 'src/migrations/runner.ts';
+const IN_FLIGHT_CLAIM = "SELECT $1, $2, 'in_flight', now(), 0, ${RUN_BY} WHERE pg_backend_pid() = $3`,";
+const LEDGER_LOCK = 'if (ledger.lockKey === key) return work(ledger, keyLock);';
+const LIVE_WRITERS = 'const live = await ledger.liveWriters(session.client);';
 
 const mutants = [
   {
@@ -33,7 +39,17 @@ const mutants = [
   {
     name: "in-flight takeover (the mark overwrites another runner's row: ON CONFLICT DO UPDATE)",
     file: LEDGER_FILE,
-    replacements: [[IN_FLIGHT_CLAIM, "SELECT $1, $2, 'in_flight', now(), 0 WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,"]],
+    replacements: [[IN_FLIGHT_CLAIM, "SELECT $1, $2, 'in_flight', now(), 0, ${RUN_BY} WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,"]],
+  },
+  {
+    name: 'no ledger lock (only the lock key given is taken)',
+    file: EXCLUSIVE_FILE,
+    replacements: [[LEDGER_LOCK, 'if (ledger.lockKey !== undefined) return work(ledger, keyLock);']],
+  },
+  {
+    name: 'live writer ignored (a row in flight is resumed by whoever holds the locks)',
+    file: RUNNER_FILE,
+    replacements: [[LIVE_WRITERS, 'const live = [] as Array<{ version: string; pid: number }>;']],
   },
 ];
 

@@ -5,7 +5,7 @@
 // inserts a row into applied_log; an UPDATE counter must have run once), every index valid,
 // the ledger matches the schema, no lock left. Prints time per round; exits 1 on any failure.
 //   node scripts/stress.mjs [--rounds 100] [--runners 64] [--rows 1000000] [--pg 14] [--own-lock-keys]
-// --own-lock-keys gives each runner a lock key of its own (no exclusion): the checks must then fail.
+// --own-lock-keys gives each runner a lock key of its own: the ledger's own lock still excludes them.
 // Uses DATABASE_URL (a superuser: it creates databases) when set, else a throwaway embedded server.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -45,7 +45,9 @@ export type IntegrityKind =
   /** adopt: slipway's ledger already holds rows. */
   | 'already-adopted'
   /** adopt: no other tool's ledger in the database. */
-  | 'no-foreign-ledger';
+  | 'no-foreign-ledger'
+  /** adopt: the other tool's ledger is empty, yet the database has tables. */
+  | 'foreign-empty';
 
 /**
  * Files and bookkeeping table disagree (missing file, edited migration, in-flight row, a
@@ -83,8 +85,8 @@ export class MigrationFailedError extends SlipwayError {
  * Raised before any change when detected at the start; at the end when the release fails.
  */
 export class SessionError extends SlipwayError {
-  constructor(message: string) {
-    super('SESSION', message);
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('SESSION', message, options);
     this.name = 'SessionError';
   }
 }

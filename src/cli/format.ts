@@ -33,8 +33,10 @@ export function formatStatus(report: StatusReport): string {
 
 export function formatPreview(p: Preview): string {
   if (p.steps.length === 0) return `nothing to ${p.direction === 'up' ? 'apply' : 'revert'}`;
-  const verb = p.direction === 'up' ? 'apply' : 'revert';
-  const lines = p.steps.map((s) => `${verb} ${s.version}${s.transactional ? '' : '  (outside a transaction)'}`);
+  const lines = p.steps.map((s) => {
+    const verb = s.direction === 'up' ? 'apply' : 'revert';
+    return s.resumed ? `finish ${verb === 'apply' ? 'applying' : 'reverting'} ${s.version}  (interrupted: resumed where it stopped)` : `${verb} ${s.version}${s.transactional ? '' : '  (outside a transaction)'}`;
+  });
   return [...p.warnings.map((w) => `warning: ${w}`), ...lines].join('\n');
 }
 

@@ -133,7 +133,13 @@ export async function acquireLock(session: Session, key: bigint, options: Acquir
     if (row.locked === true) {
       if (attempt > 1) logger.info({ lockKey: key.toString(), waitedMs: Math.round(waitedMs), attempts: attempt }, `${lockName} acquired`);
       const held = { key, pid: row.pid, waitedMs };
-      await verifyOneSession(session, held, lockName, logger);
+      try {
+        await verifyOneSession(session, held, lockName, logger);
+      } catch (error) {
+        // Whatever stopped the check, the lock is let go of before the run stops.
+        if (!(error instanceof SessionError)) await releaseWhereHeld(session, held, logger, lockName).catch(() => session.markBroken());
+        throw error instanceof SessionError ? error : unverifiable(lockName, error);
+      }
       return held;
     }
     if (timeoutMs !== undefined && waitedMs >= timeoutMs) {
@@ -195,6 +201,14 @@ async function verifyOneSession(session: Session, lock: HeldLock, lockName: stri
   if (problem === null) return;
   await releaseWhereHeld(session, lock, logger, lockName);
   throw new SessionError(`the connection does not keep one server session: ${problem}; ${POOLER_ADVICE}; nothing was changed`);
+}
+
+function unverifiable(lockName: string, error: unknown): SessionError {
+  const why = (error as Error | null)?.message ?? String(error);
+  return new SessionError(
+    `could not check that the connection keeps one server session (a second connection failed: ${why}); the ${lockName} was released; ${POOLER_ADVICE}; nothing was changed`,
+    { cause: error },
+  );
 }
 
 /**

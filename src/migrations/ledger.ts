@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
 import { ConflictError, IntegrityError, SessionError } from '../errors.js';
@@ -22,11 +23,17 @@ const COLUMNS: ReadonlyArray<readonly [name: string, definition: string]> = [
   ['state', `text NOT NULL DEFAULT 'applied' ${STATES}`],
   // Statements done of a migration run outside a transaction: where an interrupted run resumes.
   ['progress', 'integer'],
+  // Which server session marked a row in flight or reverting (`pid@backend start`): while it
+  // lives, the migration is running, whatever locks it holds or let go of.
+  ['run_by', 'text'],
 ];
 
 /** Slipway's columns with their types, as `(name, type)` pairs for a catalog query. */
 const SLIPWAY_COLUMN_TYPES = `('checksum', 'text'::regtype), ('state', 'text'::regtype), ('applied_at', 'timestamptz'::regtype), ('duration_ms', 'int4'::regtype), ('progress', 'int4'::regtype)`;
 const SLIPWAY_COLUMN_COUNT = 5;
+
+/** This server session, as a row's writer: `pid@backend start` (seconds since the epoch). */
+const RUN_BY = `pg_backend_pid()::text || '@' || (SELECT extract(epoch FROM backend_start)::text FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid())`;
 
 /** The transaction's age in ms: the time a migration took, measured by the server. */
 const ELAPSED_MS = `round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer`;
@@ -203,7 +210,11 @@ interface Whereabouts {
  */
 function locateSql(name: TableName): string {
   const written = literal(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name));
-  const inSchema = name.schema === null ? `n.nspname <> 'information_schema' AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)'` : `n.nspname = ${literal(name.schema)}`;
+  // An unqualified name never leads to the Supabase CLI's own schema_migrations (another tool's ledger, kept apart).
+  const inSchema =
+    name.schema === null
+      ? `n.nspname <> 'information_schema' AND n.nspname <> 'supabase_migrations' AND n.nspname !~ '^pg_(catalog|toast|temp_|toast_temp_)'`
+      : `n.nspname = ${literal(name.schema)}`;
   return `WITH found AS (
        SELECT c.oid, n.nspname::text AS schema FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
         WHERE c.relname = ${literal(name.table)} AND c.relkind IN ('r', 'p') AND ${inSchema}),
@@ -256,11 +267,18 @@ export class Ledger {
   /** The table has every column slipway writes, with slipway's types: it is read without to_jsonb. */
   readonly complete: boolean;
 
+  /**
+   * The advisory-lock key of this ledger (see {@link ledgerLockKey}): every run that writes it
+   * holds it, whatever lock key it was given, so two runs on one ledger always exclude each other.
+   */
+  readonly lockKey: bigint;
+
   constructor(name: TableName, requested: TableName = name, complete = false) {
     this.name = name;
     this.requested = requested;
     this.sqlName = quoteTableName(name);
     this.complete = complete;
+    this.lockKey = ledgerLockKey(name);
   }
 
   /**
@@ -380,7 +398,8 @@ export class Ledger {
   async markInFlight(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
     const result = await this.claim(entry, () =>
       client.query(
-        `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress) SELECT $1, $2, 'in_flight', now(), 0 WHERE pg_backend_pid() = $3`,
+        `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by)
+         SELECT $1, $2, 'in_flight', now(), 0, ${RUN_BY} WHERE pg_backend_pid() = $3`,
         [entry.version, entry.checksum, pid],
       ),
     );
@@ -414,11 +433,39 @@ export class Ledger {
 
   /** Marks an applied migration that is reverted outside a transaction, before its first statement. */
   async markReverting(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
-    const result = await client.query(`UPDATE ${this.sqlName} SET state = 'reverting', progress = 0 WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`, [
+    const result = await client.query(`UPDATE ${this.sqlName} SET state = 'reverting', progress = 0, run_by = ${RUN_BY} WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`, [
       entry.version,
       pid,
     ]);
     if (result.rowCount !== 1) throw await this.explainMissedRevert(client, entry.version, pid);
+  }
+
+  /**
+   * The rows in flight or reverting whose writer still runs: the server session that marked it
+   * (`run_by`) is alive. Holding this ledger's lock is not enough to call such a row interrupted:
+   * a migration can let go of advisory locks (`pg_advisory_unlock_all()`), not of its session.
+   * A session whose start this role may not see counts as the writer while its pid lives.
+   */
+  async liveWriters(client: pg.ClientBase): Promise<Array<{ version: string; pid: number }>> {
+    const { rows } = await client.query<{ version: string; pid: number }>(
+      `SELECT m.version::text AS version, a.pid
+         FROM ${this.sqlName} AS m, LATERAL to_jsonb(m) AS j
+         JOIN pg_catalog.pg_stat_activity a ON a.pid::text = split_part(j->>'run_by', '@', 1)
+              AND (a.backend_start IS NULL OR extract(epoch FROM a.backend_start)::text = split_part(j->>'run_by', '@', 2))
+        WHERE j->>'state' IN ('in_flight', 'reverting') AND a.pid <> pg_backend_pid()
+        ORDER BY 1`,
+    );
+    return rows;
+  }
+
+  /**
+   * Takes over a row a stopped run left in flight or reverting, before resuming it: the row
+   * names this session as its writer from now on, so a third run waits for this one. Fails
+   * with a {@link ConflictError} when the row changed since it was read.
+   */
+  async takeOver(client: pg.ClientBase, version: string, state: 'in_flight' | 'reverting', pid: number): Promise<void> {
+    const result = await client.query(`UPDATE ${this.sqlName} SET run_by = ${RUN_BY} WHERE version = $1 AND state = $2 AND pg_backend_pid() = $3`, [version, state, pid]);
+    if (result.rowCount !== 1) throw markChanged(version, this.sqlName);
   }
 
   /** Runs a claiming INSERT; the primary key refusing it means another runner got there first. */
@@ -444,6 +491,19 @@ export class Ledger {
     if (state === 'applied') return wrongBackend(version, pid);
     return claimedByOther(version, this.sqlName, 'revert', state);
   }
+}
+
+/**
+ * The advisory-lock key that follows from a ledger itself: 64 bits of a sha256 of its schema and
+ * table (advisory locks are per database, so the database is part of it already). Runs given
+ * different lock keys, a fleet and a single run on one tenant's ledger, `resolve` and `adopt`:
+ * whoever writes this table takes this key.
+ *
+ * @example ledgerLockKey({ schema: 'public', table: 'schema_migrations' }) // a bigint
+ */
+export function ledgerLockKey(name: TableName): bigint {
+  const digest = createHash('sha256').update(`slipway ledger\0${name.schema ?? ''}\0${name.table}`).digest();
+  return digest.readBigInt64BE(0);
 }
 
 /** A value as an SQL literal, quoted by the driver (simple-protocol messages cannot carry parameters). */

@@ -198,7 +198,11 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
     const appliedNewestFirst = migrations.filter((m) => appliedByVersion.has(m.version)).reverse();
     if (targetMigration !== undefined) steps = appliedNewestFirst.filter((m) => compareMigrations(m, targetMigration) > 0);
     else if (request.all === true) steps = appliedNewestFirst;
-    else steps = appliedNewestFirst.slice(0, request.steps ?? 1);
+    else {
+      // Finishing a revert a stopped run left is one of the steps asked for.
+      const finishing = interrupted.filter((i) => i.direction === 'down').length;
+      steps = appliedNewestFirst.slice(0, Math.max(0, (request.steps ?? 1) - finishing));
+    }
     const withoutDown = steps.filter((m) => m.downSql === null);
     if (withoutDown.length > 0) {
       throw new IntegrityError(

@@ -1,5 +1,5 @@
-import { withLock } from '../db/lock.js';
-import { IntegrityError, UsageError } from '../errors.js';
+import { ConflictError, IntegrityError, UsageError } from '../errors.js';
+import { withLedgerLocks } from './exclusive.js';
 import { readOwnLedger } from './foreign.js';
 import { connect, prepare, type InspectOptions } from './prepare.js';
 
@@ -47,11 +47,29 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
   }
   const session = await connect(options, logger);
   try {
-    return await withLock(session, lockKey, { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal }, async () => {
+    // The state the caller saw, read before waiting for the locks: resolve acts only if the row
+    // is still in it, so a run that finished meanwhile is never undone.
+    const seen = (await readOwnLedger(session.client, tableName)).contents.rows.find((r) => r.version === options.version)?.state ?? null;
+    if (migration === undefined && seen === null) {
+      throw new IntegrityError('unknown-target', options.version, `${options.version} is neither a migration in the folder nor recorded in the ledger: check the name (the whole base name, such as 020_add_index)`);
+    }
+    const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
+    return await withLedgerLocks(session, tableName, lockKey, lockOptions, async (ledger) => {
       const { client } = session;
-      const { ledger, contents: { rows } } = await readOwnLedger(client, tableName);
+      const { rows } = await ledger.read(client);
       const row = rows.find((r) => r.version === options.version);
       const before = row?.state ?? null;
+      if (before !== seen) {
+        throw new ConflictError(
+          options.version,
+          `${options.version} changed from ${seen ?? 'no row'} to ${before ?? 'no row'} in ${ledger.sqlName} while resolve waited for the lock (a run was at work): nothing was changed; run slipway status and decide again`,
+        );
+      }
+      const running = before === 'in_flight' || before === 'reverting';
+      const writer = running ? (await ledger.liveWriters(client)).find((w) => w.version === options.version) : undefined;
+      if (writer !== undefined) {
+        throw new ConflictError(options.version, `${options.version} is being run right now by server backend pid ${writer.pid}: nothing was changed; wait for that run to end`);
+      }
       if (options.as === 'accept-edit' && row === undefined) {
         throw new IntegrityError('unknown-target', options.version, `${options.version} is not recorded in ${ledger.sqlName}: there is no edit to accept; slipway up applies it`);
       }

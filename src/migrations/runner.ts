@@ -3,10 +3,11 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
-import { describeBackend, lockHolder, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
+import { describeBackend, lockHolder, type HeldLock, type LockHolder } from '../db/lock.js';
 import type { ConnectionSource, Session } from '../db/session.js';
-import { AbortedError, IntegrityError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
-import { ledgerDigest, ledgerDigestOf, openLedger, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from './ledger.js';
+import { AbortedError, IntegrityError, LockTimeoutError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
+import { withLedgerLocks } from './exclusive.js';
+import { ledgerDigest, ledgerDigestOf, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
 import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
@@ -153,10 +154,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       }
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
-    return await withLock(session, lockKey, lockOptions, async (lock) => {
+    return await withLedgerLocks(session, tableName, lockKey, lockOptions, async (ledger, lock) => {
       if (options.signal?.aborted) throw new AbortedError('stopped before the first migration; nothing was changed');
-      // Located again under the lock: another runner may have created the table meanwhile.
-      const { ledger, contents } = await openLedger(session.client, tableName);
+      // Read again under the locks: another runner may have changed it meanwhile.
+      const contents = await readSettled(session, ledger, lockOptions);
       const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
       if (!needsLock(lockedPlan)) {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
@@ -168,6 +169,36 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
     });
   } finally {
     await session.close();
+  }
+}
+
+/**
+ * The ledger's rows, read under its lock, once no row in flight or reverting has a live writer:
+ * such a migration is running (its run let go of its locks, or runs through another path), and
+ * only a row whose writer is gone is interrupted. Waits for the writers as for a lock.
+ */
+async function readSettled(session: Session, ledger: Ledger, options: { logger: Logger; timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<LedgerContents> {
+  const started = performance.now();
+  let nextReportAt = 0;
+  for (let attempt = 0; ; attempt++) {
+    const contents = await ledger.read(session.client);
+    if (!contents.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) return contents;
+    const live = await ledger.liveWriters(session.client);
+    if (live.length === 0) return contents;
+    const waited = performance.now() - started;
+    const what = live.map((w) => `${w.version} by server backend pid ${w.pid}`).join(', ');
+    if (options.timeoutMs !== undefined && waited >= options.timeoutMs) {
+      throw new LockTimeoutError(`gave up after ${Math.round(waited)} ms waiting for a run that is still executing ${what}; raise lockWaitTimeout or find that run`);
+    }
+    if (waited >= nextReportAt) {
+      options.logger.info({ running: live, waitedMs: Math.round(waited) }, `waiting for a run that is still executing ${what} (it let go of the lock, not of its session)`);
+      nextReportAt = waited + 5000;
+    }
+    try {
+      await sleep(backoffDelay(attempt, 50, 1000), undefined, options.signal ? { signal: options.signal } : undefined);
+    } catch {
+      throw new AbortedError(`stopped while waiting for the run executing ${what}; nothing was changed`);
+    }
   }
 }
 
@@ -210,7 +241,7 @@ export async function status(options: InspectOptions): Promise<StatusReport> {
   const session = await connect(options, logger);
   try {
     const { ledger, contents: { rows } } = await readOwnLedger(session.client, tableName);
-    const lock = await lockHolder(session.client, lockKey);
+    const lock = (await lockHolder(session.client, lockKey)) ?? (await lockHolder(session.client, ledger.lockKey));
     return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
   } finally {
     await session.close();
@@ -220,7 +251,13 @@ export async function status(options: InspectOptions): Promise<StatusReport> {
 export interface Preview {
   readonly direction: Direction;
   /** What the same `migrate` call would run now, in order, and whether each runs in a transaction. */
-  readonly steps: ReadonlyArray<{ readonly version: string; readonly direction: Direction; readonly transactional: boolean }>;
+  readonly steps: ReadonlyArray<{
+    readonly version: string;
+    readonly direction: Direction;
+    readonly transactional: boolean;
+    /** Finishes what a stopped run left half done (statement by statement, from where it stopped). */
+    readonly resumed?: boolean;
+  }>;
   readonly warnings: readonly string[];
 }
 
@@ -237,14 +274,23 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   const session = await connect(options, logger);
   try {
     const { ledger, contents } = await readOwnLedger(session.client, tableName);
-    const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting });
+    // What a stopped run left is shown as the run would finish it, first.
+    const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
     const cache = parsedCache();
     const parsed = await parseSteps(session, p, cache, options.signal);
     await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
+    const running = p.interrupted.length === 0 ? [] : await ledger.liveWriters(session.client);
     return {
       direction: p.direction,
-      steps: p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
-      warnings: [...warnings, ...p.warnings],
+      steps: [
+        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, resumed: true })),
+        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
+      ],
+      warnings: [
+        ...warnings,
+        ...p.warnings,
+        ...running.map((w) => `${w.version} is being run right now by server backend pid ${w.pid}: a run waits for it to end before going on`),
+      ],
     };
   } finally {
     await session.close();
@@ -326,6 +372,7 @@ async function execute(
     const sql = parsed[p.steps.length + index]!;
     const started = performance.now();
     const step: Step = { ...context, migration, direction, sql };
+    await ledger.takeOver(client, migration.version, direction === 'up' ? 'in_flight' : 'reverting', lock.pid);
     await withCancellation(session, lock.pid, signal, () => resumeStatements(step, done));
     const durationMs = Math.round(performance.now() - started);
     executed.push({ version: migration.version, direction, durationMs, transactional: false });

@@ -464,7 +464,7 @@ describe('the lock, checked at the end', () => {
   it('a migration that releases the lock makes the run fail: it was not protected', async () => {
     box = await sandbox();
     const dir = migrationsDir({ '001_unlock.up.sql': 'SELECT pg_advisory_unlock_all();\nCREATE TABLE users (id int);' });
-    await expect(up(dir)).rejects.toThrow(/^server backend pid \d+ no longer held the migration lock at the end of the run: the run was not protected against other runners$/);
+    await expect(up(dir)).rejects.toThrow(/^server backend pid \d+ no longer held the ledger lock at the end of the run: the run was not protected against other runners$/);
     expect(await lockIsFree()).toBe(true);
   });
 });

@@ -103,42 +103,67 @@ describe('through PgBouncer in session mode', () => {
 
 describe('two runners with different lock keys', () => {
   /**
-   * Both runners plan the same step and reach its bookkeeping write together: an outside
-   * transaction holds the table in SHARE mode (reads pass, writes wait) until both wait on it.
+   * Runner 101 starts a migration and is held inside it (an outside transaction locks `events`,
+   * which its file writes); runner 202 starts only once 101 is held there, and the hold ends once
+   * 202 has had time to go for the bookkeeping. Returns both results, 101's first.
    */
-  async function raceToTheRow(database: FreshDatabase, dir: string, args: string[]): Promise<CliResult[]> {
+  async function whileOneRuns(database: FreshDatabase, dir: string, args: string[], keys = ['101', '202']): Promise<CliResult[]> {
     const blocker = new pg.Client({ connectionString: database.url });
     await blocker.connect();
     await blocker.query('BEGIN');
-    await blocker.query('LOCK TABLE public.schema_migrations IN SHARE MODE');
-    const runners = ['101', '202'].map((key) => startCli([...args, '--database-url', database.url, '--dir', dir, '--lock-key', key, '--log-format', 'json']));
+    await blocker.query('LOCK TABLE public.events IN ACCESS EXCLUSIVE MODE');
+    const run = (key: string) => startCli([...args, '--database-url', database.url, '--dir', dir, '--lock-key', key, '--log-format', 'json']);
+    const first = run(keys[0]!);
+    let second: ReturnType<typeof run> | undefined;
     try {
-      for (let i = 0; ; i++) {
-        const { rows } = await database.admin.query<{ n: number }>(
-          `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'slipway' AND wait_event_type = 'Lock'`,
-        );
-        if (rows[0]!.n === 2) break;
-        if (i > 300) throw new Error(`the runners never both waited for the bookkeeping table: ${runners.map((r) => r.output()).join('\n')}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(database, `wait_event_type = 'Lock'`, 1, () => first.output());
+      second = run(keys[1]!);
+      // The second runner has its key's lock, and goes no further than the run at work lets it.
+      await waitFor(database, `state = 'idle'`, 1, () => second!.output());
+      await new Promise((r) => setTimeout(r, 1500));
     } finally {
       await blocker.query('COMMIT');
       await blocker.end();
     }
-    return Promise.all(runners.map((r) => r.done));
+    return Promise.all([first.done, second!.done]);
   }
 
-  function expectOneWinner(results: CliResult[]): void {
-    expect(results.map((r) => r.code).sort()).toEqual([0, 1]);
-    const loser = results.find((r) => r.code === 1)!;
-    expect(loser.stderr).toMatch(/^slipway: another runner (applied|reverted|is running) 002_index_and_log .*this run did not run it; every runner must use the same database, bookkeeping table and lock key/);
+  /** Waits until `n` slipway sessions other than the blocker match `where` in pg_stat_activity. */
+  async function waitFor(database: FreshDatabase, where: string, n: number, output: () => string): Promise<void> {
+    for (let i = 0; ; i++) {
+      const { rows } = await database.admin.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'slipway' AND ${where}`,
+      );
+      if (rows[0]!.n >= n) return;
+      if (i > 500) throw new Error(`no slipway session reached ${where}: ${output()}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
-  it('up, outside a transaction: the step runs once, the other runner fails clearly', async () => {
+  function applied(result: CliResult): string[] {
+    return result.stdout.split('\n').filter((l) => /"msg":"(applied|reverted) /.test(l)).map((l) => JSON.parse(l).version);
+  }
+
+  it('up in a transaction: the second waits for the ledger, then finds nothing to do; the file ran once', async () => {
+    db = await freshDatabase();
+    const dir = migrationsDir({
+      '001_create_events.up.sql': EVENTS['001_create_events.up.sql'],
+      '002_log.up.sql': "INSERT INTO events VALUES ('002 ran');\n",
+    });
+    expect((await up(db.url, dir, ['--to', '001_create_events'])).code).toBe(0);
+    const [first, second] = await whileOneRuns(db, dir, ['up']);
+    expect([first!.code, first!.stderr, second!.code, second!.stderr]).toEqual([0, '', 0, '']);
+    expect([applied(first!), applied(second!)]).toEqual([['002_log'], []]);
+    expect(await notes(db)).toEqual(['002 ran']);
+  });
+
+  it('up outside a transaction: the second waits for the ledger and never runs the file', async () => {
     db = await freshDatabase();
     const dir = migrationsDir(EVENTS);
     expect((await up(db.url, dir, ['--to', '001_create_events'])).code).toBe(0);
-    expectOneWinner(await raceToTheRow(db, dir, ['up']));
+    const [first, second] = await whileOneRuns(db, dir, ['up']);
+    expect([first!.code, second!.code]).toEqual([0, 0]);
+    expect([applied(first!), applied(second!)]).toEqual([['002_index_and_log'], []]);
     expect(await notes(db)).toEqual(['002 ran']);
     expect(await ledger(db)).toEqual([
       { version: '001_create_events', state: 'applied' },
@@ -146,23 +171,56 @@ describe('two runners with different lock keys', () => {
     ]);
   });
 
-  it('down, outside a transaction: the step is reverted once, the other runner fails clearly', async () => {
+  it('down outside a transaction: the step is reverted once, the second reverts the one before it', async () => {
     db = await freshDatabase();
-    const dir = migrationsDir(EVENTS);
+    const dir = migrationsDir({ ...EVENTS, '001_create_events.down.sql': 'SELECT 1;\n' });
     expect((await up(db.url, dir)).code).toBe(0);
-    expectOneWinner(await raceToTheRow(db, dir, ['down']));
+    const [first, second] = await whileOneRuns(db, dir, ['down']);
+    expect([first!.code, second!.code]).toEqual([0, 0]);
+    expect([applied(first!), applied(second!)]).toEqual([['002_index_and_log'], ['001_create_events']]);
     expect(await notes(db)).toEqual(['002 ran', '002 reverted']);
-    expect(await ledger(db)).toEqual([{ version: '001_create_events', state: 'applied' }]);
+    expect(await ledger(db)).toEqual([]);
   });
 
-  it('up in a transaction: the file runs once, the other runner stops at the row before the file', async () => {
+  it('a migration that lets go of every lock: the next runner waits for its session, never runs it again', async () => {
     db = await freshDatabase();
     const dir = migrationsDir({
       '001_create_events.up.sql': EVENTS['001_create_events.up.sql'],
-      '002_index_and_log.up.sql': "INSERT INTO events VALUES ('002 ran');\nSELECT pg_sleep(0.2);\n",
+      '002_unlock.up.sql': "SELECT pg_advisory_unlock_all();\nINSERT INTO events VALUES ('002 ran');\nCREATE INDEX CONCURRENTLY events_note_idx ON events (note);\n",
     });
     expect((await up(db.url, dir, ['--to', '001_create_events'])).code).toBe(0);
-    expectOneWinner(await raceToTheRow(db, dir, ['up']));
+    const [first, second] = await whileOneRuns(db, dir, ['up'], ['101', '101']);
+    // The first run did the work, and says it was not protected to the end (it let go of its lock).
+    expect(first!.code).toBe(1);
+    expect(first!.stderr).toMatch(/no longer held the (ledger|migration) lock at the end of the run/);
+    expect([second!.code, second!.stderr, applied(second!)]).toEqual([0, '', []]);
+    expect(second!.stdout).toMatch(/waiting for a run that is still executing 002_unlock by server backend pid \d+/);
     expect(await notes(db)).toEqual(['002 ran']);
+    expect(await ledger(db)).toEqual([
+      { version: '001_create_events', state: 'applied' },
+      { version: '002_unlock', state: 'applied' },
+    ]);
+  });
+});
+
+describe("the ledger's own claims, whatever the locks", () => {
+  it("a mark in flight never overwrites another run's row: the second claim fails and the row keeps its writer", async () => {
+    db = await freshDatabase();
+    const { Ledger } = await import('../../src/migrations/ledger.js');
+    const { ConflictError } = await import('../../src/errors.js');
+    const ledgerTable = new Ledger({ schema: 'public', table: 'schema_migrations' });
+    const [a, b] = [new pg.Client({ connectionString: db.url }), new pg.Client({ connectionString: db.url })];
+    await Promise.all([a.connect(), b.connect()]);
+    try {
+      await ledgerTable.ensure(a);
+      const pid = async (c: pg.Client) => (await c.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const entry = { version: '002_index_and_log', checksum: 'x' };
+      await ledgerTable.markInFlight(a, entry, await pid(a));
+      await expect(ledgerTable.markInFlight(b, entry, await pid(b))).rejects.toBeInstanceOf(ConflictError);
+      const { rows } = await db.admin.query(`SELECT state, split_part(run_by, '@', 1)::int AS writer FROM public.schema_migrations`);
+      expect(rows).toEqual([{ state: 'in_flight', writer: await pid(a) }]);
+    } finally {
+      await Promise.all([a.end(), b.end()]);
+    }
   });
 });

@@ -59,7 +59,7 @@ export interface Pooler {
  * Starts a PgBouncer in `mode` in front of the server of `databaseUrl`, on a free port, with a
  * config of its own in a temp folder. As root it runs as the `postgres` user (PgBouncer refuses root).
  */
-export async function startPgbouncer(databaseUrl: string, mode: 'transaction' | 'session', poolSize: number): Promise<Pooler> {
+export async function startPgbouncer(databaseUrl: string, mode: 'transaction' | 'session', poolSize: number, settings: { maxClientConn?: number } = {}): Promise<Pooler> {
   const binary = pgbouncerBinary();
   const server = new URL(databaseUrl);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-pgbouncer-'));
@@ -80,7 +80,7 @@ export async function startPgbouncer(databaseUrl: string, mode: 'transaction' | 
       'auth_type = any',
       `pool_mode = ${mode}`,
       `default_pool_size = ${poolSize}`,
-      'max_client_conn = 500',
+      `max_client_conn = ${settings.maxClientConn ?? 500}`,
       `logfile = ${logFile}`,
       'ignore_startup_parameters = extra_float_digits,options',
       '',

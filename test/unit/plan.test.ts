@@ -418,11 +418,13 @@ describe('plan: a run that stopped outside a transaction', () => {
     expect(needsLock(p)).toBe(true);
   });
 
-  it('finishes reverting a migration, which then counts as not applied', () => {
+  it('finishes reverting a migration, which then counts as not applied, and as one of the steps asked for', () => {
     const rows = [row('001_a'), row('002_b'), row('003_c', { state: 'reverting', progress: 1 })];
     const down = plan(migrations, rows, { direction: 'down' }, resume);
     expect(down.interrupted.map((i) => [i.migration.version, i.direction, i.done])).toEqual([['003_c', 'down', 1]]);
-    expect(versions(down.steps)).toEqual(['002_b']);
+    expect(versions(down.steps)).toEqual([]);
+    expect(versions(plan(migrations, rows, { direction: 'down', steps: 2 }, resume).steps)).toEqual(['002_b']);
+    expect(versions(plan(migrations, rows, { direction: 'down', target: '001_a' }, resume).steps)).toEqual(['002_b']);
     const up = plan(migrations, rows, { direction: 'up' }, resume);
     expect(versions(up.steps)).toEqual(['003_c', '004_d', '010_j']);
     expect(up.warnings).toEqual([]);
