@@ -1,20 +1,21 @@
 /**
- * Other tools' ledgers: golang-migrate, dbmate, node-pg-migrate, goose and sql-migrate.
+ * Other tools' ledgers: golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate, Prisma,
+ * Drizzle and the Supabase CLI.
  * Recognised by their table's exact shape (one catalog query), mapped to the migration files
  * (pure), and taken over only by {@link adopt}. Every other command refuses to run on top of one.
  */
 import type pg from 'pg';
 import { quoteIdentifier, quoteTableName, type TableName } from '../db/identifier.js';
-import { withLock } from '../db/lock.js';
 import type { ConnectionSource } from '../db/session.js';
 import { IntegrityError, SessionError, UsageError } from '../errors.js';
+import { withLedgerLocks } from './exclusive.js';
 import { Ledger, locateLedger, openLedger, type OpenedLedger } from './ledger.js';
 import { checkLockWaitTimeout, connect, prepare } from './prepare.js';
 import type { MigrateOptions } from './runner.js';
-import type { Migration } from './source.js';
+import { checksumOf, type Migration } from './source.js';
 
 /** The tools whose ledgers slipway recognises. */
-export type ForeignTool = 'golang-migrate' | 'dbmate' | 'node-pg-migrate' | 'goose' | 'sql-migrate';
+export type ForeignTool = 'golang-migrate' | 'dbmate' | 'node-pg-migrate' | 'goose' | 'sql-migrate' | 'prisma' | 'drizzle' | 'supabase';
 
 /** One column as the catalog describes it: its name and `format_type()`. */
 export interface CatalogColumn {
@@ -35,6 +36,10 @@ interface Shape {
   readonly table: string;
   /** Every column, exactly, with the types the tool creates it with. */
   readonly columns: Readonly<Record<string, RegExp>>;
+  /** Columns some versions of the tool add. */
+  readonly optional?: Readonly<Record<string, RegExp>>;
+  /** The schema the tool keeps it in, when it always uses its own. */
+  readonly schema?: string;
 }
 
 const INTEGER = /^(integer|bigint)$/;
@@ -48,6 +53,28 @@ const SHAPES: readonly Shape[] = [
   { tool: 'node-pg-migrate', table: 'pgmigrations', columns: { id: INTEGER, name: VARCHAR, run_on: TIMESTAMP } },
   { tool: 'goose', table: 'goose_db_version', columns: { id: INTEGER, version_id: /^bigint$/, is_applied: /^boolean$/, tstamp: TIMESTAMP } },
   { tool: 'sql-migrate', table: 'gorp_migrations', columns: { id: /^(text|character varying)/, applied_at: TIMESTAMP } },
+  {
+    tool: 'prisma',
+    table: '_prisma_migrations',
+    columns: {
+      id: VARCHAR,
+      checksum: VARCHAR,
+      finished_at: TIMESTAMP,
+      migration_name: VARCHAR,
+      logs: /^text$/,
+      rolled_back_at: TIMESTAMP,
+      started_at: TIMESTAMP,
+      applied_steps_count: INTEGER,
+    },
+  },
+  { tool: 'drizzle', table: '__drizzle_migrations', columns: { id: INTEGER, hash: /^text$/, created_at: /^(bigint|numeric)/ } },
+  {
+    tool: 'supabase',
+    table: 'schema_migrations',
+    schema: 'supabase_migrations',
+    columns: { version: /^text$/, statements: /^text\[\]$/, name: /^text$/ },
+    optional: { created_by: /^text$/, idempotency_key: /^text$/, rollback: /^text\[\]$/ },
+  },
 ];
 
 /** What each tool's ledger entries are called, for messages. */
@@ -57,6 +84,9 @@ const ENTRY: Record<ForeignTool, string> = {
   'node-pg-migrate': 'name',
   goose: 'version_id',
   'sql-migrate': 'id',
+  prisma: 'migration_name',
+  drizzle: 'hash',
+  supabase: 'version',
 };
 
 /** A tool's ledger as found in the database. */
@@ -72,6 +102,10 @@ export interface ForeignLedger {
   readonly entries: readonly string[];
   /** golang-migrate only: its last migration failed half-way. */
   readonly dirty: boolean;
+  /** Prisma only: the checksum it recorded of each entry's migration.sql. */
+  readonly checksums?: ReadonlyMap<string, string>;
+  /** Prisma only: entries it started and never finished, or rolled back and never applied again. */
+  readonly unfinished?: ReadonlyArray<{ readonly entry: string; readonly rolledBack: boolean }>;
 }
 
 /**
@@ -85,9 +119,11 @@ export interface ForeignLedger {
  */
 export function recogniseTable(table: CatalogTable, ledgerTable = 'schema_migrations'): ForeignTool | null {
   for (const shape of SHAPES) {
-    if (table.table !== shape.table && !(table.table === ledgerTable && shape.table === 'schema_migrations')) continue;
+    if (shape.schema !== undefined ? table.schema !== shape.schema || table.table !== shape.table : table.table !== shape.table && !(table.table === ledgerTable && shape.table === 'schema_migrations')) continue;
     const expected = Object.entries(shape.columns);
-    if (table.columns.length !== expected.length) continue;
+    const optional = Object.entries(shape.optional ?? {});
+    const known = (c: CatalogColumn) => [...expected, ...optional].some(([name, type]) => c.name === name && type.test(c.type));
+    if (!table.columns.every(known)) continue;
     if (expected.every(([name, type]) => table.columns.some((c) => c.name === name && type.test(c.type)))) return shape.tool;
   }
   return null;
@@ -135,6 +171,8 @@ export function describeForeignLedger(ledger: ForeignLedger): string {
   }
   const noun = ledger.tool === 'goose' ? 'version' : 'migration';
   if (entries.length === 0) return `${owner} says no ${noun} is applied`;
+  // Drizzle's entries are hashes: a count says more.
+  if (ledger.tool === 'drizzle') return `${owner} says ${entries.length} ${noun}${entries.length === 1 ? ' is' : 's are'} applied`;
   if (entries.length === 1) return `${owner} says 1 ${noun} is applied (${entries[0]})`;
   return `${owner} says ${entries.length} ${noun}s are applied (${entries[0]} to ${entries.at(-1)})`;
 }
@@ -190,7 +228,33 @@ async function readForeignLedger(client: pg.ClientBase, tool: ForeignTool, table
       const entries = await texts(`SELECT id AS entry FROM ${name}`);
       return { tool, table: location, entries: entries.sort(byNumberThenText), dirty: false };
     }
+    case 'prisma': {
+      const { rows } = await client.query<{ name: string; checksum: string; finished: boolean; rolled_back: boolean }>(
+        `SELECT migration_name AS name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM ${name} ORDER BY started_at, migration_name`,
+      );
+      return { tool, table: location, dirty: false, ...prismaApplied(rows) };
+    }
+    case 'drizzle':
+      return { tool, table: location, entries: await texts(`SELECT hash AS entry FROM ${name} ORDER BY created_at, id`), dirty: false };
+    case 'supabase': {
+      const entries = await texts(`SELECT version AS entry FROM ${name}`);
+      return { tool, table: location, entries: entries.sort(byNumberThenText), dirty: false };
+    }
   }
+}
+
+/**
+ * What Prisma's rows say: a migration is applied when a row of it finished and was not rolled
+ * back; one whose rows all failed or were rolled back is unfinished. Pure.
+ *
+ * @example prismaApplied([{ name: '20240101000000_init', checksum: 'ab…', finished: true, rolled_back: false }]).entries // ['20240101000000_init']
+ */
+export function prismaApplied(rows: ReadonlyArray<{ name: string; checksum: string; finished: boolean; rolled_back: boolean }>) {
+  const checksums = new Map<string, string>();
+  for (const row of rows) if (row.finished && !row.rolled_back) checksums.set(row.name, row.checksum);
+  const unfinished = new Map<string, boolean>();
+  for (const row of rows) if (!checksums.has(row.name) && !(row.finished && !row.rolled_back)) unfinished.set(row.name, row.rolled_back || (unfinished.get(row.name) ?? false));
+  return { entries: [...checksums.keys()], checksums, unfinished: [...unfinished].map(([entry, rolledBack]) => ({ entry, rolledBack })) };
 }
 
 function leadingNumber(text: string): bigint | null {
@@ -240,7 +304,7 @@ export interface AdoptedMigration {
 
 /** An entry of the other tool's ledger that cannot be taken over, or the ledger's dirty flag. */
 export interface AdoptionProblem {
-  readonly kind: 'dirty' | 'no-file' | 'several-files';
+  readonly kind: 'dirty' | 'no-file' | 'several-files' | 'unfinished' | 'edited';
   /** The entry as the tool wrote it. */
   readonly entry: string;
   /** One line: what is wrong and what to do. */
@@ -271,9 +335,15 @@ export function looseName(name: string): string {
 
 /** The files an entry names: by number when exactly one file has it, otherwise by name. */
 function filesFor(tool: ForeignTool, entry: string, migrations: readonly Migration[]): Migration[] {
+  // Drizzle records the sha256 of each file it ran, which is slipway's checksum of that file.
+  if (tool === 'drizzle') return migrations.filter((m) => m.checksum === entry);
+  if (tool === 'prisma') {
+    const exact = migrations.filter((m) => m.version === entry);
+    if (exact.length > 0) return exact;
+  }
   const number = leadingNumber(entry);
   const byNumber = number === null ? [] : migrations.filter((m) => m.number === number);
-  if (byNumber.length === 1 || tool === 'golang-migrate' || tool === 'dbmate' || tool === 'goose') return byNumber;
+  if (byNumber.length === 1 || tool === 'golang-migrate' || tool === 'dbmate' || tool === 'goose' || tool === 'supabase') return byNumber;
   const loose = looseName(entry);
   const byName = migrations.filter((m) => looseName(m.version) === loose);
   return byName.length > 0 ? byName : byNumber;
@@ -305,8 +375,34 @@ export function mapForeignLedger(ledger: ForeignLedger, migrations: readonly Mig
   }
   // golang-migrate keeps one row: the newest version, which stands for every file up to it.
   const entries = ledger.tool === 'golang-migrate' ? (newest === undefined ? [] : [newest]) : ledger.entries;
+  for (const { entry, rolledBack } of ledger.unfinished ?? []) {
+    problems.push({
+      kind: 'unfinished',
+      entry,
+      message: rolledBack
+        ? `${owner} records ${entry} as rolled back and never applied again: run \`prisma migrate deploy\` to apply it, or delete its rows if it was dropped on purpose, then adopt again; nothing was changed`
+        : `${owner} records ${entry} as started and never finished (failed): check its effects, then \`prisma migrate resolve --applied ${entry}\` or \`--rolled-back ${entry}\`, and adopt again; nothing was changed`,
+    });
+  }
   for (const entry of entries) {
     const files = filesFor(ledger.tool, entry, migrations);
+    if (files.length === 0 && ledger.tool === 'golang-migrate') {
+      // Its one row is a high-water mark: dropping it would call a full database empty.
+      problems.push({
+        kind: 'no-file',
+        entry,
+        message: `${owner} says every migration up to version ${entry} is applied, but no file in ${source} has that number: point --dir at the folder golang-migrate ran, or restore that migration's files; nothing was changed`,
+      });
+      continue;
+    }
+    if (files.length === 0 && ledger.tool === 'drizzle') {
+      problems.push({
+        kind: 'no-file',
+        entry,
+        message: `${owner} has a migration with hash ${entry.slice(0, 12)}… that no file in ${source} hashes to: a file edited after Drizzle ran it, or another folder; restore the file as it was, then adopt again; nothing was changed`,
+      });
+      continue;
+    }
     if (files.length === 0) {
       problems.push({
         kind: 'no-file',
@@ -324,6 +420,15 @@ export function mapForeignLedger(ledger: ForeignLedger, migrations: readonly Mig
       continue;
     }
     const file = files[0]!;
+    const recorded = ledger.checksums?.get(entry);
+    if (recorded !== undefined && recorded !== file.checksum && recorded !== checksumOf(file.upSql.replaceAll('\r\n', '\n'))) {
+      problems.push({
+        kind: 'edited',
+        entry,
+        message: `${file.upSource} was edited after Prisma applied it (${owner} records checksum ${recorded.slice(0, 12)}…): restore the file as it was applied, then adopt again; nothing was changed`,
+      });
+      continue;
+    }
     if (ledger.tool === 'golang-migrate') {
       for (const m of migrations) if (m.number <= file.number && !from.has(m.version)) from.set(m.version, entry);
     } else if (!from.has(file.version)) {
@@ -406,7 +511,7 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
     const planned = await inspect(session.client, tableName, migrations, source);
     if (options.dryRun === true) return outcome(planned, true);
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
-    return await withLock(session, lockKey, lockOptions, async (lock) => {
+    return await withLedgerLocks(session, tableName, lockKey, lockOptions, async (_ledger, lock) => {
       // Looked at again under the lock: another run may have adopted or migrated meanwhile.
       const takeover = await inspect(session.client, tableName, migrations, source);
       await takeOver(session.client, takeover, migrations, lock.pid);
@@ -447,7 +552,7 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
     throw new IntegrityError(
       'no-foreign-ledger',
       '',
-      `no other tool's ledger in this database: adopt looks for golang-migrate's or dbmate's schema_migrations, node-pg-migrate's pgmigrations, goose's goose_db_version and sql-migrate's gorp_migrations, each of that tool's exact shape; with none, there is nothing to adopt: use slipway up`,
+      `no other tool's ledger in this database: adopt looks for the tables of golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate, Prisma, Drizzle and the Supabase CLI, each of that tool's exact shape; with none, there is nothing to adopt: use slipway up`,
     );
   }
   if (found.length > 1) {
@@ -459,6 +564,7 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
   }
   const { tool, table } = found[0]!;
   const foreign = await readForeignLedger(client, tool, table);
+  if (foreign.entries.length === 0 && (foreign.unfinished ?? []).length === 0) await refuseEmptyOnPopulated(client, foreign, ledger);
   const mapping = mapForeignLedger(foreign, migrations, source);
   const problem = mapping.problems[0];
   if (problem !== undefined) {
@@ -467,7 +573,7 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
   }
 
   let aside: string | null = null;
-  if (table.table === tableName.table) {
+  if (table.table === tableName.table && table.schema === ledger.name.schema) {
     aside = `${table.table}_${tool.replaceAll('-', '_')}`;
     const { rows } = await client.query<{ taken: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS taken`, [quoteTableName({ schema: table.schema, table: aside })]);
     if (rows[0]?.taken) {
@@ -481,6 +587,28 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
   // Renamed aside, the old table frees its name: an unqualified one is then created where `up` would create it.
   const target: TableName = own !== undefined && !ownIsSlipway && tableName.schema === null ? { schema: current, table: tableName.table } : ledger.name;
   return { foreign, mapping, aside, target, reshapeOwn: ownIsSlipway && !own.columns.some((c) => c.name === 'checksum') };
+}
+
+/**
+ * An empty ledger of another tool on a database that has tables of its own: adopting it would
+ * have `up` run every migration again on top of them. Refused, naming a few of those tables.
+ */
+async function refuseEmptyOnPopulated(client: pg.ClientBase, foreign: ForeignLedger, own: Ledger): Promise<void> {
+  const { rows } = await client.query<{ name: string; total: number }>(
+    `SELECT format('%I.%I', n.nspname, c.relname) AS name, count(*) OVER ()::int AS total
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname <> 'information_schema'
+        AND n.nspname !~ '^pg_' AND n.nspname NOT IN ('supabase_migrations', 'drizzle')
+        AND (n.nspname, c.relname) NOT IN (($1, $2), ($3, $4))
+      ORDER BY 1 LIMIT 3`,
+    [foreign.table.schema, foreign.table.table, own.name.schema ?? '', own.name.table],
+  );
+  if (rows.length === 0) return;
+  throw new IntegrityError(
+    'foreign-empty',
+    '',
+    `${describeForeignLedger(foreign)}, yet the database has ${rows[0]!.total} table(s) (${rows.map((r) => r.name).join(', ')}): adopting it would run every migration again on top of them; check --database-url and that ${foreign.tool} really ran here; if those tables are not these migrations' work, drop ${displayName(foreign.table)} and use slipway up; nothing was changed`,
+  );
 }
 
 /** The takeover itself: one transaction on the lock's backend. */

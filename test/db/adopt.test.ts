@@ -347,7 +347,7 @@ describe('adopt refuses', () => {
     const dir = migrationsDir(FIXTURES[0]!.files);
     const result = await cli(['adopt', '--dry-run'], dir);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^slipway: no other tool's ledger in this database: adopt looks for golang-migrate's or dbmate's schema_migrations, .*use slipway up\n$/);
+    expect(result.stderr).toMatch(/^slipway: no other tool's ledger in this database: adopt looks for the tables of golang-migrate, dbmate, .*Prisma, Drizzle and the Supabase CLI.*use slipway up\n$/);
     expect((await db.admin.query(`SELECT to_regclass('public.schema_migrations') AS t`)).rows[0].t).toBeNull();
   });
 });
