@@ -288,6 +288,8 @@ export function parseStatements(text: string, memo?: ParseMemo): Promise<RawStat
 }
 
 async function parseText(text: string): Promise<RawStatement[]> {
+  // The parser refuses an empty text ("Query cannot be empty"); an empty file is a no-op, like one of comments.
+  if (text === '') return [];
   const { parse } = await loadParser();
   // Stryker disable next-line ArrayDeclaration: equivalent, the parser returns a stmts array for every text it parses (empty for comments only)
   return ((await parse(text)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];

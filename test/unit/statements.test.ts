@@ -265,6 +265,11 @@ describe('parseSql: bad files', () => {
       expect(await parseSql(sql, '010_comments.up.sql')).toEqual({ statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' });
     },
   );
+
+  it('gives no statement for an empty text to every caller of the parser front end (lint too), where the parser itself refuses it', async () => {
+    expect(await parseStatements('')).toEqual([]);
+    expect(await parseStatements('', new ParseMemo())).toEqual([]);
+  });
 });
 
 describe('parseSql: edge cases', () => {
