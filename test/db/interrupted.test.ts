@@ -3,6 +3,8 @@
  * `slipway up`, from what the catalog shows: real processes, a table of 1M rows, the runner
  * killed or its backend terminated in the middle of CREATE INDEX CONCURRENTLY.
  */
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, type CliResult } from '../support/cli.js';
 import { sandbox, type Sandbox } from '../support/db.js';
@@ -107,5 +109,25 @@ describe('what the catalog cannot decide', () => {
     expect(resolved.code).toBe(0);
     expect((await box.admin.query(`SELECT state, progress FROM ${box.table}`)).rows).toEqual([{ state: 'applied', progress: null }]);
     expect((await runCli(args(dir))).code).toBe(0);
+  });
+});
+
+describe('an edit to an interrupted migration', () => {
+  it('resolve --accept-edit refuses it: the progress counts statements of the file before the edit; the row is left as it was', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '001_index_t.up.sql': 'CREATE TABLE t (a int);\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n' });
+    expect((await runCli(args(dir))).code).toBe(0);
+    // As a stop after the table, before the index, would leave it.
+    await box.admin.query(`DROP INDEX t_a; UPDATE ${box.table} SET state = 'in_flight', progress = 1`);
+    const before = (await box.admin.query(`SELECT version, checksum, state, progress FROM ${box.table}`)).rows;
+    // A statement added before the index: resumed at "statement 2", the edited file would skip the index.
+    writeFileSync(path.join(dir, '001_index_t.up.sql'), "CREATE TABLE t (a int);\nCOMMENT ON TABLE t IS 'events';\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n");
+
+    const accepted = await runCli(['resolve', '001_index_t', '--accept-edit', ...args(dir).slice(1)]);
+    expect(accepted.stderr).toBe(
+      `slipway: 001_index_t was interrupted (in_flight in "${box.schema}"."schema_migrations") and its progress counts statements of the file before the edit: resolve it --applied or --pending first, then accept the edit\n`,
+    );
+    expect(accepted.code).toBe(1);
+    expect((await box.admin.query(`SELECT version, checksum, state, progress FROM ${box.table}`)).rows).toEqual(before);
   });
 });
