@@ -551,8 +551,10 @@ async function resumeStatements(step: Step, done: number): Promise<void> {
     if (decision.action === 'drop-then-run') {
       for (const index of decision.drop) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
     }
-    if (decision.action === 'skip') from = done + 1;
-    logger.info({ version: migration.version, direction, statement: done + 1, action: decision.action }, `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${decision.action === 'drop-then-run' ? ', dropped it, running the statement again' : decision.action === 'skip' ? ', going on from the next one' : ''}`);
+    if (decision.action === 'finish') await client.query(decision.sql);
+    if (decision.action === 'skip' || decision.action === 'finish') from = done + 1;
+    const after = decision.action === 'drop-then-run' ? ', dropped it, running the statement again' : decision.action === 'skip' ? ', going on from the next one' : decision.action === 'finish' ? `, finished it with ${decision.sql}, going on from the next one` : '';
+    logger.info({ version: migration.version, direction, statement: done + 1, action: decision.action }, `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${after}`);
   }
   await runStatements(step, from, started);
 }
