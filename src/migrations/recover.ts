@@ -23,8 +23,8 @@ export function settingsBefore(sql: ParsedSql, done: number): Statement[] {
 /**
  * Decides how to resume at `statement`, the first one not known done. Every statement that can
  * run in a transaction recorded its progress in the same transaction, so it is simply run. A
- * concurrent index statement, or a concurrent detach, is judged from the catalog. Other statements Postgres refuses in a
- * transaction are re-run when running them twice is harmless, and undecidable otherwise.
+ * concurrent index statement or detach is judged from the catalog. Other statements Postgres
+ * refuses in a transaction are re-run when running them twice is harmless, and undecidable otherwise.
  */
 export async function decideResumption(client: pg.ClientBase, statement: Statement): Promise<Resumption> {
   if (statement.noTransactionReason === null || statement.noTransactionReason === OWN_TRANSACTIONS) {

@@ -5,7 +5,7 @@ import { quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
 import { describeBackend, lockHolder, withLock, type HeldLock, type LockHolder } from '../db/lock.js';
 import type { ConnectionSource, Session } from '../db/session.js';
-import { AbortedError, IntegrityError, MigrationFailedError, SlipwayError, SourceError, UsageError } from '../errors.js';
+import { AbortedError, DatabaseError, IntegrityError, MigrationFailedError, SlipwayError, SourceError, UsageError } from '../errors.js';
 import { bookkeepingWriteRefused, refusesTable } from '../db/errors.js';
 import { ledgerDigest, ledgerDigestOf, openLedger, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
@@ -520,7 +520,7 @@ async function transactionAttempt(step: Step): Promise<void> {
 async function runStatementByStatement(step: Step): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;
   await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(async (error) => {
-    throw await ledgerRefusal(step, error, 'nothing of it ran');
+    throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
   });
   await runStatements(step, 0, performance.now());
 }
@@ -637,7 +637,7 @@ async function failure(step: Step, error: unknown, sent: (SqlPart & { readonly o
   const { client, migration, direction, sql, signal } = step;
   if (error instanceof SlipwayError) return error;
   const refusal = await ledgerRefusal(step, error, consequence);
-  if (refusal !== error) return refusal as Error;
+  if (refusal !== null) return refusal;
   const pgError = error as { message?: string; code?: string; position?: string };
   if (pgError.code === '57014' && signal?.aborted) {
     return new AbortedError(`stopped during ${migration.version} (${direction}): the statement was cancelled; ${consequence}`);
@@ -658,10 +658,10 @@ async function failure(step: Step, error: unknown, sent: (SqlPart & { readonly o
 
 /**
  * A write to the bookkeeping table that the role may not make, said as such: it is not the
- * migration's fault. Any other error is returned as it is.
+ * migration's fault. Null for any other error.
  */
-async function ledgerRefusal(step: Step, error: unknown, consequence: string): Promise<unknown> {
-  if (!refusesTable(error, step.ledger.name)) return error;
+async function ledgerRefusal(step: Step, error: unknown, consequence: string): Promise<DatabaseError | null> {
+  if (!refusesTable(error, step.ledger.name)) return null;
   const role = await step.client.query<{ role: string }>('SELECT current_user AS role').then((r) => r.rows[0]!.role, () => null);
   return bookkeepingWriteRefused(step.ledger.sqlName, role, `${step.migration.version} (${step.direction}) was not recorded: ${consequence}`, error);
 }
