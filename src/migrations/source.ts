@@ -156,7 +156,7 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
   const arena = new Arena();
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
   const migrations = listing.files.map(({ version, upPath, downPath, regular }) =>
-    migrationOf(version, readable(upPath, () => arena.readFile(upPath, regular)), upPath, downPath, () => decodeSql(readable(downPath!, () => readFileSync(downPath!)), downPath!)),
+    migrationOf(version, readable(upPath, () => arena.readFile(upPath, regular)), upPath, downPath, () => decodeSql(readable(downPath!, () => readFileSync(aFile(downPath!))), downPath!)),
   );
   return migrations.sort(compareMigrations);
 }
@@ -176,13 +176,8 @@ class Arena {
    * splits a regular file's read short of the end); anything else is read until a read returns 0.
    */
   readFile(file: string, regular: boolean): Uint8Array {
-    // A symlink may point at anything: a folder, or a FIFO whose open would wait for a writer.
-    if (!regular) {
-      const target = statSync(file);
-      if (!target.isFile()) throw new SourceError(`${file} is a symlink to ${kindOf(target)}, not to a file: a migration must be a file; fix the link or remove it`);
-    }
     const start = this.used;
-    const fd = openSync(file, 'r');
+    const fd = openSync(regular ? file : aFile(file), 'r');
     try {
       for (;;) {
         // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, growing sooner or later changes the buffer's size, never the bytes read
@@ -205,6 +200,13 @@ class Arena {
     this.buffer.copy(next, 0, 0, this.used);
     this.buffer = next;
   }
+}
+
+/** `file`, once sure it leads to a file: a symlink may point at a folder, or a FIFO whose open would wait for a writer. */
+function aFile(file: string): string {
+  const target = statSync(file);
+  if (!target.isFile()) throw new SourceError(`${file} is a symlink to ${kindOf(target)}, not to a file: a migration must be a file; fix the link or remove it`);
+  return file;
 }
 
 /** What a folder entry or a symlink's target is, for messages about one that is not a file. */

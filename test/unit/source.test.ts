@@ -151,6 +151,10 @@ describe('readMigrationsDir', () => {
     expect((await sourceError(readMigrationsDir(dir))).message).toBe(
       `${path.join(dir, '002_pipe.up.sql')} is a symlink to a FIFO, not to a file: a migration must be a file; fix the link or remove it`,
     );
+    rmSync(path.join(dir, '002_pipe.up.sql'));
+    symlinkSync('pipe', path.join(dir, '001_a.down.sql'));
+    const [migration] = await readMigrationsDir(dir);
+    expect(() => migration!.downSql).toThrow(`${path.join(dir, '001_a.down.sql')} is a symlink to a FIFO, not to a file`);
   });
 
   it('passes on an error reading the folder other than missing or not a folder', async () => {
