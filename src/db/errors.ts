@@ -7,6 +7,7 @@
 import pg from 'pg';
 import { ConnectionError, DatabaseError, SlipwayError, UsageError, type ConnectionProblem } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../log.js';
+import { quoteIdentifier, type TableName } from './identifier.js';
 
 /** Where a connection goes, as far as it is known: no password. */
 export interface ConnectionTarget {
@@ -171,4 +172,22 @@ export function toSlipwayError(error: unknown, target: ConnectionTarget): unknow
     if (scrubbed !== error.message) error.message = scrubbed;
   }
   return error;
+}
+
+/** Did the server refuse `table` to the role for want of a privilege (SQLSTATE 42501)? */
+export function refusesTable(error: unknown, table: TableName): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return e?.code === '42501' && e.message === `permission denied for table ${table.table}`;
+}
+
+/**
+ * A role that may not write the bookkeeping table `sqlName`: whose fault it is (not the
+ * migration's), the GRANT that fixes it, then what became of the migration (`outcome`).
+ */
+export function bookkeepingWriteRefused(sqlName: string, role: string | null, outcome: string, cause: unknown): DatabaseError {
+  return new DatabaseError(
+    '42501',
+    `${role === null ? 'the role' : `role ${role}`} cannot write the bookkeeping table ${sqlName} (permission denied): run GRANT INSERT, UPDATE, DELETE ON ${sqlName} TO ${role === null ? '<role>' : quoteIdentifier(role)}, or run slipway as the table's owner; ${outcome}`,
+    { cause },
+  );
 }

@@ -5,12 +5,14 @@ import { OWN_TRANSACTIONS, type ParsedSql, type RelationName, type Statement } f
 /**
  * How to go on with the statement an interrupted run was at, as the catalog shows it:
  * run it (again), skip it (it finished after its runner died), drop an INVALID index it
- * left behind and run it, or stop because nothing shows whether it took effect.
+ * left behind and run it, finish it with `sql` in its place, or stop because nothing shows
+ * whether it took effect.
  */
 export type Resumption =
   | { readonly action: 'run'; readonly why: string }
   | { readonly action: 'skip'; readonly why: string }
   | { readonly action: 'drop-then-run'; readonly drop: readonly string[]; readonly why: string }
+  | { readonly action: 'finish'; readonly sql: string; readonly why: string }
   | { readonly action: 'undecidable'; readonly why: string };
 
 /** The statements to replay before resuming: session settings the file made before the stop. */
@@ -21,8 +23,8 @@ export function settingsBefore(sql: ParsedSql, done: number): Statement[] {
 /**
  * Decides how to resume at `statement`, the first one not known done. Every statement that can
  * run in a transaction recorded its progress in the same transaction, so it is simply run. A
- * concurrent index statement is judged from the catalog. Other statements Postgres refuses in a
- * transaction are re-run when running them twice is harmless, and undecidable otherwise.
+ * concurrent index statement or detach is judged from the catalog. Other statements Postgres
+ * refuses in a transaction are re-run when running them twice is harmless, and undecidable otherwise.
  */
 export async function decideResumption(client: pg.ClientBase, statement: Statement): Promise<Resumption> {
   if (statement.noTransactionReason === null || statement.noTransactionReason === OWN_TRANSACTIONS) {
@@ -47,6 +49,7 @@ export async function decideResumption(client: pg.ClientBase, statement: Stateme
       ? { action: 'run', why: 'rebuilding again is harmless' }
       : { action: 'drop-then-run', drop: leftovers, why: `the interrupted rebuild left INVALID ${leftovers.join(', ')}` };
   }
+  if (target?.action === 'detach-partition') return resumeDetach(client, target.table, target.partition);
   switch (statement.kind) {
     case 'VacuumStmt':
     case 'ClusterStmt':
@@ -86,4 +89,28 @@ async function reindexLeftovers(client: pg.ClientBase, relation: RelationName, k
     [qualifiedName(relation.schema, relation.name)],
   );
   return rows.map((r) => qualifiedName(r.schema, r.name));
+}
+
+/**
+ * `DETACH PARTITION … CONCURRENTLY` commits a first transaction that marks the partition pending
+ * detach (`pg_inherits.inhdetachpending`, PostgreSQL 14+), then waits for every transaction that
+ * may still see the partition: stopped there, it is finished with `DETACH PARTITION … FINALIZE`.
+ */
+async function resumeDetach(client: pg.ClientBase, table: RelationName, partition: RelationName): Promise<Resumption> {
+  const { rows } = await client.query<{ schema: string; name: string; parent_schema: string | null; parent_name: string | null; pending: boolean | null }>(
+    `SELECT n.nspname AS schema, c.relname AS name, pn.nspname AS parent_schema, p.relname AS parent_name, i.inhdetachpending AS pending
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_catalog.pg_class p ON p.oid = to_regclass($2) LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
+       LEFT JOIN pg_catalog.pg_inherits i ON i.inhrelid = c.oid AND i.inhparent = p.oid
+      WHERE c.oid = to_regclass($1)`,
+    [qualifiedName(partition.schema, partition.name), qualifiedName(table.schema, table.name)],
+  );
+  const row = rows[0];
+  // A partition that does not exist: the statement, run, says so.
+  if (row === undefined) return { action: 'run', why: `partition ${partition.name} does not exist` };
+  const qualified = qualifiedName(row.schema, row.name);
+  const parent = row.parent_name === null ? qualifiedName(table.schema, table.name) : qualifiedName(row.parent_schema, row.parent_name);
+  if (row.pending === null) return { action: 'skip', why: `${qualified} is no longer a partition of ${parent}: the detach finished` };
+  if (!row.pending) return { action: 'run', why: `${qualified} is still attached to ${parent}, not pending detach` };
+  return { action: 'finish', sql: `ALTER TABLE ${parent} DETACH PARTITION ${qualified} FINALIZE`, why: `${qualified} was left pending detach from ${parent}` };
 }

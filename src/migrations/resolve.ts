@@ -73,6 +73,14 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
       if (options.as === 'accept-edit' && row === undefined) {
         throw new IntegrityError('unknown-target', options.version, `${options.version} is not recorded in ${ledger.sqlName}: there is no edit to accept; slipway up applies it`);
       }
+      // An interrupted row's progress counts statements of the file as it was: resumed by that count, an edited file would skip or repeat some.
+      if (options.as === 'accept-edit' && (row!.state === 'in_flight' || row!.state === 'reverting')) {
+        throw new IntegrityError(
+          'in-flight',
+          options.version,
+          `${options.version} was interrupted (${row!.state} in ${ledger.sqlName}) and its progress counts statements of the file before the edit: resolve it --applied or --pending first, then accept the edit`,
+        );
+      }
       await ledger.ensure(client);
       let after: 'applied' | null = 'applied';
       if (options.as === 'pending') {

@@ -5,7 +5,8 @@ import { quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
 import { describeBackend, lockHolder, type HeldLock, type LockHolder } from '../db/lock.js';
 import type { ConnectionSource, Session } from '../db/session.js';
-import { AbortedError, IntegrityError, LockTimeoutError, MigrationFailedError, SourceError, UsageError } from '../errors.js';
+import { AbortedError, DatabaseError, IntegrityError, LockTimeoutError, MigrationFailedError, SlipwayError, SourceError, UsageError } from '../errors.js';
+import { bookkeepingWriteRefused, refusesTable } from '../db/errors.js';
 import { withLedgerLocks } from './exclusive.js';
 import { ledgerDigest, ledgerDigestOf, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from './ledger.js';
 import { readOwnLedger } from './foreign.js';
@@ -538,7 +539,7 @@ async function runInTransaction(step: Step): Promise<void> {
 }
 
 async function transactionAttempt(step: Step): Promise<void> {
-  const { client, ledger, migration, direction, sql, pid, restore, signal } = step;
+  const { client, ledger, migration, direction, sql, pid, restore } = step;
   const begin = [sql.begin, lockTimeoutSql(step)].filter(Boolean).join('; ');
   const { open, close } = ledger.transaction(direction, migration, pid, begin);
   // One query: the row, the file and the commit. A very large file goes in pieces of whole
@@ -553,7 +554,7 @@ async function transactionAttempt(step: Step): Promise<void> {
       await ledger.rollback(client);
       const claim = await ledger.claimError(client, error, migration, pid, direction);
       if (claim !== null) throw claim;
-      throw await failure(client, migration, direction, error, sql, { ...part, offset: head.length }, signal, 'it was rolled back, nothing changed', step.lockTimeout);
+      throw await failure(step, error, { ...part, offset: head.length }, 'it was rolled back, nothing changed', step.lockTimeout);
     }
   }
 }
@@ -565,7 +566,9 @@ async function transactionAttempt(step: Step): Promise<void> {
  */
 async function runStatementByStatement(step: Step): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;
-  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid));
+  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(async (error) => {
+    throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
+  });
   await runStatements(step, 0, performance.now());
 }
 
@@ -595,8 +598,10 @@ async function resumeStatements(step: Step, done: number): Promise<void> {
     if (decision.action === 'drop-then-run') {
       for (const index of decision.drop) await client.query(`DROP INDEX CONCURRENTLY IF EXISTS ${index}`);
     }
-    if (decision.action === 'skip') from = done + 1;
-    logger.info({ version: migration.version, direction, statement: done + 1, action: decision.action }, `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${decision.action === 'drop-then-run' ? ', dropped it, running the statement again' : decision.action === 'skip' ? ', going on from the next one' : ''}`);
+    if (decision.action === 'finish') await client.query(decision.sql);
+    if (decision.action === 'skip' || decision.action === 'finish') from = done + 1;
+    const after = decision.action === 'drop-then-run' ? ', dropped it, running the statement again' : decision.action === 'skip' ? ', going on from the next one' : decision.action === 'finish' ? `, finished it with ${decision.sql}, going on from the next one` : '';
+    logger.info({ version: migration.version, direction, statement: done + 1, action: decision.action }, `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${after}`);
   }
   await runStatements(step, from, started);
 }
@@ -625,8 +630,9 @@ function controlOf(statement: Statement): Control {
  * session and settles the row.
  */
 async function runStatements(step: Step, from: number, started: number): Promise<void> {
-  const { client, ledger, migration, direction, sql, restore, signal } = step;
+  const { client, ledger, migration, direction, sql, restore } = step;
   const state = direction === 'up' ? 'in_flight' : 'reverting';
+  const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
   let inBlock = false;
   for (let index = from; index < sql.statements.length; index++) {
     const statement = sql.statements[index]!;
@@ -645,24 +651,20 @@ async function runStatements(step: Step, from: number, started: number): Promise
           ? `${progress};\n${statement.sql}`
           : `${timeout}${statement.sql}\n;\n${progress}`;
     const label = `${migration.version} statement ${index + 1}`;
+    const consequence = `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`;
     try {
       const run = async () => {
-        await client.query(message);
-        if (alone && !last) await client.query(progress);
+        try {
+          await client.query(message);
+          if (alone && !last) await client.query(progress);
+        } catch (error) {
+          // Said within the attempt, as in a transaction: the last lock timeout then names its value and its blocker.
+          throw await failure(step, error, { text: message, line: statement.line }, consequence, single ? step.lockTimeout : 0);
+        }
       };
       await (single ? retryingLockTimeouts(step, label, run) : watched(step.session, step.pid, label, step.logger, run, { blockers: [] }));
     } catch (error) {
-      const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
-      const failed = await failure(
-        client,
-        migration,
-        direction,
-        error,
-        sql,
-        { text: message, line: statement.line },
-        signal,
-        `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`,
-      );
+      const failed = await failure(step, error, { text: message, line: statement.line }, consequence);
       // A transaction the file opened is rolled back, and the session goes back as the run found it;
       // a session that cannot be put back is closed rather than handed back.
       await client.query(`ROLLBACK;\n${restore}`).catch(() => step.session.markBroken());
@@ -678,18 +680,11 @@ async function runStatements(step: Step, from: number, started: number): Promise
  * The error for a failed step, attributed to its file and line. A statement cancelled by a
  * timeout (not by the run's signal) says which setting and its value.
  */
-async function failure(
-  client: pg.ClientBase,
-  migration: Migration,
-  direction: Direction,
-  error: unknown,
-  sql: ParsedSql,
-  sent: (SqlPart & { readonly offset?: number }) | null,
-  signal: AbortSignal | undefined,
-  consequence: string,
-  lockTimeoutMs = 0,
-): Promise<Error> {
-  if (error instanceof AbortedError || error instanceof MigrationFailedError) return error;
+async function failure(step: Step, error: unknown, sent: (SqlPart & { readonly offset?: number }) | null, consequence: string, lockTimeoutMs = 0): Promise<Error> {
+  const { client, migration, direction, sql, signal } = step;
+  if (error instanceof SlipwayError) return error;
+  const refusal = await ledgerRefusal(step, error, consequence);
+  if (refusal !== null) return refusal;
   const pgError = error as { message?: string; code?: string; position?: string };
   if (pgError.code === '57014' && signal?.aborted) {
     return new AbortedError(`stopped during ${migration.version} (${direction}): the statement was cancelled; ${consequence}`);
@@ -706,6 +701,16 @@ async function failure(
     `migration ${migration.version} (${direction}) failed${line} in ${source}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
     { cause: error },
   );
+}
+
+/**
+ * A write to the bookkeeping table that the role may not make, said as such: it is not the
+ * migration's fault. Null for any other error.
+ */
+async function ledgerRefusal(step: Step, error: unknown, consequence: string): Promise<DatabaseError | null> {
+  if (!refusesTable(error, step.ledger.name)) return null;
+  const role = await step.client.query<{ role: string }>('SELECT current_user AS role').then((r) => r.rows[0]!.role, () => null);
+  return bookkeepingWriteRefused(step.ledger.sqlName, role, `${step.migration.version} (${step.direction}) was not recorded: ${consequence}`, error);
 }
 
 /** Does the file SET this setting itself? */

@@ -1,7 +1,7 @@
 import * as crypto from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 // Synchronous fs calls throughout: a folder of small files reads faster in a loop than through the thread pool.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SourceError, UsageError } from '../errors.js';
 
@@ -101,11 +101,13 @@ export interface FolderListing {
 export function listMigrationsFolder(dir: string): FolderListing {
   const entries: string[] = [];
   const symlinks = new Set<string>();
+  const notFiles: string[] = [];
   try {
-    // Symlinked files count (shared migrations); folders do not.
+    // Symlinked files count (shared migrations); folders do not, but one named like SQL is refused.
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.isFile()) entries.push(entry.name);
       else if (entry.isSymbolicLink()) entries.push(entry.name), symlinks.add(entry.name);
+      else if (SQL_FILE.test(entry.name)) notFiles.push(`${path.join(dir, entry.name)} is ${kindOf(entry)}, not a file`);
     }
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
@@ -113,6 +115,7 @@ export function listMigrationsFolder(dir: string): FolderListing {
     if (code === 'ENOTDIR') throw new SourceError(`migrations folder ${dir} is not a folder`);
     throw error;
   }
+  if (notFiles.length > 0) throw new SourceError(`${notFiles.join('; ')}: a migration must be a file (or a symlink to one); rename or remove it`);
 
   const ups = new Map<string, string>();
   const downs = new Map<string, string>();
@@ -153,7 +156,7 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
   const arena = new Arena();
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
   const migrations = listing.files.map(({ version, upPath, downPath, regular }) =>
-    migrationOf(version, arena.readFile(upPath, regular), upPath, downPath, () => decodeSql(readFileSync(downPath!), downPath!)),
+    migrationOf(version, readable(upPath, () => arena.readFile(upPath, regular)), upPath, downPath, () => decodeSql(readable(downPath!, () => readFileSync(aFile(downPath!))), downPath!)),
   );
   return migrations.sort(compareMigrations);
 }
@@ -174,7 +177,7 @@ class Arena {
    */
   readFile(file: string, regular: boolean): Uint8Array {
     const start = this.used;
-    const fd = openSync(file, 'r');
+    const fd = openSync(regular ? file : aFile(file), 'r');
     try {
       for (;;) {
         // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, growing sooner or later changes the buffer's size, never the bytes read
@@ -196,6 +199,30 @@ class Arena {
     const next = Buffer.allocUnsafeSlow(this.buffer.length * 2);
     this.buffer.copy(next, 0, 0, this.used);
     this.buffer = next;
+  }
+}
+
+/** `file`, once sure it leads to a file: a symlink may point at a folder, or a FIFO whose open would wait for a writer. */
+function aFile(file: string): string {
+  const target = statSync(file);
+  if (!target.isFile()) throw new SourceError(`${file} is a symlink to ${kindOf(target)}, not to a file: a migration must be a file; fix the link or remove it`);
+  return file;
+}
+
+/** What a folder entry or a symlink's target is, for messages about one that is not a file. */
+function kindOf(entry: Dirent | Stats): string {
+  return entry.isDirectory() ? 'a folder' : entry.isFIFO() ? 'a FIFO' : entry.isSocket() ? 'a socket' : 'a device';
+}
+
+/** `read()`'s bytes; a file the system cannot read (a symlink that loops or leads nowhere, no permission) is refused by name. */
+function readable<T>(file: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof SourceError) throw error;
+    const { code, message } = error as NodeJS.ErrnoException;
+    const why = code === 'ELOOP' ? 'it is a symlink that loops (ELOOP)' : code === 'ENOENT' ? 'it is gone, or a symlink to nothing (ENOENT)' : message;
+    throw new SourceError(`${file} cannot be read: ${why}: fix or remove it`);
   }
 }
 
@@ -257,18 +284,30 @@ export function pairDownFiles(
   return { pairs, warnings };
 }
 
-/** The text a file holds, refusing bytes that are not UTF-8 (psql refuses them too); a leading BOM is dropped. */
+/**
+ * The text a file holds, refusing bytes that are not UTF-8 (psql refuses them too) and a NUL
+ * byte (Postgres reads a query up to its first NUL: the rest would be dropped unseen); a leading BOM is dropped.
+ */
 export function decodeSql(bytes: Uint8Array, source: string): string {
+  const nul = bytes.indexOf(0);
+  if (nul !== -1) {
+    throw new SourceError(`${source} (line ${lineAt(bytes, nul)}, byte ${nul + 1}) holds a NUL byte (0x00), which would cut the SQL short there: remove it`);
+  }
   if (!isUtf8(bytes)) {
     const at = firstInvalidUtf8(bytes);
-    let line = 1;
-    for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
     throw new SourceError(
-      `${source} (line ${line}, byte ${at + 1}) is not valid UTF-8 (byte 0x${bytes[at]!.toString(16).padStart(2, '0')}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+      `${source} (line ${lineAt(bytes, at)}, byte ${at + 1}) is not valid UTF-8 (byte 0x${bytes[at]!.toString(16).padStart(2, '0')}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
     );
   }
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+/** The 1-based line of a byte offset. */
+function lineAt(bytes: Uint8Array, offset: number): number {
+  let line = 1;
+  for (let i = 0; i < offset; i++) if (bytes[i] === 0x0a) line++;
+  return line;
 }
 
 /** Offset of the first byte that breaks UTF-8 (called only on bytes that are not valid UTF-8). */
@@ -308,8 +347,8 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
  * first asked for; its down SQL is `readDown()`'s, asked for at most once.
  */
 function migrationOf(version: string, upBytes: Uint8Array, upSource: string, downSource: string | null, readDown: () => string): Migration {
-  // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes throws nothing; the check spares the decode
-  if (!isUtf8(upBytes)) decodeSql(upBytes, upSource); // throws, naming the line and byte
+  // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes without NUL throws nothing; the check spares the decode
+  if (!isUtf8(upBytes) || upBytes.indexOf(0) !== -1) decodeSql(upBytes, upSource); // throws, naming the line and byte
   const { number, name } = parseVersion(version)!;
   const checksum = checksumOf(upBytes);
   let upSql: string | undefined;

@@ -11,8 +11,9 @@ export interface Statement {
   /** Why Postgres refuses this statement inside a transaction block, or null when it does not. */
   readonly noTransactionReason: string | null;
   /**
-   * For `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY` and `REINDEX … CONCURRENTLY`: the
-   * relations it works on, so an interrupted run can be finished from what the catalog shows.
+   * For `CREATE INDEX CONCURRENTLY`, `DROP INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY` and
+   * `ALTER TABLE … DETACH PARTITION … CONCURRENTLY`: the relations it works on, so an interrupted
+   * run can be finished from what the catalog shows.
    */
   readonly concurrent?: ConcurrentTarget;
 }
@@ -23,11 +24,12 @@ export interface RelationName {
   readonly name: string;
 }
 
-/** What a concurrent index statement creates, drops or rebuilds. */
+/** What a concurrent statement creates, drops, rebuilds or detaches. */
 export type ConcurrentTarget =
   | { readonly action: 'create-index'; readonly index: RelationName | null; readonly table: RelationName }
   | { readonly action: 'drop-index'; readonly indexes: readonly RelationName[] }
-  | { readonly action: 'reindex'; readonly kind: 'index' | 'table' | 'other'; readonly relation: RelationName | null };
+  | { readonly action: 'reindex'; readonly kind: 'index' | 'table' | 'other'; readonly relation: RelationName | null }
+  | { readonly action: 'detach-partition'; readonly table: RelationName; readonly partition: RelationName };
 
 /** A migration's SQL, split and classified. */
 export interface ParsedSql {
@@ -140,7 +142,7 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
   }
 }
 
-/** The relations of a concurrent index statement (only called for those Postgres refuses in a transaction). */
+/** The relations of a concurrent statement (only called for those Postgres refuses in a transaction). */
 function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
   const relation = (value: unknown): RelationName | null => {
     const r = value as { schemaname?: string; relname?: string } | undefined;
@@ -161,6 +163,13 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
   if (kind === 'ReindexStmt') {
     const what = node.kind === 'REINDEX_OBJECT_INDEX' ? 'index' : node.kind === 'REINDEX_OBJECT_TABLE' ? 'table' : 'other';
     return { action: 'reindex', kind: what, relation: relation(node.relation) };
+  }
+  if (kind === 'AlterTableStmt') {
+    const cmds = (node.cmds as Array<{ AlterTableCmd?: { subtype?: string; def?: { PartitionCmd?: Node } } }> | undefined) ?? [];
+    const detach = cmds.find((c) => c.AlterTableCmd?.subtype === 'AT_DetachPartition' && c.AlterTableCmd.def?.PartitionCmd?.concurrent === true);
+    const table = relation(node.relation);
+    const partition = relation(detach?.AlterTableCmd?.def?.PartitionCmd?.name);
+    return table === null || partition === null ? null : { action: 'detach-partition', table, partition };
   }
   return null;
 }
@@ -288,6 +297,8 @@ export function parseStatements(text: string, memo?: ParseMemo): Promise<RawStat
 }
 
 async function parseText(text: string): Promise<RawStatement[]> {
+  // The parser refuses an empty text ("Query cannot be empty"); an empty file is a no-op, like one of comments.
+  if (text === '') return [];
   const { parse } = await loadParser();
   // Stryker disable next-line ArrayDeclaration: equivalent, the parser returns a stmts array for every text it parses (empty for comments only)
   return ((await parse(text)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];

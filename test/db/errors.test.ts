@@ -135,6 +135,35 @@ describe('what the library owes every caller', () => {
   });
 });
 
+describe('a role that may read the bookkeeping table but not write it', () => {
+  it('is told so, with the table and the GRANT, not that its migration failed; nothing changes, in or outside a transaction', async () => {
+    box = await sandbox();
+    const sandboxed = box;
+    const role = `slipway_reader_${sandboxed.schema}`;
+    const first = { version: '001_create_a', up: 'CREATE TABLE a (id int);' };
+    await migrate({ databaseUrl: sandboxed.url, migrations: [first], table: sandboxed.table, lockKey: sandboxed.lockKey, direction: 'up', logger: silentLogger });
+    await sandboxed.admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'R0lePassword'; GRANT USAGE, CREATE ON SCHEMA ${sandboxed.schema} TO ${role}; GRANT SELECT ON ${sandboxed.table} TO ${role}`);
+    try {
+      const url = new URL(sandboxed.url);
+      url.username = role;
+      url.password = 'R0lePassword';
+      const asRole = (second: { version: string; up: string }) =>
+        rejection(migrate({ databaseUrl: url.toString(), migrations: [first, second], table: sandboxed.table, lockKey: sandboxed.lockKey, direction: 'up', logger: silentLogger }), DatabaseError);
+      const advice = `role ${role} cannot write the bookkeeping table "${sandboxed.schema}"."schema_migrations" (permission denied): run GRANT INSERT, UPDATE, DELETE ON "${sandboxed.schema}"."schema_migrations" TO "${role}", or run slipway as the table's owner`;
+
+      const inTransaction = await asRole({ version: '002_create_b', up: 'CREATE TABLE b (id int);' });
+      expect(inTransaction).toMatchObject({ sqlState: '42501', message: `${advice}; 002_create_b (up) was not recorded: it was rolled back, nothing changed` });
+      const outside = await asRole({ version: '002_index_a', up: 'CREATE INDEX CONCURRENTLY a_id ON a (id);' });
+      expect(outside).toMatchObject({ sqlState: '42501', message: `${advice}; 002_index_a (up) was not recorded: nothing of it ran` });
+
+      const { rows } = await sandboxed.admin.query(`SELECT to_regclass('b') AS b, to_regclass('a_id') AS a_id, (SELECT array_agg(version) FROM ${sandboxed.table}) AS versions`);
+      expect(rows).toEqual([{ b: null, a_id: null, versions: ['001_create_a'] }]);
+    } finally {
+      await sandboxed.admin.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+  });
+});
+
 describe('passwordsOf and scrubSecrets', () => {
   it('find the password of a URL or a keyword string in its spellings, and replace each anywhere in a text', () => {
     expect(passwordsOf('postgres://app:s%40cret@db/app').sort()).toEqual(['s%40cret', 's@cret'].sort());

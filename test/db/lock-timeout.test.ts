@@ -74,4 +74,23 @@ describe('lock_timeout with retries', () => {
       await holder.client.query('COMMIT');
     }
   });
+
+  it('outside a transaction too, the last attempt names the real lock_timeout and the blocker; the row stays in flight after the statement before', async () => {
+    box = await sandbox();
+    await box.admin.query('CREATE TABLE accounts (id int)');
+    const dir = migrationsDir({ '001_add_email.up.sql': 'VACUUM accounts;\nALTER TABLE accounts ADD COLUMN email text;\n' });
+    const holder = await openReader();
+    try {
+      const result = await runCli(args(dir, ['--lock-timeout', '0.4', '--lock-retries', '1']));
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(
+        new RegExp(
+          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 400ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it runs outside a transaction \\(VACUUM\\); statement 2 of 2 \\(line 2\\) failed, the 1 before it took effect, and it stays marked in flight\\n$`,
+        ),
+      );
+      expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table}`)).rows).toEqual([{ version: '001_add_email', state: 'in_flight', progress: 1 }]);
+    } finally {
+      await holder.client.query('COMMIT');
+    }
+  });
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -118,10 +119,42 @@ describe('readMigrationsDir', () => {
     expect(migrations.map((m) => m.version)).toEqual(['001_a']);
   });
 
-  it('ignores a folder whose name looks like a migration', async () => {
+  it('refuses a folder or a FIFO named like SQL, naming each, instead of skipping it', async () => {
     const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
     mkdirSync(path.join(dir, '002_b.up.sql'));
-    expect((await readMigrationsDir(dir)).map((m) => m.version)).toEqual(['001_a']);
+    execFileSync('mkfifo', [path.join(dir, '003_c.down.sql')]);
+    const error = await sourceError(readMigrationsDir(dir));
+    expect(error.message).toBe(
+      `${path.join(dir, '002_b.up.sql')} is a folder, not a file; ${path.join(dir, '003_c.down.sql')} is a FIFO, not a file: a migration must be a file (or a symlink to one); rename or remove it`,
+    );
+  });
+
+  it('refuses a symlink that loops or leads nowhere as a file it cannot read, naming it', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
+    symlinkSync('002_loop.up.sql', path.join(dir, '002_loop.up.sql'));
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(`${path.join(dir, '002_loop.up.sql')} cannot be read: it is a symlink that loops (ELOOP): fix or remove it`);
+    rmSync(path.join(dir, '002_loop.up.sql'));
+    symlinkSync('nowhere.sql', path.join(dir, '002_gone.up.sql'));
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(`${path.join(dir, '002_gone.up.sql')} cannot be read: it is gone, or a symlink to nothing (ENOENT): fix or remove it`);
+  });
+
+  it('refuses a symlink to a folder or to a FIFO (whose open would wait for a writer), naming it', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
+    mkdirSync(path.join(dir, 'shared'));
+    symlinkSync('shared', path.join(dir, '002_folder.up.sql'));
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+      `${path.join(dir, '002_folder.up.sql')} is a symlink to a folder, not to a file: a migration must be a file; fix the link or remove it`,
+    );
+    rmSync(path.join(dir, '002_folder.up.sql'));
+    execFileSync('mkfifo', [path.join(dir, 'pipe')]);
+    symlinkSync('pipe', path.join(dir, '002_pipe.up.sql'));
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+      `${path.join(dir, '002_pipe.up.sql')} is a symlink to a FIFO, not to a file: a migration must be a file; fix the link or remove it`,
+    );
+    rmSync(path.join(dir, '002_pipe.up.sql'));
+    symlinkSync('pipe', path.join(dir, '001_a.down.sql'));
+    const [migration] = await readMigrationsDir(dir);
+    expect(() => migration!.downSql).toThrow(`${path.join(dir, '001_a.down.sql')} is a symlink to a FIFO, not to a file`);
   });
 
   it('passes on an error reading the folder other than missing or not a folder', async () => {
@@ -216,6 +249,18 @@ describe('readMigrationsDir', () => {
     writeFileSync(path.join(dir, '002_latin1.up.sql'), Buffer.concat([Buffer.from("-- ok\nINSERT INTO t VALUES ('caf"), Buffer.from([0xe9]), Buffer.from("');\n")]));
     const error = await sourceError(readMigrationsDir(dir));
     expect(error.message).toBe(`${path.join(dir, '002_latin1.up.sql')} (line 2, byte 33) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`);
+  });
+
+  it('refuses a file holding a NUL byte, naming the file, line and byte: Postgres would read the SQL only up to it', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '002_nul.up.sql': Buffer.from('CREATE TABLE a (x int);\n\0CREATE TABLE b (x int);\n') });
+    const error = await sourceError(readMigrationsDir(dir));
+    expect(error.message).toBe(`${path.join(dir, '002_nul.up.sql')} (line 2, byte 25) holds a NUL byte (0x00), which would cut the SQL short there: remove it`);
+    expect(syncSourceError(() => defineMigrations([{ version: '001_a', up: 'SELECT 1;\0' }])).message).toBe(
+      '<memory>/001_a.up.sql (line 1, byte 10) holds a NUL byte (0x00), which would cut the SQL short there: remove it',
+    );
+    const withDown = tempDir({ '001_a.up.sql': 'SELECT 1;', '001_a.down.sql': Buffer.from('SELECT 2;\0') });
+    const [migration] = await readMigrationsDir(withDown);
+    expect(() => migration!.downSql).toThrow(`${path.join(withDown, '001_a.down.sql')} (line 1, byte 10) holds a NUL byte (0x00)`);
   });
 
   it('reads a down file when its SQL is asked for: an up run is not stopped by a down file that is not UTF-8, a down run is', async () => {

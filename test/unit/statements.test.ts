@@ -265,6 +265,11 @@ describe('parseSql: bad files', () => {
       expect(await parseSql(sql, '010_comments.up.sql')).toEqual({ statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' });
     },
   );
+
+  it('gives no statement for an empty text to every caller of the parser front end (lint too), where the parser itself refuses it', async () => {
+    expect(await parseStatements('')).toEqual([]);
+    expect(await parseStatements('', new ParseMemo())).toEqual([]);
+  });
 });
 
 describe('parseSql: edge cases', () => {
@@ -363,7 +368,15 @@ describe('parseSql: what a concurrent index statement works on', () => {
     expect(await concurrentOf('REINDEX SCHEMA CONCURRENTLY app;')).toEqual({ action: 'reindex', kind: 'other', relation: null });
   });
 
-  it.each(['CREATE INDEX users_email ON users (email);', 'DROP INDEX users_email;', 'REINDEX INDEX users_email;', 'VACUUM users;', 'CREATE TABLE t (a int);'])(
+  it('names the table and the partition of DETACH PARTITION … CONCURRENTLY, as written', async () => {
+    expect(await concurrentOf('ALTER TABLE app.events DETACH PARTITION events_2024 CONCURRENTLY;')).toEqual({
+      action: 'detach-partition',
+      table: { schema: 'app', name: 'events' },
+      partition: { schema: null, name: 'events_2024' },
+    });
+  });
+
+  it.each(['CREATE INDEX users_email ON users (email);', 'DROP INDEX users_email;', 'REINDEX INDEX users_email;', 'VACUUM users;', 'CREATE TABLE t (a int);', 'ALTER TABLE events DETACH PARTITION events_2024;'])(
     'gives no concurrent target for %s',
     async (sql) => {
       expect((await parseSql(sql, 'x.up.sql')).statements[0]).not.toHaveProperty('concurrent');
