@@ -70,7 +70,9 @@ beforeAll(async () => {
   const [{ filename, files }] = JSON.parse(pack.stdout) as [{ filename: string; files: Array<{ path: string }> }];
   const paths = files.map((f) => f.path);
   expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/api.js', 'dist/db/embedded.js']));
-  expect(paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE'].includes(p))).toEqual([]);
+  expect(paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(p))).toEqual([]);
+  expect(paths).toEqual(expect.arrayContaining(['LICENSE', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']));
+  expect(paths.filter((p) => p.endsWith('.map'))).toEqual([]);
 
   mkdirSync(app);
   const tarball = `file:../${filename}`;
@@ -135,6 +137,35 @@ describe('the packed tarball in a fresh project', () => {
     expect(ran).toMatchObject({ code: 0, stdout: '{"executed":["001_create_users"],"states":["applied"]}\n' });
     const refused = await run(process.execPath, ['dist/migrate.js'], { cwd: app, env: { DATABASE_URL: 'postgres://app@127.0.0.1:1/app', SLIPWAY_LOG_LEVEL: 'silent' } });
     expect(refused.stdout).toBe('connection: refused\n');
+  });
+
+  it("`require('slipway')` from a CommonJS project compiles under strict TypeScript and runs", async () => {
+    const cjs = path.join(app, 'cjs');
+    mkdirSync(path.join(cjs, 'src'), { recursive: true });
+    writeFileSync(path.join(cjs, 'package.json'), JSON.stringify({ name: 'cjs-app', private: true, type: 'commonjs' }));
+    writeFileSync(
+      path.join(cjs, 'src/migrate.ts'),
+      [
+        "import { migrate, status, type MigrateResult } from 'slipway';",
+        '',
+        'async function main(): Promise<void> {',
+        "  const result: MigrateResult = await migrate({ databaseUrl: process.env.DATABASE_URL, dir: '../migrations', direction: 'up', table: process.env.TABLE, lockKey: process.env.LOCK_KEY });",
+        "  const report = await status({ databaseUrl: process.env.DATABASE_URL, dir: '../migrations', table: process.env.TABLE });",
+        "  console.log(JSON.stringify({ executed: result.executed.length, states: report.migrations.map((m) => m.state), loaded: typeof require('slipway').migrate }));",
+        '}',
+        'void main();',
+        '',
+      ].join('\n'),
+    );
+    writeFileSync(
+      path.join(cjs, 'tsconfig.json'),
+      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'Node16', moduleResolution: 'Node16', strict: true, types: ['node'], outDir: 'dist', rootDir: 'src' }, include: ['src'] }),
+    );
+    const tsc = await run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: cjs });
+    expect(tsc.stdout + tsc.stderr).toBe('');
+    expect(readFileSync(path.join(cjs, 'dist/migrate.js'), 'utf8')).toMatch(/require\("slipway"\)/);
+    const ran = await run(process.execPath, ['dist/migrate.js'], { cwd: cjs, env: { DATABASE_URL: box.url, TABLE: box.table, LOCK_KEY: box.lockKey.toString(), SLIPWAY_LOG_LEVEL: 'silent' } });
+    expect(ran).toMatchObject({ code: 0, stdout: '{"executed":0,"states":["applied"],"loaded":"function"}\n' });
   });
 
   it('npx slipway up runs against the test database; without one it says how to get the local PostgreSQL', async () => {
