@@ -36,6 +36,8 @@ interface DatabaseFlags {
   table: string;
   lockKey?: bigint;
   databaseUrl?: string;
+  /** Use the local PostgreSQL even where `CI` is set. */
+  local?: boolean;
   wait?: number;
   json?: boolean;
   logLevel: string;
@@ -87,6 +89,7 @@ function withDatabaseOptions(command: Command, { json = true, migrations = true 
   }
   command
     .addOption(new Option('--database-url <url>', 'PostgreSQL connection string; without one, the local server in .slipway/postgres').env('DATABASE_URL'))
+    .addOption(new Option('--local', 'without a connection string, use the local server in .slipway/postgres even where CI is set'))
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
     .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'))
     .addOption(new Option('--log-format <format>', 'log lines as JSON or readable (default: readable on a terminal)').choices(['json', 'pretty']));
@@ -153,7 +156,13 @@ async function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise
  */
 async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSignal, folder: 'migrations' | 'seeds'): Promise<Run> {
   let databaseUrl = flags.databaseUrl;
-  if (databaseUrl === undefined || databaseUrl === '') {
+  if (databaseUrl !== undefined && databaseUrl.trim() === '') {
+    throw new UsageError('DATABASE_URL (or --database-url) is set but empty: set it to the database to use, or unset it for the local PostgreSQL in .slipway/postgres');
+  }
+  if (databaseUrl === undefined && inAutomation() && flags.local !== true) {
+    throw new UsageError('no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres');
+  }
+  if (databaseUrl === undefined) {
     if (folder === 'migrations') await readMigrationsFolder(flags.dir);
     else await (await import('../seed/files.js')).readSeedDir(flags.dir);
     const local = await (await localServer()).startLocalServer();
@@ -175,6 +184,12 @@ async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSig
       signal,
     },
   };
+}
+
+/** CI services set `CI` (to `true`, `1`, or a name); `false` and `0` say it is not one. */
+function inAutomation(): boolean {
+  const ci = process.env.CI;
+  return ci !== undefined && ci !== '' && !/^(false|0)$/i.test(ci);
 }
 
 function printJson(document: unknown): void {

@@ -39,9 +39,17 @@ interface Binaries {
   postgres: string;
 }
 
-/** `.slipway` in the working directory, unless `SLIPWAY_HOME` says otherwise. */
-export function defaultRoot(): string {
-  return path.resolve(process.env.SLIPWAY_HOME ?? '.slipway');
+/**
+ * `SLIPWAY_HOME`, else `.slipway` in the project's root: the nearest folder, from the working
+ * directory up, that holds a `.slipway` folder or a `package.json` (so a command run from a
+ * subfolder finds the same server); the working directory when there is none.
+ */
+export function defaultRoot(cwd = process.cwd()): string {
+  if (process.env.SLIPWAY_HOME) return path.resolve(process.env.SLIPWAY_HOME);
+  for (let dir = path.resolve(cwd); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, '.slipway')) || existsSync(path.join(dir, 'package.json'))) return path.join(dir, '.slipway');
+    if (path.dirname(dir) === dir) return path.resolve(cwd, '.slipway');
+  }
 }
 
 /** How to get the optional package, or do without it: said whenever it is missing. */

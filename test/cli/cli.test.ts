@@ -172,6 +172,47 @@ describe('commands against a real database', () => {
 });
 
 describe('before any database', () => {
+  it('an empty DATABASE_URL, or none where CI is set, is a usage error (exit 2) in one line: no local server is started', async () => {
+    const cwd = mkdtempSync(path.join(os.tmpdir(), 'slipway-cwd-'));
+    try {
+      mkdirSync(path.join(cwd, 'migrations'));
+      writeFileSync(path.join(cwd, 'migrations', '001_a.up.sql'), 'SELECT 1;');
+      for (const command of [['up'], ['status'], ['plan'], ['down']]) {
+        expect(await runCli(command, { cwd, env: { DATABASE_URL: '' } })).toMatchObject({
+          code: 2,
+          stdout: '',
+          stderr: 'slipway: DATABASE_URL (or --database-url) is set but empty: set it to the database to use, or unset it for the local PostgreSQL in .slipway/postgres\n',
+        });
+        expect(await runCli(command, { cwd, env: { CI: 'true' } })).toMatchObject({
+          code: 2,
+          stdout: '',
+          stderr: 'slipway: no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres\n',
+        });
+      }
+      expect(readdirSync(cwd)).toEqual(['migrations']);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('the local server lives in the project root, found from a subfolder (the nearest .slipway or package.json)', async () => {
+    const { defaultRoot } = await import('../../src/db/embedded.js');
+    const project = mkdtempSync(path.join(os.tmpdir(), 'slipway-project-'));
+    const previous = process.env.SLIPWAY_HOME;
+    delete process.env.SLIPWAY_HOME;
+    try {
+      mkdirSync(path.join(project, 'services/api'), { recursive: true });
+      expect(defaultRoot(path.join(project, 'services/api'))).toBe(path.join(project, 'services/api/.slipway'));
+      writeFileSync(path.join(project, 'package.json'), '{}');
+      expect(defaultRoot(path.join(project, 'services/api'))).toBe(path.join(project, '.slipway'));
+      mkdirSync(path.join(project, 'services/.slipway'));
+      expect(defaultRoot(path.join(project, 'services/api'))).toBe(path.join(project, 'services/.slipway'));
+    } finally {
+      if (previous !== undefined) process.env.SLIPWAY_HOME = previous;
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
   it('up, status, plan, adopt and seed check their folder before starting a local PostgreSQL: nothing is left running', async () => {
     const cwd = mkdtempSync(path.join(os.tmpdir(), 'slipway-cwd-'));
     try {

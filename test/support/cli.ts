@@ -9,10 +9,11 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The environment for a CLI subprocess: no DATABASE_URL or SLIPWAY_* unless the test gives them. */
+/** The environment for a CLI subprocess: no DATABASE_URL, CI or SLIPWAY_* unless the test gives them. */
 export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env = { ...process.env };
-  for (const key of Object.keys(env)) if (key === 'DATABASE_URL' || key.startsWith('SLIPWAY_')) delete env[key];
+  // CI changes what a run without a connection string does: a test that wants it sets it.
+  for (const key of Object.keys(env)) if (key === 'DATABASE_URL' || key === 'CI' || key.startsWith('SLIPWAY_')) delete env[key];
   return { ...env, ...extra };
 }
 
