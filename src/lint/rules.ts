@@ -110,7 +110,7 @@ export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: 
       const table = relationName(node.relation);
       if (node.concurrent === true) {
         if (statement.inOwnBlock) emit('ban-concurrent-index-creation-in-transaction', `CREATE INDEX CONCURRENTLY inside the file's own BEGIN … COMMIT: Postgres refuses it in a transaction block`, loc(node.relation));
-      } else if (!ctx.isNewTable(node.relation)) {
+      } else if (ctx.inUse(node.relation)) {
         emit('require-concurrent-index-creation', `CREATE ${node.unique === true ? 'UNIQUE ' : ''}INDEX${typeof node.idxname === 'string' ? ` ${node.idxname}` : ''} on existing table ${table} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY`, loc(node.relation));
       }
       break;
@@ -120,17 +120,17 @@ export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: 
         if (node.concurrent === true) {
           if (statement.inOwnBlock) emit('ban-concurrent-index-creation-in-transaction', `DROP INDEX CONCURRENTLY inside the file's own BEGIN … COMMIT: Postgres refuses it in a transaction block`);
         } else {
-          const existing = objectNames(node).map((p) => p.at(-1)!).filter((name) => !ctx.isNewIndex(name));
+          const existing = objectNames(node).filter((parts) => ctx.inUseByParts(parts)).map((parts) => parts.join('.'));
           if (existing.length > 0) emit('require-concurrent-index-deletion', `DROP INDEX ${existing.join(', ')} locks its table against every query: use DROP INDEX CONCURRENTLY`);
         }
       } else if (node.removeType === 'OBJECT_TABLE') {
-        const existing = objectNames(node).map((p) => p.at(-1)!).filter((name) => !ctx.isNewTable({ relname: name }));
+        const existing = objectNames(node).filter((parts) => ctx.inUseByParts(parts)).map((parts) => parts.join('.'));
         if (existing.length > 0) emit('ban-drop-table', `DROP TABLE ${existing.join(', ')}: replicas still running the previous code use it`);
       }
       break;
     }
     case 'RenameStmt': {
-      if (ctx.isNewTable(node.relation)) break;
+      if (!ctx.inUse(node.relation)) break;
       if (node.renameType === 'OBJECT_COLUMN' && node.relationType === 'OBJECT_TABLE') {
         emit('renaming-column', `renaming column ${relationName(node.relation)}.${String(node.subname)} to ${String(node.newname)} breaks the replicas still running the previous code`, loc(node.relation));
       } else if (node.renameType === 'OBJECT_TABLE') {
@@ -162,7 +162,7 @@ function loc(node: unknown): unknown {
 function checkAlterTable(statement: LintStatement, ctx: LintContext, state: FileState, emit: Emit): void {
   const { node } = statement;
   const table = relationName(node.relation) ?? '?';
-  const isNew = ctx.isNewTable(node.relation);
+  const isNew = !ctx.inUse(node.relation);
   for (const { AlterTableCmd: cmd } of (node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? []) {
     if (cmd === undefined) continue;
     const def = cmd.def as Node | undefined;
@@ -419,11 +419,11 @@ function locksTable(statement: LintStatement, ctx: LintContext): boolean {
   switch (kind) {
     case 'AlterTableStmt':
     case 'RenameStmt':
-      return !ctx.isNewTable(node.relation);
+      return ctx.inUse(node.relation);
     case 'IndexStmt':
-      return node.concurrent !== true && !ctx.isNewTable(node.relation);
+      return node.concurrent !== true && ctx.inUse(node.relation);
     case 'DropStmt':
-      return node.concurrent !== true && (node.removeType === 'OBJECT_TABLE' || node.removeType === 'OBJECT_INDEX');
+      return node.concurrent !== true && (node.removeType === 'OBJECT_TABLE' || node.removeType === 'OBJECT_INDEX') && objectNames(node).some((parts) => ctx.inUseByParts(parts));
     default:
       return false;
   }
