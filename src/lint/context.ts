@@ -110,11 +110,13 @@ export class LintContext {
   }
 
   /**
-   * Does this statement ask what the history declared (a column's type, a NOT NULL check)?
+   * Does this statement ask what the history declared (a column's type, a NOT NULL check, a table)?
    * Only then is the history replayed: with a catalog, existence is the catalog's; without one,
    * a table no migration created counts as existing, like one the history created.
    */
   static asksHistory(kind: string, node: Node): boolean {
+    // CREATE TABLE IF NOT EXISTS does nothing to a table the history created: only the history tells.
+    if (kind === 'CreateStmt' || kind === 'CreateTableAsStmt') return node.if_not_exists === true;
     if (kind !== 'AlterTableStmt') return false;
     return ((node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? []).some((c) => c.AlterTableCmd?.subtype === 'AT_AlterColumnType' || c.AlterTableCmd?.subtype === 'AT_SetNotNull');
   }
