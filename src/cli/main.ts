@@ -503,9 +503,10 @@ function lintConfigOption(): Option {
   return new Option('--lint-config <file>', `lint config: rules on/off and findings silenced outside the migration files (default: ${DEFAULT_LINT_CONFIG} when present)`).env('SLIPWAY_LINT_CONFIG');
 }
 
-async function lintConfig(flags: LintFlag): Promise<LintConfig> {
+/** The lint config file's settings; a missing one is empty unless named by --lint-config (and not about to be written). */
+async function lintConfig(flags: LintFlag & { writeBaseline?: boolean }): Promise<LintConfig> {
   const { readLintConfig } = await import('../lint/config.js');
-  return readLintConfig(flags.lintConfig ?? DEFAULT_LINT_CONFIG, flags.lintConfig === undefined);
+  return readLintConfig(flags.lintConfig ?? DEFAULT_LINT_CONFIG, flags.lintConfig === undefined || flags.writeBaseline === true);
 }
 
 interface LintFlags {

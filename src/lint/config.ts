@@ -88,8 +88,9 @@ export function readLintConfig(file: string, optional = false): LintConfig {
  * const added = writeBaseline('slipway-lint.json', await lint({ dir: './migrations' }));
  */
 export function writeBaseline(file: string, report: LintReport, today = new Date()): number {
-  const existing: Record<string, unknown> = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
+  // What the file holds is checked first: a baseline is never written over a config it cannot read.
   if (existsSync(file)) readLintConfig(file);
+  const existing: Record<string, unknown> = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};
   const ignore = [...((existing.ignore as unknown[] | undefined) ?? [])];
   const reason = `baseline: present when the baseline was written (${today.toISOString().slice(0, 10)})`;
   const seen = new Set<string>();
