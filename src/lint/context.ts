@@ -229,7 +229,8 @@ export class LintContext {
   private create(key: string | null, kind: RelationInfo['kind'], ifNotExists: boolean, table: string | null = null): RelationInfo | null {
     if (key === null) return null;
     // CREATE … IF NOT EXISTS of a relation that exists does nothing: it stays as it was (in use, if it was).
-    if (ifNotExists && this.exists(key)) return null;
+    // In the history it ran when it did create (the catalog, read today, already has it): its columns are recorded.
+    if (ifNotExists && this.phase === 'run' && this.exists(key)) return null;
     const created = info(kind, this.phase === 'history', table);
     this.relations.set(key, created);
     this.gone.delete(key);

@@ -165,3 +165,15 @@ describe('changes that scan or rewrite a table in use, reported now', () => {
     expect(rules).toEqual(['adding-exclusion-constraint']);
   });
 });
+
+describe('the history still declares column types', () => {
+  it('varchar(50) to text is no rewrite, to varchar(20) is, for a table the catalog has', async () => {
+    box = await sandbox();
+    const first = { '001_users.up.sql': 'CREATE TABLE IF NOT EXISTS users (id bigint PRIMARY KEY, name varchar(50));\n' };
+    await up(migrationsDir(first));
+    const widen = await lint({ dir: migrationsDir({ ...first, '002_widen.up.sql': 'ALTER TABLE users ALTER COLUMN name TYPE text;\n' }), databaseUrl: box.url, table: box.table });
+    expect(widen.findings).toEqual([]);
+    const narrow = await lint({ dir: migrationsDir({ ...first, '002_narrow.up.sql': 'ALTER TABLE users ALTER COLUMN name TYPE varchar(20);\n' }), databaseUrl: box.url, table: box.table });
+    expect(narrow.findings.map((f) => f.message)).toEqual([expect.stringContaining('from varchar(50) to varchar(20)')]);
+  });
+});
