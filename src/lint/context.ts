@@ -200,6 +200,11 @@ export class LintContext {
       const known = this.relations.get(`${schema}.${name}`);
       if (known !== undefined) return { key: `${schema}.${name}`, info: known };
     }
+    if (this.catalog === null) {
+      // Without a catalog the session's search path is a guess: a relation of this name that a migration
+      // seen put in another schema (`CREATE INDEX i ON auth.users`, then `DROP INDEX i`) is the one meant.
+      for (const [key, known] of this.relations) if (key.endsWith(`.${name}`)) return { key, info: known };
+    }
     return this.lookup(`${this.path[0] ?? 'public'}.${name}`);
   }
 

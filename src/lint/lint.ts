@@ -145,7 +145,8 @@ export async function lintSources(
     parsed.push(keptChars <= KEEP_PARSED_CHARS ? file : null);
   }
   const ctx = new LintContext(pgVersion, catalog === undefined ? null : await catalog({ relations: [...names.relations], types: [...names.types] }));
-  if (asksHistory) {
+  // Without a catalog the history is all there is to tell which relations exist; with one, it only declares column types.
+  if (asksHistory || catalog === undefined) {
     for (const source of history) {
       // What already ran parsed when it ran; a file edited since into something unparseable is not the linter's business.
       const file = await parseForLint(source, RULE_IDS, memo).catch(() => null);

@@ -289,6 +289,11 @@ $$;`;
     ]);
   });
 
+  it('an unqualified name no schema of the path holds is the relation a migration put in another schema', async () => {
+    const create = 'CREATE SCHEMA auth;\nCREATE TABLE auth.members (id bigint, token text);\nCREATE INDEX IF NOT EXISTS members_token_idx ON auth.members (token);';
+    expect(await rulesOf([create, 'DROP INDEX IF EXISTS members_token_idx;\nCREATE UNIQUE INDEX members_token_idx ON auth.members (token);'])).toEqual([]);
+  });
+
   it('CREATE TABLE IF NOT EXISTS of a table the history created leaves it in use', async () => {
     expect(await rulesOf('CREATE TABLE IF NOT EXISTS users (id bigint);\nCREATE INDEX users_email_idx ON users (email);')).toEqual(['require-concurrent-index-creation']);
   });
