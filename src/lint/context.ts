@@ -104,11 +104,6 @@ export class LintContext {
     for (const d of catalog?.checkedDomains ?? []) (this.checkedDomains.add(d), this.checkedDomains.add(d.slice(d.indexOf('.') + 1)));
   }
 
-  /** Is the catalog of a live database known (existence is the catalog's, not assumed)? */
-  get knowsCatalog(): boolean {
-    return this.catalog !== null;
-  }
-
   /**
    * Does this statement ask what the history declared (a column's type, a NOT NULL check, a table)?
    * Only then is the history replayed: with a catalog, existence is the catalog's; without one,
@@ -226,16 +221,11 @@ export class LintContext {
     return `${schema}.${ref.relname}`;
   }
 
-  /** Does a relation of this key exist now (known, or with a catalog present in it)? No assumption is made here. */
-  private exists(key: string): boolean {
-    return this.relations.has(key);
-  }
-
   private create(key: string | null, kind: RelationInfo['kind'], ifNotExists: boolean, table: string | null = null): RelationInfo | null {
     if (key === null) return null;
     // CREATE … IF NOT EXISTS of a relation that exists does nothing: it stays as it was (in use, if it was).
     // In the history it ran when it did create (the catalog, read today, already has it): its columns are recorded.
-    if (ifNotExists && this.phase === 'run' && this.exists(key)) return null;
+    if (ifNotExists && this.phase === 'run' && this.relations.has(key)) return null;
     const created = info(kind, this.phase === 'history', table);
     this.relations.set(key, created);
     this.gone.delete(key);
