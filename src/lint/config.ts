@@ -52,7 +52,9 @@ export function readLintConfig(file: string, optional = false): LintConfig {
   } catch (error) {
     throw new UsageError(`lint config ${file}: not valid JSON (${(error as Error).message}); see docs/lint.md for its shape`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new UsageError(`lint config ${file}: expected a JSON object with "enable", "disable" and "ignore"`);
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new UsageError(`lint config ${file}: expected a JSON object with "enable", "disable" and "ignore"`);
+  }
   const object = value as Record<string, unknown>;
   for (const key of Object.keys(object)) {
     if (!KEYS.has(key)) throw new UsageError(`lint config ${file}: unknown key ${JSON.stringify(key)}; known: enable, disable, ignore`);
@@ -61,7 +63,8 @@ export function readLintConfig(file: string, optional = false): LintConfig {
     const list = object[key];
     if (list === undefined) return undefined;
     if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) throw new UsageError(`lint config ${file}: "${key}" must be a list of rule ids`);
-    for (const id of list) if (id !== 'all' && !RULE_IDS.has(id)) throw new UsageError(`lint config ${file}: unknown rule ${JSON.stringify(id)} in "${key}"; slipway lint --list-rules names them`);
+    const unknown = list.find((id) => id !== 'all' && !RULE_IDS.has(id));
+    if (unknown !== undefined) throw new UsageError(`lint config ${file}: unknown rule ${JSON.stringify(unknown)} in "${key}"; slipway lint --list-rules names them`);
     return list;
   };
   const ignore = object.ignore ?? [];
@@ -72,7 +75,9 @@ export function readLintConfig(file: string, optional = false): LintConfig {
     if (typeof e.file !== 'string' || e.file === '') throw new UsageError(`${where} needs "file", the migration's file name`);
     if (typeof e.rule !== 'string' || !RULE_IDS.has(e.rule)) throw new UsageError(`${where}: unknown rule ${JSON.stringify(e.rule)}; slipway lint --list-rules names them`);
     if (typeof e.reason !== 'string' || e.reason.trim() === '') throw new UsageError(`${where} (${e.rule} in ${e.file}) needs a "reason"`);
-    if (e.statement !== undefined && typeof e.statement !== 'string') throw new UsageError(`${where}: "statement" must be a fingerprint string, as slipway lint --format json prints it`);
+    if (e.statement !== undefined && typeof e.statement !== 'string') {
+      throw new UsageError(`${where}: "statement" must be a fingerprint string, as slipway lint --format json prints it`);
+    }
     return { file: e.file, rule: e.rule, reason: e.reason, ...(typeof e.statement === 'string' && { statement: e.statement }) };
   });
   const enable = ruleList('enable');

@@ -332,7 +332,8 @@ export class LintContext {
     if (node.kind === 'VAR_SET_VALUE') {
       const schemas = ((node.args as Array<{ A_Const?: { sval?: { sval?: string } } }> | undefined) ?? []).map((a) => a.A_Const?.sval?.sval);
       // "$user" is a schema named as the role, seldom there; a list the parser cannot read leaves the path as it is.
-      if (schemas.every((s) => typeof s === 'string')) this.path = (schemas as string[]).flatMap((s) => s.split(',').map((p) => p.trim())).filter((s) => s !== '' && s !== '$user');
+      if (!schemas.every((s) => typeof s === 'string')) return;
+      this.path = (schemas as string[]).flatMap((s) => s.split(',').map((p) => p.trim())).filter((s) => s !== '' && s !== '$user');
     } else if (node.kind === 'VAR_SET_DEFAULT' || node.kind === 'VAR_RESET') {
       this.path = this.sessionPath;
     }

@@ -38,7 +38,7 @@ export async function readCatalog(client: pg.ClientBase, names: CatalogNames): P
         AND EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c')`,
     [names.types],
   );
-  const kindOf = (relkind: string): CatalogRelation['kind'] => (relkind === 'r' || relkind === 'p' || relkind === 'm' ? 'table' : relkind === 'i' || relkind === 'I' ? 'index' : 'other');
+  const kindOf = (relkind: string): CatalogRelation['kind'] => ('rpm'.includes(relkind) ? 'table' : 'iI'.includes(relkind) ? 'index' : 'other');
   return {
     searchPath: path.rows[0]?.path ?? [],
     relations: relations.rows.map((r) => ({ schema: r.schema, name: r.name, kind: kindOf(r.kind), table: r.table })),

@@ -133,7 +133,8 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     else if (control === 'end') open = false;
     const { line, column } = charPosition(lineStarts, gaps[i]!.first);
     const statementText = text.slice(gaps[i]!.first, toChar(r.end));
-    return { kind: r.kind, node: r.node, line, column, ignores: gaps[i]!.ignores, inOwnBlock, inTransaction: transactional || inOwnBlock, control, nested: false, text: statementText };
+    const inTransaction = transactional || inOwnBlock;
+    return { kind: r.kind, node: r.node, line, column, ignores: gaps[i]!.ignores, inOwnBlock, inTransaction, control, nested: false, text: statementText };
   });
   // What a DO block runs follows it, as statements of their own: what it creates exists afterwards, and what it locks is linted.
   const expanded: LintStatement[] = [];
@@ -161,7 +162,11 @@ function lineText(text: string, lineStarts: readonly number[], line: number): st
  * string, wherever they sit (under IF, in loops). Each is placed on its line in the file. A body
  * the parser cannot read, another language, or an `EXECUTE` of a computed string yields nothing.
  */
-async function doBlockStatements(statement: LintStatement, position: (byteOffset: number) => { line: number }, lineOf: (line: number) => string): Promise<LintStatement[]> {
+async function doBlockStatements(
+  statement: LintStatement,
+  position: (byteOffset: number) => { line: number },
+  lineOf: (line: number) => string,
+): Promise<LintStatement[]> {
   const args = ((statement.node.args as Array<{ DefElem?: Node }> | undefined) ?? []).map((a) => a.DefElem).filter((d): d is Node => d !== undefined);
   const language = args.find((d) => d.defname === 'language');
   if (language !== undefined && (language.arg as { String?: { sval?: string } } | undefined)?.String?.sval?.toLowerCase() !== 'plpgsql') return [];
@@ -183,7 +188,9 @@ async function doBlockStatements(statement: LintStatement, position: (byteOffset
     const here = typeof n.lineno === 'number' ? n.lineno : lineno;
     const exec = (n.PLpgSQL_stmt_execsql as Node | undefined)?.sqlstmt as { PLpgSQL_expr?: { query?: string } } | undefined;
     const dyn = n.PLpgSQL_stmt_dynexecute as { lineno?: number; query?: { PLpgSQL_expr?: { query?: string } } } | undefined;
-    if (typeof exec?.PLpgSQL_expr?.query === 'string') found.push({ query: exec.PLpgSQL_expr.query, lineno: Number((n.PLpgSQL_stmt_execsql as Node).lineno ?? here), dynamic: false });
+    if (typeof exec?.PLpgSQL_expr?.query === 'string') {
+      found.push({ query: exec.PLpgSQL_expr.query, lineno: Number((n.PLpgSQL_stmt_execsql as Node).lineno ?? here), dynamic: false });
+    }
     if (typeof dyn?.query?.PLpgSQL_expr?.query === 'string') found.push({ query: dyn.query.PLpgSQL_expr.query, lineno: dyn.lineno ?? here, dynamic: true });
     for (const key of Object.keys(n)) visit(n[key], here);
   };
@@ -195,8 +202,9 @@ async function doBlockStatements(statement: LintStatement, position: (byteOffset
     try {
       if (dynamic) {
         const constant = ((await parse(`SELECT ${query}`)) as unknown as { stmts?: RawStatement[] }).stmts?.[0]?.stmt.SelectStmt as Node | undefined;
-        const value = ((constant?.targetList as Array<{ ResTarget?: { val?: { A_Const?: { sval?: { sval?: string } } } } }> | undefined) ?? [])[0]?.ResTarget?.val?.A_Const?.sval?.sval;
-        if (typeof value !== 'string' || (constant!.targetList as unknown[]).length !== 1) continue;
+        const targets = (constant?.targetList as Array<{ ResTarget?: { val?: { A_Const?: { sval?: { sval?: string } } } } }> | undefined) ?? [];
+        const value = targets[0]?.ResTarget?.val?.A_Const?.sval?.sval;
+        if (typeof value !== 'string' || targets.length !== 1) continue;
         sql = value;
       }
       stmts = ((await parse(sql)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
@@ -271,7 +279,9 @@ function scanGap(
       const squawk = match === null ? SQUAWK_IGNORE.exec(comment) : null;
       if (squawk !== null) {
         const line = charPosition(lineStarts, i).line;
-        for (const rule of squawkRules(squawk[2], knownRules)) (squawk[1] === undefined ? ignores : fileIgnores).push({ rule, reason: `${squawk[1] === undefined ? 'squawk-ignore' : 'squawk-ignore-file'} (line ${line})`, line, squawk: true });
+        const wholeFile = squawk[1] !== undefined;
+        const reason = `${wholeFile ? 'squawk-ignore-file' : 'squawk-ignore'} (line ${line})`;
+        for (const rule of squawkRules(squawk[2], knownRules)) (wholeFile ? fileIgnores : ignores).push({ rule, reason, line, squawk: true });
       }
       if (match !== null) {
         const line = charPosition(lineStarts, i).line;
