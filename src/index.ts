@@ -10,12 +10,15 @@
 export { migrate, status, preview, adopt, seed, resolve, lint } from './api.js';
 export {
   lintSources,
+  readLintConfig,
   RULES,
   formatLintText,
   formatLintJson,
   formatLintGithub,
   type LintOptions,
   type LintSettings,
+  type LintSuppression,
+  type LintConfig,
   type LintReport,
   type LintFinding,
   type IgnoredFinding,

@@ -11,7 +11,7 @@ import { checkDatabaseName, parseTableName } from '../db/identifier.js';
 import { SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
-import type { LintFormat } from '../lint/index.js';
+import type { LintConfig, LintFormat, LintSettings } from '../lint/index.js';
 import type { MigrateOptions } from '../migrations/runner.js';
 import { createMigrationFiles, readMigrationsFolder } from '../migrations/source.js';
 import type { LogFormat } from './logger.js';
@@ -238,7 +238,7 @@ export async function main(argv: string[]): Promise<number> {
    * A fleet run: the schemas of one database (the local server's without a URL) or a file of
    * database URLs. Returns false when the command is not a fleet run.
    */
-  const fleet = async (command: 'up' | 'down' | 'status' | 'plan', flags: DatabaseFlags & FleetFlags & LockRetryFlags, request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean }) => {
+  const fleet = async (command: 'up' | 'down' | 'status' | 'plan', flags: DatabaseFlags & FleetFlags & LockRetryFlags & LintFlag, request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean }) => {
     if (flags.tenants === undefined) {
       if (flags.concurrency !== undefined || flags.failFast) throw new UsageError('--concurrency and --fail-fast go with --tenants');
       return false;
@@ -260,6 +260,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
       failFast: flags.failFast === true,
       ...lockRetryOptions(flags),
+      ...((command === 'up' || (command === 'plan' && request.direction === 'up')) && { lint: await lintFlag(flags, logger) }),
       logger,
       signal: controller.signal,
       onTenant: (result, p) => {
@@ -284,12 +285,13 @@ export async function main(argv: string[]): Promise<number> {
     withFleetOptions(withLockRetryOptions(program.command('up')))
       .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
-      .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations'),
+      .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
+      .addOption(lintConfigOption()),
   ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string }) => {
     if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }) })) return;
     const run = await begin(flags);
     const { migrate } = await api();
-    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: await lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
     if (json) printJson(result);
   });
 
@@ -325,12 +327,13 @@ export async function main(argv: string[]): Promise<number> {
       .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
       .option('--all', 'down: every applied migration')
-      .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations'),
+      .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations')
+      .addOption(lintConfigOption()),
   ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
     if (await fleet('plan', flags, { direction, ...flags })) return;
     const run = await begin(flags, true);
-    const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && lintFlag(flags, run.logger), ...requestFlags(flags) });
+    const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && (await lintFlag(flags, run.logger)), ...requestFlags(flags) });
     if (json) printJson(result);
     else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
   });
@@ -417,6 +420,8 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--database-url <url>', 'lint what up would apply to this database (and use its version); without one, no database is used').env('DATABASE_URL'))
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
     .option('--list-rules', 'print every rule with its severity, reason and safe rewrite')
+    .addOption(lintConfigOption())
+    .option('--write-baseline', 'record every finding in the lint config file, so that only new ones fail (exit 0)')
     .action(async (files: string[], flags: LintFlags) => {
       inputErrorsAreUsage = true;
       const { formatRules, formatLintGithub, formatLintJson, formatLintText } = await import('../lint/index.js');
@@ -430,15 +435,24 @@ export async function main(argv: string[]): Promise<number> {
         logger = await (await import('./logger.js')).cliLogger({ level: 'warn', toStderr: true });
       }
       const rules = (flags.rules ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+      const config = await lintConfig(flags);
       const report = await (await api()).lint({
         ...(files.length > 0 ? { files } : { dir: flags.dir }),
         ...(databaseUrl !== undefined && { databaseUrl, table: flags.table, ...(logger !== undefined && { logger }) }),
         ...(flags.wait !== undefined && { connectWait: flags.wait * 1000 }),
-        enable: rules.filter((r) => !r.startsWith('-')),
-        disable: rules.filter((r) => r.startsWith('-')).map((r) => r.slice(1)),
+        enable: [...(config.enable ?? []), ...rules.filter((r) => !r.startsWith('-'))],
+        disable: [...(config.disable ?? []), ...rules.filter((r) => r.startsWith('-')).map((r) => r.slice(1))],
+        suppressions: config.suppressions,
         ...(flags.pgVersion !== undefined && { pgVersion: flags.pgVersion }),
         lockTimeout: Math.round(flags.lockTimeout * 1000),
       });
+      if (flags.writeBaseline) {
+        const { writeBaseline } = await import('../lint/index.js');
+        const file = flags.lintConfig ?? DEFAULT_LINT_CONFIG;
+        const added = writeBaseline(file, report);
+        process.stdout.write(`${added} finding${added === 1 ? '' : 's'} recorded in ${file}${report.ignored.length > 0 ? ` (${report.ignored.length} already silenced)` : ''}: only new ones fail from now on\n`);
+        return;
+      }
       const format: LintFormat = flags.format;
       process.stdout.write(scrub(format === 'json' ? formatLintJson(report) : format === 'github' ? formatLintGithub(report) : formatLintText(report, { source: process.stdout.isTTY === true })));
       if (report.errors > 0) lintFailed = true;
@@ -494,6 +508,20 @@ class NotRunning extends Error {}
 
 interface LintFlag {
   lint?: boolean;
+  lintConfig?: string;
+}
+
+/** The lint config file read when --lint-config is not given, if it exists (see docs/lint.md). */
+const DEFAULT_LINT_CONFIG = 'slipway-lint.json';
+
+function lintConfigOption(): Option {
+  return new Option('--lint-config <file>', `lint config: rules on/off and findings silenced outside the migration files (default: ${DEFAULT_LINT_CONFIG} when present)`).env('SLIPWAY_LINT_CONFIG');
+}
+
+/** The lint config file's settings; a missing one is empty unless named by --lint-config (and not about to be written). */
+async function lintConfig(flags: LintFlag & { writeBaseline?: boolean }): Promise<LintConfig> {
+  const { readLintConfig } = await import('../lint/config.js');
+  return readLintConfig(flags.lintConfig ?? DEFAULT_LINT_CONFIG, flags.lintConfig === undefined || flags.writeBaseline === true);
 }
 
 interface LintFlags {
@@ -506,11 +534,13 @@ interface LintFlags {
   databaseUrl?: string;
   wait?: number;
   listRules?: boolean;
+  lintConfig?: string;
+  writeBaseline?: boolean;
 }
 
-/** up and plan lint unless --no-lint, which is logged. */
-function lintFlag(flags: LintFlag, logger: Logger): boolean {
-  if (flags.lint !== false) return true;
+/** up and plan lint unless --no-lint, which is logged; the lint config file says which rules and suppressions. */
+async function lintFlag(flags: LintFlag, logger: Logger): Promise<false | LintSettings> {
+  if (flags.lint !== false) return lintConfig(flags);
   logger.warn({ lint: false }, 'not linting the pending migrations (--no-lint): statements that lock tables in use run as written');
   return false;
 }

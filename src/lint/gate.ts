@@ -9,7 +9,42 @@ import { LintError } from '../errors.js';
 import type { AppliedRow, Plan } from '../migrations/plan.js';
 import type { Migration } from '../migrations/source.js';
 import type { ParseMemo } from '../migrations/statements.js';
+import type { CatalogNames, CatalogRelation, LintCatalog } from './context.js';
 import { lintSources, type LintReport, type LintSettings } from './lint.js';
+
+/**
+ * What the live database holds for the names a run mentions: every relation of those names
+ * outside the system schemas (with an index's table), the domains of those names that have a
+ * CHECK constraint, and the search path. Three small queries; nothing is locked.
+ */
+export async function readCatalog(client: pg.ClientBase, names: CatalogNames): Promise<LintCatalog> {
+  const path = await client.query<{ path: string[] }>('SELECT current_schemas(false)::text[] AS path');
+  const relations = names.relations.length === 0 ? { rows: [] } : await client.query<{ schema: string; name: string; kind: string; table: string | null }>(
+    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+            CASE WHEN t.oid IS NULL THEN NULL ELSE tn.nspname || '.' || t.relname END AS table
+       FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       LEFT JOIN pg_catalog.pg_index i ON i.indexrelid = c.oid
+       LEFT JOIN pg_catalog.pg_class t ON t.oid = i.indrelid
+       LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
+      WHERE c.relname = ANY($1::text[])
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'`,
+    [names.relations],
+  );
+  const domains = names.types.length === 0 ? { rows: [] } : await client.query<{ name: string }>(
+    `SELECT n.nspname || '.' || t.typname AS name
+       FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+      WHERE t.typtype = 'd' AND t.typname = ANY($1::text[])
+        AND EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c')`,
+    [names.types],
+  );
+  const kindOf = (relkind: string): CatalogRelation['kind'] => ('rpm'.includes(relkind) ? 'table' : 'iI'.includes(relkind) ? 'index' : 'other');
+  return {
+    searchPath: path.rows[0]?.path ?? [],
+    relations: relations.rows.map((r) => ({ schema: r.schema, name: r.name, kind: kindOf(r.kind), table: r.table })),
+    checkedDomains: domains.rows.map((d) => d.name),
+  };
+}
 
 /** `server_version_num` of the connected server. */
 export async function serverVersionNum(client: pg.ClientBase): Promise<number> {
@@ -18,7 +53,9 @@ export async function serverVersionNum(client: pg.ClientBase): Promise<number> {
 
 /**
  * Lints the steps of an `up` plan as one run, after the applied migrations as history, for the
- * connected server's version (unless `settings.pgVersion` says otherwise). A `down` plan is not linted.
+ * connected server's version (unless `settings.pgVersion` says otherwise), against the live
+ * catalog: a lock rule fires only for a relation that exists before the run, so on an empty
+ * database none does. A `down` plan is not linted.
  *
  * @example
  * await lintPlan(client, plan, migrations, appliedRows, { lockTimeout: 5000 }, logger); // throws LintError on an error-level finding
@@ -41,6 +78,7 @@ export async function lintPlan(
     { ...settings, pgVersion: settings.pgVersion ?? (await serverVersionNum(client)) },
     history.map((m) => ({ source: m.upSource, sql: m.upSql })),
     memo,
+    (names) => readCatalog(client, names),
   );
   for (const f of report.findings) {
     const line = `${f.file}:${f.line}:${f.column} ${f.rule} ${f.severity}: ${f.message}`;
@@ -55,7 +93,7 @@ export async function lintPlan(
     const more = errors.length > 1 ? ` and ${errors.length - 1} more (logged above)` : '';
     throw new LintError(
       errors.map(({ file, line, column, rule, message }) => ({ file, line, column, rule, message })),
-      `refused to run: the pending migrations have ${errors.length} error-level lint finding${errors.length === 1 ? '' : 's'}: ${first.file}:${first.line}:${first.column} ${first.rule}: ${first.message}${more}; nothing was run. Fix ${errors.length === 1 ? 'it' : 'them'}, silence one with "-- slipway:ignore <rule> <reason>" on the line above the statement, or run with --no-lint (lint: false)`,
+      `refused to run: the pending migrations have ${errors.length} error-level lint finding${errors.length === 1 ? '' : 's'}: ${first.file}:${first.line}:${first.column} ${first.rule}: ${first.message}${more}; nothing was run. Fix ${errors.length === 1 ? 'it' : 'them'}, silence one in a lint config file (slipway lint --write-baseline; see docs/lint.md), or run with --no-lint (lint: false)`,
     );
   }
   return report;

@@ -6,6 +6,9 @@
  * - `dir` (or `migrations`) without a connection: every up file of the folder, as one run.
  * - `dir` with a connection: what `up` would apply now, after the applied ones as history;
  *   the server's version picks the rules' version.
+ *
+ * With a connection, existence comes from the live catalog: the lock rules fire only for
+ * relations that exist before the run (on an empty database, none does).
  */
 import { readFileSync } from 'node:fs';
 import { SourceError, UsageError } from '../errors.js';
@@ -16,7 +19,7 @@ import { decodeSql, type MigrationInput } from '../migrations/source.js';
 import type { ConnectionSource } from '../db/session.js';
 import { quoteTableName } from '../db/identifier.js';
 import type { Logger } from 'pino';
-import { serverVersionNum } from './gate.js';
+import { readCatalog, serverVersionNum } from './gate.js';
 import { lintSources, type LintReport, type LintSettings } from './lint.js';
 import type { LintSource } from './source.js';
 
@@ -58,8 +61,10 @@ export async function lint(options: LintOptions): Promise<LintReport> {
   if (given !== 1) throw new UsageError('pass exactly one of files, dir (a migrations folder) or migrations (a list)');
   if (options.files !== undefined) {
     const run = options.files.map(readSource);
-    const pgVersion = options.pgVersion ?? (connected(options) ? await withSession(options, serverVersionNum) : undefined);
-    return lintSources(run, { ...options, ...(pgVersion !== undefined && { pgVersion }) });
+    if (!connected(options)) return lintSources(run, options);
+    return withSession(options, async (client) =>
+      lintSources(run, { ...options, pgVersion: options.pgVersion ?? (await serverVersionNum(client)) }, [], undefined, (names) => readCatalog(client, names)),
+    );
   }
   if (!connected(options)) {
     const { migrations } = loadMigrations(options);
@@ -67,21 +72,19 @@ export async function lint(options: LintOptions): Promise<LintReport> {
   }
   const { tableName, logger, migrations } = prepare(options);
   const session = await connect(options, logger);
-  let runSources: LintSource[];
-  let history: LintSource[];
-  let pgVersion: number;
   try {
     const { contents: { rows, adopting } } = await readOwnLedger(session.client, tableName);
     const p = plan(migrations, rows, validateRequest({ direction: 'up' }), { table: quoteTableName(tableName), adopting });
     const pending = new Set(p.steps.map((m) => m.version));
     const applied = new Set(rows.map((r) => r.version));
-    runSources = p.steps.map((m) => ({ source: m.upSource, sql: m.upSql }));
-    history = migrations.filter((m) => applied.has(m.version) && !pending.has(m.version)).map((m) => ({ source: m.upSource, sql: m.upSql }));
-    pgVersion = options.pgVersion ?? (await serverVersionNum(session.client));
+    const runSources: LintSource[] = p.steps.map((m) => ({ source: m.upSource, sql: m.upSql }));
+    const history = migrations.filter((m) => applied.has(m.version) && !pending.has(m.version)).map((m) => ({ source: m.upSource, sql: m.upSql }));
+    const pgVersion = options.pgVersion ?? (await serverVersionNum(session.client));
+    // Existence from the live catalog: the lock rules fire only for what exists before the run.
+    return await lintSources(runSources, { ...options, pgVersion }, history, undefined, (names) => readCatalog(session.client, names));
   } finally {
     await session.close();
   }
-  return lintSources(runSources, { ...options, pgVersion }, history);
 }
 
 async function withSession<T>(options: LintOptions, work: (client: import('pg').ClientBase) => Promise<T>): Promise<T> {
@@ -105,7 +108,20 @@ function readSource(file: string): LintSource {
   return { source: file, sql: decodeSql(bytes, file) };
 }
 
-export { lintSources, enabledRules, majorVersion, DEFAULT_PG_VERSION, type LintSettings, type LintReport, type LintFinding, type IgnoredFinding } from './lint.js';
+export {
+  lintSources,
+  enabledRules,
+  majorVersion,
+  statementFingerprint,
+  DEFAULT_PG_VERSION,
+  type LintSettings,
+  type LintSuppression,
+  type LintReport,
+  type LintFinding,
+  type IgnoredFinding,
+} from './lint.js';
 export { RULES, type LintRule, type Severity } from './rules.js';
 export { formatLintText, formatLintJson, formatLintGithub, formatRules, type LintFormat } from './format.js';
-export { lintPlan } from './gate.js';
+export { lintPlan, readCatalog } from './gate.js';
+export { readLintConfig, writeBaseline, type LintConfig } from './config.js';
+export type { LintCatalog, CatalogRelation, CatalogNames } from './context.js';

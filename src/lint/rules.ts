@@ -48,7 +48,8 @@ export const RULES: readonly LintRule[] = [
   rule('prefer-robust-stmts', 'warning', 'A file that runs outside a transaction can stop half-way; statements that tolerate a second run can simply be run again (slipway itself resumes where it stopped, and finishes an interrupted CREATE INDEX CONCURRENTLY from the catalog).', 'CREATE … IF NOT EXISTS, DROP … IF EXISTS, ADD COLUMN IF NOT EXISTS.', true),
   rule('transaction-nesting', 'error', 'A BEGIN inside an open transaction, or a COMMIT/ROLLBACK with none open, does not do what it says: Postgres only warns, and the statements around it are not atomic.', 'Leave transactions to slipway (it runs each file in one), or write one BEGIN … COMMIT pair per block.'),
   rule('ban-concurrent-index-creation-in-transaction', 'error', 'CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction block: inside the file\'s own BEGIN … COMMIT it fails (or, when the block wraps the whole file, slipway has to drop the wrapper, so the file is not atomic).', 'Put the concurrent index statement in a file of its own, without BEGIN/COMMIT.'),
-  rule('identifier-too-long', 'error', 'Postgres cuts names longer than 63 bytes, so the object gets a name other than the one written (and two long names may collide).', 'A name of 63 bytes or fewer.'),
+  rule('identifier-too-long', 'warning', 'Postgres cuts names longer than 63 bytes, so the object gets a name other than the one written; an error when two names written differently are cut to the same one.', 'A name of 63 bytes or fewer.'),
+  rule('adding-exclusion-constraint', 'error', 'ADD CONSTRAINT … EXCLUDE builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build; there is no concurrent form.', 'Create the table with the constraint, or add it in a maintenance window and suppress the finding with its reason (see docs/lint.md).'),
 ];
 
 export const RULE_IDS: ReadonlySet<string> = new Set(RULES.map((r) => r.id));
@@ -65,6 +66,8 @@ export interface RawFinding {
   readonly message: string;
   /** Byte offset into the file, or null for the statement's start. */
   readonly location: number | null;
+  /** When this finding is graver (or lighter) than the rule's usual severity. */
+  readonly severity?: Severity;
 }
 
 /** State the rules keep across the statements of one file. */
@@ -96,21 +99,21 @@ export interface CheckOptions {
  */
 export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: LintContext, state: FileState, options: CheckOptions): RawFinding[] {
   const out: RawFinding[] = [];
-  const emit = (ruleId: string, message: string, location: unknown = null) =>
-    out.push({ rule: ruleId, message, location: typeof location === 'number' && location >= 0 ? location : null });
+  const emit = (ruleId: string, message: string, location: unknown = null, severity?: Severity) =>
+    out.push({ rule: ruleId, message, location: typeof location === 'number' && location >= 0 ? location : null, ...(severity !== undefined && { severity }) });
   const { kind, node } = statement;
 
-  if (hasLongWord(file)) checkIdentifiers(node, file.text, emit);
+  if (hasLongWord(file)) checkIdentifiers(node, file.text, ctx, emit);
   checkTransactions(statement, state, emit);
   if (options.lockTimeout === 0) checkLockTimeout(statement, ctx, state, emit);
-  if (!file.transactional && !statement.inOwnBlock) checkRobust(kind, node, emit);
+  if (!file.transactional && !statement.inOwnBlock && !statement.nested) checkRobust(kind, node, emit);
 
   switch (kind) {
     case 'IndexStmt': {
       const table = relationName(node.relation);
       if (node.concurrent === true) {
         if (statement.inOwnBlock) emit('ban-concurrent-index-creation-in-transaction', `CREATE INDEX CONCURRENTLY inside the file's own BEGIN … COMMIT: Postgres refuses it in a transaction block`, loc(node.relation));
-      } else if (!ctx.isNewTable(node.relation)) {
+      } else if (ctx.inUse(node.relation)) {
         emit('require-concurrent-index-creation', `CREATE ${node.unique === true ? 'UNIQUE ' : ''}INDEX${typeof node.idxname === 'string' ? ` ${node.idxname}` : ''} on existing table ${table} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY`, loc(node.relation));
       }
       break;
@@ -120,17 +123,17 @@ export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: 
         if (node.concurrent === true) {
           if (statement.inOwnBlock) emit('ban-concurrent-index-creation-in-transaction', `DROP INDEX CONCURRENTLY inside the file's own BEGIN … COMMIT: Postgres refuses it in a transaction block`);
         } else {
-          const existing = objectNames(node).map((p) => p.at(-1)!).filter((name) => !ctx.isNewIndex(name));
+          const existing = objectNames(node).filter((parts) => ctx.inUseByParts(parts)).map((parts) => parts.join('.'));
           if (existing.length > 0) emit('require-concurrent-index-deletion', `DROP INDEX ${existing.join(', ')} locks its table against every query: use DROP INDEX CONCURRENTLY`);
         }
       } else if (node.removeType === 'OBJECT_TABLE') {
-        const existing = objectNames(node).map((p) => p.at(-1)!).filter((name) => !ctx.isNewTable({ relname: name }));
+        const existing = objectNames(node).filter((parts) => ctx.inUseByParts(parts)).map((parts) => parts.join('.'));
         if (existing.length > 0) emit('ban-drop-table', `DROP TABLE ${existing.join(', ')}: replicas still running the previous code use it`);
       }
       break;
     }
     case 'RenameStmt': {
-      if (ctx.isNewTable(node.relation)) break;
+      if (!ctx.inUse(node.relation)) break;
       if (node.renameType === 'OBJECT_COLUMN' && node.relationType === 'OBJECT_TABLE') {
         emit('renaming-column', `renaming column ${relationName(node.relation)}.${String(node.subname)} to ${String(node.newname)} breaks the replicas still running the previous code`, loc(node.relation));
       } else if (node.renameType === 'OBJECT_TABLE') {
@@ -153,7 +156,7 @@ export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: 
   return out;
 }
 
-type Emit = (rule: string, message: string, location?: unknown) => void;
+type Emit = (rule: string, message: string, location?: unknown, severity?: Severity) => void;
 
 function loc(node: unknown): unknown {
   return (node as { location?: unknown } | undefined)?.location;
@@ -162,7 +165,7 @@ function loc(node: unknown): unknown {
 function checkAlterTable(statement: LintStatement, ctx: LintContext, state: FileState, emit: Emit): void {
   const { node } = statement;
   const table = relationName(node.relation) ?? '?';
-  const isNew = ctx.isNewTable(node.relation);
+  const isNew = !ctx.inUse(node.relation);
   for (const { AlterTableCmd: cmd } of (node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? []) {
     if (cmd === undefined) continue;
     const def = cmd.def as Node | undefined;
@@ -244,7 +247,11 @@ function checkAddColumn(table: string, def: Node, ctx: LintContext, emit: Emit):
   if (constraints.some((c) => c.contype === 'CONSTR_NOTNULL') && !fills) {
     emit('adding-required-field', `ADD COLUMN ${table}.${column} NOT NULL without a DEFAULT fails on a table with rows: give it a constant DEFAULT, or add it nullable and backfill`, loc(def));
   }
+  if (ctx.isCheckedDomain(def.typeName)) {
+    emit('adding-field-with-default', `ADD COLUMN ${table}.${column} of domain ${type?.name ?? '?'}, which has a CHECK constraint: the table is rewritten (every row checked) under an ACCESS EXCLUSIVE lock`, loc(def.typeName));
+  }
   for (const constraint of constraints) {
+    if (constraint.contype === 'CONSTR_CHECK') emit('constraint-missing-not-valid', `ADD COLUMN ${table}.${column} CHECK (…) scans the table under an ACCESS EXCLUSIVE lock: add the column, then ADD CONSTRAINT … CHECK (…) NOT VALID and VALIDATE it in a later migration`, loc(constraint));
     if (constraint.contype === 'CONSTR_FOREIGN') emit('adding-foreign-key-constraint', `ADD COLUMN ${table}.${column} REFERENCES ${relationName(constraint.pktable) ?? '?'} validates under locks on both tables: add the column, then the constraint NOT VALID`, loc(constraint));
     if (constraint.contype === 'CONSTR_UNIQUE') emit('disallowed-unique-constraint', `ADD COLUMN ${table}.${column} UNIQUE builds its index under an ACCESS EXCLUSIVE lock`, loc(constraint));
     if (constraint.contype === 'CONSTR_PRIMARY') emit('adding-serial-primary-key-field', `ADD COLUMN ${table}.${column} PRIMARY KEY builds its index under an ACCESS EXCLUSIVE lock`, loc(constraint));
@@ -267,6 +274,7 @@ function checkAddConstraint(table: string, constraint: Node, emit: Emit): void {
       if (constraint.indexname === undefined) emit('adding-serial-primary-key-field', `ADD CONSTRAINT${name} PRIMARY KEY on ${table} builds its index under an ACCESS EXCLUSIVE lock: CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX`, loc(constraint));
       break;
     case 'CONSTR_EXCLUSION':
+      emit('adding-exclusion-constraint', `ADD CONSTRAINT${name} EXCLUDE on ${table} builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build (no concurrent form exists)`, loc(constraint));
       break;
     default:
       break;
@@ -363,7 +371,7 @@ function describeExpression(expression: unknown): string {
  * Names longer than 63 bytes. The parser has already cut them (as the server does), so a name of
  * 60 bytes or more is looked up in the file: followed there by more identifier characters, it was cut.
  */
-function checkIdentifiers(node: unknown, text: string, emit: Emit): void {
+function checkIdentifiers(node: unknown, text: string, ctx: LintContext, emit: Emit): void {
   const visit = (value: unknown, location: unknown): void => {
     if (Array.isArray(value)) {
       for (const item of value) visit(item, location);
@@ -375,8 +383,14 @@ function checkIdentifiers(node: unknown, text: string, emit: Emit): void {
     for (const key of IDENTIFIER_KEYS) {
       const name = n[key];
       if (typeof name === 'string' && Buffer.byteLength(name, 'utf8') >= 60) {
-        const written = new RegExp(`${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[A-Za-z0-9_$\u0080-\uffff]+`, 'i').exec(text)?.[0];
-        if (written !== undefined) emit('identifier-too-long', `name ${written.slice(0, 20)}… is ${Buffer.byteLength(written, 'utf8')} bytes: Postgres cuts it to the 63-byte ${name}`, here);
+        // Every way the file writes a name that is cut to this one: two different ones name one object.
+        const forms = [...text.matchAll(new RegExp(`${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}[A-Za-z0-9_$\u0080-\uffff]+`, 'gi'))].map((m) => m[0]);
+        const written = forms[0];
+        if (written === undefined) continue;
+        let other: string | null = null;
+        for (const form of forms) other ??= ctx.noteLongName(name, form.toLowerCase());
+        if (other === null) emit('identifier-too-long', `name ${written.slice(0, 20)}… is ${Buffer.byteLength(written, 'utf8')} bytes: Postgres cuts it to the 63-byte ${name}`, here);
+        else emit('identifier-too-long', `names ${written.slice(0, 20)}… and ${other.slice(0, 20)}… are both cut to the 63-byte ${name}: they name one object`, here, 'error');
       }
     }
     for (const key of Object.keys(n)) if (typeof n[key] === 'object') visit(n[key], here);
@@ -419,11 +433,11 @@ function locksTable(statement: LintStatement, ctx: LintContext): boolean {
   switch (kind) {
     case 'AlterTableStmt':
     case 'RenameStmt':
-      return !ctx.isNewTable(node.relation);
+      return ctx.inUse(node.relation);
     case 'IndexStmt':
-      return node.concurrent !== true && !ctx.isNewTable(node.relation);
+      return node.concurrent !== true && ctx.inUse(node.relation);
     case 'DropStmt':
-      return node.concurrent !== true && (node.removeType === 'OBJECT_TABLE' || node.removeType === 'OBJECT_INDEX');
+      return node.concurrent !== true && (node.removeType === 'OBJECT_TABLE' || node.removeType === 'OBJECT_INDEX') && objectNames(node).some((parts) => ctx.inUseByParts(parts));
     default:
       return false;
   }

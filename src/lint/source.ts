@@ -20,6 +20,8 @@ export interface IgnoreComment {
   readonly rule: string;
   readonly reason: string;
   readonly line: number;
+  /** Written for squawk (`-- squawk-ignore`): read where its rule ids map to slipway's, never refused. */
+  readonly squawk?: boolean;
 }
 
 export interface LintStatement {
@@ -37,12 +39,18 @@ export interface LintStatement {
   readonly inTransaction: boolean;
   /** For `BEGIN`/`COMMIT`/`ROLLBACK`: what it does to the file's own transaction. */
   readonly control: 'begin' | 'end' | null;
+  /** Run by a `DO` block (its body's SQL, or an `EXECUTE` of a constant string): findings point at {@link line}. */
+  readonly nested: boolean;
+  /** The statement's text, for the fingerprint that suppressions outside the file name it by. */
+  readonly text: string;
 }
 
 export interface ParsedFile {
   readonly source: string;
   readonly text: string;
   readonly statements: readonly LintStatement[];
+  /** `-- squawk-ignore-file` comments: rules (`*`: every rule) silenced for the whole file. */
+  readonly fileIgnores: readonly IgnoreComment[];
   /** True when slipway runs the whole file in one transaction (see `parseSql`). */
   readonly transactional: boolean;
   /** 1-based line and column of a parser location (a byte offset into the file). */
@@ -97,11 +105,15 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
   }
 
   // Leading comments: between the previous statement's end and this one's first token.
-  const gaps: Array<{ first: number; ignores: IgnoreComment[] }> = raw.map((r, i) => scanGap(text, i === 0 ? 0 : toChar(raw[i - 1]!.end), toChar(r.end), lineStarts, input.source, knownRules));
+  const fileIgnores: IgnoreComment[] = [];
+  const gaps: Array<{ first: number; ignores: IgnoreComment[] }> = raw.map((r, i) =>
+    scanGap(text, i === 0 ? 0 : toChar(raw[i - 1]!.end), toChar(r.end), lineStarts, input.source, knownRules, fileIgnores),
+  );
   const lastEnd = raw.length === 0 ? 0 : toChar(raw.at(-1)!.end);
-  const trailing = scanGap(text, lastEnd, text.length, lineStarts, input.source, knownRules);
-  if (trailing.ignores.length > 0) {
-    const at = trailing.ignores[0]!;
+  const trailing = scanGap(text, lastEnd, text.length, lineStarts, input.source, knownRules, fileIgnores);
+  const dangling = trailing.ignores.filter((i) => i.squawk !== true);
+  if (dangling.length > 0) {
+    const at = dangling[0]!;
     throw new UsageError(`${input.source}:${at.line}: slipway:ignore ${at.rule} is followed by no statement: put it on the line above the statement it is about`);
   }
 
@@ -120,16 +132,93 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     if (control === 'begin') open = true;
     else if (control === 'end') open = false;
     const { line, column } = charPosition(lineStarts, gaps[i]!.first);
-    return { kind: r.kind, node: r.node, line, column, ignores: gaps[i]!.ignores, inOwnBlock, inTransaction: transactional || inOwnBlock, control };
+    const statementText = text.slice(gaps[i]!.first, toChar(r.end));
+    const inTransaction = transactional || inOwnBlock;
+    return { kind: r.kind, node: r.node, line, column, ignores: gaps[i]!.ignores, inOwnBlock, inTransaction, control, nested: false, text: statementText };
   });
+  // What a DO block runs follows it, as statements of their own: what it creates exists afterwards, and what it locks is linted.
+  const expanded: LintStatement[] = [];
+  for (const statement of statements) {
+    expanded.push(statement);
+    if (statement.kind === 'DoStmt') expanded.push(...(await doBlockStatements(statement, position, (line) => lineText(text, lineStarts, line))));
+  }
   return {
     source: input.source,
     text,
-    statements,
+    statements: expanded,
+    fileIgnores,
     transactional,
     position,
-    lineText: (line) => text.slice(lineStarts[line - 1] ?? text.length, (lineStarts[line] ?? text.length + 1) - 1).replace(/\r$/, ''),
+    lineText: (line) => lineText(text, lineStarts, line),
   };
+}
+
+function lineText(text: string, lineStarts: readonly number[], line: number): string {
+  return text.slice(lineStarts[line - 1] ?? text.length, (lineStarts[line] ?? text.length + 1) - 1).replace(/\r$/, '');
+}
+
+/**
+ * The statements a plpgsql `DO` block runs: its SQL statements, and `EXECUTE` of a constant
+ * string, wherever they sit (under IF, in loops). Each is placed on its line in the file. A body
+ * the parser cannot read, another language, or an `EXECUTE` of a computed string yields nothing.
+ */
+async function doBlockStatements(
+  statement: LintStatement,
+  position: (byteOffset: number) => { line: number },
+  lineOf: (line: number) => string,
+): Promise<LintStatement[]> {
+  const args = ((statement.node.args as Array<{ DefElem?: Node }> | undefined) ?? []).map((a) => a.DefElem).filter((d): d is Node => d !== undefined);
+  const language = args.find((d) => d.defname === 'language');
+  if (language !== undefined && (language.arg as { String?: { sval?: string } } | undefined)?.String?.sval?.toLowerCase() !== 'plpgsql') return [];
+  const body = args.find((d) => d.defname === 'as');
+  if (body === undefined) return [];
+  const { parse, parsePlPgSQL } = await loadParser();
+  let tree: unknown;
+  try {
+    tree = await parsePlPgSQL(statement.text);
+  } catch {
+    return [];
+  }
+  const firstLine = typeof body.location === 'number' ? position(body.location).line : statement.line;
+  const found: Array<{ query: string; lineno: number; dynamic: boolean }> = [];
+  const visit = (value: unknown, lineno: number): void => {
+    if (Array.isArray(value)) return value.forEach((v) => visit(v, lineno));
+    if (value === null || typeof value !== 'object') return;
+    const n = value as Node;
+    const here = typeof n.lineno === 'number' ? n.lineno : lineno;
+    const exec = (n.PLpgSQL_stmt_execsql as Node | undefined)?.sqlstmt as { PLpgSQL_expr?: { query?: string } } | undefined;
+    const dyn = n.PLpgSQL_stmt_dynexecute as { lineno?: number; query?: { PLpgSQL_expr?: { query?: string } } } | undefined;
+    if (typeof exec?.PLpgSQL_expr?.query === 'string') {
+      found.push({ query: exec.PLpgSQL_expr.query, lineno: Number((n.PLpgSQL_stmt_execsql as Node).lineno ?? here), dynamic: false });
+    }
+    if (typeof dyn?.query?.PLpgSQL_expr?.query === 'string') found.push({ query: dyn.query.PLpgSQL_expr.query, lineno: dyn.lineno ?? here, dynamic: true });
+    for (const key of Object.keys(n)) visit(n[key], here);
+  };
+  visit(tree, 1);
+  const out: LintStatement[] = [];
+  for (const { query, lineno, dynamic } of found) {
+    let sql = query;
+    let stmts: RawStatement[];
+    try {
+      if (dynamic) {
+        const constant = ((await parse(`SELECT ${query}`)) as unknown as { stmts?: RawStatement[] }).stmts?.[0]?.stmt.SelectStmt as Node | undefined;
+        const targets = (constant?.targetList as Array<{ ResTarget?: { val?: { A_Const?: { sval?: { sval?: string } } } } }> | undefined) ?? [];
+        const value = targets[0]?.ResTarget?.val?.A_Const?.sval?.sval;
+        if (typeof value !== 'string' || targets.length !== 1) continue;
+        sql = value;
+      }
+      stmts = ((await parse(sql)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
+    } catch {
+      continue;
+    }
+    const line = firstLine + lineno - 1;
+    const column = Math.max(1, lineOf(line).indexOf(sql.trimStart().slice(0, 12)) + 1);
+    for (const entry of stmts) {
+      const [kind, node] = Object.entries(entry.stmt)[0]!;
+      out.push({ ...statement, kind, node, line, column, control: null, nested: true, text: sql });
+    }
+  }
+  return out;
 }
 
 function transactionControl(kind: string, node: Node): 'begin' | 'end' | null {
@@ -147,12 +236,36 @@ function transactionControl(kind: string, node: Node): 'begin' | 'end' | null {
 }
 
 const IGNORE = /^--\s*slipway:ignore\b[ \t]*(\S*)[ \t]*(.*)$/;
+/** squawk's own: `-- squawk-ignore rule-a, rule-b -- why` above a statement, `-- squawk-ignore-file [rules]` anywhere. */
+const SQUAWK_IGNORE = /^--\s*squawk-ignore(-file)?(?:[ \t]+(.*))?$/;
+
+/** squawk's rule ids where they differ from slipway's; the others are the same, or squawk's alone (then not read). */
+const SQUAWK_RULES: Readonly<Record<string, string>> = {
+  'prefer-big-int': 'prefer-bigint-over-int',
+  'prefer-bigint-over-smallint': 'prefer-bigint-over-int',
+  'require-timeout-settings': 'require-lock-timeout',
+};
+
+/** The slipway rules a squawk-ignore comment names (`*` for a bare one: every rule). */
+function squawkRules(list: string | undefined, knownRules: ReadonlySet<string>): string[] {
+  const names = (list ?? '').split('--')[0]!.split(/[\s,]+/).filter(Boolean);
+  if (names.length === 0) return ['*'];
+  return names.map((n) => SQUAWK_RULES[n] ?? n).filter((n) => knownRules.has(n));
+}
 
 /**
  * Skips whitespace and comments from `from`; returns where the statement's first token is, and
  * the ignore comments on the way (validated).
  */
-function scanGap(text: string, from: number, to: number, lineStarts: readonly number[], source: string, knownRules: ReadonlySet<string>): { first: number; ignores: IgnoreComment[] } {
+function scanGap(
+  text: string,
+  from: number,
+  to: number,
+  lineStarts: readonly number[],
+  source: string,
+  knownRules: ReadonlySet<string>,
+  fileIgnores: IgnoreComment[],
+): { first: number; ignores: IgnoreComment[] } {
   const ignores: IgnoreComment[] = [];
   let i = from;
   while (i < to) {
@@ -161,7 +274,15 @@ function scanGap(text: string, from: number, to: number, lineStarts: readonly nu
     else if (c === 45 && text.charCodeAt(i + 1) === 45) {
       let end = text.indexOf('\n', i);
       if (end === -1) end = text.length;
-      const match = IGNORE.exec(text.slice(i, end).trimEnd());
+      const comment = text.slice(i, end).trimEnd();
+      const match = IGNORE.exec(comment);
+      const squawk = match === null ? SQUAWK_IGNORE.exec(comment) : null;
+      if (squawk !== null) {
+        const line = charPosition(lineStarts, i).line;
+        const wholeFile = squawk[1] !== undefined;
+        const reason = `${wholeFile ? 'squawk-ignore-file' : 'squawk-ignore'} (line ${line})`;
+        for (const rule of squawkRules(squawk[2], knownRules)) (wholeFile ? fileIgnores : ignores).push({ rule, reason, line, squawk: true });
+      }
       if (match !== null) {
         const line = charPosition(lineStarts, i).line;
         const rule = match[1]!;

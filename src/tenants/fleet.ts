@@ -17,6 +17,7 @@ import { describeState, needsLock, plan, validateRequest, type Direction, type M
 import * as runner from '../migrations/runner.js';
 import { loadMigrations } from '../migrations/prepare.js';
 import type { Migration, MigrationInput } from '../migrations/source.js';
+import type { LintSettings } from '../lint/lint.js';
 import { readTenants, tenantLockKey, type Tenant } from './source.js';
 import { readSchemaLedgers, type SchemaLedger } from './state.js';
 
@@ -54,6 +55,8 @@ export interface TenantsOptions {
 
 export interface MigrateTenantsOptions extends TenantsOptions {
   readonly direction: Direction;
+  /** up and plan up: lint each tenant's pending migrations against its own catalog, as `migrate`'s `lint` (the CLI turns it on). */
+  readonly lint?: boolean | LintSettings;
   readonly target?: string;
   readonly steps?: number;
   readonly all?: boolean;
@@ -260,7 +263,8 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
           }
           steps = [];
         }
-        if (command === 'plan') report(index, { ...base, outcome: 'pending', executed: [], steps, durationMs: 0 });
+        // A plan that lints reads the tenant's catalog: it gets a run of its own, as a database tenant does.
+        if (command === 'plan' && !linting(options)) report(index, { ...base, outcome: 'pending', executed: [], steps, durationMs: 0 });
         else jobs.push({ index, tenant, database: state.database });
       }
     });
@@ -349,12 +353,13 @@ async function runJob(
       return statusResult(base, report.migrations, performance.now() - started);
     }
     if (command === 'plan') {
-      const p = await runner.preview({ ...common, ...request! });
+      const p = await runner.preview({ ...common, ...request!, ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }) });
       return { ...base, outcome: p.steps.length > 0 ? 'pending' : 'up-to-date', executed: [], steps: p.steps.map((s) => s.version), durationMs: Math.round(performance.now() - started) };
     }
     const result = await runner.migrate({
       ...common,
       ...request!,
+      ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }),
       ...(options.lockWaitTimeout !== undefined && { lockWaitTimeout: options.lockWaitTimeout }),
       ...(options.lockTimeout !== undefined && { lockTimeout: options.lockTimeout }),
       ...(options.lockRetries !== undefined && { lockRetries: options.lockRetries }),
@@ -393,6 +398,12 @@ function failure(tenant: Tenant, database: string, error: unknown, ms: number): 
   const code = converted instanceof SlipwayError ? converted.code : 'INTERNAL';
   const message = converted instanceof Error ? converted.message : String(converted);
   return { tenant: tenant.id, database: database || databaseOf(tenant.databaseUrl), schema: tenant.schema, outcome: 'failed', executed: [], steps: [], durationMs: Math.round(ms), error: { code, message } };
+}
+
+/** Does this fleet run lint (up, or plan up, with `lint` on)? */
+function linting(options: TenantsOptions): boolean {
+  const { lint, direction } = options as Partial<MigrateTenantsOptions>;
+  return direction === 'up' && lint !== undefined && lint !== false;
 }
 
 function databaseOf(url: string): string {

@@ -1,8 +1,8 @@
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sandbox, type Sandbox } from '../support/db.js';
-import { migrationsDir } from '../support/files.js';
+import { freshDatabase, sandbox, type Sandbox } from '../support/db.js';
+import { migrationsDir, tempFolder } from '../support/files.js';
 import { runCli } from '../support/cli.js';
 
 let box: Sandbox | undefined;
@@ -128,5 +128,62 @@ describe('with a database', () => {
     const result = await runCli(['up', ...dbArgs(box, dir)]);
     expect(result.code).toBe(0);
     expect(result.stdout).not.toContain('"level":50');
+  });
+});
+
+describe('lint over tenants, and silenced outside the files', () => {
+  it('up --tenants and plan --tenants lint each tenant against its own catalog', async () => {
+    const db = await freshDatabase();
+    try {
+      await db.admin.query('CREATE SCHEMA lt_busy; CREATE SCHEMA lt_new; CREATE TABLE lt_busy.issues (id bigint PRIMARY KEY, title text); INSERT INTO lt_busy.issues VALUES (1, \'a\')');
+      const dir = migrationsDir({ '001_issues.up.sql': 'CREATE TABLE IF NOT EXISTS issues (id bigint PRIMARY KEY, title text);\nCREATE INDEX issues_title_idx ON issues (title);\n' });
+      const args = ['--tenants', 'schema:lt\\_%', '--database-url', db.url, '--dir', dir, '--json'];
+      const tenants = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{"tenant"')).map((l) => JSON.parse(l)).sort((a, b) => a.tenant.localeCompare(b.tenant));
+
+      const plan = await runCli(['plan', ...args]);
+      expect(plan.code).toBe(1);
+      expect(tenants(plan.stdout).map((t) => [t.tenant, t.outcome, t.error?.code ?? null])).toEqual([['lt_busy', 'failed', 'LINT'], ['lt_new', 'pending', null]]);
+
+      const up = await runCli(['up', ...args]);
+      expect(up.code).toBe(1);
+      const results = tenants(up.stdout);
+      expect(results.map((t) => [t.tenant, t.outcome])).toEqual([['lt_busy', 'failed'], ['lt_new', 'changed']]);
+      expect(results[0].error.message).toMatch(/require-concurrent-index-creation: CREATE INDEX issues_title_idx on existing table issues/);
+      const indexes = await db.admin.query(`SELECT schemaname FROM pg_indexes WHERE indexname = 'issues_title_idx' ORDER BY 1`);
+      expect(indexes.rows.map((r) => r.schemaname)).toEqual(['lt_new']);
+
+      expect((await runCli(['up', ...args, '--no-lint'])).code).toBe(0);
+      expect((await db.admin.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE indexname = 'issues_title_idx'`)).rows[0].n).toBe(2);
+    } finally {
+      await db.drop();
+    }
+  });
+
+  it('--write-baseline records the findings in the lint config; lint, up and plan read it (by default from the current folder)', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '001_users.up.sql': CREATE });
+    expect((await runCli(['up', ...dbArgs(box, dir)])).code).toBe(0);
+    writeFileSync(path.join(dir, '002_index.up.sql'), UNSAFE);
+    const cwd = tempFolder({});
+    const config = path.join(cwd, 'slipway-lint.json');
+    const lintArgs = ['lint', '--database-url', box.url, '--table', box.table, '--dir', dir];
+
+    const written = await runCli([...lintArgs, '--write-baseline', '--lint-config', config]);
+    expect(written).toMatchObject({ code: 0, stdout: `1 finding recorded in ${config}: only new ones fail from now on\n` });
+    const entries = JSON.parse(readFileSync(config, 'utf8')).ignore;
+    expect(entries).toEqual([expect.objectContaining({ file: '002_index.up.sql', rule: 'require-concurrent-index-creation', statement: expect.stringMatching(/^[0-9a-f]{16}$/) })]);
+
+    expect(await runCli([...lintArgs, '--lint-config', config])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^no findings, 1 ignored in 1 file/) });
+    // Without --lint-config, slipway-lint.json in the current folder is read; elsewhere, up refuses.
+    expect((await runCli(['plan', ...dbArgs(box, dir)])).code).toBe(1);
+    expect((await runCli(['plan', ...dbArgs(box, dir)], { cwd })).code).toBe(0);
+    expect((await runCli(['up', ...dbArgs(box, dir)], { cwd })).code).toBe(0);
+    const { rows } = await box.admin.query(`SELECT version FROM ${box.table} ORDER BY version`);
+    expect(rows.map((r) => r.version)).toEqual(['001_users', '002_index']);
+
+    writeFileSync(config, '{"ignore": [{"file": "002_index.up.sql", "rule": "no-such-rule", "reason": "x"}]}');
+    const bad = await runCli([...lintArgs, '--lint-config', config]);
+    expect(bad).toMatchObject({ code: 2, stdout: '' });
+    expect(bad.stderr).toMatch(/^slipway: lint config .*slipway-lint\.json: ignore\[0\]: unknown rule "no-such-rule"/);
   });
 });

@@ -124,6 +124,10 @@ const CASES: Record<string, { fires: string | string[]; safe: string | string[];
     fires: 'BEGIN;\nCREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);\nCOMMIT;',
     safe: 'CREATE INDEX CONCURRENTLY IF NOT EXISTS users_email_idx ON users (email);',
   },
+  'adding-exclusion-constraint': {
+    fires: 'ALTER TABLE users ADD CONSTRAINT users_no_twin EXCLUDE USING btree (email WITH =);',
+    safe: 'CREATE TABLE bookings (room bigint, during tstzrange, EXCLUDE USING gist (room WITH =, during WITH &&));',
+  },
   'identifier-too-long': {
     fires: `CREATE TABLE ${'t'.repeat(64)} (id bigint);`,
     safe: `CREATE TABLE ${'t'.repeat(63)} (id bigint);`,
@@ -243,5 +247,99 @@ describe('helpers', () => {
     expect(binaryCoercible(t('numeric', 10, 2), t('numeric', 12, 2))).toBe(true);
     expect(binaryCoercible(t('numeric', 10, 2), t('numeric', 12, 3))).toBe(false);
     expect(binaryCoercible(t('int4'), t('int8'))).toBe(false);
+  });
+});
+
+/** Lints `sql` files as one run without a database, every rule on, after HISTORY. */
+async function reportOf(sql: string | string[], settings: LintSettings = {}) {
+  const files = (Array.isArray(sql) ? sql : [sql]).map((text, i) => ({ source: `${100 + i}_case.up.sql`, sql: text }));
+  return lintSources(files, settings, HISTORY);
+}
+
+describe('shapes of real histories, without a database', () => {
+  it('an index a DO block creates (under IF, or by EXECUTE of a constant) is the run\'s own: dropping it later is no finding', async () => {
+    const create = `CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_indexes WHERE indexname = 'accounts_email_idx') THEN
+    CREATE INDEX accounts_email_idx ON accounts (email);
+  END IF;
+  EXECUTE 'CREATE INDEX accounts_id_email_idx ON accounts (id, email)';
+END
+$$;`;
+    expect(await rulesOf([create, 'DROP INDEX accounts_email_idx;\nDROP INDEX accounts_id_email_idx;'])).toEqual([]);
+  });
+
+  it('what a DO block does to a table in use is linted, pointed at its line', async () => {
+    const report = await reportOf(`DO $$\nBEGIN\n  IF true THEN\n    CREATE INDEX users_email_idx ON users (email);\n  END IF;\nEND $$;`);
+    expect(report.findings.map((f) => [f.rule, f.line, f.column])).toEqual([['require-concurrent-index-creation', 4, 5]]);
+  });
+
+  it('a TEMP table, and names resolved with their schema', async () => {
+    // The TEMP table hides users for the unqualified names after it; public.users is the real one.
+    const temp = 'CREATE TEMP TABLE users (id bigint, email text);\nCREATE INDEX users_tmp_idx ON users (email);\nINSERT INTO users VALUES (1, \'a\');';
+    expect(await rulesOf(temp)).toEqual([]);
+    expect(await rulesOf(`${temp}\nCREATE INDEX users_email_idx ON public.users (email);`)).toEqual(['require-concurrent-index-creation']);
+    // A table of the same name in another schema is another table.
+    expect(await rulesOf('CREATE SCHEMA archive;\nCREATE TABLE archive.users (id bigint);\nCREATE INDEX users_email_idx ON users (email);')).toEqual(['require-concurrent-index-creation']);
+    expect(await rulesOf('CREATE SCHEMA archive;\nCREATE TABLE archive.users (id bigint);\nCREATE INDEX archive_users_idx ON archive.users (id);')).toEqual([]);
+    // SET search_path holds to the end of its file.
+    expect(await rulesOf(['CREATE SCHEMA app;\nSET search_path TO app;\nCREATE TABLE users (id bigint);\nCREATE INDEX users_id_idx ON users (id);', 'CREATE INDEX users_id2_idx ON users (id);'])).toEqual([
+      'require-concurrent-index-creation',
+    ]);
+  });
+
+  it('an unqualified name no schema of the path holds is the relation a migration put in another schema', async () => {
+    const create = 'CREATE SCHEMA auth;\nCREATE TABLE auth.members (id bigint, token text);\nCREATE INDEX IF NOT EXISTS members_token_idx ON auth.members (token);';
+    expect(await rulesOf([create, 'DROP INDEX IF EXISTS members_token_idx;\nCREATE UNIQUE INDEX members_token_idx ON auth.members (token);'])).toEqual([]);
+  });
+
+  it('CREATE TABLE IF NOT EXISTS of a table the history created leaves it in use', async () => {
+    expect(await rulesOf('CREATE TABLE IF NOT EXISTS users (id bigint);\nCREATE INDEX users_email_idx ON users (email);')).toEqual(['require-concurrent-index-creation']);
+  });
+
+  it('ADD COLUMN with a CHECK, or of a domain with a CHECK, on a table in use', async () => {
+    expect(await rulesOf('ALTER TABLE users ADD COLUMN rank bigint CHECK (rank > 0);')).toEqual(['constraint-missing-not-valid']);
+    expect(await rulesOf(['CREATE DOMAIN positive AS bigint CHECK (VALUE > 0);', 'ALTER TABLE users ADD COLUMN rank positive;'])).toEqual(['adding-field-with-default']);
+    expect(await rulesOf(['CREATE DOMAIN label AS text;', 'ALTER TABLE users ADD COLUMN tag label;'])).toEqual([]);
+  });
+});
+
+describe('identifier-too-long', () => {
+  const long = (suffix: string) => `${'a'.repeat(63)}${suffix}`;
+  it('is a warning for one long name, an error when two names are cut to the same one', async () => {
+    const one = await reportOf(`CREATE TABLE ${long('_x')} (id bigint);\nINSERT INTO ${long('_x')} VALUES (1);`);
+    expect(one.findings.map((f) => [f.rule, f.severity])).toEqual([['identifier-too-long', 'warning'], ['identifier-too-long', 'warning']]);
+    expect(one.errors).toBe(0);
+    const two = await reportOf([`CREATE TABLE ${long('_x')} (id bigint);`, `CREATE TABLE IF NOT EXISTS ${long('_y')} (id bigint);`]);
+    expect(two.findings.map((f) => f.severity)).toEqual(['warning', 'error']);
+    expect(two.findings[1]!.message).toMatch(/are both cut to the 63-byte a+/);
+  });
+});
+
+describe('suppressions outside the files, and squawk-ignore comments', () => {
+  const unsafe = 'CREATE INDEX users_email_idx ON users (email);\nALTER TABLE users DROP COLUMN code;';
+  it('a suppression names file and rule, and the statement by its fingerprint', async () => {
+    const first = await reportOf(unsafe);
+    expect(first.findings.map((f) => f.rule)).toEqual(['require-concurrent-index-creation', 'ban-drop-column']);
+    const index = first.findings[0]!;
+    const silenced = await reportOf(unsafe, { suppressions: [{ file: 'migrations/100_case.up.sql', rule: index.rule, statement: index.statement, reason: 'users is tiny' }] });
+    expect(silenced.findings.map((f) => f.rule)).toEqual(['ban-drop-column']);
+    expect(silenced.ignored).toEqual([expect.objectContaining({ rule: 'require-concurrent-index-creation', reason: 'users is tiny' })]);
+    // Another statement (the fingerprint differs) is not silenced; without a fingerprint, the whole file is.
+    const other = await reportOf('CREATE INDEX users_name2_idx ON users (name);', { suppressions: [{ file: '100_case.up.sql', rule: index.rule, statement: index.statement, reason: 'r' }] });
+    expect(other.findings).toHaveLength(1);
+    const whole = await reportOf('CREATE INDEX users_name2_idx ON users (name);', { suppressions: [{ file: '100_case.up.sql', rule: index.rule, reason: 'r' }] });
+    expect(whole.findings).toHaveLength(0);
+    await rejection(reportOf(unsafe, { suppressions: [{ file: 'x.sql', rule: 'no-such-rule', reason: 'r' }] }), UsageError);
+  });
+
+  it('squawk-ignore: its rule ids where they map to slipway\'s, a bare one for every rule, -file for the file; others are left alone', async () => {
+    const sql = (comment: string) => `${comment}\nCREATE INDEX users_email_idx ON users (email);\nALTER TABLE users DROP COLUMN code;`;
+    expect((await reportOf(sql('-- squawk-ignore require-concurrent-index-creation, prefer-robust-stmts -- tiny table'))).findings.map((f) => f.rule)).toEqual(['ban-drop-column']);
+    expect((await reportOf(sql('-- squawk-ignore'))).findings.map((f) => f.rule)).toEqual(['ban-drop-column']);
+    expect((await reportOf(sql('-- squawk-ignore-file ban-drop-column'))).findings.map((f) => f.rule)).toEqual(['require-concurrent-index-creation']);
+    expect((await reportOf(sql('-- squawk-ignore some-rule-only-squawk-has'))).findings).toHaveLength(2);
+    expect((await reportOf(sql('-- squawk-ignore prefer-big-int'), { enable: ['all'] })).ignored).toEqual([]);
   });
 });
