@@ -22,7 +22,8 @@ export interface ConnectionTarget {
 export function targetOf(config: pg.ClientConfig | undefined): ConnectionTarget {
   const secrets = [...passwordsOf(config?.connectionString), ...(typeof config?.password === 'string' && config.password ? [config.password] : [])];
   let fromUrl: Partial<ConnectionTarget> = {};
-  if (config?.connectionString) {
+  // Only a URL with an authority: `postgresql:/app:pw@db/app` parses too, its path holding the password.
+  if (config?.connectionString && /^\s*[a-z][a-z0-9+.-]*:\/\//i.test(config.connectionString)) {
     try {
       const url = new URL(config.connectionString);
       fromUrl = {

@@ -100,9 +100,13 @@ async function readTenantsFile(file: string): Promise<Tenant[]> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as { code?: string }).code;
+    // A database URL given where the file goes is named without its password.
+    const name = scrubSecrets(file, passwordsOf(file));
     throw new TenantError(
       'bad-source',
-      code === 'ENOENT' ? `tenants file ${file} does not exist: give schema:<pattern>, query:<SQL> or a file of database URLs, one per line` : `cannot read tenants file ${file}: ${(error as Error).message}`,
+      code === 'ENOENT'
+        ? `tenants file ${name} does not exist: give schema:<pattern>, query:<SQL> or a file of database URLs, one per line`
+        : `cannot read tenants file ${name}: ${scrubSecrets((error as Error).message, passwordsOf(file))}`,
     );
   }
   const entries: Array<{ url: string; line: number }> = [];

@@ -227,6 +227,25 @@ describe('database tenants', () => {
     await db.admin.query('DROP TABLE public.items, public.schema_migrations; DROP FUNCTION public.count_items()');
   });
 
+  it('a line meant as a URL but malformed fails alone, and no result or log line holds its password', async () => {
+    const password = 'Pw9-s3cret';
+    const malformed = [`postgres//app:${password}@db.internal/app`, `app:${password}@db.internal/app`, `postgresql:/app:${password}@db.internal/app`];
+    const file = path.join(tempFolder({}), 'tenants.txt');
+    writeFileSync(file, [other.url, ...malformed].join('\n'));
+    const { logger, lines } = captureLogger();
+    const result = await migrateTenants({ tenants: file, migrations: MIGRATIONS.slice(0, 1), direction: 'up', logger });
+    expect(result.tenants.map((t) => [t.tenant, t.outcome, t.error?.code])).toEqual([
+      [other.name, 'changed', undefined],
+      [`${file}:2`, 'failed', 'TENANT'],
+      [`${file}:3`, 'failed', 'TENANT'],
+      [`${file}:4`, 'failed', 'TENANT'],
+    ]);
+    expect(result.tenants[3]!.error!.message).toBe(`${file} line 4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://user:***@host:5432/dbname`);
+    expect(JSON.stringify(result)).not.toContain(password);
+    expect(JSON.stringify(lines)).not.toContain(password);
+    await other.admin.query('DROP TABLE public.items, public.schema_migrations');
+  });
+
   it('an empty file, and a missing one, are one clear error each', async () => {
     const dir = tempFolder({ 'empty.txt': '# nothing yet\n\n' });
     const empty = await rejection(migrateTenants({ tenants: path.join(dir, 'empty.txt'), migrations: MIGRATIONS, direction: 'up', logger: silentLogger }), TenantError);
