@@ -1,6 +1,8 @@
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type FreshDatabase } from '../support/db.js';
-import { migrationsDir } from '../support/files.js';
+import { migrationsDir, tempFolder } from '../support/files.js';
 import { runCli } from '../support/cli.js';
 
 const FILES = {
@@ -63,5 +65,43 @@ describe('slipway --tenants', () => {
     const qualified = await runCli(['up', '--tenants', 'schema:shop\\_%', '--table', 'ops.ledger', '--database-url', db.url, '--dir', dir]);
     expect(qualified.code).toBe(2);
     expect(qualified.stderr).toMatch(/^slipway: table ops\.ledger is schema-qualified: for schema tenants give the table's name only/);
+  });
+});
+
+describe('a connection string meant as a URL but malformed', () => {
+  const password = 'Pw9-s3cret';
+  const malformed = [`postgres//app:${password}@db.internal/app`, `app:${password}@db.internal/app`, `postgresql:/app:${password}@db.internal/app`];
+
+  it('single runs, by flag or DATABASE_URL, refuse it with exit 2 and print no password', async () => {
+    const dir = migrationsDir(FILES);
+    for (const url of malformed) {
+      for (const run of [runCli(['status', '--database-url', url, '--dir', dir]), runCli(['up', '--dir', dir], { env: { DATABASE_URL: url } })]) {
+        const { code, stdout, stderr } = await run;
+        expect(code).toBe(2);
+        expect(stderr).toMatch(/^slipway: the connection string ".*:\*\*\*@db\.internal\/app" is not a URL/);
+        expect(stdout + stderr).not.toContain(password);
+      }
+    }
+  });
+
+  it('fleet runs: as --database-url, as a line of the tenants file, as the file itself; the good tenant is read, no password printed', async () => {
+    const dir = migrationsDir(FILES);
+    const file = path.join(tempFolder({}), 'tenants.txt');
+    writeFileSync(file, [db.url, ...malformed].join('\n'));
+    for (const format of [['--json'], ['--log-format', 'json'], ['--log-format', 'pretty']]) {
+      const run = await runCli(['status', '--tenants', file, '--dir', dir, ...format]);
+      expect(run.code).toBe(1);
+      expect(run.stdout + run.stderr).toMatch(/tenants\.txt line 4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/);
+      expect(run.stdout + run.stderr).toMatch(/"outcome":"pending"|2 pending: 001_create_notes, 002_index_notes/);
+      expect(run.stdout + run.stderr).not.toContain(password);
+    }
+    for (const url of malformed) {
+      const bySchema = await runCli(['up', '--tenants', 'schema:shop\\_%', '--database-url', url, '--dir', dir]);
+      expect(bySchema.code).toBe(2);
+      const asFile = await runCli(['up', '--tenants', url, '--dir', dir]);
+      expect(asFile.code).toBe(1);
+      expect(asFile.stderr).toMatch(/^slipway: tenants file .*:\*\*\*@db\.internal\/app does not exist/);
+      for (const { stdout, stderr } of [bySchema, asFile]) expect(stdout + stderr).not.toContain(password);
+    }
   });
 });
