@@ -176,7 +176,7 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   const { migrations, warnings } = loadMigrations(options);
   for (const warning of warnings) logger.warn(warning);
-  const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl }) : [...options.tenants];
+  const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl, signal: options.signal }) : [...options.tenants];
   if (tenants.length === 0) throw new TenantError('empty-source', 'no tenants given: nothing to run');
   if (tenants.some((t) => t.schema !== null) && tableName.schema !== null) {
     throw new UsageError(`table ${table} is schema-qualified: for schema tenants give the table's name only; each tenant's ledger is <schema>.${tableName.table}`);

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type FreshDatabase } from '../support/db.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
-import { runCli } from '../support/cli.js';
+import { runCli, startCli } from '../support/cli.js';
 
 const FILES = {
   '001_create_notes.up.sql': 'CREATE TABLE notes (id int PRIMARY KEY);',
@@ -105,3 +105,32 @@ describe('a connection string meant as a URL but malformed', () => {
     }
   });
 });
+
+describe('--tenants query:', () => {
+  it('several statements are refused with exit 1 and the table the text would drop is kept', async () => {
+    await db.admin.query('CREATE TABLE public.victim (id int)');
+    const run = await runCli(['up', '--tenants', `query:COMMIT; DROP TABLE public.victim; SELECT 'shop_1'`, '--database-url', db.url, '--dir', migrationsDir(FILES)]);
+    expect(run).toMatchObject({ code: 1, stderr: 'slipway: the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)\n' });
+    expect((await db.admin.query(`SELECT to_regclass('public.victim') IS NOT NULL AS kept`)).rows[0].kept).toBe(true);
+    await db.admin.query('DROP TABLE public.victim');
+  });
+
+  it('SIGTERM cancels a running tenants query: exit 1, nothing left running on the server', async () => {
+    const { child, done } = startCli(['status', '--tenants', 'query:SELECT pg_sleep(1000)::text', '--database-url', db.url, '--dir', migrationsDir(FILES)]);
+    await waitForSleep(true);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('slipway: stopped while reading the tenants: the run was stopped; nothing ran\n');
+    await waitForSleep(false);
+  });
+});
+
+/** Waits until a session runs (or no longer runs) the tenants query's pg_sleep(1000). */
+async function waitForSleep(running: boolean): Promise<void> {
+  for (;;) {
+    const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(1000)%' AND pid <> pg_backend_pid()`);
+    if ((rows[0].n > 0) === running) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}

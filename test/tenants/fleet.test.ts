@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateTenants, previewTenants, tenantsStatus, tenantLockKey, readTenants, TenantError, type MigrationInput, type TenantResult } from '../../src/index.js';
+import { AbortedError, migrateTenants, previewTenants, tenantsStatus, tenantLockKey, readTenants, TenantError, type MigrationInput, type TenantResult } from '../../src/index.js';
 import { readSchemaLedgers } from '../../src/tenants/state.js';
 import { captureLogger, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
 import { rejection } from '../support/errors.js';
@@ -179,13 +179,62 @@ describe('bad input', () => {
     const badQuery = await rejection(readTenants('query:SELECT 1', { databaseUrl: db.url }), TenantError);
     expect(badQuery.message).toBe("the tenants query's row 1 has 1 in its first column: it must return schema names (text)");
     const writing = await rejection(readTenants('query:CREATE SCHEMA sneaky RETURNING 1', { databaseUrl: db.url }), TenantError);
-    expect(writing.message).toMatch(/^the tenants query failed: syntax error/);
+    expect(writing.message).toBe('the tenants query is not valid SQL: syntax error at or near "RETURNING"');
     await db.admin.query('CREATE SEQUENCE IF NOT EXISTS public.fleet_seq');
     const readOnly = await rejection(readTenants(`query:SELECT 'tenant_01' FROM (SELECT nextval('public.fleet_seq')) AS s`, { databaseUrl: db.url }), TenantError);
     expect(readOnly.message).toBe('the tenants query failed: cannot execute nextval() in a read-only transaction');
     await db.admin.query('DROP SEQUENCE public.fleet_seq');
   });
 });
+
+describe('the query: source reads, and only reads', () => {
+  it('several statements are refused before any runs: a COMMIT cannot end the read-only transaction and drop a table', async () => {
+    await createTenants(2);
+    await db.admin.query('DROP TABLE IF EXISTS public.victim; CREATE TABLE public.victim (id int); INSERT INTO public.victim VALUES (1)');
+    const drop = `query:COMMIT; DROP TABLE public.victim; SELECT 'tenant_01'`;
+    const refused = await rejection(readTenants(drop, { databaseUrl: db.url }), TenantError);
+    expect(refused).toMatchObject({ problem: 'bad-source', message: 'the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)' });
+    const fleet = await rejection(migrateTenants({ ...base(), tenants: drop, direction: 'up' }), TenantError);
+    expect(fleet.code).toBe('TENANT');
+    expect(await rejection(readTenants(`query:SELECT 'tenant_01'; SELECT 'tenant_02'`, { databaseUrl: db.url }), TenantError)).toMatchObject({
+      message: 'the tenants query must be one SELECT statement; it has 2 (SELECT, SELECT)',
+    });
+    for (const [statement, word] of [['COMMIT', 'COMMIT'], ['/* first */ SET TRANSACTION READ WRITE', 'SET'], ['DROP TABLE public.victim', 'DROP']]) {
+      const one = await rejection(readTenants(`query:${statement}`, { databaseUrl: db.url }), TenantError);
+      expect(one.message).toBe(`the tenants query must be a SELECT (or VALUES, TABLE, WITH … SELECT), not ${word}: tenants are only read`);
+    }
+    // A data-modifying CTE is a SELECT to the parser: the read-only transaction refuses it.
+    const cte = await rejection(readTenants(`query:WITH gone AS (DELETE FROM public.victim RETURNING 'tenant_01'::text) SELECT * FROM gone`, { databaseUrl: db.url }), TenantError);
+    expect(cte.message).toBe('the tenants query failed: cannot execute SELECT in a read-only transaction');
+    expect((await db.admin.query('SELECT id FROM public.victim')).rows).toEqual([{ id: 1 }]);
+    // VALUES, TABLE and WITH … SELECT are queries too.
+    expect((await readTenants(`query:VALUES ('tenant_02'), ('tenant_01')`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_02', 'tenant_01']);
+    await db.admin.query('DROP TABLE public.victim');
+  });
+
+  it('aborting cancels a running tenants query on the server', async () => {
+    const controller = new AbortController();
+    const reading = readTenants('query:SELECT pg_sleep(1000)::text', { databaseUrl: db.url, signal: controller.signal }).then(
+      () => new Error('expected a rejection'),
+      (error: unknown) => error,
+    );
+    await waitForQuery(db.admin, 'pg_sleep(1000)');
+    controller.abort();
+    const error = await reading;
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toBe('stopped while reading the tenants: the run was stopped; nothing ran');
+    await waitForQuery(db.admin, 'pg_sleep(1000)', false);
+  });
+});
+
+/** Waits until a session of the test server runs (or, with `running` false, no longer runs) a query containing `text`. */
+async function waitForQuery(admin: pg.Client, text: string, running = true): Promise<void> {
+  for (;;) {
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, [text]);
+    if ((rows[0].n > 0) === running) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('database tenants', () => {
   let other: FreshDatabase;
@@ -230,12 +279,14 @@ describe('database tenants', () => {
   it('a line meant as a URL but malformed fails alone, and no result or log line holds its password', async () => {
     const password = 'Pw9-s3cret';
     const malformed = [`postgres//app:${password}@db.internal/app`, `app:${password}@db.internal/app`, `postgresql:/app:${password}@db.internal/app`];
+    const good = await freshDatabase();
     const file = path.join(tempFolder({}), 'tenants.txt');
-    writeFileSync(file, [other.url, ...malformed].join('\n'));
+    writeFileSync(file, [good.url, ...malformed].join('\n'));
     const { logger, lines } = captureLogger();
     const result = await migrateTenants({ tenants: file, migrations: MIGRATIONS.slice(0, 1), direction: 'up', logger });
+    await good.drop();
     expect(result.tenants.map((t) => [t.tenant, t.outcome, t.error?.code])).toEqual([
-      [other.name, 'changed', undefined],
+      [good.name, 'changed', undefined],
       [`${file}:2`, 'failed', 'TENANT'],
       [`${file}:3`, 'failed', 'TENANT'],
       [`${file}:4`, 'failed', 'TENANT'],
@@ -243,7 +294,6 @@ describe('database tenants', () => {
     expect(result.tenants[3]!.error!.message).toBe(`${file} line 4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://user:***@host:5432/dbname`);
     expect(JSON.stringify(result)).not.toContain(password);
     expect(JSON.stringify(lines)).not.toContain(password);
-    await other.admin.query('DROP TABLE public.items, public.schema_migrations');
   });
 
   it('an empty file, and a missing one, are one clear error each', async () => {
