@@ -239,6 +239,10 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
           continue;
         }
         const sqlName = quoteTableName({ schema, table: tableName.table });
+        if (ledger.error !== undefined) {
+          report(index, failure(tenant, state.database, ledger.error, 0, `cannot read the ledger ${sqlName}`));
+          continue;
+        }
         if (command === 'status') {
           report(index, statusResult(base, describeState(migrations, ledger.rows), 0));
           continue;
@@ -388,10 +392,11 @@ function statusResult(base: { tenant: string; database: string; schema: string |
   return { ...base, outcome: pending.length > 0 || !clean ? 'pending' : 'up-to-date', executed: [], steps: pending, states: counts, durationMs: Math.round(ms) };
 }
 
-function failure(tenant: Tenant, database: string, error: unknown, ms: number): TenantResult {
+/** A failed tenant's result; `doing` (what failed, e.g. reading its ledger) opens the message. */
+function failure(tenant: Tenant, database: string, error: unknown, ms: number, doing?: string): TenantResult {
   const converted = toSlipwayError(error, connectionTarget({ databaseUrl: tenant.databaseUrl }));
   const code = converted instanceof SlipwayError ? converted.code : 'INTERNAL';
-  const message = converted instanceof Error ? converted.message : String(converted);
+  const message = `${doing === undefined ? '' : `${doing}: `}${converted instanceof Error ? converted.message : String(converted)}`;
   return { tenant: tenant.id, database: database || databaseOf(tenant.databaseUrl), schema: tenant.schema, outcome: 'failed', executed: [], steps: [], durationMs: Math.round(ms), error: { code, message } };
 }
 

@@ -162,6 +162,56 @@ describe('schema tenants', () => {
   });
 });
 
+describe('a ledger that cannot be read', () => {
+  it('one of another shape, or one the role may not read, fails its own tenant only, with a message that names it', async () => {
+    await createTenants(6);
+    await migrateTenants({ ...base(), direction: 'up', migrations: MIGRATIONS.slice(0, 1) });
+    await db.admin.query('DROP TABLE tenant_02.schema_migrations; CREATE TABLE tenant_02.schema_migrations (id integer)');
+
+    const status = await tenantsStatus(base());
+    expect(status.tenants.map((t) => [t.tenant, t.outcome])).toEqual([
+      ['tenant_01', 'pending'],
+      ['tenant_02', 'failed'],
+      ['tenant_03', 'pending'],
+      ['tenant_04', 'pending'],
+      ['tenant_05', 'pending'],
+      ['tenant_06', 'pending'],
+    ]);
+    expect(status.tenants[1]!.error).toEqual({
+      code: 'DATABASE',
+      message: expect.stringMatching(/^cannot read the ledger "tenant_02"\."schema_migrations": the database at .* refused a statement slipway sent: column m\.version does not exist \(SQLSTATE 42703\)$/),
+    });
+
+    // A role that may read every ledger but tenant_04's.
+    const role = `fleet_reader_${db.name.slice(-6)}`;
+    const schemas = Array.from({ length: 6 }, (_, i) => schemaName(i + 1)).join(', ');
+    await db.admin.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD 'reader'; GRANT CONNECT ON DATABASE ${db.name} TO ${role}; GRANT USAGE ON SCHEMA ${schemas} TO ${role};
+       GRANT SELECT ON ALL TABLES IN SCHEMA ${schemas} TO ${role}; REVOKE SELECT ON tenant_04.schema_migrations FROM ${role}`,
+    );
+    try {
+      const asReader = await tenantsStatus({ ...base(), databaseUrl: db.urlAs(role, 'reader') });
+      expect(asReader.tenants.map((t) => [t.tenant, t.outcome, t.steps])).toEqual([
+        ['tenant_01', 'pending', VERSIONS.slice(1)],
+        ['tenant_02', 'failed', []],
+        ['tenant_03', 'pending', VERSIONS.slice(1)],
+        ['tenant_04', 'failed', []],
+        ['tenant_05', 'pending', VERSIONS.slice(1)],
+        ['tenant_06', 'pending', VERSIONS.slice(1)],
+      ]);
+      expect(asReader.tenants[3]!.error!.message).toMatch(/^cannot read the ledger "tenant_04"\."schema_migrations": .*permission denied for table schema_migrations \(SQLSTATE 42501\)$/);
+    } finally {
+      await db.admin.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+
+    // up: the others are migrated; the odd one is left as it is.
+    const up = await migrateTenants({ ...base(), direction: 'up' });
+    expect(up.summary).toMatchObject({ changed: 5, failed: 1 });
+    expect(up.tenants[1]).toMatchObject({ tenant: 'tenant_02', outcome: 'failed', executed: [] });
+    expect((await db.admin.query(`SELECT to_regclass('tenant_02.items_name_idx') IS NULL AND to_regclass('tenant_05.items_name_idx') IS NOT NULL AS untouched`)).rows[0].untouched).toBe(true);
+  });
+});
+
 describe('bad input', () => {
   it('an empty source is one clear error; a listed schema that does not exist fails alone', async () => {
     await createTenants(3);
