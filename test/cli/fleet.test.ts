@@ -86,14 +86,19 @@ describe('a connection string meant as a URL but malformed', () => {
 
   it('fleet runs: as --database-url, as a line of the tenants file, as the file itself; the good tenant is read, no password printed', async () => {
     const dir = migrationsDir(FILES);
+    const good = await freshDatabase();
     const file = path.join(tempFolder({}), 'tenants.txt');
-    writeFileSync(file, [db.url, ...malformed].join('\n'));
-    for (const format of [['--json'], ['--log-format', 'json'], ['--log-format', 'pretty']]) {
-      const run = await runCli(['status', '--tenants', file, '--dir', dir, ...format]);
-      expect(run.code).toBe(1);
-      expect(run.stdout + run.stderr).toMatch(/tenants\.txt line 4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/);
-      expect(run.stdout + run.stderr).toMatch(/"outcome":"pending"|2 pending: 001_create_notes, 002_index_notes/);
-      expect(run.stdout + run.stderr).not.toContain(password);
+    writeFileSync(file, [good.url, ...malformed].join('\n'));
+    try {
+      for (const format of [['--json'], ['--log-format', 'json'], ['--log-format', 'pretty']]) {
+        const run = await runCli(['status', '--tenants', file, '--dir', dir, ...format]);
+        expect(run.code).toBe(1);
+        expect(run.stdout + run.stderr).toMatch(/tenants\.txt line 4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/);
+        expect(run.stdout + run.stderr).toMatch(/"outcome":"pending"|2 pending: 001_create_notes, 002_index_notes/);
+        expect(run.stdout + run.stderr).not.toContain(password);
+      }
+    } finally {
+      await good.drop();
     }
     for (const url of malformed) {
       const bySchema = await runCli(['up', '--tenants', 'schema:shop\\_%', '--database-url', url, '--dir', dir]);
@@ -126,7 +131,35 @@ describe('--tenants query:', () => {
   });
 });
 
-/** Waits until a session runs (or no longer runs) the tenants query's pg_sleep(1000). */
+describe('a fleet run stopped by SIGTERM', () => {
+  it('cancels the running migration and reports, for each tenant, what it applied before', async () => {
+    await db.admin.query('CREATE SCHEMA slow_1');
+    const dir = migrationsDir({ '001_create_notes.up.sql': FILES['001_create_notes.up.sql'], '002_slow.up.sql': 'SELECT pg_sleep(1000);\nCREATE TABLE slow (id int);' });
+    const { child, done } = startCli(['up', '--tenants', 'schema:slow\\_%', '--database-url', db.url, '--dir', dir, '--json']);
+    await waitForSleep(true);
+    child.kill('SIGTERM');
+    const result = await done;
+    expect(result.code).toBe(1);
+    const out = lines(result.stdout);
+    expect(out[0]).toMatchObject({ tenant: 'slow_1', outcome: 'failed', executed: ['001_create_notes'], error: { message: expect.stringMatching(/^stopped during 002_slow \(up\)/) } });
+    expect(out.at(-1)).toEqual({ summary: expect.objectContaining({ failed: 1, executed: 1 }) });
+    await waitForSleep(false);
+    const { rows } = await db.admin.query(`SELECT array_agg(version) AS v, to_regclass('slow_1.slow') AS slow FROM slow_1.schema_migrations`);
+    expect(rows[0]).toEqual({ v: ['001_create_notes'], slow: null });
+    await db.admin.query('DROP SCHEMA slow_1 CASCADE');
+  });
+
+  it('the text report says what a failed tenant applied before its failure', async () => {
+    await db.admin.query('CREATE SCHEMA part_1');
+    const dir = migrationsDir({ '001_create_notes.up.sql': FILES['001_create_notes.up.sql'], '002_fails.up.sql': 'SELECT 1/0;' });
+    const run = await runCli(['up', '--tenants', 'schema:part\\_%', '--database-url', db.url, '--dir', dir, '--log-level', 'silent']);
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^FAILED part_1: migration 002_fails \(up\) failed .*division by zero.* \(applied 1 before: 001_create_notes\)\n/);
+    await db.admin.query('DROP SCHEMA part_1 CASCADE');
+  });
+});
+
+/** Waits until a session runs (or no longer runs) a query with pg_sleep(1000) in it. */
 async function waitForSleep(running: boolean): Promise<void> {
   for (;;) {
     const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(1000)%' AND pid <> pg_backend_pid()`);

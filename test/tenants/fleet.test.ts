@@ -162,6 +162,33 @@ describe('schema tenants', () => {
   });
 });
 
+describe('a tenant that fails part-way', () => {
+  it('reports the migrations it applied before the failure, as its ledger holds them', async () => {
+    await createTenants(3);
+    await db.admin.query(`CREATE FUNCTION tenant_02.count_items() RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint'`);
+    const result = await migrateTenants({ ...base(), direction: 'up' });
+    expect(result.tenants[1]).toMatchObject({ tenant: 'tenant_02', outcome: 'failed', executed: ['001_create_items', '002_index_items'], error: { code: 'MIGRATION_FAILED' } });
+    expect(result.summary).toMatchObject({ changed: 2, failed: 1, executed: 3 + 3 + 2 });
+    const { rows } = await db.admin.query(`SELECT array_agg(version ORDER BY version) AS v FROM tenant_02.schema_migrations`);
+    expect(rows[0].v).toEqual(['001_create_items', '002_index_items']);
+  });
+
+  it('stopped while a migration runs: reports what it applied before, and the running one is rolled back', async () => {
+    await createTenants(1);
+    const slow: MigrationInput[] = [MIGRATIONS[0]!, { version: '002_slow', up: 'SELECT pg_sleep(1000); CREATE TABLE slow (id int);', down: 'DROP TABLE slow;' }];
+    const controller = new AbortController();
+    const running = migrateTenants({ ...base(), migrations: slow, direction: 'up', signal: controller.signal });
+    await waitForQuery(db.admin, 'pg_sleep(1000)');
+    controller.abort();
+    const result = await running;
+    expect(result.tenants).toEqual([expect.objectContaining({ tenant: 'tenant_01', outcome: 'failed', executed: ['001_create_items'] })]);
+    expect(result.tenants[0]!.error!.message).toMatch(/^stopped during 002_slow \(up\): the statement was cancelled; it was rolled back/);
+    expect(result.summary).toMatchObject({ failed: 1, executed: 1 });
+    const { rows } = await db.admin.query(`SELECT array_agg(version ORDER BY version) AS v, to_regclass('tenant_01.slow') AS slow FROM tenant_01.schema_migrations`);
+    expect(rows[0]).toEqual({ v: ['001_create_items'], slow: null });
+  });
+});
+
 describe('a ledger that cannot be read', () => {
   it('one of another shape, or one the role may not read, fails its own tenant only, with a message that names it', async () => {
     await createTenants(6);
