@@ -98,9 +98,10 @@ async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: 
     await client.query('BEGIN READ ONLY');
     let result: pg.QueryResult;
     try {
-      // A named (prepared) statement goes through the extended protocol, where the server takes one
-      // statement only: even text the parser misjudged cannot COMMIT and go on outside the transaction.
-      result = await client.query({ name: 'slipway_tenants', text, rowMode: 'array' });
+      // The extended protocol, where the server takes one statement only: even text the parser
+      // misjudged cannot COMMIT and go on outside the transaction. Unnamed, it leaves nothing
+      // behind on a pooler's server connection. (queryMode is missing from @types/pg.)
+      result = await client.query({ text, rowMode: 'array', queryMode: 'extended' } as pg.QueryArrayConfig);
     } catch (error) {
       if (signal?.aborted) throw stopped();
       throw new TenantError('bad-source', `the tenants query failed: ${(error as Error).message}`);
