@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { checkConnectionString, targetOf } from '../db/errors.js';
-import { openSession } from '../db/session.js';
+import { backendPid, openSession } from '../db/session.js';
 import { AbortedError, SlipwayError, TenantError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../log.js';
 import { parseStatements } from '../migrations/statements.js';
@@ -66,12 +66,12 @@ export async function readTenants(
 
 async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: string, signal: AbortSignal | undefined): Promise<string[]> {
   if (kind === 'query') await checkTenantsQuery(text);
-  const stopped = () => new AbortedError('stopped while reading the tenants: the run was stopped; nothing ran');
+  const stopped = () => new AbortedError('stopped while reading the tenants; nothing was changed');
   if (signal?.aborted) throw stopped();
   const session = await openSession({ databaseUrl });
   const { client } = session;
   // An abort cancels the running query from a side connection: the server does not notice a closed socket.
-  const pid = (client as unknown as { processID: number }).processID;
+  const pid = backendPid(client);
   const cancel = () => {
     session
       .openSide()
@@ -103,7 +103,6 @@ async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: 
       // behind on a pooler's server connection. (queryMode is missing from @types/pg.)
       result = await client.query({ text, rowMode: 'array', queryMode: 'extended' } as pg.QueryArrayConfig);
     } catch (error) {
-      if (signal?.aborted) throw stopped();
       throw new TenantError('bad-source', `the tenants query failed: ${(error as Error).message}`);
     } finally {
       await client.query('ROLLBACK').catch(() => {});
@@ -118,6 +117,7 @@ async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: 
     }
     return [...new Set(names)];
   } catch (error) {
+    // What a cancelled query fails with says nothing of why: the abort does.
     throw signal?.aborted && !(error instanceof AbortedError) ? stopped() : error;
   } finally {
     signal?.removeEventListener('abort', cancel);

@@ -126,7 +126,7 @@ describe('--tenants query:', () => {
     child.kill('SIGTERM');
     const result = await done;
     expect(result.code).toBe(1);
-    expect(result.stderr).toContain('slipway: stopped while reading the tenants: the run was stopped; nothing ran\n');
+    expect(result.stderr).toContain('slipway: stopped while reading the tenants; nothing was changed\n');
     await waitForSleep(false);
   });
 });

@@ -299,7 +299,7 @@ describe('the query: source reads, and only reads', () => {
     controller.abort();
     const error = await reading;
     expect(error).toBeInstanceOf(AbortedError);
-    expect((error as Error).message).toBe('stopped while reading the tenants: the run was stopped; nothing ran');
+    expect((error as Error).message).toBe('stopped while reading the tenants; nothing was changed');
     await waitForQuery(db.admin, 'pg_sleep(1000)', false);
   });
 });
