@@ -286,6 +286,7 @@ describe('the query: source reads, and only reads', () => {
     expect((await db.admin.query('SELECT id FROM public.victim')).rows).toEqual([{ id: 1 }]);
     // VALUES, TABLE and WITH … SELECT are queries too.
     expect((await readTenants(`query:VALUES ('tenant_02'), ('tenant_01')`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_02', 'tenant_01']);
+    expect((await readTenants(`query:-- the active ones\nSELECT 'tenant_01';`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_01']);
     await db.admin.query('DROP TABLE public.victim');
   });
 
