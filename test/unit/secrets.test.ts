@@ -46,6 +46,15 @@ describe('library errors about a malformed connection string', () => {
     }
   });
 
+  it.each([`postgres://app:${PASSWORD}@db.internal:port/app`, `postgres://app:${PASSWORD}/x@db.internal/app`])(
+    'a postgres:// URL that does not parse (%s) is refused with what to fix, without its password',
+    async (url) => {
+      const error = await rejection(migrate({ databaseUrl: url, migrations, direction: 'up' }), UsageError);
+      expect(error.message).toMatch(/^the connection string "postgres:\/\/app:\*\*\*@db\.internal.*" is not a valid URL: %-encode any : \/ \? # @ in the user name and password/);
+      expect(error.message).not.toContain(PASSWORD);
+    },
+  );
+
   it('a database URL given where the tenants file goes is named without its password', async () => {
     for (const url of MALFORMED) {
       const error = await rejection(readTenants(url), TenantError);
