@@ -33,16 +33,37 @@ export function passwordsOf(connectionString: string | undefined): string[] {
     }
     found.add(password).add(decoded).add(encodeURIComponent(decoded));
   };
-  try {
-    add(new URL(connectionString).password);
-  } catch {
-    // Not a URL: the keyword form below.
-  }
+  const url = wellFormedUrl(connectionString);
+  if (url !== null) add(url.password);
+  else add(looseUrlPassword(connectionString));
   for (const match of connectionString.matchAll(/\bpassword\s*=\s*('(?:[^'\\]|\\.)*'|[^\s&]+)/gi)) {
     const value = match[1]!;
     add(value.startsWith("'") ? value.slice(1, -1).replace(/\\(.)/g, '$1') : value);
   }
   return [...found].filter(Boolean);
+}
+
+/** `text` as a URL when it is one with an authority (`scheme://…`), else null. */
+function wellFormedUrl(text: string): URL | null {
+  if (!/^\s*[a-z][a-z0-9+.-]*:\/\//i.test(text)) return null;
+  try {
+    return new URL(text.trim());
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The password of a string that is meant as a URL but is not one (`postgres//app:pw@db/app`,
+ * `postgresql:/app:pw@db/app`, `app:pw@db/app`, a port that is no number): what follows the
+ * user's colon, up to the last @ (a password may itself contain @). Empty when there is no such part.
+ */
+function looseUrlPassword(text: string): string {
+  const at = text.lastIndexOf('@');
+  if (at < 0) return '';
+  const userinfo = text.slice(0, at).trim().replace(/^[a-z][a-z0-9+.-]*:(?=\/)/i, '').replace(/^\/+/, '');
+  const colon = userinfo.indexOf(':');
+  return colon < 0 ? '' : userinfo.slice(colon + 1);
 }
 
 /**

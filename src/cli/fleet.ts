@@ -5,7 +5,7 @@
  * for status and plan, every tenant with something to do) and the summary; off a terminal the
  * library's JSON log lines, one per tenant, and the same report.
  */
-import { describeOutcome, describeSummary, type FleetCommand, type FleetProgress, type FleetResult, type TenantResult } from '../tenants/fleet.js';
+import { describeFailure, describeOutcome, describeSummary, type FleetCommand, type FleetProgress, type FleetResult, type TenantResult } from '../tenants/fleet.js';
 
 /** Prints progress on a terminal, at most ten times a second, on one line of stderr. */
 export function progressLine(enabled: boolean): { update: (p: FleetProgress) => void; clear: () => void } {
@@ -37,7 +37,7 @@ export function tenantLine(result: TenantResult): string {
 export function formatFleet(result: FleetResult): string {
   const { command } = result;
   const worth = (r: TenantResult) => r.outcome === 'failed' || r.outcome === 'skipped' || (command === 'status' || command === 'plan' ? r.outcome === 'pending' : false);
-  const lines = result.tenants.filter(worth).map((r) => (r.outcome === 'failed' ? `FAILED ${r.tenant}: ${r.error?.message}` : `${r.tenant}: ${describeOutcome(command, r)}`));
+  const lines = result.tenants.filter(worth).map((r) => (r.outcome === 'failed' ? `FAILED ${r.tenant}: ${describeFailure(command, r)}` : `${r.tenant}: ${describeOutcome(command, r)}`));
   return [...lines, describeSummary(command, result.summary)].join('\n');
 }
 

@@ -23,7 +23,8 @@ export interface ConnectionTarget {
 export function targetOf(config: pg.ClientConfig | undefined): ConnectionTarget {
   const secrets = [...passwordsOf(config?.connectionString), ...(typeof config?.password === 'string' && config.password ? [config.password] : [])];
   let fromUrl: Partial<ConnectionTarget> = {};
-  if (config?.connectionString) {
+  // Only a URL with an authority: `postgresql:/app:pw@db/app` parses too, its path holding the password.
+  if (config?.connectionString && /^\s*[a-z][a-z0-9+.-]*:\/\//i.test(config.connectionString)) {
     try {
       const url = new URL(config.connectionString);
       fromUrl = {
@@ -52,7 +53,14 @@ export function targetOf(config: pg.ClientConfig | undefined): ConnectionTarget 
 export function checkConnectionString(connectionString: string): void {
   const text = connectionString.trim();
   if (text === '') throw new UsageError('the connection string is empty: give postgres://user:password@host:5432/dbname');
-  if (text.includes('://') || text.startsWith('/')) return;
+  if (text.startsWith('/')) return;
+  if (text.includes('://')) {
+    // What node-postgres would refuse with a bare "Invalid URL" (it retries an empty host the same way).
+    if (URL.canParse(text) || URL.canParse(text.replace('@/', '@___DUMMY___/'))) return;
+    throw new UsageError(
+      `the connection string ${JSON.stringify(scrubSecrets(text, passwordsOf(text)))} is not a valid URL: %-encode any : / ? # @ in the user name and password, and give the port as a number`,
+    );
+  }
   const pairs = new Map<string, string>();
   for (const m of text.matchAll(/(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g)) pairs.set(m[1]!.toLowerCase(), m[2]!.replace(/^'(.*)'$/, '$1'));
   if (pairs.size === 0) {

@@ -102,7 +102,8 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   const parameters = (client as unknown as { connectionParameters?: pg.ClientConfig }).connectionParameters;
   return {
     client,
-    openSide: (overrides) => connectSide({ ...parameters, ...overrides }),
+    // node-postgres keeps the password as a non-enumerable property, which a spread leaves out.
+    openSide: (overrides) => connectSide({ ...parameters, ...(parameters?.password !== undefined && { password: parameters.password }), ...overrides }),
     // The caller's client stays the caller's to close, unless it may still hold the lock or a
     // half-reset session: then it is ended rather than handed back like that.
     markBroken: () => (broken = true),

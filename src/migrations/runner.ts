@@ -123,6 +123,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
 
   const started = performance.now();
   const cache = parsedCache();
+  // Filled as each migration finishes: an error thrown later still says what this run did (executedBefore).
+  const executed: StepResult[] = [];
   const session = await connect(options, logger);
   let linted = false;
   try {
@@ -165,9 +167,14 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
       if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger, cache.memo);
-      const executed = await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, lockRetry(options));
+      await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, lockRetry(options), executed);
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
+  } catch (error) {
+    if (executed.length > 0 && typeof error === 'object' && error !== null) {
+      Object.defineProperty(error, 'executed', { value: [...executed], enumerable: false, configurable: true });
+    }
+    throw error;
   } finally {
     await session.close();
   }
@@ -201,6 +208,14 @@ async function readSettled(session: Session, ledger: Ledger, options: { logger: 
       throw new AbortedError(`stopped while waiting for the run executing ${what}; nothing was changed`);
     }
   }
+}
+
+/**
+ * The migrations a failed `migrate` applied or reverted before it failed (or was stopped), read
+ * from the error it threw; empty when none finished.
+ */
+export function executedBefore(error: unknown): readonly StepResult[] {
+  return (error as { executed?: readonly StepResult[] } | null)?.executed ?? [];
 }
 
 /**
@@ -341,7 +356,8 @@ function parsedCache(): ParsedCache {
 }
 
 /**
- * Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs.
+ * Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs,
+ * each added to `executed` as it finishes.
  * Every migration's commit is flushed before it is reported applied: a line that says
  * "applied" survives a crash of the server. Every migration gets the session as the run
  * started it: whatever a file SETs (search_path, role, timeouts) ends with that file.
@@ -355,8 +371,9 @@ async function execute(
   signal: AbortSignal | undefined,
   cache: ParsedCache,
   retry: { lockTimeout: number; lockRetries: number },
-): Promise<StepResult[]> {
-  if (!needsLock(p)) return [];
+  executed: StepResult[],
+): Promise<void> {
+  if (!needsLock(p)) return;
   const { client } = session;
   // Parse everything first: a syntax error in the last file stops the run before the first changes anything.
   const parsed = await parseSteps(session, p, cache, signal);
@@ -368,7 +385,6 @@ async function execute(
   }
 
   const context = { session, client, ledger, pid: lock.pid, restore, signal, logger, lockTimeout: retry.lockTimeout, lockRetries: retry.lockRetries };
-  const executed: StepResult[] = [];
   for (const [index, { migration, direction, done }] of p.interrupted.entries()) {
     const sql = parsed[p.steps.length + index]!;
     const started = performance.now();
@@ -395,7 +411,6 @@ async function execute(
       `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${notes.join(', ')})`,
     );
   }
-  return executed;
 }
 
 function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, memo: ParseMemo, serverVersionNum?: number): Promise<ParsedSql> {

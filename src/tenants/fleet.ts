@@ -76,7 +76,7 @@ export interface TenantResult {
    * `pending` (status, plan): something to do. `failed`: see `error`. `skipped`: not started (fail-fast, or stopped).
    */
   readonly outcome: 'changed' | 'up-to-date' | 'pending' | 'failed' | 'skipped';
-  /** Versions this run applied or reverted, in order. */
+  /** Versions this run applied or reverted, in order; for a failed tenant, those that finished before the failure. */
   readonly executed: readonly string[];
   /** status: the pending migrations; plan: what up/down would run; up/down: what is still pending after the run. */
   readonly steps: readonly string[];
@@ -179,7 +179,7 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   const { migrations, warnings } = loadMigrations(options);
   for (const warning of warnings) logger.warn(warning);
-  const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl }) : [...options.tenants];
+  const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl, signal: options.signal }) : [...options.tenants];
   if (tenants.length === 0) throw new TenantError('empty-source', 'no tenants given: nothing to run');
   if (tenants.some((t) => t.schema !== null) && tableName.schema !== null) {
     throw new UsageError(`table ${table} is schema-qualified: for schema tenants give the table's name only; each tenant's ledger is <schema>.${tableName.table}`);
@@ -194,7 +194,7 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
     done++;
     if (result.outcome === 'failed') {
       failed++;
-      logger.error({ tenant: result.tenant, error: result.error }, `${result.tenant}: failed: ${result.error?.message}`);
+      logger.error({ tenant: result.tenant, executed: result.executed, error: result.error }, `${result.tenant}: ${describeOutcome(command, result)}`);
       if (options.failFast && stopReason === null) stopReason = `not started: --fail-fast after ${result.tenant} failed`;
     } else if (result.outcome === 'changed') {
       logger.info({ tenant: result.tenant, executed: result.executed, durationMs: result.durationMs }, `${result.tenant}: ${command === 'up' ? 'applied' : 'reverted'} ${result.executed.length} in ${result.durationMs} ms`);
@@ -242,6 +242,10 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
           continue;
         }
         const sqlName = quoteTableName({ schema, table: tableName.table });
+        if (ledger.error !== undefined) {
+          report(index, failure(tenant, state.database, ledger.error, 0, `cannot read the ledger ${sqlName}`));
+          continue;
+        }
         if (command === 'status') {
           report(index, statusResult(base, describeState(migrations, ledger.rows), 0));
           continue;
@@ -393,11 +397,14 @@ function statusResult(base: { tenant: string; database: string; schema: string |
   return { ...base, outcome: pending.length > 0 || !clean ? 'pending' : 'up-to-date', executed: [], steps: pending, states: counts, durationMs: Math.round(ms) };
 }
 
-function failure(tenant: Tenant, database: string, error: unknown, ms: number): TenantResult {
+/** A failed tenant's result; `doing` (what failed, e.g. reading its ledger) opens the message. */
+function failure(tenant: Tenant, database: string, error: unknown, ms: number, doing?: string): TenantResult {
   const converted = toSlipwayError(error, connectionTarget({ databaseUrl: tenant.databaseUrl }));
   const code = converted instanceof SlipwayError ? converted.code : 'INTERNAL';
-  const message = converted instanceof Error ? converted.message : String(converted);
-  return { tenant: tenant.id, database: database || databaseOf(tenant.databaseUrl), schema: tenant.schema, outcome: 'failed', executed: [], steps: [], durationMs: Math.round(ms), error: { code, message } };
+  const message = `${doing === undefined ? '' : `${doing}: `}${converted instanceof Error ? converted.message : String(converted)}`;
+  // What the run applied before it failed or was stopped stays applied: it is reported.
+  const executed = runner.executedBefore(error).map((s) => s.version);
+  return { tenant: tenant.id, database: database || databaseOf(tenant.databaseUrl), schema: tenant.schema, outcome: 'failed', executed, steps: [], durationMs: Math.round(ms), error: { code, message } };
 }
 
 /** Does this fleet run lint (up, or plan up, with `lint` on)? */
@@ -488,20 +495,31 @@ class Pools {
 
 const ignore = () => {};
 
+/** Versions for a one-line report: the first three, then `…`. */
+function shortList(versions: readonly string[]): string {
+  return versions.length > 3 ? `${versions.slice(0, 3).join(', ')}, …` : versions.join(', ');
+}
+
+/** A failed tenant's error, and what it applied (or reverted) before: `… (applied before: 001_a, 002_b)`. */
+export function describeFailure(command: FleetCommand, r: TenantResult): string {
+  const before = r.executed.length > 0 ? ` (${command === 'down' ? 'reverted' : 'applied'} ${r.executed.length} before: ${shortList(r.executed)})` : '';
+  return `${r.error?.message ?? ''}${before}`;
+}
+
 /** A tenant's result in a few words: `up to date`, `3 pending: 018_a, 019_b, 020_c`, `failed: …`. */
 export function describeOutcome(command: FleetCommand, r: TenantResult): string {
-  const list = (versions: readonly string[]) => (versions.length > 3 ? `${versions.slice(0, 3).join(', ')}, …` : versions.join(', '));
   switch (r.outcome) {
     case 'changed':
-      return `${command === 'down' ? 'reverted' : 'applied'} ${r.executed.length} (${list(r.executed)}) in ${r.durationMs} ms`;
+      return `${command === 'down' ? 'reverted' : 'applied'} ${r.executed.length} (${shortList(r.executed)}) in ${r.durationMs} ms`;
     case 'up-to-date':
       return command === 'down' ? 'nothing to revert' : 'up to date';
     case 'pending': {
-      if (command === 'plan') return `would ${r.steps.length === 0 ? 'finish an interrupted migration' : `run ${r.steps.length}: ${list(r.steps)}`}`;
+      if (command === 'plan') return `would ${r.steps.length === 0 ? 'finish an interrupted migration' : `run ${r.steps.length}: ${shortList(r.steps)}`}`;
       const other = Object.entries(r.states ?? {}).filter(([state]) => state !== 'applied' && state !== 'pending');
-      return [r.steps.length > 0 && `${r.steps.length} pending: ${list(r.steps)}`, ...other.map(([state, n]) => `${n} ${state}`)].filter(Boolean).join('; ');
+      return [r.steps.length > 0 && `${r.steps.length} pending: ${shortList(r.steps)}`, ...other.map(([state, n]) => `${n} ${state}`)].filter(Boolean).join('; ');
     }
     case 'failed':
+      return `failed: ${describeFailure(command, r)}`;
     case 'skipped':
       return `${r.outcome}: ${r.error?.message ?? ''}`;
   }

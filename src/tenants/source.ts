@@ -6,9 +6,10 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import { checkConnectionString, targetOf } from '../db/errors.js';
-import { openSession } from '../db/session.js';
-import { SlipwayError, TenantError, UsageError } from '../errors.js';
+import { backendPid, openSession } from '../db/session.js';
+import { AbortedError, SlipwayError, TenantError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../log.js';
+import { parseStatements } from '../migrations/statements.js';
 
 /** One tenant: a whole database, or one schema of a database. */
 export interface Tenant {
@@ -30,6 +31,7 @@ export interface Tenant {
  *   `pg_*` and `information_schema` never match.
  * - `query:<SQL>`: the schemas named by the first column of the rows the query returns, run on
  *   `databaseUrl` in a read-only transaction (`query:SELECT schema_name FROM accounts WHERE active`).
+ *   It must be one `SELECT` (or `VALUES`, `TABLE`, `WITH … SELECT`); several statements are refused.
  * - `file:<path>`, or just a path: one PostgreSQL URL per line, each a database tenant; blank
  *   lines and `#` comments (a whole line, or after a space) are skipped.
  *
@@ -40,7 +42,10 @@ export interface Tenant {
  * const tenants = await readTenants('schema:tenant_%', { databaseUrl: process.env.DATABASE_URL });
  * tenants.map((t) => t.schema); // ['tenant_a', 'tenant_b', …]
  */
-export async function readTenants(source: string, options: { readonly databaseUrl?: string | undefined } = {}): Promise<Tenant[]> {
+export async function readTenants(
+  source: string,
+  options: { readonly databaseUrl?: string | undefined; /** Aborting cancels the query that reads the schemas. */ readonly signal?: AbortSignal | undefined } = {},
+): Promise<Tenant[]> {
   const spec = source.trim();
   if (spec === '') throw new UsageError('the tenant source is empty: give schema:<pattern>, query:<SQL> or a file of database URLs');
   const kind = /^(schema|query|file):/i.exec(spec)?.[1]?.toLowerCase();
@@ -50,7 +55,7 @@ export async function readTenants(source: string, options: { readonly databaseUr
     if (options.databaseUrl === undefined || options.databaseUrl === '') {
       throw new UsageError(`--tenants ${kind}:… reads the schemas of one database: give it with --database-url (or DATABASE_URL)`);
     }
-    const schemas = await readSchemas(options.databaseUrl, kind, rest);
+    const schemas = await readSchemas(options.databaseUrl, kind, rest, options.signal);
     if (schemas.length === 0) {
       throw new TenantError('empty-source', kind === 'schema' ? `no schema matches ${JSON.stringify(rest)} in the database: no tenants to run` : 'the tenants query returned no rows: no tenants to run');
     }
@@ -59,10 +64,29 @@ export async function readTenants(source: string, options: { readonly databaseUr
   return readTenantsFile(rest);
 }
 
-async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: string): Promise<string[]> {
+async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: string, signal: AbortSignal | undefined): Promise<string[]> {
+  if (kind === 'query') await checkTenantsQuery(text);
+  const stopped = () => new AbortedError('stopped while reading the tenants; nothing was changed');
+  if (signal?.aborted) throw stopped();
   const session = await openSession({ databaseUrl });
   const { client } = session;
+  // An abort cancels the running query from a side connection: the server does not notice a closed socket.
+  const pid = backendPid(client);
+  const cancel = () => {
+    session
+      .openSide()
+      .then(async (side) => {
+        try {
+          await side.query('SELECT pg_cancel_backend($1)', [pid]);
+        } finally {
+          await side.end();
+        }
+      })
+      .catch(() => {});
+  };
+  signal?.addEventListener('abort', cancel, { once: true });
   try {
+    if (signal?.aborted) throw stopped();
     if (kind === 'schema') {
       const { rows } = await client.query<{ name: string }>(
         `SELECT nspname::text AS name FROM pg_catalog.pg_namespace
@@ -74,7 +98,10 @@ async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: 
     await client.query('BEGIN READ ONLY');
     let result: pg.QueryResult;
     try {
-      result = await client.query({ text, rowMode: 'array' });
+      // The extended protocol, where the server takes one statement only: even text the parser
+      // misjudged cannot COMMIT and go on outside the transaction. Unnamed, it leaves nothing
+      // behind on a pooler's server connection. (queryMode is missing from @types/pg.)
+      result = await client.query({ text, rowMode: 'array', queryMode: 'extended' } as pg.QueryArrayConfig);
     } catch (error) {
       throw new TenantError('bad-source', `the tenants query failed: ${(error as Error).message}`);
     } finally {
@@ -89,9 +116,34 @@ async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: 
       names.push(value);
     }
     return [...new Set(names)];
+  } catch (error) {
+    // What a cancelled query fails with says nothing of why: the abort does.
+    throw signal?.aborted && !(error instanceof AbortedError) ? stopped() : error;
   } finally {
+    signal?.removeEventListener('abort', cancel);
     await session.close();
   }
+}
+
+/**
+ * Refuses, before connecting, a tenants query that is not one SELECT: tenants are read, never
+ * changed, and a second statement (`COMMIT; DROP …`) could end the read-only transaction.
+ */
+async function checkTenantsQuery(text: string): Promise<void> {
+  let statements: Awaited<ReturnType<typeof parseStatements>>;
+  try {
+    statements = await parseStatements(text);
+  } catch (error) {
+    throw new TenantError('bad-source', `the tenants query is not valid SQL: ${(error as Error).message}`);
+  }
+  const words = statements.map((s) => firstWord(text.slice(s.stmt_location ?? 0)));
+  if (statements.length === 1 && Object.keys(statements[0]!.stmt)[0] === 'SelectStmt') return;
+  throw new TenantError(
+    'bad-source',
+    statements.length === 1
+      ? `the tenants query must be a SELECT (or VALUES, TABLE, WITH … SELECT), not ${words[0]}: tenants are only read`
+      : `the tenants query must be one SELECT statement; it has ${statements.length}${words.length > 0 ? ` (${words.join(', ')})` : ''}`,
+  );
 }
 
 async function readTenantsFile(file: string): Promise<Tenant[]> {
@@ -100,9 +152,13 @@ async function readTenantsFile(file: string): Promise<Tenant[]> {
     text = await readFile(file, 'utf8');
   } catch (error) {
     const code = (error as { code?: string }).code;
+    // A database URL given where the file goes is named without its password.
+    const name = scrubSecrets(file, passwordsOf(file));
     throw new TenantError(
       'bad-source',
-      code === 'ENOENT' ? `tenants file ${file} does not exist: give schema:<pattern>, query:<SQL> or a file of database URLs, one per line` : `cannot read tenants file ${file}: ${(error as Error).message}`,
+      code === 'ENOENT'
+        ? `tenants file ${name} does not exist: give schema:<pattern>, query:<SQL> or a file of database URLs, one per line`
+        : `cannot read tenants file ${name}: ${scrubSecrets((error as Error).message, passwordsOf(file))}`,
     );
   }
   const entries: Array<{ url: string; line: number }> = [];
@@ -128,6 +184,11 @@ async function readTenantsFile(file: string): Promise<Tenant[]> {
       return { id, databaseUrl: entry.url, schema: null, problem: new TenantError('bad-source', `${file} line ${entry.line}: ${why}`) };
     }
   });
+}
+
+/** The keyword a statement starts with, after comments: `COMMIT`, `DROP`. */
+function firstWord(statement: string): string {
+  return statement.replace(/^(?:\s+|--[^\n]*|\/\*[\s\S]*?\*\/)*/, '').split(/[\s(;]/, 1)[0]!.toUpperCase();
 }
 
 /** A database URL's name for reports: its database, and host:port/database to tell two servers apart. */

@@ -2,6 +2,8 @@
  * The ledgers of every schema tenant of one database, read without a connection per tenant:
  * one catalog query (which schemas exist, which hold a ledger) and one `UNION ALL` over the
  * ledgers found (a query per 500 tenants), so a fleet with nothing pending costs two queries per database.
+ * When the `UNION ALL` fails (a ledger the role may not read, one of another shape), that chunk's
+ * ledgers are read one by one, and only the ones that fail carry the error.
  */
 import type pg from 'pg';
 import { quoteTableName } from '../db/identifier.js';
@@ -15,6 +17,8 @@ export interface SchemaLedger {
   readonly rows: AppliedRow[];
   /** The table has no checksum column (another tool's shape, being adopted). */
   readonly adopting: boolean;
+  /** Why this ledger could not be read (what the server said); its tenant cannot run. */
+  readonly error?: unknown;
 }
 
 /** How many ledgers one UNION ALL reads: keeps the statement (and the server's parse of it) bounded. */
@@ -57,25 +61,43 @@ async function readOnce(client: pg.ClientBase, schemas: readonly string[], table
   const database = catalog[0]?.database ?? '';
   const rowsBy = new Map<string, AppliedRow[]>();
   const adopting = new Set<string>();
-  const withLedger = catalog.filter((c) => c.has_ledger).map((c) => c.name);
-  for (let start = 0; start < withLedger.length; start += PER_QUERY) {
-    const chunk = withLedger.slice(start, start + PER_QUERY);
-    const sql = chunk
-      .map(
-        (schema, i) =>
-          `SELECT ${i} AS t, ${LEDGER_COLUMNS} FROM ${quoteTableName({ schema, table })} AS m, LATERAL to_jsonb(m) AS j`,
-      )
-      .join('\nUNION ALL\n');
-    const { rows } = await client.query<LedgerRow & { t: number }>(sql);
+  const errors = new Map<string, unknown>();
+  const collect = (rows: ReadonlyArray<LedgerRow & { t: number }>, schemas: readonly string[]) => {
     for (const row of rows) {
-      const schema = chunk[row.t]!;
+      const schema = schemas[row.t]!;
       if (!row.has_checksum) adopting.add(schema);
       let list = rowsBy.get(schema);
       if (list === undefined) rowsBy.set(schema, (list = []));
       list.push(appliedRow(row));
     }
+  };
+  const withLedger = catalog.filter((c) => c.has_ledger).map((c) => c.name);
+  for (let start = 0; start < withLedger.length; start += PER_QUERY) {
+    const chunk = withLedger.slice(start, start + PER_QUERY);
+    try {
+      collect((await client.query<LedgerRow & { t: number }>(chunk.map((schema, i) => ledgerSelect(i, schema, table)).join('\nUNION ALL\n'))).rows, chunk);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA) throw error;
+      // One ledger failed the whole statement: each alone, so that it fails its own tenant only.
+      for (const schema of chunk) {
+        try {
+          collect((await client.query<LedgerRow & { t: number }>(ledgerSelect(0, schema, table))).rows, [schema]);
+        } catch (own) {
+          errors.set(schema, own);
+        }
+      }
+    }
   }
   const ledgers = new Map<string, SchemaLedger>();
-  for (const c of catalog) ledgers.set(c.name, { schemaExists: c.schema_exists, rows: rowsBy.get(c.name) ?? [], adopting: adopting.has(c.name) });
+  for (const c of catalog) {
+    const error = errors.get(c.name);
+    ledgers.set(c.name, { schemaExists: c.schema_exists, rows: rowsBy.get(c.name) ?? [], adopting: adopting.has(c.name), ...(error !== undefined && { error }) });
+  }
   return { database, ledgers };
+}
+
+/** The rows of one schema's ledger, tagged `t` with its place in the statement. */
+function ledgerSelect(t: number, schema: string, table: string): string {
+  return `SELECT ${t} AS t, ${LEDGER_COLUMNS} FROM ${quoteTableName({ schema, table })} AS m, LATERAL to_jsonb(m) AS j`;
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { migrateTenants, previewTenants, tenantsStatus, tenantLockKey, readTenants, TenantError, type MigrationInput, type TenantResult } from '../../src/index.js';
+import { AbortedError, migrateTenants, previewTenants, tenantsStatus, tenantLockKey, readTenants, TenantError, type MigrationInput, type TenantResult } from '../../src/index.js';
 import { readSchemaLedgers } from '../../src/tenants/state.js';
 import { captureLogger, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
 import { rejection } from '../support/errors.js';
@@ -162,6 +162,83 @@ describe('schema tenants', () => {
   });
 });
 
+describe('a tenant that fails part-way', () => {
+  it('reports the migrations it applied before the failure, as its ledger holds them', async () => {
+    await createTenants(3);
+    await db.admin.query(`CREATE FUNCTION tenant_02.count_items() RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint'`);
+    const result = await migrateTenants({ ...base(), direction: 'up' });
+    expect(result.tenants[1]).toMatchObject({ tenant: 'tenant_02', outcome: 'failed', executed: ['001_create_items', '002_index_items'], error: { code: 'MIGRATION_FAILED' } });
+    expect(result.summary).toMatchObject({ changed: 2, failed: 1, executed: 3 + 3 + 2 });
+    const { rows } = await db.admin.query(`SELECT array_agg(version ORDER BY version) AS v FROM tenant_02.schema_migrations`);
+    expect(rows[0].v).toEqual(['001_create_items', '002_index_items']);
+  });
+
+  it('stopped while a migration runs: reports what it applied before, and the running one is rolled back', async () => {
+    await createTenants(1);
+    const slow: MigrationInput[] = [MIGRATIONS[0]!, { version: '002_slow', up: 'SELECT pg_sleep(1000); CREATE TABLE slow (id int);', down: 'DROP TABLE slow;' }];
+    const controller = new AbortController();
+    const running = migrateTenants({ ...base(), migrations: slow, direction: 'up', signal: controller.signal });
+    await waitForQuery(db.admin, 'pg_sleep(1000)');
+    controller.abort();
+    const result = await running;
+    expect(result.tenants).toEqual([expect.objectContaining({ tenant: 'tenant_01', outcome: 'failed', executed: ['001_create_items'] })]);
+    expect(result.tenants[0]!.error!.message).toMatch(/^stopped during 002_slow \(up\): the statement was cancelled; it was rolled back/);
+    expect(result.summary).toMatchObject({ failed: 1, executed: 1 });
+    const { rows } = await db.admin.query(`SELECT array_agg(version ORDER BY version) AS v, to_regclass('tenant_01.slow') AS slow FROM tenant_01.schema_migrations`);
+    expect(rows[0]).toEqual({ v: ['001_create_items'], slow: null });
+  });
+});
+
+describe('a ledger that cannot be read', () => {
+  it('one of another shape, or one the role may not read, fails its own tenant only, with a message that names it', async () => {
+    await createTenants(6);
+    await migrateTenants({ ...base(), direction: 'up', migrations: MIGRATIONS.slice(0, 1) });
+    await db.admin.query('DROP TABLE tenant_02.schema_migrations; CREATE TABLE tenant_02.schema_migrations (id integer)');
+
+    const status = await tenantsStatus(base());
+    expect(status.tenants.map((t) => [t.tenant, t.outcome])).toEqual([
+      ['tenant_01', 'pending'],
+      ['tenant_02', 'failed'],
+      ['tenant_03', 'pending'],
+      ['tenant_04', 'pending'],
+      ['tenant_05', 'pending'],
+      ['tenant_06', 'pending'],
+    ]);
+    expect(status.tenants[1]!.error).toEqual({
+      code: 'DATABASE',
+      message: expect.stringMatching(/^cannot read the ledger "tenant_02"\."schema_migrations": the database at .* refused a statement slipway sent: column m\.version does not exist \(SQLSTATE 42703\)$/),
+    });
+
+    // A role that may read every ledger but tenant_04's.
+    const role = `fleet_reader_${db.name.slice(-6)}`;
+    const schemas = Array.from({ length: 6 }, (_, i) => schemaName(i + 1)).join(', ');
+    await db.admin.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD 'reader'; GRANT CONNECT ON DATABASE ${db.name} TO ${role}; GRANT USAGE ON SCHEMA ${schemas} TO ${role};
+       GRANT SELECT ON ALL TABLES IN SCHEMA ${schemas} TO ${role}; REVOKE SELECT ON tenant_04.schema_migrations FROM ${role}`,
+    );
+    try {
+      const asReader = await tenantsStatus({ ...base(), databaseUrl: db.urlAs(role, 'reader') });
+      expect(asReader.tenants.map((t) => [t.tenant, t.outcome, t.steps])).toEqual([
+        ['tenant_01', 'pending', VERSIONS.slice(1)],
+        ['tenant_02', 'failed', []],
+        ['tenant_03', 'pending', VERSIONS.slice(1)],
+        ['tenant_04', 'failed', []],
+        ['tenant_05', 'pending', VERSIONS.slice(1)],
+        ['tenant_06', 'pending', VERSIONS.slice(1)],
+      ]);
+      expect(asReader.tenants[3]!.error!.message).toMatch(/^cannot read the ledger "tenant_04"\."schema_migrations": .*permission denied for table schema_migrations \(SQLSTATE 42501\)$/);
+    } finally {
+      await db.admin.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
+    }
+
+    // up: the others are migrated; the odd one is left as it is.
+    const up = await migrateTenants({ ...base(), direction: 'up' });
+    expect(up.summary).toMatchObject({ changed: 5, failed: 1 });
+    expect(up.tenants[1]).toMatchObject({ tenant: 'tenant_02', outcome: 'failed', executed: [] });
+    expect((await db.admin.query(`SELECT to_regclass('tenant_02.items_name_idx') IS NULL AND to_regclass('tenant_05.items_name_idx') IS NOT NULL AS untouched`)).rows[0].untouched).toBe(true);
+  });
+});
+
 describe('bad input', () => {
   it('an empty source is one clear error; a listed schema that does not exist fails alone', async () => {
     await createTenants(3);
@@ -179,13 +256,63 @@ describe('bad input', () => {
     const badQuery = await rejection(readTenants('query:SELECT 1', { databaseUrl: db.url }), TenantError);
     expect(badQuery.message).toBe("the tenants query's row 1 has 1 in its first column: it must return schema names (text)");
     const writing = await rejection(readTenants('query:CREATE SCHEMA sneaky RETURNING 1', { databaseUrl: db.url }), TenantError);
-    expect(writing.message).toMatch(/^the tenants query failed: syntax error/);
+    expect(writing.message).toBe('the tenants query is not valid SQL: syntax error at or near "RETURNING"');
     await db.admin.query('CREATE SEQUENCE IF NOT EXISTS public.fleet_seq');
     const readOnly = await rejection(readTenants(`query:SELECT 'tenant_01' FROM (SELECT nextval('public.fleet_seq')) AS s`, { databaseUrl: db.url }), TenantError);
     expect(readOnly.message).toBe('the tenants query failed: cannot execute nextval() in a read-only transaction');
     await db.admin.query('DROP SEQUENCE public.fleet_seq');
   });
 });
+
+describe('the query: source reads, and only reads', () => {
+  it('several statements are refused before any runs: a COMMIT cannot end the read-only transaction and drop a table', async () => {
+    await createTenants(2);
+    await db.admin.query('DROP TABLE IF EXISTS public.victim; CREATE TABLE public.victim (id int); INSERT INTO public.victim VALUES (1)');
+    const drop = `query:COMMIT; DROP TABLE public.victim; SELECT 'tenant_01'`;
+    const refused = await rejection(readTenants(drop, { databaseUrl: db.url }), TenantError);
+    expect(refused).toMatchObject({ problem: 'bad-source', message: 'the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)' });
+    const fleet = await rejection(migrateTenants({ ...base(), tenants: drop, direction: 'up' }), TenantError);
+    expect(fleet.code).toBe('TENANT');
+    expect(await rejection(readTenants(`query:SELECT 'tenant_01'; SELECT 'tenant_02'`, { databaseUrl: db.url }), TenantError)).toMatchObject({
+      message: 'the tenants query must be one SELECT statement; it has 2 (SELECT, SELECT)',
+    });
+    for (const [statement, word] of [['COMMIT', 'COMMIT'], ['/* first */ SET TRANSACTION READ WRITE', 'SET'], ['DROP TABLE public.victim', 'DROP']]) {
+      const one = await rejection(readTenants(`query:${statement}`, { databaseUrl: db.url }), TenantError);
+      expect(one.message).toBe(`the tenants query must be a SELECT (or VALUES, TABLE, WITH … SELECT), not ${word}: tenants are only read`);
+    }
+    // A data-modifying CTE is a SELECT to the parser: the read-only transaction refuses it.
+    const cte = await rejection(readTenants(`query:WITH gone AS (DELETE FROM public.victim RETURNING 'tenant_01'::text) SELECT * FROM gone`, { databaseUrl: db.url }), TenantError);
+    expect(cte.message).toBe('the tenants query failed: cannot execute SELECT in a read-only transaction');
+    expect((await db.admin.query('SELECT id FROM public.victim')).rows).toEqual([{ id: 1 }]);
+    // VALUES, TABLE and WITH … SELECT are queries too.
+    expect((await readTenants(`query:VALUES ('tenant_02'), ('tenant_01')`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_02', 'tenant_01']);
+    expect((await readTenants(`query:-- the active ones\nSELECT 'tenant_01';`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_01']);
+    await db.admin.query('DROP TABLE public.victim');
+  });
+
+  it('aborting cancels a running tenants query on the server', async () => {
+    const controller = new AbortController();
+    const reading = readTenants('query:SELECT pg_sleep(1000)::text', { databaseUrl: db.url, signal: controller.signal }).then(
+      () => new Error('expected a rejection'),
+      (error: unknown) => error,
+    );
+    await waitForQuery(db.admin, 'pg_sleep(1000)');
+    controller.abort();
+    const error = await reading;
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toBe('stopped while reading the tenants; nothing was changed');
+    await waitForQuery(db.admin, 'pg_sleep(1000)', false);
+  });
+});
+
+/** Waits until a session of the test server runs (or, with `running` false, no longer runs) a query containing `text`. */
+async function waitForQuery(admin: pg.Client, text: string, running = true): Promise<void> {
+  for (;;) {
+    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, [text]);
+    if ((rows[0].n > 0) === running) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 describe('database tenants', () => {
   let other: FreshDatabase;
@@ -225,6 +352,26 @@ describe('database tenants', () => {
     const again = await migrateTenants({ tenants: file, migrations: MIGRATIONS, direction: 'up', logger: silentLogger });
     expect(again.tenants.map((t) => t.outcome)).toEqual(['up-to-date', 'up-to-date', 'failed', 'failed']);
     await db.admin.query('DROP TABLE public.items, public.schema_migrations; DROP FUNCTION public.count_items()');
+  });
+
+  it('a line meant as a URL but malformed fails alone, and no result or log line holds its password', async () => {
+    const password = 'Pw9-s3cret';
+    const malformed = [`postgres//app:${password}@db.internal/app`, `app:${password}@db.internal/app`, `postgresql:/app:${password}@db.internal/app`];
+    const good = await freshDatabase();
+    const file = path.join(tempFolder({}), 'tenants.txt');
+    writeFileSync(file, [good.url, ...malformed].join('\n'));
+    const { logger, lines } = captureLogger();
+    const result = await migrateTenants({ tenants: file, migrations: MIGRATIONS.slice(0, 1), direction: 'up', logger });
+    await good.drop();
+    expect(result.tenants.map((t) => [t.tenant, t.outcome, t.error?.code])).toEqual([
+      [good.name, 'changed', undefined],
+      [`${file}:2`, 'failed', 'TENANT'],
+      [`${file}:3`, 'failed', 'TENANT'],
+      [`${file}:4`, 'failed', 'TENANT'],
+    ]);
+    expect(result.tenants[3]!.error!.message.startsWith(`${file} line 4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://`)).toBe(true);
+    expect(JSON.stringify(result)).not.toContain(password);
+    expect(JSON.stringify(lines)).not.toContain(password);
   });
 
   it('an empty file, and a missing one, are one clear error each', async () => {
