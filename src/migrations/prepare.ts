@@ -9,7 +9,8 @@ import { checkConnectionSource, openSession, type Session } from '../db/session.
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { MigrateOptions } from './runner.js';
-import { defineMigrations, listMigrationsFolder, readListedMigrations, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
+import { defineMigrations, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
+import { checkFormat, openMigrationsFolder } from './formats/index.js';
 
 /** Options shared by every command that reads migrations and the bookkeeping table. */
 export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
@@ -48,20 +49,19 @@ export function checkLockWaitTimeout(value: number | undefined): void {
 }
 
 /** The migrations a call names: a folder (`dir`) or a list (`migrations`), exactly one of the two. */
-export function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): MigrationsFolder {
+export function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'format'>): MigrationsFolder {
   const { readMigrations, warnings } = listMigrations(from);
   return { migrations: readMigrations(), warnings };
 }
 
 /** {@link loadMigrations} in two steps: the names checked now, the files read by `readMigrations`. */
-function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): { readMigrations: () => Migration[]; warnings: string[] } {
+function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'format'>): { readMigrations: () => Migration[]; warnings: string[] } {
   if ((from.dir === undefined) === (from.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }
-  if (from.dir !== undefined) {
-    const listing = listMigrationsFolder(from.dir);
-    return { readMigrations: () => readListedMigrations(listing), warnings: listing.warnings };
-  }
+  const format = checkFormat(from.format);
+  if (from.dir !== undefined) return openMigrationsFolder(from.dir, format);
+  if (format !== undefined) throw new UsageError('format names the layout of a folder (dir): a list of migrations (migrations) has none');
   const list = from.migrations!;
   const migrations = list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
   return { readMigrations: () => migrations, warnings: [] };

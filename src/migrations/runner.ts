@@ -11,18 +11,24 @@ import { readOwnLedger } from './foreign.js';
 import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
 import { newFileText, type Migration, type MigrationInput } from './source.js';
+import type { MigrationFormat } from './formats/index.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
 import type { LintSettings } from '../lint/lint.js';
-import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from './statements.js';
+import { MARKED_NO_TRANSACTION, needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
 
 export interface MigrateOptions extends ConnectionSource {
   /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */
   readonly direction: Direction;
-  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files. */
+  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files, or of another tool's layout (see `format`). */
   readonly dir?: string;
+  /**
+   * The layout of `dir` (`prisma`, `drizzle`, `dbmate`, `goose`, `sql-migrate`, `node-pg-migrate`,
+   * `maragudk`, `slipway`/`golang-migrate`); default: the one its contents show.
+   */
+  readonly format?: MigrationFormat;
   /** Migrations given in memory instead of a folder. */
   readonly migrations?: readonly MigrationInput[] | readonly Migration[];
   /** up: stop after this version. down: revert the migrations after it. */
@@ -605,7 +611,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
       };
       await (single ? retryingLockTimeouts(step, label, run) : watched(step.session, step.pid, label, step.logger, run, { blockers: [] }));
     } catch (error) {
-      const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
+      const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason ?? MARKED_NO_TRANSACTION;
       const failed = await failure(
         client,
         migration,
