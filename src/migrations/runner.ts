@@ -10,7 +10,7 @@ import { ledgerDigest, ledgerDigestOf, openLedger, type Ledger, type LedgerConte
 import { readOwnLedger } from './foreign.js';
 import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
-import { newFileText, type Migration, type MigrationInput } from './source.js';
+import { isUnwritten, type Migration, type MigrationInput } from './source.js';
 import type { MigrationFormat } from './formats/index.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
@@ -359,7 +359,7 @@ async function execute(
 function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, memo: ParseMemo, serverVersionNum?: number): Promise<ParsedSql> {
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
-  if (text === newFileText(migration.version, direction)) {
+  if (isUnwritten(text, migration.version, direction)) {
     throw new SourceError(`${source} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`);
   }
   return parseSql(text, source, { signal, memo, ...(serverVersionNum !== undefined && { serverVersionNum }) });

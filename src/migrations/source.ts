@@ -346,11 +346,12 @@ function migrationOf(version: string, upBytes: Uint8Array, upSource: string, dow
  *
  * @example nextVersionNumber(['001', '002'], new Date()) // '003'
  */
-export function nextVersionNumber(existingNumbers: readonly string[], now: Date): string {
+export function nextVersionNumber(existingNumbers: readonly string[], now: Date, style: 'follow' | 'timestamp' = 'follow'): string {
   const newest = [...existingNumbers].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)).at(-1);
-  if (newest !== undefined && newest.length === 14) {
+  // `timestamp`: for the tools whose new files always carry one (Prisma, dbmate).
+  if (style === 'timestamp' || (newest !== undefined && newest.length === 14)) {
     const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    return BigInt(stamp) > BigInt(newest) ? stamp : (BigInt(newest) + 1n).toString();
+    return newest === undefined || BigInt(stamp) > BigInt(newest) ? stamp : (BigInt(newest) + 1n).toString();
   }
   const width = Math.max(3, ...existingNumbers.map((n) => n.length));
   const next = newest === undefined ? 1n : BigInt(newest) + 1n;
@@ -377,6 +378,11 @@ export async function createMigrationFiles(dir: string, name: string, now = new 
   writeFileSync(up, newFileText(version, 'up'), { flag: 'wx' });
   writeFileSync(down, newFileText(version, 'down'), { flag: 'wx' });
   return { version, up, down };
+}
+
+/** Is this SQL still only what `slipway new` wrote (blank lines aside, as a section of a one-file layout has them)? */
+export function isUnwritten(sql: string, version: string, direction: 'up' | 'down'): boolean {
+  return sql.trim() === newFileText(version, direction).trim();
 }
 
 /** What `slipway new` writes into a new file: a file still exactly like this is not written yet. */

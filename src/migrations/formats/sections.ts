@@ -122,6 +122,8 @@ export function splitSections(text: string, source: string, format: SectionForma
   const noTransaction = { up: false, down: false };
   let fileNoTransaction = false;
   let current: 'up' | 'down' | null = null;
+  /** The first line of SQL outside every section. */
+  let stray: number | null = null;
   const seen = new Set<string>();
   lines.forEach((raw, i) => {
     const line = raw.replace(/\r$/, '');
@@ -136,11 +138,10 @@ export function splitSections(text: string, source: string, format: SectionForma
       current = marker.kind;
       noTransaction[marker.kind] = marker.noTransaction;
     } else if (current !== null) owner[i] = current;
-    else if (line.trim() !== '' && !line.trim().startsWith('--')) {
-      throw new SourceError(`${source} (line ${i + 1}) has SQL before its first section, which ${format} would not run: move it under ${grammar.up}`);
-    }
+    else if (line.trim() !== '' && !line.trim().startsWith('--')) stray ??= i + 1;
   });
   if (!seen.has('up')) throw new SourceError(`${source} has no ${grammar.up} line, which every ${format} migration has: add it above the SQL to apply`);
+  if (stray !== null) throw new SourceError(`${source} (line ${stray}) has SQL before its first section, which ${format} would not run: move it under ${grammar.up}`);
   const section = (kind: 'up' | 'down') => {
     const kept = lines.map((line, i) => (owner[i] === kind ? line : ''));
     // Line 1 is never in a section (a marker comes first): it carries the marker without moving a line.
