@@ -58,6 +58,13 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     expect(await ledger()).toEqual(['20240105093000_init', '20240301000000_add_books', '20240615_index_books']);
   });
 
+  it('Prisma: --to follows the folder order too (20240615_index_books is after 20240301000000_add_books)', async () => {
+    box = await sandbox();
+    const up = await run('up', fixture('prisma'), { target: '20240301000000_add_books' });
+    expect(up.executed.map((s) => s.version)).toEqual(['20240105093000_init', '20240301000000_add_books']);
+    expect(await indexes()).toEqual([{ name: 'Author_email_key', valid: true }]);
+  });
+
   it('Prisma: no down SQL, so a down is refused by name', async () => {
     box = await sandbox();
     await run('up', fixture('prisma'));
