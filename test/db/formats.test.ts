@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
+import { openMigrationsFolder } from '../../src/migrations/formats/index.js';
 import { runCli } from '../support/cli.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
@@ -252,6 +253,14 @@ describe('the CLI', () => {
     expect(cli.code).toBe(0);
     expect(await ledger()).toEqual(['20240105093000_init', '20240301000000_add_books', '20240615_index_books']);
     expect(await tables()).toEqual(['Author', 'Book']);
+  });
+
+  it.each(['drizzle', 'dbmate', 'goose', 'sql-migrate', 'node-pg-migrate', 'maragudk'])('slipway up --dir <a %s folder> applies it, lint on', async (layout) => {
+    box = await sandbox();
+    const cli = await runCli(['up', ...dbArgs(fixture(layout))]);
+    expect(cli.stderr).toBe('');
+    expect(cli.code).toBe(0);
+    expect(await ledger()).toEqual(openMigrationsFolder(fixture(layout)).readMigrations().map((m) => m.version));
   });
 
   it('a folder no layout explains exits non-zero with one line, never "nothing to apply"', async () => {

@@ -13,6 +13,7 @@ import { createMigration } from '../../src/migrations/formats/new.js';
 import { splitSections } from '../../src/migrations/formats/sections.js';
 import { compareMigrations, isUnwritten, nextVersionNumber } from '../../src/migrations/source.js';
 import { hasNoTransactionMarker, parseSql } from '../../src/migrations/statements.js';
+import { parseForLint } from '../../src/lint/source.js';
 
 const FIXTURES = path.resolve('test/fixtures/formats');
 
@@ -226,6 +227,12 @@ describe('the no-transaction marker and SET TRANSACTION', () => {
       ['AlterEnumStmt', null, 2],
       ['InsertStmt', null, 3],
     ]);
+  });
+
+  it('lint sees a marked file as running outside a transaction, as the runner runs it', async () => {
+    const file = await parseForLint({ source: 'f.sql', sql: '-- slipway:no-transaction\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n' }, new Set());
+    expect(file.transactional).toBe(false);
+    expect(file.statements[0]!.inTransaction).toBe(false);
   });
 
   it('a marked file wrapped in BEGIN/COMMIT runs as written', async () => {
