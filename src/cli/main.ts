@@ -249,6 +249,7 @@ export async function main(argv: string[]): Promise<number> {
       tenants: flags.tenants,
       databaseUrl: run?.library.databaseUrl ?? flags.databaseUrl,
       dir: flags.dir,
+      ...(flags.format !== undefined && { format: flags.format }),
       table: flags.table,
       ...(flags.lockKey !== undefined && { lockKey: flags.lockKey }),
       ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
