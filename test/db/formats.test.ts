@@ -5,10 +5,10 @@
  */
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
+import { adopt, migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
 import { openMigrationsFolder } from '../../src/migrations/formats/index.js';
 import { runCli } from '../support/cli.js';
-import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
 
@@ -165,6 +165,43 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     const error = await rejection(run('up', fixture('goose'), { format: 'dbmate' }), SourceError);
     expect(error.message).toBe(`${path.join(fixture('goose'), '10_index_authors_name.sql')} has no -- migrate:up line, which every dbmate migration has: add it above the SQL to apply`);
     expect(await tables()).toEqual([]);
+  });
+});
+
+describe('taking over from the tool, files left as they are', () => {
+  let db: FreshDatabase | undefined;
+  afterEach(async () => {
+    await db?.drop();
+    db = undefined;
+  });
+
+  it('goose: adopt maps goose_db_version to the goose files, then up applies only what goose had not', async () => {
+    db = await freshDatabase();
+    // What goose left after applying versions 1 and 2 of the fixture.
+    await db.admin.query(`CREATE TABLE goose_db_version (id serial NOT NULL, version_id bigint NOT NULL, is_applied boolean NOT NULL, tstamp timestamp NULL default now(), PRIMARY KEY(id));
+      INSERT INTO goose_db_version (version_id, is_applied) VALUES (0, true), (1, true), (2, true);
+      CREATE TABLE authors (id bigserial PRIMARY KEY, name text NOT NULL, updated_at timestamptz NOT NULL DEFAULT now());`);
+    const adopted = await adopt({ databaseUrl: db.url, dir: fixture('goose'), logger: silentLogger });
+    expect(adopted.migrations.map((m) => [m.version, m.state])).toEqual([
+      ['1_create_authors', 'applied'],
+      ['2_touch_updated_at', 'applied'],
+      ['10_index_authors_name', 'pending'],
+    ]);
+    const up = await migrate({ databaseUrl: db.url, dir: fixture('goose'), direction: 'up', logger: silentLogger });
+    expect(up.executed.map((s) => s.version)).toEqual(['10_index_authors_name']);
+    expect((await db.admin.query(`SELECT to_regclass('public.authors_name_idx') IS NOT NULL AS built`)).rows).toEqual([{ built: true }]);
+  });
+
+  it('dbmate: adopt maps its schema_migrations versions to the dbmate files', async () => {
+    db = await freshDatabase();
+    await db.admin.query(`CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20240101120000');
+      CREATE TYPE author_status AS ENUM ('active', 'retired');
+      CREATE TABLE authors (id bigserial PRIMARY KEY, name text NOT NULL, status author_status NOT NULL DEFAULT 'active');
+      INSERT INTO authors (name) VALUES ('Ursula'), ('Italo');`);
+    await adopt({ databaseUrl: db.url, dir: fixture('dbmate'), logger: silentLogger });
+    const up = await migrate({ databaseUrl: db.url, dir: fixture('dbmate'), direction: 'up', logger: silentLogger });
+    expect(up.executed.map((s) => s.version)).toEqual(['20240102120000_archive_authors']);
+    expect((await db.admin.query(`SELECT status::text FROM authors WHERE name = 'Italo'`)).rows).toEqual([{ status: 'archived' }]);
   });
 });
 
