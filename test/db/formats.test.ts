@@ -192,6 +192,37 @@ describe('taking over from the tool, files left as they are', () => {
     expect((await db.admin.query(`SELECT to_regclass('public.authors_name_idx') IS NOT NULL AS built`)).rows).toEqual([{ built: true }]);
   });
 
+  it('Prisma: each migration _prisma_migrations lists as finished, resolved --applied by its folder name; up then applies the rest', async () => {
+    box = await sandbox();
+    // The state Prisma left: its first migration applied (its own ledger is not slipway's business).
+    await box.admin.query(`CREATE TABLE _prisma_migrations (id varchar(36) PRIMARY KEY, checksum varchar(64) NOT NULL, finished_at timestamptz, migration_name varchar(255) NOT NULL,
+      logs text, rolled_back_at timestamptz, started_at timestamptz NOT NULL DEFAULT now(), applied_steps_count integer NOT NULL DEFAULT 0);
+      INSERT INTO _prisma_migrations VALUES ('3b5e7c1a-0000-4000-8000-000000000001', 'x', now(), '20240105093000_init', NULL, NULL, now(), 1);
+      CREATE TYPE "Role" AS ENUM ('READER', 'WRITER');
+      CREATE TABLE "Author" ("id" SERIAL NOT NULL, "email" TEXT NOT NULL, "role" "Role" NOT NULL DEFAULT 'WRITER', "createdAt" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP, CONSTRAINT "Author_pkey" PRIMARY KEY ("id"));
+      CREATE UNIQUE INDEX "Author_email_key" ON "Author"("email");`);
+    const { rows: finished } = await box.admin.query(`SELECT migration_name FROM _prisma_migrations WHERE finished_at IS NOT NULL AND rolled_back_at IS NULL ORDER BY migration_name`);
+    for (const { migration_name: version } of finished) {
+      const cli = await runCli(['resolve', version, '--applied', '--database-url', box.url, '--dir', fixture('prisma'), '--table', box.table, '--lock-key', box.lockKey.toString()]);
+      expect(cli.code).toBe(0);
+    }
+    const up = await run('up', fixture('prisma'));
+    expect(up.executed.map((s) => s.version)).toEqual(['20240301000000_add_books', '20240615_index_books']);
+  });
+
+  it.each([
+    ['sql-migrate', `create table gorp_migrations ("id" text not null primary key, "applied_at" timestamp with time zone); insert into gorp_migrations values ('1_initial.sql', now()), ('2_retire_books.sql', now());`],
+    ['node-pg-migrate', `CREATE TABLE pgmigrations (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL); INSERT INTO pgmigrations (name, run_on) VALUES ('1704447000000_create-authors', now());`],
+  ])('%s: adopt --dry-run maps its ledger to its own files', async (layout, setup) => {
+    db = await freshDatabase();
+    await db.admin.query(setup);
+    const mapping = await adopt({ databaseUrl: db.url, dir: fixture(layout), dryRun: true, logger: silentLogger });
+    const expected = layout === 'sql-migrate'
+      ? [['1_initial', 'applied'], ['2_retire_books', 'applied'], ['10_book_count', 'pending']]
+      : [['1704447000000_create-authors', 'applied'], ['1709283600000_add-books', 'pending']];
+    expect(mapping.migrations.map((m) => [m.version, m.state])).toEqual(expected);
+  });
+
   it('dbmate: adopt maps its schema_migrations versions to the dbmate files', async () => {
     db = await freshDatabase();
     await db.admin.query(`CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY); INSERT INTO schema_migrations VALUES ('20240101120000');
