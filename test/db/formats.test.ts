@@ -157,6 +157,14 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     expect(await tables()).toEqual(['authors', 'books']);
   });
 
+  it('an error in a section names the line of the file it is on', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ '1_a.sql': '-- +goose Up\nCREATE TABLE a (id int);\n\n-- +goose Down\nDROP TABLE a;\n', '2_b.sql': '-- a note\n-- +goose Up\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (\'x\');\n' });
+    const error = await rejection(run('up', dir), MigrationFailedError);
+    expect(error.message).toContain(`migration 2_b (up) failed at line 4 in ${path.join(dir, '2_b.sql')}: invalid input syntax for type integer: "x" [22P02]`);
+    expect(await tables()).toEqual(['a']);
+  });
+
   it('format names the layout: goose read as goose; read as dbmate, its files are refused by name', async () => {
     box = await sandbox();
     expect((await run('up', fixture('goose'), { format: 'goose' })).executed).toHaveLength(3);

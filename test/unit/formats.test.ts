@@ -2,7 +2,7 @@
  * The readers of other tools' layouts, detection, `slipway new` in each layout, the
  * no-transaction marker and SET TRANSACTION in a file's own BEGIN: pure, no database.
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -109,6 +109,13 @@ describe('Prisma', () => {
     expect(migrations[1]!.upSource).toBe(path.join(dir, '20250625_add_index', 'migration.sql'));
     // The format's order wins over number-then-name in every comparison the plan makes.
     expect(compareMigrations(migrations[0]!, migrations[1]!)).toBeLessThan(0);
+  });
+
+  it('a symlinked migration folder counts', () => {
+    const shared = folder({ 'migration.sql': 'CREATE TABLE shared (a int);\n' });
+    const dir = folder({ '20250101000000_init/migration.sql': 'SELECT 1;' });
+    symlinkSync(shared, path.join(dir, '20250201000000_shared'));
+    expect(versions(dir)).toEqual(['20250101000000_init', '20250201000000_shared']);
   });
 
   it('refuses a folder without migration.sql and loose SQL files', () => {

@@ -20,7 +20,9 @@ export function listEntries(dir: string): FolderEntries {
   try {
     for (const entry of readdirSync(dir, { withFileTypes: true })) {
       if (entry.name.startsWith('.')) continue;
-      if (entry.isDirectory()) folders.push(entry.name);
+      // A symlink counts as what it points at: a linked Prisma folder is a migration, not a stray file.
+      const folder = entry.isDirectory() || (entry.isSymbolicLink() && isFolder(path.join(dir, entry.name)));
+      if (folder) folders.push(entry.name);
       else if (entry.isFile() || entry.isSymbolicLink()) files.push(entry.name);
     }
   } catch (error) {
@@ -35,6 +37,14 @@ export function listEntries(dir: string): FolderEntries {
 /** JavaScript's string order, which is byte order for the ASCII names tools generate. */
 export function byBytes(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function isFolder(file: string): boolean {
+  try {
+    return statSync(file).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export function isFile(file: string): boolean {
