@@ -62,7 +62,9 @@ export const GRAMMARS: Record<SectionFormat, Grammar> = {
     up: '-- +goose Up',
     says: /^--.*\+goose\s+(up|down)\b/im,
     markerOf(line) {
-      if (!line.startsWith('--') || !line.includes('+goose')) return null;
+      if (!line.trimStart().startsWith('--') || !line.includes('+goose')) return null;
+      // goose refuses an indented annotation rather than read it as SQL: so does slipway.
+      if (!line.startsWith('--')) return { kind: 'refuse', why: `has an indented goose annotation, which goose refuses: start it at the beginning of the line (${line.trim()})` };
       const command = line.replaceAll('--', '').replace('+goose', '').trim().toLowerCase().replace(/\s+/g, ' ');
       if (command === 'up' || command === 'down') return { kind: command, noTransaction: false };
       if (command === 'no transaction') return { kind: 'no-transaction' };
