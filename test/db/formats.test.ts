@@ -350,6 +350,16 @@ describe('the CLI', () => {
     expect(lines[0]).toContain(`${dir}: no migration layout explains V1__init.sql`);
   });
 
+  it('slipway new writes in the folder layout, or the one --format names', async () => {
+    const goose = migrationsDir({ '00001_init.sql': '-- +goose Up\nCREATE TABLE a (id int);\n' });
+    const created = await runCli(['new', 'add_b', '--dir', goose]);
+    expect(created).toEqual({ code: 0, stdout: `created ${path.join(goose, '00002_add_b.sql')}\n`, stderr: '' });
+    const empty = migrationsDir({});
+    const dbmate = await runCli(['new', 'init', '--dir', empty, '--format', 'dbmate']);
+    expect(dbmate.code).toBe(0);
+    expect(dbmate.stdout).toMatch(/^created .*\/\d{14}_init\.sql\n$/);
+  });
+
   it('--format names the layout', async () => {
     box = await sandbox();
     const cli = await runCli(['up', ...dbArgs(fixture('sql-migrate')), '--format', 'goose']);
