@@ -325,8 +325,9 @@ describe('the CLI', () => {
 
   it('slipway up --dir <a Prisma folder> applies it', async () => {
     box = await sandbox();
-    const cli = await runCli(['up', ...dbArgs(fixture('prisma'))]);
+    const cli = await runCli(['up', ...dbArgs(fixture('prisma')), '--log-format', 'json']);
     expect(cli.code).toBe(0);
+    expect(cli.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line).msg)[0]).toBe(`reading ${fixture('prisma')} as a prisma folder`);
     expect(await ledger()).toEqual(['20240105093000_init', '20240301000000_add_books', '20240615_index_books']);
     expect(await tables()).toEqual(['Author', 'Book']);
   });
