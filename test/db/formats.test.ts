@@ -3,6 +3,7 @@
  * tools generate), applied by a plain `migrate({ direction: 'up' })` against a real PostgreSQL:
  * each in its format's own order, with its own down sections and no-transaction markers.
  */
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { adopt, migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
@@ -229,6 +230,23 @@ describe('taking over from the tool, files left as they are', () => {
       ? [['1_initial', 'applied'], ['2_retire_books', 'applied'], ['10_book_count', 'pending']]
       : [['1704447000000_create-authors', 'applied'], ['1709283600000_add-books', 'pending']];
     expect(mapping.migrations.map((m) => [m.version, m.state])).toEqual(expected);
+  });
+
+  it('Drizzle: the journal entries up to the newest created_at of __drizzle_migrations, resolved --applied; up then applies the rest', async () => {
+    box = await sandbox();
+    // What Drizzle's migrator left after the fixture's first migration (in drizzle.__drizzle_migrations; here in the sandbox): its hash and the entry's `when`.
+    await box.admin.query(`CREATE TABLE __drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
+      INSERT INTO __drizzle_migrations (hash, created_at) VALUES ('x', 1704447000000);
+      CREATE TABLE authors (id serial PRIMARY KEY NOT NULL, name text NOT NULL);
+      CREATE TABLE books (id serial PRIMARY KEY NOT NULL, title text NOT NULL, author_id integer NOT NULL REFERENCES authors (id));`);
+    const { rows: [{ last }] } = await box.admin.query(`SELECT coalesce(max(created_at), 0) AS last FROM __drizzle_migrations`);
+    // The docs' jq filter: .entries[] | select(.when <= $last) | .tag
+    const journal = JSON.parse(readFileSync(path.join(fixture('drizzle'), 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ when: number; tag: string }> };
+    for (const { tag } of journal.entries.filter((e) => e.when <= Number(last))) {
+      expect((await runCli(['resolve', tag, '--applied', '--database-url', box.url, '--dir', fixture('drizzle'), '--table', box.table, '--lock-key', box.lockKey.toString()])).code).toBe(0);
+    }
+    const up = await run('up', fixture('drizzle'));
+    expect(up.executed.map((s) => s.version)).toEqual(['0001_amused_lizard']);
   });
 
   it('dbmate: adopt maps its schema_migrations versions to the dbmate files', async () => {
