@@ -7,7 +7,7 @@
 import { SourceError } from '../../errors.js';
 import { checksumOf } from '../source.js';
 import { NO_TRANSACTION_MARKER } from '../statements.js';
-import { inFolder, inOrder, readText, type FolderEntries, type MigrationParts } from './folder.js';
+import { byBytes, inFolder, inOrder, readText, type FolderEntries, type MigrationParts } from './folder.js';
 import type { Migration } from '../source.js';
 
 export type SectionFormat = 'dbmate' | 'goose' | 'sql-migrate' | 'node-pg-migrate';
@@ -35,7 +35,6 @@ const leadingNumber = (name: string) => {
   const digits = /^\d+/.exec(name)?.[0];
   return digits === undefined ? null : BigInt(digits);
 };
-const byBytes = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 /** By leading number, then by name; names without one after those with one (sql-migrate's and goose's order). */
 const byNumberThenName = (a: string, b: string) => {
   const [x, y] = [leadingNumber(a), leadingNumber(b)];
