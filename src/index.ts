@@ -55,6 +55,8 @@ export {
 } from './tenants/fleet.js';
 export { readTenants, tenantLockKey, type Tenant } from './tenants/source.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
+export { openMigrationsFolder, MIGRATION_FORMATS, type MigrationFormat, type OpenedFolder } from './migrations/formats/index.js';
+export { createMigration } from './migrations/formats/new.js';
 export type { Direction, MigrationState, MigrationStatus, AppliedRow, LedgerState } from './migrations/plan.js';
 export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
 export { DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './seed/apply.js';

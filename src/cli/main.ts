@@ -13,7 +13,8 @@ import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
 import type { LintConfig, LintFormat, LintSettings } from '../lint/index.js';
 import type { MigrateOptions } from '../migrations/runner.js';
-import { createMigrationFiles, readMigrationsFolder } from '../migrations/source.js';
+import { MIGRATION_FORMATS, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
+import { createMigration } from '../migrations/formats/new.js';
 import type { LogFormat } from './logger.js';
 import type { FleetResult, TenantsOptions } from '../tenants/fleet.js';
 
@@ -33,6 +34,7 @@ const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import
 /** Options every database command takes; flags win over the environment. */
 interface DatabaseFlags {
   dir: string;
+  format?: MigrationFormat;
   table: string;
   lockKey?: bigint;
   databaseUrl?: string;
@@ -79,11 +81,17 @@ function tableName(value: string): string {
   }
 }
 
+/** --format: the migrations folder's layout, when its contents should not decide it. */
+function formatOption(): Option {
+  return new Option('--format <layout>', "the migrations folder's layout (default: the one its files show)").env('SLIPWAY_FORMAT').choices(MIGRATION_FORMATS);
+}
+
 /** Connection, logging and output options; with `migrations`, also the folder, table and lock key of a migration run. */
 function withDatabaseOptions(command: Command, { json = true, migrations = true } = {}): Command {
   if (migrations) {
     command
       .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
+      .addOption(formatOption())
       .addOption(new Option('--table <name>', 'bookkeeping table, may be schema-qualified').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
       .addOption(new Option('--lock-key <n>', 'advisory-lock key, decimal or 0x hex (bigint); default 32488822435963257 = 0x736c6970776179 ("slipway")').env('SLIPWAY_LOCK_KEY').argParser(lockKey));
   }
@@ -140,7 +148,7 @@ function wholeNumberOrZero(value: string): number {
 interface Run {
   logger: Logger;
   signal: AbortSignal;
-  library: Pick<MigrateOptions, 'databaseUrl' | 'dir' | 'table' | 'lockKey' | 'connectWait' | 'logger' | 'signal'>;
+  library: Pick<MigrateOptions, 'databaseUrl' | 'dir' | 'format' | 'table' | 'lockKey' | 'connectWait' | 'logger' | 'signal'>;
 }
 
 /** Logs go to stdout, except for commands whose stdout is a document (status, plan, seed, --json). */
@@ -163,7 +171,7 @@ async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSig
     throw new UsageError('no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres');
   }
   if (databaseUrl === undefined) {
-    if (folder === 'migrations') await readMigrationsFolder(flags.dir);
+    if (folder === 'migrations') openMigrationsFolder(flags.dir, flags.format).readMigrations();
     else await (await import('../seed/files.js')).readSeedDir(flags.dir);
     const local = await (await localServer()).startLocalServer();
     logger.info({ url: local.url }, `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`);
@@ -177,6 +185,7 @@ async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSig
     library: {
       databaseUrl,
       dir: flags.dir,
+      ...(flags.format !== undefined && { format: flags.format }),
       table: flags.table,
       ...(flags.lockKey !== undefined && { lockKey: flags.lockKey }),
       ...(flags.wait !== undefined && { connectWait: flags.wait * 1000 }),
@@ -255,6 +264,7 @@ export async function main(argv: string[]): Promise<number> {
       tenants: flags.tenants,
       databaseUrl: run?.library.databaseUrl ?? flags.databaseUrl,
       dir: flags.dir,
+      ...(flags.format !== undefined && { format: flags.format }),
       table: flags.table,
       ...(flags.lockKey !== undefined && { lockKey: flags.lockKey }),
       ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
@@ -365,12 +375,13 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('new')
-    .description('create the next <version>_<name>.up.sql / .down.sql pair')
+    .description("create the next migration in the folder's layout: <version>_<name>.up.sql / .down.sql, or a Prisma, dbmate, goose, … file")
     .argument('<name>', 'lowercase letters, digits and underscores, e.g. create_users')
     .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
-    .action(async (name: string, flags: { dir: string }) => {
-      const created = await createMigrationFiles(flags.dir, name);
-      process.stdout.write(`created ${created.up}\ncreated ${created.down}\n`);
+    .addOption(formatOption())
+    .action(async (name: string, flags: { dir: string; format?: MigrationFormat }) => {
+      const created = await createMigration(flags.dir, name, flags.format === undefined ? {} : { format: flags.format });
+      process.stdout.write(created.files.map((file) => `created ${file}\n`).join(''));
     });
 
   const db = program.command('db').description('the local PostgreSQL in .slipway/postgres, for when you have none');

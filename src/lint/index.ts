@@ -21,6 +21,7 @@ import { quoteTableName } from '../db/identifier.js';
 import type { Logger } from 'pino';
 import { readCatalog, serverVersionNum } from './gate.js';
 import { lintSources, type LintReport, type LintSettings } from './lint.js';
+import type { MigrationFormat } from '../migrations/formats/index.js';
 import type { LintSource } from './source.js';
 
 export interface LintOptions extends LintSettings, ConnectionSource {
@@ -28,6 +29,8 @@ export interface LintOptions extends LintSettings, ConnectionSource {
   readonly files?: readonly string[];
   /** A migrations folder: its up files (every one, or with a connection the pending ones). */
   readonly dir?: string;
+  /** The layout of `dir`, as for `migrate`; default: the one its contents show. */
+  readonly format?: MigrationFormat;
   /** Migrations in memory instead of a folder. */
   readonly migrations?: readonly MigrationInput[];
   /** With a connection: the bookkeeping table, as for `migrate`. */

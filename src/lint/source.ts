@@ -4,7 +4,7 @@
  * `-- slipway:ignore` comments written above it, and whether it runs inside a transaction.
  */
 import { SourceError, UsageError } from '../errors.js';
-import { cutIntoPieces, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../migrations/statements.js';
+import { cutIntoPieces, hasNoTransactionMarker, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../migrations/statements.js';
 
 /** A parser node: the libpg-query JSON of one statement or expression. */
 export type Node = Record<string, unknown>;
@@ -123,7 +123,7 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
   const wrapped = raw.length >= 2 && controls[0] === 'begin' && controls[last] === 'end' && controls.slice(1, last).every((c) => c === null);
   const ownTransactions = !wrapped && controls.some((c) => c !== null);
   const refusesTransaction = raw.some((r) => noTransactionReason(r.kind, r.node) !== null);
-  const transactional = !ownTransactions && !refusesTransaction;
+  const transactional = !ownTransactions && !refusesTransaction && !hasNoTransactionMarker(text);
 
   let open = false;
   const statements: LintStatement[] = raw.map((r, i) => {

@@ -9,7 +9,8 @@ import { checkConnectionSource, openSession, type Session } from '../db/session.
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import type { MigrateOptions } from './runner.js';
-import { defineMigrations, listMigrationsFolder, readListedMigrations, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
+import { defineMigrations, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
+import { checkFormat, openMigrationsFolder, type MigrationFormat } from './formats/index.js';
 
 /** Options shared by every command that reads migrations and the bookkeeping table. */
 export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
@@ -30,7 +31,9 @@ export function prepareLazily(options: InspectOptions) {
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
   const logger = options.logger ?? createLogger();
-  const { readMigrations, warnings } = listMigrations(options);
+  const { readMigrations, warnings, format } = listMigrations(options);
+  // Another tool's layout is said once: what was detected is never a silent choice.
+  if (format !== null && format !== 'slipway' && format !== 'golang-migrate') logger.info({ dir: options.dir, format }, `reading ${options.dir} as a ${format} folder`);
   for (const warning of warnings) logger.warn(warning);
   return { tableName, lockKey, logger, warnings, readMigrations };
 }
@@ -48,21 +51,20 @@ export function checkLockWaitTimeout(value: number | undefined): void {
 }
 
 /** The migrations a call names: a folder (`dir`) or a list (`migrations`), exactly one of the two. */
-export function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): MigrationsFolder {
+export function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'format'>): MigrationsFolder {
   const { readMigrations, warnings } = listMigrations(from);
   return { migrations: readMigrations(), warnings };
 }
 
 /** {@link loadMigrations} in two steps: the names checked now, the files read by `readMigrations`. */
-function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations'>): { readMigrations: () => Migration[]; warnings: string[] } {
+function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'format'>): { readMigrations: () => Migration[]; warnings: string[]; format: MigrationFormat | null } {
   if ((from.dir === undefined) === (from.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }
-  if (from.dir !== undefined) {
-    const listing = listMigrationsFolder(from.dir);
-    return { readMigrations: () => readListedMigrations(listing), warnings: listing.warnings };
-  }
+  const format = checkFormat(from.format);
+  if (from.dir !== undefined) return openMigrationsFolder(from.dir, format);
+  if (format !== undefined) throw new UsageError('format names the layout of a folder (dir): a list of migrations (migrations) has none');
   const list = from.migrations!;
   const migrations = list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
-  return { readMigrations: () => migrations, warnings: [] };
+  return { readMigrations: () => migrations, warnings: [], format: null };
 }

@@ -12,19 +12,25 @@ import { ledgerDigest, ledgerDigestOf, type Ledger, type LedgerContents, type Le
 import { readOwnLedger } from './foreign.js';
 import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
 import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
-import { newFileText, type Migration, type MigrationInput } from './source.js';
+import { isUnwritten, type Migration, type MigrationInput } from './source.js';
+import type { MigrationFormat } from './formats/index.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
 import type { LintSettings } from '../lint/lint.js';
-import { needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from './statements.js';
+import { MARKED_NO_TRANSACTION, needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from './statements.js';
 
 const { escapeLiteral } = pg;
 
 export interface MigrateOptions extends ConnectionSource {
   /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */
   readonly direction: Direction;
-  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files. */
+  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files, or of another tool's layout (see `format`). */
   readonly dir?: string;
+  /**
+   * The layout of `dir` (`prisma`, `drizzle`, `dbmate`, `goose`, `sql-migrate`, `node-pg-migrate`,
+   * `maragudk`, `slipway`/`golang-migrate`); default: the one its contents show.
+   */
+  readonly format?: MigrationFormat;
   /** Migrations given in memory instead of a folder. */
   readonly migrations?: readonly MigrationInput[] | readonly Migration[];
   /** up: stop after this version. down: revert the migrations after it. */
@@ -416,7 +422,7 @@ async function execute(
 function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, memo: ParseMemo, serverVersionNum?: number): Promise<ParsedSql> {
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
-  if (text === newFileText(migration.version, direction)) {
+  if (isUnwritten(text, migration.version, direction)) {
     throw new SourceError(`${source} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`);
   }
   return parseSql(text, source, { signal, memo, ...(serverVersionNum !== undefined && { serverVersionNum }) });
@@ -647,7 +653,7 @@ function controlOf(statement: Statement): Control {
 async function runStatements(step: Step, from: number, started: number): Promise<void> {
   const { client, ledger, migration, direction, sql, restore } = step;
   const state = direction === 'up' ? 'in_flight' : 'reverting';
-  const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason;
+  const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason ?? MARKED_NO_TRANSACTION;
   let inBlock = false;
   for (let index = from; index < sql.statements.length; index++) {
     const statement = sql.statements[index]!;
@@ -666,7 +672,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
           ? `${progress};\n${statement.sql}`
           : `${timeout}${statement.sql}\n;\n${progress}`;
     const label = `${migration.version} statement ${index + 1}`;
-    const consequence = `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}`;
+    const consequence = `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}: fix the cause and run slipway ${direction} again to resume it there`;
     try {
       const run = async () => {
         try {

@@ -23,6 +23,11 @@ export interface Migration {
   /** Where the up SQL came from, for messages: a file path or `<memory>/version`. */
   readonly upSource: string;
   readonly downSource: string | null;
+  /**
+   * Its place in its format's own order, for layouts that do not sort by number then name
+   * (Prisma's folder names, Drizzle's journal): set on every migration of such a folder.
+   */
+  readonly order?: number;
 }
 
 /** A migration given in memory rather than read from a folder. */
@@ -43,8 +48,12 @@ export function checksumOf(content: string | Uint8Array): string {
   return typeof crypto.hash === 'function' ? crypto.hash('sha256', content, 'hex') : crypto.createHash('sha256').update(content).digest('hex');
 }
 
-/** Sort order: the number, then the name, then the raw version (so `01_a` and `1_a` still order stably). */
-export function compareMigrations(a: Pick<Migration, 'number' | 'name' | 'version'>, b: Pick<Migration, 'number' | 'name' | 'version'>): number {
+/**
+ * Sort order: the format's own order when both have one, else the number, then the name, then
+ * the raw version (so `01_a` and `1_a` still order stably).
+ */
+export function compareMigrations(a: Pick<Migration, 'number' | 'name' | 'version' | 'order'>, b: Pick<Migration, 'number' | 'name' | 'version' | 'order'>): number {
+  if (a.order !== undefined && b.order !== undefined) return a.order - b.order;
   if (a.number !== b.number) return a.number < b.number ? -1 : 1;
   if (a.name !== b.name) return a.name < b.name ? -1 : 1;
   return a.version < b.version ? -1 : a.version > b.version ? 1 : 0;
@@ -133,7 +142,7 @@ export function listMigrationsFolder(dir: string): FolderListing {
   }
   if (misnamed.length > 0) {
     throw new SourceError(
-      `${misnamed.map((f) => path.join(dir, f)).join(', ')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+      `${misnamed.slice(0, 3).map((f) => path.join(dir, f)).join(', ')}${misnamed.length > 3 ? ` and ${misnamed.length - 3} more` : ''}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
     );
   }
   const { pairs, warnings } = pairDownFiles([...ups.keys()], [...downs.keys()], (v) => path.join(dir, downs.get(v)!));
@@ -376,11 +385,12 @@ function migrationOf(version: string, upBytes: Uint8Array, upSource: string, dow
  *
  * @example nextVersionNumber(['001', '002'], new Date()) // '003'
  */
-export function nextVersionNumber(existingNumbers: readonly string[], now: Date): string {
+export function nextVersionNumber(existingNumbers: readonly string[], now: Date, style: 'follow' | 'timestamp' = 'follow'): string {
   const newest = [...existingNumbers].sort((a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0)).at(-1);
-  if (newest !== undefined && newest.length === 14) {
+  // `timestamp`: for the tools whose new files always carry one (Prisma, dbmate).
+  if (style === 'timestamp' || (newest !== undefined && newest.length === 14)) {
     const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-    return BigInt(stamp) > BigInt(newest) ? stamp : (BigInt(newest) + 1n).toString();
+    return newest === undefined || BigInt(stamp) > BigInt(newest) ? stamp : (BigInt(newest) + 1n).toString();
   }
   const width = Math.max(3, ...existingNumbers.map((n) => n.length));
   const next = newest === undefined ? 1n : BigInt(newest) + 1n;
@@ -407,6 +417,11 @@ export async function createMigrationFiles(dir: string, name: string, now = new 
   writeFileSync(up, newFileText(version, 'up'), { flag: 'wx' });
   writeFileSync(down, newFileText(version, 'down'), { flag: 'wx' });
   return { version, up, down };
+}
+
+/** Is this SQL still only what `slipway new` wrote (blank lines aside, as a section of a one-file layout has them)? */
+export function isUnwritten(sql: string, version: string, direction: 'up' | 'down'): boolean {
+  return sql.trim() === newFileText(version, direction).trim();
 }
 
 /** What `slipway new` writes into a new file: a file still exactly like this is not written yet. */

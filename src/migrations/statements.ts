@@ -192,6 +192,29 @@ export function needsServerVersion(parsed: ParsedSql): boolean {
 export const OWN_TRANSACTIONS = 'it manages its own transactions (BEGIN/COMMIT inside the file)';
 
 /**
+ * A comment line above a file's first statement that asks for it to run outside a transaction,
+ * statement by statement, each committed on its own (as psql runs a file): for statements that
+ * must see an earlier one committed, such as a value added by `ALTER TYPE ... ADD VALUE`.
+ * Readers of other layouts put it on the first line of a section their format runs that way.
+ */
+export const NO_TRANSACTION_MARKER = '-- slipway:no-transaction';
+/** Why a marked file runs outside a transaction, for messages. */
+export const MARKED_NO_TRANSACTION = `marked ${NO_TRANSACTION_MARKER}`;
+
+/** Does a comment line before the first statement say {@link NO_TRANSACTION_MARKER}? Reads only the leading comments. */
+export function hasNoTransactionMarker(sql: string): boolean {
+  for (let start = 0; start < sql.length; ) {
+    const newline = sql.indexOf('\n', start);
+    const end = newline === -1 ? sql.length : newline;
+    const line = sql.slice(start, end).trim();
+    if (line !== '' && !line.startsWith('--')) return false;
+    if (/^--\s*slipway:no-transaction$/i.test(line)) return true;
+    start = end + 1;
+  }
+  return false;
+}
+
+/**
  * Splits a migration's SQL into statements with the real Postgres parser and classifies
  * whether it can run in a transaction. `source` names the file in errors. Linear in the
  * file's size. A file of comments only has no statements: a deliberate no-op.
@@ -215,6 +238,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   const statements: Statement[] = [];
   const ranges: Array<readonly [number, number]> = [];
   const control: Array<TransactionKind | null> = [];
+  const setsTransaction: boolean[] = [];
   const used: Array<{ start: number; end: number; line: number }> = [];
   let line = 1;
   let lineCountedTo = 0;
@@ -238,21 +262,30 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     lineCountedTo = piece.start;
     used.push({ ...piece, line });
     for (const statement of cutStatements(sql, piece.start, piece.end, line, raw, options, ranges)) statements.push(statement);
-    for (const entry of raw) control.push(transactionKind(entry));
+    for (const entry of raw) {
+      control.push(transactionKind(entry));
+      setsTransaction.push((entry.stmt.VariableSetStmt as { name?: string } | undefined)?.name === 'TRANSACTION');
+    }
   }
   if (statements.length === 0) return { statements, transactional: true, body: '', parts: [], begin: 'BEGIN' };
   const partsOf = (text: string) => used.map((p) => ({ text: text.slice(p.start, p.end), line: p.line }));
   const parts = partsOf(sql);
 
   const last = statements.length - 1;
+  const marked = hasNoTransactionMarker(sql);
   const wrapped =
-    statements.length >= 2 && control[0] === 'begin' && control[last] === 'commit' && control.slice(1, last).every((c) => c === null || c === 'savepoint');
+    !marked && statements.length >= 2 && control[0] === 'begin' && control[last] === 'commit' && control.slice(1, last).every((c) => c === null || c === 'savepoint');
   if (wrapped) {
+    // `SET TRANSACTION` must come before the transaction's first query, and slipway's claim on
+    // the ledger is one: those right after the author's BEGIN open the transaction with it.
+    let first = 1;
+    while (first < last && setsTransaction[first]) first++;
     // The wrapper's BEGIN and COMMIT become blanks: the rest keeps its place, so Postgres's
     // error positions still point at the file's lines.
-    const body = blank(sql, [ranges[0]!, ranges[last]!]);
-    const kept = statements.slice(1, last);
-    return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, parts: partsOf(body), begin: statements[0]!.sql };
+    const body = blank(sql, [...ranges.slice(0, first), ranges[last]!]);
+    const kept = statements.slice(first, last);
+    const begin = statements.slice(0, first).map((s) => s.sql).join(';\n');
+    return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, parts: partsOf(body), begin };
   }
   if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback' || c === 'chain')) {
     checkTransactionsClose(statements, control, source);
@@ -264,7 +297,8 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
       begin: 'BEGIN',
     };
   }
-  return { statements, transactional: statements.every((s) => s.noTransactionReason === null), body: sql, parts, begin: 'BEGIN' };
+  // A marked file runs statement by statement, each committed with its progress.
+  return { statements, transactional: !marked && statements.every((s) => s.noTransactionReason === null), body: sql, parts, begin: 'BEGIN' };
 }
 
 /**

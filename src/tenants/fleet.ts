@@ -16,6 +16,7 @@ import { createLogger } from '../log.js';
 import { describeState, needsLock, plan, validateRequest, type Direction, type MigrationState, type RunRequest } from '../migrations/plan.js';
 import * as runner from '../migrations/runner.js';
 import { loadMigrations } from '../migrations/prepare.js';
+import type { MigrationFormat } from '../migrations/formats/index.js';
 import type { Migration, MigrationInput } from '../migrations/source.js';
 import type { LintSettings } from '../lint/lint.js';
 import { readTenants, tenantLockKey, type Tenant } from './source.js';
@@ -29,6 +30,8 @@ export interface TenantsOptions {
   readonly databaseUrl?: string | undefined;
   /** A folder of migrations, read once for the whole fleet. */
   readonly dir?: string;
+  /** The layout of `dir`, as for `migrate`; default: the one its contents show. */
+  readonly format?: MigrationFormat;
   /** Migrations given in memory instead of a folder. */
   readonly migrations?: readonly MigrationInput[] | readonly Migration[];
   /**

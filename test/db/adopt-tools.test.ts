@@ -109,6 +109,24 @@ describe("the Supabase CLI's supabase_migrations.schema_migrations", () => {
   });
 });
 
+describe('a Supabase folder with its ledger', () => {
+  it('is read as it is, adopted, and up runs the rest', async () => {
+    db = await freshDatabase();
+    const dir = migrationsDir({
+      '20240101120000_init.sql': 'create table users (id int);\n',
+      '20240215093000_posts.sql': 'create table posts (id int);\n',
+      '20240302081500_tags.sql': 'create table tags (id int);\n',
+    });
+    await db.admin.query(`CREATE SCHEMA supabase_migrations;
+      CREATE TABLE supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY, statements text[], name text, created_by text, idempotency_key text);
+      INSERT INTO supabase_migrations.schema_migrations (version, name) VALUES ('20240101120000', 'init'), ('20240215093000', 'posts');
+      ${APPLIED_SCHEMA}`);
+    await adopt({ databaseUrl: db.url, dir, logger: silentLogger });
+    const ran = await migrate({ databaseUrl: db.url, dir, direction: 'up', logger: silentLogger });
+    expect(ran.executed.map((s) => s.version)).toEqual(['20240302081500_tags']);
+  });
+});
+
 describe('refusals that never lead to running migrations again', () => {
   it("golang-migrate's version with no file is a high-water mark: the advice is the folder, never deleting the row", async () => {
     db = await freshDatabase();

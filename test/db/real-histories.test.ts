@@ -124,7 +124,7 @@ describe('files that manage their own transactions', () => {
     const client = await box.connect();
     const dir = migrationsDir({ '001_accounts.up.sql': 'BEGIN;\nCREATE TABLE accounts (id int);\nCOMMIT;\nBEGIN;\nINSERT INTO accounts VALUES (1);\nINSERT INTO accounts VALUES (1 / 0);\nCOMMIT;\n' });
     await expect(migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger })).rejects.toThrow(
-      /failed in .*001_accounts\.up\.sql: division by zero \[22012\]; it runs outside a transaction \(it manages its own transactions \(BEGIN\/COMMIT inside the file\)\); statement 6 of 7 \(line 6\) failed, the 5 before it took effect, and it stays marked in flight$/,
+      /failed in .*001_accounts\.up\.sql: division by zero \[22012\]; it runs outside a transaction \(it manages its own transactions \(BEGIN\/COMMIT inside the file\)\); statement 6 of 7 \(line 6\) failed, the 5 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there$/,
     );
     expect((await client.query('SELECT count(*)::int AS n FROM accounts')).rows).toEqual([{ n: 0 }]);
     expect(await ledger()).toEqual([{ version: '001_accounts', state: 'in_flight' }]);
