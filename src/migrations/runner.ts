@@ -516,15 +516,20 @@ async function retryingLockTimeouts(step: Step, label: string, attempt: (seen: {
 }
 
 async function attemptsWithRetry(step: Step, label: string, attempt: (seen: { blockers: Blocker[] }) => Promise<void>, side: () => Promise<pg.Client>): Promise<void> {
+  // Who blocked any attempt: the last one may give up before its watcher looks.
+  const blockers = new Map<number, Blocker>();
   for (let n = 0; ; n++) {
     const seen: { blockers: Blocker[] } = { blockers: [] };
     try {
-      // With a lock timeout, look early enough to see who blocks before the attempt gives up.
-      const after = step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
+      // With a lock timeout, look early enough to see who blocks before the attempt gives up;
+      // a retry (the table was locked a moment ago) is watched from its start.
+      const after = n > 0 ? 0 : step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
       await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, { after, every: Math.min(1000, Math.max(100, after)), side });
       return;
     } catch (error) {
-      const blockedBy = seen.blockers.length === 0 ? '' : `, blocked by ${seen.blockers.map(describeBackend).join('; ')}`;
+      for (const blocker of seen.blockers) blockers.set(blocker.pid, blocker);
+      const named = seen.blockers.length > 0 ? seen.blockers : [...blockers.values()];
+      const blockedBy = named.length === 0 ? '' : `, blocked by ${named.map(describeBackend).join('; ')}`;
       if (!isLockTimeout(error) || step.signal?.aborted) throw error;
       if (n >= step.lockRetries) {
         throw error instanceof MigrationFailedError

@@ -62,11 +62,12 @@ describe('lock_timeout with retries', () => {
     const dir = migrationsDir({ '001_add_email.up.sql': 'ALTER TABLE accounts ADD COLUMN email text;\n' });
     const holder = await openReader();
     try {
-      const result = await runCli(args(dir, ['--lock-timeout', '0.4', '--lock-retries', '1']));
+      // A lock_timeout long enough for the watcher to look while the statement waits, on a busy machine too.
+      const result = await runCli(args(dir, ['--lock-timeout', '1.5', '--lock-retries', '1']));
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
         new RegExp(
-          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 400ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it was rolled back, nothing changed\\n$`,
+          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 1500ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it was rolled back, nothing changed\\n$`,
         ),
       );
       expect((await box.admin.query(`SELECT count(*)::int AS n FROM ${box.table}`)).rows[0].n).toBe(0);
@@ -81,11 +82,12 @@ describe('lock_timeout with retries', () => {
     const dir = migrationsDir({ '001_add_email.up.sql': 'VACUUM accounts;\nALTER TABLE accounts ADD COLUMN email text;\n' });
     const holder = await openReader();
     try {
-      const result = await runCli(args(dir, ['--lock-timeout', '0.4', '--lock-retries', '1']));
+      // A lock_timeout long enough for the watcher to look while the statement waits, on a busy machine too.
+      const result = await runCli(args(dir, ['--lock-timeout', '1.5', '--lock-retries', '1']));
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
         new RegExp(
-          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 400ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it runs outside a transaction \\(VACUUM\\); statement 2 of 2 \\(line 2\\) failed, the 1 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there\\n$`,
+          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 1500ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it runs outside a transaction \\(VACUUM\\); statement 2 of 2 \\(line 2\\) failed, the 1 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there\\n$`,
         ),
       );
       expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table}`)).rows).toEqual([{ version: '001_add_email', state: 'in_flight', progress: 1 }]);
