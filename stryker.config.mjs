@@ -4,7 +4,7 @@
 export default {
   testRunner: 'vitest',
   vitest: { configFile: 'vitest.unit.config.ts' },
-  mutate: ['src/migrations/plan.ts', 'src/migrations/source.ts', 'src/migrations/statements.ts', 'src/db/identifier.ts', 'src/seed/plan.ts'],
+  mutate: ['src/migrations/plan.ts', 'src/migrations/source.ts', 'src/sql/parse.ts', 'src/db/identifier.ts', 'src/seed/plan.ts'],
   coverageAnalysis: 'perTest',
   reporters: ['clear-text', 'progress', 'html', 'json'],
   // The machine has 2 cores, shared.

@@ -8,12 +8,14 @@ import type { Logger } from 'pino';
 import { connectionTarget, type ConnectionSource } from './db/session.js';
 import { toSlipwayError } from './db/errors.js';
 import { createLogger } from './log.js';
-import * as runner from './migrations/runner.js';
-import type { InspectOptions } from './migrations/prepare.js';
-import type * as foreign from './migrations/foreign.js';
-import type * as resolution from './migrations/resolve.js';
-import type * as seeding from './seed/apply.js';
-import type * as linting from './lint/index.js';
+import * as runner from './commands/migrate.js';
+import { status as statusOf, type StatusReport } from './commands/status.js';
+import { preview as previewOf, type Preview } from './commands/plan.js';
+import type { InspectOptions } from './commands/context.js';
+import type { AdoptOptions, AdoptResult } from './commands/adopt.js';
+import type * as resolution from './commands/resolve.js';
+import type * as seeding from './commands/seed.js';
+import type * as linting from './commands/lint.js';
 import type { SeedResult } from './seed/report.js';
 
 async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Promise<T> {
@@ -63,8 +65,8 @@ export async function migrate(options: runner.MigrateOptions): Promise<runner.Mi
  * const report = await status({ databaseUrl, dir: './migrations' });
  * report.migrations.filter((m) => m.state !== 'applied');
  */
-export function status(options: InspectOptions): Promise<runner.StatusReport> {
-  return guarded(options, () => runner.status(options));
+export function status(options: InspectOptions): Promise<StatusReport> {
+  return guarded(options, () => statusOf(options));
 }
 
 /**
@@ -74,8 +76,8 @@ export function status(options: InspectOptions): Promise<runner.StatusReport> {
  * @example
  * const { steps } = await preview({ databaseUrl, dir: './migrations', direction: 'down', steps: 2 });
  */
-export function preview(options: runner.MigrateOptions): Promise<runner.Preview> {
-  return guarded(options, () => runner.preview(options));
+export function preview(options: runner.MigrateOptions): Promise<Preview> {
+  return guarded(options, () => previewOf(options));
 }
 
 /**
@@ -85,8 +87,8 @@ export function preview(options: runner.MigrateOptions): Promise<runner.Preview>
  * @example
  * await adopt({ databaseUrl, dir: './migrations' });
  */
-export function adopt(options: foreign.AdoptOptions): Promise<foreign.AdoptResult> {
-  return guarded(options, async () => (await import('./migrations/foreign.js')).adopt(options));
+export function adopt(options: AdoptOptions): Promise<AdoptResult> {
+  return guarded(options, async () => (await import('./commands/adopt.js')).adopt(options));
 }
 
 /**
@@ -97,7 +99,7 @@ export function adopt(options: foreign.AdoptOptions): Promise<foreign.AdoptResul
  */
 export function seed(options: seeding.SeedOptions = {}): Promise<SeedResult> {
   // Loaded on use: the seed tool brings the YAML parser, which a migration run never needs.
-  return guarded(options, async () => (await import('./seed/apply.js')).seed(options));
+  return guarded(options, async () => (await import('./commands/seed.js')).seed(options));
 }
 
 /**
@@ -108,7 +110,7 @@ export function seed(options: seeding.SeedOptions = {}): Promise<SeedResult> {
  * await resolve({ databaseUrl, dir: './migrations', version: '020_add_index', as: 'applied' });
  */
 export function resolve(options: resolution.ResolveOptions): Promise<resolution.ResolveResult> {
-  return guarded(options, async () => (await import('./migrations/resolve.js')).resolve(options));
+  return guarded(options, async () => (await import('./commands/resolve.js')).resolve(options));
 }
 
 /**
@@ -129,6 +131,6 @@ export function resolve(options: resolution.ResolveOptions): Promise<resolution.
 export async function lint(options: linting.LintOptions): Promise<linting.LintReport> {
   const connected = options.databaseUrl !== undefined || options.pool !== undefined || options.client !== undefined;
   // Loaded on use, like adopt and resolve: a migration run without lint never needs the rules.
-  const run = async () => (await import('./lint/index.js')).lint(options);
+  const run = async () => (await import('./commands/lint.js')).lint(options);
   return connected ? guarded(options, run) : run();
 }

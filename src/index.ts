@@ -25,22 +25,15 @@ export {
   type LintRule,
   type Severity,
   type LintFormat,
-} from './lint/index.js';
-export {
-  type MigrateOptions,
-  type MigrateResult,
-  type StepResult,
-  type StatusReport,
-  type Preview,
-} from './migrations/runner.js';
-export type { InspectOptions } from './migrations/prepare.js';
-export type {
-  AdoptOptions,
-  AdoptResult,
-  AdoptedMigration,
-  ForeignTool,
-} from './migrations/foreign.js';
-export type { ResolveOptions, ResolveResult, Resolution } from './migrations/resolve.js';
+} from './commands/lint.js';
+export type { MigrateOptions, MigrateResult } from './commands/migrate.js';
+export type { StepResult } from './migrations/execute.js';
+export type { StatusReport } from './commands/status.js';
+export type { Preview } from './commands/plan.js';
+export type { InspectOptions } from './commands/context.js';
+export type { AdoptOptions, AdoptResult } from './commands/adopt.js';
+export type { AdoptedMigration, ForeignTool } from './migrations/foreign.js';
+export type { ResolveOptions, ResolveResult, Resolution } from './commands/resolve.js';
 export {
   migrateTenants,
   tenantsStatus,
@@ -52,14 +45,14 @@ export {
   type FleetResult,
   type FleetProgress,
   type FleetCommand,
-} from './tenants/fleet.js';
+} from './commands/fleet.js';
 export { readTenants, tenantLockKey, type Tenant } from './tenants/source.js';
 export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
 export { openMigrationsFolder, MIGRATION_FORMATS, type MigrationFormat, type OpenedFolder } from './migrations/formats/index.js';
 export { createMigration } from './migrations/formats/new.js';
 export type { Direction, MigrationState, MigrationStatus, AppliedRow, LedgerState } from './migrations/plan.js';
-export { parseSql, type ParsedSql, type Statement } from './migrations/statements.js';
-export { DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './seed/apply.js';
+export { parseSql, type ParsedSql, type Statement } from './sql/parse.js';
+export { DEFAULT_SEED_LOCK_KEY, type SeedOptions } from './commands/seed.js';
 export type { SeedResult, SeedTableResult, SeedConflict } from './seed/report.js';
 export { describeLocation } from './seed/files.js';
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';

@@ -5,7 +5,7 @@
  * for status and plan, every tenant with something to do) and the summary; off a terminal the
  * library's JSON log lines, one per tenant, and the same report.
  */
-import { describeFailure, describeOutcome, describeSummary, type FleetCommand, type FleetProgress, type FleetResult, type TenantResult } from '../tenants/fleet.js';
+import { describeFailure, describeOutcome, describeSummary, type FleetCommand, type FleetProgress, type FleetResult, type TenantResult } from '../commands/fleet.js';
 
 /** Prints progress on a terminal, at most ten times a second, on one line of stderr. */
 export function progressLine(enabled: boolean): { update: (p: FleetProgress) => void; clear: () => void } {

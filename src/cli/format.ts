@@ -1,6 +1,8 @@
 import type { LockHolder } from '../db/lock.js';
-import { describeEntry, type AdoptResult } from '../migrations/foreign.js';
-import type { StatusReport, Preview } from '../migrations/runner.js';
+import { describeEntry } from '../migrations/foreign.js';
+import type { AdoptResult } from '../commands/adopt.js';
+import type { StatusReport } from '../commands/status.js';
+import type { Preview } from '../commands/plan.js';
 import type { SeedResult } from '../seed/report.js';
 import { describeLocation } from '../errors.js';
 

@@ -11,12 +11,12 @@ import { checkDatabaseName, parseTableName } from '../db/identifier.js';
 import { SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
-import type { LintConfig, LintFormat, LintSettings } from '../lint/index.js';
-import type { MigrateOptions } from '../migrations/runner.js';
+import type { LintConfig, LintFormat, LintSettings } from '../commands/lint.js';
+import type { MigrateOptions } from '../commands/migrate.js';
 import { MIGRATION_FORMATS, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
 import { createMigration } from '../migrations/formats/new.js';
 import type { LogFormat } from './logger.js';
-import type { FleetResult, TenantsOptions } from '../tenants/fleet.js';
+import type { FleetResult, TenantsOptions } from '../commands/fleet.js';
 
 // Loaded by the commands that use them: `--version`, `--help` and `new` need neither the
 // driver nor the logger, and only `seed` needs the YAML parser.
@@ -254,7 +254,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     json = flags.json === true;
     const { formatFleet, progressLine, tenantLine } = await import('./fleet.js');
-    const { migrateTenants, previewTenants, tenantsStatus } = await import('../tenants/fleet.js');
+    const { migrateTenants, previewTenants, tenantsStatus } = await import('../commands/fleet.js');
     const tty = !json && process.stderr.isTTY === true;
     logger = await loggerFor({ ...flags, logLevel: tty && flags.logLevel === 'info' ? 'warn' : flags.logLevel }, json || command === 'status' || command === 'plan');
     const needsDatabase = /^(schema|query):/i.test(flags.tenants.trim());
@@ -435,7 +435,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--write-baseline', 'record every finding in the lint config file, so that only new ones fail (exit 0)')
     .action(async (files: string[], flags: LintFlags) => {
       inputErrorsAreUsage = true;
-      const { formatRules, formatLintGithub, formatLintJson, formatLintText } = await import('../lint/index.js');
+      const { formatRules, formatLintGithub, formatLintJson, formatLintText } = await import('../commands/lint.js');
       if (flags.listRules) {
         process.stdout.write(formatRules());
         return;
@@ -458,7 +458,7 @@ export async function main(argv: string[]): Promise<number> {
         lockTimeout: Math.round(flags.lockTimeout * 1000),
       });
       if (flags.writeBaseline) {
-        const { writeBaseline } = await import('../lint/index.js');
+        const { writeBaseline } = await import('../commands/lint.js');
         const file = flags.lintConfig ?? DEFAULT_LINT_CONFIG;
         const added = writeBaseline(file, report);
         process.stdout.write(`${added} finding${added === 1 ? '' : 's'} recorded in ${file}${report.ignored.length > 0 ? ` (${report.ignored.length} already silenced)` : ''}: only new ones fail from now on\n`);

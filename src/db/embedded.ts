@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { LocalServerError, UsageError } from '../errors.js';
+import { LocalServerError } from '../errors.js';
 import { checkDatabaseName, quoteIdentifier } from './identifier.js';
 
 const run = promisify(execFile);

@@ -10,7 +10,7 @@ import { UsageError } from '../errors.js';
 import { LintContext, type CatalogNames, type LintCatalog } from './context.js';
 import { checkStatement, newFileState, RULES, RULE_IDS, ruleById, type Severity } from './rules.js';
 import { parseForLint, type LintSource, type ParsedFile } from './source.js';
-import { ParseMemo } from '../migrations/statements.js';
+import { ParseMemo } from '../sql/parse.js';
 
 /** How much SQL of the run is kept parsed between reading it and linting it. */
 const KEEP_PARSED_CHARS = 4_000_000;

@@ -4,7 +4,7 @@
  * `-- slipway:ignore` comments written above it, and whether it runs inside a transaction.
  */
 import { SourceError, UsageError } from '../errors.js';
-import { cutIntoPieces, hasNoTransactionMarker, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../migrations/statements.js';
+import { cutIntoPieces, hasNoTransactionMarker, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../sql/parse.js';
 
 /** A parser node: the libpg-query JSON of one statement or expression. */
 export type Node = Record<string, unknown>;

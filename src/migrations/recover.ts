@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import { quoteIdentifier } from '../db/identifier.js';
-import { OWN_TRANSACTIONS, type ParsedSql, type RelationName, type Statement } from './statements.js';
+import { OWN_TRANSACTIONS, type ParsedSql, type RelationName, type Statement } from '../sql/parse.js';
 
 /**
  * How to go on with the statement an interrupted run was at, as the catalog shows it:

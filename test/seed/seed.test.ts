@@ -1,9 +1,9 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, SeedError } from '../../src/errors.js';
-import { seed, type SeedOptions } from '../../src/seed/apply.js';
+import { seed, type SeedOptions } from '../../src/commands/seed.js';
 import type { SeedResult } from '../../src/seed/report.js';
-import { migrate, type MigrateOptions } from '../../src/migrations/runner.js';
+import { migrate, type MigrateOptions } from '../../src/commands/migrate.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { seedDir } from './helpers.js';

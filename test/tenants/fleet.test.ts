@@ -3,7 +3,7 @@ import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AbortedError, migrateTenants, previewTenants, tenantsStatus, tenantLockKey, readTenants, TenantError, type MigrationInput, type TenantResult } from '../../src/index.js';
-import { readSchemaLedgers } from '../../src/tenants/state.js';
+import { readSchemaLedgers } from '../../src/migrations/ledger.js';
 import { captureLogger, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { tempFolder } from '../support/files.js';

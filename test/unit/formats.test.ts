@@ -12,7 +12,7 @@ import { checkFormat, openMigrationsFolder } from '../../src/migrations/formats/
 import { createMigration } from '../../src/migrations/formats/new.js';
 import { splitSections } from '../../src/migrations/formats/sections.js';
 import { compareMigrations, isUnwritten, nextVersionNumber } from '../../src/migrations/source.js';
-import { hasNoTransactionMarker, parseSql } from '../../src/migrations/statements.js';
+import { hasNoTransactionMarker, parseSql } from '../../src/sql/parse.js';
 import { parseForLint } from '../../src/lint/source.js';
 
 const FIXTURES = path.resolve('test/fixtures/formats');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
-import { cutIntoPieces, needsServerVersion, noTransactionReason, OWN_TRANSACTIONS, ParseMemo, parseSql, parseStatements } from '../../src/migrations/statements.js';
+import { cutIntoPieces, needsServerVersion, noTransactionReason, OWN_TRANSACTIONS, ParseMemo, parseSql, parseStatements } from '../../src/sql/parse.js';
 
 const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 

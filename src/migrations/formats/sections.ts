@@ -6,7 +6,7 @@
  */
 import { SourceError } from '../../errors.js';
 import { checksumOf } from '../source.js';
-import { NO_TRANSACTION_MARKER } from '../statements.js';
+import { NO_TRANSACTION_MARKER } from '../../sql/parse.js';
 import { byBytes, inFolder, inOrder, readText, type FolderEntries, type MigrationParts } from './folder.js';
 import type { Migration } from '../source.js';
 

@@ -8,9 +8,10 @@ import type { Logger } from 'pino';
 import { LintError } from '../errors.js';
 import type { AppliedRow, Plan } from '../migrations/plan.js';
 import type { Migration } from '../migrations/source.js';
-import type { ParseMemo } from '../migrations/statements.js';
-import type { CatalogNames, CatalogRelation, LintCatalog } from './context.js';
-import { lintSources, type LintReport, type LintSettings } from './lint.js';
+import type { ParseMemo } from '../sql/parse.js';
+import type { Session } from '../db/session.js';
+import type { CatalogNames, CatalogRelation, LintCatalog } from '../lint/context.js';
+import { lintSources, type LintReport, type LintSettings } from '../lint/lint.js';
 
 /**
  * What the live database holds for the names a run mentions: every relation of those names
@@ -97,4 +98,17 @@ export async function lintPlan(
     );
   }
   return report;
+}
+
+/** With `lint` on: lints an up plan's steps (see {@link lintPlan}), throwing on an error-level finding. */
+export async function lintGate(
+  session: Session,
+  p: Plan,
+  migrations: readonly Migration[],
+  applied: readonly AppliedRow[],
+  settings: LintSettings & { readonly lockTimeout: number },
+  logger: Logger,
+  memo: ParseMemo,
+): Promise<void> {
+  await lintPlan(session.client, p, migrations, applied, settings, logger, memo);
 }

@@ -1,90 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
-import { describeBackend, lockHolder, type HeldLock, type LockHolder } from '../db/lock.js';
-import type { ConnectionSource, Session } from '../db/session.js';
-import { AbortedError, DatabaseError, IntegrityError, LockTimeoutError, MigrationFailedError, SlipwayError, SourceError, UsageError } from '../errors.js';
+import { describeBackend, type HeldLock } from '../db/lock.js';
+import type { Session } from '../db/session.js';
+import { AbortedError, DatabaseError, IntegrityError, MigrationFailedError, SlipwayError, SourceError } from '../errors.js';
 import { bookkeepingWriteRefused, refusesTable } from '../db/errors.js';
-import { withLedgerLocks } from './exclusive.js';
-import { ledgerDigest, ledgerDigestOf, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from './ledger.js';
-import { readOwnLedger } from './foreign.js';
-import { checkLockWaitTimeout, connect, prepare, prepareLazily, type InspectOptions } from './prepare.js';
-import { describeState, needsLock, plan, validateRequest, type AppliedRow, type Direction, type MigrationStatus, type Plan } from './plan.js';
-import { isUnwritten, type Migration, type MigrationInput } from './source.js';
-import type { MigrationFormat } from './formats/index.js';
+import { type Ledger } from './ledger.js';
+import { needsLock, type Direction, type Plan } from './plan.js';
+import { isUnwritten, type Migration } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
-import type { LintSettings } from '../lint/lint.js';
-import { MARKED_NO_TRANSACTION, needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from './statements.js';
+import { MARKED_NO_TRANSACTION, needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from '../sql/parse.js';
 
 const { escapeLiteral } = pg;
-
-export interface MigrateOptions extends ConnectionSource {
-  /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */
-  readonly direction: Direction;
-  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files, or of another tool's layout (see `format`). */
-  readonly dir?: string;
-  /**
-   * The layout of `dir` (`prisma`, `drizzle`, `dbmate`, `goose`, `sql-migrate`, `node-pg-migrate`,
-   * `maragudk`, `slipway`/`golang-migrate`); default: the one its contents show.
-   */
-  readonly format?: MigrationFormat;
-  /** Migrations given in memory instead of a folder. */
-  readonly migrations?: readonly MigrationInput[] | readonly Migration[];
-  /** up: stop after this version. down: revert the migrations after it. */
-  readonly target?: string;
-  /** up: apply at most this many. down: revert this many (default 1). */
-  readonly steps?: number;
-  /** down: revert every applied migration. */
-  readonly all?: boolean;
-  /**
-   * Bookkeeping table, optionally schema-qualified. Default `schema_migrations`. An unqualified
-   * name means the one table of that name in the database, in whatever schema (so every role
-   * finds the same one); when there is none, it is created in `current_schema()`.
-   */
-  readonly table?: string;
-  /** Advisory-lock key; runners with the same key exclude each other. Default {@link DEFAULT_LOCK_KEY}. */
-  readonly lockKey?: bigint | number | string;
-  /** Milliseconds to wait for the lock before failing; default: wait as long as it takes. */
-  readonly lockWaitTimeout?: number;
-  readonly logger?: Logger;
-  /** Aborting stops before the next migration and cancels (rolls back) a running transactional one. */
-  readonly signal?: AbortSignal;
-  /**
-   * With `databaseUrl`: keep retrying a connection that fails for a transient reason
-   * (refused, reset, server starting up) for this many milliseconds. Default: try once.
-   */
-  readonly connectWait?: number;
-  /**
-   * Milliseconds a migration's statement may wait for a table lock (Postgres's `lock_timeout`)
-   * before it is rolled back and retried, so it never queues the application's queries behind
-   * it for longer. Default 5000; 0 waits without limit. A file's own `SET lock_timeout` wins.
-   * Concurrent index statements take no lock that blocks the application and are exempt.
-   */
-  readonly lockTimeout?: number;
-  /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
-  readonly lockRetries?: number;
-  /**
-   * up: lint the pending migrations before taking the lock (see `lint`) and refuse to run any
-   * of them on an error-level finding (a `LintError`). `true` for the default rules, or the
-   * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).
-   */
-  readonly lint?: boolean | LintSettings;
-}
-
-const DEFAULT_LOCK_TIMEOUT_MS = 5000;
-/** Pending SQL longer than this (characters) is parsed before the lock is taken. */
-const PARSE_BEFORE_LOCK_CHARS = 1_000_000;
-
-/** How much SQL a plan would run. */
-function pendingText(p: Plan): number {
-  let total = 0;
-  for (const m of p.steps) total += (p.direction === 'up' ? m.upSql : (m.downSql ?? '')).length;
-  return total;
-}
-const DEFAULT_LOCK_RETRIES = 5;
 
 /** What happened to one migration in this run. */
 export interface StepResult {
@@ -95,269 +24,16 @@ export interface StepResult {
   readonly transactional: boolean;
 }
 
-export interface MigrateResult {
-  readonly direction: Direction;
-  /** Migrations applied or reverted by this run, in order. Empty when there was nothing to do. */
-  readonly executed: readonly StepResult[];
-  /** Every migration in the folder with its state after the run. */
-  readonly migrations: ReadonlyArray<{ readonly version: string; readonly state: 'applied' | 'pending' }>;
-  readonly warnings: readonly string[];
-  /** How long this run waited for the lock; null when it needed no lock (nothing to do). */
-  readonly lockWaitMs: number | null;
-  readonly durationMs: number;
-}
-
-/**
- * Applies (`up`) or reverts (`down`) migrations, serialized across every process that
- * uses the same database and lock key. Safe to call from every replica at startup:
- * one applies, the others wait for the lock, then find nothing to do.
- *
- * @example
- * import { migrate } from 'slipway';
- * const result = await migrate({ databaseUrl: process.env.DATABASE_URL, dir: './migrations', direction: 'up' });
- * console.log(result.executed.map((s) => `${s.version} ${s.durationMs} ms`));
- *
- * @example
- * // revert the two newest migrations, using a pool the service already has
- * await migrate({ pool, dir: './migrations', direction: 'down', steps: 2 });
- */
-export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
-  const request = validateRequest(options);
-  const { tableName, lockKey, logger, readMigrations } = prepareLazily(options);
-  checkLockWaitTimeout(options.lockWaitTimeout);
-  if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
-
-  const started = performance.now();
-  const cache = parsedCache();
-  // Filled as each migration finishes: an error thrown later still says what this run did (executedBefore).
-  const executed: StepResult[] = [];
-  const session = await connect(options, logger);
-  let linted = false;
-  try {
-    // The first query goes out before the files are read: the server answers while they are.
-    // An up asks for the ledger's digest first: when it is that of every file applied as it is,
-    // there is nothing to do, and no row is sent or parsed.
-    const reading = request.direction === 'up' ? ledgerDigest(session.client, tableName) : readOwnLedger(session.client, tableName);
-    let migrations: Migration[];
-    try {
-      migrations = readMigrations();
-    } catch (error) {
-      await reading.catch(() => {});
-      throw error;
-    }
-    const seen = await settle(session.client, tableName, migrations, await reading);
-    // A row being applied or reverted may be a migration another runner is executing right now:
-    // only the lock holder may call it interrupted, so such a read goes to the lock instead of failing.
-    if (!seen.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) {
-      const fastPlan = plan(migrations, seen.rows, request, { table: quoteTableName(tableName), adopting: seen.adopting });
-      if (!needsLock(fastPlan)) {
-        logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
-        return result(migrations, fastPlan, [], null, started, seen.rows);
-      }
-      // A long parse never holds the lock: large files are parsed (and linted) before taking it.
-      // Small ones are parsed under it, so that the runners waiting for it (which then usually
-      // find nothing left) do not all parse the same files.
-      if (pendingText(fastPlan) > PARSE_BEFORE_LOCK_CHARS) {
-        await parseSteps(session, fastPlan, cache, options.signal);
-        linted = await lintGate(session, fastPlan, migrations, seen.rows, options, logger, cache.memo);
-      }
-    }
-    const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
-    return await withLedgerLocks(session, tableName, lockKey, lockOptions, async (ledger, lock) => {
-      if (options.signal?.aborted) throw new AbortedError('stopped before the first migration; nothing was changed');
-      // Read again under the locks: another runner may have changed it meanwhile.
-      const contents = await readSettled(session, ledger, lockOptions);
-      const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
-      if (!needsLock(lockedPlan)) {
-        logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
-      }
-      for (const warning of lockedPlan.warnings) logger.warn(warning);
-      if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger, cache.memo);
-      await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, lockRetry(options), executed);
-      return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
-    });
-  } catch (error) {
-    if (executed.length > 0 && typeof error === 'object' && error !== null) {
-      Object.defineProperty(error, 'executed', { value: [...executed], enumerable: false, configurable: true });
-    }
-    throw error;
-  } finally {
-    await session.close();
-  }
-}
-
-/**
- * The ledger's rows, read under its lock, once no row in flight or reverting has a live writer:
- * such a migration is running (its run let go of its locks, or runs through another path), and
- * only a row whose writer is gone is interrupted. Waits for the writers as for a lock.
- */
-async function readSettled(session: Session, ledger: Ledger, options: { logger: Logger; timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<LedgerContents> {
-  const started = performance.now();
-  let nextReportAt = 0;
-  for (let attempt = 0; ; attempt++) {
-    const contents = await ledger.read(session.client);
-    if (!contents.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) return contents;
-    const live = await ledger.liveWriters(session.client);
-    if (live.length === 0) return contents;
-    const waited = performance.now() - started;
-    const what = live.map((w) => `${w.version} by server backend pid ${w.pid}`).join(', ');
-    if (options.timeoutMs !== undefined && waited >= options.timeoutMs) {
-      throw new LockTimeoutError(`gave up after ${Math.round(waited)} ms waiting for a run that is still executing ${what}; raise lockWaitTimeout or find that run`);
-    }
-    if (waited >= nextReportAt) {
-      options.logger.info({ running: live, waitedMs: Math.round(waited) }, `waiting for a run that is still executing ${what} (it let go of the lock, not of its session)`);
-      nextReportAt = waited + 5000;
-    }
-    try {
-      await sleep(backoffDelay(attempt, 50, 1000), undefined, options.signal ? { signal: options.signal } : undefined);
-    } catch {
-      throw new AbortedError(`stopped while waiting for the run executing ${what}; nothing was changed`);
-    }
-  }
-}
-
-/**
- * The migrations a failed `migrate` applied or reverted before it failed (or was stopped), read
- * from the error it threw; empty when none finished.
- */
-export function executedBefore(error: unknown): readonly StepResult[] {
-  return (error as { executed?: readonly StepResult[] } | null)?.executed ?? [];
-}
-
-/**
- * The ledger's contents from what the first query brought: the rows, or a digest. A digest
- * equal to that of every file applied stands for those rows; any other is read row by row.
- */
-async function settle(
-  client: pg.ClientBase,
-  tableName: TableName,
-  migrations: readonly Migration[],
-  first: OpenedLedger | { ledger: Ledger; digest: LedgerDigest | null },
-): Promise<LedgerContents> {
-  if ('contents' in first) return first.contents;
-  const expected = ledgerDigestOf(migrations);
-  if (first.digest !== null && first.digest.count === expected.count && first.digest.hash === expected.hash) {
-    return { adopting: false, rows: migrations.map((m) => ({ version: m.version, checksum: m.checksum, state: 'applied', appliedAt: null, durationMs: null })) };
-  }
-  return (await readOwnLedger(client, tableName, first.ledger)).contents;
-}
-
-export interface StatusReport {
-  /** The bookkeeping table, as quoted in SQL. */
-  readonly table: string;
-  readonly migrations: readonly MigrationStatus[];
-  /** Who holds the migration lock right now, or null. */
-  readonly lock: LockHolder | null;
-}
-
-/**
- * Every migration with its state (applied, pending, missing-file, edited, in-flight)
- * and who holds the migration lock. Takes no lock; two queries.
- *
- * @example
- * const report = await status({ databaseUrl, dir: './migrations' });
- * report.migrations.filter((m) => m.state !== 'applied');
- */
-export async function status(options: InspectOptions): Promise<StatusReport> {
-  const { tableName, lockKey, logger, migrations } = prepare(options);
-  const session = await connect(options, logger);
-  try {
-    const { ledger, contents: { rows } } = await readOwnLedger(session.client, tableName);
-    const lock = (await lockHolder(session.client, lockKey)) ?? (await lockHolder(session.client, ledger.lockKey));
-    return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
-  } finally {
-    await session.close();
-  }
-}
-
-export interface Preview {
-  readonly direction: Direction;
-  /** What the same `migrate` call would run now, in order, and whether each runs in a transaction. */
-  readonly steps: ReadonlyArray<{
-    readonly version: string;
-    readonly direction: Direction;
-    readonly transactional: boolean;
-    /** Finishes what a stopped run left half done (statement by statement, from where it stopped). */
-    readonly resumed?: boolean;
-  }>;
-  readonly warnings: readonly string[];
-}
-
-/**
- * What `migrate` with the same options would do, executing nothing and taking no lock.
- * Throws the same integrity errors the run would.
- *
- * @example
- * const { steps } = await preview({ databaseUrl, dir: './migrations', direction: 'down', steps: 2 });
- */
-export async function preview(options: MigrateOptions): Promise<Preview> {
-  const request = validateRequest(options);
-  const { tableName, logger, migrations, warnings } = prepare(options);
-  const session = await connect(options, logger);
-  try {
-    const { ledger, contents } = await readOwnLedger(session.client, tableName);
-    // What a stopped run left is shown as the run would finish it, first.
-    const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
-    const cache = parsedCache();
-    const parsed = await parseSteps(session, p, cache, options.signal);
-    await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
-    const running = p.interrupted.length === 0 ? [] : await ledger.liveWriters(session.client);
-    return {
-      direction: p.direction,
-      steps: [
-        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, resumed: true })),
-        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
-      ],
-      warnings: [
-        ...warnings,
-        ...p.warnings,
-        ...running.map((w) => `${w.version} is being run right now by server backend pid ${w.pid}: a run waits for it to end before going on`),
-      ],
-    };
-  } finally {
-    await session.close();
-  }
-}
-
-/** With `lint` on: lints an up plan's steps (see {@link lintPlan}), throwing on an error-level finding. */
-async function lintGate(session: Session, p: Plan, migrations: readonly Migration[], applied: readonly AppliedRow[], options: MigrateOptions, logger: Logger, memo: ParseMemo): Promise<boolean> {
-  if (options.lint === undefined || options.lint === false) return false;
-  const settings = options.lint === true ? {} : options.lint;
-  const { lintPlan } = await import('../lint/gate.js');
-  await lintPlan(session.client, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger, memo);
-  return true;
-}
-
-function result(
-  migrations: readonly Migration[],
-  p: Plan,
-  executed: StepResult[],
-  lockWaitMs: number | null,
-  started: number,
-  appliedBefore: readonly AppliedRow[],
-): MigrateResult {
-  const applied = new Set(appliedBefore.map((row) => row.version));
-  for (const step of executed) (step.direction === 'up' ? applied.add(step.version) : applied.delete(step.version));
-  return {
-    direction: p.direction,
-    executed,
-    migrations: migrations.map((m) => ({ version: m.version, state: applied.has(m.version) ? 'applied' : 'pending' })),
-    warnings: p.warnings,
-    lockWaitMs: lockWaitMs === null ? null : Math.round(lockWaitMs),
-    durationMs: Math.round(performance.now() - started),
-  };
-}
-
 /**
  * Parsed steps of this run, by direction and version, and the parser's output by text, which the
  * lint gate shares: each file is parsed once per run.
  */
-interface ParsedCache {
+export interface ParsedCache {
   readonly steps: Map<string, ParsedSql>;
   readonly memo: ParseMemo;
 }
 
-function parsedCache(): ParsedCache {
+export function parsedCache(): ParsedCache {
   return { steps: new Map(), memo: new ParseMemo() };
 }
 
@@ -368,7 +44,7 @@ function parsedCache(): ParsedCache {
  * "applied" survives a crash of the server. Every migration gets the session as the run
  * started it: whatever a file SETs (search_path, role, timeouts) ends with that file.
  */
-async function execute(
+export async function execute(
   session: Session,
   ledger: Ledger,
   p: Plan,
@@ -432,7 +108,7 @@ function parseStep(migration: Migration, direction: Direction, signal: AbortSign
  * Parses every step (once per run: results are kept in `cache`); asks the server its version
  * only when a step's classification depends on it. Stops between files when `signal` aborts.
  */
-async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?: AbortSignal): Promise<ParsedSql[]> {
+export async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?: AbortSignal): Promise<ParsedSql[]> {
   const work = [...p.interrupted.map((i) => ({ migration: i.migration, direction: i.direction })), ...p.steps.map((migration) => ({ migration, direction: p.direction }))];
   let serverVersionNum: number | undefined;
   const parsed: ParsedSql[] = [];
@@ -463,15 +139,6 @@ async function sessionRestorer(client: pg.ClientBase): Promise<string> {
   const again = rows.map((r) => `SELECT pg_catalog.set_config(${escapeLiteral(r.name)}, ${escapeLiteral(r.value)}, false)`);
   // RESET ALL leaves the role and the session authorization alone: they are reset by name.
   return ['RESET SESSION AUTHORIZATION', 'RESET ROLE', 'RESET ALL', ...again].join(';\n');
-}
-
-/** The lock timeout and retries of a run, validated. */
-function lockRetry(options: MigrateOptions): { lockTimeout: number; lockRetries: number } {
-  const lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS;
-  const lockRetries = options.lockRetries ?? DEFAULT_LOCK_RETRIES;
-  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) throw new UsageError(`invalid lockTimeout ${JSON.stringify(options.lockTimeout)}: give milliseconds, 0 or more`);
-  if (!Number.isInteger(lockRetries) || lockRetries < 0) throw new UsageError(`invalid lockRetries ${JSON.stringify(options.lockRetries)}: give a whole number, 0 or more`);
-  return { lockTimeout: Math.round(lockTimeout), lockRetries };
 }
 
 /** One migration to run, with what running it needs. */

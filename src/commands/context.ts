@@ -5,12 +5,66 @@
 import type { Logger } from 'pino';
 import { parseTableName, type TableName } from '../db/identifier.js';
 import { DEFAULT_LOCK_KEY, toLockKey } from '../db/lock.js';
-import { checkConnectionSource, openSession, type Session } from '../db/session.js';
+import { checkConnectionSource, openSession, type ConnectionSource, type Session } from '../db/session.js';
+import type { Direction } from '../migrations/plan.js';
+import type { LintSettings } from '../lint/lint.js';
 import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import type { MigrateOptions } from './runner.js';
-import { defineMigrations, type Migration, type MigrationInput, type MigrationsFolder } from './source.js';
-import { checkFormat, openMigrationsFolder, type MigrationFormat } from './formats/index.js';
+import { defineMigrations, type Migration, type MigrationInput, type MigrationsFolder } from '../migrations/source.js';
+import { checkFormat, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
+
+export interface MigrateOptions extends ConnectionSource {
+  /** `'up'` or `'down'`, exactly; anything else throws before any connection is opened. */
+  readonly direction: Direction;
+  /** A folder of `<digits>_<name>.up.sql` / `.down.sql` files, or of another tool's layout (see `format`). */
+  readonly dir?: string;
+  /**
+   * The layout of `dir` (`prisma`, `drizzle`, `dbmate`, `goose`, `sql-migrate`, `node-pg-migrate`,
+   * `maragudk`, `slipway`/`golang-migrate`); default: the one its contents show.
+   */
+  readonly format?: MigrationFormat;
+  /** Migrations given in memory instead of a folder. */
+  readonly migrations?: readonly MigrationInput[] | readonly Migration[];
+  /** up: stop after this version. down: revert the migrations after it. */
+  readonly target?: string;
+  /** up: apply at most this many. down: revert this many (default 1). */
+  readonly steps?: number;
+  /** down: revert every applied migration. */
+  readonly all?: boolean;
+  /**
+   * Bookkeeping table, optionally schema-qualified. Default `schema_migrations`. An unqualified
+   * name means the one table of that name in the database, in whatever schema (so every role
+   * finds the same one); when there is none, it is created in `current_schema()`.
+   */
+  readonly table?: string;
+  /** Advisory-lock key; runners with the same key exclude each other. Default {@link DEFAULT_LOCK_KEY}. */
+  readonly lockKey?: bigint | number | string;
+  /** Milliseconds to wait for the lock before failing; default: wait as long as it takes. */
+  readonly lockWaitTimeout?: number;
+  readonly logger?: Logger;
+  /** Aborting stops before the next migration and cancels (rolls back) a running transactional one. */
+  readonly signal?: AbortSignal;
+  /**
+   * With `databaseUrl`: keep retrying a connection that fails for a transient reason
+   * (refused, reset, server starting up) for this many milliseconds. Default: try once.
+   */
+  readonly connectWait?: number;
+  /**
+   * Milliseconds a migration's statement may wait for a table lock (Postgres's `lock_timeout`)
+   * before it is rolled back and retried, so it never queues the application's queries behind
+   * it for longer. Default 5000; 0 waits without limit. A file's own `SET lock_timeout` wins.
+   * Concurrent index statements take no lock that blocks the application and are exempt.
+   */
+  readonly lockTimeout?: number;
+  /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
+  readonly lockRetries?: number;
+  /**
+   * up: lint the pending migrations before taking the lock (see `lint`) and refuse to run any
+   * of them on an error-level finding (a `LintError`). `true` for the default rules, or the
+   * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).
+   */
+  readonly lint?: boolean | LintSettings;
+}
 
 /** Options shared by every command that reads migrations and the bookkeeping table. */
 export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;

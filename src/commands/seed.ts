@@ -4,13 +4,13 @@ import { checkConnectionSource, openSession, type ConnectionSource } from '../db
 import { AbortedError, SessionError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { toLockKey, withLock } from '../db/lock.js';
-import { readCatalog } from './catalog.js';
-import { checkValues } from './checks.js';
-import { readSeedDir } from './files.js';
-import { planSeed } from './plan.js';
-import { tablesToLookUp } from './references.js';
-import { reportSeed, type SeedResult } from './report.js';
-import { writePlan } from './write.js';
+import { readCatalog } from '../seed/catalog.js';
+import { checkValues } from '../seed/checks.js';
+import { readSeedDir } from '../seed/files.js';
+import { planSeed } from '../seed/plan.js';
+import { tablesToLookUp } from '../seed/references.js';
+import { reportSeed, type SeedResult } from '../seed/report.js';
+import { writePlan } from '../seed/write.js';
 
 /** The default advisory-lock key for seeding: the bytes of "slipseed" read as a number. Not the migration lock's key. */
 export const DEFAULT_SEED_LOCK_KEY = 0x736c697073656564n;

@@ -14,13 +14,15 @@ import { toSlipwayError } from '../db/errors.js';
 import { IntegrityError, SlipwayError, TenantError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { describeState, needsLock, plan, validateRequest, type Direction, type MigrationState, type RunRequest } from '../migrations/plan.js';
-import * as runner from '../migrations/runner.js';
-import { loadMigrations } from '../migrations/prepare.js';
+import * as runner from './migrate.js';
+import { status } from './status.js';
+import { preview } from './plan.js';
+import { loadMigrations } from './context.js';
 import type { MigrationFormat } from '../migrations/formats/index.js';
 import type { Migration, MigrationInput } from '../migrations/source.js';
 import type { LintSettings } from '../lint/lint.js';
-import { readTenants, tenantLockKey, type Tenant } from './source.js';
-import { readSchemaLedgers, type SchemaLedger } from './state.js';
+import { readTenants, tenantLockKey, type Tenant } from '../tenants/source.js';
+import { readSchemaLedgers, type SchemaLedger } from '../migrations/ledger.js';
 
 /** What every fleet command takes. */
 export interface TenantsOptions {
@@ -356,11 +358,11 @@ async function runJob(
     };
     const base = { tenant: tenant.id, database, schema: tenant.schema };
     if (command === 'status') {
-      const report = await runner.status(common);
+      const report = await status(common);
       return statusResult(base, report.migrations, performance.now() - started);
     }
     if (command === 'plan') {
-      const p = await runner.preview({ ...common, ...request!, ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }) });
+      const p = await preview({ ...common, ...request!, ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }) });
       return { ...base, outcome: p.steps.length > 0 ? 'pending' : 'up-to-date', executed: [], steps: p.steps.map((s) => s.version), durationMs: Math.round(performance.now() - started) };
     }
     const result = await runner.migrate({

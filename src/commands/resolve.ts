@@ -1,7 +1,7 @@
 import { ConflictError, IntegrityError, UsageError } from '../errors.js';
-import { withLedgerLocks } from './exclusive.js';
-import { readOwnLedger } from './foreign.js';
-import { connect, prepare, type InspectOptions } from './prepare.js';
+import { withLedgerLocks } from './locks.js';
+import { readOwnLedger } from '../migrations/foreign.js';
+import { connect, prepare, type InspectOptions } from './context.js';
 
 /** What a person vouches for about one migration. */
 export type Resolution = 'applied' | 'pending' | 'accept-edit';
@@ -84,15 +84,13 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
       await ledger.ensure(client);
       let after: 'applied' | null = 'applied';
       if (options.as === 'pending') {
-        await client.query(`DELETE FROM ${ledger.sqlName} WHERE version = $1`, [options.version]);
+        await ledger.forget(client, options.version);
         after = null;
       } else if (options.as === 'accept-edit') {
-        await client.query(`UPDATE ${ledger.sqlName} SET checksum = $2 WHERE version = $1`, [options.version, migration!.checksum]);
+        await ledger.acceptChecksum(client, { version: options.version, checksum: migration!.checksum });
         after = row!.state === 'applied' ? 'applied' : null;
-      } else if (row === undefined) {
-        await client.query(`INSERT INTO ${ledger.sqlName} (version, checksum, state, applied_at) VALUES ($1, $2, 'applied', now())`, [options.version, migration!.checksum]);
       } else {
-        await client.query(`UPDATE ${ledger.sqlName} SET state = 'applied', progress = NULL, checksum = coalesce(checksum, $2) WHERE version = $1`, [options.version, migration!.checksum]);
+        await ledger.settleApplied(client, { version: options.version, checksum: migration!.checksum }, row !== undefined);
       }
       logger.info(
         { version: options.version, before, after, resolution: options.as },

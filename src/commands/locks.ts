@@ -8,7 +8,7 @@
 import { withLock, type AcquireOptions, type HeldLock } from '../db/lock.js';
 import type { TableName } from '../db/identifier.js';
 import type { Session } from '../db/session.js';
-import { locateLedger, type Ledger } from './ledger.js';
+import { locateLedger, type Ledger } from '../migrations/ledger.js';
 
 /**
  * Runs `work` holding the lock `key` and the lock of the ledger `tableName` names, located under

@@ -14,15 +14,15 @@ import { readFileSync } from 'node:fs';
 import { SourceError, UsageError } from '../errors.js';
 import { readOwnLedger } from '../migrations/foreign.js';
 import { plan, validateRequest } from '../migrations/plan.js';
-import { connect, loadMigrations, prepare } from '../migrations/prepare.js';
+import { connect, loadMigrations, prepare } from './context.js';
 import { decodeSql, type MigrationInput } from '../migrations/source.js';
 import type { ConnectionSource } from '../db/session.js';
 import { quoteTableName } from '../db/identifier.js';
 import type { Logger } from 'pino';
-import { readCatalog, serverVersionNum } from './gate.js';
-import { lintSources, type LintReport, type LintSettings } from './lint.js';
+import { readCatalog, serverVersionNum } from './lint-gate.js';
+import { lintSources, type LintReport, type LintSettings } from '../lint/lint.js';
 import type { MigrationFormat } from '../migrations/formats/index.js';
-import type { LintSource } from './source.js';
+import type { LintSource } from '../lint/source.js';
 
 export interface LintOptions extends LintSettings, ConnectionSource {
   /** Files to lint as one run, in this order. */
@@ -122,9 +122,9 @@ export {
   type LintReport,
   type LintFinding,
   type IgnoredFinding,
-} from './lint.js';
-export { RULES, type LintRule, type Severity } from './rules.js';
-export { formatLintText, formatLintJson, formatLintGithub, formatRules, type LintFormat } from './format.js';
-export { lintPlan, readCatalog } from './gate.js';
-export { readLintConfig, writeBaseline, type LintConfig } from './config.js';
-export type { LintCatalog, CatalogRelation, CatalogNames } from './context.js';
+} from '../lint/lint.js';
+export { RULES, type LintRule, type Severity } from '../lint/rules.js';
+export { formatLintText, formatLintJson, formatLintGithub, formatRules, type LintFormat } from '../lint/format.js';
+export { lintPlan, readCatalog } from './lint-gate.js';
+export { readLintConfig, writeBaseline, type LintConfig } from '../lint/config.js';
+export type { LintCatalog, CatalogRelation, CatalogNames } from '../lint/context.js';

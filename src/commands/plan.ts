@@ -1,0 +1,54 @@
+import { readOwnLedger } from '../migrations/foreign.js';
+import { connect, prepare } from './context.js';
+import { plan, validateRequest, type Direction } from '../migrations/plan.js';
+import { parsedCache, parseSteps } from '../migrations/execute.js';
+import { lintGate, type MigrateOptions } from './migrate.js';
+
+export interface Preview {
+  readonly direction: Direction;
+  /** What the same `migrate` call would run now, in order, and whether each runs in a transaction. */
+  readonly steps: ReadonlyArray<{
+    readonly version: string;
+    readonly direction: Direction;
+    readonly transactional: boolean;
+    /** Finishes what a stopped run left half done (statement by statement, from where it stopped). */
+    readonly resumed?: boolean;
+  }>;
+  readonly warnings: readonly string[];
+}
+
+/**
+ * What `migrate` with the same options would do, executing nothing and taking no lock.
+ * Throws the same integrity errors the run would.
+ *
+ * @example
+ * const { steps } = await preview({ databaseUrl, dir: './migrations', direction: 'down', steps: 2 });
+ */
+export async function preview(options: MigrateOptions): Promise<Preview> {
+  const request = validateRequest(options);
+  const { tableName, logger, migrations, warnings } = prepare(options);
+  const session = await connect(options, logger);
+  try {
+    const { ledger, contents } = await readOwnLedger(session.client, tableName);
+    // What a stopped run left is shown as the run would finish it, first.
+    const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
+    const cache = parsedCache();
+    const parsed = await parseSteps(session, p, cache, options.signal);
+    await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
+    const running = p.interrupted.length === 0 ? [] : await ledger.liveWriters(session.client);
+    return {
+      direction: p.direction,
+      steps: [
+        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, resumed: true })),
+        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
+      ],
+      warnings: [
+        ...warnings,
+        ...p.warnings,
+        ...running.map((w) => `${w.version} is being run right now by server backend pid ${w.pid}: a run waits for it to end before going on`),
+      ],
+    };
+  } finally {
+    await session.close();
+  }
+}
