@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { describe, expect, it } from 'vitest';
-import { migrate, redactConnectionString, UsageError, type MigrateOptions } from '../../src/index.js';
+import { migrate, UsageError, type MigrateOptions } from '../../src/index.js';
+import { redactConnectionString } from '../../src/log.js';
 import { toLockKey } from '../../src/db/lock.js';
 import { checkDatabaseName } from '../../src/db/identifier.js';
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { migrate, passwordsOf, readTenants, scrubSecrets, status, TenantError, UsageError } from '../../src/index.js';
+import { migrate, passwordsOf, scrubSecrets, status, TenantError, UsageError } from '../../src/index.js';
+import { readTenants } from '../../src/tenants/source.js';
 import { connectionTarget } from '../../src/db/session.js';
 import { rejection } from '../support/errors.js';
 

@@ -45,6 +45,18 @@ export interface OpenedFolder {
   readMigrations(): Migration[];
 }
 
+/**
+ * Reads a migrations folder as `up` reads it: in its own layout (detected from its contents, or
+ * `format`) and its own order.
+ *
+ * @example
+ * const migrations = await readMigrationsDir('./prisma/migrations');
+ * migrations.map((m) => m.version); // ['20240101120000_init', ...]
+ */
+export async function readMigrationsDir(dir: string, format?: MigrationFormat): Promise<Migration[]> {
+  return openMigrationsFolder(dir, checkFormat(format)).readMigrations();
+}
+
 /** Refuses a `format` option slipway does not know. */
 export function checkFormat(format: unknown): MigrationFormat | undefined {
   if (format === undefined) return undefined;
