@@ -5,7 +5,7 @@
 // its own Node process, so that its peak RSS is its own; the time is that of the seed() call.
 //
 //   npm run bench:seed
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

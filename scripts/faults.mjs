@@ -6,7 +6,7 @@
 // schema and nothing was applied twice. Prints the time to recover and the outcome of each.
 //   node scripts/faults.mjs [--pg 14]
 import { execFileSync, spawn } from 'node:child_process';
-import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';

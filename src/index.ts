@@ -38,7 +38,7 @@ export { readMigrationsDir, type MigrationFormat } from './migrations/formats/in
 
 export type { Direction, MigrationState, MigrationStatus } from './migrations/plan.js';
 
-export { type SeedOptions } from './commands/seed.js';
+export type { SeedOptions } from './commands/seed.js';
 export type { SeedResult } from './seed/report.js';
 
 export { DEFAULT_LOCK_KEY, lockHolder, type LockHolder } from './db/lock.js';

@@ -193,7 +193,7 @@ function checkAlterTable(statement: LintStatement, ctx: LintContext, state: File
         break;
       case 'AT_SetNotNull':
         if (!isNew && !(ctx.pgVersion >= 12 && ctx.hasNotNullCheck(node.relation, column))) {
-          emit('adding-not-nullable-field', `SET NOT NULL on ${table}.${column} scans the table under an ACCESS EXCLUSIVE lock${ctx.pgVersion >= 12 ? ': validate a CHECK (' + column + ' IS NOT NULL) constraint in an earlier migration first' : ''}`, loc(node.relation));
+          emit('adding-not-nullable-field', `SET NOT NULL on ${table}.${column} scans the table under an ACCESS EXCLUSIVE lock${ctx.pgVersion >= 12 ? `: validate a CHECK (${column} IS NOT NULL) constraint in an earlier migration first` : ''}`, loc(node.relation));
         }
         break;
       case 'AT_DropNotNull':

@@ -182,7 +182,10 @@ async function doBlockStatements(
   const firstLine = typeof body.location === 'number' ? position(body.location).line : statement.line;
   const found: Array<{ query: string; lineno: number; dynamic: boolean }> = [];
   const visit = (value: unknown, lineno: number): void => {
-    if (Array.isArray(value)) return value.forEach((v) => visit(v, lineno));
+    if (Array.isArray(value)) {
+      for (const v of value) visit(v, lineno);
+      return;
+    }
     if (value === null || typeof value !== 'object') return;
     const n = value as Node;
     const here = typeof n.lineno === 'number' ? n.lineno : lineno;

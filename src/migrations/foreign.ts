@@ -7,7 +7,7 @@
 import type pg from 'pg';
 import { quoteTableName, type TableName } from '../db/identifier.js';
 import { IntegrityError } from '../errors.js';
-import { Ledger, openLedger, type OpenedLedger } from './ledger.js';
+import { type Ledger, openLedger, type OpenedLedger } from './ledger.js';
 import { checksumOf, type Migration } from './source.js';
 
 /** The tools whose ledgers slipway recognises. */

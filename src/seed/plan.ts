@@ -167,7 +167,7 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
 
   // The last file that seeds each table: a reference to a table no file from this one on seeds needs no lookup in `seeded`.
   const lastFile = new Map<number, number>(); // oid → file index
-  tables.forEach((table, fileIndex) => lastFile.set(table.oid, fileIndex));
+  for (const [fileIndex, table] of tables.entries()) lastFile.set(table.oid, fileIndex);
   // Where each seeded row is, to tell a reference into this run's own rows from one to the database:
   // table oid → the id of a reference to the row by its key → where, built for a table when a reference needs it.
   const seeded = new Map<number, Map<string, { file: number; row: number }>>();
@@ -222,7 +222,7 @@ function levelsOf(dependencies: ReadonlyArray<ReadonlySet<number>>, rows: readon
   if (dependencies.every((needs) => needs.size === 0)) return rows.length === 0 ? [] : [[...rows]];
   const waiting = dependencies.map((needs) => needs.size);
   const dependents = dependencies.map(() => [] as number[]);
-  dependencies.forEach((needs, row) => needs.forEach((target) => dependents[target]!.push(row)));
+  for (const [row, needs] of dependencies.entries()) for (const target of needs) dependents[target]!.push(row);
   const levels: PlannedRow[][] = [];
   let current = waiting.flatMap((count, row) => (count === 0 ? [row] : []));
   while (current.length > 0) {

@@ -136,12 +136,12 @@ export class ReferenceReader {
     return this.idOfSorted(table, columns, (column) => values.get(column)!);
   }
 
-  /** {@link idOf} for columns already sorted, each value given by `valueOf`: no map to build per row. */
-  idOfSorted(table: CatalogTable, sortedColumns: readonly string[], valueOf: (column: string) => Value): string {
+  /** {@link idOf} for columns already sorted, each value given by `valueFor`: no map to build per row. */
+  idOfSorted(table: CatalogTable, sortedColumns: readonly string[], valueFor: (column: string) => Value): string {
     // Length-prefixed parts, joined once (a flat string hashes fast): unambiguous. An inner reference is its id, so the text is as long as this reference's own values.
     const parts: string[] = [String(table.name.length), ':', table.name];
     for (const column of sortedColumns) {
-      const value = valueOf(column);
+      const value = valueFor(column);
       parts.push('|', String(column.length), ':', column, '=');
       if (value === null) parts.push('~');
       else if (isReference(value)) parts.push('#', value.id);

@@ -4,10 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import pg from 'pg';
+import type pg from 'pg';
 import { checkConnectionString, targetOf } from '../db/errors.js';
 import { backendPid, openSession } from '../db/session.js';
-import { AbortedError, SlipwayError, TenantError, UsageError } from '../errors.js';
+import { AbortedError, type SlipwayError, TenantError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../log.js';
 import { parseStatements } from '../sql/parse.js';
 

@@ -68,7 +68,7 @@ describe('an interrupted CREATE INDEX CONCURRENTLY on 1M rows', () => {
     const next = await runCli(args(dir));
     await expectFinished(next);
     expect(messages(next)).toContain(
-      'resuming 002_index_big (up) at statement 2 of 3 (line 2: CREATE INDEX CONCURRENTLY big_v_idx ON big (v, id)): index "' + box.schema + '"."big_v_idx" was built and is valid, going on from the next one',
+      `resuming 002_index_big (up) at statement 2 of 3 (line 2: CREATE INDEX CONCURRENTLY big_v_idx ON big (v, id)): index "${box.schema}"."big_v_idx" was built and is valid, going on from the next one`,
     );
   });
 

@@ -77,7 +77,7 @@ describe('on an empty database no lock rule fires', () => {
     box = await sandbox();
     const dir = migrationsDir({ '001_accounts.up.sql': HISTORY['001_accounts.up.sql'] });
     await up(dir);
-    const report = await lint({ files: [migrationsDir({ 'x.up.sql': 'DROP INDEX accounts_email_idx;\nDROP TABLE IF EXISTS sessions;\n' }) + '/x.up.sql'], databaseUrl: box.url });
+    const report = await lint({ files: [`${migrationsDir({ 'x.up.sql': 'DROP INDEX accounts_email_idx;\nDROP TABLE IF EXISTS sessions;\n' })}/x.up.sql`], databaseUrl: box.url });
     // DROP … IF EXISTS of what is not there is not a finding.
     expect(report.findings.map((f) => f.rule)).toEqual(['require-concurrent-index-deletion']);
   });

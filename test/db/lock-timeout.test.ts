@@ -2,7 +2,7 @@
  * A migration never stalls production on a lock: each statement waits at most lock_timeout
  * for a table lock, is rolled back and retried with backoff, and says who blocks it.
  */
-import pg from 'pg';
+import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.js';
 import { sandbox, type Sandbox } from '../support/db.js';

@@ -370,7 +370,7 @@ describe('defineMigrations', () => {
 
 describe('readMigrationsDir: file sizes around the read buffer', () => {
   it('reads every byte of files smaller, exactly as large and larger than the 64 KiB read buffer, each its own', async () => {
-    const sized = (n: number, fill: string) => `-- ${fill}\n`.padEnd(n - 1, fill) + '\n';
+    const sized = (n: number, fill: string) => `${`-- ${fill}\n`.padEnd(n - 1, fill)}\n`;
     // A pg_dump baseline of ~3 MB: its SET header, then one INSERT per line.
     const header = "SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSELECT pg_catalog.set_config('search_path', '', false);\n";
     const dump = header + Array.from({ length: 50_000 }, (_, i) => `INSERT INTO public.items VALUES (${i}, 'item ${i}', now());\n`).join('');

@@ -303,7 +303,7 @@ describe('parseSql: large files, in pieces', () => {
   ];
 
   it('cuts only between statements and gives the same statements, lines and classification as one parse', async () => {
-    const sql = Array.from({ length: 20 }, () => TRICKY.join('\n')).join('\n') + '\n';
+    const sql = `${Array.from({ length: 20 }, () => TRICKY.join('\n')).join('\n')}\n`;
     const whole = await parseSql(sql, 'big.up.sql');
     const pieces = await parseSql(sql, 'big.up.sql', { pieceChars: 200 });
     expect(pieces.parts.length).toBeGreaterThan(10);
