@@ -4,11 +4,12 @@
  * exit. Exit codes: 0 success, 1 migration or database failure, 2 usage error.
  */
 import './runtime.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { checkDatabaseName, parseTableName } from '../db/identifier.js';
-import { SlipwayError, SourceError, UsageError } from '../errors.js';
+import { IntegrityError, SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
 import type { LintConfig, LintFormat, LintSettings } from '../commands/lint.js';
@@ -56,10 +57,13 @@ function wholeNumber(value: string): number {
   return n;
 }
 
+const UNITS: Record<string, number> = { ms: 0.001, s: 1, m: 60, min: 60, h: 3600 };
+
+/** Seconds, or a duration with its unit: `5`, `1.5`, `500ms`, `5s`, `2m`, `1h`. */
 function seconds(value: string): number {
-  const n = Number(value);
-  if (value.trim() === '' || !Number.isFinite(n) || n < 0) throw new InvalidArgumentError('give a number of seconds, 0 or more.');
-  return n;
+  const match = /^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|min|h)?\s*$/.exec(value);
+  if (match === null) throw new InvalidArgumentError('give seconds (5, 1.5) or a duration with its unit (500ms, 5s, 2m, 1h).');
+  return Number(match[1]) * UNITS[match[2] ?? 's']!;
 }
 
 /** A lock key in decimal or in hex (`0x736c6970776179`, as the help shows the default). */
@@ -224,6 +228,7 @@ export async function main(argv: string[]): Promise<number> {
   let lintFailed = false;
   let json = false;
   let fleetFailed = false;
+  let notUpToDate = false;
   const controller = abortOnSignals(() => logger);
   const program = new Command('slipway')
     .description('Concurrency-safe PostgreSQL migrations')
@@ -319,15 +324,30 @@ export async function main(argv: string[]): Promise<number> {
     if (json) printJson(result);
   });
 
-  withDatabaseOptions(withFleetOptions(program.command('status')).description('every migration with its state, and who holds the migration lock')).action(
-    async (flags: DatabaseFlags & FleetFlags) => {
-      if (await fleet('status', flags, {})) return;
-      const run = await begin(flags, true);
-      const report = await (await api()).status(run.library);
-      if (json) printJson(report);
-      else process.stdout.write(`${(await format()).formatStatus(report)}\n`);
-    },
-  );
+  withDatabaseOptions(
+    withFleetOptions(program.command('status'))
+      .description('every migration with its state, and who holds the migration lock')
+      .option('--exit-code', 'exit 1 when a migration is not applied (pending, in flight, edited, missing its file): for CI'),
+  ).action(async (flags: DatabaseFlags & FleetFlags & { exitCode?: boolean }) => {
+    if (await fleet('status', flags, {})) return;
+    const run = await begin(flags, true);
+    const report = await (await api()).status(run.library);
+    if (json) printJson(report);
+    else process.stdout.write(`${(await format()).formatStatus(report)}\n`);
+    if (flags.exitCode === true && report.migrations.some((m) => m.state !== 'applied')) notUpToDate = true;
+  });
+
+  withDatabaseOptions(
+    withLockRetryOptions(program.command('redo')).description('revert the newest applied migration and apply it again (for development)'),
+  ).action(async (flags: DatabaseFlags & LockRetryFlags) => {
+    const run = await begin(flags);
+    const { migrate } = await api();
+    const reverted = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'down' });
+    const version = reverted.executed[0]?.version;
+    if (version === undefined) throw new UsageError('nothing to redo: no migration is applied');
+    const applied = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'up', target: version });
+    if (json) printJson({ reverted: reverted.executed, applied: applied.executed });
+  });
 
   withDatabaseOptions(
     withFleetOptions(program
@@ -498,15 +518,17 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   try {
-    await program.parseAsync(argv, { from: 'user' });
-    return controller.signal.aborted || lintFailed || fleetFailed ? EXIT_FAILURE : EXIT_OK;
+    await program.parseAsync(loadEnvFile(argv), { from: 'user' });
+    return controller.signal.aborted || lintFailed || fleetFailed || notUpToDate ? EXIT_FAILURE : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
     }
     if (error instanceof NotRunning) return EXIT_FAILURE;
     // For lint, input it cannot read (a file missing or not SQL) is bad input too.
-    const usage = error instanceof UsageError || (inputErrorsAreUsage && error instanceof SourceError);
+    // A version that names no migration (--to, resolve) is a typo in the command line.
+    const usage =
+      error instanceof UsageError || (inputErrorsAreUsage && error instanceof SourceError) || (error instanceof IntegrityError && error.kind === 'unknown-target');
     const message = scrub(error instanceof Error ? error.message : String(error));
     // Every error the library means to throw is a SlipwayError; anything else is a bug or the system's (INTERNAL).
     if (json) printJson({ error: { code: error instanceof SlipwayError ? error.code : 'INTERNAL', message } });
@@ -516,6 +538,27 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class NotRunning extends Error {}
+
+/**
+ * Reads `--env-file <path>` (which must exist), else `.env` in the working directory when there is
+ * one, as dbmate does: each variable it sets that the environment does not already have is set.
+ * Returns the arguments without `--env-file`.
+ */
+function loadEnvFile(argv: string[]): string[] {
+  const at = argv.findIndex((a) => a === '--env-file' || a.startsWith('--env-file='));
+  const named = at === -1 ? undefined : argv[at]!.includes('=') ? argv[at]!.slice('--env-file='.length) : argv[at + 1];
+  if (at !== -1 && (named === undefined || named === '')) throw new UsageError('--env-file needs a path, e.g. --env-file .env.test');
+  const file = named ?? '.env';
+  if (!existsSync(file)) {
+    if (named !== undefined) throw new UsageError(`--env-file ${named}: no such file`);
+    return argv;
+  }
+  for (const [key, value] of Object.entries(parseEnv(readFileSync(file, 'utf8')))) {
+    if (process.env[key] === undefined) process.env[key] = value;
+  }
+  secrets.push(...passwordsOf(process.env.DATABASE_URL));
+  return at === -1 ? argv : argv.filter((_, i) => i !== at && !(i === at + 1 && !argv[at]!.includes('=')));
+}
 
 interface LintFlag {
   lint?: boolean;

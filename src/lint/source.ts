@@ -90,7 +90,7 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     } catch (error) {
       const cursor = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
       const where = cursor === undefined ? '' : `:${charPosition(lineStarts, piece.start + codePointsToIndex(pieceText, cursor)).line}`;
-      throw new SourceError(`${input.source}${where}: ${(error as Error).message}; fix the SQL before linting it`);
+      throw new SourceError(`${input.source}${where}: ${(error as Error).message}; fix the SQL`);
     }
     const base = pieces.length === 1 ? 0 : Buffer.byteLength(text.slice(0, piece.start), 'utf8');
     const pieceBytes = pieces.length === 1 ? null : Buffer.byteLength(pieceText, 'utf8');

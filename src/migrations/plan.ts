@@ -158,7 +158,7 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
       throw new IntegrityError(
         'missing-file',
         row.version,
-        `migration ${row.version} is applied (${table}) but its file ${row.version}.up.sql is missing: restore the file, or delete the row if the migration was removed on purpose`,
+        `migration ${row.version} is applied (${table}) but its file is missing: restore it, or run slipway resolve ${row.version} --pending if it was removed on purpose`,
       );
     }
     if (row.checksum === null) {
@@ -208,7 +208,7 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
       throw new IntegrityError(
         'no-down-file',
         withoutDown[0]!.version,
-        `cannot revert ${withoutDown.map((m) => m.version).join(', ')}: no down file (${withoutDown.map((m) => `${m.version}.down.sql`).join(', ')}); write one, or stop before it with a target`,
+        `cannot revert ${withoutDown.map((m) => m.version).join(', ')}: no down file (${withoutDown.map((m) => `${m.version}.down.sql`).join(', ')}); write ${withoutDown.length === 1 ? 'it' : 'them'}${withoutDown[0] === steps[0] ? '' : `, or revert only the migrations after ${withoutDown[0]!.version} with --to ${withoutDown[0]!.version}`}`,
       );
     }
   }

@@ -358,7 +358,7 @@ describe('plan: messages', () => {
 
   it('names the missing file, the table and what to do', () => {
     const error = integrityError(() => plan(migrations, [row('001_a'), row('005_gone')], { direction: 'up' }, { table: '"ops"."log"' }));
-    expect(error.message).toBe('migration 005_gone is applied ("ops"."log") but its file 005_gone.up.sql is missing: restore the file, or delete the row if the migration was removed on purpose');
+    expect(error.message).toBe('migration 005_gone is applied ("ops"."log") but its file is missing: restore it, or run slipway resolve 005_gone --pending if it was removed on purpose');
   });
 
   it('names both checksums and the way out of an edit', () => {
@@ -396,7 +396,10 @@ describe('plan: messages', () => {
     const rows = mixed.map((m) => ({ ...row(m.version), checksum: m.checksum }));
     const error = integrityError(() => plan(mixed, rows, { direction: 'down', all: true }));
     expect(error.version).toBe('002_b');
-    expect(error.message).toBe('cannot revert 002_b, 001_a: no down file (002_b.down.sql, 001_a.down.sql); write one, or stop before it with a target');
+    expect(error.message).toBe('cannot revert 002_b, 001_a: no down file (002_b.down.sql, 001_a.down.sql); write them, or revert only the migrations after 002_b with --to 002_b');
+    // The newest has none: no target helps.
+    const newest = integrityError(() => plan(mixed.slice(0, 2), rows.slice(0, 2), { direction: 'down' }));
+    expect(newest.message).toBe('cannot revert 002_b: no down file (002_b.down.sql); write it');
   });
 });
 
