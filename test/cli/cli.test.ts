@@ -35,7 +35,7 @@ describe('usage', () => {
   });
 
   it.each([
-    [['frobnicate'], /unknown command 'frobnicate'; commands: up, down, status, plan, seed, new, db/],
+    [['frobnicate'], /unknown command 'frobnicate'; commands: up, down, status, redo, plan, seed, new, db/],
     [['down', '--steps', 'two'], /option '--steps <n>' argument 'two' is invalid\. give a whole number/],
     [['down', '--steps', '2', '--all'], /option '--steps <n>' cannot be used with option '--all'/],
     [['plan', 'sideways'], /'sideways' is invalid for argument 'direction'\. Allowed choices are up, down/],
