@@ -81,3 +81,19 @@ export {
   type IntegrityKind,
   type ConnectionProblem,
 } from './errors.js';
+export {
+  dump,
+  load,
+  drift,
+  verify,
+  formatVerify,
+  type DumpOptions,
+  type DumpResult,
+  type LoadOptions,
+  type DriftOptions,
+  type DriftReport,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyProblem,
+} from './schema/commands.js';
+export type { SchemaDifference } from './schema/dump.js';
