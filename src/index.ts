@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { migrate, status, preview, adopt, seed, resolve, lint } from './api.js';
+export { migrate, status, preview, adopt, seed, resolve, lint, dump, load, drift, verify } from './api.js';
 export {
   lintSources,
   RULES,
@@ -82,10 +82,6 @@ export {
   type ConnectionProblem,
 } from './errors.js';
 export {
-  dump,
-  load,
-  drift,
-  verify,
   formatVerify,
   type DumpOptions,
   type DumpResult,

@@ -17,8 +17,10 @@ export interface SchemaObject {
   /** Where it goes when nothing else decides: schemas first, foreign keys after every table. */
   readonly rank: number;
   readonly sql: string;
-  /** Keys of objects that must exist first. */
+  /** Keys of objects that must exist first; for a constraint, index, trigger or policy, its table's comes first. */
   readonly after: readonly string[];
+  /** The bookkeeping table or one of its constraints, indexes or triggers: not compared by drift and verify. */
+  readonly bookkeeping?: boolean;
 }
 
 /** A schema as read from the catalog: its objects (unordered) and the bookkeeping table's rows. */
@@ -73,8 +75,10 @@ export async function readSnapshot(client: pg.ClientBase, ledger: string | null)
   try {
     // Local to this transaction: the caller's session keeps its own settings.
     await client.query(`SET LOCAL search_path = ''; SET LOCAL "TimeZone" = 'UTC'; SET LOCAL "DateStyle" = 'ISO, YMD'; SET LOCAL extra_float_digits = 3`);
-    const objects = await readObjects(client);
-    const ledgerRows = ledger === null ? null : await readLedgerRows(client, ledger);
+    const ledgerOid = ledger === null ? null : (await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [ledger])).rows[0]!.oid;
+    const table = `rel:${ledgerOid}`;
+    const objects = (await readObjects(client)).map((o) => (o.key === table || (o.rank >= RANK.constraint && o.after[0] === table) ? { ...o, bookkeeping: true } : o));
+    const ledgerRows = ledgerOid === null ? null : await readLedgerRows(client, ledgerOid);
     await client.query('COMMIT');
     return { objects, ledgerRows };
   } catch (error) {
@@ -499,10 +503,7 @@ async function addDependencies(client: pg.ClientBase, objects: SchemaObject[], o
  * The bookkeeping table's rows as one INSERT, in version order, with every value a literal:
  * loading the dump gives a database whose ledger says what this one's says.
  */
-async function readLedgerRows(client: pg.ClientBase, ledger: string): Promise<string | null> {
-  const found = await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [ledger]);
-  const oid = found.rows[0]?.oid ?? null;
-  if (oid === null) return null;
+async function readLedgerRows(client: pg.ClientBase, oid: number): Promise<string | null> {
   const columns = (await client.query<{ name: string }>(
     `SELECT quote_ident(attname) AS name FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
     [oid],

@@ -113,9 +113,10 @@ export async function load(options: LoadOptions): Promise<{ readonly database: s
 /** What makes a database not empty: anything of its own outside the server's schemas, and any extension but plpgsql. */
 const OWN_OBJECTS = `
   SELECT what FROM (
-    SELECT 1 AS k, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'i' THEN 'index ' ELSE 'table ' END || quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS what
+    SELECT 1 AS k, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'table ' END
+                   || quote_ident(n.nspname) || '.' || quote_ident(c.relname) AS what
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-     WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%temp\\_%'
+     WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast') AND n.nspname NOT LIKE 'pg\\_%temp\\_%'
     UNION ALL SELECT 2, 'function ' || quote_ident(n.nspname) || '.' || quote_ident(p.proname) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
     UNION ALL SELECT 3, 'type ' || quote_ident(n.nspname) || '.' || quote_ident(t.typname) FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace

@@ -80,10 +80,12 @@ export interface SchemaDifference {
   readonly actual: string | null;
 }
 
-/** Every object whose SQL differs between two snapshots (bookkeeping rows aside), in the expected schema's order. */
+/** Every object whose SQL differs between two snapshots (the bookkeeping table aside), in the expected schema's order. */
 export function compareSnapshots(expected: Snapshot, actual: Snapshot): SchemaDifference[] {
-  const theirs = new Map(actual.objects.filter((o) => o.sql !== '').map((o) => [o.id, o.sql]));
-  const ours = orderObjects(expected.objects).filter((o) => o.sql !== '');
+  // The bookkeeping table is slipway's, not the schema's: one side may not have it yet.
+  const compared = (o: SchemaObject) => o.sql !== '' && !o.bookkeeping;
+  const theirs = new Map(actual.objects.filter(compared).map((o) => [o.id, o.sql]));
+  const ours = orderObjects(expected.objects).filter(compared);
   const differences: SchemaDifference[] = [];
   for (const o of ours) {
     const other = theirs.get(o.id);
@@ -128,8 +130,8 @@ function diffLines(a: readonly string[], b: readonly string[]): string[] {
       out.push(` ${a[i]}`);
       i++;
       j++;
-    } else if (j < m && (i === n || common[i]![j + 1]! >= common[i + 1]![j]!)) out.push(`+${b[j++]}`);
-    else out.push(`-${a[i++]}`);
+    } else if (i < n && (j === m || common[i + 1]![j]! >= common[i]![j + 1]!)) out.push(`-${a[i++]}`);
+    else out.push(`+${b[j++]}`);
   }
   return out;
 }
