@@ -459,10 +459,10 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   // The schema commands: dump, load, drift, verify (src/schema/commands.ts). drift and verify exit 1 on a difference.
-  withDatabaseOptions(program.command('dump').description('print the database schema as SQL, from its catalog, with the bookkeeping rows (no pg_dump needed)').option('--out <file>', 'write it to this file instead of stdout'), { json: false }).action(
-    async (flags: DatabaseFlags & { out?: string }) => {
+  withDatabaseOptions(program.command('dump').description('print the database schema as SQL, from its catalog, with the bookkeeping rows (no pg_dump needed)').option('--out <file>', 'write it to this file instead of stdout').option('--privileges', 'also write owners and grants'), { json: false }).action(
+    async (flags: DatabaseFlags & { out?: string; privileges?: boolean }) => {
       const run = await begin(flags, true);
-      const { sql, objects } = await (await api()).dump(run.library);
+      const { sql, objects } = await (await api()).dump({ ...run.library, privileges: flags.privileges === true });
       if (flags.out === undefined) process.stdout.write(sql);
       else {
         await (await import('node:fs/promises')).writeFile(flags.out, sql);

@@ -70,14 +70,16 @@ async function rows<T = Row>(client: pg.ClientBase, sql: string): Promise<T[]> {
  * Reads the schema of the database `client` is connected to. `ledger` is the bookkeeping
  * table's quoted name (its rows are appended) or null.
  */
-export async function readSnapshot(client: pg.ClientBase, ledger: string | null): Promise<Snapshot> {
+export async function readSnapshot(client: pg.ClientBase, ledger: string | null, options: { privileges?: boolean } = {}): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     // Local to this transaction: the caller's session keeps its own settings.
     await client.query(`SET LOCAL search_path = ''; SET LOCAL "TimeZone" = 'UTC'; SET LOCAL "DateStyle" = 'ISO, YMD'; SET LOCAL extra_float_digits = 3`);
     const ledgerOid = ledger === null ? null : (await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [ledger])).rows[0]!.oid;
     const table = `rel:${ledgerOid}`;
-    const objects = (await readObjects(client)).map((o) => (o.key === table || (o.rank >= RANK.constraint && o.after[0] === table) ? { ...o, bookkeeping: true } : o));
+    const read = await readObjects(client);
+    const privileges = options.privileges ? await readPrivileges(client) : new Map<string, string>();
+    const objects = read.map((o) => (privileges.has(o.key) ? { ...o, sql: `${o.sql}\n${privileges.get(o.key)}`.trim() } : o)).map((o) => (o.key === table || (o.rank >= RANK.constraint && o.after[0] === table) ? { ...o, bookkeeping: true } : o));
     const ledgerRows = ledgerOid === null ? null : await readLedgerRows(client, ledgerOid);
     await client.query('COMMIT');
     return { objects, ledgerRows };
@@ -514,4 +516,48 @@ async function readLedgerRows(client: pg.ClientBase, oid: number): Promise<strin
   )).rows.map((r) => r.v);
   if (values.length === 0) return null;
   return `INSERT INTO ${table} (${columns.join(', ')}) VALUES\n    ${values.join(',\n    ')};`;
+}
+
+/** How each catalog's objects are named in ALTER … OWNER TO and GRANT, and their acldefault code. */
+const PRIVILEGE_SOURCES = [
+  { prefix: 'nsp', sql: `SELECT n.oid, 'SCHEMA' AS alter, 'SCHEMA' AS grant, quote_ident(n.nspname) AS name, n.nspowner AS owner, n.nspacl AS acl, 'n' AS code
+      FROM pg_namespace n WHERE ${USER_NAMESPACE('n')} AND n.nspname <> 'public'` },
+  { prefix: 'rel', sql: `SELECT c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS alter,
+      CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS grant, c.oid::regclass::text AS name, c.relowner AS owner, c.relacl AS acl,
+      CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS code
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${USER_NAMESPACE('n')}` },
+  { prefix: 'proc', sql: `SELECT p.oid, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END AS alter,
+      CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS grant, p.oid::regprocedure::text AS name, p.proowner AS owner, p.proacl AS acl, 'f' AS code
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_NAMESPACE('n')}` },
+  { prefix: 'type', sql: `SELECT t.oid, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END AS alter, 'TYPE' AS grant, format_type(t.oid, NULL) AS name,
+      t.typowner AS owner, t.typacl AS acl, 'T' AS code
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'r', 'c') AND ${USER_NAMESPACE('n')}` },
+];
+
+/**
+ * Owners and grants (`privileges: true`): ALTER … OWNER TO, then what the object's ACL grants
+ * beyond its default and revokes from it, one statement per grantee, in name order.
+ */
+async function readPrivileges(client: pg.ClientBase): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const role = (oid: string) => `CASE WHEN ${oid} = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(${oid})) END`;
+  for (const source of PRIVILEGE_SOURCES) {
+    const found = await rows<{ oid: number; alter: string; grant: string; name: string; owner: string; grants: string[] | null; revokes: string[] | null }>(client, `
+        SELECT o.oid, o.alter, o.grant, o.name, quote_ident(pg_get_userbyid(o.owner)) AS owner,
+               (SELECT array_agg(g ORDER BY g) FROM (
+                  SELECT 'GRANT ' || string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) || ' ON ' || o.grant || ' ' || o.name || ' TO ' || ${role('a.grantee')}
+                         || CASE WHEN a.is_grantable THEN ' WITH GRANT OPTION' ELSE '' END || ';' AS g
+                    FROM (SELECT * FROM aclexplode(o.acl) EXCEPT SELECT * FROM aclexplode(acldefault(o.code::"char", o.owner))) a
+                   GROUP BY a.grantee, a.is_grantable) grants) AS grants,
+               (SELECT array_agg(r ORDER BY r) FROM (
+                  SELECT 'REVOKE ' || string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) || ' ON ' || o.grant || ' ' || o.name || ' FROM ' || ${role('a.grantee')} || ';' AS r
+                    FROM (SELECT * FROM aclexplode(acldefault(o.code::"char", o.owner)) EXCEPT SELECT * FROM aclexplode(o.acl)) a
+                   WHERE o.acl IS NOT NULL GROUP BY a.grantee) revokes) AS revokes
+        FROM (${source.sql}) o`);
+    for (const o of found) {
+      const statements = [`ALTER ${o.alter} ${o.name} OWNER TO ${o.owner};`, ...(o.revokes ?? []), ...(o.grants ?? [])];
+      out.set(`${source.prefix}:${o.oid}`, statements.join('\n'));
+    }
+  }
+  return out;
 }

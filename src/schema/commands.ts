@@ -26,7 +26,10 @@ interface CommonOptions extends ConnectionSource {
   readonly signal?: AbortSignal;
 }
 
-export type DumpOptions = CommonOptions;
+export interface DumpOptions extends CommonOptions {
+  /** Also write each object's owner and the grants that differ from its defaults. Default false. */
+  readonly privileges?: boolean;
+}
 
 export interface DumpResult {
   /** The schema as SQL, then the bookkeeping table's rows. */
@@ -44,8 +47,8 @@ async function ledgerName(client: pg.ClientBase, table: string | undefined): Pro
   return (await locateLedger(client, parseTableName(table ?? 'schema_migrations'))).sqlName;
 }
 
-async function snapshotOf(client: pg.ClientBase, table: string | undefined): Promise<Snapshot> {
-  return readSnapshot(client, await ledgerName(client, table));
+async function snapshotOf(client: pg.ClientBase, table: string | undefined, privileges = false): Promise<Snapshot> {
+  return readSnapshot(client, await ledgerName(client, table), { privileges });
 }
 
 /**
@@ -60,7 +63,7 @@ async function snapshotOf(client: pg.ClientBase, table: string | undefined): Pro
 export async function dump(options: DumpOptions): Promise<DumpResult> {
   const session = await open(options);
   try {
-    const snapshot = await snapshotOf(session.client, options.table);
+    const snapshot = await snapshotOf(session.client, options.table, options.privileges === true);
     return { sql: renderDump(snapshot), objects: snapshot.objects.filter((o) => o.sql !== '').length };
   } finally {
     await session.close();

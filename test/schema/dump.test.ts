@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { dump, load, migrate } from '../../src/index.js';
-import { freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
+import pg from 'pg';
+import { databaseUrl, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
 import { EVERY_KIND } from './fixture.js';
 
 const databases: FreshDatabase[] = [];
@@ -66,6 +68,39 @@ describe('dump', () => {
     expect(b.sql).toContain('-- table public.schema_migrations');
     const withoutLedger = (sql: string) => sql.split('\n\n').filter((block) => !block.includes('schema_migrations')).join('\n\n');
     expect(a.sql).toBe(withoutLedger(b.sql));
+  });
+});
+
+describe('dump with privileges', () => {
+  it('writes owners and the grants that differ from the defaults, and they survive a load', async () => {
+    const role = `r_${randomBytes(4).toString('hex')}`;
+    const original = await database();
+    try {
+      await original.admin.query(`CREATE ROLE ${role};
+        CREATE SCHEMA app AUTHORIZATION ${role};
+        CREATE TABLE app.t (id int, secret text);
+        GRANT SELECT, INSERT ON app.t TO ${role} WITH GRANT OPTION;
+        GRANT SELECT ON app.t TO PUBLIC;
+        CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+        REVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;
+        ALTER FUNCTION app.f() OWNER TO ${role}`);
+      const plain = await dump({ databaseUrl: original.url, logger: silentLogger });
+      expect(plain.sql).not.toMatch(/GRANT|REVOKE|OWNER TO/);
+      const first = await dump({ databaseUrl: original.url, logger: silentLogger, privileges: true });
+      expect(first.sql).toContain(`CREATE SCHEMA app;\nALTER SCHEMA app OWNER TO ${role};`);
+      expect(first.sql).toContain(`GRANT INSERT, SELECT ON TABLE app.t TO ${role} WITH GRANT OPTION;\nGRANT SELECT ON TABLE app.t TO PUBLIC;`);
+      expect(first.sql).toContain(`ALTER FUNCTION app.f() OWNER TO ${role};\nREVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;`);
+      const copy = await database();
+      await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });
+      expect((await dump({ databaseUrl: copy.url, logger: silentLogger, privileges: true })).sql).toBe(first.sql);
+    } finally {
+      // The role owns objects in these databases: they go first.
+      await Promise.all(databases.splice(0).map((db) => db.drop()));
+      const server = new pg.Client({ connectionString: databaseUrl() });
+      await server.connect();
+      await server.query(`DROP ROLE IF EXISTS ${role}`);
+      await server.end();
+    }
   });
 });
 
