@@ -263,7 +263,7 @@ function sequenceOptions(s: SequenceRow, defaultType: string): string[] {
 async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => void, owner: Map<string, string>): Promise<void> {
   const relations = await rows(client, `
       SELECT c.oid, c.relkind, c.relnamespace, c.oid::regclass::text AS name, c.relname, c.relpersistence, c.reloptions, c.relispartition,
-             c.relrowsecurity, c.relforcerowsecurity, c.relispopulated, c.reltype, obj_description(c.oid, 'pg_class') AS comment,
+             c.relrowsecurity, c.relforcerowsecurity, c.relispopulated, c.reltype, c.relreplident, obj_description(c.oid, 'pg_class') AS comment,
              CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
              CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound,
              CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS view,
@@ -366,6 +366,8 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     for (const alter of alters) sql += `\n${alter}`;
     if (r.relrowsecurity) sql += `\nALTER TABLE ${name} ENABLE ROW LEVEL SECURITY;`;
     if (r.relforcerowsecurity) sql += `\nALTER TABLE ${name} FORCE ROW LEVEL SECURITY;`;
+    // Logical replication's view of the rows; USING INDEX goes with the index, not here.
+    if (r.relreplident === 'f' || r.relreplident === 'n') sql += `\nALTER TABLE ${name} REPLICA IDENTITY ${r.relreplident === 'f' ? 'FULL' : 'NOTHING'};`;
     add({ key, id: `table ${name}`, rank: RANK.table, sql: sql + commentOn(`TABLE ${name}`, comment) + columnComments, after });
   }
 }
@@ -376,7 +378,8 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
   // A partition's copy of its parent's constraint (conparentid) and an inherited check come with the parent's.
   const constraints = await rows(client, `
       SELECT co.oid, co.contype, quote_ident(co.conname) AS name, co.conrelid, co.conrelid::regclass::text AS "table", co.conindid,
-             pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment
+             pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment,
+             co.contype IN ('p', 'u') AND (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = co.conindid) AS replica_identity
       FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conparentid = 0 AND co.conislocal AND c.relkind IN ('r', 'p')
         AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`);
@@ -389,16 +392,22 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
       id: `${c.contype === 'f' ? 'foreign key' : 'constraint'} ${c.name} on ${c.table}`,
       rank: c.contype === 'f' ? RANK.foreignKey : RANK.constraint,
       // Without ONLY: on a partitioned or inherited table the server adds it to every partition, as it was.
-      sql: `ALTER TABLE ${c.table}\n    ADD CONSTRAINT ${c.name} ${c.def};${commentOn(target, c.comment as string | null)}`,
+      sql: `ALTER TABLE ${c.table}\n    ADD CONSTRAINT ${c.name} ${c.def};${replicaIdentity(c.table as string, c.replica_identity, c.name as string)}${commentOn(target, c.comment as string | null)}`,
       after: [`rel:${c.conrelid}`],
     });
   }
+}
+
+/** A constraint whose index is its table's replica identity says so after it (the index has the constraint's name). */
+function replicaIdentity(table: string, isIdentity: unknown, name: string): string {
+  return isIdentity === true ? `\nALTER TABLE ${table} REPLICA IDENTITY USING INDEX ${name};` : '';
 }
 
 async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
   // Indexes of constraints come with them; a partition's index attached to its parent's comes with the parent's.
   const indexes = await rows(client, `
       SELECT i.indexrelid, i.indrelid, ic.oid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def, tc.relkind,
+             tc.oid::regclass::text AS "table", quote_ident(ic.relname) AS index_name, i.indisreplident,
              obj_description(i.indexrelid, 'pg_class') AS comment
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace n ON n.oid = tc.relnamespace
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'tc.oid')}
@@ -408,7 +417,7 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
     let def = i.def as string;
     // The server writes a partitioned table's index ON ONLY; created without ONLY, it is made on every partition too, as it was.
     if (i.relkind === 'p') def = def.replace(/ ON ONLY /, ' ON ');
-    add({ key: `rel:${i.indexrelid}`, id: `index ${i.name}`, rank: RANK.index, sql: `${def};${commentOn(`INDEX ${i.name}`, i.comment as string | null)}`, after: [`rel:${i.indrelid}`] });
+    add({ key: `rel:${i.indexrelid}`, id: `index ${i.name}`, rank: RANK.index, sql: `${def};${i.indisreplident ? `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};` : ''}${commentOn(`INDEX ${i.name}`, i.comment as string | null)}`, after: [`rel:${i.indrelid}`] });
   }
 }
 

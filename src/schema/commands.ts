@@ -8,7 +8,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { parseTableName, quoteIdentifier } from '../db/identifier.js';
 import { openSession, type ConnectionSource, type Session } from '../db/session.js';
-import { DatabaseError, SlipwayError, UsageError } from '../errors.js';
+import { DatabaseError, MigrationFailedError, SlipwayError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { locateLedger } from '../migrations/ledger.js';
 import { loadMigrations } from '../migrations/prepare.js';
@@ -163,7 +163,7 @@ export async function drift(options: DriftOptions): Promise<DriftReport> {
   try {
     const live = await snapshotOf(session.client, options.table);
     const built = await withScratch(session, 'drift', async (scratch) => {
-      await migrate({ client: scratch, migrations, direction: 'up', ...runOptions(options, logger) });
+      await inScratch('drift', () => migrate({ client: scratch, migrations, direction: 'up', ...runOptions(options, logger) }));
       return snapshotOf(scratch, options.table);
     });
     const differences = compareSnapshots(built, live);
@@ -233,18 +233,19 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
       const step = (direction: 'up' | 'down', target?: string) =>
         migrate({ client: scratch, migrations, direction, ...(target === undefined ? { steps: 1 } : { target }), ...run });
       const snap = () => snapshotOf(scratch, options.table);
-      if (start > 0) await step('up', migrations[start - 1]!.version);
+      const build = (target?: string) => inScratch('verify', () => step('up', target));
+      if (start > 0) await build(migrations[start - 1]!.version);
       let before: Snapshot | null = null;
       for (const m of migrations.slice(start)) {
         if (m.downSource === null) {
           withoutDown.push(m.version);
-          await step('up');
+          await build();
           before = null;
           continue;
         }
         checked.push(m.version);
         before ??= await snap();
-        await step('up');
+        await build();
         const applied = await snap();
         const found = await checkDown(m.version, before, applied, () => step('down'), () => step('up'), snap);
         problems.push(...found);
@@ -254,7 +255,7 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
         }
         // Whatever the failed round trip left, the next migration starts from a clean build.
         scratch = await rebuild();
-        await step('up', m.version);
+        await build(m.version);
         before = null;
       }
     });
@@ -298,6 +299,16 @@ async function checkDown(
     return [...problems, failed('up-failed', error)];
   }
   return [...problems, ...differs('up-differs', applied, await snap(), { expected: 'after up', actual: 'after down and up' }, 'up after its down builds a different schema')];
+}
+
+/** A migration that does not apply even to a new database: said as such, so nobody looks for it in the target. */
+async function inScratch<T>(verb: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (!(error instanceof MigrationFailedError)) throw error;
+    throw new MigrationFailedError(error.version, error.direction, `${verb}: the migrations do not apply to a new scratch database: ${error.message}`, { cause: error });
+  }
 }
 
 /** Options passed to each migrate run on a scratch database: quiet, unless something is worth a warning. */

@@ -42,6 +42,9 @@ describe('dump', () => {
       'WITH NO DATA;',
       "COMMENT ON COLUMN app.users.email IS 'where to write';",
       'INSERT INTO public.schema_migrations',
+      'ALTER TABLE public.scratch REPLICA IDENTITY FULL;',
+      'CREATE UNIQUE INDEX audit_id_key ON public.audit USING btree (id);\nALTER TABLE public.audit REPLICA IDENTITY USING INDEX audit_id_key;',
+      'ADD CONSTRAINT codes_code_key UNIQUE (code);\nALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;',
     ]) {
       expect(first.sql).toContain(expected);
     }
