@@ -51,6 +51,8 @@ describe('dump', () => {
     // No OIDs or timestamps of the dump itself, and views on views in dependency order, not by name.
     expect(first.sql.indexOf('-- view app.z_first')).toBeLessThan(first.sql.indexOf('-- view app.a_second'));
     expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- foreign key issues_owner_fk'));
+    expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- function app.issue_count()'));
+    expect(first.sql.indexOf('-- table app.users')).toBeLessThan(first.sql.indexOf('-- function app.active_users()'));
 
     const copy = await database();
     await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });

@@ -84,6 +84,11 @@ ALTER TABLE public.audit REPLICA IDENTITY USING INDEX audit_id_key;
 CREATE TABLE public.codes (code text NOT NULL, CONSTRAINT codes_code_key UNIQUE (code));
 ALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;
 
+-- Functions that need tables first: a body in standard SQL, a result of a table's row type.
+CREATE FUNCTION app.issue_count() RETURNS bigint LANGUAGE sql STABLE BEGIN ATOMIC SELECT count(*) FROM app.issues; END;
+CREATE FUNCTION app.active_users() RETURNS SETOF app.users LANGUAGE sql STABLE AS 'SELECT * FROM app.users';
+CREATE VIEW app.counted AS SELECT app.issue_count() AS n;
+
 CREATE VIEW app.open_issues AS SELECT id, title FROM app.issues WHERE updated_at IS NULL;
 CREATE VIEW app.z_first AS SELECT id FROM app.open_issues;
 CREATE VIEW app.a_second WITH (security_barrier = true) AS SELECT id FROM app.z_first WHERE id > 0;
