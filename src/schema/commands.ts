@@ -345,7 +345,9 @@ async function withScratch<T>(session: Session, verb: string, work: (client: pg.
       const role = (await session.client.query<{ role: string }>('SELECT current_user AS role')).rows[0]!.role;
       throw new DatabaseError('42501', `${verb} builds the migrations in a scratch database, and role "${role}" may not create one: grant it CREATEDB or run ${verb} as a role that has it`, { cause: error });
     }
-    const client = new pg.Client({ host: parameters.host, port: parameters.port, user: parameters.user, password: parameters.password, ssl: parameters.ssl, database: name, application_name: 'slipway-scratch' });
+    // The target's connection as given (server, role, session options such as a search_path), in the scratch database.
+    const { host, port, user, password, ssl, options } = parameters;
+    const client = new pg.Client({ host, port, user, password, ssl, options, database: name, application_name: 'slipway-scratch' });
     client.on('error', () => {});
     current = { name, client };
     await client.connect();
