@@ -413,6 +413,14 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'tc.oid')}
         AND NOT EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))
         AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)`);
+  // Extended statistics go with the indexes: the planner's knowledge of a table, created once it exists.
+  for (const x of await rows(client, `
+      SELECT s.oid, s.stxrelid, quote_ident(n.nspname) || '.' || quote_ident(s.stxname) AS name, pg_get_statisticsobjdef(s.oid) AS def,
+             obj_description(s.oid, 'pg_statistic_ext') AS comment
+      FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
+      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_statistic_ext', 's.oid')}`)) {
+    add({ key: `stx:${x.oid}`, id: `statistics ${x.name}`, rank: RANK.index, sql: `${x.def};${commentOn(`STATISTICS ${x.name}`, x.comment as string | null)}`, after: [`rel:${x.stxrelid}`] });
+  }
   for (const i of indexes) {
     let def = i.def as string;
     // The server writes a partitioned table's index ON ONLY; created without ONLY, it is made on every partition too, as it was.
@@ -466,6 +474,7 @@ const KEY_PREFIX: Record<string, string> = {
   pg_policy: 'pol',
   pg_namespace: 'nsp',
   pg_extension: 'ext',
+  pg_statistic_ext: 'stx',
 };
 
 /**

@@ -36,6 +36,7 @@ describe('dump', () => {
       'ADD CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&);',
       'CREATE INDEX issues_lower_title_idx ON app.issues USING btree (lower(title)) INCLUDE (owner_id);',
       'CREATE INDEX events_payload_idx ON app.events USING gin (payload);',
+      'CREATE STATISTICS app.issues_owner_ticket (ndistinct, dependencies) ON ticket, owner_id FROM app.issues;',
       'ALTER SEQUENCE app.ticket_seq OWNED BY app.issues.ticket;',
       'ALTER TABLE app.issues DISABLE TRIGGER issues_touch_off;',
       'CREATE POLICY no_empty ON app.issues AS RESTRICTIVE FOR INSERT WITH CHECK ((title <> \'x\'::text));',

@@ -57,6 +57,7 @@ ALTER TABLE app.issues ADD CONSTRAINT title_short CHECK (length(title) < 500) NO
 CREATE INDEX issues_open_idx ON app.issues (created_at) WHERE updated_at IS NULL;
 CREATE INDEX issues_lower_title_idx ON app.issues (lower(title)) INCLUDE (owner_id);
 COMMENT ON INDEX app.issues_open_idx IS 'open ones';
+CREATE STATISTICS app.issues_owner_ticket (dependencies, ndistinct) ON owner_id, ticket FROM app.issues;
 COMMENT ON CONSTRAINT title_short ON app.issues IS 'keep titles short';
 CREATE TRIGGER issues_touch BEFORE UPDATE ON app.issues FOR EACH ROW EXECUTE FUNCTION app.touch();
 CREATE TRIGGER issues_touch_off BEFORE INSERT ON app.issues FOR EACH ROW EXECUTE FUNCTION app.touch();
