@@ -321,7 +321,7 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     if (r.relkind === 'S') {
       const s = sequences.get(r.oid as number)!;
       const seqOptions = sequenceOptions(s, 'bigint');
-      add({ key, id: `sequence ${name}`, rank: RANK.sequence, sql: `CREATE SEQUENCE ${name}${seqOptions.map((o) => `\n    ${o}`).join('')};${commentOn(`SEQUENCE ${name}`, comment)}`, after });
+      add({ key, id: `sequence ${name}`, rank: RANK.sequence, sql: `CREATE ${r.relpersistence === 'u' ? 'UNLOGGED ' : ''}SEQUENCE ${name}${seqOptions.map((o) => `\n    ${o}`).join('')};${commentOn(`SEQUENCE ${name}`, comment)}`, after });
       if (s.owned_by !== null) {
         add({ key: `own:${r.oid}`, id: `ownership of sequence ${name}`, rank: RANK.ownership, sql: `ALTER SEQUENCE ${name} OWNED BY ${s.owned_by};`, after: [key, `rel:${s.owner_table}`] });
       }
@@ -339,9 +339,18 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     }
     const lines: string[] = [];
     const alters: string[] = [];
+    const parentColumns = byRelation.get(Number((r.parents as number[] | null)?.[0])) ?? [];
     for (const c of cols) {
-      // A partition's columns are its parent's; an inherited column is written by its parent.
-      if (r.relispartition || !c.attislocal) continue;
+      // A partition's columns are its parent's; an inherited column is written by its parent,
+      // and only what was changed on this table alone (a default, NOT NULL) is said here.
+      if (r.relispartition || !c.attislocal) {
+        const inherited = parentColumns.find((p) => p.attname === c.attname);
+        if (inherited !== undefined && !c.attgenerated && !c.attidentity && c.default !== inherited.default) {
+          alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} ${c.default === null ? 'DROP DEFAULT' : `SET DEFAULT ${c.default}`};`);
+        }
+        if (inherited !== undefined && c.attnotnull && !inherited.attnotnull) alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET NOT NULL;`);
+        continue;
+      }
       let line = `    ${c.name} ${c.type}`;
       if (c.collation) line += ` COLLATE ${c.collation}`;
       if (c.attgenerated === 's' || c.attgenerated === 'v') line += ` GENERATED ALWAYS AS (${c.default}) ${c.attgenerated === 's' ? 'STORED' : 'VIRTUAL'}`;

@@ -30,7 +30,8 @@ describe('dump', () => {
       'id bigint GENERATED ALWAYS AS IDENTITY (START WITH 1000) NOT NULL',
       'lower_name text GENERATED ALWAYS AS (lower(name)) STORED',
       'ALTER TABLE ONLY app.users ALTER COLUMN name SET STORAGE EXTERNAL;',
-      'CREATE TABLE app.events_2025 PARTITION OF app.events\n    FOR VALUES FROM (\'2025-01-01\') TO (\'2026-01-01\');',
+      "CREATE TABLE app.events_2025 PARTITION OF app.events\n    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n" +
+        "ALTER TABLE ONLY app.events_2025 ALTER COLUMN payload SET DEFAULT '{}'::jsonb;\nALTER TABLE ONLY app.events_2025 ALTER COLUMN payload SET NOT NULL;",
       'ADD CONSTRAINT title_short CHECK ((length(title) < 500)) NOT VALID;',
       'ADD CONSTRAINT issues_owner_fk FOREIGN KEY (owner_id) REFERENCES app.users(id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED;',
       'ADD CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&);',
