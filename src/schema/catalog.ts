@@ -79,7 +79,11 @@ export async function readSnapshot(client: pg.ClientBase, ledger: string | null,
     const table = `rel:${ledgerOid}`;
     const read = await readObjects(client);
     const privileges = options.privileges ? await readPrivileges(client) : new Map<string, string>();
-    const objects = read.map((o) => (privileges.has(o.key) ? { ...o, sql: `${o.sql}\n${privileges.get(o.key)}`.trim() } : o)).map((o) => (o.key === table || (o.rank >= RANK.constraint && o.after[0] === table) ? { ...o, bookkeeping: true } : o));
+    const objects = read.map((o) => {
+      const sql = privileges.has(o.key) ? `${o.sql}\n${privileges.get(o.key)}`.trim() : o.sql;
+      const bookkeeping = o.key === table || (o.rank >= RANK.constraint && o.after[0] === table);
+      return { ...o, sql, ...(bookkeeping && { bookkeeping }) };
+    });
     const ledgerRows = ledgerOid === null ? null : await readLedgerRows(client, ledgerOid);
     await client.query('COMMIT');
     return { objects, ledgerRows };
@@ -172,14 +176,16 @@ async function readTypes(client: pg.ClientBase, add: (o: SchemaObject) => void, 
       parts.push(`MULTIRANGE_TYPE_NAME = ${t.multirange}`);
       sql = `CREATE TYPE ${name} AS RANGE (${parts.join(', ')});`;
     } else {
-      sql = `CREATE DOMAIN ${name} AS ${t.base}${t.collation ? ` COLLATE ${t.collation}` : ''}${t.default !== null ? ` DEFAULT ${t.default}` : ''}${t.typnotnull ? ' NOT NULL' : ''};`;
+      const collate = t.collation ? ` COLLATE ${t.collation}` : '';
+      sql = `CREATE DOMAIN ${name} AS ${t.base}${collate}${t.default !== null ? ` DEFAULT ${t.default}` : ''}${t.typnotnull ? ' NOT NULL' : ''};`;
       // Added one by one so a NOT VALID check stays not valid.
       for (const c of checks.filter((c) => c.contypid === t.oid)) {
         sql += `\nALTER DOMAIN ${name} ADD CONSTRAINT ${c.name} ${c.def};${commentOn(`CONSTRAINT ${c.name} ON DOMAIN ${name}`, c.comment as string | null)}`;
       }
     }
     const id = `${t.typtype === 'd' ? 'domain' : 'type'} ${name}`;
-    add({ key, id, rank: RANK.type, sql: sql + commentOn(`${t.typtype === 'd' ? 'DOMAIN' : 'TYPE'} ${name}`, t.comment as string | null), after: [`nsp:${t.typnamespace}`] });
+    sql += commentOn(`${t.typtype === 'd' ? 'DOMAIN' : 'TYPE'} ${name}`, t.comment as string | null);
+    add({ key, id, rank: RANK.type, sql, after: [`nsp:${t.typnamespace}`] });
   }
 }
 
@@ -321,9 +327,11 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     if (r.relkind === 'S') {
       const s = sequences.get(r.oid as number)!;
       const seqOptions = sequenceOptions(s, 'bigint');
-      add({ key, id: `sequence ${name}`, rank: RANK.sequence, sql: `CREATE ${r.relpersistence === 'u' ? 'UNLOGGED ' : ''}SEQUENCE ${name}${seqOptions.map((o) => `\n    ${o}`).join('')};${commentOn(`SEQUENCE ${name}`, comment)}`, after });
+      const create = `CREATE ${r.relpersistence === 'u' ? 'UNLOGGED ' : ''}SEQUENCE ${name}${seqOptions.map((o) => `\n    ${o}`).join('')};`;
+      add({ key, id: `sequence ${name}`, rank: RANK.sequence, sql: create + commentOn(`SEQUENCE ${name}`, comment), after });
       if (s.owned_by !== null) {
-        add({ key: `own:${r.oid}`, id: `ownership of sequence ${name}`, rank: RANK.ownership, sql: `ALTER SEQUENCE ${name} OWNED BY ${s.owned_by};`, after: [key, `rel:${s.owner_table}`] });
+        const sql = `ALTER SEQUENCE ${name} OWNED BY ${s.owned_by};`;
+        add({ key: `own:${r.oid}`, id: `ownership of sequence ${name}`, rank: RANK.ownership, sql, after: [key, `rel:${s.owner_table}`] });
       }
       continue;
     }
@@ -401,7 +409,10 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
       id: `${c.contype === 'f' ? 'foreign key' : 'constraint'} ${c.name} on ${c.table}`,
       rank: c.contype === 'f' ? RANK.foreignKey : RANK.constraint,
       // Without ONLY: on a partitioned or inherited table the server adds it to every partition, as it was.
-      sql: `ALTER TABLE ${c.table}\n    ADD CONSTRAINT ${c.name} ${c.def};${replicaIdentity(c.table as string, c.replica_identity, c.name as string)}${commentOn(target, c.comment as string | null)}`,
+      sql:
+        `ALTER TABLE ${c.table}\n    ADD CONSTRAINT ${c.name} ${c.def};` +
+        replicaIdentity(c.table as string, c.replica_identity, c.name as string) +
+        commentOn(target, c.comment as string | null),
       after: [`rel:${c.conrelid}`],
     });
   }
@@ -428,13 +439,16 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
              obj_description(s.oid, 'pg_statistic_ext') AS comment
       FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_statistic_ext', 's.oid')}`)) {
-    add({ key: `stx:${x.oid}`, id: `statistics ${x.name}`, rank: RANK.index, sql: `${x.def};${commentOn(`STATISTICS ${x.name}`, x.comment as string | null)}`, after: [`rel:${x.stxrelid}`] });
+    const sql = `${x.def};${commentOn(`STATISTICS ${x.name}`, x.comment as string | null)}`;
+    add({ key: `stx:${x.oid}`, id: `statistics ${x.name}`, rank: RANK.index, sql, after: [`rel:${x.stxrelid}`] });
   }
   for (const i of indexes) {
     let def = i.def as string;
     // The server writes a partitioned table's index ON ONLY; created without ONLY, it is made on every partition too, as it was.
     if (i.relkind === 'p') def = def.replace(/ ON ONLY /, ' ON ');
-    add({ key: `rel:${i.indexrelid}`, id: `index ${i.name}`, rank: RANK.index, sql: `${def};${i.indisreplident ? `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};` : ''}${commentOn(`INDEX ${i.name}`, i.comment as string | null)}`, after: [`rel:${i.indrelid}`] });
+    const identity = i.indisreplident ? `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};` : '';
+    const sql = `${def};${identity}${commentOn(`INDEX ${i.name}`, i.comment as string | null)}`;
+    add({ key: `rel:${i.indexrelid}`, id: `index ${i.name}`, rank: RANK.index, sql, after: [`rel:${i.indrelid}`] });
   }
 }
 
@@ -451,7 +465,8 @@ async function readTriggersAndPolicies(client: pg.ClientBase, add: (o: SchemaObj
     let sql = `${t.def};`;
     const state = TRIGGER_STATE[t.tgenabled as string];
     if (state !== undefined) sql += `\nALTER TABLE ${t.table} ${state} ${t.name};`;
-    add({ key: `trg:${t.oid}`, id: `trigger ${t.name} on ${t.table}`, rank: RANK.trigger, sql: sql + commentOn(`TRIGGER ${t.name} ON ${t.table}`, t.comment as string | null), after: [`rel:${t.tgrelid}`] });
+    sql += commentOn(`TRIGGER ${t.name} ON ${t.table}`, t.comment as string | null);
+    add({ key: `trg:${t.oid}`, id: `trigger ${t.name} on ${t.table}`, rank: RANK.trigger, sql, after: [`rel:${t.tgrelid}`] });
   }
   const policies = await rows(client, `
       SELECT p.oid, p.polrelid, p.polrelid::regclass::text AS "table", quote_ident(p.polname) AS name, p.polpermissive, p.polcmd,
@@ -469,7 +484,8 @@ async function readTriggersAndPolicies(client: pg.ClientBase, add: (o: SchemaObj
     if (p.roles !== null) sql += ` TO ${p.roles}`;
     if (p.qual !== null) sql += ` USING (${p.qual})`;
     if (p.with_check !== null) sql += ` WITH CHECK (${p.with_check})`;
-    add({ key: `pol:${p.oid}`, id: `policy ${p.name} on ${p.table}`, rank: RANK.policy, sql: `${sql};${commentOn(`POLICY ${p.name} ON ${p.table}`, p.comment as string | null)}`, after: [`rel:${p.polrelid}`] });
+    sql += `;${commentOn(`POLICY ${p.name} ON ${p.table}`, p.comment as string | null)}`;
+    add({ key: `pol:${p.oid}`, id: `policy ${p.name} on ${p.table}`, rank: RANK.policy, sql, after: [`rel:${p.polrelid}`] });
   }
 }
 

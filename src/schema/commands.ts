@@ -98,14 +98,18 @@ export async function load(options: LoadOptions): Promise<{ readonly database: s
       throw new SlipwayError('NOT_EMPTY', `load: database "${database}" is not empty (it has ${objects.join(', ')}): load a dump into a new, empty database`);
     }
     // The dump sets search_path for itself; the session gets back its own afterwards.
-    const saved = (await client.query<{ path: string; bodies: string }>(`SELECT current_setting('search_path') AS path, current_setting('check_function_bodies') AS bodies`)).rows[0]!;
+    const settings = `SELECT current_setting('search_path') AS path, current_setting('check_function_bodies') AS bodies`;
+    const saved = (await client.query<{ path: string; bodies: string }>(settings)).rows[0]!;
     try {
       await client.query(`BEGIN;\n${sql}\n;COMMIT;`);
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
-      throw new DatabaseError((error as { code?: string }).code, `load: ${options.file ?? 'the dump'} failed, nothing was loaded: ${(error as Error).message}`, { cause: error });
+      const message = `load: ${options.file ?? 'the dump'} failed, nothing was loaded: ${(error as Error).message}`;
+      throw new DatabaseError((error as { code?: string }).code, message, { cause: error });
     } finally {
-      await client.query(`SELECT set_config('search_path', $1, false), set_config('check_function_bodies', $2, false)`, [saved.path, saved.bodies]).catch(() => session.markBroken());
+      await client
+        .query(`SELECT set_config('search_path', $1, false), set_config('check_function_bodies', $2, false)`, [saved.path, saved.bodies])
+        .catch(() => session.markBroken());
     }
     return { database };
   } finally {
@@ -280,10 +284,12 @@ async function checkDown(
     differences: [],
     diff: '',
   });
-  const differs = (kind: VerifyProblem['kind'], expected: Snapshot, actual: Snapshot, labels: { expected: string; actual: string }, what: string): VerifyProblem[] => {
+  type Labels = { expected: string; actual: string };
+  const differs = (kind: VerifyProblem['kind'], expected: Snapshot, actual: Snapshot, labels: Labels, what: string): VerifyProblem[] => {
     const differences = compareSnapshots(expected, actual);
     if (differences.length === 0) return [];
-    const names = differences.map((d) => `${d.object} (${d.change === 'missing' ? `not in ${labels.actual}` : d.change === 'extra' ? `left in ${labels.actual}` : 'changed'})`);
+    const change = (d: SchemaDifference) => (d.change === 'missing' ? `not in ${labels.actual}` : d.change === 'extra' ? `left in ${labels.actual}` : 'changed');
+    const names = differences.map((d) => `${d.object} (${change(d)})`);
     return [{ version, kind, message: `${version}: ${what}: ${names.join(', ')}`, differences, diff: formatDifferences(differences, labels) }];
   };
   try {
@@ -298,7 +304,8 @@ async function checkDown(
   } catch (error) {
     return [...problems, failed('up-failed', error)];
   }
-  return [...problems, ...differs('up-differs', applied, await snap(), { expected: 'after up', actual: 'after down and up' }, 'up after its down builds a different schema')];
+  const again = await snap();
+  return [...problems, ...differs('up-differs', applied, again, { expected: 'after up', actual: 'after down and up' }, 'up after its down builds a different schema')];
 }
 
 /** A migration that does not apply even to a new database: said as such, so nobody looks for it in the target. */
@@ -343,7 +350,8 @@ async function withScratch<T>(session: Session, verb: string, work: (client: pg.
     } catch (error) {
       if ((error as { code?: string }).code !== '42501') throw error;
       const role = (await session.client.query<{ role: string }>('SELECT current_user AS role')).rows[0]!.role;
-      throw new DatabaseError('42501', `${verb} builds the migrations in a scratch database, and role "${role}" may not create one: grant it CREATEDB or run ${verb} as a role that has it`, { cause: error });
+      const message = `${verb} builds the migrations in a scratch database, and role "${role}" may not create one: grant it CREATEDB or run ${verb} as a role that has it`;
+      throw new DatabaseError('42501', message, { cause: error });
     }
     // The target's connection as given (server, role, session options such as a search_path), in the scratch database.
     const { host, port, user, password, ssl, options } = parameters;
@@ -368,6 +376,8 @@ export function formatVerify(report: VerifyReport): string {
     if (p.diff !== '') lines.push(p.diff.trimEnd());
   }
   const skipped = report.withoutDown.length > 0 ? `, ${report.withoutDown.length} without a down file` : '';
-  lines.push(`verify: ${report.checked.length} down file${report.checked.length === 1 ? '' : 's'} checked${skipped}: ${report.problems.length === 0 ? 'every one undoes its up' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}`}`);
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const outcome = report.problems.length === 0 ? 'every one undoes its up' : plural(report.problems.length, 'problem');
+  lines.push(`verify: ${plural(report.checked.length, 'down file')} checked${skipped}: ${outcome}`);
   return `${lines.join('\n')}\n`;
 }
