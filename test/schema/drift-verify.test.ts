@@ -127,6 +127,25 @@ describe('verify', () => {
   });
 });
 
+describe('verify, an up that builds something else after its down', () => {
+  it('reports it with the objects that differ, and refuses a --from that names no migration', async () => {
+    const db = await database();
+    const dir = migrationsDir({
+      '001_items.up.sql': 'CREATE TABLE IF NOT EXISTS items (id int);\nALTER TABLE items ADD COLUMN IF NOT EXISTS label text;',
+      '001_items.down.sql': 'ALTER TABLE items RENAME COLUMN label TO old_label;',
+    });
+    const report = await verify({ databaseUrl: db.url, dir, logger: silentLogger });
+    expect(report.problems.map((p) => [p.kind, p.message])).toEqual([
+      ['down-differs', '001_items: down leaves the schema different from before its up: table public.items (left in after down)'],
+      ['up-differs', '001_items: up after its down builds a different schema: table public.items (changed)'],
+    ]);
+    expect(report.problems[1]!.diff).toContain('     id integer,\n+    old_label text,\n     label text\n');
+    await expect(verify({ databaseUrl: db.url, dir, from: '002_later', logger: silentLogger })).rejects.toThrow(
+      'verify: no migration at or after --from 002_later; the newest is 001_items',
+    );
+  });
+});
+
 describe('dump and load on the command line', () => {
   it('writes the dump to --out and loads it into an empty database; a second load is refused in one line', async () => {
     const db = await database();
