@@ -17,6 +17,7 @@ import type * as resolution from './commands/resolve.js';
 import type * as seeding from './commands/seed.js';
 import type * as linting from './commands/lint.js';
 import type { SeedResult } from './seed/report.js';
+import type * as schema from './commands/schema.js';
 
 async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Promise<T> {
   try {
@@ -133,4 +134,47 @@ export async function lint(options: linting.LintOptions): Promise<linting.LintRe
   // Loaded on use, like adopt and resolve: a migration run without lint never needs the rules.
   const run = async () => (await import('./commands/lint.js')).lint(options);
   return connected ? guarded(options, run) : run();
+}
+
+// The schema commands, loaded on use like adopt and resolve. See src/commands/schema.ts.
+
+/**
+ * The database's schema as SQL, from its catalog (no pg_dump), then the bookkeeping rows.
+ *
+ * @example
+ * const { sql } = await dump({ databaseUrl: process.env.DATABASE_URL });
+ */
+export function dump(options: schema.DumpOptions): Promise<schema.DumpResult> {
+  return guarded(options, async () => (await import('./commands/schema.js')).dump(options));
+}
+
+/**
+ * Creates a schema from a dump into an empty database, in one transaction; refuses one that is not empty.
+ *
+ * @example
+ * await load({ databaseUrl, file: 'schema.sql' });
+ */
+export function load(options: schema.LoadOptions): Promise<{ readonly database: string }> {
+  return guarded(options, async () => (await import('./commands/schema.js')).load(options));
+}
+
+/**
+ * Compares the database's schema with what its migrations build in a scratch database.
+ *
+ * @example
+ * const report = await drift({ databaseUrl, dir: './migrations' });
+ * if (report.drifted) process.exitCode = 1;
+ */
+export function drift(options: schema.DriftOptions): Promise<schema.DriftReport> {
+  return guarded(options, async () => (await import('./commands/schema.js')).drift(options));
+}
+
+/**
+ * Checks in a scratch database that every down file undoes its up.
+ *
+ * @example
+ * const { problems } = await verify({ databaseUrl, dir: './migrations' });
+ */
+export function verify(options: schema.VerifyOptions): Promise<schema.VerifyReport> {
+  return guarded(options, async () => (await import('./commands/schema.js')).verify(options));
 }

@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { migrate, status, preview, adopt, seed, resolve, lint } from './api.js';
+export { migrate, status, preview, adopt, seed, resolve, lint, dump, load, drift, verify } from './api.js';
 export {
   readLintConfig,
   type LintOptions,
@@ -62,3 +62,15 @@ export {
   type IntegrityKind,
   type ConnectionProblem,
 } from './errors.js';
+export {
+  formatVerify,
+  type DumpOptions,
+  type DumpResult,
+  type LoadOptions,
+  type DriftOptions,
+  type DriftReport,
+  type VerifyOptions,
+  type VerifyReport,
+  type VerifyProblem,
+} from './commands/schema.js';
+export type { SchemaDifference } from './schema/dump.js';

@@ -229,6 +229,7 @@ export async function main(argv: string[]): Promise<number> {
   let json = false;
   let fleetFailed = false;
   let notUpToDate = false;
+  let schemaDiffers = false;
   const controller = abortOnSignals(() => logger);
   const program = new Command('slipway')
     .description('Concurrency-safe PostgreSQL migrations')
@@ -517,9 +518,47 @@ export async function main(argv: string[]): Promise<number> {
     if (json) printJson(result);
   });
 
+  // The schema commands: dump, load, drift, verify (src/commands/schema.ts). drift and verify exit 1 on a difference.
+  withDatabaseOptions(program.command('dump').description('print the database schema as SQL, from its catalog, with the bookkeeping rows (no pg_dump needed)').option('--out <file>', 'write it to this file instead of stdout').option('--privileges', 'also write owners and grants'), { json: false }).action(
+    async (flags: DatabaseFlags & { out?: string; privileges?: boolean }) => {
+      const run = await begin(flags, true);
+      const { sql, objects } = await (await api()).dump({ ...run.library, privileges: flags.privileges === true });
+      if (flags.out === undefined) process.stdout.write(sql);
+      else {
+        await (await import('node:fs/promises')).writeFile(flags.out, sql);
+        run.logger.info({ file: flags.out, objects }, `dump: wrote ${objects} objects to ${flags.out}`);
+      }
+    },
+  );
+  withDatabaseOptions(program.command('load').description('create the schema of a dump in an empty database (refuses one that is not)').argument('<file>', 'a file written by slipway dump'), { json: false }).action(
+    async (file: string, flags: DatabaseFlags) => {
+      const run = await begin(flags, true);
+      const { database } = await (await api()).load({ ...run.library, file });
+      process.stdout.write(`loaded ${file} into database ${database}\n`);
+    },
+  );
+  withDatabaseOptions(program.command('drift').description("compare the database's schema with what the migrations build in a scratch database (exit 1 when they differ)")).action(
+    async (flags: DatabaseFlags) => {
+      const run = await begin(flags, true);
+      const report = await (await api()).drift(run.library);
+      schemaDiffers = report.drifted;
+      if (json) printJson(report);
+      else process.stdout.write(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
+    },
+  );
+  withDatabaseOptions(
+    program.command('verify').description('check in a scratch database that every down file undoes its up (exit 1 when one does not)').option('--from <version>', 'check only this migration and the ones after it'),
+  ).action(async (flags: DatabaseFlags & { from?: string }) => {
+    const run = await begin(flags, true);
+    const report = await (await api()).verify({ ...run.library, ...(flags.from !== undefined && { from: flags.from }) });
+    schemaDiffers = report.problems.length > 0;
+    if (json) printJson(report);
+    else process.stdout.write(scrub((await import('../commands/schema.js')).formatVerify(report)));
+  });
+
   try {
     await program.parseAsync(loadEnvFile(argv), { from: 'user' });
-    return controller.signal.aborted || lintFailed || fleetFailed || notUpToDate ? EXIT_FAILURE : EXIT_OK;
+    return controller.signal.aborted || lintFailed || fleetFailed || notUpToDate || schemaDiffers ? EXIT_FAILURE : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;

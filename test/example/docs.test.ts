@@ -56,7 +56,7 @@ describe("the README's startup example", () => {
     writeFileSync(path.join(project, 'migrations/001_create_users.up.sql'), 'CREATE TABLE users (id int);\n');
     writeFileSync(path.join(project, 'main.mjs'), code.replace("from 'slipway'", `from '${path.resolve('dist/index.js')}'`));
     const { stdout } = await promisify(execFile)(process.execPath, ['main.mjs'], { cwd: project, env: cleanEnv({ DATABASE_URL: db.url }) });
-    expect(stdout).toMatch(/\[ '001_create_users \d+ ms' \]\n$/);
+    expect(stdout).toMatch(/^\[ '001_create_users \d+ ms' \]$/m);
     expect((await db.admin.query('SELECT version FROM public.schema_migrations')).rows).toEqual([{ version: '001_create_users' }]);
   });
 });

@@ -1,0 +1,124 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { dump, load, migrate } from '../../src/index.js';
+import pg from 'pg';
+import { databaseUrl, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
+import { EVERY_KIND } from './fixture.js';
+
+const databases: FreshDatabase[] = [];
+async function database(): Promise<FreshDatabase> {
+  const db = await freshDatabase();
+  databases.push(db);
+  return db;
+}
+afterEach(async () => {
+  await Promise.all(databases.splice(0).map((db) => db.drop()));
+});
+
+describe('dump', () => {
+  it('writes every kind of object, and loading the dump then dumping again gives the same text', async () => {
+    const original = await database();
+    await migrate({ databaseUrl: original.url, migrations: [{ version: '001_every_kind', up: EVERY_KIND }], direction: 'up', logger: silentLogger });
+    const first = await dump({ databaseUrl: original.url, logger: silentLogger });
+    for (const expected of [
+      'CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;',
+      'CREATE SCHEMA app;',
+      "CREATE TYPE app.status AS ENUM ('open', 'closed', 'it''s done');",
+      'CREATE TYPE app.float_range AS RANGE (SUBTYPE = double precision, SUBTYPE_DIFF = float8mi, MULTIRANGE_TYPE_NAME = app.float_multirange);',
+      'ALTER DOMAIN app.email ADD CONSTRAINT email_short CHECK ((length(VALUE) < 200)) NOT VALID;',
+      'CREATE AGGREGATE app.total(integer) (SFUNC = app.add, STYPE = integer, INITCOND = \'0\');',
+      'id bigint GENERATED ALWAYS AS IDENTITY (START WITH 1000) NOT NULL',
+      'lower_name text GENERATED ALWAYS AS (lower(name)) STORED',
+      'ALTER TABLE ONLY app.users ALTER COLUMN name SET STORAGE EXTERNAL;',
+      "CREATE TABLE app.events_2025 PARTITION OF app.events\n    FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');\n" +
+        "ALTER TABLE ONLY app.events_2025 ALTER COLUMN payload SET DEFAULT '{}'::jsonb;\nALTER TABLE ONLY app.events_2025 ALTER COLUMN payload SET NOT NULL;",
+      'ADD CONSTRAINT title_short CHECK ((length(title) < 500)) NOT VALID;',
+      'ADD CONSTRAINT issues_owner_fk FOREIGN KEY (owner_id) REFERENCES app.users(id) ON DELETE SET NULL DEFERRABLE INITIALLY DEFERRED;',
+      'ADD CONSTRAINT no_overlap EXCLUDE USING gist (during WITH &&);',
+      'CREATE INDEX issues_lower_title_idx ON app.issues USING btree (lower(title)) INCLUDE (owner_id);',
+      'CREATE INDEX events_payload_idx ON app.events USING gin (payload);',
+      'CREATE STATISTICS app.issues_owner_ticket (ndistinct, dependencies) ON ticket, owner_id FROM app.issues;',
+      'ALTER SEQUENCE app.ticket_seq OWNED BY app.issues.ticket;',
+      'ALTER TABLE app.issues DISABLE TRIGGER issues_touch_off;',
+      'CREATE POLICY no_empty ON app.issues AS RESTRICTIVE FOR INSERT WITH CHECK ((title <> \'x\'::text));',
+      'WITH NO DATA;',
+      "COMMENT ON COLUMN app.users.email IS 'where to write';",
+      'INSERT INTO public.schema_migrations',
+      'ALTER TABLE public.scratch REPLICA IDENTITY FULL;',
+      'CREATE UNIQUE INDEX audit_id_key ON public.audit USING btree (id);\nALTER TABLE public.audit REPLICA IDENTITY USING INDEX audit_id_key;',
+      'ADD CONSTRAINT codes_code_key UNIQUE (code);\nALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;',
+    ]) {
+      expect(first.sql).toContain(expected);
+    }
+    // No OIDs or timestamps of the dump itself, and views on views in dependency order, not by name.
+    expect(first.sql.indexOf('-- view app.z_first')).toBeLessThan(first.sql.indexOf('-- view app.a_second'));
+    expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- foreign key issues_owner_fk'));
+    expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- function app.issue_count()'));
+    expect(first.sql.indexOf('-- table app.users')).toBeLessThan(first.sql.indexOf('-- function app.active_users()'));
+
+    const copy = await database();
+    await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });
+    const second = await dump({ databaseUrl: copy.url, logger: silentLogger });
+    expect(second.sql).toBe(first.sql);
+    // The loaded database is one slipway sees as up to date.
+    const again = await migrate({ databaseUrl: copy.url, migrations: [{ version: '001_every_kind', up: EVERY_KIND }], direction: 'up', logger: silentLogger });
+    expect(again.executed).toEqual([]);
+  });
+
+  it('gives the same text for a schema built by hand as for one built by slipway', async () => {
+    const byHand = await database();
+    await byHand.admin.query(EVERY_KIND);
+    const bySlipway = await database();
+    await migrate({ databaseUrl: bySlipway.url, migrations: [{ version: '001_every_kind', up: EVERY_KIND }], direction: 'up', logger: silentLogger });
+    const a = await dump({ databaseUrl: byHand.url, logger: silentLogger });
+    const b = await dump({ databaseUrl: bySlipway.url, logger: silentLogger, table: 'none_here' });
+    expect(b.sql).toContain('-- table public.schema_migrations');
+    const withoutLedger = (sql: string) => sql.split('\n\n').filter((block) => !block.includes('schema_migrations')).join('\n\n');
+    expect(a.sql).toBe(withoutLedger(b.sql));
+  });
+});
+
+describe('dump with privileges', () => {
+  it('writes owners and the grants that differ from the defaults, and they survive a load', async () => {
+    const role = `r_${randomBytes(4).toString('hex')}`;
+    const original = await database();
+    try {
+      await original.admin.query(`CREATE ROLE ${role};
+        CREATE SCHEMA app AUTHORIZATION ${role};
+        CREATE TABLE app.t (id int, secret text);
+        GRANT SELECT, INSERT ON app.t TO ${role} WITH GRANT OPTION;
+        GRANT SELECT ON app.t TO PUBLIC;
+        CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+        REVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;
+        ALTER FUNCTION app.f() OWNER TO ${role}`);
+      const plain = await dump({ databaseUrl: original.url, logger: silentLogger });
+      expect(plain.sql).not.toMatch(/GRANT|REVOKE|OWNER TO/);
+      const first = await dump({ databaseUrl: original.url, logger: silentLogger, privileges: true });
+      expect(first.sql).toContain(`CREATE SCHEMA app;\nALTER SCHEMA app OWNER TO ${role};`);
+      expect(first.sql).toContain(`GRANT INSERT, SELECT ON TABLE app.t TO ${role} WITH GRANT OPTION;\nGRANT SELECT ON TABLE app.t TO PUBLIC;`);
+      expect(first.sql).toContain(`ALTER FUNCTION app.f() OWNER TO ${role};\nREVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;`);
+      const copy = await database();
+      await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });
+      expect((await dump({ databaseUrl: copy.url, logger: silentLogger, privileges: true })).sql).toBe(first.sql);
+    } finally {
+      // The role owns objects in these databases: they go first.
+      await Promise.all(databases.splice(0).map((db) => db.drop()));
+      const server = new pg.Client({ connectionString: databaseUrl() });
+      await server.connect();
+      await server.query(`DROP ROLE IF EXISTS ${role}`);
+      await server.end();
+    }
+  });
+});
+
+describe('load', () => {
+  it('refuses a database that is not empty, and changes nothing in it', async () => {
+    const db = await database();
+    await db.admin.query('CREATE TABLE kept (id int)');
+    await expect(load({ databaseUrl: db.url, sql: 'CREATE TABLE other (id int);', logger: silentLogger })).rejects.toThrow(
+      /^load: database "slipway_\w+" is not empty \(it has table public\.kept\): load a dump into a new, empty database$/,
+    );
+    const { rows } = await db.admin.query("SELECT count(*)::int AS n FROM pg_class WHERE relname = 'other'");
+    expect(rows[0].n).toBe(0);
+  });
+});
