@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sandbox, type Sandbox } from '../support/db.js';
-import { migrationsDir, RACE_MIGRATIONS, RACE_VERSIONS } from '../support/files.js';
+import { migrationsDir, RACE_MIGRATIONS, RACE_VERSIONS, tempFolder } from '../support/files.js';
 import { runCli, startCli } from '../support/cli.js';
 
 let box: Sandbox;
@@ -47,7 +47,7 @@ describe('usage', () => {
     [['new', 'Create-Users'], /invalid migration name "Create-Users": use lowercase letters, digits and underscores/],
     [['plan', 'up', '--all'], /--all applies to plan down only/],
   ])('%j is a usage error: one line, exit 2', async (args, message) => {
-    const result = await runCli(args as string[], { cwd: mkdtempSync(path.join(os.tmpdir(), 'slipway-cwd-')) });
+    const result = await runCli(args as string[], { cwd: tempFolder({}) });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
