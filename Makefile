@@ -27,6 +27,7 @@ help:
 
 setup:
 	npm install
+	npm run build
 	@$(MAKE) --no-print-directory database
 
 # The tracker's database: DATABASE_URL, or `tracker` on the local PostgreSQL; its migrations, then its seeds.
@@ -44,7 +45,7 @@ deps:
 	@[ -x $(TSC) ] && [ -f dist/cli/main.js ] || { echo "dependencies are missing (no node_modules/.bin/tsc or dist/): run make setup first" >&2; exit 1; }
 
 # Compiles examples/tracker/src into examples/tracker/dist. It imports the package `slipway`
-# itself, which resolves to ./dist (built by npm install).
+# itself, which resolves to ./dist (built by make setup).
 example: deps
 	$(TSC) -p examples/tracker/tsconfig.json
 
@@ -90,7 +91,7 @@ stop:
 	  if $(call running,$$port); then echo "port $$port: pid $$pid still running after 10 s" >&2; else echo "port $$port: stopped (pid $$pid)"; rm -f $(RUN)/tracker-$$port.pid; fi; \
 	done
 ifndef DATABASE_URL
-	$(SLIPWAY) db stop
+	@if [ -f dist/cli/main.js ]; then $(SLIPWAY) db stop; else echo "nothing to stop: slipway is not built yet (make setup)"; fi
 endif
 
 test:
