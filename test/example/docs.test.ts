@@ -60,3 +60,11 @@ describe("the README's startup example", () => {
     expect((await db.admin.query('SELECT version FROM public.schema_migrations')).rows).toEqual([{ version: '001_create_users' }]);
   });
 });
+
+describe('the Makefile in a fresh clone', () => {
+  it('make stop before make setup says there is nothing to stop, exit 0, no stack trace', async () => {
+    const clone = tempFolder({ Makefile: readFileSync('Makefile', 'utf8') });
+    const { stdout, stderr } = await promisify(execFile)('make', ['--no-print-directory', 'stop'], { cwd: clone, env: cleanEnv() });
+    expect([stdout, stderr]).toEqual(['nothing to stop: slipway is not built yet (make setup)\n', '']);
+  });
+});
