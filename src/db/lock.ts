@@ -59,9 +59,21 @@ export interface BackendActivity {
   readonly query: string | null;
 }
 
+/**
+ * The statement a backend runs, as a person wrote it: slipway's own wrapper around a migration
+ * (the transaction, the bookkeeping claim, its lock_timeout) is left out.
+ */
+export function ownStatement(query: string): string {
+  return query
+    .replace(/^[\s\S]*?END\$slipway\d*\$;\s*/, '')
+    .replace(/^\s*SET LOCAL lock_timeout = '\d+ms';\s*/, '')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
 /** One line about a backend: pid, application, state for how long, and its statement. */
 export function describeBackend(b: BackendActivity): string {
-  const query = b.query === null ? '' : `: ${b.query.replace(/\s+/g, ' ').trim().slice(0, 100)}`;
+  const query = b.query === null ? '' : `: ${ownStatement(b.query).slice(0, 100)}`;
   return `backend pid ${b.pid}${b.application ? ` (${b.application})` : ''}${b.state ? `, ${b.state}${b.ageSeconds === null ? '' : ` for ${b.ageSeconds} s`}` : ''}${query}`;
 }
 
