@@ -4,6 +4,7 @@ import type { Logger } from 'pino';
 import { backoffDelay } from '../db/backoff.js';
 import { describeBackend, type HeldLock } from '../db/lock.js';
 import type { Session } from '../db/session.js';
+import { withCancellation } from '../db/cancel.js';
 import { AbortedError, type DatabaseError, IntegrityError, MigrationFailedError, SlipwayError, SourceError } from '../errors.js';
 import { bookkeepingWriteRefused, refusesTable } from '../db/errors.js';
 import type { Ledger } from './ledger.js';
@@ -423,45 +424,4 @@ function countNewlinesBefore(text: string, index: number): number {
   let n = 0;
   for (let i = text.indexOf('\n'); i !== -1 && i < index; i = text.indexOf('\n', i + 1)) n++;
   return n;
-}
-
-/**
- * While `work` runs, an abort cancels the running statement on backend `pid` from a side
- * connection. A cancel must never land on what follows (a rollback, the session reset, the lock
- * release): once one was sent, the step waits for it to be delivered, then runs `SELECT 1` until
- * one survives, so a late cancel is spent there. A connection that cannot be made sure of is
- * marked broken (closed, not handed back).
- */
-async function withCancellation<T>(session: Session, pid: number, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
-  if (signal === undefined) return work();
-  let sent: Promise<void> | null = null;
-  const cancel = () => {
-    sent = session
-      .openSide()
-      .then(async (side) => {
-        try {
-          await side.query('SELECT pg_cancel_backend($1)', [pid]);
-        } finally {
-          await side.end();
-        }
-      })
-      .catch(() => {});
-  };
-  signal.addEventListener('abort', cancel, { once: true });
-  try {
-    return await work();
-  } finally {
-    signal.removeEventListener('abort', cancel);
-    if (sent !== null) {
-      await sent;
-      let absorbed = false;
-      for (let attempt = 0; attempt < 3 && !absorbed; attempt++) {
-        absorbed = await session.client.query('SELECT 1').then(
-          () => true,
-          () => false,
-        );
-      }
-      if (!absorbed) session.markBroken();
-    }
-  }
 }

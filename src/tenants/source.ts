@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { checkConnectionString, targetOf } from '../db/errors.js';
 import { backendPid, openSession } from '../db/session.js';
+import { withCancellation } from '../db/cancel.js';
 import { AbortedError, type SlipwayError, TenantError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../log.js';
 import { parseStatements } from '../sql/parse.js';
@@ -44,83 +45,91 @@ export interface Tenant {
  */
 export async function readTenants(
   source: string,
-  options: { readonly databaseUrl?: string | undefined; /** Aborting cancels the query that reads the schemas. */ readonly signal?: AbortSignal | undefined } = {},
+  options: {
+    readonly databaseUrl?: string | undefined /** Aborting cancels the query that reads the schemas. */;
+    readonly signal?: AbortSignal | undefined;
+  } = {},
 ): Promise<Tenant[]> {
   const spec = source.trim();
   if (spec === '') throw new UsageError('the tenant source is empty: give schema:<pattern>, query:<SQL> or a file of database URLs');
   const kind = /^(schema|query|file):/i.exec(spec)?.[1]?.toLowerCase();
   const rest = kind === undefined ? spec : spec.slice(kind.length + 1).trim();
   if (kind === 'schema' || kind === 'query') {
-    if (rest === '') throw new UsageError(`${kind}: needs ${kind === 'schema' ? 'a pattern, e.g. schema:tenant_%' : 'a query, e.g. query:SELECT name FROM tenants'}`);
+    if (rest === '')
+      throw new UsageError(
+        `${kind}: needs ${kind === 'schema' ? 'a pattern, e.g. schema:tenant_%' : 'a query, e.g. query:SELECT name FROM tenants'}`,
+      );
     if (options.databaseUrl === undefined || options.databaseUrl === '') {
       throw new UsageError(`--tenants ${kind}:… reads the schemas of one database: give it with --database-url (or DATABASE_URL)`);
     }
     const schemas = await readSchemas(options.databaseUrl, kind, rest, options.signal);
     if (schemas.length === 0) {
-      throw new TenantError('empty-source', kind === 'schema' ? `no schema matches ${JSON.stringify(rest)} in the database: no tenants to run` : 'the tenants query returned no rows: no tenants to run');
+      throw new TenantError(
+        'empty-source',
+        kind === 'schema'
+          ? `no schema matches ${JSON.stringify(rest)} in the database: no tenants to run`
+          : 'the tenants query returned no rows: no tenants to run',
+      );
     }
     return schemas.map((schema) => ({ id: schema, databaseUrl: options.databaseUrl!, schema }));
   }
   return readTenantsFile(rest);
 }
 
-async function readSchemas(databaseUrl: string, kind: 'schema' | 'query', text: string, signal: AbortSignal | undefined): Promise<string[]> {
+async function readSchemas(
+  databaseUrl: string,
+  kind: 'schema' | 'query',
+  text: string,
+  signal: AbortSignal | undefined,
+): Promise<string[]> {
   if (kind === 'query') await checkTenantsQuery(text);
   const stopped = () => new AbortedError('stopped while reading the tenants; nothing was changed');
   if (signal?.aborted) throw stopped();
   const session = await openSession({ databaseUrl });
   const { client } = session;
   // An abort cancels the running query from a side connection: the server does not notice a closed socket.
-  const pid = backendPid(client);
-  const cancel = () => {
-    session
-      .openSide()
-      .then(async (side) => {
-        try {
-          await side.query('SELECT pg_cancel_backend($1)', [pid]);
-        } finally {
-          await side.end();
-        }
-      })
-      .catch(() => {});
-  };
-  signal?.addEventListener('abort', cancel, { once: true });
+  // Through a pooler the backend is not known at connect time: a cancel then finds nothing to stop.
+  const pid = backendPid(client) ?? 0;
   try {
-    if (signal?.aborted) throw stopped();
-    if (kind === 'schema') {
-      const { rows } = await client.query<{ name: string }>(
-        `SELECT nspname::text AS name FROM pg_catalog.pg_namespace
+    return await withCancellation(session, pid, signal, async () => {
+      if (signal?.aborted) throw stopped();
+      if (kind === 'schema') {
+        const { rows } = await client.query<{ name: string }>(
+          `SELECT nspname::text AS name FROM pg_catalog.pg_namespace
           WHERE nspname LIKE $1 AND nspname !~ '^pg_' AND nspname <> 'information_schema' ORDER BY nspname`,
-        [text],
-      );
-      return rows.map((r) => r.name);
-    }
-    await client.query('BEGIN READ ONLY');
-    let result: pg.QueryResult;
-    try {
-      // The extended protocol, where the server takes one statement only: even text the parser
-      // misjudged cannot COMMIT and go on outside the transaction. Unnamed, it leaves nothing
-      // behind on a pooler's server connection. (queryMode is missing from @types/pg.)
-      result = await client.query({ text, rowMode: 'array', queryMode: 'extended' } as pg.QueryArrayConfig);
-    } catch (error) {
-      throw new TenantError('bad-source', `the tenants query failed: ${(error as Error).message}`);
-    } finally {
-      await client.query('ROLLBACK').catch(() => {});
-    }
-    const names: string[] = [];
-    for (const [index, row] of (result.rows as unknown[][]).entries()) {
-      const value = row[0];
-      if (typeof value !== 'string' || value === '') {
-        throw new TenantError('bad-source', `the tenants query's row ${index + 1} has ${JSON.stringify(value ?? null)} in its first column: it must return schema names (text)`);
+          [text],
+        );
+        return rows.map((r) => r.name);
       }
-      names.push(value);
-    }
-    return [...new Set(names)];
+      await client.query('BEGIN READ ONLY');
+      let result: pg.QueryResult;
+      try {
+        // The extended protocol, where the server takes one statement only: even text the parser
+        // misjudged cannot COMMIT and go on outside the transaction. Unnamed, it leaves nothing
+        // behind on a pooler's server connection. (queryMode is missing from @types/pg.)
+        result = await client.query({ text, rowMode: 'array', queryMode: 'extended' } as pg.QueryArrayConfig);
+      } catch (error) {
+        throw new TenantError('bad-source', `the tenants query failed: ${(error as Error).message}`);
+      } finally {
+        await client.query('ROLLBACK').catch(() => {});
+      }
+      const names: string[] = [];
+      for (const [index, row] of (result.rows as unknown[][]).entries()) {
+        const value = row[0];
+        if (typeof value !== 'string' || value === '') {
+          throw new TenantError(
+            'bad-source',
+            `the tenants query's row ${index + 1} has ${JSON.stringify(value ?? null)} in its first column: it must return schema names (text)`,
+          );
+        }
+        names.push(value);
+      }
+      return [...new Set(names)];
+    });
   } catch (error) {
     // What a cancelled query fails with says nothing of why: the abort does.
     throw signal?.aborted && !(error instanceof AbortedError) ? stopped() : error;
   } finally {
-    signal?.removeEventListener('abort', cancel);
     await session.close();
   }
 }
@@ -166,7 +175,8 @@ async function readTenantsFile(file: string): Promise<Tenant[]> {
     const line = raw.replace(/(^|\s)#.*$/, '').trim();
     if (line !== '') entries.push({ url: line, line: index + 1 });
   }
-  if (entries.length === 0) throw new TenantError('empty-source', `tenants file ${file} names no database: write one PostgreSQL URL per line`);
+  if (entries.length === 0)
+    throw new TenantError('empty-source', `tenants file ${file} names no database: write one PostgreSQL URL per line`);
   const seen = new Set<string>();
   const unique = entries.filter((e) => !seen.has(e.url) && seen.add(e.url));
   const names = unique.map((e) => databaseLabel(e.url));
@@ -188,7 +198,10 @@ async function readTenantsFile(file: string): Promise<Tenant[]> {
 
 /** The keyword a statement starts with, after comments: `COMMIT`, `DROP`. */
 function firstWord(statement: string): string {
-  return statement.replace(/^(?:\s+|--[^\n]*|\/\*[\s\S]*?\*\/)*/, '').split(/[\s(;]/, 1)[0]!.toUpperCase();
+  return statement
+    .replace(/^(?:\s+|--[^\n]*|\/\*[\s\S]*?\*\/)*/, '')
+    .split(/[\s(;]/, 1)[0]!
+    .toUpperCase();
 }
 
 /** A database URL's name for reports: its database, and host:port/database to tell two servers apart. */
