@@ -80,16 +80,20 @@ export function prepare(options: InspectOptions) {
  * options, the folder's file names and their pairs are checked now, so a run can open its
  * connection and send its first query, then read the files while the server answers.
  */
-export function prepareLazily(options: InspectOptions) {
+export function prepareLazily(options: InspectOptions, { quiet = false } = {}) {
   const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
   const logger = options.logger ?? createLogger();
   const { readMigrations, warnings, format } = listMigrations(options);
-  // Another tool's layout is said once: what was detected is never a silent choice.
-  if (format !== null && format !== 'slipway' && format !== 'golang-migrate') logger.info({ dir: options.dir, format }, `reading ${options.dir} as a ${format} folder`);
-  for (const warning of warnings) logger.warn(warning);
-  return { tableName, lockKey, logger, warnings, readMigrations };
+  // Another tool's layout is said: what was detected is never a silent choice.
+  const sayFolder = () => {
+    if (format !== null && format !== 'slipway' && format !== 'golang-migrate') logger.info({ dir: options.dir, format }, `reading ${options.dir} as a ${format} folder`);
+    for (const warning of warnings) logger.warn(warning);
+  };
+  // Quiet: the caller says it when the run has something to do (a no-op repeats nothing).
+  if (!quiet) sayFolder();
+  return { tableName, lockKey, logger, warnings, readMigrations, sayFolder };
 }
 
 /** The run's one connection, retrying transient failures for `connectWait` ms. */

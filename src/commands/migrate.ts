@@ -56,7 +56,7 @@ export interface MigrateResult {
  */
 export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const request = validateRequest(options);
-  const { tableName, lockKey, logger, readMigrations } = prepareLazily(options);
+  const { tableName, lockKey, logger, readMigrations, sayFolder } = prepareLazily(options, { quiet: true });
   checkLockWaitTimeout(options.lockWaitTimeout);
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
@@ -95,6 +95,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         linted = await lintGate(session, fastPlan, migrations, seen.rows, options, logger, cache.memo);
       }
     }
+    sayFolder();
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
     return await withLedgerLocks(session, tableName, lockKey, lockOptions, async (ledger, lock) => {
       if (options.signal?.aborted) throw new AbortedError('stopped before the first migration; nothing was changed');

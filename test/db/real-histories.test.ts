@@ -88,6 +88,10 @@ describe('down files named unlike their up files', () => {
     expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
       'paired 1 down file(s) with the up file of the same number although their names differ: 30_drop_magic_metadata.down.sql with 30_add_magic_metadata.up.sql; renaming them to match silences this',
     ]);
+    // A run with nothing to do repeats nothing.
+    const quiet = captureLogger();
+    await run('up', dir, { logger: quiet.logger });
+    expect(quiet.lines.filter((l) => l.level === 40)).toEqual([]);
     expect((await run('down', dir)).executed.map((s) => s.version)).toEqual(['30_add_magic_metadata']);
     expect(await schemaOf('magic')).toBeNull();
   });
