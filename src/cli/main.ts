@@ -397,11 +397,12 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('new')
     .description("create the next migration in the folder's layout: <version>_<name>.up.sql / .down.sql, or a Prisma, dbmate, goose, … file")
-    .argument('<name>', 'lowercase letters, digits and underscores, e.g. create_users')
+    .argument('<name>', 'lowercase letters, digits, _ and -, e.g. create_users')
     .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
     .addOption(formatOption())
-    .action(async (name: string, flags: { dir: string; format?: MigrationFormat }) => {
-      const created = await createMigration(flags.dir, name, flags.format === undefined ? {} : { format: flags.format });
+    .option('--timestamp', 'number it with a 14-digit UTC timestamp (as a folder that already uses them is numbered), for teams whose branches add migrations at once')
+    .action(async (name: string, flags: { dir: string; format?: MigrationFormat; timestamp?: boolean }) => {
+      const created = await createMigration(flags.dir, name, { ...(flags.format !== undefined && { format: flags.format }), timestamp: flags.timestamp === true });
       process.stdout.write(created.files.map((file) => `created ${file}\n`).join(''));
     });
 

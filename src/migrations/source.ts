@@ -403,15 +403,15 @@ export function nextVersionNumber(existingNumbers: readonly string[], now: Date,
  * @example
  * const { up, down } = await createMigrationFiles('./migrations', 'create_users');
  */
-export async function createMigrationFiles(dir: string, name: string, now = new Date()): Promise<{ version: string; up: string; down: string }> {
-  if (!/^[a-z0-9_]+$/.test(name)) {
-    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits and underscores ([a-z0-9_]+), e.g. create_users`);
+export async function createMigrationFiles(dir: string, name: string, now = new Date(), style: 'follow' | 'timestamp' = 'follow'): Promise<{ version: string; up: string; down: string }> {
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
+    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`);
   }
   mkdirSync(dir, { recursive: true });
   // The leading digits as written, so their width (zero padding, timestamps) is kept.
   // Stryker disable next-line Regex: equivalent, the name matched FILE_PATTERN, so it starts with its digits and the first run of digits is the leading one
   const numbers = readdirSync(dir).flatMap((file) => (FILE_PATTERN.test(file) ? [/^\d+/.exec(file)![0]] : []));
-  const version = `${nextVersionNumber(numbers, now)}_${name}`;
+  const version = `${nextVersionNumber(numbers, now, style)}_${name}`;
   const up = path.join(dir, `${version}.up.sql`);
   const down = path.join(dir, `${version}.down.sql`);
   writeFileSync(up, newFileText(version, 'up'), { flag: 'wx' });

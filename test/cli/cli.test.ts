@@ -44,7 +44,7 @@ describe('usage', () => {
     [['up', '--wait', 'soon'], /option '--wait <seconds>' argument 'soon' is invalid/],
     [['up', '--log-level', 'loud'], /option '--log-level <level>' argument 'loud' is invalid\. Allowed choices are trace, debug/],
     [['up', '--frob'], /unknown option '--frob'/],
-    [['new', 'Create-Users'], /invalid migration name "Create-Users": use lowercase letters, digits and underscores/],
+    [['new', 'Create-Users'], /invalid migration name "Create-Users": use lowercase letters, digits, _ and -/],
     [['plan', 'up', '--all'], /--all applies to plan down only/],
   ])('%j is a usage error: one line, exit 2', async (args, message) => {
     const result = await runCli(args as string[], { cwd: tempFolder({}) });

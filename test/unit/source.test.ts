@@ -566,10 +566,17 @@ describe('createMigrationFiles', () => {
     expect((await createMigrationFiles(dir, 'b', new Date('2024-06-01T12:34:56Z'))).version).toBe('20240601123456_b');
   });
 
-  it.each(['Create_users', 'create-users', 'create users', '', 'ünïcode', '../x'])('refuses the name %j, saying what a name may hold', async (name) => {
+  it('takes a hyphen, as the folder reader does, and numbers an empty folder with a timestamp when asked', async () => {
+    const dir = tempDir({});
+    expect((await createMigrationFiles(dir, 'create-users')).version).toBe('001_create-users');
+    const stamped = tempDir({});
+    expect((await createMigrationFiles(stamped, 'init', new Date('2024-06-01T12:34:56Z'), 'timestamp')).version).toBe('20240601123456_init');
+  });
+
+  it.each(['Create_users', '-create', 'create users', '', 'ünïcode', '../x'])('refuses the name %j, saying what a name may hold', async (name) => {
     const dir = tempDir({});
     const error = await rejection(createMigrationFiles(dir, name), UsageError);
-    expect(error.message).toBe(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits and underscores ([a-z0-9_]+), e.g. create_users`);
+    expect(error.message).toBe(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`);
     expect(readdirSync(dir)).toEqual([]);
   });
 });

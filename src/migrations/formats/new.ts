@@ -29,11 +29,11 @@ const HEADERS = {
 export async function createMigration(
   dir: string,
   name: string,
-  options: { format?: MigrationFormat; now?: Date } = {},
+  options: { format?: MigrationFormat; now?: Date; timestamp?: boolean } = {},
 ): Promise<{ version: string; format: MigrationFormat; files: string[] }> {
   const now = options.now ?? new Date();
-  if (!/^[a-z0-9_]+$/.test(name)) {
-    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits and underscores ([a-z0-9_]+), e.g. create_users`);
+  if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
+    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`);
   }
   const entries = existsSync(dir) ? listEntries(dir) : null;
   const format = options.format ?? (entries === null ? null : detectFormat(entries)) ?? 'slipway';
@@ -41,7 +41,7 @@ export async function createMigration(
   switch (format) {
     case 'slipway':
     case 'golang-migrate': {
-      const created = await createMigrationFiles(dir, name, now);
+      const created = await createMigrationFiles(dir, name, now, options.timestamp === true ? 'timestamp' : 'follow');
       return { version: created.version, format, files: [created.up, created.down] };
     }
     case 'prisma': {
