@@ -42,6 +42,17 @@ export function formatPreview(p: Preview): string {
   return [...p.warnings.map((w) => `warning: ${w}`), ...lines].join('\n');
 }
 
+/** `plan --sql`: each step's SQL under a comment naming it, in the order the run would take. */
+export function formatPreviewSql(p: Preview): string {
+  if (p.steps.length === 0) return `-- nothing to ${p.direction === 'up' ? 'apply' : 'revert'}\n`;
+  return p.steps
+    .map((s) => {
+      const how = [s.direction, s.transactional ? 'in a transaction' : 'outside a transaction, statement by statement', ...(s.resumed ? ['resumed where it stopped'] : [])];
+      return `-- ${s.version} (${how.join(', ')})\n${s.sql.endsWith('\n') ? s.sql : `${s.sql}\n`}`;
+    })
+    .join('\n');
+}
+
 export function formatSeed(result: SeedResult): string {
   const lines = result.tables.map(
     (t) => `${t.table}: ${t.inserted} inserted, ${t.skipped} skipped, ${t.updated} updated, ${t.conflicts.length} conflict${t.conflicts.length === 1 ? '' : 's'}`,

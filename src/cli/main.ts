@@ -358,14 +358,16 @@ export async function main(argv: string[]): Promise<number> {
       .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
       .option('--all', 'down: every applied migration')
+      .option('--sql', 'print the SQL each step would run, in order (a dry run)')
       .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean }) => {
+  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; sql?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
     if (await fleet('plan', flags, { direction, ...flags })) return;
     const run = await begin(flags, true);
     const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && (await lintFlag(flags, run.logger)), ...requestFlags(flags) });
     if (json) printJson(result);
+    else if (flags.sql === true) process.stdout.write((await format()).formatPreviewSql(result));
     else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
   });
 

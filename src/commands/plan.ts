@@ -1,6 +1,7 @@
 import { readOwnLedger } from '../migrations/foreign.js';
 import { connect, prepare } from './context.js';
 import { plan, validateRequest, type Direction } from '../migrations/plan.js';
+import type { Migration } from '../migrations/source.js';
 import { parsedCache, parseSteps } from '../migrations/execute.js';
 import { lintGate, type MigrateOptions } from './migrate.js';
 
@@ -13,6 +14,8 @@ export interface Preview {
     readonly transactional: boolean;
     /** Finishes what a stopped run left half done (statement by statement, from where it stopped). */
     readonly resumed?: boolean;
+    /** The file's SQL, as it would run (a resumed one goes on from where it stopped). */
+    readonly sql: string;
   }>;
   readonly warnings: readonly string[];
 }
@@ -39,8 +42,8 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     return {
       direction: p.direction,
       steps: [
-        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, resumed: true })),
-        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional })),
+        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, resumed: true, sql: sqlOf(i.migration, i.direction) })),
+        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional, sql: sqlOf(m, p.direction) })),
       ],
       warnings: [
         ...warnings,
@@ -51,4 +54,8 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
   } finally {
     await session.close();
   }
+}
+
+function sqlOf(migration: Migration, direction: Direction): string {
+  return (direction === 'up' ? migration.upSql : migration.downSql) ?? '';
 }

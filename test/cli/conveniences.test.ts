@@ -88,3 +88,16 @@ describe('the command line', () => {
     expect(envWins.stderr).toMatch(/127\.0\.0\.1:1/);
   });
 });
+
+describe('plan --sql', () => {
+  it('prints the SQL each step would run, in order, and runs nothing', async () => {
+    box = await sandbox();
+    const dir = migrationsDir(TWO);
+    const plan = await cli(['plan', '--sql', '--database-url', box.url, '--dir', dir]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout).toBe(
+      '-- 001_create_users (up, in a transaction)\nCREATE TABLE users (id int);\n\n-- 002_add_email (up, in a transaction)\nALTER TABLE users ADD COLUMN email text;\n',
+    );
+    expect((await box.admin.query(`SELECT to_regclass('users') AS t`)).rows).toEqual([{ t: null }]);
+  });
+});
