@@ -151,7 +151,8 @@ async function openClone(source: Source): Promise<TestDatabase> {
   const drop = () =>
     (dropped ??= guarded(source.server.url, async () => {
       await pool?.end().catch(() => {});
-      await dropMarked(source.server, { name, isTemplate: false }, true);
+      // serverOf, not source.server: closeTestDatabases may have ended that pool while this database was in use.
+      await dropMarked(serverOf(source.server.url), { name, isTemplate: false }, true);
     }));
   return {
     name,
