@@ -93,8 +93,12 @@ export interface EnsureOptions extends TemplateSource {
 /** Makes sure the finished template exists: returns whether this call built it. */
 export async function ensureTemplate(options: EnsureOptions): Promise<{ built: boolean }> {
   const { server, names } = options;
-  const askedAt = await serverNow(server);
-  if (await isFinished(server, names)) return { built: false };
+  const { rows } = await server.query<{ asked_at: Date; finished: boolean }>(
+    'SELECT clock_timestamp() AS asked_at, EXISTS (SELECT FROM pg_database WHERE datname = $1 AND datistemplate AND NOT datallowconn) AS finished',
+    [names.template],
+  );
+  const { asked_at: askedAt, finished } = rows[0]!;
+  if (finished) return { built: false };
   const session = await openSession({ databaseUrl: server.url });
   try {
     return await withLock(session, buildLockKey(names.digest), { logger: options.logger, purpose: 'test template' }, async () => {
@@ -117,11 +121,6 @@ export async function ensureTemplate(options: EnsureOptions): Promise<{ built: b
   } finally {
     await session.close();
   }
-}
-
-async function isFinished(server: Server, names: TemplateNames): Promise<boolean> {
-  const { rows } = await server.query('SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate AND NOT datallowconn', [names.template]);
-  return rows.length > 0;
 }
 
 async function build(options: EnsureOptions): Promise<void> {
