@@ -155,9 +155,13 @@ export async function createMarked(server: Server, name: string, marker: Omit<Ma
   await mark(server, name, marker);
 }
 
-export async function mark(server: Server, name: string, marker: Omit<Marker, 'createdAt'> & { createdAt?: string }): Promise<void> {
-  const createdAt = marker.createdAt ?? (await serverNow(server)).toISOString();
-  await server.query(`COMMENT ON DATABASE ${quoteIdentifier(name)} IS ${markerText({ ...marker, createdAt })}`);
+/** Sets the marker in one round trip: the server's clock is read where the comment is written. */
+export async function mark(server: Server, name: string, marker: Omit<Marker, 'createdAt'>): Promise<void> {
+  const json = escapeLiteral(JSON.stringify(marker));
+  await server.query(
+    `DO $mark$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', ${escapeLiteral(name)},
+       (${json}::jsonb || jsonb_build_object('createdAt', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))::text); END $mark$`,
+  );
 }
 
 /** The STRATEGY clause for this server: none before PostgreSQL 15. */
