@@ -442,6 +442,40 @@ export async function main(argv: string[]): Promise<number> {
       if (!local.running) throw new NotRunning();
     });
 
+  // test-db: the library's test databases (slipway/testing) for shell scripts and other languages' test runners.
+  const testing = () => import('../testing/index.js');
+  const testDb = withDatabaseOptions(program.command('test-db'), { json: false, migrations: false })
+    .description('clone a fresh database with every migration applied (and --seeds loaded) from a template built once, and print its connection string')
+    .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
+    .option('--seeds <path>', 'seed files folder, loaded into the template')
+    .action(async (flags: DatabaseFlags & { seeds?: string }) => {
+      const run = await begin(flags, true);
+      const { testDatabaseForScript, closeTestDatabases } = await testing();
+      const created = await testDatabaseForScript({ databaseUrl: run.library.databaseUrl!, dir: flags.dir, ...(flags.seeds !== undefined && { seeds: flags.seeds }), logger: run.logger });
+      await closeTestDatabases();
+      process.stdout.write(`${created.url}\n`);
+    });
+  const testDbServer = async (flags: { databaseUrl?: string; logLevel: string; logFormat?: LogFormat }) => {
+    logger = await loggerFor({ ...flags, dir: '', table: '' }, true);
+    return flags.databaseUrl || (await (await localServer()).startLocalServer()).url;
+  };
+  withDatabaseOptions(testDb.command('drop'), { json: false, migrations: false })
+    .description('drop a test database slipway cloned (refuses any other database)')
+    .argument('<url|name>', 'its connection string or name')
+    .action(async (target: string, flags: DatabaseFlags) => {
+      const { dropTestDatabase, closeTestDatabases } = await testing();
+      await dropTestDatabase(target, { databaseUrl: await testDbServer(flags) }).finally(closeTestDatabases);
+      process.stdout.write(`dropped ${target.includes('://') ? scrub(target) : target}\n`);
+    });
+  withDatabaseOptions(testDb.command('prune'), { json: false, migrations: false })
+    .description("drop the test databases and templates slipway made that are older than --older-than (by slipway's marker, never by name)")
+    .addOption(new Option('--older-than <minutes>', 'age in minutes').argParser(wholeNumberOrZero).default(60))
+    .action(async (flags: DatabaseFlags & { olderThan: number }) => {
+      const { pruneTestDatabases, closeTestDatabases } = await testing();
+      const dropped = await pruneTestDatabases({ databaseUrl: await testDbServer(flags), olderThan: flags.olderThan * 60_000 }).finally(closeTestDatabases);
+      process.stdout.write(dropped.length === 0 ? 'nothing to prune\n' : `dropped ${dropped.length}: ${dropped.join(' ')}\n`);
+    });
+
   program
     .command('lint')
     .description('check migrations for statements that lock production tables or break running replicas (exit 1 on an error-level finding)')

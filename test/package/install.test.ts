@@ -151,7 +151,7 @@ describe('the packed tarball in a fresh project', () => {
         'async function main(): Promise<void> {',
         "  const result: MigrateResult = await migrate({ databaseUrl: process.env.DATABASE_URL, dir: '../migrations', direction: 'up', table: process.env.TABLE, lockKey: process.env.LOCK_KEY });",
         "  const report = await status({ databaseUrl: process.env.DATABASE_URL, dir: '../migrations', table: process.env.TABLE });",
-        "  console.log(JSON.stringify({ executed: result.executed.length, states: report.migrations.map((m) => m.state), loaded: typeof require('slipway').migrate }));",
+        "  console.log(JSON.stringify({ executed: result.executed.length, states: report.migrations.map((m) => m.state), loaded: typeof require('slipway').migrate, testing: typeof require('slipway/testing').testDatabase }));",
         '}',
         'void main();',
         '',
@@ -165,7 +165,7 @@ describe('the packed tarball in a fresh project', () => {
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(readFileSync(path.join(cjs, 'dist/migrate.js'), 'utf8')).toMatch(/require\("slipway"\)/);
     const ran = await run(process.execPath, ['dist/migrate.js'], { cwd: cjs, env: { DATABASE_URL: box.url, TABLE: box.table, LOCK_KEY: box.lockKey.toString(), SLIPWAY_LOG_LEVEL: 'silent' } });
-    expect(ran).toMatchObject({ code: 0, stdout: '{"executed":0,"states":["applied"],"loaded":"function"}\n' });
+    expect(ran).toMatchObject({ code: 0, stdout: '{"executed":0,"states":["applied"],"loaded":"function","testing":"function"}\n' });
   });
 
   it('npx slipway up runs against the test database; without one it says how to get the local PostgreSQL', async () => {

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
  * nothing imports upward or sideways across a layer, and no module imports itself round a cycle.
  */
 const LAYER: Record<string, number> = {
-  index: 7, cli: 6, api: 5, commands: 4, testing: 4,
+  index: 8, cli: 7, testing: 6, api: 5, commands: 4,
   migrations: 3, seed: 3, lint: 3, tenants: 3, schema: 3,
   db: 2, sql: 2,
-  errors: 1, log: 1, secrets: 0,
+  errors: 1, log: 1, secrets: 0, version: 0,
 };
 
 function sources(dir: string): string[] {
@@ -64,5 +64,12 @@ describe('the import graph of src/', () => {
     };
     for (const file of files) visit(file, []);
     expect(cycles).toEqual([]);
+  });
+});
+
+describe('the version', () => {
+  it('src/version.ts says what package.json says', async () => {
+    const { SLIPWAY_VERSION } = await import('../../src/version.js');
+    expect(SLIPWAY_VERSION).toBe(JSON.parse(readFileSync('package.json', 'utf8')).version);
   });
 });

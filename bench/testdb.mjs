@@ -1,0 +1,179 @@
+#!/usr/bin/env node
+// Test databases (slipway/testing): how long until a test holds a ready, migrated database, on
+// ONE fresh embedded PostgreSQL (fsync on), for case 6's generated 432-migration history
+// (bench/history.mjs) and a 20-migration one, with 1 and with 16 worker processes:
+//   (a) every migration applied into a fresh database (what a suite does without templates),
+//   (b) a cold clone (no warm pool), for both CREATE DATABASE strategies,
+//   (c) the warm pool, each test holding its database for 100 ms, and (d) tests back to back.
+// Floors in the same run: the server's own CREATE DATABASE … TEMPLATE, sent by psql (a process
+// per statement, as a shell script would) and on one open connection. Prints a table and writes
+// bench/TESTDB-RESULTS.md.
+//
+//   npm run bench:testdb   (BENCH_TESTDB_DBS databases per worker, default 50; BENCH_TESTDB_APPLY
+//                           full applies per worker for (a), default 5 with 1 worker, 2 with 16)
+import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import pino from 'pino';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const testing = () => import(path.join(root, 'dist/testing/index.js'));
+const silent = pino({ level: 'silent' });
+
+function withDb(url, db) {
+  const u = new URL(url);
+  u.pathname = `/${db}`;
+  return u.toString();
+}
+
+// ---------------------------------------------------------------- one worker process
+if (process.argv[2] === '--worker') {
+  const { mode, dir, url, count, holdMs, strategy } = JSON.parse(process.argv[3]);
+  const times = [];
+  if (mode === 'apply') {
+    const { migrate } = await import(path.join(root, 'dist/index.js'));
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    for (let i = 0; i < count; i++) {
+      const name = `bench_apply_${process.pid}_${i}`;
+      const started = performance.now();
+      await admin.query(`CREATE DATABASE ${name}`);
+      await migrate({ databaseUrl: withDb(url, name), dir, direction: 'up', logger: silent });
+      times.push(performance.now() - started);
+      await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    }
+    await admin.end();
+  } else {
+    const { testDatabase, closeTestDatabases } = await testing();
+    for (let i = 0; i < count; i++) {
+      const started = performance.now();
+      const db = await testDatabase({ dir, databaseUrl: url, warm: mode === 'cold' ? 0 : 2, strategy, logger: silent });
+      times.push(performance.now() - started);
+      if (holdMs > 0) await sleep(holdMs);
+      await db.drop();
+    }
+    await closeTestDatabases();
+  }
+  process.stdout.write(`${JSON.stringify(times)}\n`);
+  process.exit(0);
+}
+
+// ---------------------------------------------------------------- the run
+const { startServer } = await import('./server.mjs');
+const { writeHistory } = await import('./history.mjs');
+const DBS = Number(process.env.BENCH_TESTDB_DBS ?? 50);
+const APPLY = process.env.BENCH_TESTDB_APPLY;
+const FLOOR_SAMPLES = Number(process.env.BENCH_TESTDB_FLOOR ?? 20);
+
+function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
+}
+const stats = (values) => ({ p50: percentile(values, 50), p99: percentile(values, 99), n: values.length });
+
+function worker(config) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--worker', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker ${config.mode} exited with ${code}`))));
+  });
+}
+
+async function workers(n, config) {
+  return (await Promise.all(Array.from({ length: n }, () => worker(config)))).flat();
+}
+
+const hasPsql = spawnSync('psql', ['--version']).status === 0;
+const server = await startServer('-c fsync=on -c max_connections=400');
+const rows = [];
+const facts = {};
+try {
+  const admin = new pg.Client({ connectionString: server.url });
+  await admin.connect();
+  facts.server = (await admin.query('SHOW server_version')).rows[0].server_version;
+  const major = Number((await admin.query('SHOW server_version_num')).rows[0].server_version_num) / 10000;
+  const strategies = major >= 15 ? ['wal_log', 'file_copy'] : [null];
+  const { prepareTemplate, closeTestDatabases } = await testing();
+  const { migrate } = await import(path.join(root, 'dist/index.js'));
+
+  for (const count of (process.env.BENCH_TESTDB_HISTORIES ?? '432,20').split(',').map(Number)) {
+    const dir = writeHistory(count).slipway;
+    const label = `${count} migrations`;
+    process.stderr.write(`${label}: one up, the first template build ...\n`);
+    let started = performance.now();
+    await admin.query('CREATE DATABASE bench_one_up');
+    await migrate({ databaseUrl: withDb(server.url, 'bench_one_up'), dir, direction: 'up', logger: silent });
+    const oneUp = performance.now() - started;
+    await admin.query('DROP DATABASE bench_one_up');
+    started = performance.now();
+    const { template } = await prepareTemplate({ dir, databaseUrl: server.url, logger: silent });
+    const build = performance.now() - started;
+    await closeTestDatabases();
+    rows.push({ history: label, what: 'first template build (one up into a fresh database beside it)', workers: 1, p50: build, p99: oneUp, note: `${(build / oneUp).toFixed(2)}x one up` });
+
+    process.stderr.write(`${label}: floors ...\n`);
+    for (const strategy of strategies) {
+      const clause = strategy ? ` STRATEGY ${strategy.toUpperCase()}` : '';
+      const onConnection = [];
+      const byPsql = [];
+      for (let i = 0; i < FLOOR_SAMPLES; i++) {
+        started = performance.now();
+        await admin.query(`CREATE DATABASE bench_floor TEMPLATE ${template}${clause}`);
+        onConnection.push(performance.now() - started);
+        await admin.query('DROP DATABASE bench_floor');
+        if (!hasPsql) continue;
+        started = performance.now();
+        const psql = spawnSync('psql', [server.url, '-q', '-X', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE bench_floor TEMPLATE ${template}${clause}`]);
+        if (psql.status !== 0) throw new Error(`psql: ${psql.stderr}`);
+        byPsql.push(performance.now() - started);
+        await admin.query('DROP DATABASE bench_floor');
+      }
+      const s = strategy ?? 'default';
+      if (hasPsql) rows.push({ history: label, what: `floor: psql -c 'CREATE DATABASE … TEMPLATE …${clause}'`, workers: 1, ...stats(byPsql), strategy: s });
+      rows.push({ history: label, what: `floor: CREATE DATABASE … TEMPLATE …${clause} on an open connection`, workers: 1, ...stats(onConnection), strategy: s });
+    }
+
+    for (const n of [1, 16]) {
+      const applies = Number(APPLY ?? (n === 1 ? 5 : 2));
+      process.stderr.write(`${label}, ${n} worker(s): (a) ${applies} full applies each ...\n`);
+      rows.push({ history: label, what: '(a) every migration applied into a fresh database', workers: n, ...stats(await workers(n, { mode: 'apply', dir, url: server.url, count: applies })) });
+      for (const strategy of strategies) {
+        process.stderr.write(`${label}, ${n} worker(s): (b) cold clones, ${strategy ?? 'default'} ...\n`);
+        rows.push({ history: label, what: `(b) cold clone${strategy ? `, ${strategy.toUpperCase()}` : ''}`, workers: n, ...stats(await workers(n, { mode: 'cold', dir, url: server.url, count: DBS, holdMs: 0, strategy })) });
+      }
+      process.stderr.write(`${label}, ${n} worker(s): (c) warm pool, 100 ms tests ...\n`);
+      rows.push({ history: label, what: '(c) warm pool, each test holding its database 100 ms', workers: n, ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 100 })) });
+      process.stderr.write(`${label}, ${n} worker(s): (c) warm pool, back to back ...\n`);
+      rows.push({ history: label, what: '(c) warm pool, tests back to back', workers: n, ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 0 })) });
+    }
+  }
+  await admin.end();
+} finally {
+  await server.stop();
+}
+
+// ---------------------------------------------------------------- report
+const ms = (v) => (v === undefined ? 'n/a' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
+const lines = [
+  '| history | until a test holds a ready database | workers | p50 | p99 | samples |',
+  '| --- | --- | --- | --- | --- | --- |',
+  ...rows.map((r) =>
+    r.note
+      ? `| ${r.history} | ${r.what} | ${r.workers} | ${ms(r.p50)} (build) | ${ms(r.p99)} (one up) | ${r.note} |`
+      : `| ${r.history} | ${r.what} | ${r.workers} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.n} |`,
+  ),
+];
+const header = [
+  '# Test database benchmark',
+  '',
+  `Produced by \`npm run bench:testdb\` on ${new Date().toISOString().slice(0, 10)}: one fresh embedded PostgreSQL ${facts.server} (fsync on); histories generated by bench/history.mjs (case 6's shape); ` +
+    `${DBS} databases per worker for (b) and (c); each worker a process of its own. Machine: ${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
+  '',
+];
+const text = [...header, ...lines, ''].join('\n');
+writeFileSync(path.join(root, 'bench/TESTDB-RESULTS.md'), text);
+process.stdout.write(text);
