@@ -288,7 +288,8 @@ describe('large files', () => {
     stopped.child.kill('SIGTERM');
     const result = await stopped.done;
     expect(result.code).toBe(1);
-    expect(result.stderr).toBe(`slipway: stopped while parsing ${path.join(dir, '001_big.up.sql')}; nothing was changed\n`);
+    // Where the signal lands depends on the machine's load: between files or inside the parse, the run stops before the lock.
+    expect([`slipway: stopped while parsing ${path.join(dir, '001_big.up.sql')}; nothing was changed\n`, 'slipway: stopped while reading the migrations; nothing was changed\n']).toContain(result.stderr);
     expect(await schemaOf('big')).toBeNull();
     expect((await box.admin.query(`SELECT to_regclass($1) AS t`, [box.table])).rows[0].t).toBeNull();
 
