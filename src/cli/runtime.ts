@@ -15,3 +15,12 @@ v8.setFlagsFromString('--liftoff-only');
 if (!('navigator' in globalThis)) {
   Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }, configurable: true, writable: true });
 }
+
+// node-postgres warns, in nine lines on every run, that `sslmode=require` is checked as
+// `verify-full` (the server's certificate is verified): docs/cli.md says so once instead.
+const emitWarning = process.emitWarning.bind(process) as (...args: unknown[]) => void;
+process.emitWarning = ((warning: string | Error, ...rest: unknown[]) => {
+  const text = typeof warning === 'string' ? warning : warning.message;
+  if (text.startsWith("SECURITY WARNING: The SSL modes 'prefer', 'require', and 'verify-ca'")) return;
+  emitWarning(warning, ...rest);
+}) as typeof process.emitWarning;

@@ -101,3 +101,13 @@ describe('plan --sql', () => {
     expect((await box.admin.query(`SELECT to_regclass('users') AS t`)).rows).toEqual([{ t: null }]);
   });
 });
+
+describe('sslmode=require', () => {
+  it("prints no multi-line security warning of the driver's: a failing run is one line", async () => {
+    const dir = migrationsDir(TWO);
+    const result = await runCli(['status', '--dir', dir, '--database-url', 'postgres://app@127.0.0.1:1/app?sslmode=require']);
+    expect(result.code).toBe(1);
+    expect(result.stderr).not.toMatch(/SECURITY WARNING/);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
