@@ -594,7 +594,7 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   try {
-    await program.parseAsync(loadEnvFile(argv), { from: 'user' });
+    await program.parseAsync(flagsAfterCommand(loadEnvFile(argv), program.commands.map((c) => c.name())), { from: 'user' });
     return controller.signal.aborted || lintFailed || fleetFailed || notUpToDate || schemaDiffers ? EXIT_FAILURE : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -614,6 +614,17 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class NotRunning extends Error {}
+
+/**
+ * `slipway --database-url X up` as `slipway up --database-url X`: flags written before the
+ * command are the command's (there are no program-wide ones besides help and version).
+ */
+function flagsAfterCommand(argv: string[], commands: readonly string[]): string[] {
+  if (argv.length === 0 || !argv[0]!.startsWith('-') || /^(-h|--help|-v|--version)$/.test(argv[0]!)) return argv;
+  const at = argv.findIndex((a) => commands.includes(a));
+  if (at === -1) return argv;
+  return [argv[at]!, ...argv.slice(0, at), ...argv.slice(at + 1)];
+}
 
 /**
  * Reads `--env-file <path>` (which must exist), else `.env` in the working directory when there is

@@ -111,3 +111,13 @@ describe('sslmode=require', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
   });
 });
+
+describe('flags before the command', () => {
+  it('are the command\'s: slipway --database-url X --dir D status', async () => {
+    box = await sandbox();
+    const dir = migrationsDir(TWO);
+    const result = await runCli(['--database-url', box.url, '--dir', dir, '--table', box.table, 'status']);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/001_create_users\s+pending/);
+  });
+});
