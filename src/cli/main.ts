@@ -295,13 +295,22 @@ export async function main(argv: string[]): Promise<number> {
     withFleetOptions(withLockRetryOptions(program.command('up')))
       .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
+      .option('--post-deploy', 'apply the post-deploy migrations too (-- slipway:post-deploy): once every replica runs this release')
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean }) => {
+    if (flags.postDeploy === true && flags.tenants !== undefined) throw new UsageError('--post-deploy is not supported with --tenants yet: run it per database');
     if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }) })) return;
     const run = await begin(flags);
     const { migrate } = await api();
-    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: await lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    const result = await migrate({
+      ...run.library,
+      ...lockRetryOptions(flags),
+      lint: await lintFlag(flags, run.logger),
+      direction: 'up',
+      ...(flags.to !== undefined && { target: flags.to }),
+      ...(flags.postDeploy === true && { postDeploy: true }),
+    });
     if (json) printJson(result);
   });
 
@@ -337,10 +346,13 @@ export async function main(argv: string[]): Promise<number> {
       .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
       .option('--all', 'down: every applied migration')
+      .option('--post-deploy', 'plan up: with the post-deploy migrations, as up --post-deploy')
       .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean }) => {
+  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; postDeploy?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
+    if (direction === 'down' && flags.postDeploy) throw new UsageError('--post-deploy applies to plan up only: down reverts migrations of either phase, newest first');
+    if (flags.postDeploy === true && flags.tenants !== undefined) throw new UsageError('--post-deploy is not supported with --tenants yet: run it per database');
     if (await fleet('plan', flags, { direction, ...flags })) return;
     const run = await begin(flags, true);
     const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && (await lintFlag(flags, run.logger)), ...requestFlags(flags) });
@@ -562,8 +574,9 @@ function pgVersion(value: string): number {
   return n;
 }
 
-function requestFlags(flags: { to?: string; steps?: number; all?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all'> {
+function requestFlags(flags: { to?: string; steps?: number; all?: boolean; postDeploy?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all' | 'postDeploy'> {
   return {
+    ...(flags.postDeploy === true && { postDeploy: true }),
     ...(flags.to !== undefined && { target: flags.to }),
     ...(flags.steps !== undefined && { steps: flags.steps }),
     ...(flags.all === true && { all: true }),
