@@ -6,6 +6,7 @@ import { defineMigrations, readMigrationsDir, type Migration } from '../../src/m
 import { openMigrationsFolder } from '../../src/migrations/formats/index.js';
 import { hasPostDeployMarker, namedObjects, sharedObjects } from '../../src/sql/parse.js';
 import { migrationsDir } from '../support/files.js';
+import { lintSources } from '../../src/lint/lint.js';
 
 const POST = '-- slipway:post-deploy\n';
 
@@ -126,5 +127,31 @@ describe('namedObjects', () => {
     expect(sharedObjects(new Set(['users']), new Set(['users.legacy', 'posts']))).toEqual(['users.legacy']);
     expect(sharedObjects(new Set(['users.name']), new Set(['users.legacy']))).toEqual([]);
     expect(sharedObjects(new Set(['users.legacy']), new Set(['users']))).toEqual(['users.legacy']);
+  });
+});
+
+describe('lint knows the phases', () => {
+  const HISTORY = [{ source: '001_base.up.sql', sql: 'CREATE TABLE users (id bigint PRIMARY KEY, legacy text, kind text);\nCREATE TABLE old_things (id int);' }];
+  const BREAKING = [
+    'ALTER TABLE users DROP COLUMN legacy;',
+    'ALTER TABLE users RENAME COLUMN kind TO role;',
+    'DROP TABLE old_things;',
+    'ALTER TABLE old_things RENAME TO things;',
+  ];
+  const lint = (sql: string) => lintSources([{ source: '002_change.up.sql', sql }], {}, HISTORY);
+
+  it('in a regular migration: errors whose message says to make it post-deploy', async () => {
+    for (const sql of BREAKING) {
+      const { findings } = await lint(sql);
+      expect(findings).toHaveLength(1);
+      expect(findings[0]!.severity).toBe('error');
+      expect(findings[0]!.message).toMatch(/: make it a post-deploy migration \(-- slipway:post-deploy\), run once every replica runs the new release$/);
+    }
+  });
+
+  it('in a post-deploy migration: nothing to report, the previous code is gone', async () => {
+    for (const sql of BREAKING) expect((await lint(`${POST}${sql}`)).findings).toEqual([]);
+    // The other rules still hold there: a blocking index build is as blocking after the rollout.
+    expect((await lint(`${POST}CREATE INDEX users_kind ON users (kind);`)).findings.map((f) => f.rule)).toEqual(['require-concurrent-index-creation']);
   });
 });
