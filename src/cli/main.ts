@@ -247,7 +247,11 @@ export async function main(argv: string[]): Promise<number> {
    * A fleet run: the schemas of one database (the local server's without a URL) or a file of
    * database URLs. Returns false when the command is not a fleet run.
    */
-  const fleet = async (command: 'up' | 'down' | 'status' | 'plan', flags: DatabaseFlags & FleetFlags & LockRetryFlags & LintFlag, request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean }) => {
+  const fleet = async (
+    command: 'up' | 'down' | 'status' | 'plan',
+    flags: DatabaseFlags & FleetFlags & LockRetryFlags & LintFlag,
+    request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean; postDeploy?: boolean },
+  ) => {
     if (flags.tenants === undefined) {
       if (flags.concurrency !== undefined || flags.failFast) throw new UsageError('--concurrency and --fail-fast go with --tenants');
       return false;
@@ -299,8 +303,7 @@ export async function main(argv: string[]): Promise<number> {
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
   ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean }) => {
-    if (flags.postDeploy === true && flags.tenants !== undefined) throw new UsageError('--post-deploy is not supported with --tenants yet: run it per database');
-    if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }) })) return;
+    if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }), ...(flags.postDeploy === true && { postDeploy: true }) })) return;
     const run = await begin(flags);
     const { migrate } = await api();
     const result = await migrate({
@@ -352,7 +355,6 @@ export async function main(argv: string[]): Promise<number> {
   ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; postDeploy?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
     if (direction === 'down' && flags.postDeploy) throw new UsageError('--post-deploy applies to plan up only: down reverts migrations of either phase, newest first');
-    if (flags.postDeploy === true && flags.tenants !== undefined) throw new UsageError('--post-deploy is not supported with --tenants yet: run it per database');
     if (await fleet('plan', flags, { direction, ...flags })) return;
     const run = await begin(flags, true);
     const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && (await lintFlag(flags, run.logger)), ...requestFlags(flags) });

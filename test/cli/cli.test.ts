@@ -90,8 +90,9 @@ describe('commands against a real database', () => {
     const planDown = await runCli(['plan', 'down', '--json', ...dbArgs(box, dir)]);
     expect(JSON.parse(planDown.stdout)).toEqual({
       direction: 'down',
-      steps: [{ version: '002_index_users', direction: 'down', transactional: false }],
+      steps: [{ version: '002_index_users', direction: 'down', transactional: false, phase: 'regular' }],
       warnings: [],
+      deferred: [],
     });
 
     const down = await runCli(['down', '--json', ...dbArgs(box, dir)]);
