@@ -67,6 +67,8 @@ export interface MigrateTenantsOptions extends TenantsOptions {
   readonly target?: string;
   readonly steps?: number;
   readonly all?: boolean;
+  /** up and plan up: the post-deploy phase too, as `migrate`'s `postDeploy`. */
+  readonly postDeploy?: boolean;
 }
 
 export type FleetCommand = 'up' | 'down' | 'status' | 'plan';

@@ -1,7 +1,8 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IntegrityError, migrate, preview, status, type MigrateOptions } from '../../src/index.js';
-import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { IntegrityError, migrate, migrateTenants, preview, previewTenants, status, tenantsStatus, type MigrateOptions } from '../../src/index.js';
+import { captureLogger, freshDatabase, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { describeOutcome } from '../../src/commands/fleet.js';
 import { migrationsDir } from '../support/files.js';
 import { runCli } from '../support/cli.js';
 
@@ -136,5 +137,43 @@ describe('post-deploy migrations', () => {
     const p = await preview({ databaseUrl: box.url, dir, table: box.table, lockKey: box.lockKey, logger: silentLogger, direction: 'up' });
     expect(p.deferred).toEqual(['003_drop_legacy_name', '005_drop_posts_title']);
     expect(p.steps).toEqual([]);
+  });
+});
+
+describe('post-deploy migrations over a fleet', () => {
+  it('are left pending by up, named per tenant by up, plan and status, and applied by postDeploy', async () => {
+    const db = await freshDatabase();
+    try {
+      await db.admin.query('CREATE SCHEMA shop_1; CREATE SCHEMA shop_2');
+      const dir = migrationsDir(RELEASE);
+      const base = { databaseUrl: db.url, tenants: 'schema:shop\\_%', dir, logger: silentLogger };
+      const first = await migrateTenants({ ...base, direction: 'up' });
+      expect(first.tenants.map((t) => [t.tenant, t.executed, t.postDeploy])).toEqual([
+        ['shop_1', ['001_create_users', '002_add_display_name', '004_create_posts'], ['003_drop_legacy_name', '005_drop_posts_title']],
+        ['shop_2', ['001_create_users', '002_add_display_name', '004_create_posts'], ['003_drop_legacy_name', '005_drop_posts_title']],
+      ]);
+      const again = await migrateTenants({ ...base, direction: 'up' });
+      expect(again.tenants.map((t) => [t.outcome, t.postDeploy])).toEqual([
+        ['up-to-date', ['003_drop_legacy_name', '005_drop_posts_title']],
+        ['up-to-date', ['003_drop_legacy_name', '005_drop_posts_title']],
+      ]);
+      const report = await tenantsStatus(base);
+      expect(report.tenants[0]!.postDeploy).toEqual(['003_drop_legacy_name', '005_drop_posts_title']);
+      expect(describeOutcome('status', report.tenants[0]!)).toBe('2 pending: 003_drop_legacy_name, 005_drop_posts_title (2 post-deploy: 003_drop_legacy_name, 005_drop_posts_title)');
+      const planned = await previewTenants({ ...base, direction: 'up', postDeploy: true });
+      expect(planned.tenants.map((t) => t.steps)).toEqual([
+        ['003_drop_legacy_name', '005_drop_posts_title'],
+        ['003_drop_legacy_name', '005_drop_posts_title'],
+      ]);
+      const post = await migrateTenants({ ...base, direction: 'up', postDeploy: true });
+      expect(post.tenants.map((t) => [t.executed, t.postDeploy])).toEqual([
+        [['003_drop_legacy_name', '005_drop_posts_title'], undefined],
+        [['003_drop_legacy_name', '005_drop_posts_title'], undefined],
+      ]);
+      const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema LIKE 'shop%' AND column_name = 'legacy_name'`);
+      expect(rows[0].n).toBe(0);
+    } finally {
+      await db.drop();
+    }
   });
 });
