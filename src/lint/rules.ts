@@ -36,6 +36,7 @@ export const RULES: readonly LintRule[] = [
   rule('renaming-table', 'error', 'Renaming a table breaks the replicas still running the code deployed before the migration.', 'Create the new table (or a view with the old name over it) and move the code over; then drop the old name in a post-deploy migration (-- slipway:post-deploy).'),
   rule('ban-drop-column', 'error', 'Dropping a column breaks the replicas still running code that reads or writes it.', 'Stop using the column in a release first; drop it in a post-deploy migration (-- slipway:post-deploy), which runs once every replica runs that release.'),
   rule('ban-drop-table', 'error', 'Dropping a table breaks the replicas still running code that uses it, and loses its data.', 'Stop using the table in a release first; drop it in a post-deploy migration (-- slipway:post-deploy), which runs once every replica runs that release.'),
+  rule('ban-drop-default', 'error', 'Dropping a column\'s DEFAULT breaks the replicas still running code that inserts without naming the column: their rows get NULL, or fail on NOT NULL.', 'Deploy code that writes the column first; drop the default in a post-deploy migration (-- slipway:post-deploy), which runs once every replica runs that code.'),
   rule('ban-drop-not-null', 'warning', 'Dropping NOT NULL lets NULLs in that the code deployed before the migration does not expect.', 'Deploy code that handles NULL first, then drop the constraint.'),
   rule('disallowed-unique-constraint', 'error', 'ADD CONSTRAINT … UNIQUE builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build.', 'CREATE UNIQUE INDEX CONCURRENTLY in one migration, then ADD CONSTRAINT … UNIQUE USING INDEX in the next.'),
   rule('adding-serial-primary-key-field', 'error', 'Adding a PRIMARY KEY to an existing table builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build.', 'CREATE UNIQUE INDEX CONCURRENTLY in one migration, then ADD CONSTRAINT … PRIMARY KEY USING INDEX in the next.'),
@@ -53,7 +54,7 @@ export const RULES: readonly LintRule[] = [
 ];
 
 /** Rules about what only the code deployed before the migration still uses: not findings in a post-deploy migration. */
-const BREAKS_PREVIOUS_CODE: ReadonlySet<string> = new Set(['renaming-column', 'renaming-table', 'ban-drop-column', 'ban-drop-table']);
+const BREAKS_PREVIOUS_CODE: ReadonlySet<string> = new Set(['renaming-column', 'renaming-table', 'ban-drop-column', 'ban-drop-table', 'ban-drop-default']);
 
 export const RULE_IDS: ReadonlySet<string> = new Set(RULES.map((r) => r.id));
 const BY_ID = new Map(RULES.map((r) => [r.id, r]));
@@ -204,6 +205,10 @@ function checkAlterTable(statement: LintStatement, ctx: LintContext, state: File
         if (!isNew && !(ctx.pgVersion >= 12 && ctx.hasNotNullCheck(node.relation, column))) {
           emit('adding-not-nullable-field', `SET NOT NULL on ${table}.${column} scans the table under an ACCESS EXCLUSIVE lock${ctx.pgVersion >= 12 ? ': validate a CHECK (' + column + ' IS NOT NULL) constraint in an earlier migration first' : ''}`, loc(node.relation));
         }
+        break;
+      case 'AT_ColumnDefault':
+        // SET DEFAULT carries the expression; DROP DEFAULT none.
+        if (!isNew && def === undefined) emit('ban-drop-default', `DROP DEFAULT on ${table}.${column}: replicas still running the previous code may insert without it`, loc(node.relation));
         break;
       case 'AT_DropNotNull':
         if (!isNew) emit('ban-drop-not-null', `DROP NOT NULL on ${table}.${column}: the code running now may not expect NULLs`, loc(node.relation));

@@ -137,6 +137,7 @@ describe('lint knows the phases', () => {
     'ALTER TABLE users RENAME COLUMN kind TO role;',
     'DROP TABLE old_things;',
     'ALTER TABLE old_things RENAME TO things;',
+    'ALTER TABLE users ALTER COLUMN kind DROP DEFAULT;',
   ];
   const lint = (sql: string) => lintSources([{ source: '002_change.up.sql', sql }], {}, HISTORY);
 
