@@ -248,10 +248,9 @@ export function phaseOverlapsToCheck(p: Plan): Array<{ regular: Migration; postD
 
 /**
  * Refuses a plan that would run a regular migration ahead of a pending post-deploy one numbered
- * before it when both touch the same objects (`touched`: each version's named objects, and
- * `shared` what two such sets share): the post-deploy one was written for a schema the regular
- * one changes. Pure.
- * `touched` holds each version's `namedObjects`; a version without an entry touches nothing seen.
+ * before it when both touch the same objects: the post-deploy one was written for a schema the
+ * regular one changes. Pure: `touched` holds each version's `namedObjects` (a version without an
+ * entry touches nothing seen).
  */
 export function refusePhaseOverlaps(p: Plan, touched: ReadonlyMap<string, ReadonlySet<string>>): void {
   for (const { regular, postDeploy } of phaseOverlapsToCheck(p)) {

@@ -100,8 +100,8 @@ describe('commands against a real database', () => {
     const result = JSON.parse(down.stdout);
     expect(result.executed.map((s: { version: string }) => s.version)).toEqual(['002_index_users']);
     expect(result.migrations).toEqual([
-      { version: '001_create_users', state: 'applied' },
-      { version: '002_index_users', state: 'pending' },
+      { version: '001_create_users', state: 'applied', phase: 'regular' },
+      { version: '002_index_users', state: 'pending', phase: 'regular' },
     ]);
     expect(jsonLines(down.stderr).some((l) => String(l.msg).startsWith('reverted 002_index_users ('))).toBe(true);
   });
