@@ -47,7 +47,7 @@ export {
   type FleetCommand,
 } from './commands/fleet.js';
 export { readTenants, tenantLockKey, type Tenant } from './tenants/source.js';
-export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
+export { readMigrationsDir, defineMigrations, type Migration, type MigrationInput, type Phase } from './migrations/source.js';
 export { openMigrationsFolder, MIGRATION_FORMATS, type MigrationFormat, type OpenedFolder } from './migrations/formats/index.js';
 export { createMigration } from './migrations/formats/new.js';
 export type { Direction, MigrationState, MigrationStatus, AppliedRow, LedgerState } from './migrations/plan.js';
