@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { migrate, status, preview, adopt, seed, resolve, lint } from './api.js';
+export { migrate, status, preview, adopt, seed, resolve, lint, checkTraffic } from './api.js';
 export {
   lintSources,
   readLintConfig,
@@ -29,6 +29,8 @@ export {
 export type { MigrateOptions, MigrateResult } from './commands/migrate.js';
 export type { StepResult } from './migrations/execute.js';
 export type { StatusReport } from './commands/status.js';
+export type { TrafficReport } from './commands/traffic.js';
+export type { TrafficUse, BreakingChange } from './lint/traffic.js';
 export type { Preview } from './commands/plan.js';
 export type { InspectOptions } from './commands/context.js';
 export type { AdoptOptions, AdoptResult } from './commands/adopt.js';
