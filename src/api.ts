@@ -11,7 +11,7 @@ import { createLogger } from './log.js';
 import * as runner from './commands/migrate.js';
 import { status as statusOf, type StatusReport } from './commands/status.js';
 import { preview as previewOf, type Preview } from './commands/plan.js';
-import { checkTraffic as checkTrafficOf, type TrafficReport } from './commands/traffic.js';
+import { checkTraffic as checkTrafficOf, type TrafficOptions, type TrafficReport } from './commands/traffic.js';
 import type { InspectOptions } from './commands/context.js';
 import type { AdoptOptions, AdoptResult } from './commands/adopt.js';
 import type * as resolution from './commands/resolve.js';
@@ -88,7 +88,7 @@ export function preview(options: runner.MigrateOptions): Promise<Preview> {
  * @example
  * const { lines } = await checkTraffic({ databaseUrl, dir: './migrations' });
  */
-export function checkTraffic(options: InspectOptions): Promise<TrafficReport> {
+export function checkTraffic(options: TrafficOptions): Promise<TrafficReport> {
   return guarded(options, () => checkTrafficOf(options));
 }
 

@@ -29,7 +29,7 @@ export {
 export type { MigrateOptions, MigrateResult } from './commands/migrate.js';
 export type { StepResult } from './migrations/execute.js';
 export type { StatusReport } from './commands/status.js';
-export type { TrafficReport } from './commands/traffic.js';
+export type { TrafficOptions, TrafficReport } from './commands/traffic.js';
 export type { TrafficUse, BreakingChange } from './lint/traffic.js';
 export type { Preview } from './commands/plan.js';
 export type { InspectOptions } from './commands/context.js';

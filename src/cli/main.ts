@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { checkDatabaseName, parseTableName } from '../db/identifier.js';
-import { SlipwayError, SourceError, UsageError } from '../errors.js';
+import { LintError, SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
 import type { LintConfig, LintFormat, LintSettings } from '../commands/lint.js';
@@ -300,12 +300,28 @@ export async function main(argv: string[]): Promise<number> {
       .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
       .option('--post-deploy', 'apply the post-deploy migrations too (-- slipway:post-deploy): once every replica runs this release')
+      .addOption(
+        new Option('--traffic-window <seconds>', 'with --post-deploy: first watch pg_stat_statements this long, and run nothing if a statement still uses what they drop or rename')
+          .argParser(positiveSeconds),
+      )
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number }) => {
+    if (flags.trafficWindow !== undefined && flags.postDeploy !== true) throw new UsageError('--traffic-window goes with --post-deploy: it checks what the post-deploy migrations drop or rename');
+    if (flags.trafficWindow !== undefined && flags.tenants !== undefined) throw new UsageError('--traffic-window is not supported with --tenants: check one database at a time');
     if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }), ...(flags.postDeploy === true && { postDeploy: true }) })) return;
     const run = await begin(flags);
-    const { migrate } = await api();
+    const { migrate, checkTraffic } = await api();
+    if (flags.trafficWindow !== undefined) {
+      const traffic = await checkTraffic({ ...run.library, windowMs: flags.trafficWindow * 1000, postDeployOnly: true });
+      for (const line of traffic.lines) run.logger.warn({ traffic: true }, line);
+      if (traffic.findings.length > 0) {
+        throw new LintError(
+          traffic.findings,
+          `${traffic.findings.length} column(s) or table(s) the post-deploy migrations drop or rename are still used by statements run in the last ${flags.trafficWindow} s (${traffic.findings[0]!.message.split(':')[0]}, …): nothing was run; run it again once every replica runs the new release`,
+        );
+      }
+    }
     const result = await migrate({
       ...run.library,
       ...lockRetryOptions(flags),
@@ -568,6 +584,12 @@ async function lintFlag(flags: LintFlag, logger: Logger): Promise<false | LintSe
   if (flags.lint !== false) return lintConfig(flags);
   logger.warn({ lint: false }, 'not linting the pending migrations (--no-lint): statements that lock tables in use run as written');
   return false;
+}
+
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) throw new InvalidArgumentError('give seconds, more than 0 (e.g. 30).');
+  return n;
 }
 
 function pgVersion(value: string): number {

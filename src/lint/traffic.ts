@@ -15,6 +15,8 @@ export interface BreakingChange {
   readonly table: string;
   /** Null for a whole table. */
   readonly column: string | null;
+  /** 1-based line of the statement in its migration. */
+  readonly line: number;
 }
 
 /** One normalized statement the server ran, and how often. */
@@ -39,7 +41,12 @@ export interface TrafficUse {
 /** The columns and tables `sql` drops or renames. */
 export async function breakingChanges(sql: string): Promise<BreakingChange[]> {
   const changes: BreakingChange[] = [];
-  for (const { stmt } of await parseStatements(sql)) {
+  const bytes = Buffer.from(sql, 'utf8');
+  for (const { stmt, stmt_location } of await parseStatements(sql)) {
+    // The parser's location is a byte offset; the statement starts at its first non-blank character.
+    const before = bytes.subarray(0, stmt_location ?? 0).toString('utf8');
+    const line = before.split('\n').length + (sql.slice(before.length).match(/^\s*/)![0].split('\n').length - 1);
+    const change = (verb: string, relation: RangeVar, column: string | null) => changeOf(verb, relation, column, line);
     const alter = stmt.AlterTableStmt as { relation?: RangeVar; cmds?: Array<{ AlterTableCmd?: { subtype?: string; name?: string } }> } | undefined;
     const rename = stmt.RenameStmt as { relation?: RangeVar; renameType?: string; subname?: string } | undefined;
     const drop = stmt.DropStmt as { removeType?: string; objects?: Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> } | undefined;
@@ -68,11 +75,11 @@ interface RangeVar {
   alias?: { aliasname?: string };
 }
 
-function change(verb: string, relation: RangeVar, column: string | null): BreakingChange {
+function changeOf(verb: string, relation: RangeVar, column: string | null, line: number): BreakingChange {
   const table = relation.relname ?? '';
   const schema = relation.schemaname ?? null;
   const qualified = schema === null ? table : `${schema}.${table}`;
-  return { what: `${verb} ${column === null ? qualified : `${qualified}.${column}`}`, schema, table, column };
+  return { what: `${verb} ${column === null ? qualified : `${qualified}.${column}`}`, schema, table, column, line };
 }
 
 /** What one statement reads or writes, from its parse tree: relations (with aliases), column references, stars. */
@@ -154,15 +161,20 @@ export async function trafficUse(changes: readonly BreakingChange[], statements:
 
 /** One line per change still in use: what, how many statements and calls, the busiest one. Empty when none is. */
 export function describeTrafficUse(uses: readonly TrafficUse[]): string[] {
+  return trafficLines(uses).map((l) => l.message);
+}
+
+/** {@link describeTrafficUse}'s lines with the change each is about, and whether it is seen for sure (named) or only through `*`. */
+export function trafficLines(uses: readonly TrafficUse[]): Array<{ change: BreakingChange; named: boolean; message: string }> {
   const short = (query: string) => (query.length > 120 ? `${query.slice(0, 117).replace(/\s+/g, ' ')}…` : query.replace(/\s+/g, ' '));
   const calls = (n: number) => `${n.toLocaleString('en-US')} call${n === 1 ? '' : 's'}`;
   return uses.flatMap((u) => {
-    const lines: string[] = [];
+    const lines: Array<{ change: BreakingChange; named: boolean; message: string }> = [];
     if (u.statements > 0) {
-      lines.push(`${u.change.what}: ${u.statements} statement${u.statements === 1 ? '' : 's'} this server ran still use${u.statements === 1 ? 's' : ''} it (${calls(u.calls)}), e.g. ${short(u.example!)}: the code that runs them is still deployed`);
+      lines.push({ change: u.change, named: true, message: `${u.change.what}: ${u.statements} statement${u.statements === 1 ? '' : 's'} this server ran still use${u.statements === 1 ? 's' : ''} it (${calls(u.calls)}), e.g. ${short(u.example!)}: the code that runs them is still deployed` });
     }
     if (u.throughStar > 0) {
-      lines.push(`${u.change.what}: ${u.throughStar} statement${u.throughStar === 1 ? '' : 's'} this server ran read${u.throughStar === 1 ? 's' : ''} it only through * (${calls(u.starCalls)}), e.g. ${short(u.starExample!)}: whether the code needs the column cannot be seen from the query`);
+      lines.push({ change: u.change, named: false, message: `${u.change.what}: ${u.throughStar} statement${u.throughStar === 1 ? '' : 's'} this server ran read${u.throughStar === 1 ? 's' : ''} it only through * (${calls(u.starCalls)}), e.g. ${short(u.starExample!)}: whether the code needs the column cannot be seen from the query` });
     }
     return lines;
   });

@@ -6,6 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checkTraffic } from '../../src/index.js';
 import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
+import { runCli } from '../support/cli.js';
 
 /** A server of its own with pg_stat_statements loaded (the shared test server has not). */
 let server: ChildProcess;
@@ -63,6 +64,47 @@ describe('the traffic-aware check', () => {
       // Only normalized texts: no value a statement carried.
       expect(JSON.stringify(report)).not.toContain('secret value');
     } finally {
+      await admin.end();
+    }
+  });
+
+  it('with a window, counts only what runs during it: up --post-deploy --traffic-window refuses while the old code runs, and runs once it is gone', async () => {
+    const admin = new pg.Client({ connectionString: url });
+    const oldCode = new pg.Client({ connectionString: url });
+    await admin.connect();
+    await oldCode.connect();
+    try {
+      await admin.query(`CREATE EXTENSION IF NOT EXISTS pg_stat_statements;
+        CREATE SCHEMA shop;
+        CREATE TABLE shop.customers (id int PRIMARY KEY, old_email text, email text);
+        INSERT INTO shop.customers VALUES (1, 'a@example.com', 'a@example.com');`);
+      // Counted before any window: a release gone since.
+      for (let i = 0; i < 5; i++) await oldCode.query('SELECT old_email FROM shop.customers WHERE id = $1', [1]);
+      const dir = migrationsDir({ '001_drop_old_email.up.sql': '-- slipway:post-deploy\nALTER TABLE shop.customers DROP COLUMN old_email;\n' });
+      const args = ['up', '--post-deploy', '--traffic-window', '1', '--database-url', url, '--dir', dir, '--table', 'shop.schema_migrations', '--log-format', 'json'];
+
+      // The old code still runs: a replica keeps reading the column while the window is watched.
+      let running = true;
+      const replica = (async () => {
+        while (running) await oldCode.query('UPDATE shop.customers SET old_email = $1 WHERE id = $2', ['b@example.com', 1]);
+      })();
+      const refused = await runCli(args);
+      running = false;
+      await replica;
+      expect(refused.code).not.toBe(0);
+      expect(refused.stderr).toMatch(
+        /^slipway: .*1 column\(s\) or table\(s\) the post-deploy migrations drop or rename are still used by statements run in the last 1 s \(DROP COLUMN shop\.customers\.old_email, …\): nothing was run/m,
+      );
+      expect(refused.stdout).toMatch(/DROP COLUMN shop\.customers\.old_email: 1 statement this server ran still uses it \(\d[\d,]* calls?\), e\.g\. UPDATE shop\.customers SET old_email = \$1 WHERE id = \$2/);
+      expect(refused.stdout).not.toContain('SELECT old_email');
+      expect((await admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`)).rows[0].n).toBe(1);
+
+      // Every replica runs the new code: nothing uses the column during the window any more.
+      const ran = await runCli(args);
+      expect(ran.code).toBe(0);
+      expect((await admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`)).rows[0].n).toBe(0);
+    } finally {
+      await oldCode.end();
       await admin.end();
     }
   });
