@@ -1,6 +1,7 @@
+import path from 'node:path';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IntegrityError, migrate, migrateTenants, preview, previewTenants, status, tenantsStatus, type MigrateOptions } from '../../src/index.js';
+import { IntegrityError, lint, migrate, migrateTenants, preview, previewTenants, status, tenantsStatus, type MigrateOptions } from '../../src/index.js';
 import { captureLogger, freshDatabase, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { describeOutcome } from '../../src/commands/fleet.js';
 import { migrationsDir } from '../support/files.js';
@@ -104,6 +105,17 @@ describe('post-deploy migrations', () => {
     const planned = await runCli(['plan', ...cliArgs(dir)]);
     expect(planned.code).not.toBe(0);
     expect(planned.stderr).toContain('regular migration 006_backfill_legacy comes after post-deploy migration 003_drop_legacy_name');
+  });
+
+  it('are linted with the pending ones, before their phase comes', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({
+      ...RELEASE,
+      '006_index_display_name.up.sql': '-- slipway:post-deploy\nCREATE INDEX users_display_name ON users (display_name);\n',
+    });
+    await up(dir);
+    const report = await lint({ databaseUrl: box.url, dir, table: box.table });
+    expect(report.findings.map((f) => [path.basename(f.file), f.rule])).toEqual([['006_index_display_name.up.sql', 'require-concurrent-index-creation']]);
   });
 
   it('show in status and plan, each pending one with its phase', async () => {
