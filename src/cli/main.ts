@@ -460,6 +460,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--table <name>', 'bookkeeping table, with a database').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
     .addOption(new Option('--database-url <url>', 'lint what up would apply to this database (and use its version); without one, no database is used').env('DATABASE_URL'))
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
+    .addOption(new Option('--traffic-window <seconds>', 'with --database-url: also watch pg_stat_statements this long for statements still using what the pending migrations drop or rename (exit 1 if any)').argParser(positiveSeconds))
     .option('--list-rules', 'print every rule with its severity, reason and safe rewrite')
     .addOption(lintConfigOption())
     .option('--write-baseline', 'record every finding in the lint config file, so that only new ones fail (exit 0)')
@@ -474,6 +475,9 @@ export async function main(argv: string[]): Promise<number> {
       if (databaseUrl !== undefined) {
         secrets.push(...passwordsOf(databaseUrl));
         logger = await (await import('./logger.js')).cliLogger({ level: 'warn', toStderr: true });
+      }
+      if (flags.trafficWindow !== undefined && (databaseUrl === undefined || files.length > 0)) {
+        throw new UsageError('--traffic-window needs --database-url and a folder (--dir, no files): it checks what the pending migrations drop or rename');
       }
       const rules = (flags.rules ?? '').split(',').map((r) => r.trim()).filter(Boolean);
       const config = await lintConfig(flags);
@@ -497,6 +501,18 @@ export async function main(argv: string[]): Promise<number> {
       const format: LintFormat = flags.format;
       process.stdout.write(scrub(format === 'json' ? formatLintJson(report) : format === 'github' ? formatLintGithub(report) : formatLintText(report, { source: process.stdout.isTTY === true })));
       if (report.errors > 0) lintFailed = true;
+      if (flags.trafficWindow !== undefined) {
+        // On stderr, so that stdout stays the report in the format asked for.
+        const traffic = await (await api()).checkTraffic({
+          databaseUrl: databaseUrl!,
+          dir: flags.dir,
+          table: flags.table,
+          windowMs: flags.trafficWindow * 1000,
+          ...(logger !== undefined && { logger }),
+        });
+        for (const line of traffic.lines) process.stderr.write(`${scrub(line)}\n`);
+        if (traffic.findings.length > 0) lintFailed = true;
+      }
     });
 
   withDatabaseOptions(
@@ -575,6 +591,7 @@ interface LintFlags {
   databaseUrl?: string;
   wait?: number;
   listRules?: boolean;
+  trafficWindow?: number;
   lintConfig?: string;
   writeBaseline?: boolean;
 }

@@ -99,6 +99,18 @@ describe('the traffic-aware check', () => {
       expect(refused.stdout).not.toContain('SELECT old_email');
       expect((await admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`)).rows[0].n).toBe(1);
 
+      // slipway lint watches the same way, and fails while the column is used.
+      running = true;
+      const replicaAgain = (async () => {
+        while (running) await oldCode.query('UPDATE shop.customers SET old_email = $1 WHERE id = $2', ['c@example.com', 1]);
+      })();
+      const linted = await runCli(['lint', '--traffic-window', '1', '--database-url', url, '--dir', dir, '--table', 'shop.schema_migrations']);
+      running = false;
+      await replicaAgain;
+      expect(linted.code).toBe(1);
+      expect(linted.stdout).toContain('no findings');
+      expect(linted.stderr).toMatch(/^DROP COLUMN shop\.customers\.old_email: 1 statement this server ran still uses it \(\d[\d,]* calls?\), e\.g\. UPDATE shop\.customers/m);
+
       // Every replica runs the new code: nothing uses the column during the window any more.
       const ran = await runCli(args);
       expect(ran.code).toBe(0);
