@@ -11,6 +11,7 @@ import { createLogger } from './log.js';
 import * as runner from './commands/migrate.js';
 import { status as statusOf, type StatusReport } from './commands/status.js';
 import { preview as previewOf, type Preview } from './commands/plan.js';
+import { checkTraffic as checkTrafficOf, type TrafficOptions, type TrafficReport } from './commands/traffic.js';
 import type { InspectOptions } from './commands/context.js';
 import type { AdoptOptions, AdoptResult } from './commands/adopt.js';
 import type * as resolution from './commands/resolve.js';
@@ -79,6 +80,17 @@ export function status(options: InspectOptions): Promise<StatusReport> {
  */
 export function preview(options: runner.MigrateOptions): Promise<Preview> {
   return guarded(options, () => previewOf(options));
+}
+
+/**
+ * Which statements the server has run (`pg_stat_statements`) still use the columns and tables the
+ * pending migrations drop or rename: run it before the post-deploy phase. Takes no lock.
+ *
+ * @example
+ * const { lines } = await checkTraffic({ databaseUrl, dir: './migrations' });
+ */
+export function checkTraffic(options: TrafficOptions): Promise<TrafficReport> {
+  return guarded(options, () => checkTrafficOf(options));
 }
 
 /**

@@ -35,6 +35,8 @@ export type IntegrityKind =
   | 'unknown-state'
   | 'unknown-target'
   | 'no-down-file'
+  /** A regular migration after a pending post-deploy one, both touching the same objects. */
+  | 'phase-order'
   | 'ambiguous-ledger'
   /** Another tool's ledger and no slipway ledger: the run stops, `slipway adopt` takes it over. */
   | 'foreign-ledger'

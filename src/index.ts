@@ -7,7 +7,7 @@
  *
  * @packageDocumentation
  */
-export { migrate, status, preview, adopt, seed, resolve, lint, dump, load, drift, verify } from './api.js';
+export { migrate, status, preview, adopt, seed, resolve, lint, dump, load, drift, verify, checkTraffic } from './api.js';
 export {
   readLintConfig,
   type LintOptions,
@@ -19,6 +19,8 @@ export {
 export type { MigrateOptions, MigrateResult } from './commands/migrate.js';
 export type { StepResult } from './migrations/execute.js';
 export type { StatusReport } from './commands/status.js';
+export type { TrafficOptions, TrafficReport } from './commands/traffic.js';
+export type { TrafficUse, BreakingChange } from './lint/traffic.js';
 export type { Preview } from './commands/plan.js';
 export type { InspectOptions } from './commands/context.js';
 export type { AdoptOptions, AdoptResult } from './commands/adopt.js';
@@ -33,7 +35,7 @@ export {
   type FleetResult,
 } from './commands/fleet.js';
 
-export { defineMigrations, type Migration, type MigrationInput } from './migrations/source.js';
+export { defineMigrations, type Migration, type MigrationInput, type Phase } from './migrations/source.js';
 export { readMigrationsDir, type MigrationFormat } from './migrations/formats/index.js';
 
 export type { Direction, MigrationState, MigrationStatus } from './migrations/plan.js';

@@ -24,22 +24,29 @@ export function describeLock(lock: LockHolder | null): string {
 export function formatStatus(report: StatusReport): string {
   const rows = [['VERSION', 'STATE', 'APPLIED AT', 'DURATION']];
   for (const m of report.migrations) {
-    const state = m.progress === undefined ? m.state : `${m.state} (${m.progress} statement${m.progress === 1 ? '' : 's'} done)`;
+    // Regular migrations are the usual kind: only the post-deploy ones say their phase.
+    const kind = m.phase === 'post-deploy' ? `${m.state} post-deploy` : m.state;
+    const state = m.progress === undefined ? kind : `${kind} (${m.progress} statement${m.progress === 1 ? '' : 's'} done)`;
     rows.push([m.version, state, time(m.appliedAt), m.durationMs === null ? '-' : `${m.durationMs} ms`]);
   }
   const counts = new Map<string, number>();
-  for (const m of report.migrations) counts.set(m.state, (counts.get(m.state) ?? 0) + 1);
+  for (const m of report.migrations) {
+    const kind = m.phase === 'post-deploy' && m.state === 'pending' ? 'pending post-deploy' : m.state;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
   const summary = report.migrations.length === 0 ? 'no migrations' : [...counts].map(([state, n]) => `${n} ${state}`).join(', ');
   return `${report.migrations.length > 0 ? `${pad(rows)}\n` : ''}${summary} (table ${report.table})\n${describeLock(report.lock)}`;
 }
 
 export function formatPreview(p: Preview): string {
-  if (p.steps.length === 0) return `nothing to ${p.direction === 'up' ? 'apply' : 'revert'}`;
+  const deferred = p.deferred.map((v) => `leave ${v}  (post-deploy: slipway up --post-deploy, once every replica runs this release)`);
+  if (p.steps.length === 0) return [`nothing to ${p.direction === 'up' ? 'apply' : 'revert'}`, ...deferred].join('\n');
   const lines = p.steps.map((s) => {
     const verb = s.direction === 'up' ? 'apply' : 'revert';
-    return s.resumed ? `finish ${verb === 'apply' ? 'applying' : 'reverting'} ${s.version}  (interrupted: resumed where it stopped)` : `${verb} ${s.version}${s.transactional ? '' : '  (outside a transaction)'}`;
+    const notes = [s.phase === 'post-deploy' && 'post-deploy', !s.transactional && 'outside a transaction'].filter(Boolean).join(', ');
+    return s.resumed ? `finish ${verb === 'apply' ? 'applying' : 'reverting'} ${s.version}  (interrupted: resumed where it stopped)` : `${verb} ${s.version}${notes === '' ? '' : `  (${notes})`}`;
   });
-  return [...p.warnings.map((w) => `warning: ${w}`), ...lines].join('\n');
+  return [...p.warnings.map((w) => `warning: ${w}`), ...lines, ...deferred].join('\n');
 }
 
 /** `plan --sql`: each step's SQL under a comment naming it, in the order the run would take. */

@@ -9,7 +9,7 @@ import { parseEnv } from 'node:util';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { checkDatabaseName, parseTableName } from '../db/identifier.js';
-import { IntegrityError, SlipwayError, SourceError, UsageError } from '../errors.js';
+import { IntegrityError, LintError, SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
 import type { LintConfig, LintFormat, LintSettings } from '../commands/lint.js';
@@ -253,7 +253,11 @@ export async function main(argv: string[]): Promise<number> {
    * A fleet run: the schemas of one database (the local server's without a URL) or a file of
    * database URLs. Returns false when the command is not a fleet run.
    */
-  const fleet = async (command: 'up' | 'down' | 'status' | 'plan', flags: DatabaseFlags & FleetFlags & LockRetryFlags & LintFlag, request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean }) => {
+  const fleet = async (
+    command: 'up' | 'down' | 'status' | 'plan',
+    flags: DatabaseFlags & FleetFlags & LockRetryFlags & LintFlag,
+    request: { direction?: 'up' | 'down'; target?: string; steps?: number; all?: boolean; postDeploy?: boolean },
+  ) => {
     if (flags.tenants === undefined) {
       if (flags.concurrency !== undefined || flags.failFast) throw new UsageError('--concurrency and --fail-fast go with --tenants');
       return false;
@@ -301,13 +305,37 @@ export async function main(argv: string[]): Promise<number> {
     withFleetOptions(withLockRetryOptions(program.command('up')))
       .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
+      .option('--post-deploy', 'apply the post-deploy migrations too (-- slipway:post-deploy): once every replica runs this release')
+      .addOption(
+        new Option('--traffic-window <seconds>', 'with --post-deploy: first watch pg_stat_statements this long, and run nothing if a statement still uses what they drop or rename')
+          .argParser(positiveSeconds),
+      )
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string }) => {
-    if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }) })) return;
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number }) => {
+    if (flags.trafficWindow !== undefined && flags.postDeploy !== true) throw new UsageError('--traffic-window goes with --post-deploy: it checks what the post-deploy migrations drop or rename');
+    if (flags.trafficWindow !== undefined && flags.tenants !== undefined) throw new UsageError('--traffic-window is not supported with --tenants: check one database at a time');
+    if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }), ...(flags.postDeploy === true && { postDeploy: true }) })) return;
     const run = await begin(flags);
-    const { migrate } = await api();
-    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: await lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    const { migrate, checkTraffic } = await api();
+    if (flags.trafficWindow !== undefined) {
+      const traffic = await checkTraffic({ ...run.library, windowMs: flags.trafficWindow * 1000, postDeployOnly: true });
+      for (const line of traffic.lines) run.logger.warn({ traffic: true }, line);
+      if (traffic.findings.length > 0) {
+        throw new LintError(
+          traffic.findings,
+          `${traffic.findings.length} column(s) or table(s) the post-deploy migrations drop or rename are still used by statements run in the last ${flags.trafficWindow} s (${traffic.findings[0]!.message.split(':')[0]}, …): nothing was run; run it again once every replica runs the new release`,
+        );
+      }
+    }
+    const result = await migrate({
+      ...run.library,
+      ...lockRetryOptions(flags),
+      lint: await lintFlag(flags, run.logger),
+      direction: 'up',
+      ...(flags.to !== undefined && { target: flags.to }),
+      ...(flags.postDeploy === true && { postDeploy: true }),
+    });
     if (json) printJson(result);
   });
 
@@ -359,10 +387,12 @@ export async function main(argv: string[]): Promise<number> {
       .addOption(new Option('--to <version>', 'as for up/down').conflicts(['all']))
       .option('--all', 'down: every applied migration')
       .option('--sql', 'print the SQL each step would run, in order (a dry run)')
+      .option('--post-deploy', 'plan up: with the post-deploy migrations, as up --post-deploy')
       .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; sql?: boolean }) => {
+  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; sql?: boolean; postDeploy?: boolean }) => {
     if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
+    if (direction === 'down' && flags.postDeploy) throw new UsageError('--post-deploy applies to plan up only: down reverts migrations of either phase, newest first');
     if (await fleet('plan', flags, { direction, ...flags })) return;
     const run = await begin(flags, true);
     const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && (await lintFlag(flags, run.logger)), ...requestFlags(flags) });
@@ -488,6 +518,7 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--table <name>', 'bookkeeping table, with a database').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
     .addOption(new Option('--database-url <url>', 'lint what up would apply to this database (and use its version); without one, no database is used').env('DATABASE_URL'))
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
+    .addOption(new Option('--traffic-window <seconds>', 'with --database-url: also watch pg_stat_statements this long for statements still using what the pending migrations drop or rename (exit 1 if any)').argParser(positiveSeconds))
     .option('--list-rules', 'print every rule with its severity, reason and safe rewrite')
     .addOption(lintConfigOption())
     .option('--write-baseline', 'record every finding in the lint config file, so that only new ones fail (exit 0)')
@@ -502,6 +533,9 @@ export async function main(argv: string[]): Promise<number> {
       if (databaseUrl !== undefined) {
         secrets.push(...passwordsOf(databaseUrl));
         logger = await (await import('./logger.js')).cliLogger({ level: 'warn', toStderr: true });
+      }
+      if (flags.trafficWindow !== undefined && (databaseUrl === undefined || files.length > 0)) {
+        throw new UsageError('--traffic-window needs --database-url and a folder (--dir, no files): it checks what the pending migrations drop or rename');
       }
       const rules = (flags.rules ?? '').split(',').map((r) => r.trim()).filter(Boolean);
       const config = await lintConfig(flags);
@@ -525,6 +559,18 @@ export async function main(argv: string[]): Promise<number> {
       const format: LintFormat = flags.format;
       process.stdout.write(scrub(format === 'json' ? formatLintJson(report) : format === 'github' ? formatLintGithub(report) : formatLintText(report, { source: process.stdout.isTTY === true })));
       if (report.errors > 0) lintFailed = true;
+      if (flags.trafficWindow !== undefined) {
+        // On stderr, so that stdout stays the report in the format asked for.
+        const traffic = await (await api()).checkTraffic({
+          databaseUrl: databaseUrl!,
+          dir: flags.dir,
+          table: flags.table,
+          windowMs: flags.trafficWindow * 1000,
+          ...(logger !== undefined && { logger }),
+        });
+        for (const line of traffic.lines) process.stderr.write(`${scrub(line)}\n`);
+        if (traffic.findings.length > 0) lintFailed = true;
+      }
     });
 
   withDatabaseOptions(
@@ -675,6 +721,7 @@ interface LintFlags {
   databaseUrl?: string;
   wait?: number;
   listRules?: boolean;
+  trafficWindow?: number;
   lintConfig?: string;
   writeBaseline?: boolean;
 }
@@ -686,14 +733,21 @@ async function lintFlag(flags: LintFlag, logger: Logger): Promise<false | LintSe
   return false;
 }
 
+function positiveSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) throw new InvalidArgumentError('give seconds, more than 0 (e.g. 30).');
+  return n;
+}
+
 function pgVersion(value: string): number {
   const n = Number(value);
   if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) throw new InvalidArgumentError('give a major version (16, 9.6) or a server_version_num (160004).');
   return n;
 }
 
-function requestFlags(flags: { to?: string; steps?: number; all?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all'> {
+function requestFlags(flags: { to?: string; steps?: number; all?: boolean; postDeploy?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all' | 'postDeploy'> {
   return {
+    ...(flags.postDeploy === true && { postDeploy: true }),
     ...(flags.to !== undefined && { target: flags.to }),
     ...(flags.steps !== undefined && { steps: flags.steps }),
     ...(flags.all === true && { all: true }),

@@ -32,6 +32,11 @@ export interface MigrateOptions extends ConnectionSource {
   /** down: revert every applied migration. */
   readonly all?: boolean;
   /**
+   * up: apply the post-deploy migrations too (those marked `-- slipway:post-deploy`), in their
+   * place in the order. Leave it off at startup: run it once every replica runs the new release.
+   */
+  readonly postDeploy?: boolean;
+  /**
    * Bookkeeping table, optionally schema-qualified. Default `schema_migrations`. An unqualified
    * name means the one table of that name in the database, in whatever schema (so every role
    * finds the same one); when there is none, it is created in `current_schema()`.

@@ -14,6 +14,8 @@ import { toSlipwayError } from '../db/errors.js';
 import { IntegrityError, SlipwayError, TenantError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { describeState, needsLock, plan, validateRequest, type Direction, type MigrationState, type RunRequest } from '../migrations/plan.js';
+import type { Phase } from '../migrations/source.js';
+import { ParseMemo } from '../sql/parse.js';
 import * as runner from './migrate.js';
 import { status } from './status.js';
 import { preview } from './plan.js';
@@ -65,6 +67,8 @@ export interface MigrateTenantsOptions extends TenantsOptions {
   readonly target?: string;
   readonly steps?: number;
   readonly all?: boolean;
+  /** up and plan up: the post-deploy phase too, as `migrate`'s `postDeploy`. */
+  readonly postDeploy?: boolean;
 }
 
 export type FleetCommand = 'up' | 'down' | 'status' | 'plan';
@@ -87,6 +91,8 @@ export interface TenantResult {
   readonly steps: readonly string[];
   /** status: how many migrations are in each state. */
   readonly states?: Partial<Record<MigrationState, number>>;
+  /** Pending post-deploy migrations: status, and those an up or plan without `postDeploy` leaves for the post-deploy phase. Absent when none. */
+  readonly postDeploy?: readonly string[];
   readonly durationMs: number;
   readonly error?: { readonly code: string; readonly message: string };
 }
@@ -257,12 +263,16 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
         }
         const interrupted = ledger.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting');
         let steps: string[];
+        let deferred: string[] = [];
         try {
           const p = plan(migrations, ledger.rows, request!, { table: sqlName, adopting: ledger.adopting });
+          deferred = p.deferred.map((m) => m.version);
           if (!needsLock(p)) {
-            report(index, { ...base, outcome: 'up-to-date', executed: [], steps: [], durationMs: 0 });
+            report(index, { ...base, outcome: 'up-to-date', executed: [], steps: [], durationMs: 0, ...postDeployOf(deferred) });
             continue;
           }
+          // The plan reported from here is not run through preview: it refuses what a run would.
+          if (command === 'plan' && !linting(options)) await runner.checkPhaseOrder(p, new ParseMemo());
           steps = p.steps.map((m) => m.version);
         } catch (error) {
           // A row being applied may be another run's work in progress: only the lock holder can tell.
@@ -273,7 +283,7 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
           steps = [];
         }
         // A plan that lints reads the tenant's catalog: it gets a run of its own, as a database tenant does.
-        if (command === 'plan' && !linting(options)) report(index, { ...base, outcome: 'pending', executed: [], steps, durationMs: 0 });
+        if (command === 'plan' && !linting(options)) report(index, { ...base, outcome: 'pending', executed: [], steps, durationMs: 0, ...postDeployOf(deferred) });
         else jobs.push({ index, tenant, database: state.database });
       }
     });
@@ -363,7 +373,14 @@ async function runJob(
     }
     if (command === 'plan') {
       const p = await preview({ ...common, ...request!, ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }) });
-      return { ...base, outcome: p.steps.length > 0 ? 'pending' : 'up-to-date', executed: [], steps: p.steps.map((s) => s.version), durationMs: Math.round(performance.now() - started) };
+      return {
+        ...base,
+        outcome: p.steps.length > 0 ? 'pending' : 'up-to-date',
+        executed: [],
+        steps: p.steps.map((s) => s.version),
+        durationMs: Math.round(performance.now() - started),
+        ...postDeployOf(p.deferred),
+      };
     }
     const result = await runner.migrate({
       ...common,
@@ -380,6 +397,7 @@ async function runJob(
       executed,
       steps: result.migrations.filter((m) => m.state === 'pending').map((m) => m.version),
       durationMs: Math.round(performance.now() - started),
+      ...postDeployOf(result.deferred),
     };
   }, tenant.schema !== null);
 }
@@ -394,12 +412,18 @@ function ledgerName(schema: string, table: string): string {
   throw new TenantError('bad-source', `schema ${quoteIdentifier(schema)} or table ${quoteIdentifier(table)} contains a dot, which slipway cannot name its ledger with: rename it`);
 }
 
-function statusResult(base: { tenant: string; database: string; schema: string | null }, states: ReadonlyArray<{ version: string; state: MigrationState }>, ms: number): TenantResult {
+function statusResult(base: { tenant: string; database: string; schema: string | null }, states: ReadonlyArray<{ version: string; state: MigrationState; phase?: Phase }>, ms: number): TenantResult {
   const counts: Partial<Record<MigrationState, number>> = {};
   for (const m of states) counts[m.state] = (counts[m.state] ?? 0) + 1;
   const pending = states.filter((m) => m.state === 'pending').map((m) => m.version);
   const clean = states.every((m) => m.state === 'applied' || m.state === 'pending');
-  return { ...base, outcome: pending.length > 0 || !clean ? 'pending' : 'up-to-date', executed: [], steps: pending, states: counts, durationMs: Math.round(ms) };
+  const postDeploy = states.filter((m) => m.state === 'pending' && m.phase === 'post-deploy').map((m) => m.version);
+  return { ...base, outcome: pending.length > 0 || !clean ? 'pending' : 'up-to-date', executed: [], steps: pending, states: counts, durationMs: Math.round(ms), ...postDeployOf(postDeploy) };
+}
+
+/** The {@link TenantResult.postDeploy} field: present only when some are pending, so results without them read as before. */
+function postDeployOf(versions: readonly string[]): { postDeploy?: readonly string[] } {
+  return versions.length === 0 ? {} : { postDeploy: versions };
 }
 
 /** A failed tenant's result; `doing` (what failed, e.g. reading its ledger) opens the message. */
@@ -519,9 +543,11 @@ export function describeOutcome(command: FleetCommand, r: TenantResult): string 
     case 'up-to-date':
       return command === 'down' ? 'nothing to revert' : 'up to date';
     case 'pending': {
-      if (command === 'plan') return `would ${r.steps.length === 0 ? 'finish an interrupted migration' : `run ${r.steps.length}: ${shortList(r.steps)}`}`;
+      const later = r.postDeploy === undefined ? '' : ` (${r.postDeploy.length} post-deploy: ${shortList(r.postDeploy)})`;
+      const leave = r.postDeploy === undefined ? '' : `; leave ${r.postDeploy.length} post-deploy: ${shortList(r.postDeploy)}`;
+      if (command === 'plan') return `would ${r.steps.length === 0 ? 'finish an interrupted migration' : `run ${r.steps.length}: ${shortList(r.steps)}`}${leave}`;
       const other = Object.entries(r.states ?? {}).filter(([state]) => state !== 'applied' && state !== 'pending');
-      return [r.steps.length > 0 && `${r.steps.length} pending: ${shortList(r.steps)}`, ...other.map(([state, n]) => `${n} ${state}`)].filter(Boolean).join('; ');
+      return [r.steps.length > 0 && `${r.steps.length} pending: ${shortList(r.steps)}${later}`, ...other.map(([state, n]) => `${n} ${state}`)].filter(Boolean).join('; ');
     }
     case 'failed':
       return `failed: ${describeFailure(command, r)}`;

@@ -77,7 +77,8 @@ export async function lint(options: LintOptions): Promise<LintReport> {
   const session = await connect(options, logger);
   try {
     const { contents: { rows, adopting } } = await readOwnLedger(session.client, tableName);
-    const p = plan(migrations, rows, validateRequest({ direction: 'up' }), { table: quoteTableName(tableName), adopting });
+    // Both phases: a post-deploy migration pending now is linted now, before its phase comes.
+    const p = plan(migrations, rows, validateRequest({ direction: 'up', postDeploy: true }), { table: quoteTableName(tableName), adopting });
     const pending = new Set(p.steps.map((m) => m.version));
     const applied = new Set(rows.map((r) => r.version));
     const runSources: LintSource[] = p.steps.map((m) => ({ source: m.upSource, sql: m.upSql }));

@@ -11,10 +11,10 @@ import { readOwnLedger } from '../migrations/foreign.js';
 import { checkLockWaitTimeout, connect, prepareLazily, type MigrateOptions } from './context.js';
 
 export type { MigrateOptions };
-import { needsLock, plan, validateRequest, type AppliedRow, type Direction, type Plan } from '../migrations/plan.js';
-import type { Migration } from '../migrations/source.js';
+import { needsLock, phaseOverlapsToCheck, plan, refusePhaseOverlaps, validateRequest, type AppliedRow, type Direction, type Plan } from '../migrations/plan.js';
+import type { Migration, Phase } from '../migrations/source.js';
 import { execute, parsedCache, parseSteps, type StepResult } from '../migrations/execute.js';
-import type { ParseMemo } from '../sql/parse.js';
+import { namedObjects, type ParseMemo } from '../sql/parse.js';
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
 /** Pending SQL longer than this (characters) is parsed before the lock is taken. */
@@ -32,8 +32,10 @@ export interface MigrateResult {
   readonly direction: Direction;
   /** Migrations applied or reverted by this run, in order. Empty when there was nothing to do. */
   readonly executed: readonly StepResult[];
-  /** Every migration in the folder with its state after the run. */
-  readonly migrations: ReadonlyArray<{ readonly version: string; readonly state: 'applied' | 'pending' }>;
+  /** Every migration in the folder with its state after the run, and its phase. */
+  readonly migrations: ReadonlyArray<{ readonly version: string; readonly state: 'applied' | 'pending'; readonly phase: Phase }>;
+  /** The post-deploy migrations left pending (an up without `postDeploy`): for `up --post-deploy` once every replica runs this release. */
+  readonly deferred: readonly string[];
   readonly warnings: readonly string[];
   /** How long this run waited for the lock; null when it needed no lock (nothing to do). */
   readonly lockWaitMs: number | null;
@@ -85,8 +87,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       const fastPlan = plan(migrations, seen.rows, request, { table: quoteTableName(tableName), adopting: seen.adopting });
       if (!needsLock(fastPlan)) {
         logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
+        reportDeferred(fastPlan, logger);
         return result(migrations, fastPlan, [], null, started, seen.rows);
       }
+      await checkPhaseOrder(fastPlan, cache.memo);
       // A long parse never holds the lock: large files are parsed (and linted) before taking it.
       // Small ones are parsed under it, so that the runners waiting for it (which then usually
       // find nothing left) do not all parse the same files.
@@ -106,6 +110,8 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
         logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
+      await checkPhaseOrder(lockedPlan, cache.memo);
+      reportDeferred(lockedPlan, logger);
       if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger, cache.memo);
       await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, lockRetry(options), executed);
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
@@ -151,6 +157,31 @@ async function readSettled(session: Session, ledger: Ledger, options: { logger: 
 }
 
 /**
+ * Refuses a plan that runs a regular migration ahead of a pending post-deploy one numbered before
+ * it when both name the same objects (see `refusePhaseOverlaps`). Parses only those migrations.
+ */
+export async function checkPhaseOrder(p: Plan, memo: ParseMemo): Promise<void> {
+  const pairs = phaseOverlapsToCheck(p);
+  if (pairs.length === 0) return;
+  const touched = new Map<string, Set<string>>();
+  for (const m of new Set(pairs.flatMap(({ regular, postDeploy }) => [regular, ...postDeploy]))) {
+    // SQL the parser refuses touches nothing seen here: the run reports it, by line, when it parses the file to run it.
+    touched.set(m.version, await namedObjects(m.upSql, memo).catch(() => new Set<string>()));
+  }
+  refusePhaseOverlaps(p, touched);
+}
+
+/** Says, with their count, which post-deploy migrations an up leaves pending: a deploy that forgets the post-deploy phase is seen in its logs. */
+function reportDeferred(p: Plan, logger: Logger): void {
+  if (p.deferred.length === 0) return;
+  const versions = p.deferred.map((m) => m.version);
+  logger.warn(
+    { postDeployPending: versions.length, versions },
+    `left ${versions.length} post-deploy migration(s) pending (${versions.slice(0, 3).join(', ')}${versions.length > 3 ? ', …' : ''}): run slipway up --post-deploy once every replica runs this release`,
+  );
+}
+
+/**
  * The migrations a failed `migrate` applied or reverted before it failed (or was stopped), read
  * from the error it threw; empty when none finished.
  */
@@ -169,9 +200,24 @@ async function settle(
   first: OpenedLedger | { ledger: Ledger; digest: LedgerDigest | null },
 ): Promise<LedgerContents> {
   if ('contents' in first) return first.contents;
-  const expected = ledgerDigestOf(migrations);
-  if (first.digest !== null && first.digest.count === expected.count && first.digest.hash === expected.hash) {
-    return { adopting: false, rows: migrations.map((m) => ({ version: m.version, checksum: m.checksum, state: 'applied', appliedAt: null, durationMs: null })) };
+  const digest = first.digest;
+  const applied = (list: readonly Migration[]): LedgerContents => ({
+    adopting: false,
+    rows: list.map((m) => ({ version: m.version, checksum: m.checksum, state: 'applied', appliedAt: null, durationMs: null })),
+  });
+  const matches = (list: readonly Migration[]) => {
+    const expected = ledgerDigestOf(list);
+    return digest !== null && digest.count === expected.count && digest.hash === expected.hash;
+  };
+  if (matches(migrations)) return applied(migrations);
+  // After the regular phase of a deploy the newest post-deploy migrations are the rows missing: when
+  // the digest is that of every other file, those rows stand for the ledger (a digest cannot lie about which).
+  const missing = digest === null ? 0 : migrations.length - digest.count;
+  if (missing > 0) {
+    const waiting = new Set<Migration>();
+    for (let i = migrations.length - 1; i >= 0 && waiting.size < missing; i--) if (migrations[i]!.phase === 'post-deploy') waiting.add(migrations[i]!);
+    const rest = migrations.filter((m) => !waiting.has(m));
+    if (waiting.size === missing && matches(rest)) return applied(rest);
   }
   return (await readOwnLedger(client, tableName, first.ledger)).contents;
 }
@@ -189,7 +235,8 @@ function result(
   return {
     direction: p.direction,
     executed,
-    migrations: migrations.map((m) => ({ version: m.version, state: applied.has(m.version) ? 'applied' : 'pending' })),
+    migrations: migrations.map((m) => ({ version: m.version, state: applied.has(m.version) ? 'applied' : 'pending', phase: m.phase })),
+    deferred: p.deferred.map((m) => m.version),
     warnings: p.warnings,
     lockWaitMs: lockWaitMs === null ? null : Math.round(lockWaitMs),
     durationMs: Math.round(performance.now() - started),

@@ -3,7 +3,8 @@ import { connect, prepare } from './context.js';
 import { plan, validateRequest, type Direction } from '../migrations/plan.js';
 import type { Migration } from '../migrations/source.js';
 import { parsedCache, parseSteps } from '../migrations/execute.js';
-import { lintGate, type MigrateOptions } from './migrate.js';
+import { checkPhaseOrder, lintGate, type MigrateOptions } from './migrate.js';
+import type { Phase } from '../migrations/source.js';
 
 export interface Preview {
   readonly direction: Direction;
@@ -12,12 +13,15 @@ export interface Preview {
     readonly version: string;
     readonly direction: Direction;
     readonly transactional: boolean;
+    readonly phase: Phase;
     /** Finishes what a stopped run left half done (statement by statement, from where it stopped). */
     readonly resumed?: boolean;
     /** The file's SQL, as it would run (a resumed one goes on from where it stopped). */
     readonly sql: string;
   }>;
   readonly warnings: readonly string[];
+  /** Pending post-deploy migrations the same call leaves for `postDeploy` (an up without it). */
+  readonly deferred: readonly string[];
 }
 
 /**
@@ -36,15 +40,17 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     // What a stopped run left is shown as the run would finish it, first.
     const p = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
     const cache = parsedCache();
+    await checkPhaseOrder(p, cache.memo);
     const parsed = await parseSteps(session, p, cache, options.signal);
     await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
     const running = p.interrupted.length === 0 ? [] : await ledger.liveWriters(session.client);
     return {
       direction: p.direction,
       steps: [
-        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, resumed: true, sql: sqlOf(i.migration, i.direction) })),
-        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional, sql: sqlOf(m, p.direction) })),
+        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, phase: i.migration.phase, resumed: true, sql: sqlOf(i.migration, i.direction) })),
+        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional, phase: m.phase, sql: sqlOf(m, p.direction) })),
       ],
+      deferred: p.deferred.map((m) => m.version),
       warnings: [
         ...warnings,
         ...p.warnings,

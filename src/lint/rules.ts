@@ -32,10 +32,11 @@ export const RULES: readonly LintRule[] = [
   rule('adding-required-field', 'error', 'ADD COLUMN … NOT NULL without a DEFAULT fails on a table that has rows, and the code deployed before it does not fill the column.', 'Add the column with a constant DEFAULT, or add it nullable, backfill it, then make it NOT NULL.'),
   rule('adding-field-with-default', 'error', 'ADD COLUMN with a volatile DEFAULT (or a stored generated, identity or serial column) rewrites the whole table under an ACCESS EXCLUSIVE lock; constant defaults are instant since PostgreSQL 11.', 'Add the column without a default (or with a constant one), set the default with ALTER COLUMN … SET DEFAULT, and backfill existing rows in batches.'),
   rule('changing-column-type', 'error', 'ALTER COLUMN … TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock, unless the change is binary-coercible (varchar(n) to text or a longer varchar, numeric to a wider precision).', 'Add a column of the new type, backfill it in batches, switch the code over, then drop the old column.'),
-  rule('renaming-column', 'error', 'Renaming a column breaks the replicas still running the code deployed before the migration.', 'Add the new column, write to both, backfill, switch reads, then drop the old column in a later release.'),
-  rule('renaming-table', 'error', 'Renaming a table breaks the replicas still running the code deployed before the migration.', 'Create the new table (or a view with the old name over it) and move the code over before dropping the old name.'),
-  rule('ban-drop-column', 'error', 'Dropping a column breaks the replicas still running code that reads or writes it.', 'Stop using the column in a release first; drop it in a later migration with -- slipway:ignore ban-drop-column and the reason.'),
-  rule('ban-drop-table', 'error', 'Dropping a table breaks the replicas still running code that uses it, and loses its data.', 'Stop using the table in a release first; drop it in a later migration with -- slipway:ignore ban-drop-table and the reason.'),
+  rule('renaming-column', 'error', 'Renaming a column breaks the replicas still running the code deployed before the migration.', 'Add the new column, write to both, backfill, switch reads; then drop the old one in a post-deploy migration (-- slipway:post-deploy), which runs once no replica uses it.'),
+  rule('renaming-table', 'error', 'Renaming a table breaks the replicas still running the code deployed before the migration.', 'Create the new table (or a view with the old name over it) and move the code over; then drop the old name in a post-deploy migration (-- slipway:post-deploy).'),
+  rule('ban-drop-column', 'error', 'Dropping a column breaks the replicas still running code that reads or writes it.', 'Stop using the column in a release first; drop it in a post-deploy migration (-- slipway:post-deploy), which runs once every replica runs that release.'),
+  rule('ban-drop-table', 'error', 'Dropping a table breaks the replicas still running code that uses it, and loses its data.', 'Stop using the table in a release first; drop it in a post-deploy migration (-- slipway:post-deploy), which runs once every replica runs that release.'),
+  rule('ban-drop-default', 'error', 'Dropping a column\'s DEFAULT breaks the replicas still running code that inserts without naming the column: their rows get NULL, or fail on NOT NULL.', 'Deploy code that writes the column first; drop the default in a post-deploy migration (-- slipway:post-deploy), which runs once every replica runs that code.'),
   rule('ban-drop-not-null', 'warning', 'Dropping NOT NULL lets NULLs in that the code deployed before the migration does not expect.', 'Deploy code that handles NULL first, then drop the constraint.'),
   rule('disallowed-unique-constraint', 'error', 'ADD CONSTRAINT … UNIQUE builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build.', 'CREATE UNIQUE INDEX CONCURRENTLY in one migration, then ADD CONSTRAINT … UNIQUE USING INDEX in the next.'),
   rule('adding-serial-primary-key-field', 'error', 'Adding a PRIMARY KEY to an existing table builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build.', 'CREATE UNIQUE INDEX CONCURRENTLY in one migration, then ADD CONSTRAINT … PRIMARY KEY USING INDEX in the next.'),
@@ -51,6 +52,9 @@ export const RULES: readonly LintRule[] = [
   rule('identifier-too-long', 'warning', 'Postgres cuts names longer than 63 bytes, so the object gets a name other than the one written; an error when two names written differently are cut to the same one.', 'A name of 63 bytes or fewer.'),
   rule('adding-exclusion-constraint', 'error', 'ADD CONSTRAINT … EXCLUDE builds its index under an ACCESS EXCLUSIVE lock, blocking reads and writes for the whole build; there is no concurrent form.', 'Create the table with the constraint, or add it in a maintenance window and suppress the finding with its reason (see docs/lint.md).'),
 ];
+
+/** Rules about what only the code deployed before the migration still uses: not findings in a post-deploy migration. */
+const BREAKS_PREVIOUS_CODE: ReadonlySet<string> = new Set(['renaming-column', 'renaming-table', 'ban-drop-column', 'ban-drop-table', 'ban-drop-default']);
 
 export const RULE_IDS: ReadonlySet<string> = new Set(RULES.map((r) => r.id));
 const BY_ID = new Map(RULES.map((r) => [r.id, r]));
@@ -99,8 +103,14 @@ export interface CheckOptions {
  */
 export function checkStatement(statement: LintStatement, file: ParsedFile, ctx: LintContext, state: FileState, options: CheckOptions): RawFinding[] {
   const out: RawFinding[] = [];
-  const emit = (ruleId: string, message: string, location: unknown = null, severity?: Severity) =>
+  const emit = (ruleId: string, message: string, location: unknown = null, severity?: Severity) => {
+    if (BREAKS_PREVIOUS_CODE.has(ruleId)) {
+      // A post-deploy migration runs once no replica runs the previous code: nothing left to break.
+      if (file.postDeploy) return;
+      message += ': make it a post-deploy migration (-- slipway:post-deploy), run once every replica runs the new release';
+    }
     out.push({ rule: ruleId, message, location: typeof location === 'number' && location >= 0 ? location : null, ...(severity !== undefined && { severity }) });
+  };
   const { kind, node } = statement;
 
   if (hasLongWord(file)) checkIdentifiers(node, file.text, ctx, emit);
@@ -195,6 +205,10 @@ function checkAlterTable(statement: LintStatement, ctx: LintContext, state: File
         if (!isNew && !(ctx.pgVersion >= 12 && ctx.hasNotNullCheck(node.relation, column))) {
           emit('adding-not-nullable-field', `SET NOT NULL on ${table}.${column} scans the table under an ACCESS EXCLUSIVE lock${ctx.pgVersion >= 12 ? `: validate a CHECK (${column} IS NOT NULL) constraint in an earlier migration first` : ''}`, loc(node.relation));
         }
+        break;
+      case 'AT_ColumnDefault':
+        // SET DEFAULT carries the expression; DROP DEFAULT none.
+        if (!isNew && def === undefined) emit('ban-drop-default', `DROP DEFAULT on ${table}.${column}: replicas still running the previous code may insert without it`, loc(node.relation));
         break;
       case 'AT_DropNotNull':
         if (!isNew) emit('ban-drop-not-null', `DROP NOT NULL on ${table}.${column}: the code running now may not expect NULLs`, loc(node.relation));

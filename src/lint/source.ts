@@ -4,7 +4,7 @@
  * `-- slipway:ignore` comments written above it, and whether it runs inside a transaction.
  */
 import { SourceError, UsageError } from '../errors.js';
-import { cutIntoPieces, hasNoTransactionMarker, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../sql/parse.js';
+import { cutIntoPieces, hasNoTransactionMarker, hasPostDeployMarker, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../sql/parse.js';
 
 /** A parser node: the libpg-query JSON of one statement or expression. */
 export type Node = Record<string, unknown>;
@@ -53,6 +53,8 @@ export interface ParsedFile {
   readonly fileIgnores: readonly IgnoreComment[];
   /** True when slipway runs the whole file in one transaction (see `parseSql`). */
   readonly transactional: boolean;
+  /** Marked `-- slipway:post-deploy`: it runs once every replica runs the new release, so the old code is gone. */
+  readonly postDeploy: boolean;
   /** 1-based line and column of a parser location (a byte offset into the file). */
   position(byteOffset: number): { line: number; column: number };
   /** The text of a 1-based line, for the caret display. */
@@ -148,6 +150,7 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     statements: expanded,
     fileIgnores,
     transactional,
+    postDeploy: hasPostDeployMarker(text),
     position,
     lineText: (line) => lineText(text, lineStarts, line),
   };

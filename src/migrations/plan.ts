@@ -1,5 +1,6 @@
 import { IntegrityError, UsageError } from '../errors.js';
-import { compareMigrations, type Migration } from './source.js';
+import { compareMigrations, type Migration, type Phase } from './source.js';
+import { sharedObjects } from '../sql/parse.js';
 
 export type Direction = 'up' | 'down';
 
@@ -12,6 +13,11 @@ export interface RunRequest {
   readonly steps?: number;
   /** down only: revert every applied migration. */
   readonly all?: boolean;
+  /**
+   * up only: apply the post-deploy migrations too (see {@link Phase}), each in its place in the
+   * order. Without it, pending post-deploy migrations are left for a later run that asks for them.
+   */
+  readonly postDeploy?: boolean;
 }
 
 /**
@@ -50,6 +56,8 @@ export interface Plan {
   readonly interrupted: readonly Interrupted[];
   /** Rows of a table being adopted, whose checksum is recorded now, the first time slipway sees them. */
   readonly checksumsToRecord: ReadonlyArray<{ version: string; checksum: string }>;
+  /** up without {@link RunRequest.postDeploy}: the pending post-deploy migrations this run leaves for the post-deploy phase. */
+  readonly deferred: readonly Migration[];
 }
 
 /**
@@ -58,8 +66,8 @@ export interface Plan {
  *
  * @example validateRequest({ direction: 'down', steps: 2 }) // { direction: 'down', steps: 2 }
  */
-export function validateRequest(input: { direction?: unknown; target?: unknown; steps?: unknown; all?: unknown }): RunRequest {
-  const { direction, target, steps, all } = input;
+export function validateRequest(input: { direction?: unknown; target?: unknown; steps?: unknown; all?: unknown; postDeploy?: unknown }): RunRequest {
+  const { direction, target, steps, all, postDeploy } = input;
   if (direction !== 'up' && direction !== 'down') {
     throw new UsageError(`invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
   }
@@ -71,6 +79,8 @@ export function validateRequest(input: { direction?: unknown; target?: unknown; 
   }
   if (all !== undefined && typeof all !== 'boolean') throw new UsageError(`invalid all ${JSON.stringify(all)}: use true or false`);
   if (all === true && direction === 'up') throw new UsageError('all applies to down only: up already applies every pending migration');
+  if (postDeploy !== undefined && typeof postDeploy !== 'boolean') throw new UsageError(`invalid postDeploy ${JSON.stringify(postDeploy)}: use true or false`);
+  if (postDeploy === true && direction === 'down') throw new UsageError('postDeploy applies to up only: down reverts migrations of either phase, newest first');
   const chosen = [target !== undefined && 'target', steps !== undefined && 'steps', all === true && 'all'].filter(Boolean);
   if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} cannot be combined: choose one`);
   return {
@@ -78,6 +88,7 @@ export function validateRequest(input: { direction?: unknown; target?: unknown; 
     ...(target !== undefined && { target: target as string }),
     ...(steps !== undefined && { steps: steps as number }),
     ...(all === true && { all: true }),
+    ...(postDeploy === true && { postDeploy: true }),
   };
 }
 
@@ -182,12 +193,19 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
 
   const warnings: string[] = [];
   let steps: Migration[];
+  let deferred: Migration[] = [];
   if (request.direction === 'up') {
     let pending = migrations.filter((m) => !appliedByVersion.has(m.version));
     if (targetMigration !== undefined) pending = pending.filter((m) => compareMigrations(m, targetMigration) <= 0);
+    // Only a run that asks for the post-deploy phase applies post-deploy migrations; the others wait for it.
+    if (request.postDeploy !== true) {
+      deferred = pending.filter((m) => m.phase === 'post-deploy');
+      if (deferred.length > 0) pending = pending.filter((m) => m.phase !== 'post-deploy');
+    }
     if (request.steps !== undefined) pending = pending.slice(0, request.steps);
     const newestApplied = migrations.filter((m) => appliedByVersion.has(m.version)).at(-1);
-    const belowNewest = newestApplied === undefined ? [] : pending.filter((m) => compareMigrations(m, newestApplied) < 0);
+    // A post-deploy migration below a newer regular one is the phases working as meant, not a merged branch.
+    const belowNewest = newestApplied === undefined ? [] : pending.filter((m) => m.phase !== 'post-deploy' && compareMigrations(m, newestApplied) < 0);
     if (belowNewest.length > 0) {
       warnings.push(
         `applying ${belowNewest.map((m) => m.version).join(', ')} out of order: ${belowNewest.length === 1 ? 'it sorts' : 'they sort'} below ${newestApplied!.version}, which is already applied (a merged branch?)`,
@@ -212,7 +230,40 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
       );
     }
   }
-  return { direction: request.direction, steps, warnings, interrupted, checksumsToRecord };
+  return { direction: request.direction, steps, warnings, interrupted, checksumsToRecord, deferred };
+}
+
+/**
+ * The regular migrations a plan runs after a post-deploy one it leaves pending, each with those
+ * post-deploy ones: such a migration may run only when it touches nothing they touch (see
+ * {@link refusePhaseOverlaps}; `namedObjects` in sql/parse.ts says what each touches).
+ */
+export function phaseOverlapsToCheck(p: Plan): Array<{ regular: Migration; postDeploy: readonly Migration[] }> {
+  if (p.deferred.length === 0) return [];
+  return p.steps.flatMap((regular) => {
+    const before = p.deferred.filter((post) => compareMigrations(post, regular) < 0);
+    return before.length === 0 ? [] : [{ regular, postDeploy: before }];
+  });
+}
+
+/**
+ * Refuses a plan that would run a regular migration ahead of a pending post-deploy one numbered
+ * before it when both touch the same objects: the post-deploy one was written for a schema the
+ * regular one changes. Pure: `touched` holds each version's `namedObjects` (a version without an
+ * entry touches nothing seen).
+ */
+export function refusePhaseOverlaps(p: Plan, touched: ReadonlyMap<string, ReadonlySet<string>>): void {
+  for (const { regular, postDeploy } of phaseOverlapsToCheck(p)) {
+    for (const post of postDeploy) {
+      const both = sharedObjects(touched.get(regular.version) ?? new Set(), touched.get(post.version) ?? new Set());
+      if (both.length === 0) continue;
+      throw new IntegrityError(
+        'phase-order',
+        regular.version,
+        `regular migration ${regular.version} comes after post-deploy migration ${post.version}, still pending, and both touch ${both.slice(0, 3).join(', ')}: run slipway up --post-deploy first, or mark ${regular.version} -- slipway:post-deploy too`,
+      );
+    }
+  }
 }
 
 /** True when a run has something to do under the lock: steps to run or checksums to record. */
@@ -230,6 +281,8 @@ export interface MigrationStatus {
   readonly durationMs: number | null;
   /** For a migration in flight or reverting: how many of its statements are done. */
   readonly progress?: number;
+  /** The phase its file says; absent for a row whose file is missing. */
+  readonly phase?: Phase;
 }
 
 /**
@@ -244,7 +297,7 @@ export function describeState(migrations: readonly Migration[], applied: readonl
     const state: MigrationState =
       row === undefined ? 'pending' : row.state !== 'applied' ? rowState(row) : row.checksum !== null && row.checksum !== m.checksum ? 'edited' : 'applied';
     const progress = row !== undefined && row.state !== 'applied' && row.progress != null ? { progress: row.progress } : {};
-    return { version: m.version, state, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null, ...progress };
+    return { version: m.version, state, phase: m.phase, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null, ...progress };
   });
   const orphans = applied
     .filter((row) => !known.has(row.version))

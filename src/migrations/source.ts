@@ -4,6 +4,19 @@ import { isUtf8 } from 'node:buffer';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SourceError, UsageError } from '../errors.js';
+import { hasPostDeployMarker } from '../sql/parse.js';
+
+/**
+ * When a migration runs in a rolling deploy: `regular` before the new release rolls out (it must
+ * suit the code still running), `post-deploy` once every replica runs the new release (it is
+ * marked `-- slipway:post-deploy` in its leading comments, and applied by `up --post-deploy`).
+ */
+export type Phase = 'regular' | 'post-deploy';
+
+/** The phase a migration's up SQL says, by its leading comments. */
+export function phaseOf(upSql: string): Phase {
+  return hasPostDeployMarker(upSql) ? 'post-deploy' : 'regular';
+}
 
 /**
  * One migration as found on disk (or given in memory).
@@ -28,6 +41,8 @@ export interface Migration {
    * (Prisma's folder names, Drizzle's journal): set on every migration of such a folder.
    */
   readonly order?: number;
+  /** Read from the up SQL's leading comments when first asked for (see {@link Phase}). */
+  readonly phase: Phase;
 }
 
 /** A migration given in memory rather than read from a folder. */
@@ -362,12 +377,17 @@ function migrationOf(version: string, upBytes: Uint8Array, upSource: string, dow
   const checksum = checksumOf(upBytes);
   let upSql: string | undefined;
   let downSql: string | undefined;
+  let phase: Phase | undefined;
   return {
     version,
     number,
     name,
     get upSql() {
       return (upSql ??= decodeSql(upBytes, upSource));
+    },
+    get phase() {
+      // Only the leading comments say it: a run that decodes no file (nothing to do) decodes only those.
+      return (phase ??= phaseOf(upSql ?? leadingComments(upBytes)));
     },
     get downSql() {
       return downSource === null ? null : (downSql ??= readDown());
@@ -376,6 +396,20 @@ function migrationOf(version: string, upBytes: Uint8Array, upSource: string, dow
     upSource,
     downSource,
   };
+}
+
+/** The comment and blank lines a file opens with, decoded without the rest (the bytes are UTF-8, checked). */
+function leadingComments(bytes: Uint8Array): string {
+  const text = (from: number, to: number) => Buffer.from(bytes.buffer, bytes.byteOffset + from, to - from).toString('utf8');
+  let start = 0;
+  while (start < bytes.length) {
+    const newline = bytes.indexOf(0x0a, start);
+    const end = newline === -1 ? bytes.length : newline;
+    const line = text(start, end).trim();
+    if (line !== '' && !line.startsWith('--')) break;
+    start = end + 1;
+  }
+  return text(0, Math.min(start, bytes.length));
 }
 
 /**

@@ -201,17 +201,104 @@ export const NO_TRANSACTION_MARKER = '-- slipway:no-transaction';
 /** Why a marked file runs outside a transaction, for messages. */
 export const MARKED_NO_TRANSACTION = `marked ${NO_TRANSACTION_MARKER}`;
 
+/**
+ * A comment line above a migration's first statement that puts it in the post-deploy phase: it runs
+ * only once every replica runs the release that brought it (`slipway up --post-deploy`), so it may
+ * drop or rename what the previous release used. Readers of other layouts keep it where it is
+ * written in the up section (right under the format's up marker).
+ */
+export const POST_DEPLOY_MARKER = '-- slipway:post-deploy';
+
 /** Does a comment line before the first statement say {@link NO_TRANSACTION_MARKER}? Reads only the leading comments. */
 export function hasNoTransactionMarker(sql: string): boolean {
+  return hasLeadingMarker(sql, /^--\s*slipway:no-transaction$/i);
+}
+
+/** Does a comment line before the first statement say {@link POST_DEPLOY_MARKER}? Reads only the leading comments. */
+export function hasPostDeployMarker(sql: string): boolean {
+  return hasLeadingMarker(sql, /^--\s*slipway:post-deploy$/i);
+}
+
+function hasLeadingMarker(sql: string, marker: RegExp): boolean {
   for (let start = 0; start < sql.length; ) {
     const newline = sql.indexOf('\n', start);
     const end = newline === -1 ? sql.length : newline;
     const line = sql.slice(start, end).trim();
     if (line !== '' && !line.startsWith('--')) return false;
-    if (/^--\s*slipway:no-transaction$/i.test(line)) return true;
+    if (marker.test(line)) return true;
     start = end + 1;
   }
   return false;
+}
+
+/**
+ * The schema objects a migration's SQL names, as far as the parser shows them: `table.column` for a
+ * column an `ALTER TABLE`, `RENAME COLUMN` or `CREATE INDEX` works on, the bare table name for
+ * anything else that names a table (DML, `DROP TABLE`, a constraint). Names are unqualified (a
+ * table of the same name in another schema counts as the same: a wider net, never a narrower one).
+ * What only a function body or dynamic SQL names is not seen.
+ */
+export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<string>> {
+  const names = new Set<string>();
+  const tableOf = (relation: unknown) => {
+    const name = (relation as { relname?: unknown } | undefined)?.relname;
+    return typeof name === 'string' ? name : null;
+  };
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) return node.forEach(walk);
+    if (node === null || typeof node !== 'object') return;
+    const record = node as Node;
+    const alter = record.AlterTableStmt as { relation?: unknown; cmds?: Array<{ AlterTableCmd?: { name?: string; def?: { ColumnDef?: { colname?: string } } } }> } | undefined;
+    const rename = record.RenameStmt as { relation?: unknown; renameType?: string; subname?: string; newname?: string } | undefined;
+    const index = record.IndexStmt as { relation?: unknown; idxname?: string; whereClause?: unknown; indexParams?: Array<{ IndexElem?: { name?: string } }> } | undefined;
+    const table = tableOf(alter?.relation ?? rename?.relation ?? index?.relation);
+    if (table !== null && alter !== undefined) {
+      for (const { AlterTableCmd: cmd } of alter.cmds ?? []) {
+        const column = cmd?.name ?? cmd?.def?.ColumnDef?.colname;
+        names.add(column === undefined ? table : `${table}.${column}`);
+        if (column === undefined) walk(cmd?.def);
+      }
+      return;
+    }
+    if (table !== null && rename?.renameType === 'OBJECT_COLUMN') {
+      names.add(`${table}.${rename.subname}`).add(`${table}.${rename.newname}`);
+      return;
+    }
+    if (table !== null && rename !== undefined) {
+      names.add(table).add(String(rename.newname));
+      return;
+    }
+    if (table !== null && index !== undefined) {
+      for (const param of index.indexParams ?? []) (param.IndexElem?.name === undefined ? names.add(table) : names.add(`${table}.${param.IndexElem.name}`));
+      if (index.idxname !== undefined) names.add(index.idxname);
+      walk(index.whereClause);
+      return;
+    }
+    // A relation: wrapped as a RangeVar node (FROM) or bare (INSERT INTO, UPDATE, DELETE).
+    if (typeof record.relname === 'string') names.add(record.relname);
+    // DROP TABLE/INDEX/VIEW … name their objects as lists of strings.
+    const drop = record.DropStmt as { objects?: Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> } | undefined;
+    for (const object of drop?.objects ?? []) {
+      const last = object.List?.items?.at(-1)?.String?.sval;
+      if (last !== undefined) names.add(last);
+    }
+    for (const value of Object.values(record)) walk(value);
+  };
+  walk(await parseStatements(sql, memo));
+  return names;
+}
+
+/** Do two sets of {@link namedObjects} overlap? A table overlaps each of its columns. Returns what they share, for messages. */
+export function sharedObjects(a: ReadonlySet<string>, b: ReadonlySet<string>): string[] {
+  const tableOf = (name: string) => name.split('.')[0]!;
+  const shared = new Set<string>();
+  for (const x of a) {
+    for (const y of b) {
+      if (x === y || (!x.includes('.') && tableOf(y) === x)) shared.add(y);
+      else if (!y.includes('.') && tableOf(x) === y) shared.add(x);
+    }
+  }
+  return [...shared].sort();
 }
 
 /**

@@ -90,8 +90,9 @@ describe('commands against a real database', () => {
     const planDown = await runCli(['plan', 'down', '--json', ...dbArgs(box, dir)]);
     expect(JSON.parse(planDown.stdout)).toEqual({
       direction: 'down',
-      steps: [{ version: '002_index_users', direction: 'down', transactional: false, sql: TWO['002_index_users.down.sql'] }],
+      steps: [{ version: '002_index_users', direction: 'down', transactional: false, phase: 'regular', sql: TWO['002_index_users.down.sql'] }],
       warnings: [],
+      deferred: [],
     });
 
     const down = await runCli(['down', '--json', ...dbArgs(box, dir)]);
@@ -99,8 +100,8 @@ describe('commands against a real database', () => {
     const result = JSON.parse(down.stdout);
     expect(result.executed.map((s: { version: string }) => s.version)).toEqual(['002_index_users']);
     expect(result.migrations).toEqual([
-      { version: '001_create_users', state: 'applied' },
-      { version: '002_index_users', state: 'pending' },
+      { version: '001_create_users', state: 'applied', phase: 'regular' },
+      { version: '002_index_users', state: 'pending', phase: 'regular' },
     ]);
     expect(jsonLines(down.stderr).some((l) => String(l.msg).startsWith('reverted 002_index_users ('))).toBe(true);
   });

@@ -47,7 +47,7 @@ describe('down after an interrupted revert', () => {
     await box.admin.query('UPDATE gate SET open = true');
 
     const planned = await preview({ databaseUrl: box.url, dir, direction: 'down', table: box.table, logger: silentLogger });
-    expect(planned.steps).toEqual([{ version: '002_index', direction: 'down', transactional: false, resumed: true, sql: GATED['002_index.down.sql'] }]);
+    expect(planned.steps).toEqual([{ version: '002_index', direction: 'down', transactional: false, phase: 'regular', resumed: true, sql: GATED['002_index.down.sql'] }]);
     const result = await run('down', dir);
     expect(result.executed.map((s) => [s.version, s.direction])).toEqual([['002_index', 'down']]);
     expect(await ledger()).toEqual([{ version: '001_create_events', state: 'applied' }]);

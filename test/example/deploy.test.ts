@@ -111,6 +111,18 @@ describe('deploy/tracker', () => {
     expect(args).not.toContain('--table');
   });
 
+  it('post-deploy: a Job after the rollout runs up --post-deploy on the same folder, database and image as the migration Job', () => {
+    const [post] = manifests(path.join(deploy, 'post-deploy')).find((d) => d.kind === 'Job')!.spec.template.spec.containers;
+    const [migrate] = patterns['migration-job'].find((d) => d.kind === 'Job')!.spec.template.spec.containers;
+    expect(post.image).toBe(migrate.image);
+    expect(post.command).toEqual(migrate.command);
+    const args: string[] = post.args;
+    expect(args.slice(0, 2)).toEqual(['up', '--post-deploy']);
+    expect(Number(args[args.indexOf('--traffic-window') + 1])).toBeGreaterThan(0);
+    expect(args[args.indexOf('--dir') + 1]).toBe(migrate.args[migrate.args.indexOf('--dir') + 1]);
+    expect(envOf(post)).toEqual(envOf(migrate));
+  });
+
   it('the image runs the compiled service where its tsconfig puts it', () => {
     const tsconfig = JSON.parse(readFileSync(path.join(root, 'examples/tracker/tsconfig.json'), 'utf8'));
     const main = path.join('examples/tracker', tsconfig.compilerOptions.outDir, 'main.js');

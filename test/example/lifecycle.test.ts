@@ -144,6 +144,25 @@ describe('/readyz', () => {
   });
 });
 
+describe('/readyz with a post-deploy migration pending', () => {
+  it('is 200: the post-deploy phase runs once every replica is ready, so it cannot wait for it', async () => {
+    box = await sandbox();
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'tracker-migrations-'));
+    try {
+      cpSync(MIGRATIONS, dir, { recursive: true });
+      writeFileSync(path.join(dir, '007_drop_issues_legacy.up.sql'), '-- slipway:post-deploy\nALTER TABLE issues DROP COLUMN IF EXISTS legacy;\n');
+      const service = await startService(serviceEnv(box, { SLIPWAY_DIR: dir }));
+      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true, migrations: VERSIONS.length + 1 } });
+      expect(service.lines().some((l) => /^left 1 post-deploy migration\(s\) pending \(007_drop_issues_legacy\)/.test(String(l.msg)))).toBe(true);
+      const post = await runCli(['up', '--post-deploy', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json']);
+      expect(post.code).toBe(0);
+      expect(post.stdout).toContain('applied 007_drop_issues_legacy');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('MIGRATE_ON_START=false (a migration Job migrates)', () => {
   it('serves without migrating, not ready; ready once the job applied the migrations', async () => {
     box = await sandbox();

@@ -75,6 +75,10 @@ const CASES: Record<string, { fires: string | string[]; safe: string | string[];
     fires: 'DROP TABLE orgs;',
     safe: 'CREATE TABLE scratch (id bigint);\nDROP TABLE scratch;',
   },
+  'ban-drop-default': {
+    fires: 'ALTER TABLE users ALTER COLUMN code DROP DEFAULT;',
+    safe: '-- slipway:post-deploy\nALTER TABLE users ALTER COLUMN code DROP DEFAULT;',
+  },
   'ban-drop-not-null': {
     fires: 'ALTER TABLE users ALTER COLUMN name DROP NOT NULL;',
     safe: "ALTER TABLE users ALTER COLUMN name SET DEFAULT '';",

@@ -494,11 +494,11 @@ describe('describeState', () => {
       row('005_gone'),
     ];
     expect(describeState(migrations, rows)).toEqual([
-      { version: '001_a', state: 'applied', appliedAt: at, durationMs: 5 },
-      { version: '002_b', state: 'edited', appliedAt: at, durationMs: 5 },
-      { version: '003_c', state: 'reverting', appliedAt: at, durationMs: 5, progress: 0 },
-      { version: '004_d', state: 'unknown-state', appliedAt: at, durationMs: 5 },
-      { version: '010_j', state: 'in-flight', appliedAt: null, durationMs: null, progress: 3 },
+      { version: '001_a', phase: 'regular', state: 'applied', appliedAt: at, durationMs: 5 },
+      { version: '002_b', phase: 'regular', state: 'edited', appliedAt: at, durationMs: 5 },
+      { version: '003_c', phase: 'regular', state: 'reverting', appliedAt: at, durationMs: 5, progress: 0 },
+      { version: '004_d', phase: 'regular', state: 'unknown-state', appliedAt: at, durationMs: 5 },
+      { version: '010_j', phase: 'regular', state: 'in-flight', appliedAt: null, durationMs: null, progress: 3 },
       { version: '005_gone', state: 'missing-file', appliedAt: at, durationMs: 5 },
       { version: '009_gone', state: 'missing-file', appliedAt: at, durationMs: 7 },
     ]);
@@ -506,8 +506,8 @@ describe('describeState', () => {
 
   it('shows a pending file without a date, and an applied row without a checksum as applied', () => {
     expect(describeState(migrations.slice(0, 2), [row('001_a', { checksum: null, progress: 4 })])).toEqual([
-      { version: '001_a', state: 'applied', appliedAt: at, durationMs: 5 },
-      { version: '002_b', state: 'pending', appliedAt: null, durationMs: null },
+      { version: '001_a', phase: 'regular', state: 'applied', appliedAt: at, durationMs: 5 },
+      { version: '002_b', phase: 'regular', state: 'pending', appliedAt: null, durationMs: null },
     ]);
   });
 

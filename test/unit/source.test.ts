@@ -321,6 +321,7 @@ describe('defineMigrations', () => {
       checksum: sha256(Buffer.from(up, 'utf8')),
       upSource: '<memory>/001_create_users.up.sql',
       downSource: '<memory>/001_create_users.down.sql',
+      phase: 'regular',
     });
   });
 

@@ -83,11 +83,12 @@ export function buildApp({ pool, logger, migrations }: AppOptions): FastifyInsta
   // Ready when every migration in the folder is applied: all of them, not just the newest
   // (a merged branch may add one that sorts below it). Pending (another replica is still
   // migrating, or an operator reverted one), edited or in flight: not ready. A row whose
-  // file this replica lacks (a newer release migrated ahead) does not count against it.
+  // file this replica lacks (a newer release migrated ahead) does not count against it, nor does
+  // a pending post-deploy migration: it runs once every replica of this release is ready.
   app.get('/readyz', async (request, reply) => {
     try {
       const report = await status({ ...migrations, pool, logger });
-      const unapplied = report.migrations.filter((m) => m.state !== 'applied' && m.state !== 'missing-file');
+      const unapplied = report.migrations.filter((m) => m.state !== 'applied' && m.state !== 'missing-file' && !(m.state === 'pending' && m.phase === 'post-deploy'));
       if (unapplied.length === 0) return { ready: true, migrations: report.migrations.length };
       return reply.code(503).send({ ready: false, unapplied: unapplied.map(({ version, state }) => ({ version, state })) });
     } catch (error) {

@@ -5,7 +5,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SourceError } from '../../errors.js';
-import { checksumOf, decodeSql, type Migration } from '../source.js';
+import { checksumOf, decodeSql, phaseOf, type Migration } from '../source.js';
 
 /** A folder's entries: files (symlinks included) and sub-folders, each sorted byte by byte; hidden ones left out. */
 export interface FolderEntries {
@@ -90,7 +90,7 @@ export function inOrder(parts: readonly MigrationParts[]): Migration[] {
     seen.set(part.version, part.upSource);
     const digits = /^\d+/.exec(part.version)?.[0];
     const name = digits === undefined ? part.version : part.version.slice(digits.length).replace(/^[_.-]/, '');
-    return { ...part, number: digits === undefined ? 0n : BigInt(digits), name, order };
+    return { ...part, number: digits === undefined ? 0n : BigInt(digits), name, order, phase: phaseOf(part.upSql) };
   });
 }
 
