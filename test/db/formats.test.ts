@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { adopt, migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
 import { openMigrationsFolder } from '../../src/migrations/formats/index.js';
 import { runCli } from '../support/cli.js';
-import { freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox } from '../support/db.js';
+import { captureLogger, freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
 
@@ -277,17 +277,26 @@ describe('folders refused in one line, nothing applied', () => {
     expect(await tables()).toEqual([]);
   });
 
-  it('a Drizzle file the journal does not list, and a journal entry without its file', async () => {
+  it('a Drizzle file the journal does not list is skipped with a warning, as Drizzle skips it; a journal entry without its file is refused', async () => {
     box = await sandbox();
     const journal = (tags: string[]) => JSON.stringify({ version: '7', dialect: 'postgresql', entries: tags.map((tag, idx) => ({ idx, version: '7', when: 1704447000000 + idx, tag, breakpoints: true })) });
-    const orphan = tempFolder({ '0000_a.sql': 'CREATE TABLE a (id int);', '0001_b.sql': 'CREATE TABLE b (id int);' });
-    await (await import('node:fs/promises')).mkdir(path.join(orphan, 'meta'));
-    await (await import('node:fs/promises')).writeFile(path.join(orphan, 'meta', '_journal.json'), journal(['0000_a']));
-    const error = await rejection(run('up', orphan), SourceError);
-    expect(error.message).toBe(`${path.join(orphan, '0001_b.sql')} is not in ${path.join(orphan, 'meta', '_journal.json')}, so Drizzle never runs it: add it with drizzle-kit generate --custom, or delete it`);
-    await (await import('node:fs/promises')).writeFile(path.join(orphan, 'meta', '_journal.json'), journal(['0000_a', '0001_b', '0002_c']));
-    expect((await rejection(run('up', orphan), SourceError)).message).toMatch(/_journal\.json lists 0002_c but .*0002_c\.sql does not exist: restore the file, or remove its journal entry/);
+    const missing = tempFolder({ '0000_a.sql': 'CREATE TABLE a (id int);', '0001_b.sql': 'CREATE TABLE b (id int);' });
+    await (await import('node:fs/promises')).mkdir(path.join(missing, 'meta'));
+    await (await import('node:fs/promises')).writeFile(path.join(missing, 'meta', '_journal.json'), journal(['0000_a', '0001_b', '0002_c']));
+    expect((await rejection(run('up', missing), SourceError)).message).toMatch(/_journal\.json lists 0002_c but .*0002_c\.sql does not exist: restore the file, or remove its journal entry/);
     expect(await tables()).toEqual([]);
+
+    // Drizzle's own order leaves 0001_b out, so the schema Drizzle (or psql over the journal) builds has no table b.
+    const orphan = tempFolder({ '0000_a.sql': 'CREATE TABLE a (id int);', '0001_b.sql': 'CREATE TABLE b (id int);', '0002_c.sql': 'CREATE TABLE c (id int);' });
+    await (await import('node:fs/promises')).mkdir(path.join(orphan, 'meta'));
+    await (await import('node:fs/promises')).writeFile(path.join(orphan, 'meta', '_journal.json'), journal(['0000_a', '0002_c']));
+    const { logger, lines } = captureLogger();
+    const up = await run('up', orphan, { logger });
+    expect(up.executed.map((s) => s.version)).toEqual(['0000_a', '0002_c']);
+    expect(lines.filter((l) => l.level === 40).map((l) => l.msg)).toEqual([
+      `${path.join(orphan, '0001_b.sql')} is not in ${path.join(orphan, 'meta', '_journal.json')}, so Drizzle never runs it: skipped; add it with drizzle-kit generate --custom, or delete it`,
+    ]);
+    expect(await tables()).toEqual(['a', 'c']);
   });
 
   it('an empty folder (notes and hidden files only) still has nothing to apply', async () => {

@@ -164,11 +164,16 @@ describe('Drizzle', () => {
     expect(migrations[0]!.upSql).toContain('--> statement-breakpoint');
   });
 
-  it('refuses a file the journal does not list, an entry without its file, a broken journal, a repeated tag', () => {
+  it('skips, with one warning, the files the journal does not list', () => {
     const orphan = folder({ 'meta/_journal.json': journal(['0000_a']), '0000_a.sql': 'SELECT 1;', '0001_b.sql': 'SELECT 2;', '0002_c.sql': 'SELECT 3;' });
-    expect(refusal(() => read(orphan))).toBe(
-      `${path.join(orphan, '0001_b.sql')} (and 0002_c.sql) is not in ${path.join(orphan, 'meta', '_journal.json')}, so Drizzle never runs it: add it with drizzle-kit generate --custom, or delete it`,
-    );
+    const opened = openMigrationsFolder(orphan);
+    expect(opened.readMigrations().map((m) => m.version)).toEqual(['0000_a']);
+    expect(opened.warnings).toEqual([
+      `${path.join(orphan, '0001_b.sql')} (and 0002_c.sql) is not in ${path.join(orphan, 'meta', '_journal.json')}, so Drizzle never runs it: skipped; add it with drizzle-kit generate --custom, or delete it`,
+    ]);
+  });
+
+  it('refuses an entry without its file, a broken journal, a repeated tag', () => {
     expect(refusal(() => read(folder({ 'meta/_journal.json': journal(['0000_a', '0001_b']), '0000_a.sql': 'SELECT 1;' })))).toMatch(/lists 0001_b but .*0001_b\.sql does not exist/);
     expect(refusal(() => read(folder({ 'meta/_journal.json': '{"entries": [', '0000_a.sql': '' })))).toMatch(/_journal\.json is not valid JSON \(/);
     expect(refusal(() => read(folder({ 'meta/_journal.json': '{"entries": [{"tag": "../x"}]}' })))).toMatch(/has no entries list of/);

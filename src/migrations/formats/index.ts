@@ -85,23 +85,24 @@ export function openMigrationsFolder(dir: string, format?: MigrationFormat): Ope
     const listing = listMigrationsFolder(dir);
     return { format: layout, warnings: listing.warnings, readMigrations: () => readListedMigrations(listing) };
   }
-  const migrations = readAs(entries, layout);
-  return { format: layout, warnings: [], readMigrations: () => migrations };
+  const { migrations, warnings } = readAs(entries, layout);
+  return { format: layout, warnings, readMigrations: () => migrations };
 }
 
-function readAs(entries: FolderEntries, format: Exclude<MigrationFormat, 'slipway' | 'golang-migrate'>): Migration[] {
+function readAs(entries: FolderEntries, format: Exclude<MigrationFormat, 'slipway' | 'golang-migrate'>): { migrations: Migration[]; warnings: string[] } {
+  const read = (migrations: Migration[]) => ({ migrations, warnings: [] });
   switch (format) {
     case 'prisma':
-      return readPrismaFolder(entries);
+      return read(readPrismaFolder(entries));
     case 'drizzle':
       if (!hasDrizzleJournal(entries)) throw new SourceError(`${inFolder(entries.dir, 'meta', '_journal.json')} does not exist: Drizzle's journal says which files run; restore it`);
       return readDrizzleFolder(entries);
     case 'maragudk':
-      return readMaragudkFolder(entries);
+      return read(readMaragudkFolder(entries));
     case 'supabase':
-      return readSupabaseFolder(entries);
+      return read(readSupabaseFolder(entries));
     default:
-      return readSectionFolder(entries, format);
+      return read(readSectionFolder(entries, format));
   }
 }
 
@@ -126,7 +127,7 @@ export function detectFormat(entries: FolderEntries): MigrationFormat | null {
   else if (entries.files.includes(PRISMA_LOCK_FILE)) note('prisma', PRISMA_LOCK_FILE);
 
   const unexplained: string[] = [];
-  // Drizzle's journal says what each .sql file is: its reader refuses those it does not list.
+  // Drizzle's journal says what each .sql file is: its reader skips, with a warning, those it does not list.
   const sqlFiles = found.has('drizzle') ? [] : entries.files.filter((file) => /\.sql$/i.test(file));
   for (const file of sqlFiles) {
     if (SLIPWAY_FILE.test(file)) note('slipway', file);
