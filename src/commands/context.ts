@@ -59,6 +59,14 @@ export interface MigrateOptions extends ConnectionSource {
   /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
   readonly lockRetries?: number;
   /**
+   * up: run consecutive transactional migrations in one transaction (one commit instead of one
+   * each; every file still writes its own row in it). When one fails the batch is rolled back and
+   * its migrations run one by one, so the failing file is reported as usual and those before it
+   * are applied. Default: only when the ledger has no rows (a new database, CI, a test template);
+   * `false` never, `true` also on a database that has applied migrations.
+   */
+  readonly batch?: boolean;
+  /**
    * up: lint the pending migrations before taking the lock (see `lint`) and refuse to run any
    * of them on an error-level finding (a `LintError`). `true` for the default rules, or the
    * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).

@@ -1,0 +1,107 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
+import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { migrationsDir } from '../support/files.js';
+
+// On an empty ledger consecutive transactional migrations share one transaction; a failure
+// rolls the batch back and runs its files one by one. Each file records txid_current(): one
+// transaction id for a batch, one per file otherwise.
+
+let box: Sandbox;
+afterEach(async () => box?.cleanup());
+
+function up(dir: string, extra: Partial<MigrateOptions> = {}) {
+  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+}
+
+/** `n` migrations from `first`, each recording its transaction; the first creates the table. */
+function recording(first: number, n: number, extra: Record<string, string> = {}): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let i = first; i < first + n; i++) {
+    const v = String(i).padStart(3, '0');
+    const create = i === 1 ? 'CREATE TABLE seen (version text, xid bigint);\n' : '';
+    files[`${v}_m${v}.up.sql`] = `${create}INSERT INTO seen VALUES ('${v}', txid_current());`;
+  }
+  return { ...files, ...extra };
+}
+
+async function transactions(): Promise<number> {
+  return Number((await box.admin.query('SELECT count(DISTINCT xid) AS n FROM seen')).rows[0].n);
+}
+async function versions(): Promise<string[]> {
+  return (await box.admin.query(`SELECT version FROM ${box.table} ORDER BY version`)).rows.map((r) => r.version);
+}
+
+describe('batches on an empty ledger', () => {
+  it('applies N files in one transaction, with N rows, each with its own time', async () => {
+    box = await sandbox();
+    const result = await up(migrationsDir(recording(1, 6)));
+    expect(result.executed.map((s) => s.version)).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005', '006_m006']);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005', '006_m006']);
+    expect(await transactions()).toBe(1);
+    const { rows } = await box.admin.query(`SELECT state, duration_ms, applied_at FROM ${box.table}`);
+    for (const row of rows) {
+      expect(row.state).toBe('applied');
+      expect(row.duration_ms).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('gives every file of a batch the session as the run started it', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({
+      '001_a.up.sql': `SET search_path = pg_catalog; SET LOCAL statement_timeout = '1s'; CREATE TABLE ${box.schema}.a (id int);`,
+      '002_b.up.sql': `CREATE TABLE b (setting text); INSERT INTO b VALUES (current_setting('statement_timeout'));`,
+    });
+    await up(dir);
+    // b landed in the sandbox schema (search_path restored) and saw the session's statement_timeout.
+    expect((await box.admin.query(`SELECT setting FROM ${box.schema}.b`)).rows).toEqual([{ setting: '15s' }]);
+  });
+
+  it('a failure in file k rolls the batch back, applies 1..k-1 one by one and reports k as an unbatched run does', async () => {
+    const failing = { '004_m004.up.sql': "INSERT INTO seen VALUES ('004', txid_current());\nSELECT no_such_column FROM seen;" };
+    const dir = migrationsDir(recording(1, 5, failing));
+    box = await sandbox();
+    const unbatched = await up(dir, { batch: false }).catch((e: unknown) => e);
+    await box.cleanup();
+
+    box = await sandbox();
+    const error = await up(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationFailedError);
+    expect((error as Error).message).toMatch(/^migration 004_m004 \(up\) failed at line 2 in .*004_m004\.up\.sql: column "no_such_column" does not exist/);
+    expect((error as Error).message).toBe((unbatched as Error).message);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    // Run one by one after the rollback: one transaction each, nothing of 004 or 005.
+    expect((await box.admin.query('SELECT version FROM seen ORDER BY 1')).rows.map((r) => r.version)).toEqual(['001', '002', '003']);
+    expect(await transactions()).toBe(3);
+  });
+
+  it('a statement Postgres refuses in a transaction ends a batch', async () => {
+    box = await sandbox();
+    const dir = migrationsDir(recording(1, 5, { '003_m003.up.sql': 'CREATE INDEX CONCURRENTLY seen_version ON seen (version);' }));
+    await up(dir);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005']);
+    // 001-002 in one, 004-005 in another.
+    expect((await box.admin.query('SELECT version FROM seen GROUP BY version, xid ORDER BY 1')).rows).toHaveLength(4);
+    expect(await transactions()).toBe(2);
+  });
+});
+
+describe('a ledger with rows', () => {
+  it('commits each migration on its own, unless asked to batch', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 1)));
+    await up(migrationsDir(recording(1, 4)));
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004']);
+    expect(await transactions()).toBe(4);
+
+    await up(migrationsDir(recording(1, 7)), { batch: true });
+    expect(await versions()).toHaveLength(7);
+    expect(await transactions()).toBe(5);
+  });
+
+  it('batch: false commits each migration on an empty ledger too', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 3)), { batch: false });
+    expect(await transactions()).toBe(3);
+  });
+});
