@@ -11,6 +11,7 @@ import { checkDatabaseName, parseTableName } from '../db/identifier.js';
 import { SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
+import { defaultParseCacheDir, useParseCache } from '../sql/parse-cache.js';
 import type { LintConfig, LintFormat, LintSettings } from '../commands/lint.js';
 import type { MigrateOptions } from '../commands/migrate.js';
 import { MIGRATION_FORMATS, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
@@ -30,6 +31,11 @@ const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// The CLI keeps what the parser said about each file across runs (SLIPWAY_CACHE_DIR moves it,
+// SLIPWAY_CACHE=off turns it off): its runs are short, each would parse every pending file again.
+// The library only when SLIPWAY_CACHE_DIR says where: a service's process must not write files unasked.
+useParseCache(defaultParseCacheDir());
 
 /** Options every database command takes; flags win over the environment. */
 interface DatabaseFlags {
