@@ -302,12 +302,14 @@ export async function main(argv: string[]): Promise<number> {
       .description('apply pending migrations (every one, or up to --to), once slipway lint finds no error in them')
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
+      .option('--batch', 'run consecutive transactional migrations in one transaction even when some are applied (default: only on an empty ledger)')
+      .option('--no-batch', 'commit each migration on its own, on an empty ledger too')
       .addOption(lintConfigOption()),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; batch?: boolean }) => {
     if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }) })) return;
     const run = await begin(flags);
     const { migrate } = await api();
-    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: await lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }) });
+    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), lint: await lintFlag(flags, run.logger), direction: 'up', ...(flags.to !== undefined && { target: flags.to }), ...(flags.batch !== undefined && { batch: flags.batch }) });
     if (json) printJson(result);
   });
 
