@@ -103,11 +103,17 @@ export async function execute(
     const batch = retry.batch && p.direction === 'up' ? batchFrom(parsed, index, p.steps.length) : 1;
     if (batch > 1 && !signal?.aborted) {
       const steps = p.steps.slice(index, index + batch).map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
-      const durations = await withCancellation(session, lock.pid, signal, () => runBatch(steps));
-      if (durations !== null) {
-        durations.forEach((durationMs, i) => report(index + i, durationMs));
+      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps));
+      if (Array.isArray(outcome)) {
+        outcome.forEach((durationMs, i) => report(index + i, durationMs));
         index += batch;
         continue;
+      }
+      if (signal?.aborted) {
+        const [first, last] = [steps[0]!.migration.version, steps.at(-1)!.migration.version];
+        throw new AbortedError(
+          `stopped during ${steps[outcome.failedAt]!.migration.version} (up), which ran in one transaction with ${first} to ${last} (an empty ledger's batch): it was rolled back, none of them is applied; ${executed.length} migration(s) ran before it`,
+        );
       }
       logger.debug({ versions: steps.map((s) => s.migration.version) }, `a batch of ${batch} migrations failed and was rolled back: running them one by one`);
     }
@@ -130,11 +136,11 @@ function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): num
 /**
  * Runs consecutive transactional migrations in ONE transaction, each still claiming its row
  * and getting the session as the run started it (restored between files); one commit for all.
- * Returns each one's time, or null when anything failed: the batch was rolled back (nothing of
+ * Returns each one's time, or which one failed: the batch was rolled back (nothing of
  * it remains) and the caller runs its migrations one by one, which reports the failing file
  * exactly as a lone run does, retries lock timeouts, and applies the ones before it.
  */
-async function runBatch(steps: readonly Step[]): Promise<number[] | null> {
+async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: number }> {
   const durations: number[] = [];
   const last = steps.length - 1;
   for (const [n, step] of steps.entries()) {
@@ -150,7 +156,7 @@ async function runBatch(steps: readonly Step[]): Promise<number[] | null> {
         await watched(step.session, pid, migration.version, step.logger, () => client.query(`${index === 0 ? `${open} ` : ''}${part.text}${index === parts.length - 1 ? close(restore) : ''}`), seen, { after });
       } catch {
         await ledger.rollback(client);
-        return null;
+        return { failedAt: n };
       }
     }
     durations.push(performance.now() - started);

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
+import { AbortedError, migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
@@ -83,6 +83,31 @@ describe('batches on an empty ledger', () => {
     // 001-002 in one, 004-005 in another.
     expect((await box.admin.query('SELECT version FROM seen GROUP BY version, xid ORDER BY 1')).rows).toHaveLength(4);
     expect(await transactions()).toBe(2);
+  });
+});
+
+describe('stopping a batch', () => {
+  it('an abort during a batch rolls all of it back and says so, naming the running file', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({
+      '001_users.up.sql': 'CREATE TABLE users (id int);',
+      '002_slow.up.sql': 'CREATE TABLE posts (id int);\nSELECT pg_sleep(60);',
+      '003_tags.up.sql': 'CREATE TABLE tags (id int);',
+    });
+    const controller = new AbortController();
+    const running = up(dir, { signal: controller.signal }).catch((e: unknown) => e);
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const { rows } = await box.admin.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()`);
+      if (rows.length > 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    controller.abort();
+    const error = await running;
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^stopped during 002_slow \(up\), which ran in one transaction with 001_users to 003_tags .*none of them is applied; 0 migration\(s\) ran before it$/);
+    expect((await box.admin.query(`SELECT count(*)::int AS n FROM ${box.table}`)).rows[0].n).toBe(0);
+    expect((await box.admin.query(`SELECT to_regclass('users') AS t`)).rows[0].t).toBeNull();
   });
 });
 
