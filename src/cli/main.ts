@@ -5,6 +5,7 @@
  */
 import './runtime.js';
 import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
 import { checkDatabaseName, parseTableName } from '../db/identifier.js';
@@ -34,8 +35,10 @@ const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import
 
 // The CLI keeps what the parser said about each file across runs (SLIPWAY_CACHE_DIR moves it,
 // SLIPWAY_CACHE=off turns it off): its runs are short, each would parse every pending file again.
-// The library only when SLIPWAY_CACHE_DIR says where: a service's process must not write files unasked.
-useParseCache(defaultParseCacheDir());
+useParseCache(defaultParseCacheDir(), () => {
+  const parser = (createRequire(import.meta.url)('libpg-query/package.json') as { version: string }).version;
+  return `libpg-query ${parser}\0slipway ${packageJson.version}`;
+});
 
 /** Options every database command takes; flags win over the environment. */
 interface DatabaseFlags {

@@ -1,24 +1,26 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
 /**
  * What the parser said about a text, kept on disk across runs: an unchanged file is not parsed
  * again (nor is the WebAssembly parser loaded when every file is known). An entry is named by a
- * hash of the text, the parser's version and slipway's, and carries a hash of its own content:
- * one that does not match (a torn or edited entry) is ignored and written again, never trusted.
+ * hash of the text and of the versions its user names (the parser's and slipway's), and carries a
+ * hash of its own content: one that does not match (a torn or edited entry) is ignored and
+ * written again, never trusted.
  *
- * Off unless a directory is set: `SLIPWAY_CACHE_DIR` (for the library too), or the CLI's default
- * (see {@link defaultParseCacheDir}); `SLIPWAY_CACHE=off` turns it off everywhere.
+ * Off until {@link useParseCache} turns it on: the CLI does, the library does not (a service's
+ * process writes no files unasked, and keeps one run's parses in memory anyway).
+ * `SLIPWAY_CACHE_DIR` moves it, `SLIPWAY_CACHE=off` turns it off.
  */
-let chosen: string | null = null;
+let config: { readonly dir: string; readonly versions: () => string } | null = null;
 let versions: string | null = null;
 
-/** Sets the directory used when `SLIPWAY_CACHE_DIR` is not set (null: none). */
-export function useParseCache(dir: string | null): void {
-  chosen = dir;
+/** Turns the cache on in `dir` (null: off); `versions` names what the entries depend on, read on first use. */
+export function useParseCache(dir: string | null, versionsOf: () => string): void {
+  config = dir === null ? null : { dir, versions: versionsOf };
+  versions = null;
 }
 
 /** The CLI's default: `$XDG_CACHE_HOME/slipway/parse`, else `~/.cache/slipway/parse`. */
@@ -28,17 +30,12 @@ export function defaultParseCacheDir(): string {
 
 /** The directory in use, or null when the cache is off. */
 export function parseCacheDir(): string | null {
-  if (/^(off|0|false|no)$/i.test(process.env.SLIPWAY_CACHE ?? '')) return null;
-  return process.env.SLIPWAY_CACHE_DIR || chosen;
+  if (config === null || /^(off|0|false|no)$/i.test(process.env.SLIPWAY_CACHE ?? '')) return null;
+  return process.env.SLIPWAY_CACHE_DIR || config.dir;
 }
 
 function versionsKey(): string {
-  if (versions === null) {
-    const require = createRequire(import.meta.url);
-    const parser = (require('libpg-query/package.json') as { version: string }).version;
-    const slipway = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-    versions = `libpg-query ${parser}\0slipway ${slipway}\0format 1`;
-  }
+  versions ??= `${config!.versions()}\0format 1`;
   return versions;
 }
 

@@ -3,10 +3,11 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, type MigrateOptions } from '../../src/index.js';
 import { parserCalls, parseSql } from '../../src/sql/parse.js';
+import { useParseCache } from '../../src/sql/parse-cache.js';
 import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
 
-// What the parser said about a file is kept across runs in SLIPWAY_CACHE_DIR: a second run over
+// What the parser said about a file is kept across runs in the parse cache (the CLI turns it on): a second run over
 // unchanged files does not call it (parserCalls counts the calls); a damaged entry is ignored.
 
 let box: Sandbox;
@@ -14,10 +15,11 @@ let cacheDir: string;
 afterEach(async () => box?.cleanup());
 beforeAll(() => {
   cacheDir = tempFolder({}, 'slipway-cache-');
-  process.env.SLIPWAY_CACHE_DIR = cacheDir;
+  // As the CLI does; the library leaves it off.
+  useParseCache(cacheDir, () => 'parse-cache test');
 });
 afterAll(() => {
-  delete process.env.SLIPWAY_CACHE_DIR;
+  useParseCache(null, () => '');
   delete process.env.SLIPWAY_CACHE;
 });
 
@@ -86,6 +88,21 @@ describe('the parse cache', () => {
       const before = parserCalls.count;
       expect(await parseSql(text, 'x.sql')).toEqual(first);
       expect(parserCalls.count).toBe(before + 1);
+    }
+  });
+
+  it('SLIPWAY_CACHE_DIR moves it', async () => {
+    const moved = tempFolder({}, 'slipway-cache-moved-');
+    process.env.SLIPWAY_CACHE_DIR = moved;
+    try {
+      const text = `-- ${Math.random()}\nSELECT 2;`;
+      const before = parserCalls.count;
+      await parseSql(text, 'x.sql');
+      await parseSql(text, 'x.sql');
+      expect(parserCalls.count - before).toBe(1);
+      expect(readdirSync(moved, { recursive: true }).some((f) => String(f).endsWith('.json'))).toBe(true);
+    } finally {
+      delete process.env.SLIPWAY_CACHE_DIR;
     }
   });
 
