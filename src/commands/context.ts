@@ -9,7 +9,7 @@ import { checkConnectionSource, openSession, type ConnectionSource, type Session
 import type { Direction } from '../migrations/plan.js';
 import type { LintSettings } from '../lint/lint.js';
 import { UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { defaultLogger } from '../log/lines.js';
 import { defineMigrations, type Migration, type MigrationInput, type MigrationsFolder } from '../migrations/source.js';
 import { checkFormat, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
 
@@ -92,7 +92,7 @@ export function prepareLazily(options: InspectOptions) {
   const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
-  const logger = options.logger ?? createLogger();
+  const logger = options.logger ?? defaultLogger();
   const { readMigrations, warnings, format } = listMigrations(options);
   // Another tool's layout is said once: what was detected is never a silent choice.
   if (format !== null && format !== 'slipway' && format !== 'golang-migrate') logger.info({ dir: options.dir, format }, `reading ${options.dir} as a ${format} folder`);

@@ -125,11 +125,14 @@ export async function execute(
 /**
  * How many steps from `from` can share one transaction: consecutive transactional files that
  * open it with a plain BEGIN (a file's own isolation level or a statement Postgres refuses in a
- * transaction ends the batch).
+ * transaction ends the batch). A batch must never succeed where the files one by one would fail:
+ * a file that adds an enum value starts a new batch (a value added to a type created in the same
+ * transaction is usable at once, one added to a committed type is not).
  */
 function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): number {
   let n = 0;
-  while (from + n < end && parsed[from + n]!.transactional && /^BEGIN$/i.test(parsed[from + n]!.begin.trim())) n++;
+  const joins = (sql: ParsedSql) => sql.transactional && /^BEGIN$/i.test(sql.begin.trim()) && (n === 0 || !needsServerVersion(sql));
+  while (from + n < end && joins(parsed[from + n]!)) n++;
   return Math.max(n, 1);
 }
 
@@ -148,12 +151,14 @@ async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: 
     const started = performance.now();
     const begin = [n === 0 ? 'BEGIN' : '', lockTimeoutSql(step)].filter(Boolean).join('; ');
     const { open, close } = ledger.transaction(direction, migration, pid, begin, { commit: n === last });
+    // Deferred constraints are checked where this file's own commit would check them.
+    const end = n === last ? restore : `SET CONSTRAINTS ALL IMMEDIATE;\n${restore}`;
     const parts = sql.parts.length === 0 ? [{ text: '', line: 1 }] : sql.parts;
     for (const [index, part] of parts.entries()) {
       try {
         const seen = { blockers: [] };
         const after = step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
-        await watched(step.session, pid, migration.version, step.logger, () => client.query(`${index === 0 ? `${open} ` : ''}${part.text}${index === parts.length - 1 ? close(restore) : ''}`), seen, { after });
+        await watched(step.session, pid, migration.version, step.logger, () => client.query(`${index === 0 ? `${open} ` : ''}${part.text}${index === parts.length - 1 ? close(end) : ''}`), seen, { after });
       } catch {
         await ledger.rollback(client);
         return { failedAt: n };

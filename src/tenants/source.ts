@@ -8,7 +8,7 @@ import pg from 'pg';
 import { checkConnectionString, targetOf } from '../db/errors.js';
 import { backendPid, openSession } from '../db/session.js';
 import { AbortedError, SlipwayError, TenantError, UsageError } from '../errors.js';
-import { passwordsOf, scrubSecrets } from '../log.js';
+import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { parseStatements } from '../sql/parse.js';
 
 /** One tenant: a whole database, or one schema of a database. */

@@ -75,6 +75,22 @@ describe('batches on an empty ledger', () => {
     expect(await transactions()).toBe(3);
   });
 
+  it('never succeeds where the files one by one fail: a deferred constraint is checked at the end of its file', async () => {
+    const dir = migrationsDir({
+      '001_orphan.up.sql': 'CREATE TABLE parent (id int PRIMARY KEY);\nCREATE TABLE child (parent int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO child VALUES (1);',
+      '002_parent.up.sql': 'INSERT INTO parent VALUES (1);',
+    });
+    box = await sandbox();
+    const unbatched = await up(dir, { batch: false }).catch((e: unknown) => e);
+    await box.cleanup();
+    box = await sandbox();
+    const error = await up(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationFailedError);
+    expect((error as Error).message).toMatch(/^migration 001_orphan \(up\) failed in .*violates foreign key constraint/);
+    expect((error as Error).message).toBe((unbatched as Error).message);
+    expect(await versions()).toEqual([]);
+  });
+
   it('a statement Postgres refuses in a transaction ends a batch', async () => {
     box = await sandbox();
     const dir = migrationsDir(recording(1, 5, { '003_m003.up.sql': 'CREATE INDEX CONCURRENTLY seen_version ON seen (version);' }));
