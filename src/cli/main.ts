@@ -279,6 +279,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
       failFast: flags.failFast === true,
       ...lockRetryOptions(flags),
+      ...(command === 'up' && (flags as { batch?: boolean }).batch !== undefined && { batch: (flags as { batch?: boolean }).batch }),
       ...((command === 'up' || (command === 'plan' && request.direction === 'up')) && { lint: await lintFlag(flags, logger) }),
       logger,
       signal: controller.signal,
