@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
-import { sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 // On an empty ledger consecutive transactional migrations share one transaction; a failure
@@ -99,6 +99,28 @@ describe('batches on an empty ledger', () => {
     // 001-002 in one, 004-005 in another.
     expect((await box.admin.query('SELECT version FROM seen GROUP BY version, xid ORDER BY 1')).rows).toHaveLength(4);
     expect(await transactions()).toBe(2);
+  });
+});
+
+describe('lock timeouts in a batch', () => {
+  it('a batch that times out on a lock is rolled back; its files then run one by one and are retried until they get it', async () => {
+    box = await sandbox();
+    await box.admin.query('CREATE TABLE busy (id int)');
+    const dir = migrationsDir(recording(1, 3, { '002_m002.up.sql': "ALTER TABLE busy ADD COLUMN note text;\nINSERT INTO seen VALUES ('002', txid_current());" }));
+    const holder = await box.connect();
+    await holder.query('BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE');
+    const { logger, lines } = captureLogger();
+    const running = up(dir, { logger, lockTimeout: 200, lockRetries: 8 });
+    // Released once a retry was announced: the run must then get the lock and finish.
+    for (let i = 0; i < 600 && !lines.some((l) => /could not get a lock within lock_timeout/.test(String(l.msg))); i++) await new Promise((r) => setTimeout(r, 25));
+    await holder.query('COMMIT');
+    const result = await running;
+    expect(result.executed.map((s) => s.version)).toEqual(['001_m001', '002_m002', '003_m003']);
+    expect(lines.some((l) => /^002_m002 could not get a lock within lock_timeout \(200 ms\).*retrying/.test(String(l.msg)))).toBe(true);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    // After the rollback the batch's files ran one by one, each in its own transaction.
+    expect(await transactions()).toBe(3);
+    expect((await box.admin.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'busy' ORDER BY 1`, [box.schema])).rows.map((r) => r.column_name)).toEqual(['id', 'note']);
   });
 });
 
