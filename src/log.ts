@@ -2,8 +2,9 @@ import pino, { type Logger } from 'pino';
 
 export type { Logger } from 'pino';
 
-/** Object keys whose values are never logged. */
-export const REDACTED_PATHS = ['password', 'databaseUrl', 'connectionString', '*.password', '*.databaseUrl', '*.connectionString'];
+import { REDACTED_PATHS } from './log/lines.js';
+
+export { REDACTED_PATHS };
 
 export { redactConnectionString, passwordsOf, scrubSecrets } from './secrets.js';
 

@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
-import pino, { type Logger } from 'pino';
-import { REDACTED_PATHS } from '../log.js';
+import type pino from 'pino';
+import type { Logger } from 'pino';
+import { jsonLinesLogger, REDACTED_PATHS } from '../log/lines.js';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -14,10 +15,11 @@ export async function cliLogger(options: { level: string; format?: LogFormat | u
   const fd = options.toStderr ? 2 : 1;
   const isTTY = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
   const format = options.format ?? (isTTY ? 'pretty' : 'json');
+  // JSON lines without pino: every replica's startup (JSON logs) skips loading it.
+  if (format === 'json') return jsonLinesLogger(fd, options.level);
   const settings: pino.LoggerOptions = { name: 'slipway', level: options.level, redact: { paths: REDACTED_PATHS, censor: '***' } };
-  if (format === 'json') return pino(settings, pino.destination({ fd, sync: true }));
-  // Loaded only for a terminal: every replica's startup (JSON logs) skips it.
-  const { prettyFactory } = await import('pino-pretty');
+  // Loaded only for a terminal.
+  const [{ default: pino }, { prettyFactory }] = await Promise.all([import('pino'), import('pino-pretty')]);
   const pretty = prettyFactory({ colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', hideObject: true });
   return pino(settings, progressAware(fd, isTTY, (record) => pretty(record)));
 }

@@ -5,6 +5,7 @@
  */
 import './runtime.js';
 import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { parseEnv } from 'node:util';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { Logger } from 'pino';
@@ -12,6 +13,7 @@ import { checkDatabaseName, parseTableName } from '../db/identifier.js';
 import { IntegrityError, LintError, SlipwayError, SourceError, UsageError } from '../errors.js';
 import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { toLockKey } from '../db/lock-key.js';
+import { defaultParseCacheDir, useParseCache } from '../sql/parse-cache.js';
 import type { LintConfig, LintFormat, LintSettings } from '../commands/lint.js';
 import type { MigrateOptions } from '../commands/migrate.js';
 import { MIGRATION_FORMATS, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
@@ -31,6 +33,13 @@ const EXIT_FAILURE = 1;
 const EXIT_USAGE = 2;
 
 const packageJson = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+
+// The CLI keeps what the parser said about each file across runs (SLIPWAY_CACHE_DIR moves it,
+// SLIPWAY_CACHE=off turns it off): its runs are short, each would parse every pending file again.
+useParseCache(defaultParseCacheDir(), () => {
+  const parser = (createRequire(import.meta.url)('libpg-query/package.json') as { version: string }).version;
+  return `libpg-query ${parser}\0slipway ${packageJson.version}`;
+});
 
 /** Options every database command takes; flags win over the environment. */
 interface DatabaseFlags {
@@ -280,6 +289,7 @@ export async function main(argv: string[]): Promise<number> {
       ...(flags.concurrency !== undefined && { concurrency: flags.concurrency }),
       failFast: flags.failFast === true,
       ...lockRetryOptions(flags),
+      ...(command === 'up' && (flags as { batch?: boolean }).batch !== undefined && { batch: (flags as { batch?: boolean }).batch }),
       ...((command === 'up' || (command === 'plan' && request.direction === 'up')) && { lint: await lintFlag(flags, logger) }),
       logger,
       signal: controller.signal,
@@ -311,8 +321,10 @@ export async function main(argv: string[]): Promise<number> {
           .argParser(positiveSeconds),
       )
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
+      .option('--batch', 'run consecutive transactional migrations in one transaction even when some are applied (default: only on an empty ledger)')
+      .option('--no-batch', 'commit each migration on its own, on an empty ledger too')
       .addOption(lintConfigOption()),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number }) => {
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number; batch?: boolean }) => {
     if (flags.trafficWindow !== undefined && flags.postDeploy !== true) throw new UsageError('--traffic-window goes with --post-deploy: it checks what the post-deploy migrations drop or rename');
     if (flags.trafficWindow !== undefined && flags.tenants !== undefined) throw new UsageError('--traffic-window is not supported with --tenants: check one database at a time');
     if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }), ...(flags.postDeploy === true && { postDeploy: true }) })) return;
@@ -335,6 +347,7 @@ export async function main(argv: string[]): Promise<number> {
       direction: 'up',
       ...(flags.to !== undefined && { target: flags.to }),
       ...(flags.postDeploy === true && { postDeploy: true }),
+      ...(flags.batch !== undefined && { batch: flags.batch }),
     });
     if (json) printJson(result);
   });

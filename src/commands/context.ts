@@ -9,7 +9,7 @@ import { checkConnectionSource, openSession, type ConnectionSource, type Session
 import type { Direction } from '../migrations/plan.js';
 import type { LintSettings } from '../lint/lint.js';
 import { UsageError } from '../errors.js';
-import { createLogger } from '../log.js';
+import { defaultLogger } from '../log/lines.js';
 import { defineMigrations, type Migration, type MigrationInput, type MigrationsFolder } from '../migrations/source.js';
 import { checkFormat, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
 
@@ -64,6 +64,14 @@ export interface MigrateOptions extends ConnectionSource {
   /** How many times a migration that hit `lockTimeout` is retried, with backoff. Default 5. */
   readonly lockRetries?: number;
   /**
+   * up: run consecutive transactional migrations in one transaction (one commit instead of one
+   * each; every file still writes its own row in it). When one fails the batch is rolled back and
+   * its migrations run one by one, so the failing file is reported as usual and those before it
+   * are applied. Default: only when the ledger has no rows (a new database, CI, a test template);
+   * `false` never, `true` also on a database that has applied migrations.
+   */
+  readonly batch?: boolean;
+  /**
    * up: lint the pending migrations before taking the lock (see `lint`) and refuse to run any
    * of them on an error-level finding (a `LintError`). `true` for the default rules, or the
    * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).
@@ -89,7 +97,7 @@ export function prepareLazily(options: InspectOptions, { quiet = false } = {}) {
   const tableName: TableName = parseTableName(options.table ?? 'schema_migrations');
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   checkConnectionSource(options);
-  const logger = options.logger ?? createLogger();
+  const logger = options.logger ?? defaultLogger();
   const { readMigrations, warnings, format } = listMigrations(options);
   // Another tool's layout is said: what was detected is never a silent choice.
   const sayFolder = () => {

@@ -56,6 +56,7 @@ export interface TenantsOptions {
   readonly lockWaitTimeout?: number;
   readonly lockTimeout?: number;
   readonly lockRetries?: number;
+  readonly batch?: boolean;
   /** Called once per tenant as its result is known, with the fleet's progress. */
   readonly onTenant?: (result: TenantResult, progress: FleetProgress) => void;
 }
@@ -389,6 +390,7 @@ async function runJob(
       ...(options.lockWaitTimeout !== undefined && { lockWaitTimeout: options.lockWaitTimeout }),
       ...(options.lockTimeout !== undefined && { lockTimeout: options.lockTimeout }),
       ...(options.lockRetries !== undefined && { lockRetries: options.lockRetries }),
+      ...(options.batch !== undefined && { batch: options.batch }),
     });
     const executed = result.executed.map((s) => s.version);
     return {

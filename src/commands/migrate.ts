@@ -113,7 +113,9 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       await checkPhaseOrder(lockedPlan, cache.memo);
       reportDeferred(lockedPlan, logger);
       if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger, cache.memo);
-      await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, lockRetry(options), executed);
+      // An empty ledger (a new database) needs no commit per migration: nothing uses it yet.
+      const batch = options.batch ?? contents.rows.length === 0;
+      await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, { ...lockRetry(options), batch }, executed);
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
   } catch (error) {

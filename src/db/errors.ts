@@ -6,7 +6,7 @@
  */
 import pg from 'pg';
 import { ConnectionError, DatabaseError, SlipwayError, UsageError, type ConnectionProblem } from '../errors.js';
-import { passwordsOf, scrubSecrets } from '../log.js';
+import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { quoteIdentifier, type TableName } from './identifier.js';
 
 /** Where a connection goes, as far as it is known: no password. */

@@ -76,7 +76,6 @@ const PIECE_CHARS = 1_000_000;
  */
 export async function parseForLint(input: LintSource, knownRules: ReadonlySet<string>, memo?: ParseMemo): Promise<ParsedFile> {
   const text = input.sql;
-  const { parse } = await loadParser();
   const lineStarts = [0];
   for (let i = text.indexOf('\n'); i !== -1; i = text.indexOf('\n', i + 1)) lineStarts.push(i + 1);
   const toChar = byteToChar(text);
@@ -88,7 +87,8 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     const pieceText = pieces.length === 1 ? text : text.slice(piece.start, piece.end);
     let result: { stmts?: RawStatement[] };
     try {
-      result = pieces.length === 1 ? { stmts: await parseStatements(text, memo) } : ((await parse(pieceText)) as unknown as { stmts?: RawStatement[] });
+      // Through the parse front end: from this run's memo or the parse cache when known (the parser is not even loaded).
+      result = { stmts: await parseStatements(pieceText, pieces.length === 1 ? memo : undefined) };
     } catch (error) {
       const cursor = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails?.cursorPosition;
       const where = cursor === undefined ? '' : `:${charPosition(lineStarts, piece.start + codePointsToIndex(pieceText, cursor)).line}`;

@@ -94,7 +94,10 @@ interface Uses {
 function usesOf(tree: unknown): Uses {
   const uses: Uses = { relations: [], columns: [], stars: [] };
   const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
     if (node === null || typeof node !== 'object') return;
     const record = node as Node;
     if (typeof record.relname === 'string') {

@@ -42,7 +42,8 @@ export function parsedCache(): ParsedCache {
  * Runs a plan under the lock: bookkeeping first, then every step, each parsed before any runs,
  * each added to `executed` as it finishes.
  * Every migration's commit is flushed before it is reported applied: a line that says
- * "applied" survives a crash of the server. Every migration gets the session as the run
+ * "applied" survives a crash of the server. With `batch`, consecutive transactional
+ * migrations of an up share one transaction (see {@link runBatch}). Every migration gets the session as the run
  * started it: whatever a file SETs (search_path, role, timeouts) ends with that file.
  */
 export async function execute(
@@ -53,7 +54,7 @@ export async function execute(
   logger: Logger,
   signal: AbortSignal | undefined,
   cache: ParsedCache,
-  retry: { lockTimeout: number; lockRetries: number },
+  retry: { lockTimeout: number; lockRetries: number; batch: boolean },
   executed: StepResult[],
 ): Promise<void> {
   if (!needsLock(p)) return;
@@ -78,7 +79,8 @@ export async function execute(
     executed.push({ version: migration.version, direction, durationMs, transactional: false });
     logger.info({ version: migration.version, direction, durationMs, resumed: true }, `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`);
   }
-  for (const [index, migration] of p.steps.entries()) {
+  const runOne = async (index: number) => {
+    const migration = p.steps[index]!;
     if (signal?.aborted) {
       throw new AbortedError(`stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`);
     }
@@ -86,14 +88,86 @@ export async function execute(
     const started = performance.now();
     const step: Step = { ...context, migration, direction: p.direction, sql };
     await withCancellation(session, lock.pid, signal, () => (sql.transactional ? runInTransaction(step) : runStatementByStatement(step)));
-    const durationMs = performance.now() - started;
+    report(index, performance.now() - started);
+  };
+  const report = (index: number, durationMs: number) => {
+    const migration = p.steps[index]!;
+    const sql = parsed[index]!;
     executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
     const notes = [`${Math.round(durationMs)} ms`, ...(sql.transactional ? [] : ['outside a transaction']), ...(sql.statements.length === 0 ? ['no statements: the file has only comments'] : [])];
     logger.info(
       { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional, statements: sql.statements.length },
       `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${notes.join(', ')})`,
     );
+  };
+  for (let index = 0; index < p.steps.length; ) {
+    const batch = retry.batch && p.direction === 'up' ? batchFrom(parsed, index, p.steps.length) : 1;
+    if (batch > 1 && !signal?.aborted) {
+      const steps = p.steps.slice(index, index + batch).map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
+      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps));
+      if (Array.isArray(outcome)) {
+        for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
+        index += batch;
+        continue;
+      }
+      if (signal?.aborted) {
+        const [first, last] = [steps[0]!.migration.version, steps.at(-1)!.migration.version];
+        throw new AbortedError(
+          `stopped during ${steps[outcome.failedAt]!.migration.version} (up), which ran in one transaction with ${first} to ${last} (an empty ledger's batch): it was rolled back, none of them is applied; ${executed.length} migration(s) ran before it`,
+        );
+      }
+      logger.debug({ versions: steps.map((s) => s.migration.version) }, `a batch of ${batch} migrations failed and was rolled back: running them one by one`);
+    }
+    // One by one: the failing file (if any) is reported as always, the ones before it applied.
+    for (const end = index + batch; index < end; index++) await runOne(index);
   }
+}
+
+/**
+ * How many steps from `from` can share one transaction: consecutive transactional files that
+ * open it with a plain BEGIN (a file's own isolation level or a statement Postgres refuses in a
+ * transaction ends the batch). A batch must never succeed where the files one by one would fail:
+ * a file that adds an enum value starts a new batch (a value added to a type created in the same
+ * transaction is usable at once, one added to a committed type is not).
+ */
+function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): number {
+  let n = 0;
+  const joins = (sql: ParsedSql) => sql.transactional && /^BEGIN$/i.test(sql.begin.trim()) && (n === 0 || !needsServerVersion(sql));
+  while (from + n < end && joins(parsed[from + n]!)) n++;
+  return Math.max(n, 1);
+}
+
+/**
+ * Runs consecutive transactional migrations in ONE transaction, each still claiming its row
+ * and getting the session as the run started it (restored between files); one commit for all.
+ * Returns each one's time, or which one failed: the batch was rolled back (nothing of
+ * it remains) and the caller runs its migrations one by one, which reports the failing file
+ * exactly as a lone run does, retries lock timeouts, and applies the ones before it.
+ */
+async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: number }> {
+  const durations: number[] = [];
+  const last = steps.length - 1;
+  for (const [n, step] of steps.entries()) {
+    const { client, ledger, migration, direction, sql, pid, restore } = step;
+    const started = performance.now();
+    const begin = [n === 0 ? 'BEGIN' : '', lockTimeoutSql(step)].filter(Boolean).join('; ');
+    const { open, close } = ledger.transaction(direction, migration, pid, begin, { commit: n === last });
+    // Deferred constraints are checked where this file's own commit would check them.
+    const end = n === last ? restore : `SET CONSTRAINTS ALL IMMEDIATE;\n${restore}`;
+    const parts = sql.parts.length === 0 ? [{ text: '', line: 1 }] : sql.parts;
+    for (const [index, part] of parts.entries()) {
+      try {
+        const seen = { blockers: [] };
+        const after = step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
+        await watched(step.session, pid, migration.version, step.logger, () => client.query(`${index === 0 ? `${open} ` : ''}${part.text}${index === parts.length - 1 ? close(end) : ''}`), seen, { after });
+      } catch {
+        await ledger.rollback(client);
+        return { failedAt: n };
+      }
+    }
+    durations.push(performance.now() - started);
+  }
+  return durations;
 }
 
 function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, memo: ParseMemo, serverVersionNum?: number): Promise<ParsedSql> {

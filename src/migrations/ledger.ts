@@ -361,19 +361,26 @@ export class Ledger {
    * `applied` row), so the file never runs for a second runner. `close(before)` runs `before`
    * (the session's restoration), records the duration and commits. A failed claim is turned
    * into its error by {@link claimError}.
+   *
+   * In a batch (several migrations in one transaction), `begin` opens it only for the first
+   * (otherwise it is what runs before the claim, or ''), only the last `close` commits, and each
+   * row's time is its own: it is stamped when its migration starts, not when the batch did.
    */
-  transaction(direction: 'up' | 'down', entry: Entry, pid: number, begin = 'BEGIN'): { open: string; close: (before: string) => string } {
+  transaction(direction: 'up' | 'down', entry: Entry, pid: number, begin = 'BEGIN', batch?: { readonly commit: boolean }): { open: string; close: (before: string) => string } {
     const version = literal(entry.version);
     const claim =
       direction === 'up'
-        ? `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) VALUES (${version}, ${literal(entry.checksum)}, 'applied', now());`
+        ? `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) VALUES (${version}, ${literal(entry.checksum)}, 'applied', ${batch ? 'clock_timestamp()' : 'now()'});`
         : `DELETE FROM ${this.sqlName} WHERE version = ${version} AND state = 'applied'; IF NOT FOUND THEN RAISE EXCEPTION 'slipway: no applied row' USING ERRCODE = '${NO_ROW}'; END IF;`;
     const guard = `IF pg_backend_pid() <> ${Math.trunc(pid)} THEN RAISE EXCEPTION 'slipway: not the lock''s backend' USING ERRCODE = '${WRONG_BACKEND}'; END IF;`;
     let tag = '$slipway$';
     while (claim.includes(tag)) tag = `$slipway${tag.length}$`;
+    const opening = begin.replace(/--[^\n]*/g, '').replace(/\s*\n\s*/g, ' ').trim();
+    const elapsed = batch ? `round(extract(epoch FROM clock_timestamp() - applied_at) * 1000)::integer` : ELAPSED_MS;
     return {
-      open: `${begin.replace(/--[^\n]*/g, '').replace(/\s*\n\s*/g, ' ')}; DO ${tag}BEGIN ${guard} ${claim} END${tag};`,
-      close: (before) => `\n;\n${before === '' ? '' : `${before};\n`}UPDATE ${this.sqlName} SET duration_ms = ${ELAPSED_MS} WHERE version = ${version};\nCOMMIT`,
+      open: `${opening === '' ? '' : `${opening}; `}DO ${tag}BEGIN ${guard} ${claim} END${tag};`,
+      close: (before) =>
+        `\n;\n${before === '' ? '' : `${before};\n`}UPDATE ${this.sqlName} SET duration_ms = ${elapsed} WHERE version = ${version}${batch && !batch.commit ? '' : ';\nCOMMIT'}`,
     };
   }
 

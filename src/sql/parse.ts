@@ -1,4 +1,5 @@
 import { AbortedError, SourceError } from '../errors.js';
+import { readParsed, writeParsed } from './parse-cache.js';
 
 /** One top-level statement of a migration file, as the Postgres parser sees it. */
 export interface Statement {
@@ -245,7 +246,10 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
     return typeof name === 'string' ? name : null;
   };
   const walk = (node: unknown): void => {
-    if (Array.isArray(node)) return node.forEach(walk);
+    if (Array.isArray(node)) {
+      for (const item of node) walk(item);
+      return;
+    }
     if (node === null || typeof node !== 'object') return;
     const record = node as Node;
     const alter = record.AlterTableStmt as { relation?: unknown; cmds?: Array<{ AlterTableCmd?: { name?: string; def?: { ColumnDef?: { colname?: string } } } }> } | undefined;
@@ -417,12 +421,20 @@ export function parseStatements(text: string, memo?: ParseMemo): Promise<RawStat
   return memo === undefined ? parseText(text) : memo.statements(text);
 }
 
+/** How many texts this process gave the parser (not found in the parse cache): for tests and profiles. */
+export const parserCalls = { count: 0 };
+
 async function parseText(text: string): Promise<RawStatement[]> {
   // The parser refuses an empty text ("Query cannot be empty"); an empty file is a no-op, like one of comments.
   if (text === '') return [];
+  const known = readParsed<RawStatement[]>(text);
+  if (known !== undefined) return known;
   const { parse } = await loadParser();
+  parserCalls.count++;
   // Stryker disable next-line ArrayDeclaration: equivalent, the parser returns a stmts array for every text it parses (empty for comments only)
-  return ((await parse(text)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
+  const statements = ((await parse(text)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
+  writeParsed(text, statements);
+  return statements;
 }
 
 function syntaxError(error: unknown, sql: string, pieceStart: number, source: string): SourceError {

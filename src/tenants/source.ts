@@ -9,7 +9,7 @@ import { checkConnectionString, targetOf } from '../db/errors.js';
 import { backendPid, openSession } from '../db/session.js';
 import { withCancellation } from '../db/cancel.js';
 import { AbortedError, type SlipwayError, TenantError, UsageError } from '../errors.js';
-import { passwordsOf, scrubSecrets } from '../log.js';
+import { passwordsOf, scrubSecrets } from '../secrets.js';
 import { parseStatements } from '../sql/parse.js';
 
 /** One tenant: a whole database, or one schema of a database. */

@@ -289,7 +289,8 @@ describe('signals', () => {
       '002_slow.up.sql': 'CREATE TABLE posts (id int);\nSELECT pg_sleep(60);',
       '003_create_tags.up.sql': 'CREATE TABLE tags (id int);',
     });
-    const run = startCli(['up', ...dbArgs(box, dir)]);
+    // --no-batch: 001 commits on its own before 002 starts (an empty ledger would run them in one transaction).
+    const run = startCli(['up', '--no-batch', ...dbArgs(box, dir)]);
     const deadline = Date.now() + 15_000;
     while (!run.output().includes('applied 001_create_users') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
     await new Promise((r) => setTimeout(r, 300));

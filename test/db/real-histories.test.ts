@@ -277,7 +277,8 @@ describe('large files', () => {
     const dir = migrationsDir({ '001_big.up.sql': `CREATE TABLE big (id int, a text, b text);\n${rows.join('\n')}\n` });
     const args = ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'];
 
-    const stopped = startCli(args);
+    // No parse cache: the stop must land while the file is parsed.
+    const stopped = startCli(args, { env: { SLIPWAY_CACHE: 'off' } });
     for (let i = 0; ; i++) {
       // Connected and idle: it has read the bookkeeping table and is parsing (several seconds for 10 MB).
       const { rows: seen } = await box.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'slipway' AND state = 'idle' AND datname = current_database()`);

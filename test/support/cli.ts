@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 
 export const CLI = path.resolve('dist/cli/main.js');
@@ -14,7 +15,8 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
   const env = { ...process.env };
   // CI changes what a run without a connection string does: a test that wants it sets it.
   for (const key of Object.keys(env)) if (key === 'DATABASE_URL' || key === 'CI' || key.startsWith('SLIPWAY_')) delete env[key];
-  return { ...env, ...extra };
+  // The CLI's parse cache goes to a folder of this test process, not the user's cache.
+  return { ...env, SLIPWAY_CACHE_DIR: path.join(os.tmpdir(), `slipway-test-parse-cache-${process.pid}`), ...extra };
 }
 
 /** Starts the built CLI; `done` resolves when it exits. */

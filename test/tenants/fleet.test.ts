@@ -178,7 +178,8 @@ describe('a tenant that fails part-way', () => {
     await createTenants(1);
     const slow: MigrationInput[] = [MIGRATIONS[0]!, { version: '002_slow', up: 'SELECT pg_sleep(1000); CREATE TABLE slow (id int);', down: 'DROP TABLE slow;' }];
     const controller = new AbortController();
-    const running = migrateTenants({ ...base(), migrations: slow, direction: 'up', signal: controller.signal });
+    // batch: false: 001 commits on its own before 002 starts (an empty ledger would run them in one transaction).
+    const running = migrateTenants({ ...base(), migrations: slow, direction: 'up', signal: controller.signal, batch: false });
     await waitForQuery(db.admin, 'pg_sleep(1000)');
     controller.abort();
     const result = await running;

@@ -1,0 +1,170 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { AbortedError, migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
+import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { migrationsDir } from '../support/files.js';
+
+// On an empty ledger consecutive transactional migrations share one transaction; a failure
+// rolls the batch back and runs its files one by one. Each file records txid_current(): one
+// transaction id for a batch, one per file otherwise.
+
+let box: Sandbox;
+afterEach(async () => box?.cleanup());
+
+function up(dir: string, extra: Partial<MigrateOptions> = {}) {
+  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+}
+
+/** `n` migrations from `first`, each recording its transaction; the first creates the table. */
+function recording(first: number, n: number, extra: Record<string, string> = {}): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (let i = first; i < first + n; i++) {
+    const v = String(i).padStart(3, '0');
+    const create = i === 1 ? 'CREATE TABLE seen (version text, xid bigint);\n' : '';
+    files[`${v}_m${v}.up.sql`] = `${create}INSERT INTO seen VALUES ('${v}', txid_current());`;
+  }
+  return { ...files, ...extra };
+}
+
+async function transactions(): Promise<number> {
+  return Number((await box.admin.query('SELECT count(DISTINCT xid) AS n FROM seen')).rows[0].n);
+}
+async function versions(): Promise<string[]> {
+  return (await box.admin.query(`SELECT version FROM ${box.table} ORDER BY version`)).rows.map((r) => r.version);
+}
+
+describe('batches on an empty ledger', () => {
+  it('applies N files in one transaction, with N rows, each with its own time', async () => {
+    box = await sandbox();
+    const result = await up(migrationsDir(recording(1, 6)));
+    expect(result.executed.map((s) => s.version)).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005', '006_m006']);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005', '006_m006']);
+    expect(await transactions()).toBe(1);
+    const { rows } = await box.admin.query(`SELECT state, duration_ms, applied_at FROM ${box.table}`);
+    for (const row of rows) {
+      expect(row.state).toBe('applied');
+      expect(row.duration_ms).toBeGreaterThanOrEqual(0);
+    }
+  });
+
+  it('gives every file of a batch the session as the run started it', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({
+      '001_a.up.sql': `SET search_path = pg_catalog; SET LOCAL statement_timeout = '1s'; CREATE TABLE ${box.schema}.a (id int);`,
+      '002_b.up.sql': `CREATE TABLE b (setting text); INSERT INTO b VALUES (current_setting('statement_timeout'));`,
+    });
+    await up(dir);
+    // b landed in the sandbox schema (search_path restored) and saw the session's statement_timeout.
+    expect((await box.admin.query(`SELECT setting FROM ${box.schema}.b`)).rows).toEqual([{ setting: '15s' }]);
+  });
+
+  it('a failure in file k rolls the batch back, applies 1..k-1 one by one and reports k as an unbatched run does', async () => {
+    const failing = { '004_m004.up.sql': "INSERT INTO seen VALUES ('004', txid_current());\nSELECT no_such_column FROM seen;" };
+    const dir = migrationsDir(recording(1, 5, failing));
+    box = await sandbox();
+    const unbatched = await up(dir, { batch: false }).catch((e: unknown) => e);
+    await box.cleanup();
+
+    box = await sandbox();
+    const error = await up(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationFailedError);
+    expect((error as Error).message).toMatch(/^migration 004_m004 \(up\) failed at line 2 in .*004_m004\.up\.sql: column "no_such_column" does not exist/);
+    expect((error as Error).message).toBe((unbatched as Error).message);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    // Run one by one after the rollback: one transaction each, nothing of 004 or 005.
+    expect((await box.admin.query('SELECT version FROM seen ORDER BY 1')).rows.map((r) => r.version)).toEqual(['001', '002', '003']);
+    expect(await transactions()).toBe(3);
+  });
+
+  it('never succeeds where the files one by one fail: a deferred constraint is checked at the end of its file', async () => {
+    const dir = migrationsDir({
+      '001_orphan.up.sql': 'CREATE TABLE parent (id int PRIMARY KEY);\nCREATE TABLE child (parent int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO child VALUES (1);',
+      '002_parent.up.sql': 'INSERT INTO parent VALUES (1);',
+    });
+    box = await sandbox();
+    const unbatched = await up(dir, { batch: false }).catch((e: unknown) => e);
+    await box.cleanup();
+    box = await sandbox();
+    const error = await up(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(MigrationFailedError);
+    expect((error as Error).message).toMatch(/^migration 001_orphan \(up\) failed in .*violates foreign key constraint/);
+    expect((error as Error).message).toBe((unbatched as Error).message);
+    expect(await versions()).toEqual([]);
+  });
+
+  it('a statement Postgres refuses in a transaction ends a batch', async () => {
+    box = await sandbox();
+    const dir = migrationsDir(recording(1, 5, { '003_m003.up.sql': 'CREATE INDEX CONCURRENTLY seen_version ON seen (version);' }));
+    await up(dir);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005']);
+    // 001-002 in one, 004-005 in another.
+    expect((await box.admin.query('SELECT version FROM seen GROUP BY version, xid ORDER BY 1')).rows).toHaveLength(4);
+    expect(await transactions()).toBe(2);
+  });
+});
+
+describe('lock timeouts in a batch', () => {
+  it('a batch that times out on a lock is rolled back; its files then run one by one and are retried until they get it', async () => {
+    box = await sandbox();
+    await box.admin.query('CREATE TABLE busy (id int)');
+    const dir = migrationsDir(recording(1, 3, { '002_m002.up.sql': "ALTER TABLE busy ADD COLUMN note text;\nINSERT INTO seen VALUES ('002', txid_current());" }));
+    const holder = await box.connect();
+    await holder.query('BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE');
+    const { logger, lines } = captureLogger();
+    const running = up(dir, { logger, lockTimeout: 200, lockRetries: 8 });
+    // Released once a retry was announced: the run must then get the lock and finish.
+    for (let i = 0; i < 600 && !lines.some((l) => /could not get a lock within lock_timeout/.test(String(l.msg))); i++) await new Promise((r) => setTimeout(r, 25));
+    await holder.query('COMMIT');
+    const result = await running;
+    expect(result.executed.map((s) => s.version)).toEqual(['001_m001', '002_m002', '003_m003']);
+    expect(lines.some((l) => /^002_m002 could not get a lock within lock_timeout \(200 ms\).*retrying/.test(String(l.msg)))).toBe(true);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    // After the rollback the batch's files ran one by one, each in its own transaction.
+    expect(await transactions()).toBe(3);
+    expect((await box.admin.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'busy' ORDER BY 1`, [box.schema])).rows.map((r) => r.column_name)).toEqual(['id', 'note']);
+  });
+});
+
+describe('stopping a batch', () => {
+  it('an abort during a batch rolls all of it back and says so, naming the running file', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({
+      '001_users.up.sql': 'CREATE TABLE users (id int);',
+      '002_slow.up.sql': 'CREATE TABLE posts (id int);\nSELECT pg_sleep(60);',
+      '003_tags.up.sql': 'CREATE TABLE tags (id int);',
+    });
+    const controller = new AbortController();
+    const running = up(dir, { signal: controller.signal }).catch((e: unknown) => e);
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline) {
+      const { rows } = await box.admin.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()`);
+      if (rows.length > 0) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    controller.abort();
+    const error = await running;
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^stopped during 002_slow \(up\), which ran in one transaction with 001_users to 003_tags .*none of them is applied; 0 migration\(s\) ran before it$/);
+    expect((await box.admin.query(`SELECT count(*)::int AS n FROM ${box.table}`)).rows[0].n).toBe(0);
+    expect((await box.admin.query(`SELECT to_regclass('users') AS t`)).rows[0].t).toBeNull();
+  });
+});
+
+describe('a ledger with rows', () => {
+  it('commits each migration on its own, unless asked to batch', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 1)));
+    await up(migrationsDir(recording(1, 4)));
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004']);
+    expect(await transactions()).toBe(4);
+
+    await up(migrationsDir(recording(1, 7)), { batch: true });
+    expect(await versions()).toHaveLength(7);
+    expect(await transactions()).toBe(5);
+  });
+
+  it('batch: false commits each migration on an empty ledger too', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 3)), { batch: false });
+    expect(await transactions()).toBe(3);
+  });
+});
