@@ -11,7 +11,7 @@ import { defaultLogger } from './log/lines.js';
 import * as runner from './commands/migrate.js';
 import { status as statusOf, type StatusReport } from './commands/status.js';
 import { preview as previewOf, type Preview } from './commands/plan.js';
-import { checkTraffic as checkTrafficOf, type TrafficOptions, type TrafficReport } from './commands/traffic.js';
+import type { TrafficOptions, TrafficReport } from './commands/traffic.js';
 import type { InspectOptions } from './commands/context.js';
 import type { AdoptOptions, AdoptResult } from './commands/adopt.js';
 import type * as resolution from './commands/resolve.js';
@@ -90,7 +90,8 @@ export function preview(options: runner.MigrateOptions): Promise<Preview> {
  * const { lines } = await checkTraffic({ databaseUrl, dir: './migrations' });
  */
 export function checkTraffic(options: TrafficOptions): Promise<TrafficReport> {
-  return guarded(options, () => checkTrafficOf(options));
+  // Loaded on use: a plain migrate never loads the traffic check or the linter behind it.
+  return guarded(options, async () => (await import('./commands/traffic.js')).checkTraffic(options));
 }
 
 /**

@@ -320,7 +320,8 @@ async function inScratch<T>(verb: string, work: () => Promise<T>): Promise<T> {
 
 /** Options passed to each migrate run on a scratch database: quiet, unless something is worth a warning. */
 function runOptions(options: MigrationsOptions, logger: Logger) {
-  const level = logger.levelVal > logger.levels.values.warn! ? logger.level : 'warn';
+  // Above warn (error, silent) stays as it is; anything chattier becomes warn.
+  const level = logger.isLevelEnabled('warn') ? 'warn' : logger.level;
   return {
     ...(options.table !== undefined && { table: options.table }),
     logger: logger.child({}, { level }),

@@ -10,6 +10,7 @@
  * so the processes that were waiting fail with that error instead of building again.
  */
 import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -137,6 +138,7 @@ async function build(options: EnsureOptions): Promise<void> {
     await recordFailure(server, names, error);
     throw error;
   }
+  await settled(server, names.build);
   const createdAt = (await serverNow(server)).toISOString();
   const marker = markerText({ slipway: 'test-db', kind: 'template', digest: names.digest, createdAt });
   // One transaction: it is a template under its final name, or it is still the build.
@@ -148,6 +150,19 @@ async function build(options: EnsureOptions): Promise<void> {
   logger.info({ template: names.template, durationMs: Math.round(performance.now() - started) }, `test template ${names.template} built in ${Math.round(performance.now() - started)} ms`);
   // A new template is the moment old ones stop being used: drop what is a day old.
   await pruneMarked(server, { olderThanMs: PRUNE_ON_BUILD_MS, keep: [names.template] }).catch(() => {});
+}
+
+/**
+ * Waits until the build's own sessions are gone: a closed connection's server backend ends a
+ * moment later, and a database still in use cannot be renamed (55006). New ones are refused first.
+ */
+async function settled(server: Server, name: string): Promise<void> {
+  await server.query(`ALTER DATABASE ${quoteIdentifier(name)} WITH ALLOW_CONNECTIONS false`);
+  for (let attempt = 0; attempt < 400; attempt++) {
+    const { rows } = await server.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity WHERE datname = $1', [name]);
+    if (rows[0]!.n === 0) return;
+    await sleep(25);
+  }
 }
 
 /** An empty database that takes no connections, whose marker holds the error: what the waiting callers throw. */

@@ -44,6 +44,7 @@ describe('drift', () => {
     const clean = await drift({ databaseUrl: db.url, dir, logger: silentLogger });
     expect(clean).toMatchObject({ drifted: false, differences: [], diff: '' });
     const cli = await runCli(['drift', '--database-url', db.url, '--dir', dir]);
+    expect(cli.stderr).toBe('');
     expect(cli).toMatchObject({ code: 0, stdout: "no drift: the database's schema is the one its migrations build\n" });
 
     await db.admin.query(`CREATE INDEX users_email_idx ON users (email);
