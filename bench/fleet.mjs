@@ -24,29 +24,50 @@ function writeMigrations() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-fleet-bench-'));
   const files = [];
   const add = (up, down) => files.push([up, down]);
-  add('CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());', 'DROP TABLE accounts;');
-  add('CREATE TABLE projects (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, name text NOT NULL);', 'DROP TABLE projects;');
+  add(
+    'CREATE TABLE accounts (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, email text NOT NULL UNIQUE, created_at timestamptz NOT NULL DEFAULT now());',
+    'DROP TABLE accounts;',
+  );
+  add(
+    'CREATE TABLE projects (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, account_id bigint NOT NULL REFERENCES accounts, name text NOT NULL);',
+    'DROP TABLE projects;',
+  );
   add('CREATE INDEX projects_account_idx ON projects (account_id);', 'DROP INDEX projects_account_idx;');
-  add("CREATE TABLE tasks (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, project_id bigint NOT NULL REFERENCES projects, title text NOT NULL, status text NOT NULL DEFAULT 'open');", 'DROP TABLE tasks;');
+  add(
+    "CREATE TABLE tasks (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, project_id bigint NOT NULL REFERENCES projects, title text NOT NULL, status text NOT NULL DEFAULT 'open');",
+    'DROP TABLE tasks;',
+  );
   add('CREATE INDEX CONCURRENTLY tasks_project_idx ON tasks (project_id);', 'DROP INDEX CONCURRENTLY tasks_project_idx;');
   add('ALTER TABLE tasks ADD COLUMN due_at timestamptz;', 'ALTER TABLE tasks DROP COLUMN due_at;');
   add('CREATE TABLE labels (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text NOT NULL UNIQUE);', 'DROP TABLE labels;');
-  add('CREATE TABLE task_labels (task_id bigint REFERENCES tasks, label_id bigint REFERENCES labels, PRIMARY KEY (task_id, label_id));', 'DROP TABLE task_labels;');
-  add("ALTER TABLE tasks ADD CONSTRAINT tasks_status_check CHECK (status IN ('open', 'done', 'blocked'));", 'ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;');
-  add('CREATE TABLE comments (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, task_id bigint NOT NULL REFERENCES tasks, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());', 'DROP TABLE comments;');
-  add('CREATE INDEX comments_task_idx ON comments (task_id, created_at);', 'DROP INDEX comments_task_idx;');
-  add('CREATE INDEX CONCURRENTLY tasks_open_idx ON tasks (project_id) WHERE status = \'open\';', 'DROP INDEX CONCURRENTLY tasks_open_idx;');
   add(
-    'CREATE FUNCTION open_tasks(p bigint) RETURNS bigint LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$ SELECT count(*) FROM tasks WHERE project_id = p AND status = \'open\' $$;',
+    'CREATE TABLE task_labels (task_id bigint REFERENCES tasks, label_id bigint REFERENCES labels, PRIMARY KEY (task_id, label_id));',
+    'DROP TABLE task_labels;',
+  );
+  add(
+    "ALTER TABLE tasks ADD CONSTRAINT tasks_status_check CHECK (status IN ('open', 'done', 'blocked'));",
+    'ALTER TABLE tasks DROP CONSTRAINT tasks_status_check;',
+  );
+  add(
+    'CREATE TABLE comments (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, task_id bigint NOT NULL REFERENCES tasks, body text NOT NULL, created_at timestamptz NOT NULL DEFAULT now());',
+    'DROP TABLE comments;',
+  );
+  add('CREATE INDEX comments_task_idx ON comments (task_id, created_at);', 'DROP INDEX comments_task_idx;');
+  add("CREATE INDEX CONCURRENTLY tasks_open_idx ON tasks (project_id) WHERE status = 'open';", 'DROP INDEX CONCURRENTLY tasks_open_idx;');
+  add(
+    "CREATE FUNCTION open_tasks(p bigint) RETURNS bigint LANGUAGE sql STABLE SET search_path FROM CURRENT AS $$ SELECT count(*) FROM tasks WHERE project_id = p AND status = 'open' $$;",
     'DROP FUNCTION open_tasks(bigint);',
   );
-  add('ALTER TABLE accounts ADD COLUMN plan text NOT NULL DEFAULT \'free\';', 'ALTER TABLE accounts DROP COLUMN plan;');
-  add('CREATE TABLE audit_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), what jsonb NOT NULL);', 'DROP TABLE audit_log;');
+  add("ALTER TABLE accounts ADD COLUMN plan text NOT NULL DEFAULT 'free';", 'ALTER TABLE accounts DROP COLUMN plan;');
+  add(
+    'CREATE TABLE audit_log (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), what jsonb NOT NULL);',
+    'DROP TABLE audit_log;',
+  );
   add('CREATE INDEX audit_log_at_idx ON audit_log USING brin (at);', 'DROP INDEX audit_log_at_idx;');
   add("INSERT INTO labels (name) VALUES ('bug'), ('feature'), ('chore');", 'DELETE FROM labels;');
   add('ALTER TABLE projects ADD COLUMN archived boolean NOT NULL DEFAULT false;', 'ALTER TABLE projects DROP COLUMN archived;');
   add('CREATE VIEW active_projects AS SELECT * FROM projects WHERE NOT archived;', 'DROP VIEW active_projects;');
-  add('COMMENT ON TABLE tasks IS \'work items of a project\';', 'COMMENT ON TABLE tasks IS NULL;');
+  add("COMMENT ON TABLE tasks IS 'work items of a project';", 'COMMENT ON TABLE tasks IS NULL;');
   files.forEach(([up, down], i) => {
     const version = `${String(i + 1).padStart(3, '0')}_step_${i + 1}`;
     writeFileSync(path.join(dir, `${version}.up.sql`), `${up}\n`);
@@ -85,7 +106,13 @@ async function main() {
   const { dir, count } = writeMigrations();
   const schemas = (prefix, n) => Array.from({ length: n }, (_, i) => `${prefix}_${String(i + 1).padStart(4, '0')}`);
   const createSchemas = async (names) => {
-    for (let i = 0; i < names.length; i += 200) await admin.query(names.slice(i, i + 200).map((s) => `CREATE SCHEMA ${s};`).join(' '));
+    for (let i = 0; i < names.length; i += 200)
+      await admin.query(
+        names
+          .slice(i, i + 200)
+          .map((s) => `CREATE SCHEMA ${s};`)
+          .join(' '),
+      );
   };
   try {
     const cores = os.cpus().length;
@@ -95,12 +122,29 @@ async function main() {
 
     await createSchemas(schemas('tenant', TENANTS));
     process.stderr.write(`fleet: ${TENANTS} tenants × ${count} migrations ...\n`);
-    const fleetArgs = ['--tenants', 'schema:tenant\\_%', '--database-url', server.url, '--dir', dir, '--log-format', 'json', '--log-level', 'warn'];
+    const fleetArgs = [
+      '--tenants',
+      'schema:tenant\\_%',
+      '--database-url',
+      server.url,
+      '--dir',
+      dir,
+      '--log-format',
+      'json',
+      '--log-level',
+      'warn',
+    ];
     const apply = await runOk(['up', ...fleetArgs]);
     const summary = apply.output.trim().split('\n').at(-1);
-    const applied = (await admin.query(`SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'tenant\\_%' AND c.relname = 'schema_migrations'`)).rows[0].n;
+    const applied = (
+      await admin.query(
+        `SELECT count(*)::int AS n FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname LIKE 'tenant\\_%' AND c.relname = 'schema_migrations'`,
+      )
+    ).rows[0].n;
     if (applied !== TENANTS) throw new Error(`expected ${TENANTS} ledgers, found ${applied}`);
-    const rows = (await admin.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname LIKE 'tenant\\_%' AND indexname = 'tasks_open_idx'`)).rows[0].n;
+    const rows = (
+      await admin.query(`SELECT count(*)::int AS n FROM pg_indexes WHERE schemaname LIKE 'tenant\\_%' AND indexname = 'tasks_open_idx'`)
+    ).rows[0].n;
     if (rows !== TENANTS) throw new Error(`expected ${TENANTS} concurrent indexes, found ${rows}`);
 
     process.stderr.write('fleet: no-op ...\n');
@@ -110,7 +154,19 @@ async function main() {
     process.stderr.write(`loop: one slipway up per tenant, ${SAMPLE} tenants ...\n`);
     const sample = schemas('loop', SAMPLE);
     await createSchemas(sample);
-    const loopArgs = (schema) => ['up', '--database-url', withSearchPath(server.url, schema), '--dir', dir, '--table', `${schema}.schema_migrations`, '--log-format', 'json', '--log-level', 'warn'];
+    const loopArgs = (schema) => [
+      'up',
+      '--database-url',
+      withSearchPath(server.url, schema),
+      '--dir',
+      dir,
+      '--table',
+      `${schema}.schema_migrations`,
+      '--log-format',
+      'json',
+      '--log-level',
+      'warn',
+    ];
     let loopApply = 0;
     for (const schema of sample) loopApply += (await runOk(loopArgs(schema))).ms;
     let loopNoop = 0;

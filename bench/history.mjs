@@ -58,7 +58,7 @@ export function history(count = 432) {
     } else if (roll < 0.54) {
       const t = pick(tables);
       const name = `${t}_idx${++indexes}`;
-      const column = pick(['name', 'status', 'created_at', 'updated_at', '(payload->>\'kind\')']);
+      const column = pick(['name', 'status', 'created_at', 'updated_at', "(payload->>'kind')"]);
       // One concurrent statement per file: dbmate runs a transaction:false file as one multi-statement query.
       const two = false;
       rand();
@@ -70,7 +70,9 @@ export function history(count = 432) {
           ...(two ? [`CREATE INDEX CONCURRENTLY IF NOT EXISTS ${name}_b ON ${t} (status) WHERE status <> 'active';`] : []),
           '',
         ].join('\n'),
-        down: [`DROP INDEX CONCURRENTLY IF EXISTS ${name};`, ...(two ? [`DROP INDEX CONCURRENTLY IF EXISTS ${name}_b;`] : []), ''].join('\n'),
+        down: [`DROP INDEX CONCURRENTLY IF EXISTS ${name};`, ...(two ? [`DROP INDEX CONCURRENTLY IF EXISTS ${name}_b;`] : []), ''].join(
+          '\n',
+        ),
       });
     } else if (roll < 0.7) {
       const t = pick(tables);
@@ -148,7 +150,10 @@ export function writeHistory(count = 432) {
     writeFileSync(path.join(sets.slipway, `${version}_${m.name}.up.sql`), m.up);
     writeFileSync(path.join(sets.slipway, `${version}_${m.name}.down.sql`), m.down);
     const options = m.transactional ? '' : ' transaction:false';
-    writeFileSync(path.join(sets.dbmate, `${version}_${m.name}.sql`), `-- migrate:up${options}\n${m.up}\n-- migrate:down${options}\n${m.down}`);
+    writeFileSync(
+      path.join(sets.dbmate, `${version}_${m.name}.sql`),
+      `-- migrate:up${options}\n${m.up}\n-- migrate:down${options}\n${m.down}`,
+    );
     all.push(m.up);
   });
   writeFileSync(sets.psql, all.join('\n'));

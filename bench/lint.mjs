@@ -88,7 +88,10 @@ try {
   let output = '';
   for (let run = 0; run < RUNS; run++) {
     const started = performance.now();
-    const result = spawnSync(process.execPath, [path.join(root, 'dist/cli/main.js'), 'lint', '--dir', dir, '--format', 'json'], { encoding: 'utf8', env: { ...process.env, DATABASE_URL: '' } });
+    const result = spawnSync(process.execPath, [path.join(root, 'dist/cli/main.js'), 'lint', '--dir', dir, '--format', 'json'], {
+      encoding: 'utf8',
+      env: { ...process.env, DATABASE_URL: '' },
+    });
     cli.push(performance.now() - started);
     if (result.status !== 1 || result.stderr !== '') throw new Error(`slipway lint exited ${result.status}: ${result.stderr}`);
     output = result.stdout;
@@ -103,7 +106,8 @@ try {
   // The first call in a fresh process: parser load and cold code included, process start and imports not.
   const first = [];
   const probe = `const { lint } = await import(${JSON.stringify(path.join(root, 'dist/index.js'))}); const t = performance.now(); await lint({ dir: ${JSON.stringify(dir)} }); process.stdout.write(String(performance.now() - t));`;
-  for (let run = 0; run < RUNS; run++) first.push(Number(spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' }).stdout));
+  for (let run = 0; run < RUNS; run++)
+    first.push(Number(spawnSync(process.execPath, ['--input-type=module', '-e', probe], { encoding: 'utf8' }).stdout));
   const cold = spawnSync(process.execPath, [path.join(root, 'dist/cli/main.js'), '--version'], { encoding: 'utf8' });
   const startup = [];
   for (let run = 0; run < RUNS; run++) {
@@ -122,7 +126,10 @@ try {
   const cpu = os.cpus();
   const text = `# slipway lint benchmark
 
-Produced by \`npm run bench:lint\` on ${new Date().toISOString().slice(0, 10)}: ${FILES} generated migration files linted as one run (no database), median of ${RUNS} runs. Budget: 1 s. Wall-clock times on a shared machine: \`uptime\`'s load average was ${os.loadavg().map((l) => l.toFixed(1)).join(', ')} at the end, on ${os.cpus().length} CPUs, so the CLI figure includes waiting for a CPU.
+Produced by \`npm run bench:lint\` on ${new Date().toISOString().slice(0, 10)}: ${FILES} generated migration files linted as one run (no database), median of ${RUNS} runs. Budget: 1 s. Wall-clock times on a shared machine: \`uptime\`'s load average was ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(', ')} at the end, on ${os.cpus().length} CPUs, so the CLI figure includes waiting for a CPU.
 
 Machine: ${cpu.length} x ${cpu[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, ${os.platform()} ${os.release()}. slipway ${cold.stdout.trim()}, Node ${process.version}.
 

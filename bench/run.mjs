@@ -22,14 +22,18 @@ const bin = (p) => path.join(root, p);
 // The peers live in bench/peers (their own package.json; `npm run bench` installs them).
 const peer = (p) => path.join(root, 'bench/peers/node_modules', p);
 
-
 // ---------------------------------------------------------------- migration sets
 function migrationSql(i) {
   return `CREATE TABLE t_${i} (id serial PRIMARY KEY, name text NOT NULL);\nCREATE INDEX t_${i}_name_idx ON t_${i} (name);\nINSERT INTO t_${i} (name) VALUES ('a'), ('b'), ('c');\n`;
 }
 function writeSets(count) {
   const dir = mkdtempSync(path.join(os.tmpdir(), `slipway-bench-${count}-`));
-  const sets = { slipway: path.join(dir, 'slipway'), dbmate: path.join(dir, 'dbmate'), npm: path.join(dir, 'node-pg-migrate'), psql: path.join(dir, 'all.sql') };
+  const sets = {
+    slipway: path.join(dir, 'slipway'),
+    dbmate: path.join(dir, 'dbmate'),
+    npm: path.join(dir, 'node-pg-migrate'),
+    psql: path.join(dir, 'all.sql'),
+  };
   for (const d of [sets.slipway, sets.dbmate, sets.npm]) mkdirSync(d);
   const all = [];
   for (let i = 1; i <= count; i++) {
@@ -56,9 +60,17 @@ function withDb(url, db) {
 // slipway's parse cache lives in the bench's own folder: the first run of a case parses, the next ones read it.
 const parseCache = mkdtempSync(path.join(os.tmpdir(), 'slipway-bench-parse-cache-'));
 const tools = {
-  slipway: (url, set) => [process.execPath, [bin('dist/cli/main.js'), 'up', '--dir', set.slipway, '--database-url', url, '--log-format', 'json'], { SLIPWAY_CACHE_DIR: parseCache }],
+  slipway: (url, set) => [
+    process.execPath,
+    [bin('dist/cli/main.js'), 'up', '--dir', set.slipway, '--database-url', url, '--log-format', 'json'],
+    { SLIPWAY_CACHE_DIR: parseCache },
+  ],
   dbmate: (url, set) => [dbmateBinary, ['--url', `${url}?sslmode=disable`, '--migrations-dir', set.dbmate, '--no-dump-schema', 'up'], {}],
-  'node-pg-migrate': (url, set) => [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'], { DATABASE_URL: url }],
+  'node-pg-migrate': (url, set) => [
+    process.execPath,
+    [peer('node-pg-migrate/bin/node-pg-migrate.js'), 'up', '-m', set.npm, '-j', 'sql'],
+    { DATABASE_URL: url },
+  ],
   'psql -1 (floor)': (url, set) => ['psql', [url, '-q', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-f', set.psql], {}],
 };
 /** Node, the parser loaded as the CLI loads it, and every up file of a folder parsed once: no database. */
@@ -188,7 +200,11 @@ async function main() {
         if (tool === 'slipway') {
           historyDb = db;
           // From the JSON log: when the first migration began (its line's time less its duration).
-          const first = measured.output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => /^applied /.test(l.msg));
+          const first = measured.output
+            .split('\n')
+            .filter((l) => l.startsWith('{'))
+            .map((l) => JSON.parse(l))
+            .find((l) => /^applied /.test(l.msg));
           starts.push(first.time - first.durationMs - spawned);
         }
       }
@@ -216,7 +232,15 @@ async function main() {
     const nodeAlone16 = [];
     const parserCpu = [];
     for (let r = 0; r < RUNS; r++) {
-      libsAlone.push((await runOk([process.execPath, ['--input-type=module', '-e', "await import('pg'); await import('pino'); await import('commander');"], {}])).ms);
+      libsAlone.push(
+        (
+          await runOk([
+            process.execPath,
+            ['--input-type=module', '-e', "await import('pg'); await import('pino'); await import('commander');"],
+            {},
+          ])
+        ).ms,
+      );
       const started = performance.now();
       await Promise.all(Array.from({ length: PROCESSES }, () => runOk([process.execPath, ['-e', '0'], {}])));
       nodeAlone16.push(performance.now() - started);
@@ -260,14 +284,28 @@ async function main() {
           )
         ).rows[0].n;
         await check.end();
-        failures.push({ failed: failed.length, tables, rows, error: failed[0]?.output.trim().split('\n').find((l) => /error|fail|lock/i.test(l))?.slice(0, 160) });
+        failures.push({
+          failed: failed.length,
+          tables,
+          rows,
+          error: failed[0]?.output
+            .trim()
+            .split('\n')
+            .find((l) => /error|fail|lock/i.test(l))
+            ?.slice(0, 160),
+        });
       }
       note(tool, 'idle16', median(idle));
       note(tool, 'race16', median(race));
       note(tool, 'raceFailures', failures);
       const cold = [];
       for (let r = 0; r < RUNS; r++) {
-        const spec = tool === 'slipway' ? [process.execPath, [bin('dist/cli/main.js'), '--version'], {}] : tool === 'dbmate' ? [dbmateBinary, ['--version'], {}] : [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), '--help'], {}];
+        const spec =
+          tool === 'slipway'
+            ? [process.execPath, [bin('dist/cli/main.js'), '--version'], {}]
+            : tool === 'dbmate'
+              ? [dbmateBinary, ['--version'], {}]
+              : [process.execPath, [peer('node-pg-migrate/bin/node-pg-migrate.js'), '--help'], {}];
         cold.push((await run(spec)).ms);
       }
       note(tool, 'coldStart', median(cold));
@@ -287,7 +325,13 @@ async function main() {
 function versions() {
   const pkg = (name) => JSON.parse(readFileSync(peer(`${name}/package.json`), 'utf8')).version;
   const psql = spawnSync('psql', ['--version'], { encoding: 'utf8' }).stdout.trim();
-  return { slipway: JSON.parse(readFileSync(bin('package.json'), 'utf8')).version, dbmate: pkg('dbmate'), 'node-pg-migrate': pkg('node-pg-migrate'), psql, node: process.version };
+  return {
+    slipway: JSON.parse(readFileSync(bin('package.json'), 'utf8')).version,
+    dbmate: pkg('dbmate'),
+    'node-pg-migrate': pkg('node-pg-migrate'),
+    psql,
+    node: process.version,
+  };
 }
 
 function report(results, serverVersion) {
@@ -305,12 +349,27 @@ function report(results, serverVersion) {
   const names = Object.keys(results);
   const lines = [];
   lines.push(`| case | ${names.join(' | ')} |`, `| --- | ${names.map(() => '---').join(' | ')} |`);
-  for (const [label, key] of cases) lines.push(`| ${label} | ${names.map((n) => `${ms(results[n][key])}${n === 'slipway' ? '' : ratio(results[n][key], s[key])}`).join(' | ')} |`);
+  for (const [label, key] of cases)
+    lines.push(
+      `| ${label} | ${names.map((n) => `${ms(results[n][key])}${n === 'slipway' ? '' : ratio(results[n][key], s[key])}`).join(' | ')} |`,
+    );
   lines.push(`| statements sent by one no-op run (case 2) | ${names.map((n) => results[n].noopStatements ?? 'n/a').join(' | ')} |`);
   lines.push(`| case 6: client CPU (user + system) | ${names.map((n) => ms(results[n].historyCpu)).join(' | ')} |`);
-  lines.push(`| case 6: client peak RSS | ${names.map((n) => (results[n].historyRss === undefined ? 'n/a' : `${Math.round(results[n].historyRss)} MB`)).join(' | ')} |`);
-  lines.push(`| 7. no-op CLI run over case 6's ${HISTORY} applied migrations | ${ms(s.noopHistory)} | ${names.slice(1).map(() => 'n/a').join(' | ')} |`);
-  lines.push(`| 8. no-op \`migrate()\` through a pool, ${HISTORY} applied (first call; median of the next 20) | ${ms(s.noopLibrary?.first)}; ${s.noopLibrary?.warm.toFixed(1)} ms | ${names.slice(1).map(() => 'n/a').join(' | ')} |`);
+  lines.push(
+    `| case 6: client peak RSS | ${names.map((n) => (results[n].historyRss === undefined ? 'n/a' : `${Math.round(results[n].historyRss)} MB`)).join(' | ')} |`,
+  );
+  lines.push(
+    `| 7. no-op CLI run over case 6's ${HISTORY} applied migrations | ${ms(s.noopHistory)} | ${names
+      .slice(1)
+      .map(() => 'n/a')
+      .join(' | ')} |`,
+  );
+  lines.push(
+    `| 8. no-op \`migrate()\` through a pool, ${HISTORY} applied (first call; median of the next 20) | ${ms(s.noopLibrary?.first)}; ${s.noopLibrary?.warm.toFixed(1)} ms | ${names
+      .slice(1)
+      .map(() => 'n/a')
+      .join(' | ')} |`,
+  );
   const x = (a, b) => (a === undefined || b === undefined ? 'n/a' : `${(a / b).toFixed(2)}x`);
   const targets = [
     '| target (issue "Speed") | measured | met |',

@@ -50,7 +50,10 @@ try {
     ['apply the history (slipway up), for scale', `${Math.round(applyMs)} ms`],
     [`dump (${result.objects} objects, ${result.sql.split('\n').length} lines), median of ${RUNS}`, `${Math.round(median(dumps))} ms`],
     [`load the dump into an empty database; dumped again: ${identical ? 'identical' : 'DIFFERENT'}`, `${Math.round(loadMs)} ms`],
-    [`drift (scratch database built from the 432 migrations, both dumped, compared): ${report.drifted ? 'drifted' : 'no drift'}`, `${Math.round(driftMs)} ms`],
+    [
+      `drift (scratch database built from the 432 migrations, both dumped, compared): ${report.drifted ? 'drifted' : 'no drift'}`,
+      `${Math.round(driftMs)} ms`,
+    ],
     [`verify (${verified.checked.length} down files, ${verified.problems.length} problems)`, `${Math.round(verifyMs)} ms`],
   ];
   const table = ['| case | time |', '| --- | --- |', ...rows.map(([a, b]) => `| ${a} | ${b} |`)].join('\n');
@@ -60,7 +63,10 @@ try {
     `# slipway dump, drift and verify benchmark
 
 Produced by \`node bench/schema.mjs\` on ${new Date().toISOString().slice(0, 10)} against a fresh embedded PostgreSQL, on the generated
-432-migration history of bench/history.mjs. Wall-clock times on a shared machine (load average ${os.loadavg().map((l) => l.toFixed(1)).join(', ')}
+432-migration history of bench/history.mjs. Wall-clock times on a shared machine (load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(', ')}
 on ${cpu.length} CPUs). Machine: ${cpu.length} x ${cpu[0]?.model.trim()}, Node ${process.version}.
 
 ${table}

@@ -23,7 +23,11 @@ function seedProcess(url, dir) {
     const ms = performance.now() - t;
     const { user, system } = process.cpuUsage(cpu);
     process.stdout.write(JSON.stringify({ ms, cpuMs: (user + system) / 1000, tables: result.tables, maxRssKb: process.resourceUsage().maxRSS }));`;
-  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, url, dir], { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });
+  const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, url, dir], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+  });
   if (child.status !== 0) throw new Error(`seed failed: ${child.stderr}`);
   return JSON.parse(child.stdout);
 }
@@ -43,12 +47,16 @@ const SCHEMA = `
   CREATE TABLE comments (id serial PRIMARY KEY, issue_id int NOT NULL REFERENCES issues, key text NOT NULL, author text NOT NULL, body text NOT NULL, UNIQUE (issue_id, key));
 `;
 
-
 /** The same rows twice: as seed files (natural keys and $ref) and as CSV with explicit ids for COPY. */
 function generate(dir) {
-  const ws = [], agents = [], issues = [], comments = [];
+  const ws = [],
+    agents = [],
+    issues = [],
+    comments = [];
   const csv = { workspaces: [], agents: [], issues: [], comments: [] };
-  let agentId = 0, issueId = 0, commentId = 0;
+  let agentId = 0,
+    issueId = 0,
+    commentId = 0;
   for (let w = 1; w <= WORKSPACES; w++) {
     const slug = `ws-${w}`;
     ws.push({ slug, name: `Workspace ${w}` });
@@ -59,7 +67,13 @@ function generate(dir) {
     }
     for (let n = 1; n <= ISSUES_PER_WORKSPACE; n++) {
       const a = (n % AGENTS_PER_WORKSPACE) + 1;
-      issues.push({ workspace_id: { $ref: 'workspaces', slug }, number: n, title: `Issue ${n}`, status: 'open', assignee_id: { $ref: 'agents', workspace_id: { $ref: 'workspaces', slug }, name: `agent-${a}` } });
+      issues.push({
+        workspace_id: { $ref: 'workspaces', slug },
+        number: n,
+        title: `Issue ${n}`,
+        status: 'open',
+        assignee_id: { $ref: 'agents', workspace_id: { $ref: 'workspaces', slug }, name: `agent-${a}` },
+      });
       csv.issues.push(`${++issueId},${w},${n},Issue ${n},open,${agentId - AGENTS_PER_WORKSPACE + a}`);
       const issueRef = { $ref: 'issues', workspace_id: { $ref: 'workspaces', slug }, number: n };
       for (let c = 1; c <= COMMENTS_PER_ISSUE + (n % 2); c++) {
@@ -75,7 +89,11 @@ function generate(dir) {
   writeFileSync(path.join(seeds, '03_issues.json'), JSON.stringify({ table: 'issues', key: ['workspace_id', 'number'], rows: issues }));
   writeFileSync(path.join(seeds, '04_comments.json'), JSON.stringify({ table: 'comments', key: ['issue_id', 'key'], rows: comments }));
   for (const [table, lines] of Object.entries(csv)) writeFileSync(path.join(dir, `${table}.csv`), `${lines.join('\n')}\n`);
-  return { seeds, rows: ws.length + agents.length + issues.length + comments.length, counts: { workspaces: ws.length, agents: agents.length, issues: issues.length, comments: comments.length } };
+  return {
+    seeds,
+    rows: ws.length + agents.length + issues.length + comments.length,
+    counts: { workspaces: ws.length, agents: agents.length, issues: issues.length, comments: comments.length },
+  };
 }
 
 function urlFor(base, schema) {
@@ -93,7 +111,13 @@ async function main() {
   await admin.connect();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-seed-bench-'));
   const data = generate(dir);
-  const first = [], reload = [], copy = [], firstRss = [], reloadRss = [], firstCpu = [], reloadCpu = [];
+  const first = [],
+    reload = [],
+    copy = [],
+    firstRss = [],
+    reloadRss = [],
+    firstCpu = [],
+    reloadCpu = [];
   try {
     for (let r = 0; r < RUNS; r++) {
       for (const kind of ['seed', 'copy']) {
@@ -114,7 +138,9 @@ async function main() {
           if (again.tables.some((x) => x.inserted || x.conflicts.length)) throw new Error('the re-load changed something');
         } else {
           const t = performance.now();
-          const script = ['workspaces', 'agents', 'issues', 'comments'].map((table) => `\\copy ${table} FROM '${path.join(dir, `${table}.csv`)}' WITH (FORMAT csv)`).join('\n');
+          const script = ['workspaces', 'agents', 'issues', 'comments']
+            .map((table) => `\\copy ${table} FROM '${path.join(dir, `${table}.csv`)}' WITH (FORMAT csv)`)
+            .join('\n');
           const psql = spawnSync('psql', [url, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-1'], { input: script, encoding: 'utf8' });
           copy.push(performance.now() - t);
           if (psql.status !== 0) throw new Error(`psql \\copy failed: ${psql.stderr}`);
@@ -125,11 +151,19 @@ async function main() {
     const ms = (v) => `${Math.round(v)} ms`;
     const mb = (kb) => `${Math.round(kb / 1024)} MB`;
     const rate = (v) => `${Math.round(data.rows / (v / 1000)).toLocaleString('en-US')} rows/s`;
-    const c = median(copy), f = median(first), n = median(reload);
+    const c = median(copy),
+      f = median(first),
+      n = median(reload);
     const text = [
       '# Seed benchmark',
       '',
-      `\`npm run bench:seed\`, ${new Date().toISOString().slice(0, 10)}: ${data.rows.toLocaleString('en-US')} rows (${Object.entries(data.counts).map(([t, k]) => `${k} ${t}`).join(', ')}; issues and agents refer to their workspace, issues to an agent and comments to an issue by natural key), embedded PostgreSQL ${version} (fsync on), ${os.cpus().length} x ${os.cpus()[0]?.model}, Node ${process.version}; median of ${RUNS} runs, each into fresh tables.`,
+      `\`npm run bench:seed\`, ${new Date().toISOString().slice(0, 10)}: ${data.rows.toLocaleString('en-US')} rows (${Object.entries(
+        data.counts,
+      )
+        .map(([t, k]) => `${k} ${t}`)
+        .join(
+          ', ',
+        )}; issues and agents refer to their workspace, issues to an agent and comments to an issue by natural key), embedded PostgreSQL ${version} (fsync on), ${os.cpus().length} x ${os.cpus()[0]?.model}, Node ${process.version}; median of ${RUNS} runs, each into fresh tables.`,
       '',
       '| run | time | rate | ratio to COPY | seed process CPU | peak RSS |',
       '| --- | --- | --- | --- | --- | --- |',
@@ -137,7 +171,7 @@ async function main() {
       `| slipway seed, first load | ${ms(f)} | ${rate(f)} | ${(f / c).toFixed(2)}x | ${ms(median(firstCpu))} | ${mb(median(firstRss))} |`,
       `| slipway seed, no-op re-load | ${ms(n)} | ${rate(n)} | ${(n / c).toFixed(2)}x | ${ms(median(reloadCpu))} | ${mb(median(reloadRss))} |`,
       '',
-      'Times are medians of the seed() call (each in its own Node process) and of the whole psql run; the seed process\'s CPU time (user and system) during the call and its peak RSS are medians of the runs too.',
+      "Times are medians of the seed() call (each in its own Node process) and of the whole psql run; the seed process's CPU time (user and system) during the call and its peak RSS are medians of the runs too.",
       `Machine load (1-minute load average, ${os.cpus().length} cores): ${loadAtStart.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end.`,
       // On a loaded machine the medians above come from different moments; a round's seed and COPY run back to back.
       `Median of each round's ratio (its seed run to its COPY): first load ${median(first.map((v, r) => v / copy[r])).toFixed(2)}x, re-load ${median(reload.map((v, r) => v / copy[r])).toFixed(2)}x.`,

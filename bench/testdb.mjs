@@ -76,7 +76,9 @@ const stats = (values) => ({ p50: percentile(values, 50), p99: percentile(values
 
 function worker(config) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--worker', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [new URL(import.meta.url).pathname, '--worker', JSON.stringify(config)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker ${config.mode} exited with ${code}`))));
@@ -113,7 +115,14 @@ try {
     const { template } = await prepareTemplate({ dir, databaseUrl: server.url, logger: silent });
     const build = performance.now() - started;
     await closeTestDatabases();
-    rows.push({ history: label, what: 'first template build (one up into a fresh database beside it)', workers: 1, p50: build, p99: oneUp, note: `${(build / oneUp).toFixed(2)}x one up` });
+    rows.push({
+      history: label,
+      what: 'first template build (one up into a fresh database beside it)',
+      workers: 1,
+      p50: build,
+      p99: oneUp,
+      note: `${(build / oneUp).toFixed(2)}x one up`,
+    });
 
     process.stderr.write(`${label}: floors ...\n`);
     for (const strategy of strategies) {
@@ -127,28 +136,69 @@ try {
         await admin.query('DROP DATABASE bench_floor');
         if (!hasPsql) continue;
         started = performance.now();
-        const psql = spawnSync('psql', [server.url, '-q', '-X', '-v', 'ON_ERROR_STOP=1', '-c', `CREATE DATABASE bench_floor TEMPLATE ${template}${clause}`]);
+        const psql = spawnSync('psql', [
+          server.url,
+          '-q',
+          '-X',
+          '-v',
+          'ON_ERROR_STOP=1',
+          '-c',
+          `CREATE DATABASE bench_floor TEMPLATE ${template}${clause}`,
+        ]);
         if (psql.status !== 0) throw new Error(`psql: ${psql.stderr}`);
         byPsql.push(performance.now() - started);
         await admin.query('DROP DATABASE bench_floor');
       }
       const s = strategy ?? 'default';
-      if (hasPsql) rows.push({ history: label, what: `floor: psql -c 'CREATE DATABASE … TEMPLATE …${clause}'`, workers: 1, ...stats(byPsql), strategy: s });
-      rows.push({ history: label, what: `floor: CREATE DATABASE … TEMPLATE …${clause} on an open connection`, workers: 1, ...stats(onConnection), strategy: s });
+      if (hasPsql)
+        rows.push({
+          history: label,
+          what: `floor: psql -c 'CREATE DATABASE … TEMPLATE …${clause}'`,
+          workers: 1,
+          ...stats(byPsql),
+          strategy: s,
+        });
+      rows.push({
+        history: label,
+        what: `floor: CREATE DATABASE … TEMPLATE …${clause} on an open connection`,
+        workers: 1,
+        ...stats(onConnection),
+        strategy: s,
+      });
     }
 
     for (const n of [1, 16]) {
       const applies = Number(APPLY ?? (n === 1 ? 5 : 2));
       process.stderr.write(`${label}, ${n} worker(s): (a) ${applies} full applies each ...\n`);
-      rows.push({ history: label, what: '(a) every migration applied into a fresh database', workers: n, ...stats(await workers(n, { mode: 'apply', dir, url: server.url, count: applies })) });
+      rows.push({
+        history: label,
+        what: '(a) every migration applied into a fresh database',
+        workers: n,
+        ...stats(await workers(n, { mode: 'apply', dir, url: server.url, count: applies })),
+      });
       for (const strategy of strategies) {
         process.stderr.write(`${label}, ${n} worker(s): (b) cold clones, ${strategy ?? 'default'} ...\n`);
-        rows.push({ history: label, what: `(b) cold clone${strategy ? `, ${strategy.toUpperCase()}` : ''}`, workers: n, ...stats(await workers(n, { mode: 'cold', dir, url: server.url, count: DBS, holdMs: 0, strategy })) });
+        rows.push({
+          history: label,
+          what: `(b) cold clone${strategy ? `, ${strategy.toUpperCase()}` : ''}`,
+          workers: n,
+          ...stats(await workers(n, { mode: 'cold', dir, url: server.url, count: DBS, holdMs: 0, strategy })),
+        });
       }
       process.stderr.write(`${label}, ${n} worker(s): (c) warm pool, 100 ms tests ...\n`);
-      rows.push({ history: label, what: '(c) warm pool, each test holding its database 100 ms', workers: n, ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 100 })) });
+      rows.push({
+        history: label,
+        what: '(c) warm pool, each test holding its database 100 ms',
+        workers: n,
+        ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 100 })),
+      });
       process.stderr.write(`${label}, ${n} worker(s): (c) warm pool, back to back ...\n`);
-      rows.push({ history: label, what: '(c) warm pool, tests back to back', workers: n, ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 0 })) });
+      rows.push({
+        history: label,
+        what: '(c) warm pool, tests back to back',
+        workers: n,
+        ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 0 })),
+      });
     }
   }
   await admin.end();

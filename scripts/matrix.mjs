@@ -11,7 +11,14 @@ import path from 'node:path';
 import { RELEASES, installMajor, root, startServer } from './support/embedded.mjs';
 
 /** Every test file that needs a server (test/unit, test/seed's pure files and the README check do not). */
-const DB_TESTS = ['test/db', 'test/race', 'test/cli', 'test/seed/seed.test.ts', 'test/example/api.test.ts', 'test/example/lifecycle.test.ts'];
+const DB_TESTS = [
+  'test/db',
+  'test/race',
+  'test/cli',
+  'test/seed/seed.test.ts',
+  'test/example/api.test.ts',
+  'test/example/lifecycle.test.ts',
+];
 
 function option(name) {
   const at = process.argv.indexOf(name);
@@ -31,11 +38,22 @@ for (const major of majors) {
 
 function vitest(url, reportFile, logFile) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [path.join(root, 'node_modules/vitest/vitest.mjs'), 'run', ...files, '--reporter=json', `--outputFile=${reportFile}`, '--reporter=dot'], {
-      cwd: root,
-      env: { ...process.env, DATABASE_URL: url, CI: 'true' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(root, 'node_modules/vitest/vitest.mjs'),
+        'run',
+        ...files,
+        '--reporter=json',
+        `--outputFile=${reportFile}`,
+        '--reporter=dot',
+      ],
+      {
+        cwd: root,
+        env: { ...process.env, DATABASE_URL: url, CI: 'true' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let log = '';
     child.stdout.on('data', (d) => (log += d));
     child.stderr.on('data', (d) => (log += d));
@@ -72,7 +90,10 @@ for (const major of majors) {
       for (const file of failedFiles) {
         const failing = file.assertionResults.filter((a) => a.status === 'failed');
         if (failing.length === 0) row.failedTests.push(`${path.relative(root, file.name)}: ${(file.message ?? 'failed').split('\n')[0]}`);
-        for (const a of failing) row.failedTests.push(`${path.relative(root, file.name)} > ${a.fullName}: ${(a.failureMessages[0] ?? '').split('\n')[0].slice(0, 300)}`);
+        for (const a of failing)
+          row.failedTests.push(
+            `${path.relative(root, file.name)} > ${a.fullName}: ${(a.failureMessages[0] ?? '').split('\n')[0].slice(0, 300)}`,
+          );
       }
       if (code !== 0 && row.failedTests.length === 0) row.failedTests.push(`vitest exited ${code}; see ${logFile}`);
     } finally {

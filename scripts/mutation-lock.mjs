@@ -39,7 +39,12 @@ const mutants = [
   {
     name: "in-flight takeover (the mark overwrites another runner's row: ON CONFLICT DO UPDATE)",
     file: LEDGER_FILE,
-    replacements: [[IN_FLIGHT_CLAIM, "SELECT $1, $2, 'in_flight', now(), 0, ${RUN_BY} WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,"]],
+    replacements: [
+      [
+        IN_FLIGHT_CLAIM,
+        "SELECT $1, $2, 'in_flight', now(), 0, ${RUN_BY} WHERE pg_backend_pid() = $3 ON CONFLICT (version) DO UPDATE SET state = 'in_flight'`,",
+      ],
+    ],
   },
   {
     name: 'no ledger lock (only the lock key given is taken)',
@@ -89,7 +94,11 @@ for (const mutant of mutants) {
       survivors++;
       console.error(`SURVIVED  ${mutant.name}: the race tests passed without the guarantee`);
     } else {
-      const summary = tests.output.split('\n').find((line) => /Tests\s+\d+/.test(line))?.trim() ?? `${failed} failure marks`;
+      const summary =
+        tests.output
+          .split('\n')
+          .find((line) => /Tests\s+\d+/.test(line))
+          ?.trim() ?? `${failed} failure marks`;
       console.log(`KILLED    ${mutant.name}: ${summary}`);
     }
   } finally {

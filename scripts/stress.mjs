@@ -47,7 +47,21 @@ function up(url, runner) {
   return new Promise((resolve) => {
     const env = { ...process.env };
     for (const key of Object.keys(env)) if (key === 'DATABASE_URL' || key.startsWith('SLIPWAY_')) delete env[key];
-    const child = spawn(process.execPath, [CLI, 'up', '--database-url', url, '--dir', dir, '--log-format', 'json', ...(OWN_LOCK_KEYS ? ['--lock-key', String(1000 + runner)] : [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'up',
+        '--database-url',
+        url,
+        '--dir',
+        dir,
+        '--log-format',
+        'json',
+        ...(OWN_LOCK_KEYS ? ['--lock-key', String(1000 + runner)] : []),
+      ],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -60,26 +74,43 @@ function up(url, runner) {
 async function check(client, runs) {
   const problems = [];
   const failed = runs.filter((r) => r.code !== 0);
-  if (failed.length > 0) problems.push(`${failed.length} runners exited non-zero: ${[...new Set(failed.map((r) => `${r.code}: ${r.stderr.trim().split('\n')[0]}`))].join(' | ')}`);
-  const appliedLines = runs.flatMap((r) => r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l).msg).filter((m) => /^applied /.test(m)));
+  if (failed.length > 0)
+    problems.push(
+      `${failed.length} runners exited non-zero: ${[...new Set(failed.map((r) => `${r.code}: ${r.stderr.trim().split('\n')[0]}`))].join(' | ')}`,
+    );
+  const appliedLines = runs.flatMap((r) =>
+    r.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l).msg)
+      .filter((m) => /^applied /.test(m)),
+  );
   const byVersion = VERSIONS.map((v) => appliedLines.filter((m) => m.startsWith(`applied ${v} `)).length);
   if (byVersion.some((n) => n !== 1)) problems.push(`"applied" log lines per migration: ${byVersion.join(',')} (want 1 each)`);
   const q = async (sql) => (await client.query(sql)).rows;
-  const logRows = await q(`SELECT version, count(*)::int AS n FROM applied_log GROUP BY version ORDER BY version`).catch((e) => problems.push(`applied_log: ${e.message}`) && []);
+  const logRows = await q(`SELECT version, count(*)::int AS n FROM applied_log GROUP BY version ORDER BY version`).catch(
+    (e) => problems.push(`applied_log: ${e.message}`) && [],
+  );
   const logged = Object.fromEntries(logRows.map((r) => [r.version, r.n]));
   const wrongLog = VERSIONS.filter((v) => logged[v] !== 1).map((v) => `${v}=${logged[v] ?? 0}`);
-  if (wrongLog.length > 0 || logRows.length !== VERSIONS.length) problems.push(`applied_log rows per migration not 1: ${wrongLog.join(', ')}`);
+  if (wrongLog.length > 0 || logRows.length !== VERSIONS.length)
+    problems.push(`applied_log rows per migration not 1: ${wrongLog.join(', ')}`);
   const [counter] = await q('SELECT n FROM counter').catch(() => [{ n: 'missing' }]);
   if (counter?.n !== 2) problems.push(`counter is ${counter?.n} (the UPDATE ran ${Number(counter?.n) - 1} times)`);
-  const [{ big, orders }] = await q('SELECT (SELECT count(*)::int FROM big) AS big, (SELECT count(*)::int FROM orders) AS orders').catch(() => [{}]);
+  const [{ big, orders }] = await q('SELECT (SELECT count(*)::int FROM big) AS big, (SELECT count(*)::int FROM orders) AS orders').catch(
+    () => [{}],
+  );
   if (big !== ROWS || orders !== 1000) problems.push(`row counts: big ${big} (want ${ROWS}), orders ${orders} (want 1000)`);
-  const indexes = await q(`SELECT c.relname AS name, i.indisvalid AS valid, i.indisready AS ready FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1`);
+  const indexes = await q(
+    `SELECT c.relname AS name, i.indisvalid AS valid, i.indisready AS ready FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'public' ORDER BY 1`,
+  );
   const names = indexes.map((i) => i.name).join(',');
   if (names !== 'big_v_idx,orders_big_id_key,orders_pkey,schema_migrations_pkey') problems.push(`indexes: ${names}`);
   const invalid = indexes.filter((i) => !i.valid || !i.ready);
   if (invalid.length > 0) problems.push(`invalid indexes: ${invalid.map((i) => i.name).join(', ')}`);
   const ledger = await q(`SELECT version, state, progress FROM public.schema_migrations ORDER BY version`);
-  const ledgerWrong = ledger.length !== VERSIONS.length || ledger.some((r, i) => r.version !== VERSIONS[i] || r.state !== 'applied' || r.progress !== null);
+  const ledgerWrong =
+    ledger.length !== VERSIONS.length || ledger.some((r, i) => r.version !== VERSIONS[i] || r.state !== 'applied' || r.progress !== null);
   if (ledgerWrong) problems.push(`ledger: ${ledger.map((r) => `${r.version}:${r.state}:${r.progress}`).join(', ')}`);
   // What each applied migration made is there.
   const [schema] = await q(`SELECT
@@ -87,17 +118,24 @@ async function check(client, runs) {
       (SELECT count(*)::int FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'orders' AND column_name = 'status') AS status,
       (SELECT string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder) FROM pg_enum e JOIN pg_type t ON t.oid = e.enumtypid WHERE t.typname = 'order_status') AS labels,
       (SELECT count(*)::int FROM pg_tables WHERE schemaname = 'public') AS tables`);
-  if (schema.note !== 1 || schema.status !== 1 || schema.labels !== 'new,shipped' || schema.tables !== 5) problems.push(`schema: ${JSON.stringify(schema)}`);
-  const [{ locks }] = await q(`SELECT count(*)::int AS locks FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`);
+  if (schema.note !== 1 || schema.status !== 1 || schema.labels !== 'new,shipped' || schema.tables !== 5)
+    problems.push(`schema: ${JSON.stringify(schema)}`);
+  const [{ locks }] = await q(
+    `SELECT count(*)::int AS locks FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+  );
   if (locks !== 0) problems.push(`${locks} advisory locks still held`);
   return problems;
 }
 
-const server = process.env.DATABASE_URL ? { url: process.env.DATABASE_URL, stop: async () => {} } : await startServer(MAJOR === null ? null : installMajor(MAJOR));
+const server = process.env.DATABASE_URL
+  ? { url: process.env.DATABASE_URL, stop: async () => {} }
+  : await startServer(MAJOR === null ? null : installMajor(MAJOR));
 const admin = new pg.Client({ connectionString: server.url });
 await admin.connect();
 const serverVersion = (await admin.query('SHOW server_version')).rows[0].server_version;
-console.log(`stress: PostgreSQL ${serverVersion}, ${ROUNDS} rounds of ${RUNNERS} runners, ${VERSIONS.length} migrations, ${ROWS} rows indexed concurrently`);
+console.log(
+  `stress: PostgreSQL ${serverVersion}, ${ROUNDS} rounds of ${RUNNERS} runners, ${VERSIONS.length} migrations, ${ROWS} rows indexed concurrently`,
+);
 
 const times = [];
 let failures = 0;
@@ -116,7 +154,9 @@ try {
     const problems = await check(client, runs).finally(() => client.end());
     await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
     if (problems.length > 0) failures++;
-    console.log(`round ${String(round).padStart(3)}: ${seconds.toFixed(1)} s, ${problems.length === 0 ? 'ok' : `FAILED\n  ${problems.join('\n  ')}`}`);
+    console.log(
+      `round ${String(round).padStart(3)}: ${seconds.toFixed(1)} s, ${problems.length === 0 ? 'ok' : `FAILED\n  ${problems.join('\n  ')}`}`,
+    );
   }
 } finally {
   await admin.end();
@@ -125,5 +165,7 @@ try {
 }
 const sorted = [...times].sort((a, b) => a - b);
 const at = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))].toFixed(1);
-console.log(`stress: ${ROUNDS - failures}/${ROUNDS} rounds passed, ${failures} failed; per round min ${at(0)} s, median ${at(0.5)} s, max ${at(1)} s; total ${times.reduce((a, b) => a + b, 0).toFixed(0)} s`);
+console.log(
+  `stress: ${ROUNDS - failures}/${ROUNDS} rounds passed, ${failures} failed; per round min ${at(0)} s, median ${at(0.5)} s, max ${at(1)} s; total ${times.reduce((a, b) => a + b, 0).toFixed(0)} s`,
+);
 process.exitCode = failures === 0 ? 0 : 1;

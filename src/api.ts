@@ -54,7 +54,10 @@ export async function migrate(options: runner.MigrateOptions): Promise<runner.Mi
   const n = result.executed.length;
   if (n > 0) {
     const what = result.direction === 'up' ? 'applied' : 'reverted';
-    logger.info({ direction: result.direction, executed: n, durationMs: result.durationMs }, `${result.direction}: ${n} ${what} in ${result.durationMs} ms`);
+    logger.info(
+      { direction: result.direction, executed: n, durationMs: result.durationMs },
+      `${result.direction}: ${n} ${what} in ${result.durationMs} ms`,
+    );
   }
   return result;
 }

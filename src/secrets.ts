@@ -8,10 +8,12 @@
  * @example redactConnectionString('postgres://app:s3cret@db/app') // 'postgres://app:***@db/app'
  */
 export function redactConnectionString(text: string): string {
-  return text
-    // Up to the LAST @ of the authority: a password may itself contain @.
-    .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^\s/?#]*@/gi, '$1***@')
-    .replace(/(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)/gi, '$1***');
+  return (
+    text
+      // Up to the LAST @ of the authority: a password may itself contain @.
+      .replace(/(\b[a-z][a-z0-9+.-]*:\/\/[^:/?#@\s]*:)[^\s/?#]*@/gi, '$1***@')
+      .replace(/(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|[^\s&]+)/gi, '$1***')
+  );
 }
 
 /**
@@ -61,7 +63,11 @@ function wellFormedUrl(text: string): URL | null {
 function looseUrlPassword(text: string): string {
   const at = text.lastIndexOf('@');
   if (at < 0) return '';
-  const userinfo = text.slice(0, at).trim().replace(/^[a-z][a-z0-9+.-]*:(?=\/)/i, '').replace(/^\/+/, '');
+  const userinfo = text
+    .slice(0, at)
+    .trim()
+    .replace(/^[a-z][a-z0-9+.-]*:(?=\/)/i, '')
+    .replace(/^\/+/, '');
   const colon = userinfo.indexOf(':');
   return colon < 0 ? '' : userinfo.slice(colon + 1);
 }

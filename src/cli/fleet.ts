@@ -5,7 +5,15 @@
  * for status and plan, every tenant with something to do) and the summary; off a terminal the
  * library's JSON log lines, one per tenant, and the same report.
  */
-import { describeFailure, describeOutcome, describeSummary, type FleetCommand, type FleetProgress, type FleetResult, type TenantResult } from '../commands/fleet.js';
+import {
+  describeFailure,
+  describeOutcome,
+  describeSummary,
+  type FleetCommand,
+  type FleetProgress,
+  type FleetResult,
+  type TenantResult,
+} from '../commands/fleet.js';
 
 /** Prints progress on a terminal, at most ten times a second, on one line of stderr. */
 export function progressLine(enabled: boolean): { update: (p: FleetProgress) => void; clear: () => void } {
@@ -19,7 +27,9 @@ export function progressLine(enabled: boolean): { update: (p: FleetProgress) => 
       last = now;
       const rate = p.elapsedMs > 0 ? (p.done / p.elapsedMs) * 1000 : 0;
       const left = rate > 0 ? Math.ceil((p.total - p.done) / rate) : null;
-      process.stderr.write(`\r\x1b[Ktenants: ${p.done}/${p.total} done, ${p.failed} failed, ${rate.toFixed(1)}/s${left === null ? '' : `, ${left} s left`}`);
+      process.stderr.write(
+        `\r\x1b[Ktenants: ${p.done}/${p.total} done, ${p.failed} failed, ${rate.toFixed(1)}/s${left === null ? '' : `, ${left} s left`}`,
+      );
       shown = true;
     },
     clear() {
@@ -36,8 +46,13 @@ export function tenantLine(result: TenantResult): string {
 /** The report after a fleet run: the tenants worth a line, then the summary. */
 export function formatFleet(result: FleetResult): string {
   const { command } = result;
-  const worth = (r: TenantResult) => r.outcome === 'failed' || r.outcome === 'skipped' || (command === 'status' || command === 'plan' ? r.outcome === 'pending' : false);
-  const lines = result.tenants.filter(worth).map((r) => (r.outcome === 'failed' ? `FAILED ${r.tenant}: ${describeFailure(command, r)}` : `${r.tenant}: ${describeOutcome(command, r)}`));
+  const worth = (r: TenantResult) =>
+    r.outcome === 'failed' || r.outcome === 'skipped' || (command === 'status' || command === 'plan' ? r.outcome === 'pending' : false);
+  const lines = result.tenants
+    .filter(worth)
+    .map((r) =>
+      r.outcome === 'failed' ? `FAILED ${r.tenant}: ${describeFailure(command, r)}` : `${r.tenant}: ${describeOutcome(command, r)}`,
+    );
   return [...lines, describeSummary(command, result.summary)].join('\n');
 }
 

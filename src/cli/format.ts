@@ -12,12 +12,19 @@ function pad(rows: string[][]): string {
 }
 
 function time(date: Date | null): string {
-  return date === null ? '-' : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return date === null
+    ? '-'
+    : date
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }
 
 export function describeLock(lock: LockHolder | null): string {
   if (lock === null) return 'migration lock: free';
-  const who = [lock.applicationName && `application ${lock.applicationName}`, lock.clientAddress && `from ${lock.clientAddress}`].filter(Boolean).join(', ');
+  const who = [lock.applicationName && `application ${lock.applicationName}`, lock.clientAddress && `from ${lock.clientAddress}`]
+    .filter(Boolean)
+    .join(', ');
   return `migration lock: held by backend pid ${lock.pid}${who ? ` (${who})` : ''}, connected since ${time(lock.backendStart)}, current statement since ${time(lock.queryStart)}`;
 }
 
@@ -44,7 +51,9 @@ export function formatPreview(p: Preview): string {
   const lines = p.steps.map((s) => {
     const verb = s.direction === 'up' ? 'apply' : 'revert';
     const notes = [s.phase === 'post-deploy' && 'post-deploy', !s.transactional && 'outside a transaction'].filter(Boolean).join(', ');
-    return s.resumed ? `finish ${verb === 'apply' ? 'applying' : 'reverting'} ${s.version}  (interrupted: resumed where it stopped)` : `${verb} ${s.version}${notes === '' ? '' : `  (${notes})`}`;
+    return s.resumed
+      ? `finish ${verb === 'apply' ? 'applying' : 'reverting'} ${s.version}  (interrupted: resumed where it stopped)`
+      : `${verb} ${s.version}${notes === '' ? '' : `  (${notes})`}`;
   });
   return [...p.warnings.map((w) => `warning: ${w}`), ...lines, ...deferred].join('\n');
 }
@@ -54,7 +63,11 @@ export function formatPreviewSql(p: Preview): string {
   if (p.steps.length === 0) return `-- nothing to ${p.direction === 'up' ? 'apply' : 'revert'}\n`;
   return p.steps
     .map((s) => {
-      const how = [s.direction, s.transactional ? 'in a transaction' : 'outside a transaction, statement by statement', ...(s.resumed ? ['resumed where it stopped'] : [])];
+      const how = [
+        s.direction,
+        s.transactional ? 'in a transaction' : 'outside a transaction, statement by statement',
+        ...(s.resumed ? ['resumed where it stopped'] : []),
+      ];
       return `-- ${s.version} (${how.join(', ')})\n${s.sql.endsWith('\n') ? s.sql : `${s.sql}\n`}`;
     })
     .join('\n');
@@ -62,11 +75,14 @@ export function formatPreviewSql(p: Preview): string {
 
 export function formatSeed(result: SeedResult): string {
   const lines = result.tables.map(
-    (t) => `${t.table}: ${t.inserted} inserted, ${t.skipped} skipped, ${t.updated} updated, ${t.conflicts.length} conflict${t.conflicts.length === 1 ? '' : 's'}`,
+    (t) =>
+      `${t.table}: ${t.inserted} inserted, ${t.skipped} skipped, ${t.updated} updated, ${t.conflicts.length} conflict${t.conflicts.length === 1 ? '' : 's'}`,
   );
   for (const t of result.tables) {
     for (const c of t.conflicts) {
-      const columns = c.columns.map((col) => `${col.column}: seed ${JSON.stringify(col.seed)}, database ${JSON.stringify(col.database)}`).join('; ');
+      const columns = c.columns
+        .map((col) => `${col.column}: seed ${JSON.stringify(col.seed)}, database ${JSON.stringify(col.database)}`)
+        .join('; ');
       lines.push(`${t.updated > 0 ? 'updated' : 'conflict'} ${t.table} ${JSON.stringify(c.key)} at ${describeLocation(c.at)}: ${columns}`);
     }
   }
@@ -76,9 +92,13 @@ export function formatSeed(result: SeedResult): string {
 
 export function formatAdoption(result: AdoptResult): string {
   const rows = [['VERSION', 'STATE', 'FROM']];
-  for (const m of result.migrations) rows.push([m.version, m.state, m.from === null ? '-' : `${result.tool} ${describeEntry(result.tool, m.from)}`]);
+  for (const m of result.migrations)
+    rows.push([m.version, m.state, m.from === null ? '-' : `${result.tool} ${describeEntry(result.tool, m.from)}`]);
   const applied = result.migrations.filter((m) => m.state === 'applied').length;
-  const kept = result.keptAs === result.foreignTable ? `${result.foreignTable} is kept as it is` : `${result.foreignTable} is renamed to ${result.keptAs}`;
+  const kept =
+    result.keptAs === result.foreignTable
+      ? `${result.foreignTable} is kept as it is`
+      : `${result.foreignTable} is renamed to ${result.keptAs}`;
   const summary = result.dryRun
     ? `${applied} applied, ${result.migrations.length - applied} pending; adopt would record them in ${result.table} and ${kept.replace(' is ', ' would be ')}\ndry run: nothing was changed`
     : `${applied} applied, ${result.migrations.length - applied} pending: recorded in ${result.table}; ${kept}, rows and all`;

@@ -21,7 +21,10 @@ export async function cliLogger(options: { level: string; format?: LogFormat | u
   // Loaded only for a terminal.
   const [{ default: pino }, { prettyFactory }] = await Promise.all([import('pino'), import('pino-pretty')]);
   const pretty = prettyFactory({ colorize: isTTY, ignore: 'pid,hostname,name', translateTime: 'SYS:HH:MM:ss', hideObject: true });
-  return pino(settings, progressAware(fd, isTTY, (record) => pretty(record)));
+  return pino(
+    settings,
+    progressAware(fd, isTTY, (record) => pretty(record)),
+  );
 }
 
 /**

@@ -96,7 +96,9 @@ function tableName(value: string): string {
 
 /** --format: the migrations folder's layout, when its contents should not decide it. */
 function formatOption(): Option {
-  return new Option('--format <layout>', "the migrations folder's layout (default: the one its files show)").env('SLIPWAY_FORMAT').choices(MIGRATION_FORMATS);
+  return new Option('--format <layout>', "the migrations folder's layout (default: the one its files show)")
+    .env('SLIPWAY_FORMAT')
+    .choices(MIGRATION_FORMATS);
 }
 
 /** Connection, logging and output options; with `migrations`, also the folder, table and lock key of a migration run. */
@@ -105,15 +107,35 @@ function withDatabaseOptions(command: Command, { json = true, migrations = true 
     command
       .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
       .addOption(formatOption())
-      .addOption(new Option('--table <name>', 'bookkeeping table, may be schema-qualified').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
-      .addOption(new Option('--lock-key <n>', 'advisory-lock key, decimal or 0x hex (bigint); default 32488822435963257 = 0x736c6970776179 ("slipway")').env('SLIPWAY_LOCK_KEY').argParser(lockKey));
+      .addOption(
+        new Option('--table <name>', 'bookkeeping table, may be schema-qualified')
+          .env('SLIPWAY_TABLE')
+          .default('schema_migrations')
+          .argParser(tableName),
+      )
+      .addOption(
+        new Option(
+          '--lock-key <n>',
+          'advisory-lock key, decimal or 0x hex (bigint); default 32488822435963257 = 0x736c6970776179 ("slipway")',
+        )
+          .env('SLIPWAY_LOCK_KEY')
+          .argParser(lockKey),
+      );
   }
   command
-    .addOption(new Option('--database-url <url>', 'PostgreSQL connection string; without one, the local server in .slipway/postgres').env('DATABASE_URL'))
+    .addOption(
+      new Option('--database-url <url>', 'PostgreSQL connection string; without one, the local server in .slipway/postgres').env(
+        'DATABASE_URL',
+      ),
+    )
     .addOption(new Option('--local', 'without a connection string, use the local server in .slipway/postgres even where CI is set'))
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
-    .addOption(new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'))
-    .addOption(new Option('--log-format <format>', 'log lines as JSON or readable (default: readable on a terminal)').choices(['json', 'pretty']));
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices(['trace', 'debug', 'info', 'warn', 'error', 'silent']).default('info'),
+    )
+    .addOption(
+      new Option('--log-format <format>', 'log lines as JSON or readable (default: readable on a terminal)').choices(['json', 'pretty']),
+    );
   if (json) command.option('--json', 'print one JSON document on stdout (logs go to stderr)');
   return command;
 }
@@ -126,8 +148,19 @@ interface LockRetryFlags {
 
 function withLockRetryOptions(command: Command): Command {
   return command
-    .addOption(new Option('--lock-timeout <seconds>', "how long a migration's statement may wait for a table lock before it is rolled back and retried (0: no limit)").argParser(seconds).default(5, '5'))
-    .addOption(new Option('--lock-retries <n>', 'how many times a migration that timed out on a lock is retried').argParser(wholeNumberOrZero).default(5, '5'));
+    .addOption(
+      new Option(
+        '--lock-timeout <seconds>',
+        "how long a migration's statement may wait for a table lock before it is rolled back and retried (0: no limit)",
+      )
+        .argParser(seconds)
+        .default(5, '5'),
+    )
+    .addOption(
+      new Option('--lock-retries <n>', 'how many times a migration that timed out on a lock is retried')
+        .argParser(wholeNumberOrZero)
+        .default(5, '5'),
+    );
 }
 
 /** --tenants, --concurrency and --fail-fast: up, down, status and plan over a fleet. */
@@ -139,8 +172,15 @@ interface FleetFlags {
 
 function withFleetOptions(command: Command): Command {
   return command
-    .addOption(new Option('--tenants <source>', 'run over many tenants: schema:<LIKE pattern> or query:<SQL> (schemas of --database-url), or a file of database URLs (one per line)').env('SLIPWAY_TENANTS'))
-    .addOption(new Option('--concurrency <n>', 'with --tenants: tenants at once (default min(8, max_connections/4))').argParser(wholeNumber))
+    .addOption(
+      new Option(
+        '--tenants <source>',
+        'run over many tenants: schema:<LIKE pattern> or query:<SQL> (schemas of --database-url), or a file of database URLs (one per line)',
+      ).env('SLIPWAY_TENANTS'),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'with --tenants: tenants at once (default min(8, max_connections/4))').argParser(wholeNumber),
+    )
     .option('--fail-fast', 'with --tenants: start no more tenants after the first failure');
 }
 
@@ -178,16 +218,23 @@ async function loggerFor(flags: DatabaseFlags, printsDocument: boolean): Promise
 async function prepareRun(flags: DatabaseFlags, logger: Logger, signal: AbortSignal, folder: 'migrations' | 'seeds'): Promise<Run> {
   let databaseUrl = flags.databaseUrl;
   if (databaseUrl !== undefined && databaseUrl.trim() === '') {
-    throw new UsageError('DATABASE_URL (or --database-url) is set but empty: set it to the database to use, or unset it for the local PostgreSQL in .slipway/postgres');
+    throw new UsageError(
+      'DATABASE_URL (or --database-url) is set but empty: set it to the database to use, or unset it for the local PostgreSQL in .slipway/postgres',
+    );
   }
   if (databaseUrl === undefined && inAutomation() && flags.local !== true) {
-    throw new UsageError('no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres');
+    throw new UsageError(
+      'no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres',
+    );
   }
   if (databaseUrl === undefined) {
     if (folder === 'migrations') openMigrationsFolder(flags.dir, flags.format).readMigrations();
     else await (await import('../seed/files.js')).readSeedDir(flags.dir);
     const local = await (await localServer()).startLocalServer();
-    logger.info({ url: local.url }, `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`);
+    logger.info(
+      { url: local.url },
+      `no DATABASE_URL or --database-url: using the local PostgreSQL in .slipway/postgres (${local.url})${local.started ? ', started now' : ''}`,
+    );
     databaseUrl = local.url;
   }
   secrets.push(...passwordsOf(databaseUrl));
@@ -248,7 +295,9 @@ export async function main(argv: string[]): Promise<number> {
     .configureOutput({
       outputError: (text, write) => {
         const line = scrub(text.trim().split('\n')[0]!);
-        write(`${line}${line.startsWith('error: unknown command') ? `; commands: ${program.commands.map((c) => c.name()).join(', ')}` : ''}\n`);
+        write(
+          `${line}${line.startsWith('error: unknown command') ? `; commands: ${program.commands.map((c) => c.name()).join(', ')}` : ''}\n`,
+        );
       },
     });
 
@@ -275,7 +324,10 @@ export async function main(argv: string[]): Promise<number> {
     const { formatFleet, progressLine, tenantLine } = await import('./fleet.js');
     const { migrateTenants, previewTenants, tenantsStatus } = await import('../commands/fleet.js');
     const tty = !json && process.stderr.isTTY === true;
-    logger = await loggerFor({ ...flags, logLevel: tty && flags.logLevel === 'info' ? 'warn' : flags.logLevel }, json || command === 'status' || command === 'plan');
+    logger = await loggerFor(
+      { ...flags, logLevel: tty && flags.logLevel === 'info' ? 'warn' : flags.logLevel },
+      json || command === 'status' || command === 'plan',
+    );
     const needsDatabase = /^(schema|query):/i.test(flags.tenants.trim());
     const run = needsDatabase ? await prepareRun(flags, logger, controller.signal, 'migrations') : null;
     const progress = progressLine(tty);
@@ -301,7 +353,12 @@ export async function main(argv: string[]): Promise<number> {
     let result: FleetResult;
     try {
       const withRequest = { ...options, direction: request.direction ?? 'up', ...requestFlags(request) };
-      result = command === 'status' ? await tenantsStatus(options) : command === 'plan' ? await previewTenants(withRequest) : await migrateTenants(withRequest);
+      result =
+        command === 'status'
+          ? await tenantsStatus(options)
+          : command === 'plan'
+            ? await previewTenants(withRequest)
+            : await migrateTenants(withRequest);
     } finally {
       progress.clear();
     }
@@ -317,40 +374,61 @@ export async function main(argv: string[]): Promise<number> {
       .option('--to <version>', 'stop after this version, e.g. 020_add_index')
       .option('--post-deploy', 'apply the post-deploy migrations too (-- slipway:post-deploy): once every replica runs this release')
       .addOption(
-        new Option('--traffic-window <seconds>', 'with --post-deploy: first watch pg_stat_statements this long, and run nothing if a statement still uses what they drop or rename')
-          .argParser(positiveSeconds),
+        new Option(
+          '--traffic-window <seconds>',
+          'with --post-deploy: first watch pg_stat_statements this long, and run nothing if a statement still uses what they drop or rename',
+        ).argParser(positiveSeconds),
       )
       .option('--no-lint', 'run even when slipway lint finds an error-level problem in the pending migrations')
-      .option('--batch', 'run consecutive transactional migrations in one transaction even when some are applied (default: only on an empty ledger)')
+      .option(
+        '--batch',
+        'run consecutive transactional migrations in one transaction even when some are applied (default: only on an empty ledger)',
+      )
       .option('--no-batch', 'commit each migration on its own, on an empty ledger too')
       .addOption(lintConfigOption()),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & LintFlag & FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number; batch?: boolean }) => {
-    if (flags.trafficWindow !== undefined && flags.postDeploy !== true) throw new UsageError('--traffic-window goes with --post-deploy: it checks what the post-deploy migrations drop or rename');
-    if (flags.trafficWindow !== undefined && flags.tenants !== undefined) throw new UsageError('--traffic-window is not supported with --tenants: check one database at a time');
-    if (await fleet('up', flags, { direction: 'up', ...(flags.to !== undefined && { to: flags.to }), ...(flags.postDeploy === true && { postDeploy: true }) })) return;
-    const run = await begin(flags);
-    const { migrate, checkTraffic } = await api();
-    if (flags.trafficWindow !== undefined) {
-      const traffic = await checkTraffic({ ...run.library, windowMs: flags.trafficWindow * 1000, postDeployOnly: true });
-      for (const line of traffic.lines) run.logger.warn({ traffic: true }, line);
-      if (traffic.findings.length > 0) {
-        throw new LintError(
-          traffic.findings,
-          `${traffic.findings.length} column(s) or table(s) the post-deploy migrations drop or rename are still used by statements run in the last ${flags.trafficWindow} s (${traffic.findings[0]!.message.split(':')[0]}, …): nothing was run; run it again once every replica runs the new release`,
-        );
+  ).action(
+    async (
+      flags: DatabaseFlags &
+        LockRetryFlags &
+        LintFlag &
+        FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number; batch?: boolean },
+    ) => {
+      if (flags.trafficWindow !== undefined && flags.postDeploy !== true)
+        throw new UsageError('--traffic-window goes with --post-deploy: it checks what the post-deploy migrations drop or rename');
+      if (flags.trafficWindow !== undefined && flags.tenants !== undefined)
+        throw new UsageError('--traffic-window is not supported with --tenants: check one database at a time');
+      if (
+        await fleet('up', flags, {
+          direction: 'up',
+          ...(flags.to !== undefined && { to: flags.to }),
+          ...(flags.postDeploy === true && { postDeploy: true }),
+        })
+      )
+        return;
+      const run = await begin(flags);
+      const { migrate, checkTraffic } = await api();
+      if (flags.trafficWindow !== undefined) {
+        const traffic = await checkTraffic({ ...run.library, windowMs: flags.trafficWindow * 1000, postDeployOnly: true });
+        for (const line of traffic.lines) run.logger.warn({ traffic: true }, line);
+        if (traffic.findings.length > 0) {
+          throw new LintError(
+            traffic.findings,
+            `${traffic.findings.length} column(s) or table(s) the post-deploy migrations drop or rename are still used by statements run in the last ${flags.trafficWindow} s (${traffic.findings[0]!.message.split(':')[0]}, …): nothing was run; run it again once every replica runs the new release`,
+          );
+        }
       }
-    }
-    const result = await migrate({
-      ...run.library,
-      ...lockRetryOptions(flags),
-      lint: await lintFlag(flags, run.logger),
-      direction: 'up',
-      ...(flags.to !== undefined && { target: flags.to }),
-      ...(flags.postDeploy === true && { postDeploy: true }),
-      ...(flags.batch !== undefined && { batch: flags.batch }),
-    });
-    if (json) printJson(result);
-  });
+      const result = await migrate({
+        ...run.library,
+        ...lockRetryOptions(flags),
+        lint: await lintFlag(flags, run.logger),
+        direction: 'up',
+        ...(flags.to !== undefined && { target: flags.to }),
+        ...(flags.postDeploy === true && { postDeploy: true }),
+        ...(flags.batch !== undefined && { batch: flags.batch }),
+      });
+      if (json) printJson(result);
+    },
+  );
 
   withDatabaseOptions(
     withFleetOptions(withLockRetryOptions(program.command('down')))
@@ -392,8 +470,7 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   withDatabaseOptions(
-    withFleetOptions(program
-      .command('plan'))
+    withFleetOptions(program.command('plan'))
       .description('show what up or down would do, executing nothing')
       .addArgument(new Argument('[direction]', 'up or down').choices(['up', 'down']).default('up'))
       .addOption(new Option('--steps <n>', 'as for up/down').argParser(wholeNumber).conflicts(['to', 'all']))
@@ -403,23 +480,40 @@ export async function main(argv: string[]): Promise<number> {
       .option('--post-deploy', 'plan up: with the post-deploy migrations, as up --post-deploy')
       .option('--no-lint', 'plan up: do not refuse when slipway lint finds an error-level problem in the pending migrations')
       .addOption(lintConfigOption()),
-  ).action(async (direction: 'up' | 'down', flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; sql?: boolean; postDeploy?: boolean }) => {
-    if (direction === 'up' && flags.all) throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
-    if (direction === 'down' && flags.postDeploy) throw new UsageError('--post-deploy applies to plan up only: down reverts migrations of either phase, newest first');
-    if (await fleet('plan', flags, { direction, ...flags })) return;
-    const run = await begin(flags, true);
-    const result = await (await api()).preview({ ...run.library, direction, lint: direction === 'up' && (await lintFlag(flags, run.logger)), ...requestFlags(flags) });
-    if (json) printJson(result);
-    else if (flags.sql === true) process.stdout.write((await format()).formatPreviewSql(result));
-    else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
-  });
+  ).action(
+    async (
+      direction: 'up' | 'down',
+      flags: DatabaseFlags & LintFlag & FleetFlags & { to?: string; steps?: number; all?: boolean; sql?: boolean; postDeploy?: boolean },
+    ) => {
+      if (direction === 'up' && flags.all)
+        throw new UsageError('--all applies to plan down only: plan up already lists every pending migration');
+      if (direction === 'down' && flags.postDeploy)
+        throw new UsageError('--post-deploy applies to plan up only: down reverts migrations of either phase, newest first');
+      if (await fleet('plan', flags, { direction, ...flags })) return;
+      const run = await begin(flags, true);
+      const result = await (await api()).preview({
+        ...run.library,
+        direction,
+        lint: direction === 'up' && (await lintFlag(flags, run.logger)),
+        ...requestFlags(flags),
+      });
+      if (json) printJson(result);
+      else if (flags.sql === true) process.stdout.write((await format()).formatPreviewSql(result));
+      else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
+    },
+  );
 
   withDatabaseOptions(
     program
       .command('seed')
       .description('load seed files (YAML/JSON) idempotently: existing rows are skipped, differing ones reported')
       .addOption(new Option('--dir <path>', 'seed files folder').env('SLIPWAY_SEED_DIR').default('./seeds'))
-      .addOption(new Option('--lock-key <n>', 'advisory-lock key of seed runs, decimal or 0x hex (bigint); default 8317147509291771236 = 0x736c697073656564 ("slipseed")').argParser(lockKey))
+      .addOption(
+        new Option(
+          '--lock-key <n>',
+          'advisory-lock key of seed runs, decimal or 0x hex (bigint); default 8317147509291771236 = 0x736c697073656564 ("slipseed")',
+        ).argParser(lockKey),
+      )
       .option('--update', 'overwrite rows whose key exists with other values (default: report them as conflicts)')
       .option('--dry-run', 'do everything in a transaction and roll it back'),
     { migrations: false },
@@ -441,13 +535,21 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('new')
-    .description("create the next migration in the folder's layout: <version>_<name>.up.sql / .down.sql, or a Prisma, dbmate, goose, … file")
+    .description(
+      "create the next migration in the folder's layout: <version>_<name>.up.sql / .down.sql, or a Prisma, dbmate, goose, … file",
+    )
     .argument('<name>', 'lowercase letters, digits, _ and -, e.g. create_users')
     .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
     .addOption(formatOption())
-    .option('--timestamp', 'number it with a 14-digit UTC timestamp (as a folder that already uses them is numbered), for teams whose branches add migrations at once')
+    .option(
+      '--timestamp',
+      'number it with a 14-digit UTC timestamp (as a folder that already uses them is numbered), for teams whose branches add migrations at once',
+    )
     .action(async (name: string, flags: { dir: string; format?: MigrationFormat; timestamp?: boolean }) => {
-      const created = await createMigration(flags.dir, name, { ...(flags.format !== undefined && { format: flags.format }), timestamp: flags.timestamp === true });
+      const created = await createMigration(flags.dir, name, {
+        ...(flags.format !== undefined && { format: flags.format }),
+        timestamp: flags.timestamp === true,
+      });
       process.stdout.write(created.files.map((file) => `created ${file}\n`).join(''));
     });
 
@@ -455,20 +557,23 @@ export async function main(argv: string[]): Promise<number> {
   db.command('start')
     .description('start it (creating it on first use) and print its connection string')
     .addOption(
-      new Option('--database <name>', 'a database of its own on the local server, created when missing: the printed connection string names it').argParser(
-        (value: string) => {
-          try {
-            return checkDatabaseName(value);
-          } catch (error) {
-            throw new InvalidArgumentError(`${(error as Error).message.replace(/^invalid database name "[^"]*": /, '')}.`);
-          }
-        },
-      ),
+      new Option(
+        '--database <name>',
+        'a database of its own on the local server, created when missing: the printed connection string names it',
+      ).argParser((value: string) => {
+        try {
+          return checkDatabaseName(value);
+        } catch (error) {
+          throw new InvalidArgumentError(`${(error as Error).message.replace(/^invalid database name "[^"]*": /, '')}.`);
+        }
+      }),
     )
     .action(async (flags: { database?: string }) => {
       const local = await (await localServer()).startLocalServer(undefined, { database: flags.database });
       process.stdout.write(`${local.url}\n`);
-      process.stderr.write(`${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}${local.createdDatabase ? `; created database ${flags.database}` : ''}\n`);
+      process.stderr.write(
+        `${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}${local.createdDatabase ? `; created database ${flags.database}` : ''}\n`,
+      );
     });
   db.command('stop')
     .description('stop it (data is kept)')
@@ -481,20 +586,28 @@ export async function main(argv: string[]): Promise<number> {
     .action(async () => {
       const local = await (await localServer()).localServerStatus();
       if (local.running) process.stdout.write(`running: ${local.url} (data in ${local.dataDir})\n`);
-      else process.stdout.write(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
+      else
+        process.stdout.write(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
       if (!local.running) throw new NotRunning();
     });
 
   // test-db: the library's test databases (slipway/testing) for shell scripts and other languages' test runners.
   const testing = () => import('../testing/index.js');
   const testDb = withDatabaseOptions(program.command('test-db'), { json: false, migrations: false })
-    .description('clone a fresh database with every migration applied (and --seeds loaded) from a template built once, and print its connection string')
+    .description(
+      'clone a fresh database with every migration applied (and --seeds loaded) from a template built once, and print its connection string',
+    )
     .addOption(new Option('--dir <path>', 'migrations folder').env('SLIPWAY_DIR').default('./migrations'))
     .option('--seeds <path>', 'seed files folder, loaded into the template')
     .action(async (flags: DatabaseFlags & { seeds?: string }) => {
       const run = await begin(flags, true);
       const { testDatabaseForScript, closeTestDatabases } = await testing();
-      const created = await testDatabaseForScript({ databaseUrl: run.library.databaseUrl!, dir: flags.dir, ...(flags.seeds !== undefined && { seeds: flags.seeds }), logger: run.logger });
+      const created = await testDatabaseForScript({
+        databaseUrl: run.library.databaseUrl!,
+        dir: flags.dir,
+        ...(flags.seeds !== undefined && { seeds: flags.seeds }),
+        logger: run.logger,
+      });
       await closeTestDatabases();
       process.stdout.write(`${created.url}\n`);
     });
@@ -515,7 +628,9 @@ export async function main(argv: string[]): Promise<number> {
     .addOption(new Option('--older-than <minutes>', 'age in minutes').argParser(wholeNumberOrZero).default(60))
     .action(async (flags: DatabaseFlags & { olderThan: number }) => {
       const { pruneTestDatabases, closeTestDatabases } = await testing();
-      const dropped = await pruneTestDatabases({ databaseUrl: await testDbServer(flags), olderThan: flags.olderThan * 60_000 }).finally(closeTestDatabases);
+      const dropped = await pruneTestDatabases({ databaseUrl: await testDbServer(flags), olderThan: flags.olderThan * 60_000 }).finally(
+        closeTestDatabases,
+      );
       process.stdout.write(dropped.length === 0 ? 'nothing to prune\n' : `dropped ${dropped.length}: ${dropped.join(' ')}\n`);
     });
 
@@ -523,15 +638,48 @@ export async function main(argv: string[]): Promise<number> {
     .command('lint')
     .description('check migrations for statements that lock production tables or break running replicas (exit 1 on an error-level finding)')
     .argument('[files...]', 'files to lint as one run, in this order (default: the --dir folder)')
-    .addOption(new Option('--dir <path>', 'migrations folder: every up file, or with a database the pending ones').env('SLIPWAY_DIR').default('./migrations'))
-    .addOption(new Option('--format <format>', 'text, json, or github (workflow annotations)').choices(['text', 'json', 'github']).default('text'))
+    .addOption(
+      new Option('--dir <path>', 'migrations folder: every up file, or with a database the pending ones')
+        .env('SLIPWAY_DIR')
+        .default('./migrations'),
+    )
+    .addOption(
+      new Option('--format <format>', 'text, json, or github (workflow annotations)').choices(['text', 'json', 'github']).default('text'),
+    )
     .option('--rules <ids>', 'comma-separated: rule ids to turn on (style rules are off by default), "all", or -id to turn one off')
-    .addOption(new Option('--pg-version <version>', 'target PostgreSQL: a major version (16, 9.6) or server_version_num; default: the server\'s, else 13').argParser(pgVersion))
-    .addOption(new Option('--lock-timeout <seconds>', "the lock timeout up will give each statement; 0 (none) makes require-lock-timeout check each file sets its own").argParser(seconds).default(5, '5'))
-    .addOption(new Option('--table <name>', 'bookkeeping table, with a database').env('SLIPWAY_TABLE').default('schema_migrations').argParser(tableName))
-    .addOption(new Option('--database-url <url>', 'lint what up would apply to this database (and use its version); without one, no database is used').env('DATABASE_URL'))
+    .addOption(
+      new Option(
+        '--pg-version <version>',
+        "target PostgreSQL: a major version (16, 9.6) or server_version_num; default: the server's, else 13",
+      ).argParser(pgVersion),
+    )
+    .addOption(
+      new Option(
+        '--lock-timeout <seconds>',
+        'the lock timeout up will give each statement; 0 (none) makes require-lock-timeout check each file sets its own',
+      )
+        .argParser(seconds)
+        .default(5, '5'),
+    )
+    .addOption(
+      new Option('--table <name>', 'bookkeeping table, with a database')
+        .env('SLIPWAY_TABLE')
+        .default('schema_migrations')
+        .argParser(tableName),
+    )
+    .addOption(
+      new Option(
+        '--database-url <url>',
+        'lint what up would apply to this database (and use its version); without one, no database is used',
+      ).env('DATABASE_URL'),
+    )
     .addOption(new Option('--wait <seconds>', 'retry connection failures (server starting) for this long').argParser(seconds))
-    .addOption(new Option('--traffic-window <seconds>', 'with --database-url: also watch pg_stat_statements this long for statements still using what the pending migrations drop or rename (exit 1 if any)').argParser(positiveSeconds))
+    .addOption(
+      new Option(
+        '--traffic-window <seconds>',
+        'with --database-url: also watch pg_stat_statements this long for statements still using what the pending migrations drop or rename (exit 1 if any)',
+      ).argParser(positiveSeconds),
+    )
     .option('--list-rules', 'print every rule with its severity, reason and safe rewrite')
     .addOption(lintConfigOption())
     .option('--write-baseline', 'record every finding in the lint config file, so that only new ones fail (exit 0)')
@@ -548,9 +696,14 @@ export async function main(argv: string[]): Promise<number> {
         logger = await (await import('./logger.js')).cliLogger({ level: 'warn', toStderr: true });
       }
       if (flags.trafficWindow !== undefined && (databaseUrl === undefined || files.length > 0)) {
-        throw new UsageError('--traffic-window needs --database-url and a folder (--dir, no files): it checks what the pending migrations drop or rename');
+        throw new UsageError(
+          '--traffic-window needs --database-url and a folder (--dir, no files): it checks what the pending migrations drop or rename',
+        );
       }
-      const rules = (flags.rules ?? '').split(',').map((r) => r.trim()).filter(Boolean);
+      const rules = (flags.rules ?? '')
+        .split(',')
+        .map((r) => r.trim())
+        .filter(Boolean);
       const config = await lintConfig(flags);
       const report = await (await api()).lint({
         ...(files.length > 0 ? { files } : { dir: flags.dir }),
@@ -566,11 +719,21 @@ export async function main(argv: string[]): Promise<number> {
         const { writeBaseline } = await import('../commands/lint.js');
         const file = flags.lintConfig ?? DEFAULT_LINT_CONFIG;
         const added = writeBaseline(file, report);
-        process.stdout.write(`${added} finding${added === 1 ? '' : 's'} recorded in ${file}${report.ignored.length > 0 ? ` (${report.ignored.length} already silenced)` : ''}: only new ones fail from now on\n`);
+        process.stdout.write(
+          `${added} finding${added === 1 ? '' : 's'} recorded in ${file}${report.ignored.length > 0 ? ` (${report.ignored.length} already silenced)` : ''}: only new ones fail from now on\n`,
+        );
         return;
       }
       const format: LintFormat = flags.format;
-      process.stdout.write(scrub(format === 'json' ? formatLintJson(report) : format === 'github' ? formatLintGithub(report) : formatLintText(report, { source: process.stdout.isTTY === true })));
+      process.stdout.write(
+        scrub(
+          format === 'json'
+            ? formatLintJson(report)
+            : format === 'github'
+              ? formatLintGithub(report)
+              : formatLintText(report, { source: process.stdout.isTTY === true }),
+        ),
+      );
       if (report.errors > 0) lintFailed = true;
       if (flags.trafficWindow !== undefined) {
         // On stderr, so that stdout stays the report in the format asked for.
@@ -601,7 +764,9 @@ export async function main(argv: string[]): Promise<number> {
   withDatabaseOptions(
     program
       .command('resolve')
-      .description('settle what slipway cannot decide: a migration took effect (--applied), left nothing (--pending), or was edited on purpose (--accept-edit)')
+      .description(
+        'settle what slipway cannot decide: a migration took effect (--applied), left nothing (--pending), or was edited on purpose (--accept-edit)',
+      )
       .argument('<version>', 'the migration, e.g. 020_add_index')
       .addOption(new Option('--applied', 'it took effect: record it as applied').conflicts(['pending', 'acceptEdit']))
       .addOption(new Option('--pending', 'nothing of it remains: remove its row').conflicts(['acceptEdit']))
@@ -615,35 +780,49 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   // The schema commands: dump, load, drift, verify (src/commands/schema.ts). drift and verify exit 1 on a difference.
-  withDatabaseOptions(program.command('dump').description('print the database schema as SQL, from its catalog, with the bookkeeping rows (no pg_dump needed)').option('--out <file>', 'write it to this file instead of stdout').option('--privileges', 'also write owners and grants'), { json: false }).action(
-    async (flags: DatabaseFlags & { out?: string; privileges?: boolean }) => {
-      const run = await begin(flags, true);
-      const { sql, objects } = await (await api()).dump({ ...run.library, privileges: flags.privileges === true });
-      if (flags.out === undefined) process.stdout.write(sql);
-      else {
-        await (await import('node:fs/promises')).writeFile(flags.out, sql);
-        run.logger.info({ file: flags.out, objects }, `dump: wrote ${objects} objects to ${flags.out}`);
-      }
-    },
-  );
-  withDatabaseOptions(program.command('load').description('create the schema of a dump in an empty database (refuses one that is not)').argument('<file>', 'a file written by slipway dump'), { json: false }).action(
-    async (file: string, flags: DatabaseFlags) => {
-      const run = await begin(flags, true);
-      const { database } = await (await api()).load({ ...run.library, file });
-      process.stdout.write(`loaded ${file} into database ${database}\n`);
-    },
-  );
-  withDatabaseOptions(program.command('drift').description("compare the database's schema with what the migrations build in a scratch database (exit 1 when they differ)")).action(
-    async (flags: DatabaseFlags) => {
-      const run = await begin(flags, true);
-      const report = await (await api()).drift(run.library);
-      schemaDiffers = report.drifted;
-      if (json) printJson(report);
-      else process.stdout.write(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
-    },
-  );
   withDatabaseOptions(
-    program.command('verify').description('check in a scratch database that every down file undoes its up (exit 1 when one does not)').option('--from <version>', 'check only this migration and the ones after it'),
+    program
+      .command('dump')
+      .description('print the database schema as SQL, from its catalog, with the bookkeeping rows (no pg_dump needed)')
+      .option('--out <file>', 'write it to this file instead of stdout')
+      .option('--privileges', 'also write owners and grants'),
+    { json: false },
+  ).action(async (flags: DatabaseFlags & { out?: string; privileges?: boolean }) => {
+    const run = await begin(flags, true);
+    const { sql, objects } = await (await api()).dump({ ...run.library, privileges: flags.privileges === true });
+    if (flags.out === undefined) process.stdout.write(sql);
+    else {
+      await (await import('node:fs/promises')).writeFile(flags.out, sql);
+      run.logger.info({ file: flags.out, objects }, `dump: wrote ${objects} objects to ${flags.out}`);
+    }
+  });
+  withDatabaseOptions(
+    program
+      .command('load')
+      .description('create the schema of a dump in an empty database (refuses one that is not)')
+      .argument('<file>', 'a file written by slipway dump'),
+    { json: false },
+  ).action(async (file: string, flags: DatabaseFlags) => {
+    const run = await begin(flags, true);
+    const { database } = await (await api()).load({ ...run.library, file });
+    process.stdout.write(`loaded ${file} into database ${database}\n`);
+  });
+  withDatabaseOptions(
+    program
+      .command('drift')
+      .description("compare the database's schema with what the migrations build in a scratch database (exit 1 when they differ)"),
+  ).action(async (flags: DatabaseFlags) => {
+    const run = await begin(flags, true);
+    const report = await (await api()).drift(run.library);
+    schemaDiffers = report.drifted;
+    if (json) printJson(report);
+    else process.stdout.write(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
+  });
+  withDatabaseOptions(
+    program
+      .command('verify')
+      .description('check in a scratch database that every down file undoes its up (exit 1 when one does not)')
+      .option('--from <version>', 'check only this migration and the ones after it'),
   ).action(async (flags: DatabaseFlags & { from?: string }) => {
     const run = await begin(flags, true);
     const report = await (await api()).verify({ ...run.library, ...(flags.from !== undefined && { from: flags.from }) });
@@ -653,17 +832,27 @@ export async function main(argv: string[]): Promise<number> {
   });
 
   try {
-    await program.parseAsync(flagsAfterCommand(loadEnvFile(argv), program.commands.map((c) => c.name())), { from: 'user' });
+    await program.parseAsync(
+      flagsAfterCommand(
+        loadEnvFile(argv),
+        program.commands.map((c) => c.name()),
+      ),
+      { from: 'user' },
+    );
     return controller.signal.aborted || lintFailed || fleetFailed || notUpToDate || schemaDiffers ? EXIT_FAILURE : EXIT_OK;
   } catch (error) {
     if (error instanceof CommanderError) {
-      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help' ? EXIT_OK : EXIT_USAGE;
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help'
+        ? EXIT_OK
+        : EXIT_USAGE;
     }
     if (error instanceof NotRunning) return EXIT_FAILURE;
     // For lint, input it cannot read (a file missing or not SQL) is bad input too.
     // A version that names no migration (--to, resolve) is a typo in the command line.
     const usage =
-      error instanceof UsageError || (inputErrorsAreUsage && error instanceof SourceError) || (error instanceof IntegrityError && error.kind === 'unknown-target');
+      error instanceof UsageError ||
+      (inputErrorsAreUsage && error instanceof SourceError) ||
+      (error instanceof IntegrityError && error.kind === 'unknown-target');
     const message = scrub(error instanceof Error ? error.message : String(error));
     // Every error the library means to throw is a SlipwayError; anything else is a bug or the system's (INTERNAL).
     if (json) printJson({ error: { code: error instanceof SlipwayError ? error.code : 'INTERNAL', message } });
@@ -715,7 +904,10 @@ interface LintFlag {
 const DEFAULT_LINT_CONFIG = 'slipway-lint.json';
 
 function lintConfigOption(): Option {
-  return new Option('--lint-config <file>', `lint config: rules on/off and findings silenced outside the migration files (default: ${DEFAULT_LINT_CONFIG} when present)`).env('SLIPWAY_LINT_CONFIG');
+  return new Option(
+    '--lint-config <file>',
+    `lint config: rules on/off and findings silenced outside the migration files (default: ${DEFAULT_LINT_CONFIG} when present)`,
+  ).env('SLIPWAY_LINT_CONFIG');
 }
 
 /** The lint config file's settings; a missing one is empty unless named by --lint-config (and not about to be written). */
@@ -754,11 +946,17 @@ function positiveSeconds(value: string): number {
 
 function pgVersion(value: string): number {
   const n = Number(value);
-  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0)) throw new InvalidArgumentError('give a major version (16, 9.6) or a server_version_num (160004).');
+  if (!/^\d+(\.\d+)?$/.test(value.trim()) || !(n > 0))
+    throw new InvalidArgumentError('give a major version (16, 9.6) or a server_version_num (160004).');
   return n;
 }
 
-function requestFlags(flags: { to?: string; steps?: number; all?: boolean; postDeploy?: boolean }): Pick<MigrateOptions, 'target' | 'steps' | 'all' | 'postDeploy'> {
+function requestFlags(flags: {
+  to?: string;
+  steps?: number;
+  all?: boolean;
+  postDeploy?: boolean;
+}): Pick<MigrateOptions, 'target' | 'steps' | 'all' | 'postDeploy'> {
   return {
     ...(flags.postDeploy === true && { postDeploy: true }),
     ...(flags.to !== undefined && { target: flags.to }),

@@ -13,7 +13,11 @@ v8.setFlagsFromString('--liftoff-only');
 // `navigator` (Node 20), it constructs a fetch `Response` instead, which loads the whole
 // fetch implementation (~25 ms at every start). Node 21 and later define `navigator` themselves.
 if (!('navigator' in globalThis)) {
-  Object.defineProperty(globalThis, 'navigator', { value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` }, configurable: true, writable: true });
+  Object.defineProperty(globalThis, 'navigator', {
+    value: { userAgent: `Node.js/${process.versions.node.split('.')[0]}` },
+    configurable: true,
+    writable: true,
+  });
 }
 
 // node-postgres warns, in nine lines on every run, that `sslmode=require` is checked as

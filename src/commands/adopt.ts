@@ -96,7 +96,14 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
       const result = outcome(takeover, false);
       const applied = result.migrations.filter((m) => m.state === 'applied').length;
       logger.info(
-        { tool: result.tool, from: result.foreignTable, keptAs: result.keptAs, table: result.table, applied, pending: result.migrations.length - applied },
+        {
+          tool: result.tool,
+          from: result.foreignTable,
+          keptAs: result.keptAs,
+          table: result.table,
+          applied,
+          pending: result.migrations.length - applied,
+        },
         `adopted ${result.tool}'s ledger ${result.foreignTable}: ${applied} migration(s) recorded as applied in ${result.table}, ${result.migrations.length - applied} pending; its rows are kept in ${result.keptAs}`,
       );
       return result;
@@ -146,14 +153,19 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
   const mapping = mapForeignLedger(foreign, migrations, source);
   const problem = mapping.problems[0];
   if (problem !== undefined) {
-    const more = mapping.problems.length > 1 ? ` (and ${mapping.problems.length - 1} more entr${mapping.problems.length === 2 ? 'y' : 'ies'} like it)` : '';
+    const more =
+      mapping.problems.length > 1
+        ? ` (and ${mapping.problems.length - 1} more entr${mapping.problems.length === 2 ? 'y' : 'ies'} like it)`
+        : '';
     throw new IntegrityError(problem.kind === 'dirty' ? 'foreign-dirty' : 'foreign-unmapped', problem.entry, `${problem.message}${more}`);
   }
 
   let aside: string | null = null;
   if (table.table === tableName.table && table.schema === ledger.name.schema) {
     aside = `${table.table}_${tool.replaceAll('-', '_')}`;
-    const { rows } = await client.query<{ taken: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS taken`, [quoteTableName({ schema: table.schema, table: aside })]);
+    const { rows } = await client.query<{ taken: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS taken`, [
+      quoteTableName({ schema: table.schema, table: aside }),
+    ]);
     if (rows[0]?.taken) {
       throw new IntegrityError(
         'foreign-ledger',
@@ -163,7 +175,8 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
     }
   }
   // Renamed aside, the old table frees its name: an unqualified one is then created where `up` would create it.
-  const target: TableName = own !== undefined && !ownIsSlipway && tableName.schema === null ? { schema: current, table: tableName.table } : ledger.name;
+  const target: TableName =
+    own !== undefined && !ownIsSlipway && tableName.schema === null ? { schema: current, table: tableName.table } : ledger.name;
   return { foreign, mapping, aside, target, reshapeOwn: ownIsSlipway && !own.columns.some((c) => c.name === 'checksum') };
 }
 
@@ -195,7 +208,9 @@ async function takeOver(client: pg.ClientBase, takeover: Takeover, migrations: r
   const old = takeover.foreign.table;
   // An older (empty) slipway table is brought to shape first: that commits on its own, as `up` would do it.
   if (takeover.reshapeOwn) await ledger.ensure(client);
-  const applied = takeover.mapping.migrations.filter((m) => m.state === 'applied').map((m) => migrations.find((f) => f.version === m.version)!);
+  const applied = takeover.mapping.migrations
+    .filter((m) => m.state === 'applied')
+    .map((m) => migrations.find((f) => f.version === m.version)!);
   try {
     const results = (await client.query(`BEGIN; SELECT pg_backend_pid() AS pid`)) as unknown as pg.QueryResult[];
     const backend = (results[1]?.rows[0] as { pid?: number } | undefined)?.pid;
@@ -221,10 +236,17 @@ async function takeOver(client: pg.ClientBase, takeover: Takeover, migrations: r
     await ledger.ensure(client);
     const rows = await ledger.count(client);
     if (rows > 0) {
-      throw new IntegrityError('already-adopted', '', `slipway's ledger ${ledger.sqlName} gained ${rows} row(s) while adopt ran: another runner with another lock key is using it; nothing was changed`);
+      throw new IntegrityError(
+        'already-adopted',
+        '',
+        `slipway's ledger ${ledger.sqlName} gained ${rows} row(s) while adopt ran: another runner with another lock key is using it; nothing was changed`,
+      );
     }
     const inserted = await ledger.recordApplied(client, applied, pid);
-    if (inserted !== applied.length) throw new SessionError(`adopt's rows were written on another server backend than pid ${pid}, which holds the migration lock; nothing was changed`);
+    if (inserted !== applied.length)
+      throw new SessionError(
+        `adopt's rows were written on another server backend than pid ${pid}, which holds the migration lock; nothing was changed`,
+      );
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => {});

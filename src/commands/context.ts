@@ -101,7 +101,8 @@ export function prepareLazily(options: InspectOptions, { quiet = false } = {}) {
   const { readMigrations, warnings, format } = listMigrations(options);
   // Another tool's layout is said: what was detected is never a silent choice.
   const sayFolder = () => {
-    if (format !== null && format !== 'slipway' && format !== 'golang-migrate') logger.info({ dir: options.dir, format }, `reading ${options.dir} as a ${format} folder`);
+    if (format !== null && format !== 'slipway' && format !== 'golang-migrate')
+      logger.info({ dir: options.dir, format }, `reading ${options.dir} as a ${format} folder`);
     for (const warning of warnings) logger.warn(warning);
   };
   // Quiet: the caller says it when the run has something to do (a no-op repeats nothing).
@@ -128,7 +129,11 @@ export function loadMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' |
 }
 
 /** {@link loadMigrations} in two steps: the names checked now, the files read by `readMigrations`. */
-function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'format'>): { readMigrations: () => Migration[]; warnings: string[]; format: MigrationFormat | null } {
+function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'format'>): {
+  readMigrations: () => Migration[];
+  warnings: string[];
+  format: MigrationFormat | null;
+} {
   if ((from.dir === undefined) === (from.migrations === undefined)) {
     throw new UsageError('pass exactly one of dir (a migrations folder) or migrations (a list)');
   }
@@ -136,6 +141,8 @@ function listMigrations(from: Pick<InspectOptions, 'dir' | 'migrations' | 'forma
   if (from.dir !== undefined) return openMigrationsFolder(from.dir, format);
   if (format !== undefined) throw new UsageError('format names the layout of a folder (dir): a list of migrations (migrations) has none');
   const list = from.migrations!;
-  const migrations = list.every((m) => 'checksum' in m) ? [...(list as readonly Migration[])] : defineMigrations(list as readonly MigrationInput[]);
+  const migrations = list.every((m) => 'checksum' in m)
+    ? [...(list as readonly Migration[])]
+    : defineMigrations(list as readonly MigrationInput[]);
   return { readMigrations: () => migrations, warnings: [], format: null };
 }

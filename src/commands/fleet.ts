@@ -13,7 +13,15 @@ import { connectionTarget } from '../db/session.js';
 import { toSlipwayError } from '../db/errors.js';
 import { IntegrityError, SlipwayError, TenantError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { describeState, needsLock, plan, validateRequest, type Direction, type MigrationState, type RunRequest } from '../migrations/plan.js';
+import {
+  describeState,
+  needsLock,
+  plan,
+  validateRequest,
+  type Direction,
+  type MigrationState,
+  type RunRequest,
+} from '../migrations/plan.js';
 import type { Phase } from '../migrations/source.js';
 import { ParseMemo } from '../sql/parse.js';
 import * as runner from './migrate.js';
@@ -191,10 +199,15 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
   const lockKey = options.lockKey === undefined ? DEFAULT_LOCK_KEY : toLockKey(options.lockKey);
   const { migrations, warnings } = loadMigrations(options);
   for (const warning of warnings) logger.warn(warning);
-  const tenants = typeof options.tenants === 'string' ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl, signal: options.signal }) : [...options.tenants];
+  const tenants =
+    typeof options.tenants === 'string'
+      ? await readTenants(options.tenants, { databaseUrl: options.databaseUrl, signal: options.signal })
+      : [...options.tenants];
   if (tenants.length === 0) throw new TenantError('empty-source', 'no tenants given: nothing to run');
   if (tenants.some((t) => t.schema !== null) && tableName.schema !== null) {
-    throw new UsageError(`table ${table} is schema-qualified: for schema tenants give the table's name only; each tenant's ledger is <schema>.${tableName.table}`);
+    throw new UsageError(
+      `table ${table} is schema-qualified: for schema tenants give the table's name only; each tenant's ledger is <schema>.${tableName.table}`,
+    );
   }
 
   const results: Array<TenantResult | undefined> = new Array(tenants.length);
@@ -206,12 +219,21 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
     done++;
     if (result.outcome === 'failed') {
       failed++;
-      logger.error({ tenant: result.tenant, executed: result.executed, error: result.error }, `${result.tenant}: ${describeOutcome(command, result)}`);
+      logger.error(
+        { tenant: result.tenant, executed: result.executed, error: result.error },
+        `${result.tenant}: ${describeOutcome(command, result)}`,
+      );
       if (options.failFast && stopReason === null) stopReason = `not started: --fail-fast after ${result.tenant} failed`;
     } else if (result.outcome === 'changed') {
-      logger.info({ tenant: result.tenant, executed: result.executed, durationMs: result.durationMs }, `${result.tenant}: ${command === 'up' ? 'applied' : 'reverted'} ${result.executed.length} in ${result.durationMs} ms`);
+      logger.info(
+        { tenant: result.tenant, executed: result.executed, durationMs: result.durationMs },
+        `${result.tenant}: ${command === 'up' ? 'applied' : 'reverted'} ${result.executed.length} in ${result.durationMs} ms`,
+      );
     } else {
-      logger.info({ tenant: result.tenant, outcome: result.outcome, steps: result.steps }, `${result.tenant}: ${describeOutcome(command, result)}`);
+      logger.info(
+        { tenant: result.tenant, outcome: result.outcome, steps: result.steps },
+        `${result.tenant}: ${describeOutcome(command, result)}`,
+      );
     }
     options.onTenant?.(result, { done, total: tenants.length, failed, elapsedMs: Math.round(performance.now() - started) });
   };
@@ -240,7 +262,13 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
       const readStarted = performance.now();
       let state: { database: string; ledgers: Map<string, SchemaLedger> };
       try {
-        state = await pools.with(url, (client) => readSchemaLedgers(client, members.map((m) => m.tenant.schema!), tableName.table));
+        state = await pools.with(url, (client) =>
+          readSchemaLedgers(
+            client,
+            members.map((m) => m.tenant.schema!),
+            tableName.table,
+          ),
+        );
       } catch (error) {
         for (const { tenant, index } of members) report(index, failure(tenant, databaseOf(url), error, performance.now() - readStarted));
         return;
@@ -250,7 +278,15 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
         const ledger = state.ledgers.get(schema)!;
         const base = { tenant: tenant.id, database: state.database, schema };
         if (!ledger.schemaExists) {
-          report(index, failure(tenant, state.database, new TenantError('no-schema', `schema ${quoteIdentifier(schema)} does not exist in database ${state.database}`), 0));
+          report(
+            index,
+            failure(
+              tenant,
+              state.database,
+              new TenantError('no-schema', `schema ${quoteIdentifier(schema)} does not exist in database ${state.database}`),
+              0,
+            ),
+          );
           continue;
         }
         const sqlName = quoteTableName({ schema, table: tableName.table });
@@ -284,7 +320,8 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
           steps = [];
         }
         // A plan that lints reads the tenant's catalog: it gets a run of its own, as a database tenant does.
-        if (command === 'plan' && !linting(options)) report(index, { ...base, outcome: 'pending', executed: [], steps, durationMs: 0, ...postDeployOf(deferred) });
+        if (command === 'plan' && !linting(options))
+          report(index, { ...base, outcome: 'pending', executed: [], steps, durationMs: 0, ...postDeployOf(deferred) });
         else jobs.push({ index, tenant, database: state.database });
       }
     });
@@ -293,7 +330,16 @@ async function runTenants(command: FleetCommand, options: TenantsOptions, reques
     jobs.sort((a, b) => a.index - b.index);
     await bounded(jobs, concurrency, async (job) => {
       if (stopReason !== null) {
-        report(job.index, { tenant: job.tenant.id, database: job.database ?? databaseOf(job.tenant.databaseUrl), schema: job.tenant.schema, outcome: 'skipped', executed: [], steps: [], durationMs: 0, error: { code: 'SKIPPED', message: stopReason } });
+        report(job.index, {
+          tenant: job.tenant.id,
+          database: job.database ?? databaseOf(job.tenant.databaseUrl),
+          schema: job.tenant.schema,
+          outcome: 'skipped',
+          executed: [],
+          steps: [],
+          durationMs: 0,
+          error: { code: 'SKIPPED', message: stopReason },
+        });
         return;
       }
       const jobStarted = performance.now();
@@ -353,55 +399,64 @@ async function runJob(
   const { tenant } = job;
   const started = performance.now();
   // The runner's own lines (each migration, lock waits) at debug go to the fleet's logger only when it logs debug.
-  const logger = options.logger.child({ tenant: tenant.id }, { level: options.logger.isLevelEnabled('debug') ? options.logger.level : 'warn' });
-  return pools.with(tenant.databaseUrl, async (client) => {
-    const { rows } = await client.query<{ database: string }>(
-      tenant.schema === null ? 'SELECT current_database()::text AS database' : `SET search_path TO ${quoteIdentifier(tenant.schema)}; SELECT current_database()::text AS database`,
-    );
-    const database = job.database ?? rows.at(-1)?.database ?? databaseOf(tenant.databaseUrl);
-    const common = {
-      client,
-      migrations,
-      table: tenant.schema === null ? table : ledgerName(tenant.schema, tableInSchema),
-      lockKey: tenant.schema === null ? lockKey : tenantLockKey(database, tenant.schema),
-      logger,
-      ...(options.signal !== undefined && { signal: options.signal }),
-    };
-    const base = { tenant: tenant.id, database, schema: tenant.schema };
-    if (command === 'status') {
-      const report = await status(common);
-      return statusResult(base, report.migrations, performance.now() - started);
-    }
-    if (command === 'plan') {
-      const p = await preview({ ...common, ...request!, ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }) });
+  const logger = options.logger.child(
+    { tenant: tenant.id },
+    { level: options.logger.isLevelEnabled('debug') ? options.logger.level : 'warn' },
+  );
+  return pools.with(
+    tenant.databaseUrl,
+    async (client) => {
+      const { rows } = await client.query<{ database: string }>(
+        tenant.schema === null
+          ? 'SELECT current_database()::text AS database'
+          : `SET search_path TO ${quoteIdentifier(tenant.schema)}; SELECT current_database()::text AS database`,
+      );
+      const database = job.database ?? rows.at(-1)?.database ?? databaseOf(tenant.databaseUrl);
+      const common = {
+        client,
+        migrations,
+        table: tenant.schema === null ? table : ledgerName(tenant.schema, tableInSchema),
+        lockKey: tenant.schema === null ? lockKey : tenantLockKey(database, tenant.schema),
+        logger,
+        ...(options.signal !== undefined && { signal: options.signal }),
+      };
+      const base = { tenant: tenant.id, database, schema: tenant.schema };
+      if (command === 'status') {
+        const report = await status(common);
+        return statusResult(base, report.migrations, performance.now() - started);
+      }
+      if (command === 'plan') {
+        const p = await preview({ ...common, ...request!, ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }) });
+        return {
+          ...base,
+          outcome: p.steps.length > 0 ? 'pending' : 'up-to-date',
+          executed: [],
+          steps: p.steps.map((s) => s.version),
+          durationMs: Math.round(performance.now() - started),
+          ...postDeployOf(p.deferred),
+        };
+      }
+      const result = await runner.migrate({
+        ...common,
+        ...request!,
+        ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }),
+        ...(options.lockWaitTimeout !== undefined && { lockWaitTimeout: options.lockWaitTimeout }),
+        ...(options.lockTimeout !== undefined && { lockTimeout: options.lockTimeout }),
+        ...(options.lockRetries !== undefined && { lockRetries: options.lockRetries }),
+        ...(options.batch !== undefined && { batch: options.batch }),
+      });
+      const executed = result.executed.map((s) => s.version);
       return {
         ...base,
-        outcome: p.steps.length > 0 ? 'pending' : 'up-to-date',
-        executed: [],
-        steps: p.steps.map((s) => s.version),
+        outcome: executed.length > 0 ? 'changed' : 'up-to-date',
+        executed,
+        steps: result.migrations.filter((m) => m.state === 'pending').map((m) => m.version),
         durationMs: Math.round(performance.now() - started),
-        ...postDeployOf(p.deferred),
+        ...postDeployOf(result.deferred),
       };
-    }
-    const result = await runner.migrate({
-      ...common,
-      ...request!,
-      ...(linting(options) && { lint: (options as MigrateTenantsOptions).lint! }),
-      ...(options.lockWaitTimeout !== undefined && { lockWaitTimeout: options.lockWaitTimeout }),
-      ...(options.lockTimeout !== undefined && { lockTimeout: options.lockTimeout }),
-      ...(options.lockRetries !== undefined && { lockRetries: options.lockRetries }),
-      ...(options.batch !== undefined && { batch: options.batch }),
-    });
-    const executed = result.executed.map((s) => s.version);
-    return {
-      ...base,
-      outcome: executed.length > 0 ? 'changed' : 'up-to-date',
-      executed,
-      steps: result.migrations.filter((m) => m.state === 'pending').map((m) => m.version),
-      durationMs: Math.round(performance.now() - started),
-      ...postDeployOf(result.deferred),
-    };
-  }, tenant.schema !== null);
+    },
+    tenant.schema !== null,
+  );
 }
 
 /**
@@ -411,16 +466,31 @@ async function runJob(
  */
 function ledgerName(schema: string, table: string): string {
   if (!schema.includes('.')) return `${schema}.${table}`;
-  throw new TenantError('bad-source', `schema ${quoteIdentifier(schema)} or table ${quoteIdentifier(table)} contains a dot, which slipway cannot name its ledger with: rename it`);
+  throw new TenantError(
+    'bad-source',
+    `schema ${quoteIdentifier(schema)} or table ${quoteIdentifier(table)} contains a dot, which slipway cannot name its ledger with: rename it`,
+  );
 }
 
-function statusResult(base: { tenant: string; database: string; schema: string | null }, states: ReadonlyArray<{ version: string; state: MigrationState; phase?: Phase }>, ms: number): TenantResult {
+function statusResult(
+  base: { tenant: string; database: string; schema: string | null },
+  states: ReadonlyArray<{ version: string; state: MigrationState; phase?: Phase }>,
+  ms: number,
+): TenantResult {
   const counts: Partial<Record<MigrationState, number>> = {};
   for (const m of states) counts[m.state] = (counts[m.state] ?? 0) + 1;
   const pending = states.filter((m) => m.state === 'pending').map((m) => m.version);
   const clean = states.every((m) => m.state === 'applied' || m.state === 'pending');
   const postDeploy = states.filter((m) => m.state === 'pending' && m.phase === 'post-deploy').map((m) => m.version);
-  return { ...base, outcome: pending.length > 0 || !clean ? 'pending' : 'up-to-date', executed: [], steps: pending, states: counts, durationMs: Math.round(ms), ...postDeployOf(postDeploy) };
+  return {
+    ...base,
+    outcome: pending.length > 0 || !clean ? 'pending' : 'up-to-date',
+    executed: [],
+    steps: pending,
+    states: counts,
+    durationMs: Math.round(ms),
+    ...postDeployOf(postDeploy),
+  };
 }
 
 /** The {@link TenantResult.postDeploy} field: present only when some are pending, so results without them read as before. */
@@ -435,7 +505,16 @@ function failure(tenant: Tenant, database: string, error: unknown, ms: number, d
   const message = `${doing === undefined ? '' : `${doing}: `}${converted instanceof Error ? converted.message : String(converted)}`;
   // What the run applied before it failed or was stopped stays applied: it is reported.
   const executed = runner.executedBefore(error).map((s) => s.version);
-  return { tenant: tenant.id, database: database || databaseOf(tenant.databaseUrl), schema: tenant.schema, outcome: 'failed', executed, steps: [], durationMs: Math.round(ms), error: { code, message } };
+  return {
+    tenant: tenant.id,
+    database: database || databaseOf(tenant.databaseUrl),
+    schema: tenant.schema,
+    outcome: 'failed',
+    executed,
+    steps: [],
+    durationMs: Math.round(ms),
+    error: { code, message },
+  };
 }
 
 /** Does this fleet run lint (up, or plan up, with `lint` on)? */
@@ -452,7 +531,9 @@ function databaseOf(url: string): string {
 async function defaultConcurrency(pools: Pools, url: string | undefined): Promise<number> {
   if (url === undefined) return 4;
   try {
-    const max = await pools.with(url, async (client) => Number((await client.query<{ v: string }>(`SELECT current_setting('max_connections') AS v`)).rows[0]!.v));
+    const max = await pools.with(url, async (client) =>
+      Number((await client.query<{ v: string }>(`SELECT current_setting('max_connections') AS v`)).rows[0]!.v),
+    );
     return Math.max(1, Math.min(8, Math.floor(max / 4)));
   } catch {
     return 4;
@@ -507,7 +588,11 @@ class Pools {
       client.release();
       return value;
     } catch (error) {
-      if (resetSearchPath && !released) await client.query('RESET search_path').then(() => client.release(), () => client.release(true));
+      if (resetSearchPath && !released)
+        await client.query('RESET search_path').then(
+          () => client.release(),
+          () => client.release(true),
+        );
       else client.release();
       throw error;
     }
@@ -533,7 +618,8 @@ function shortList(versions: readonly string[]): string {
 
 /** A failed tenant's error, and what it applied (or reverted) before: `… (applied before: 001_a, 002_b)`. */
 export function describeFailure(command: FleetCommand, r: TenantResult): string {
-  const before = r.executed.length > 0 ? ` (${command === 'down' ? 'reverted' : 'applied'} ${r.executed.length} before: ${shortList(r.executed)})` : '';
+  const before =
+    r.executed.length > 0 ? ` (${command === 'down' ? 'reverted' : 'applied'} ${r.executed.length} before: ${shortList(r.executed)})` : '';
   return `${r.error?.message ?? ''}${before}`;
 }
 
@@ -547,9 +633,15 @@ export function describeOutcome(command: FleetCommand, r: TenantResult): string 
     case 'pending': {
       const later = r.postDeploy === undefined ? '' : ` (${r.postDeploy.length} post-deploy: ${shortList(r.postDeploy)})`;
       const leave = r.postDeploy === undefined ? '' : `; leave ${r.postDeploy.length} post-deploy: ${shortList(r.postDeploy)}`;
-      if (command === 'plan') return `would ${r.steps.length === 0 ? 'finish an interrupted migration' : `run ${r.steps.length}: ${shortList(r.steps)}`}${leave}`;
+      if (command === 'plan')
+        return `would ${r.steps.length === 0 ? 'finish an interrupted migration' : `run ${r.steps.length}: ${shortList(r.steps)}`}${leave}`;
       const other = Object.entries(r.states ?? {}).filter(([state]) => state !== 'applied' && state !== 'pending');
-      return [r.steps.length > 0 && `${r.steps.length} pending: ${shortList(r.steps)}${later}`, ...other.map(([state, n]) => `${n} ${state}`)].filter(Boolean).join('; ');
+      return [
+        r.steps.length > 0 && `${r.steps.length} pending: ${shortList(r.steps)}${later}`,
+        ...other.map(([state, n]) => `${n} ${state}`),
+      ]
+        .filter(Boolean)
+        .join('; ');
     }
     case 'failed':
       return `failed: ${describeFailure(command, r)}`;

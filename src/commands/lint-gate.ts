@@ -20,8 +20,11 @@ import { lintSources, type LintReport, type LintSettings } from '../lint/lint.js
  */
 export async function readCatalog(client: pg.ClientBase, names: CatalogNames): Promise<LintCatalog> {
   const path = await client.query<{ path: string[] }>('SELECT current_schemas(false)::text[] AS path');
-  const relations = names.relations.length === 0 ? { rows: [] } : await client.query<{ schema: string; name: string; kind: string; table: string | null }>(
-    `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
+  const relations =
+    names.relations.length === 0
+      ? { rows: [] }
+      : await client.query<{ schema: string; name: string; kind: string; table: string | null }>(
+          `SELECT n.nspname AS schema, c.relname AS name, c.relkind::text AS kind,
             CASE WHEN t.oid IS NULL THEN NULL ELSE tn.nspname || '.' || t.relname END AS table
        FROM pg_catalog.pg_class c
        JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -30,16 +33,20 @@ export async function readCatalog(client: pg.ClientBase, names: CatalogNames): P
        LEFT JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
       WHERE c.relname = ANY($1::text[])
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname !~ '^pg_(toast|temp_|toast_temp_)'`,
-    [names.relations],
-  );
-  const domains = names.types.length === 0 ? { rows: [] } : await client.query<{ name: string }>(
-    `SELECT n.nspname || '.' || t.typname AS name
+          [names.relations],
+        );
+  const domains =
+    names.types.length === 0
+      ? { rows: [] }
+      : await client.query<{ name: string }>(
+          `SELECT n.nspname || '.' || t.typname AS name
        FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
       WHERE t.typtype = 'd' AND t.typname = ANY($1::text[])
         AND EXISTS (SELECT FROM pg_catalog.pg_constraint k WHERE k.contypid = t.oid AND k.contype = 'c')`,
-    [names.types],
-  );
-  const kindOf = (relkind: string): CatalogRelation['kind'] => ('rpm'.includes(relkind) ? 'table' : 'iI'.includes(relkind) ? 'index' : 'other');
+          [names.types],
+        );
+  const kindOf = (relkind: string): CatalogRelation['kind'] =>
+    'rpm'.includes(relkind) ? 'table' : 'iI'.includes(relkind) ? 'index' : 'other';
   return {
     searchPath: path.rows[0]?.path ?? [],
     relations: relations.rows.map((r) => ({ schema: r.schema, name: r.name, kind: kindOf(r.kind), table: r.table })),
@@ -87,7 +94,8 @@ export async function lintPlan(
     if (f.severity === 'error') logger.error(fields, line);
     else logger.warn(fields, line);
   }
-  for (const f of report.ignored) logger.info({ file: f.file, line: f.line, rule: f.rule, reason: f.reason }, `${f.file}:${f.line} ${f.rule} ignored: ${f.reason}`);
+  for (const f of report.ignored)
+    logger.info({ file: f.file, line: f.line, rule: f.rule, reason: f.reason }, `${f.file}:${f.line} ${f.rule} ignored: ${f.reason}`);
   const errors = report.findings.filter((f) => f.severity === 'error');
   if (errors.length > 0) {
     const first = errors[0]!;

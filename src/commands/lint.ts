@@ -66,23 +66,35 @@ export async function lint(options: LintOptions): Promise<LintReport> {
     const run = options.files.map(readSource);
     if (!connected(options)) return lintSources(run, options);
     return withSession(options, async (client) =>
-      lintSources(run, { ...options, pgVersion: options.pgVersion ?? (await serverVersionNum(client)) }, [], undefined, (names) => readCatalog(client, names)),
+      lintSources(run, { ...options, pgVersion: options.pgVersion ?? (await serverVersionNum(client)) }, [], undefined, (names) =>
+        readCatalog(client, names),
+      ),
     );
   }
   if (!connected(options)) {
     const { migrations } = loadMigrations(options);
-    return lintSources(migrations.map((m) => ({ source: m.upSource, sql: m.upSql })), options);
+    return lintSources(
+      migrations.map((m) => ({ source: m.upSource, sql: m.upSql })),
+      options,
+    );
   }
   const { tableName, logger, migrations } = prepare(options);
   const session = await connect(options, logger);
   try {
-    const { contents: { rows, adopting } } = await readOwnLedger(session.client, tableName);
+    const {
+      contents: { rows, adopting },
+    } = await readOwnLedger(session.client, tableName);
     // Both phases: a post-deploy migration pending now is linted now, before its phase comes.
-    const p = plan(migrations, rows, validateRequest({ direction: 'up', postDeploy: true }), { table: quoteTableName(tableName), adopting });
+    const p = plan(migrations, rows, validateRequest({ direction: 'up', postDeploy: true }), {
+      table: quoteTableName(tableName),
+      adopting,
+    });
     const pending = new Set(p.steps.map((m) => m.version));
     const applied = new Set(rows.map((r) => r.version));
     const runSources: LintSource[] = p.steps.map((m) => ({ source: m.upSource, sql: m.upSql }));
-    const history = migrations.filter((m) => applied.has(m.version) && !pending.has(m.version)).map((m) => ({ source: m.upSource, sql: m.upSql }));
+    const history = migrations
+      .filter((m) => applied.has(m.version) && !pending.has(m.version))
+      .map((m) => ({ source: m.upSource, sql: m.upSql }));
     const pgVersion = options.pgVersion ?? (await serverVersionNum(session.client));
     // Existence from the live catalog: the lock rules fire only for what exists before the run.
     return await lintSources(runSources, { ...options, pgVersion }, history, undefined, (names) => readCatalog(session.client, names));
@@ -107,7 +119,13 @@ function readSource(file: string): LintSource {
     bytes = readFileSync(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new SourceError(code === 'ENOENT' ? `${file}: no such file` : code === 'EISDIR' ? `${file}: is a folder; lint a folder with --dir` : `${file}: ${(error as Error).message}`);
+    throw new SourceError(
+      code === 'ENOENT'
+        ? `${file}: no such file`
+        : code === 'EISDIR'
+          ? `${file}: is a folder; lint a folder with --dir`
+          : `${file}: ${(error as Error).message}`,
+    );
   }
   return { source: file, sql: decodeSql(bytes, file) };
 }

@@ -6,12 +6,28 @@ import { backoffDelay } from '../db/backoff.js';
 import type { Session } from '../db/session.js';
 import { AbortedError, LockTimeoutError, UsageError } from '../errors.js';
 import { withLedgerLocks } from './locks.js';
-import { ledgerDigest, ledgerDigestOf, type Ledger, type LedgerContents, type LedgerDigest, type OpenedLedger } from '../migrations/ledger.js';
+import {
+  ledgerDigest,
+  ledgerDigestOf,
+  type Ledger,
+  type LedgerContents,
+  type LedgerDigest,
+  type OpenedLedger,
+} from '../migrations/ledger.js';
 import { readOwnLedger } from '../migrations/foreign.js';
 import { checkLockWaitTimeout, connect, prepareLazily, type MigrateOptions } from './context.js';
 
 export type { MigrateOptions };
-import { needsLock, phaseOverlapsToCheck, plan, refusePhaseOverlaps, validateRequest, type AppliedRow, type Direction, type Plan } from '../migrations/plan.js';
+import {
+  needsLock,
+  phaseOverlapsToCheck,
+  plan,
+  refusePhaseOverlaps,
+  validateRequest,
+  type AppliedRow,
+  type Direction,
+  type Plan,
+} from '../migrations/plan.js';
 import type { Migration, Phase } from '../migrations/source.js';
 import { execute, parsedCache, parseSteps, type StepResult } from '../migrations/execute.js';
 import { namedObjects, type ParseMemo } from '../sql/parse.js';
@@ -86,7 +102,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
     if (!seen.rows.some((row) => row.state === 'in_flight' || row.state === 'reverting')) {
       const fastPlan = plan(migrations, seen.rows, request, { table: quoteTableName(tableName), adopting: seen.adopting });
       if (!needsLock(fastPlan)) {
-        logger.info({ direction: request.direction, migrations: migrations.length, applied: seen.rows.length }, `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`);
+        logger.info(
+          { direction: request.direction, migrations: migrations.length, applied: seen.rows.length },
+          `nothing to ${request.direction === 'up' ? 'apply' : 'revert'}`,
+        );
         reportDeferred(fastPlan, logger);
         return result(migrations, fastPlan, [], null, started, seen.rows);
       }
@@ -107,7 +126,10 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       const contents = await readSettled(session, ledger, lockOptions);
       const lockedPlan = plan(migrations, contents.rows, request, { table: ledger.sqlName, adopting: contents.adopting, resume: true });
       if (!needsLock(lockedPlan)) {
-        logger.info({ direction: request.direction, waitedMs: Math.round(lock.waitedMs) }, `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`);
+        logger.info(
+          { direction: request.direction, waitedMs: Math.round(lock.waitedMs) },
+          `nothing left to ${request.direction === 'up' ? 'apply' : 'revert'}: another runner did it while this one waited`,
+        );
       }
       for (const warning of lockedPlan.warnings) logger.warn(warning);
       await checkPhaseOrder(lockedPlan, cache.memo);
@@ -133,7 +155,11 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
  * such a migration is running (its run let go of its locks, or runs through another path), and
  * only a row whose writer is gone is interrupted. Waits for the writers as for a lock.
  */
-async function readSettled(session: Session, ledger: Ledger, options: { logger: Logger; timeoutMs?: number | undefined; signal?: AbortSignal | undefined }): Promise<LedgerContents> {
+async function readSettled(
+  session: Session,
+  ledger: Ledger,
+  options: { logger: Logger; timeoutMs?: number | undefined; signal?: AbortSignal | undefined },
+): Promise<LedgerContents> {
   const started = performance.now();
   let nextReportAt = 0;
   for (let attempt = 0; ; attempt++) {
@@ -144,10 +170,15 @@ async function readSettled(session: Session, ledger: Ledger, options: { logger: 
     const waited = performance.now() - started;
     const what = live.map((w) => `${w.version} by server backend pid ${w.pid}`).join(', ');
     if (options.timeoutMs !== undefined && waited >= options.timeoutMs) {
-      throw new LockTimeoutError(`gave up after ${Math.round(waited)} ms waiting for a run that is still executing ${what}; raise lockWaitTimeout or find that run`);
+      throw new LockTimeoutError(
+        `gave up after ${Math.round(waited)} ms waiting for a run that is still executing ${what}; raise lockWaitTimeout or find that run`,
+      );
     }
     if (waited >= nextReportAt) {
-      options.logger.info({ running: live, waitedMs: Math.round(waited) }, `waiting for a run that is still executing ${what} (it let go of the lock, not of its session)`);
+      options.logger.info(
+        { running: live, waitedMs: Math.round(waited) },
+        `waiting for a run that is still executing ${what} (it let go of the lock, not of its session)`,
+      );
       nextReportAt = waited + 5000;
     }
     try {
@@ -217,7 +248,8 @@ async function settle(
   const missing = digest === null ? 0 : migrations.length - digest.count;
   if (missing > 0) {
     const waiting = new Set<Migration>();
-    for (let i = migrations.length - 1; i >= 0 && waiting.size < missing; i--) if (migrations[i]!.phase === 'post-deploy') waiting.add(migrations[i]!);
+    for (let i = migrations.length - 1; i >= 0 && waiting.size < missing; i--)
+      if (migrations[i]!.phase === 'post-deploy') waiting.add(migrations[i]!);
     const rest = migrations.filter((m) => !waiting.has(m));
     if (waiting.size === missing && matches(rest)) return applied(rest);
   }
@@ -233,7 +265,7 @@ function result(
   appliedBefore: readonly AppliedRow[],
 ): MigrateResult {
   const applied = new Set(appliedBefore.map((row) => row.version));
-  for (const step of executed) (step.direction === 'up' ? applied.add(step.version) : applied.delete(step.version));
+  for (const step of executed) step.direction === 'up' ? applied.add(step.version) : applied.delete(step.version);
   return {
     direction: p.direction,
     executed,
@@ -249,8 +281,10 @@ function result(
 function lockRetry(options: MigrateOptions): { lockTimeout: number; lockRetries: number } {
   const lockTimeout = options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS;
   const lockRetries = options.lockRetries ?? DEFAULT_LOCK_RETRIES;
-  if (!Number.isFinite(lockTimeout) || lockTimeout < 0) throw new UsageError(`invalid lockTimeout ${JSON.stringify(options.lockTimeout)}: give milliseconds, 0 or more`);
-  if (!Number.isInteger(lockRetries) || lockRetries < 0) throw new UsageError(`invalid lockRetries ${JSON.stringify(options.lockRetries)}: give a whole number, 0 or more`);
+  if (!Number.isFinite(lockTimeout) || lockTimeout < 0)
+    throw new UsageError(`invalid lockTimeout ${JSON.stringify(options.lockTimeout)}: give milliseconds, 0 or more`);
+  if (!Number.isInteger(lockRetries) || lockRetries < 0)
+    throw new UsageError(`invalid lockRetries ${JSON.stringify(options.lockRetries)}: give a whole number, 0 or more`);
   return { lockTimeout: Math.round(lockTimeout), lockRetries };
 }
 
@@ -258,9 +292,25 @@ function lockRetry(options: MigrateOptions): { lockTimeout: number; lockRetries:
  * With `lint` on: lints an up plan's steps before they run (see `lintPlan`), throwing on an
  * error-level finding. The linter is loaded only then: a run with lint off never loads it.
  */
-export async function lintGate(session: Session, p: Plan, migrations: readonly Migration[], applied: readonly AppliedRow[], options: Pick<MigrateOptions, 'lint' | 'lockTimeout'>, logger: Logger, memo: ParseMemo): Promise<boolean> {
+export async function lintGate(
+  session: Session,
+  p: Plan,
+  migrations: readonly Migration[],
+  applied: readonly AppliedRow[],
+  options: Pick<MigrateOptions, 'lint' | 'lockTimeout'>,
+  logger: Logger,
+  memo: ParseMemo,
+): Promise<boolean> {
   if (options.lint === undefined || options.lint === false) return false;
   const settings = options.lint === true ? {} : options.lint;
-  await (await import('./lint-gate.js')).lintGate(session, p, migrations, applied, { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings }, logger, memo);
+  await (await import('./lint-gate.js')).lintGate(
+    session,
+    p,
+    migrations,
+    applied,
+    { lockTimeout: options.lockTimeout ?? DEFAULT_LOCK_TIMEOUT_MS, ...settings },
+    logger,
+    memo,
+  );
   return true;
 }

@@ -47,14 +47,29 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     return {
       direction: p.direction,
       steps: [
-        ...p.interrupted.map((i) => ({ version: i.migration.version, direction: i.direction, transactional: false, phase: i.migration.phase, resumed: true, sql: sqlOf(i.migration, i.direction) })),
-        ...p.steps.map((m, i) => ({ version: m.version, direction: p.direction, transactional: parsed[i]!.transactional, phase: m.phase, sql: sqlOf(m, p.direction) })),
+        ...p.interrupted.map((i) => ({
+          version: i.migration.version,
+          direction: i.direction,
+          transactional: false,
+          phase: i.migration.phase,
+          resumed: true,
+          sql: sqlOf(i.migration, i.direction),
+        })),
+        ...p.steps.map((m, i) => ({
+          version: m.version,
+          direction: p.direction,
+          transactional: parsed[i]!.transactional,
+          phase: m.phase,
+          sql: sqlOf(m, p.direction),
+        })),
       ],
       deferred: p.deferred.map((m) => m.version),
       warnings: [
         ...warnings,
         ...p.warnings,
-        ...running.map((w) => `${w.version} is being run right now by server backend pid ${w.pid}: a run waits for it to end before going on`),
+        ...running.map(
+          (w) => `${w.version} is being run right now by server backend pid ${w.pid}: a run waits for it to end before going on`,
+        ),
       ],
     };
   } finally {

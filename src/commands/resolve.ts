@@ -43,7 +43,11 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
   const { tableName, lockKey, logger, migrations } = prepare(options);
   const migration = migrations.find((m) => m.version === options.version);
   if (migration === undefined && options.as !== 'pending') {
-    throw new IntegrityError('unknown-target', options.version, `${options.version} is not a migration in the folder: give the full base name, such as 020_add_index`);
+    throw new IntegrityError(
+      'unknown-target',
+      options.version,
+      `${options.version} is not a migration in the folder: give the full base name, such as 020_add_index`,
+    );
   }
   const session = await connect(options, logger);
   try {
@@ -51,7 +55,11 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
     // is still in it, so a run that finished meanwhile is never undone.
     const seen = (await readOwnLedger(session.client, tableName)).contents.rows.find((r) => r.version === options.version)?.state ?? null;
     if (migration === undefined && seen === null) {
-      throw new IntegrityError('unknown-target', options.version, `${options.version} is neither a migration in the folder nor recorded in the ledger: check the name (the whole base name, such as 020_add_index)`);
+      throw new IntegrityError(
+        'unknown-target',
+        options.version,
+        `${options.version} is neither a migration in the folder nor recorded in the ledger: check the name (the whole base name, such as 020_add_index)`,
+      );
     }
     const lockOptions = { logger, timeoutMs: options.lockWaitTimeout, signal: options.signal };
     return await withLedgerLocks(session, tableName, lockKey, lockOptions, async (ledger) => {
@@ -68,10 +76,17 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
       const running = before === 'in_flight' || before === 'reverting';
       const writer = running ? (await ledger.liveWriters(client)).find((w) => w.version === options.version) : undefined;
       if (writer !== undefined) {
-        throw new ConflictError(options.version, `${options.version} is being run right now by server backend pid ${writer.pid}: nothing was changed; wait for that run to end`);
+        throw new ConflictError(
+          options.version,
+          `${options.version} is being run right now by server backend pid ${writer.pid}: nothing was changed; wait for that run to end`,
+        );
       }
       if (options.as === 'accept-edit' && row === undefined) {
-        throw new IntegrityError('unknown-target', options.version, `${options.version} is not recorded in ${ledger.sqlName}: there is no edit to accept; slipway up applies it`);
+        throw new IntegrityError(
+          'unknown-target',
+          options.version,
+          `${options.version} is not recorded in ${ledger.sqlName}: there is no edit to accept; slipway up applies it`,
+        );
       }
       // An interrupted row's progress counts statements of the file as it was: resumed by that count, an edited file would skip or repeat some.
       if (options.as === 'accept-edit' && (row!.state === 'in_flight' || row!.state === 'reverting')) {

@@ -85,17 +85,25 @@ export interface LoadOptions extends CommonOptions {
  * await load({ databaseUrl: process.env.DATABASE_URL, file: 'schema.sql' });
  */
 export async function load(options: LoadOptions): Promise<{ readonly database: string }> {
-  if ((options.sql === undefined) === (options.file === undefined)) throw new UsageError('load: pass exactly one of sql (the dump) or file (its path)');
-  const sql = options.sql ?? (await readFile(options.file!, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new UsageError(`load: cannot read ${options.file}: ${error.code ?? error.message}`);
-  }));
+  if ((options.sql === undefined) === (options.file === undefined))
+    throw new UsageError('load: pass exactly one of sql (the dump) or file (its path)');
+  const sql =
+    options.sql ??
+    (await readFile(options.file!, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new UsageError(`load: cannot read ${options.file}: ${error.code ?? error.message}`);
+    }));
   const session = await open(options);
   try {
     const client = session.client;
-    const { rows } = await client.query<{ database: string; objects: string[] }>(`SELECT current_database() AS database, ARRAY(${OWN_OBJECTS} LIMIT 3) AS objects`);
+    const { rows } = await client.query<{ database: string; objects: string[] }>(
+      `SELECT current_database() AS database, ARRAY(${OWN_OBJECTS} LIMIT 3) AS objects`,
+    );
     const { database, objects } = rows[0]!;
     if (objects.length > 0) {
-      throw new SlipwayError('NOT_EMPTY', `load: database "${database}" is not empty (it has ${objects.join(', ')}): load a dump into a new, empty database`);
+      throw new SlipwayError(
+        'NOT_EMPTY',
+        `load: database "${database}" is not empty (it has ${objects.join(', ')}): load a dump into a new, empty database`,
+      );
     }
     // The dump sets search_path for itself; the session gets back its own afterwards.
     const settings = `SELECT current_setting('search_path') AS path, current_setting('check_function_bodies') AS bodies`;
@@ -171,7 +179,11 @@ export async function drift(options: DriftOptions): Promise<DriftReport> {
       return snapshotOf(scratch, options.table);
     });
     const differences = compareSnapshots(built, live);
-    return { drifted: differences.length > 0, differences, diff: formatDifferences(differences, { expected: 'migrations', actual: 'database' }) };
+    return {
+      drifted: differences.length > 0,
+      differences,
+      diff: formatDifferences(differences, { expected: 'migrations', actual: 'database' }),
+    };
   } finally {
     await session.close();
   }
@@ -222,9 +234,13 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   let start = 0;
   if (options.from !== undefined) {
     const from = parseVersion(options.from);
-    if (from === null) throw new UsageError(`verify: --from ${JSON.stringify(options.from)} is not a version: give a migration's name, e.g. 020_add_index`);
+    if (from === null)
+      throw new UsageError(`verify: --from ${JSON.stringify(options.from)} is not a version: give a migration's name, e.g. 020_add_index`);
     start = migrations.findIndex((m) => compareMigrations(m, { ...from, version: options.from! }) >= 0);
-    if (start < 0) throw new UsageError(`verify: no migration at or after --from ${options.from}; the newest is ${migrations.at(-1)?.version ?? '(none)'}`);
+    if (start < 0)
+      throw new UsageError(
+        `verify: no migration at or after --from ${options.from}; the newest is ${migrations.at(-1)?.version ?? '(none)'}`,
+      );
   }
   const run = runOptions(options, logger);
   const checked: string[] = [];
@@ -251,7 +267,14 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
         before ??= await snap();
         await build();
         const applied = await snap();
-        const found = await checkDown(m.version, before, applied, () => step('down'), () => step('up'), snap);
+        const found = await checkDown(
+          m.version,
+          before,
+          applied,
+          () => step('down'),
+          () => step('up'),
+          snap,
+        );
         problems.push(...found);
         if (found.length === 0) {
           before = applied;
@@ -288,9 +311,12 @@ async function checkDown(
   const differs = (kind: VerifyProblem['kind'], expected: Snapshot, actual: Snapshot, labels: Labels, what: string): VerifyProblem[] => {
     const differences = compareSnapshots(expected, actual);
     if (differences.length === 0) return [];
-    const change = (d: SchemaDifference) => (d.change === 'missing' ? `not in ${labels.actual}` : d.change === 'extra' ? `left in ${labels.actual}` : 'changed');
+    const change = (d: SchemaDifference) =>
+      d.change === 'missing' ? `not in ${labels.actual}` : d.change === 'extra' ? `left in ${labels.actual}` : 'changed';
     const names = differences.map((d) => `${d.object} (${change(d)})`);
-    return [{ version, kind, message: `${version}: ${what}: ${names.join(', ')}`, differences, diff: formatDifferences(differences, labels) }];
+    return [
+      { version, kind, message: `${version}: ${what}: ${names.join(', ')}`, differences, diff: formatDifferences(differences, labels) },
+    ];
   };
   try {
     await down();
@@ -298,14 +324,29 @@ async function checkDown(
     return [failed('down-failed', error)];
   }
   const reverted = await snap();
-  const problems = differs('down-differs', before, reverted, { expected: 'before up', actual: 'after down' }, 'down leaves the schema different from before its up');
+  const problems = differs(
+    'down-differs',
+    before,
+    reverted,
+    { expected: 'before up', actual: 'after down' },
+    'down leaves the schema different from before its up',
+  );
   try {
     await up();
   } catch (error) {
     return [...problems, failed('up-failed', error)];
   }
   const again = await snap();
-  return [...problems, ...differs('up-differs', applied, again, { expected: 'after up', actual: 'after down and up' }, 'up after its down builds a different schema')];
+  return [
+    ...problems,
+    ...differs(
+      'up-differs',
+      applied,
+      again,
+      { expected: 'after up', actual: 'after down and up' },
+      'up after its down builds a different schema',
+    ),
+  ];
 }
 
 /** A migration that does not apply even to a new database: said as such, so nobody looks for it in the target. */
@@ -314,7 +355,12 @@ async function inScratch<T>(verb: string, work: () => Promise<T>): Promise<T> {
     return await work();
   } catch (error) {
     if (!(error instanceof MigrationFailedError)) throw error;
-    throw new MigrationFailedError(error.version, error.direction, `${verb}: the migrations do not apply to a new scratch database: ${error.message}`, { cause: error });
+    throw new MigrationFailedError(
+      error.version,
+      error.direction,
+      `${verb}: the migrations do not apply to a new scratch database: ${error.message}`,
+      { cause: error },
+    );
   }
 }
 
@@ -333,7 +379,11 @@ function runOptions(options: MigrationsOptions, logger: Logger) {
  * Runs `work` against a new database created from template0 on the session's server, and drops
  * it after, whatever happened. `rebuild` swaps it for a new empty one.
  */
-async function withScratch<T>(session: Session, verb: string, work: (client: pg.Client, rebuild: () => Promise<pg.Client>) => Promise<T>): Promise<T> {
+async function withScratch<T>(
+  session: Session,
+  verb: string,
+  work: (client: pg.Client, rebuild: () => Promise<pg.Client>) => Promise<T>,
+): Promise<T> {
   const parameters = (session.client as unknown as { connectionParameters: pg.ClientConfig }).connectionParameters;
   let current: { name: string; client: pg.Client } | null = null;
   const drop = async () => {

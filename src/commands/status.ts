@@ -23,7 +23,10 @@ export async function status(options: InspectOptions): Promise<StatusReport> {
   const { tableName, lockKey, logger, migrations } = prepare(options);
   const session = await connect(options, logger);
   try {
-    const { ledger, contents: { rows } } = await readOwnLedger(session.client, tableName);
+    const {
+      ledger,
+      contents: { rows },
+    } = await readOwnLedger(session.client, tableName);
     const lock = (await lockHolder(session.client, lockKey)) ?? (await lockHolder(session.client, ledger.lockKey));
     return { table: ledger.sqlName, migrations: describeState(migrations, rows), lock };
   } finally {

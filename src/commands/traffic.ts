@@ -41,7 +41,8 @@ export interface TrafficReport {
  */
 export async function checkTraffic(options: TrafficOptions): Promise<TrafficReport> {
   const { windowMs } = options;
-  if (windowMs !== undefined && !(Number.isFinite(windowMs) && windowMs > 0)) throw new UsageError(`invalid windowMs ${JSON.stringify(windowMs)}: give milliseconds, more than 0`);
+  if (windowMs !== undefined && !(Number.isFinite(windowMs) && windowMs > 0))
+    throw new UsageError(`invalid windowMs ${JSON.stringify(windowMs)}: give milliseconds, more than 0`);
   const { tableName, logger, migrations } = prepare(options);
   const session = await connect(options, logger);
   try {
@@ -85,8 +86,11 @@ function callsBetween(before: readonly Counted[], after: readonly Counted[]): Co
 
 /** This database's statements from `pg_stat_statements`, or why they cannot be read. */
 async function serverStatements(client: import('pg').ClientBase): Promise<Counted[] | string> {
-  const { rows } = await client.query<{ schema: string }>(`SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'`);
-  if (rows.length === 0) return 'the pg_stat_statements extension is not installed in this database (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)';
+  const { rows } = await client.query<{ schema: string }>(
+    `SELECT n.nspname AS schema FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_stat_statements'`,
+  );
+  if (rows.length === 0)
+    return 'the pg_stat_statements extension is not installed in this database (CREATE EXTENSION pg_stat_statements, with it in shared_preload_libraries)';
   try {
     // One row per user, query id and (since 14) top level: the key tells the reads' rows apart.
     const result = await client.query<{ query: string; calls: string; key: string }>(

@@ -7,7 +7,12 @@ import type { Session } from './session.js';
  * one survives, so a late cancel is spent there. A connection that cannot be made sure of is
  * marked broken (closed, not handed back).
  */
-export async function withCancellation<T>(session: Session, pid: number, signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
+export async function withCancellation<T>(
+  session: Session,
+  pid: number,
+  signal: AbortSignal | undefined,
+  work: () => Promise<T>,
+): Promise<T> {
   if (signal === undefined) return work();
   let sent: Promise<void> | null = null;
   const cancel = () => {

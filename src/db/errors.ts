@@ -21,7 +21,10 @@ export interface ConnectionTarget {
 
 /** The target of a connection config (a pg.ClientConfig, a pool's options or a client's parameters). */
 export function targetOf(config: pg.ClientConfig | undefined): ConnectionTarget {
-  const secrets = [...passwordsOf(config?.connectionString), ...(typeof config?.password === 'string' && config.password ? [config.password] : [])];
+  const secrets = [
+    ...passwordsOf(config?.connectionString),
+    ...(typeof config?.password === 'string' && config.password ? [config.password] : []),
+  ];
   let fromUrl: Partial<ConnectionTarget> = {};
   // Only a URL with an authority: `postgresql:/app:pw@db/app` parses too, its path holding the password.
   if (config?.connectionString && /^\s*[a-z][a-z0-9+.-]*:\/\//i.test(config.connectionString)) {
@@ -64,14 +67,20 @@ export function checkConnectionString(connectionString: string): void {
   const pairs = new Map<string, string>();
   for (const m of text.matchAll(/(\w+)\s*=\s*('(?:[^'\\]|\\.)*'|\S+)/g)) pairs.set(m[1]!.toLowerCase(), m[2]!.replace(/^'(.*)'$/, '$1'));
   if (pairs.size === 0) {
-    throw new UsageError(`the connection string ${JSON.stringify(scrubSecrets(text, passwordsOf(text)))} is not a URL: give postgres://user:password@host:5432/dbname`);
+    throw new UsageError(
+      `the connection string ${JSON.stringify(scrubSecrets(text, passwordsOf(text)))} is not a URL: give postgres://user:password@host:5432/dbname`,
+    );
   }
   const user = pairs.get('user');
   const host = pairs.get('host') ?? 'localhost';
   const port = pairs.get('port');
-  const query = [...pairs].filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k)).map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
+  const query = [...pairs]
+    .filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k))
+    .map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
   const url = `postgres://${user ? encodeURIComponent(user) : ''}${pairs.has('password') ? ':***' : ''}${user || pairs.has('password') ? '@' : ''}${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}/${encodeURIComponent(pairs.get('dbname') ?? '')}${query.length ? `?${query.join('&')}` : ''}`;
-  throw new UsageError(`the connection string is in keyword=value form, which slipway does not read: give it as a URL, ${url}${pairs.has('password') ? ' (with the password, %-encoded, for ***)' : ''}`);
+  throw new UsageError(
+    `the connection string is in keyword=value form, which slipway does not read: give it as a URL, ${url}${pairs.has('password') ? ' (with the password, %-encoded, for ***)' : ''}`,
+  );
 }
 
 function where(target: ConnectionTarget): string {
@@ -110,22 +119,40 @@ export function describeConnectionError(error: unknown, target: ConnectionTarget
   const say = (problem: ConnectionProblem, message: string) => ({ problem, message: scrubSecrets(message, target.secrets) });
   switch (code) {
     case 'ECONNREFUSED':
-      return say('refused', `cannot connect to PostgreSQL at ${at}: connection refused: is the server running, and listening on that host and port? (slipway db start runs a local one)`);
+      return say(
+        'refused',
+        `cannot connect to PostgreSQL at ${at}: connection refused: is the server running, and listening on that host and port? (slipway db start runs a local one)`,
+      );
     case 'ENOTFOUND':
-      return say('unknown-host', `cannot connect to PostgreSQL: unknown host "${target.host}" (no DNS entry): check the host name in the connection string`);
+      return say(
+        'unknown-host',
+        `cannot connect to PostgreSQL: unknown host "${target.host}" (no DNS entry): check the host name in the connection string`,
+      );
     case 'EAI_AGAIN':
-      return say('unknown-host', `cannot connect to PostgreSQL: the host name "${target.host}" could not be looked up (DNS not answering): check the network, or retry`);
+      return say(
+        'unknown-host',
+        `cannot connect to PostgreSQL: the host name "${target.host}" could not be looked up (DNS not answering): check the network, or retry`,
+      );
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
-      return say('unreachable', `cannot connect to PostgreSQL at ${at}: no route or no answer (${code}): check the host, the port and any firewall in between`);
+      return say(
+        'unreachable',
+        `cannot connect to PostgreSQL at ${at}: no route or no answer (${code}): check the host, the port and any firewall in between`,
+      );
     case '28P01':
-      return say('authentication', `password authentication failed for ${user} at ${at}: check the user name and password in the connection string`);
+      return say(
+        'authentication',
+        `password authentication failed for ${user} at ${at}: check the user name and password in the connection string`,
+      );
     case '28000':
       if (/SSL off|no encryption/i.test(raw)) {
         return say('tls', `the server at ${at} accepts ${user} only over TLS/SSL (${raw}): add sslmode=require to the connection string`);
       }
-      return say('authentication', `the server at ${at} refused ${user}${target.database ? ` for database "${target.database}"` : ''}: ${raw}: check the user, or the server's pg_hba.conf`);
+      return say(
+        'authentication',
+        `the server at ${at} refused ${user}${target.database ? ` for database "${target.database}"` : ''}: ${raw}: check the user, or the server's pg_hba.conf`,
+      );
     case '3D000': {
       const name = target.database ?? /database "([^"]+)"/.exec(raw)?.[1] ?? '?';
       return say(
@@ -134,18 +161,33 @@ export function describeConnectionError(error: unknown, target: ConnectionTarget
       );
     }
     case '57P03':
-      return say('starting', `the server at ${at} is starting up or shutting down (${raw}): retry in a moment (slipway --wait <seconds>, or connectWait)`);
+      return say(
+        'starting',
+        `the server at ${at} is starting up or shutting down (${raw}): retry in a moment (slipway --wait <seconds>, or connectWait)`,
+      );
     case '53300':
-      return say('too-many-connections', `the server at ${at} has no connection slot left for ${user} (${raw}): close idle connections or raise max_connections`);
+      return say(
+        'too-many-connections',
+        `the server at ${at} has no connection slot left for ${user} (${raw}): close idle connections or raise max_connections`,
+      );
   }
   if (/does not support SSL/i.test(raw)) {
-    return say('tls', `the server at ${at} does not accept TLS/SSL connections: remove sslmode=require (or ssl=true) from the connection string, or enable ssl on the server`);
+    return say(
+      'tls',
+      `the server at ${at} does not accept TLS/SSL connections: remove sslmode=require (or ssl=true) from the connection string, or enable ssl on the server`,
+    );
   }
   if ((code !== undefined && TLS_CODES.has(code)) || /certificate|SSL|TLS/i.test(raw)) {
-    return say('tls', `TLS/SSL connection to ${at} failed: ${raw}: give the server's CA with sslrootcert=<file>, or, on a trusted network only, sslmode=no-verify`);
+    return say(
+      'tls',
+      `TLS/SSL connection to ${at} failed: ${raw}: give the server's CA with sslrootcert=<file>, or, on a trusted network only, sslmode=no-verify`,
+    );
   }
   if (code === 'ECONNRESET' || code === 'EPIPE' || /Connection terminated|connection closed/i.test(raw)) {
-    return say('closed', `the server at ${at} closed the connection (${raw}): is it a PostgreSQL server, is it restarting, does it require TLS/SSL?`);
+    return say(
+      'closed',
+      `the server at ${at} closed the connection (${raw}): is it a PostgreSQL server, is it restarting, does it require TLS/SSL?`,
+    );
   }
   return say('other', `cannot connect to PostgreSQL at ${at}: ${raw}`);
 }
@@ -167,11 +209,23 @@ export function toSlipwayError(error: unknown, target: ConnectionTarget): unknow
       const { problem, message } = describeConnectionError(error, target);
       return new ConnectionError(problem, message, { cause: error });
     }
-    const parts = [error.message, error.detail && `detail: ${error.detail}`, error.hint && `hint: ${error.hint}`].filter(Boolean).join('; ');
-    return new DatabaseError(code, scrubSecrets(`the database at ${where(target)} refused a statement slipway sent: ${parts}${code ? ` (SQLSTATE ${code})` : ''}`, target.secrets), { cause: error });
+    const parts = [error.message, error.detail && `detail: ${error.detail}`, error.hint && `hint: ${error.hint}`]
+      .filter(Boolean)
+      .join('; ');
+    return new DatabaseError(
+      code,
+      scrubSecrets(
+        `the database at ${where(target)} refused a statement slipway sent: ${parts}${code ? ` (SQLSTATE ${code})` : ''}`,
+        target.secrets,
+      ),
+      { cause: error },
+    );
   }
   const code = codeOf(error);
-  if ((code !== undefined && /^E[A-Z]+$/.test(code) && code !== 'ENOENT' && code !== 'EACCES' && code !== 'EISDIR') || /Connection terminated|connection closed|certificate|SSL/i.test(messageOf(error))) {
+  if (
+    (code !== undefined && /^E[A-Z]+$/.test(code) && code !== 'ENOENT' && code !== 'EACCES' && code !== 'EISDIR') ||
+    /Connection terminated|connection closed|certificate|SSL/i.test(messageOf(error))
+  ) {
     const { problem, message } = describeConnectionError(error, target);
     return new ConnectionError(problem, message, { cause: error });
   }

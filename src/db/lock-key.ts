@@ -11,7 +11,9 @@ export function toLockKey(value: bigint | number | string): bigint {
     if (typeof value === 'string' && !/^-?\d+$/.test(value.trim())) throw new Error('not an integer');
     key = BigInt(typeof value === 'string' ? value.trim() : value);
   } catch {
-    throw new UsageError(`invalid lock key ${JSON.stringify(String(value))}: use a whole number between -9223372036854775808 and 9223372036854775807`);
+    throw new UsageError(
+      `invalid lock key ${JSON.stringify(String(value))}: use a whole number between -9223372036854775808 and 9223372036854775807`,
+    );
   }
   if (BigInt.asIntN(64, key) !== key) {
     throw new UsageError(`invalid lock key ${key}: use a whole number between -9223372036854775808 and 9223372036854775807`);

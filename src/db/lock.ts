@@ -104,7 +104,6 @@ export interface AcquireOptions {
   readonly purpose?: string;
 }
 
-
 /** The key and its two halves as pg_locks shows them (classid, objid), as query parameters. */
 function keyParameters(key: bigint): [string, string, string] {
   const unsigned = BigInt.asUintN(64, key);
@@ -163,7 +162,13 @@ export async function acquireLock(session: Session, key: bigint, options: Acquir
     if (waitedMs >= nextReportAt) {
       const holder = await lockHolder(client, key);
       logger.info(
-        { lockKey: key.toString(), waitedMs: Math.round(waitedMs), holderPid: holder?.pid ?? null, holderApplication: holder?.applicationName ?? null, holderQuery: holder?.query ?? null },
+        {
+          lockKey: key.toString(),
+          waitedMs: Math.round(waitedMs),
+          holderPid: holder?.pid ?? null,
+          holderApplication: holder?.applicationName ?? null,
+          holderQuery: holder?.query ?? null,
+        },
         `waited ${(waitedMs / 1000).toFixed(1)} s for the ${lockName}, held by ${holder === null ? 'a backend that just let go' : describeHolder(holder)}`,
       );
       reportInterval = Math.min(reportInterval * 2, 30_000);
@@ -203,9 +208,13 @@ async function verifyOneSession(session: Session, lock: HeldLock, lockName: stri
         problem = `the ${lockName} was taken on server backend pid ${lock.pid} but the next statement ran on pid ${next}`;
         break;
       }
-      const seen = await side.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then((r) => r.rows[0]!.pid, () => null);
+      const seen = await side.query<{ pid: number }>('SELECT pg_backend_pid() AS pid').then(
+        (r) => r.rows[0]!.pid,
+        () => null,
+      );
       if (seen === null) break;
-      if (seen === lock.pid) problem = `a second connection was given the same server backend (pid ${lock.pid}) while this run held the ${lockName} there`;
+      if (seen === lock.pid)
+        problem = `a second connection was given the same server backend (pid ${lock.pid}) while this run held the ${lockName} there`;
     }
   } finally {
     await side.end().catch(() => {});
@@ -229,7 +238,12 @@ function unverifiable(lockName: string, error: unknown): SessionError {
  * it ends the database session, which releases the lock. A release that finds the lock not
  * held by the run's backend means the run was not protected: a {@link SessionError}.
  */
-export async function withLock<T>(session: Session, key: bigint, options: AcquireOptions, work: (lock: HeldLock) => Promise<T>): Promise<T> {
+export async function withLock<T>(
+  session: Session,
+  key: bigint,
+  options: AcquireOptions,
+  work: (lock: HeldLock) => Promise<T>,
+): Promise<T> {
   const lock = await acquireLock(session, key, options);
   const lockName = `${options.purpose ?? 'migration'} lock`;
   let outcome: { ok: true; value: T } | { ok: false; error: unknown };
@@ -238,7 +252,9 @@ export async function withLock<T>(session: Session, key: bigint, options: Acquir
   } catch (error) {
     outcome = { ok: false, error };
   }
-  const connectionLost = !outcome.ok && (isTransientConnectionError(outcome.error) || isTransientConnectionError((outcome.error as { cause?: unknown } | null)?.cause));
+  const connectionLost =
+    !outcome.ok &&
+    (isTransientConnectionError(outcome.error) || isTransientConnectionError((outcome.error as { cause?: unknown } | null)?.cause));
   let releaseError: unknown = null;
   if (connectionLost) session.markBroken();
   else {
@@ -246,7 +262,9 @@ export async function withLock<T>(session: Session, key: bigint, options: Acquir
       if (error instanceof SessionError) return error;
       // Closing the connection ends the database session, which releases the lock.
       session.markBroken();
-      return new SessionError(`could not release the ${lockName} (${(error as Error).message}); the connection is closed instead, which releases it`);
+      return new SessionError(
+        `could not release the ${lockName} (${(error as Error).message}); the connection is closed instead, which releases it`,
+      );
     });
   }
   if (!outcome.ok) {
@@ -284,7 +302,9 @@ async function releaseLock(session: Session, lock: HeldLock, logger: Logger, loc
 async function releaseWhereHeld(session: Session, lock: HeldLock, logger: Logger, lockName: string): Promise<void> {
   const parameters = [lock.key.toString(), lock.pid];
   for (let attempt = 0; attempt < 3; attempt++) {
-    const { rows } = await session.client.query<{ unlocked: boolean | null }>(RELEASE_SQL, parameters).catch(() => ({ rows: [{ unlocked: null }] }));
+    const { rows } = await session.client
+      .query<{ unlocked: boolean | null }>(RELEASE_SQL, parameters)
+      .catch(() => ({ rows: [{ unlocked: null }] }));
     if (rows[0]!.unlocked !== null) return;
   }
   const sides: pg.Client[] = [];
@@ -296,12 +316,22 @@ async function releaseWhereHeld(session: Session, lock: HeldLock, logger: Logger
       const rows = await side
         .query('BEGIN')
         .then(() => side.query<{ unlocked: boolean | null }>(RELEASE_SQL, parameters))
-        .then((r) => r.rows, () => null);
+        .then(
+          (r) => r.rows,
+          () => null,
+        );
       if (rows === null) break;
       if (rows[0]!.unlocked !== null) return;
     }
   } finally {
-    await Promise.all(sides.map((side) => side.query('ROLLBACK').catch(() => {}).then(() => side.end().catch(() => {}))));
+    await Promise.all(
+      sides.map((side) =>
+        side
+          .query('ROLLBACK')
+          .catch(() => {})
+          .then(() => side.end().catch(() => {})),
+      ),
+    );
   }
   const [, high, low] = keyParameters(lock.key);
   const terminated = await session.client
@@ -310,10 +340,16 @@ async function releaseWhereHeld(session: Session, lock: HeldLock, logger: Logger
         WHERE a.pid = $1 AND a.state = 'idle' AND EXISTS (SELECT 1 FROM pg_catalog.pg_locks l WHERE l.pid = a.pid AND ${isKey('$2', '$3')})`,
       [lock.pid, high, low],
     )
-    .then((r) => r.rows[0]?.terminated === true, () => false);
+    .then(
+      (r) => r.rows[0]?.terminated === true,
+      () => false,
+    );
   if (terminated) logger.warn({ pid: lock.pid }, `ended idle server backend pid ${lock.pid} to free the ${lockName} it held`);
   else if ((await lockHolder(session.client, lock.key).catch(() => null))?.pid === lock.pid) {
-    logger.error({ pid: lock.pid }, `the ${lockName} is still held by server backend pid ${lock.pid}; it is freed when that backend's session ends`);
+    logger.error(
+      { pid: lock.pid },
+      `the ${lockName} is still held by server backend pid ${lock.pid}; it is freed when that backend's session ends`,
+    );
   }
 }
 

@@ -63,7 +63,18 @@ export interface ConnectRetry {
 }
 
 /** SQLSTATEs and socket errors worth retrying: the server is not up yet, or restarting. */
-const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', '57P03', '57P01', '57P02']);
+const TRANSIENT = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  '57P03',
+  '57P01',
+  '57P02',
+]);
 
 /** Is this a connection failure that may go away by itself (never an SQL error)? */
 export function isTransientConnectionError(error: unknown): boolean {
@@ -78,7 +89,12 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   if (source.databaseUrl !== undefined) {
     const config: pg.ClientConfig = { connectionString: source.databaseUrl, application_name: 'slipway' };
     const client = await connectWithRetry(config, retry);
-    return { client, openSide: (overrides) => connectSide({ ...config, ...overrides }), markBroken: () => {}, close: () => client.end().catch(ignore) };
+    return {
+      client,
+      openSide: (overrides) => connectSide({ ...config, ...overrides }),
+      markBroken: () => {},
+      close: () => client.end().catch(ignore),
+    };
   }
   if (source.pool !== undefined) {
     const pool = source.pool;
@@ -103,7 +119,8 @@ export async function openSession(source: ConnectionSource, retry: ConnectRetry 
   return {
     client,
     // node-postgres keeps the password as a non-enumerable property, which a spread leaves out.
-    openSide: (overrides) => connectSide({ ...parameters, ...(parameters?.password !== undefined && { password: parameters.password }), ...overrides }),
+    openSide: (overrides) =>
+      connectSide({ ...parameters, ...(parameters?.password !== undefined && { password: parameters.password }), ...overrides }),
     // The caller's client stays the caller's to close, unless it may still hold the lock or a
     // half-reset session: then it is ended rather than handed back like that.
     markBroken: () => (broken = true),

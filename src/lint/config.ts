@@ -44,7 +44,9 @@ export function readLintConfig(file: string, optional = false): LintConfig {
   try {
     text = readFileSync(file, 'utf8');
   } catch (error) {
-    throw new UsageError(`lint config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`);
+    throw new UsageError(
+      `lint config ${file}: ${(error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message}`,
+    );
   }
   let value: unknown;
   try {
@@ -62,9 +64,13 @@ export function readLintConfig(file: string, optional = false): LintConfig {
   const ruleList = (key: 'enable' | 'disable'): string[] | undefined => {
     const list = object[key];
     if (list === undefined) return undefined;
-    if (!Array.isArray(list) || !list.every((id) => typeof id === 'string')) throw new UsageError(`lint config ${file}: "${key}" must be a list of rule ids`);
+    if (!Array.isArray(list) || !list.every((id) => typeof id === 'string'))
+      throw new UsageError(`lint config ${file}: "${key}" must be a list of rule ids`);
     const unknown = list.find((id) => id !== 'all' && !RULE_IDS.has(id));
-    if (unknown !== undefined) throw new UsageError(`lint config ${file}: unknown rule ${JSON.stringify(unknown)} in "${key}"; slipway lint --list-rules names them`);
+    if (unknown !== undefined)
+      throw new UsageError(
+        `lint config ${file}: unknown rule ${JSON.stringify(unknown)} in "${key}"; slipway lint --list-rules names them`,
+      );
     return list;
   };
   const ignore = object.ignore ?? [];
@@ -73,7 +79,8 @@ export function readLintConfig(file: string, optional = false): LintConfig {
     const e = (entry ?? {}) as Record<string, unknown>;
     const where = `lint config ${file}: ignore[${index}]`;
     if (typeof e.file !== 'string' || e.file === '') throw new UsageError(`${where} needs "file", the migration's file name`);
-    if (typeof e.rule !== 'string' || !RULE_IDS.has(e.rule)) throw new UsageError(`${where}: unknown rule ${JSON.stringify(e.rule)}; slipway lint --list-rules names them`);
+    if (typeof e.rule !== 'string' || !RULE_IDS.has(e.rule))
+      throw new UsageError(`${where}: unknown rule ${JSON.stringify(e.rule)}; slipway lint --list-rules names them`);
     if (typeof e.reason !== 'string' || e.reason.trim() === '') throw new UsageError(`${where} (${e.rule} in ${e.file}) needs a "reason"`);
     if (e.statement !== undefined && typeof e.statement !== 'string') {
       throw new UsageError(`${where}: "statement" must be a fingerprint string, as slipway lint --format json prints it`);

@@ -101,7 +101,7 @@ export class LintContext {
     this.sessionPath = catalog === null || catalog.searchPath.length === 0 ? DEFAULT_PATH : catalog.searchPath;
     this.path = this.sessionPath;
     for (const r of catalog?.relations ?? []) this.relations.set(`${r.schema}.${r.name}`, info(r.kind, true, r.table ?? null));
-    for (const d of catalog?.checkedDomains ?? []) (this.checkedDomains.add(d), this.checkedDomains.add(d.slice(d.indexOf('.') + 1)));
+    for (const d of catalog?.checkedDomains ?? []) this.checkedDomains.add(d), this.checkedDomains.add(d.slice(d.indexOf('.') + 1));
   }
 
   /**
@@ -113,7 +113,9 @@ export class LintContext {
     // CREATE TABLE IF NOT EXISTS does nothing to a table the history created: only the history tells.
     if (kind === 'CreateStmt' || kind === 'CreateTableAsStmt') return node.if_not_exists === true;
     if (kind !== 'AlterTableStmt') return false;
-    return ((node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? []).some((c) => c.AlterTableCmd?.subtype === 'AT_AlterColumnType' || c.AlterTableCmd?.subtype === 'AT_SetNotNull');
+    return ((node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? []).some(
+      (c) => c.AlterTableCmd?.subtype === 'AT_AlterColumnType' || c.AlterTableCmd?.subtype === 'AT_SetNotNull',
+    );
   }
 
   /** Replays an applied migration: whatever it creates exists before the run. */
@@ -168,7 +170,9 @@ export class LintContext {
 
   /** Is this type (a `TypeName` node) a domain with a CHECK constraint? */
   isCheckedDomain(typeName: unknown): boolean {
-    const names = ((typeName as { names?: Array<{ String?: { sval?: string } }> } | undefined)?.names ?? []).map((n) => n.String?.sval ?? '');
+    const names = ((typeName as { names?: Array<{ String?: { sval?: string } }> } | undefined)?.names ?? []).map(
+      (n) => n.String?.sval ?? '',
+    );
     return names.length > 0 && this.checkedDomains.has(names.join('.'));
   }
 
@@ -237,7 +241,7 @@ export class LintContext {
     this.relations.delete(key);
     this.gone.add(key);
     if (dropped?.kind !== 'table') return;
-    for (const [other, r] of this.relations) if (r.table === key) (this.relations.delete(other), this.gone.add(other));
+    for (const [other, r] of this.relations) if (r.table === key) this.relations.delete(other), this.gone.add(other);
   }
 
   private move(from: string, to: string): void {
@@ -276,7 +280,12 @@ export class LintContext {
         const table = this.find(node.relation);
         if (typeof node.idxname !== 'string' || table === null) break;
         // An index lives in its table's schema.
-        this.create(`${schemaOf(table.key, (node.relation as RelationRef).relname)}.${node.idxname}`, 'index', node.if_not_exists === true, table.key);
+        this.create(
+          `${schemaOf(table.key, (node.relation as RelationRef).relname)}.${node.idxname}`,
+          'index',
+          node.if_not_exists === true,
+          table.key,
+        );
         break;
       }
       case 'DropStmt': {
@@ -301,7 +310,8 @@ export class LintContext {
       }
       case 'AlterObjectSchemaStmt': {
         const found = this.find(node.relation);
-        if (found?.info != null && typeof node.newschema === 'string') this.move(found.key, `${node.newschema}.${String((node.relation as RelationRef).relname)}`);
+        if (found?.info != null && typeof node.newschema === 'string')
+          this.move(found.key, `${node.newschema}.${String((node.relation as RelationRef).relname)}`);
         break;
       }
       case 'AlterTableStmt':
@@ -311,7 +321,8 @@ export class LintContext {
         if (constraintsOf(node.constraints).some((c) => c.contype === 'CONSTR_CHECK')) this.noteDomain(node.domainname);
         break;
       case 'AlterDomainStmt':
-        if (node.subtype === 'C' && (node.def as { Constraint?: Node } | undefined)?.Constraint?.contype === 'CONSTR_CHECK') this.noteDomain(node.typeName);
+        if (node.subtype === 'C' && (node.def as { Constraint?: Node } | undefined)?.Constraint?.contype === 'CONSTR_CHECK')
+          this.noteDomain(node.typeName);
         break;
       case 'VariableSetStmt':
         if (node.name === 'search_path') this.setPath(node);
@@ -330,7 +341,9 @@ export class LintContext {
 
   private setPath(node: Node): void {
     if (node.kind === 'VAR_SET_VALUE') {
-      const schemas = ((node.args as Array<{ A_Const?: { sval?: { sval?: string } } }> | undefined) ?? []).map((a) => a.A_Const?.sval?.sval);
+      const schemas = ((node.args as Array<{ A_Const?: { sval?: { sval?: string } } }> | undefined) ?? []).map(
+        (a) => a.A_Const?.sval?.sval,
+      );
       // "$user" is a schema named as the role, seldom there; a list the parser cannot read leaves the path as it is.
       if (!schemas.every((s) => typeof s === 'string')) return;
       this.path = (schemas as string[]).flatMap((s) => s.split(',').map((p) => p.trim())).filter((s) => s !== '' && s !== '$user');
@@ -359,7 +372,7 @@ export class LintContext {
           break;
         }
         case 'AT_DropColumn':
-          if (typeof cmd.name === 'string') (table.columns.delete(cmd.name), table.notNullChecked.delete(cmd.name));
+          if (typeof cmd.name === 'string') table.columns.delete(cmd.name), table.notNullChecked.delete(cmd.name);
           break;
         case 'AT_AddConstraint': {
           const constraint = def?.Constraint as Node | undefined;
@@ -371,7 +384,7 @@ export class LintContext {
         }
         case 'AT_ValidateConstraint': {
           const column = typeof cmd.name === 'string' ? table.pendingChecks.get(cmd.name) : undefined;
-          if (column !== undefined) (table.notNullChecked.add(column), table.pendingChecks.delete(cmd.name as string));
+          if (column !== undefined) table.notNullChecked.add(column), table.pendingChecks.delete(cmd.name as string);
           break;
         }
         default:
@@ -382,7 +395,14 @@ export class LintContext {
 }
 
 /** `DROP` kinds that remove a relation (and, for a table, its indexes). */
-const DROPPED_RELATIONS = new Set(['OBJECT_TABLE', 'OBJECT_INDEX', 'OBJECT_MATVIEW', 'OBJECT_VIEW', 'OBJECT_SEQUENCE', 'OBJECT_FOREIGN_TABLE']);
+const DROPPED_RELATIONS = new Set([
+  'OBJECT_TABLE',
+  'OBJECT_INDEX',
+  'OBJECT_MATVIEW',
+  'OBJECT_VIEW',
+  'OBJECT_SEQUENCE',
+  'OBJECT_FOREIGN_TABLE',
+]);
 
 function schemaOf(key: string, name: unknown): string {
   return key.slice(0, key.length - String(name).length - 1);
@@ -409,7 +429,13 @@ export function objectNames(node: Node): string[][] {
 
 /** A `TypeName` node as a {@link ColumnType}: `pg_catalog.varchar(20)` → `{ name: 'varchar', mods: [20] }`. */
 export function columnTypeOf(typeName: unknown): ColumnType | null {
-  const t = typeName as { names?: Array<{ String?: { sval?: string } }>; typmods?: Array<{ A_Const?: { ival?: { ival?: number } } }>; arrayBounds?: unknown[] } | undefined;
+  const t = typeName as
+    | {
+        names?: Array<{ String?: { sval?: string } }>;
+        typmods?: Array<{ A_Const?: { ival?: { ival?: number } } }>;
+        arrayBounds?: unknown[];
+      }
+    | undefined;
   const name = t?.names?.at(-1)?.String?.sval;
   if (name === undefined) return null;
   const mods = (t!.typmods ?? []).map((m) => m.A_Const?.ival?.ival ?? 0);
@@ -419,7 +445,11 @@ export function columnTypeOf(typeName: unknown): ColumnType | null {
 /** The column of a `CHECK (column IS NOT NULL)` constraint, or null for any other constraint. */
 export function notNullCheckColumn(constraint: Node): string | null {
   if (constraint.contype !== 'CONSTR_CHECK') return null;
-  const test = (constraint.raw_expr as { NullTest?: { nulltesttype?: string; arg?: { ColumnRef?: { fields?: Array<{ String?: { sval?: string } }> } } } } | undefined)?.NullTest;
+  const test = (
+    constraint.raw_expr as
+      | { NullTest?: { nulltesttype?: string; arg?: { ColumnRef?: { fields?: Array<{ String?: { sval?: string } }> } } } }
+      | undefined
+  )?.NullTest;
   if (test?.nulltesttype !== 'IS_NOT_NULL') return null;
   const fields = test.arg?.ColumnRef?.fields ?? [];
   return fields.length === 1 ? (fields[0]!.String?.sval ?? null) : null;

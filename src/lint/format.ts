@@ -51,7 +51,8 @@ export function formatLintJson(report: LintReport): string {
 export function formatLintGithub(report: LintReport): string {
   const property = (value: string) => data(value).replace(/:/g, '%3A').replace(/,/g, '%2C');
   const lines = report.findings.map(
-    (f) => `::${f.severity} file=${property(f.file)},line=${f.line},col=${f.column},title=${property(f.rule)}::${data(`${f.message}. Fix: ${f.fix}`)}`,
+    (f) =>
+      `::${f.severity} file=${property(f.file)},line=${f.line},col=${f.column},title=${property(f.rule)}::${data(`${f.message}. Fix: ${f.fix}`)}`,
   );
   lines.push(summary(report));
   return `${lines.join('\n')}\n`;

@@ -93,7 +93,8 @@ export const DEFAULT_PG_VERSION = 13;
 
 /** A major version from `16`, `9.6` or a `server_version_num` (`160004`, `90624`). */
 export function majorVersion(value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new UsageError(`invalid PostgreSQL version ${JSON.stringify(value)}: give a major version (16) or a server_version_num (160004)`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new UsageError(`invalid PostgreSQL version ${JSON.stringify(value)}: give a major version (16) or a server_version_num (160004)`);
   if (value >= 10000) return Math.floor(value / 10000);
   return Math.floor(value);
 }
@@ -101,7 +102,8 @@ export function majorVersion(value: number): number {
 /** The ids of the rules these settings turn on; an unknown id is a {@link UsageError}. */
 export function enabledRules(settings: LintSettings = {}): Set<string> {
   for (const id of [...(settings.enable ?? []), ...(settings.disable ?? []), ...(settings.suppressions ?? []).map((s) => s.rule)]) {
-    if (id !== 'all' && !RULE_IDS.has(id)) throw new UsageError(`unknown lint rule ${JSON.stringify(id)}; rules: ${[...RULE_IDS].join(', ')}`);
+    if (id !== 'all' && !RULE_IDS.has(id))
+      throw new UsageError(`unknown lint rule ${JSON.stringify(id)}; rules: ${[...RULE_IDS].join(', ')}`);
   }
   const all = settings.enable?.includes('all') === true;
   const on = new Set(RULES.filter((r) => all || !r.style || settings.enable?.includes(r.id)).map((r) => r.id));
@@ -144,7 +146,10 @@ export async function lintSources(
     // Parsed files are kept for the rules up to a budget (a tree is many times its text); past it, parsed again.
     parsed.push(keptChars <= KEEP_PARSED_CHARS ? file : null);
   }
-  const ctx = new LintContext(pgVersion, catalog === undefined ? null : await catalog({ relations: [...names.relations], types: [...names.types] }));
+  const ctx = new LintContext(
+    pgVersion,
+    catalog === undefined ? null : await catalog({ relations: [...names.relations], types: [...names.types] }),
+  );
   // Without a catalog the history is all there is to tell which relations exist; with one, it only declares column types.
   if (asksHistory || catalog === undefined) {
     for (const source of history) {
@@ -170,7 +175,8 @@ export async function lintSources(
         if (!enabled.has(raw.rule)) continue;
         const rule = ruleById(raw.rule)!;
         fingerprint ??= statementFingerprint(statement.text);
-        const at = raw.location === null || statement.nested ? { line: statement.line, column: statement.column } : file.position(raw.location);
+        const at =
+          raw.location === null || statement.nested ? { line: statement.line, column: statement.column } : file.position(raw.location);
         const finding: LintFinding = {
           file: file.source,
           line: at.line,

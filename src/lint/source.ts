@@ -4,7 +4,16 @@
  * `-- slipway:ignore` comments written above it, and whether it runs inside a transaction.
  */
 import { SourceError, UsageError } from '../errors.js';
-import { cutIntoPieces, hasNoTransactionMarker, hasPostDeployMarker, loadParser, noTransactionReason, parseStatements, type ParseMemo, type RawStatement } from '../sql/parse.js';
+import {
+  cutIntoPieces,
+  hasNoTransactionMarker,
+  hasPostDeployMarker,
+  loadParser,
+  noTransactionReason,
+  parseStatements,
+  type ParseMemo,
+  type RawStatement,
+} from '../sql/parse.js';
 
 /** A parser node: the libpg-query JSON of one statement or expression. */
 export type Node = Record<string, unknown>;
@@ -64,7 +73,6 @@ export interface ParsedFile {
 /** Files longer than this are parsed in pieces cut between statements, as `parseSql` does. */
 const PIECE_CHARS = 1_000_000;
 
-
 /**
  * Parses a file for linting with the real Postgres parser. `knownRules` validates the rule ids
  * of ignore comments: an unknown one, or one without a reason, is a {@link UsageError} naming
@@ -99,7 +107,10 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     for (const entry of result.stmts ?? []) {
       const [kind, node] = Object.entries(entry.stmt)[0]!;
       const start = base + (entry.stmt_location ?? 0);
-      const end = entry.stmt_len === undefined || entry.stmt_len === 0 ? base + (pieceBytes ?? Buffer.byteLength(text, 'utf8')) : start + entry.stmt_len;
+      const end =
+        entry.stmt_len === undefined || entry.stmt_len === 0
+          ? base + (pieceBytes ?? Buffer.byteLength(text, 'utf8'))
+          : start + entry.stmt_len;
       raw.push({ kind, node, start, end });
       // Locations inside the node are relative to the piece: shift them to the file.
       if (base !== 0) shiftLocations(node, base);
@@ -116,13 +127,16 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
   const dangling = trailing.ignores.filter((i) => i.squawk !== true);
   if (dangling.length > 0) {
     const at = dangling[0]!;
-    throw new UsageError(`${input.source}:${at.line}: slipway:ignore ${at.rule} is followed by no statement: put it on the line above the statement it is about`);
+    throw new UsageError(
+      `${input.source}:${at.line}: slipway:ignore ${at.rule} is followed by no statement: put it on the line above the statement it is about`,
+    );
   }
 
   // Transactions: a file either runs in slipway's transaction, or manages its own (see parseSql).
   const controls = raw.map((r) => transactionControl(r.kind, r.node));
   const last = raw.length - 1;
-  const wrapped = raw.length >= 2 && controls[0] === 'begin' && controls[last] === 'end' && controls.slice(1, last).every((c) => c === null);
+  const wrapped =
+    raw.length >= 2 && controls[0] === 'begin' && controls[last] === 'end' && controls.slice(1, last).every((c) => c === null);
   const ownTransactions = !wrapped && controls.some((c) => c !== null);
   const refusesTransaction = raw.some((r) => noTransactionReason(r.kind, r.node) !== null);
   const transactional = !ownTransactions && !refusesTransaction && !hasNoTransactionMarker(text);
@@ -136,13 +150,25 @@ export async function parseForLint(input: LintSource, knownRules: ReadonlySet<st
     const { line, column } = charPosition(lineStarts, gaps[i]!.first);
     const statementText = text.slice(gaps[i]!.first, toChar(r.end));
     const inTransaction = transactional || inOwnBlock;
-    return { kind: r.kind, node: r.node, line, column, ignores: gaps[i]!.ignores, inOwnBlock, inTransaction, control, nested: false, text: statementText };
+    return {
+      kind: r.kind,
+      node: r.node,
+      line,
+      column,
+      ignores: gaps[i]!.ignores,
+      inOwnBlock,
+      inTransaction,
+      control,
+      nested: false,
+      text: statementText,
+    };
   });
   // What a DO block runs follows it, as statements of their own: what it creates exists afterwards, and what it locks is linted.
   const expanded: LintStatement[] = [];
   for (const statement of statements) {
     expanded.push(statement);
-    if (statement.kind === 'DoStmt') expanded.push(...(await doBlockStatements(statement, position, (line) => lineText(text, lineStarts, line))));
+    if (statement.kind === 'DoStmt')
+      expanded.push(...(await doBlockStatements(statement, position, (line) => lineText(text, lineStarts, line))));
   }
   return {
     source: input.source,
@@ -170,9 +196,12 @@ async function doBlockStatements(
   position: (byteOffset: number) => { line: number },
   lineOf: (line: number) => string,
 ): Promise<LintStatement[]> {
-  const args = ((statement.node.args as Array<{ DefElem?: Node }> | undefined) ?? []).map((a) => a.DefElem).filter((d): d is Node => d !== undefined);
+  const args = ((statement.node.args as Array<{ DefElem?: Node }> | undefined) ?? [])
+    .map((a) => a.DefElem)
+    .filter((d): d is Node => d !== undefined);
   const language = args.find((d) => d.defname === 'language');
-  if (language !== undefined && (language.arg as { String?: { sval?: string } } | undefined)?.String?.sval?.toLowerCase() !== 'plpgsql') return [];
+  if (language !== undefined && (language.arg as { String?: { sval?: string } } | undefined)?.String?.sval?.toLowerCase() !== 'plpgsql')
+    return [];
   const body = args.find((d) => d.defname === 'as');
   if (body === undefined) return [];
   const { parse, parsePlPgSQL } = await loadParser();
@@ -197,7 +226,8 @@ async function doBlockStatements(
     if (typeof exec?.PLpgSQL_expr?.query === 'string') {
       found.push({ query: exec.PLpgSQL_expr.query, lineno: Number((n.PLpgSQL_stmt_execsql as Node).lineno ?? here), dynamic: false });
     }
-    if (typeof dyn?.query?.PLpgSQL_expr?.query === 'string') found.push({ query: dyn.query.PLpgSQL_expr.query, lineno: dyn.lineno ?? here, dynamic: true });
+    if (typeof dyn?.query?.PLpgSQL_expr?.query === 'string')
+      found.push({ query: dyn.query.PLpgSQL_expr.query, lineno: dyn.lineno ?? here, dynamic: true });
     for (const key of Object.keys(n)) visit(n[key], here);
   };
   visit(tree, 1);
@@ -207,8 +237,11 @@ async function doBlockStatements(
     let stmts: RawStatement[];
     try {
       if (dynamic) {
-        const constant = ((await parse(`SELECT ${query}`)) as unknown as { stmts?: RawStatement[] }).stmts?.[0]?.stmt.SelectStmt as Node | undefined;
-        const targets = (constant?.targetList as Array<{ ResTarget?: { val?: { A_Const?: { sval?: { sval?: string } } } } }> | undefined) ?? [];
+        const constant = ((await parse(`SELECT ${query}`)) as unknown as { stmts?: RawStatement[] }).stmts?.[0]?.stmt.SelectStmt as
+          | Node
+          | undefined;
+        const targets =
+          (constant?.targetList as Array<{ ResTarget?: { val?: { A_Const?: { sval?: { sval?: string } } } } }> | undefined) ?? [];
         const value = targets[0]?.ResTarget?.val?.A_Const?.sval?.sval;
         if (typeof value !== 'string' || targets.length !== 1) continue;
         sql = value;
@@ -254,7 +287,10 @@ const SQUAWK_RULES: Readonly<Record<string, string>> = {
 
 /** The slipway rules a squawk-ignore comment names (`*` for a bare one: every rule). */
 function squawkRules(list: string | undefined, knownRules: ReadonlySet<string>): string[] {
-  const names = (list ?? '').split('--')[0]!.split(/[\s,]+/).filter(Boolean);
+  const names = (list ?? '')
+    .split('--')[0]!
+    .split(/[\s,]+/)
+    .filter(Boolean);
   if (names.length === 0) return ['*'];
   return names.map((n) => SQUAWK_RULES[n] ?? n).filter((n) => knownRules.has(n));
 }
@@ -287,14 +323,24 @@ function scanGap(
         const line = charPosition(lineStarts, i).line;
         const wholeFile = squawk[1] !== undefined;
         const reason = `${wholeFile ? 'squawk-ignore-file' : 'squawk-ignore'} (line ${line})`;
-        for (const rule of squawkRules(squawk[2], knownRules)) (wholeFile ? fileIgnores : ignores).push({ rule, reason, line, squawk: true });
+        for (const rule of squawkRules(squawk[2], knownRules))
+          (wholeFile ? fileIgnores : ignores).push({ rule, reason, line, squawk: true });
       }
       if (match !== null) {
         const line = charPosition(lineStarts, i).line;
         const rule = match[1]!;
-        if (rule === '') throw new UsageError(`${source}:${line}: slipway:ignore needs a rule id and a reason, e.g. -- slipway:ignore require-concurrent-index-creation the table is empty`);
-        if (!knownRules.has(rule)) throw new UsageError(`${source}:${line}: unknown rule ${JSON.stringify(rule)} in slipway:ignore; slipway lint --list-rules names them`);
-        if (match[2]!.trim() === '') throw new UsageError(`${source}:${line}: slipway:ignore ${rule} needs a reason after the rule id, e.g. -- slipway:ignore ${rule} the table is empty`);
+        if (rule === '')
+          throw new UsageError(
+            `${source}:${line}: slipway:ignore needs a rule id and a reason, e.g. -- slipway:ignore require-concurrent-index-creation the table is empty`,
+          );
+        if (!knownRules.has(rule))
+          throw new UsageError(
+            `${source}:${line}: unknown rule ${JSON.stringify(rule)} in slipway:ignore; slipway lint --list-rules names them`,
+          );
+        if (match[2]!.trim() === '')
+          throw new UsageError(
+            `${source}:${line}: slipway:ignore ${rule} needs a reason after the rule id, e.g. -- slipway:ignore ${rule} the table is empty`,
+          );
         ignores.push({ rule, reason: match[2]!.trim(), line });
       }
       i = end;
@@ -302,8 +348,8 @@ function scanGap(
       let depth = 1;
       i += 2;
       while (i < to && depth > 0) {
-        if (text.charCodeAt(i) === 47 && text.charCodeAt(i + 1) === 42) (depth++, (i += 2));
-        else if (text.charCodeAt(i) === 42 && text.charCodeAt(i + 1) === 47) (depth--, (i += 2));
+        if (text.charCodeAt(i) === 47 && text.charCodeAt(i + 1) === 42) depth++, (i += 2);
+        else if (text.charCodeAt(i) === 42 && text.charCodeAt(i + 1) === 47) depth--, (i += 2);
         else i++;
       }
     } else break;

@@ -47,9 +47,13 @@ export async function breakingChanges(sql: string): Promise<BreakingChange[]> {
     const before = bytes.subarray(0, stmt_location ?? 0).toString('utf8');
     const line = before.split('\n').length + (sql.slice(before.length).match(/^\s*/)![0].split('\n').length - 1);
     const change = (verb: string, relation: RangeVar, column: string | null) => changeOf(verb, relation, column, line);
-    const alter = stmt.AlterTableStmt as { relation?: RangeVar; cmds?: Array<{ AlterTableCmd?: { subtype?: string; name?: string } }> } | undefined;
+    const alter = stmt.AlterTableStmt as
+      | { relation?: RangeVar; cmds?: Array<{ AlterTableCmd?: { subtype?: string; name?: string } }> }
+      | undefined;
     const rename = stmt.RenameStmt as { relation?: RangeVar; renameType?: string; subname?: string } | undefined;
-    const drop = stmt.DropStmt as { removeType?: string; objects?: Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> } | undefined;
+    const drop = stmt.DropStmt as
+      | { removeType?: string; objects?: Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> }
+      | undefined;
     if (alter?.relation !== undefined) {
       for (const { AlterTableCmd: cmd } of alter.cmds ?? []) {
         if (cmd?.subtype === 'AT_DropColumn' && cmd.name !== undefined) changes.push(change('DROP COLUMN', alter.relation, cmd.name));
@@ -153,12 +157,21 @@ export async function trafficUse(changes: readonly BreakingChange[], statements:
         continue;
       }
       const names = new Set(tables.flatMap((t) => [t.name, ...(t.alias === null ? [] : [t.alias])]));
-      if (uses.columns.some(([qualifier, column]) => column === c.column && (qualifier === null || names.has(qualifier)))) named.push(statement);
+      if (uses.columns.some(([qualifier, column]) => column === c.column && (qualifier === null || names.has(qualifier))))
+        named.push(statement);
       else if (uses.stars.some((qualifier) => qualifier === null || names.has(qualifier))) starred.push(statement);
     }
     const sum = (list: ServerStatement[]) => list.reduce((n, s) => n + s.calls, 0);
     const busiest = (list: ServerStatement[]) => [...list].sort((a, b) => b.calls - a.calls)[0]?.query ?? null;
-    return { change: c, statements: named.length, calls: sum(named), example: busiest(named), throughStar: starred.length, starCalls: sum(starred), starExample: busiest(starred) };
+    return {
+      change: c,
+      statements: named.length,
+      calls: sum(named),
+      example: busiest(named),
+      throughStar: starred.length,
+      starCalls: sum(starred),
+      starExample: busiest(starred),
+    };
   });
 }
 
@@ -174,10 +187,18 @@ export function trafficLines(uses: readonly TrafficUse[]): Array<{ change: Break
   return uses.flatMap((u) => {
     const lines: Array<{ change: BreakingChange; named: boolean; message: string }> = [];
     if (u.statements > 0) {
-      lines.push({ change: u.change, named: true, message: `${u.change.what}: ${u.statements} statement${u.statements === 1 ? '' : 's'} this server ran still use${u.statements === 1 ? 's' : ''} it (${calls(u.calls)}), e.g. ${short(u.example!)}: the code that runs them is still deployed` });
+      lines.push({
+        change: u.change,
+        named: true,
+        message: `${u.change.what}: ${u.statements} statement${u.statements === 1 ? '' : 's'} this server ran still use${u.statements === 1 ? 's' : ''} it (${calls(u.calls)}), e.g. ${short(u.example!)}: the code that runs them is still deployed`,
+      });
     }
     if (u.throughStar > 0) {
-      lines.push({ change: u.change, named: false, message: `${u.change.what}: ${u.throughStar} statement${u.throughStar === 1 ? '' : 's'} this server ran read${u.throughStar === 1 ? 's' : ''} it only through * (${calls(u.starCalls)}), e.g. ${short(u.starExample!)}: whether the code needs the column cannot be seen from the query` });
+      lines.push({
+        change: u.change,
+        named: false,
+        message: `${u.change.what}: ${u.throughStar} statement${u.throughStar === 1 ? '' : 's'} this server ran read${u.throughStar === 1 ? 's' : ''} it only through * (${calls(u.starCalls)}), e.g. ${short(u.starExample!)}: whether the code needs the column cannot be seen from the query`,
+      });
     }
     return lines;
   });

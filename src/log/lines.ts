@@ -19,7 +19,8 @@ const NESTED = new Set(REDACTED_PATHS.filter((p) => p.startsWith('*.')).map((p) 
  * methods, `child`, `level`, `isLevelEnabled`.
  */
 export function jsonLinesLogger(fd: number, level: string, bindings: Record<string, unknown> = { name: 'slipway' }): Logger {
-  if (!(level in LEVELS)) throw new Error(`unknown log level ${JSON.stringify(level)}: give trace, debug, info, warn, error, fatal or silent`);
+  if (!(level in LEVELS))
+    throw new Error(`unknown log level ${JSON.stringify(level)}: give trace, debug, info, warn, error, fatal or silent`);
   let threshold = LEVELS[level]!;
   let levelName = level;
   const head = `"pid":${process.pid},"hostname":${JSON.stringify(hostname())}`;
@@ -27,10 +28,21 @@ export function jsonLinesLogger(fd: number, level: string, bindings: Record<stri
   const write = (value: number) =>
     function (this: unknown, first?: unknown, message?: unknown): void {
       if (value < threshold) return;
-      const fields = typeof first === 'object' && first !== null ? (first instanceof Error ? { err: first } : (first as Record<string, unknown>)) : {};
-      const msg = typeof first === 'string' ? first : typeof message === 'string' ? message : first instanceof Error && message === undefined ? first.message : undefined;
+      const fields =
+        typeof first === 'object' && first !== null ? (first instanceof Error ? { err: first } : (first as Record<string, unknown>)) : {};
+      const msg =
+        typeof first === 'string'
+          ? first
+          : typeof message === 'string'
+            ? message
+            : first instanceof Error && message === undefined
+              ? first.message
+              : undefined;
       const body = JSON.stringify(redact(fields), replacer).slice(1, -1);
-      writeSync(fd, `{"level":${value},"time":${Date.now()},${head}${bound}${body === '' ? '' : `,${body}`}${msg === undefined ? '' : `,"msg":${JSON.stringify(msg)}`}}\n`);
+      writeSync(
+        fd,
+        `{"level":${value},"time":${Date.now()},${head}${bound}${body === '' ? '' : `,${body}`}${msg === undefined ? '' : `,"msg":${JSON.stringify(msg)}`}}\n`,
+      );
     };
   const logger = {
     trace: write(10),
@@ -49,7 +61,8 @@ export function jsonLinesLogger(fd: number, level: string, bindings: Record<stri
       threshold = LEVELS[name]!;
     },
     isLevelEnabled: (name: string) => (LEVELS[name] ?? Infinity) >= threshold,
-    child: (more: Record<string, unknown>, options?: { level?: string }) => jsonLinesLogger(fd, options?.level ?? levelName, { ...bindings, ...more }),
+    child: (more: Record<string, unknown>, options?: { level?: string }) =>
+      jsonLinesLogger(fd, options?.level ?? levelName, { ...bindings, ...more }),
     flush: () => {},
   };
   return logger as unknown as Logger;
@@ -60,7 +73,13 @@ function redact(fields: Record<string, unknown>): Record<string, unknown> {
   for (const [key, value] of Object.entries(fields)) {
     let next = value;
     if (TOP.has(key)) next = '***';
-    else if (typeof value === 'object' && value !== null && !Array.isArray(value) && !(value instanceof Error) && Object.keys(value).some((k) => NESTED.has(k))) {
+    else if (
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      !(value instanceof Error) &&
+      Object.keys(value).some((k) => NESTED.has(k))
+    ) {
       next = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, NESTED.has(k) ? '***' : v]));
     }
     if (next !== value) (out ??= { ...fields })[key] = next;

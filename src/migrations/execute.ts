@@ -12,7 +12,16 @@ import { needsLock, type Direction, type Plan } from './plan.js';
 import { isUnwritten, type Migration } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
-import { MARKED_NO_TRANSACTION, needsServerVersion, OWN_TRANSACTIONS, parseSql, type ParsedSql, ParseMemo, type SqlPart, type Statement } from '../sql/parse.js';
+import {
+  MARKED_NO_TRANSACTION,
+  needsServerVersion,
+  OWN_TRANSACTIONS,
+  parseSql,
+  type ParsedSql,
+  ParseMemo,
+  type SqlPart,
+  type Statement,
+} from '../sql/parse.js';
 
 const { escapeLiteral } = pg;
 
@@ -65,10 +74,23 @@ export async function execute(
 
   await ledger.ensure(client, p.checksumsToRecord);
   if (p.checksumsToRecord.length > 0) {
-    logger.info({ versions: p.checksumsToRecord.map((c) => c.version) }, `recorded checksums of ${p.checksumsToRecord.length} adopted migration(s)`);
+    logger.info(
+      { versions: p.checksumsToRecord.map((c) => c.version) },
+      `recorded checksums of ${p.checksumsToRecord.length} adopted migration(s)`,
+    );
   }
 
-  const context = { session, client, ledger, pid: lock.pid, restore, signal, logger, lockTimeout: retry.lockTimeout, lockRetries: retry.lockRetries };
+  const context = {
+    session,
+    client,
+    ledger,
+    pid: lock.pid,
+    restore,
+    signal,
+    logger,
+    lockTimeout: retry.lockTimeout,
+    lockRetries: retry.lockRetries,
+  };
   for (const [index, { migration, direction, done }] of p.interrupted.entries()) {
     const sql = parsed[p.steps.length + index]!;
     const started = performance.now();
@@ -77,12 +99,17 @@ export async function execute(
     await withCancellation(session, lock.pid, signal, () => resumeStatements(step, done));
     const durationMs = Math.round(performance.now() - started);
     executed.push({ version: migration.version, direction, durationMs, transactional: false });
-    logger.info({ version: migration.version, direction, durationMs, resumed: true }, `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`);
+    logger.info(
+      { version: migration.version, direction, durationMs, resumed: true },
+      `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`,
+    );
   }
   const runOne = async (index: number) => {
     const migration = p.steps[index]!;
     if (signal?.aborted) {
-      throw new AbortedError(`stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`);
+      throw new AbortedError(
+        `stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`,
+      );
     }
     const sql = parsed[index]!;
     const started = performance.now();
@@ -93,17 +120,34 @@ export async function execute(
   const report = (index: number, durationMs: number) => {
     const migration = p.steps[index]!;
     const sql = parsed[index]!;
-    executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional });
-    const notes = [`${Math.round(durationMs)} ms`, ...(sql.transactional ? [] : ['outside a transaction']), ...(sql.statements.length === 0 ? ['no statements: the file has only comments'] : [])];
+    executed.push({
+      version: migration.version,
+      direction: p.direction,
+      durationMs: Math.round(durationMs),
+      transactional: sql.transactional,
+    });
+    const notes = [
+      `${Math.round(durationMs)} ms`,
+      ...(sql.transactional ? [] : ['outside a transaction']),
+      ...(sql.statements.length === 0 ? ['no statements: the file has only comments'] : []),
+    ];
     logger.info(
-      { version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional: sql.transactional, statements: sql.statements.length },
+      {
+        version: migration.version,
+        direction: p.direction,
+        durationMs: Math.round(durationMs),
+        transactional: sql.transactional,
+        statements: sql.statements.length,
+      },
       `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${notes.join(', ')})`,
     );
   };
   for (let index = 0; index < p.steps.length; ) {
     const batch = retry.batch && p.direction === 'up' ? batchFrom(parsed, index, p.steps.length) : 1;
     if (batch > 1 && !signal?.aborted) {
-      const steps = p.steps.slice(index, index + batch).map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
+      const steps = p.steps
+        .slice(index, index + batch)
+        .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
       const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps));
       if (Array.isArray(outcome)) {
         for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
@@ -116,7 +160,10 @@ export async function execute(
           `stopped during ${steps[outcome.failedAt]!.migration.version} (up), which ran in one transaction with ${first} to ${last} (an empty ledger's batch): it was rolled back, none of them is applied; ${executed.length} migration(s) ran before it`,
         );
       }
-      logger.debug({ versions: steps.map((s) => s.migration.version) }, `a batch of ${batch} migrations failed and was rolled back: running them one by one`);
+      logger.debug(
+        { versions: steps.map((s) => s.migration.version) },
+        `a batch of ${batch} migrations failed and was rolled back: running them one by one`,
+      );
     }
     // One by one: the failing file (if any) is reported as always, the ones before it applied.
     for (const end = index + batch; index < end; index++) await runOne(index);
@@ -159,7 +206,15 @@ async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: 
       try {
         const seen = { blockers: [] };
         const after = step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
-        await watched(step.session, pid, migration.version, step.logger, () => client.query(`${index === 0 ? `${open} ` : ''}${part.text}${index === parts.length - 1 ? close(end) : ''}`), seen, { after });
+        await watched(
+          step.session,
+          pid,
+          migration.version,
+          step.logger,
+          () => client.query(`${index === 0 ? `${open} ` : ''}${part.text}${index === parts.length - 1 ? close(end) : ''}`),
+          seen,
+          { after },
+        );
       } catch {
         await ledger.rollback(client);
         return { failedAt: n };
@@ -170,7 +225,13 @@ async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: 
   return durations;
 }
 
-function parseStep(migration: Migration, direction: Direction, signal: AbortSignal | undefined, memo: ParseMemo, serverVersionNum?: number): Promise<ParsedSql> {
+function parseStep(
+  migration: Migration,
+  direction: Direction,
+  signal: AbortSignal | undefined,
+  memo: ParseMemo,
+  serverVersionNum?: number,
+): Promise<ParsedSql> {
   const source = direction === 'up' ? migration.upSource : migration.downSource!;
   const text = direction === 'up' ? migration.upSql : migration.downSql!;
   if (isUnwritten(text, migration.version, direction)) {
@@ -184,7 +245,10 @@ function parseStep(migration: Migration, direction: Direction, signal: AbortSign
  * only when a step's classification depends on it. Stops between files when `signal` aborts.
  */
 export async function parseSteps(session: Session, p: Plan, cache: ParsedCache, signal?: AbortSignal): Promise<ParsedSql[]> {
-  const work = [...p.interrupted.map((i) => ({ migration: i.migration, direction: i.direction })), ...p.steps.map((migration) => ({ migration, direction: p.direction }))];
+  const work = [
+    ...p.interrupted.map((i) => ({ migration: i.migration, direction: i.direction })),
+    ...p.steps.map((migration) => ({ migration, direction: p.direction })),
+  ];
   let serverVersionNum: number | undefined;
   const parsed: ParsedSql[] = [];
   for (const { migration, direction } of work) {
@@ -192,7 +256,9 @@ export async function parseSteps(session: Session, p: Plan, cache: ParsedCache, 
     const key = `${direction}:${migration.version}`;
     let entry = cache.steps.get(key) ?? (await parseStep(migration, direction, signal, cache.memo));
     if (needsServerVersion(entry) && !cache.steps.has(key)) {
-      serverVersionNum ??= Number((await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+      serverVersionNum ??= Number(
+        (await session.client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v,
+      );
       entry = await parseStep(migration, direction, signal, cache.memo, serverVersionNum);
     }
     cache.steps.set(key, entry);
@@ -257,7 +323,12 @@ async function retryingLockTimeouts(step: Step, label: string, attempt: (seen: {
   }
 }
 
-async function attemptsWithRetry(step: Step, label: string, attempt: (seen: { blockers: Blocker[] }) => Promise<void>, side: () => Promise<pg.Client>): Promise<void> {
+async function attemptsWithRetry(
+  step: Step,
+  label: string,
+  attempt: (seen: { blockers: Blocker[] }) => Promise<void>,
+  side: () => Promise<pg.Client>,
+): Promise<void> {
   // Who blocked any attempt: the last one may give up before its watcher looks.
   const blockers = new Map<number, Blocker>();
   for (let n = 0; ; n++) {
@@ -266,7 +337,11 @@ async function attemptsWithRetry(step: Step, label: string, attempt: (seen: { bl
       // With a lock timeout, look early enough to see who blocks before the attempt gives up;
       // a retry (the table was locked a moment ago) is watched from its start.
       const after = n > 0 ? 0 : step.lockTimeout > 0 ? Math.min(1000, step.lockTimeout / 2) : 1000;
-      await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, { after, every: Math.min(1000, Math.max(100, after)), side });
+      await watched(step.session, step.pid, label, step.logger, () => attempt(seen), seen, {
+        after,
+        every: Math.min(1000, Math.max(100, after)),
+        side,
+      });
       return;
     } catch (error) {
       for (const blocker of seen.blockers) blockers.set(blocker.pid, blocker);
@@ -275,7 +350,12 @@ async function attemptsWithRetry(step: Step, label: string, attempt: (seen: { bl
       if (!isLockTimeout(error) || step.signal?.aborted) throw error;
       if (n >= step.lockRetries) {
         throw error instanceof MigrationFailedError
-          ? new MigrationFailedError(error.version, error.direction, `${error.message.replace(/; it (was rolled back|runs outside)/, `${blockedBy}; gave up after ${n + 1} attempt(s); it $1`)}`, { cause: error.cause })
+          ? new MigrationFailedError(
+              error.version,
+              error.direction,
+              `${error.message.replace(/; it (was rolled back|runs outside)/, `${blockedBy}; gave up after ${n + 1} attempt(s); it $1`)}`,
+              { cause: error.cause },
+            )
           : error;
       }
       const delay = backoffDelay(n, 1000, 30_000);
@@ -334,9 +414,11 @@ async function transactionAttempt(step: Step): Promise<void> {
  */
 async function runStatementByStatement(step: Step): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;
-  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(async (error) => {
-    throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
-  });
+  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(
+    async (error) => {
+      throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
+    },
+  );
   await runStatements(step, 0, performance.now());
 }
 
@@ -368,8 +450,18 @@ async function resumeStatements(step: Step, done: number): Promise<void> {
     }
     if (decision.action === 'finish') await client.query(decision.sql);
     if (decision.action === 'skip' || decision.action === 'finish') from = done + 1;
-    const after = decision.action === 'drop-then-run' ? ', dropped it, running the statement again' : decision.action === 'skip' ? ', going on from the next one' : decision.action === 'finish' ? `, finished it with ${decision.sql}, going on from the next one` : '';
-    logger.info({ version: migration.version, direction, statement: done + 1, action: decision.action }, `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${after}`);
+    const after =
+      decision.action === 'drop-then-run'
+        ? ', dropped it, running the statement again'
+        : decision.action === 'skip'
+          ? ', going on from the next one'
+          : decision.action === 'finish'
+            ? `, finished it with ${decision.sql}, going on from the next one`
+            : '';
+    logger.info(
+      { version: migration.version, direction, statement: done + 1, action: decision.action },
+      `resuming ${migration.version} (${direction}) at ${where}: ${decision.why}${after}`,
+    );
   }
   await runStatements(step, from, started);
 }
@@ -448,7 +540,13 @@ async function runStatements(step: Step, from: number, started: number): Promise
  * The error for a failed step, attributed to its file and line. A statement cancelled by a
  * timeout (not by the run's signal) says which setting and its value.
  */
-async function failure(step: Step, error: unknown, sent: (SqlPart & { readonly offset?: number }) | null, consequence: string, lockTimeoutMs = 0): Promise<Error> {
+async function failure(
+  step: Step,
+  error: unknown,
+  sent: (SqlPart & { readonly offset?: number }) | null,
+  consequence: string,
+  lockTimeoutMs = 0,
+): Promise<Error> {
   const { client, migration, direction, sql, signal } = step;
   if (error instanceof SlipwayError) return error;
   const refusal = await ledgerRefusal(step, error, consequence);
@@ -457,11 +555,24 @@ async function failure(step: Step, error: unknown, sent: (SqlPart & { readonly o
   if (pgError.code === '57014' && signal?.aborted) {
     return new AbortedError(`stopped during ${migration.version} (${direction}): the statement was cancelled; ${consequence}`);
   }
-  const timeout = pgError.code === '57014' && /statement timeout/.test(pgError.message ?? '') ? 'statement_timeout' : pgError.code === '55P03' && /lock timeout/.test(pgError.message ?? '') ? 'lock_timeout' : null;
-  const value = timeout === 'lock_timeout' && lockTimeoutMs > 0 && !fileSets(sql, timeout) ? `${lockTimeoutMs}ms` : timeout === null ? '' : await settingValue(client, sql, timeout);
+  const timeout =
+    pgError.code === '57014' && /statement timeout/.test(pgError.message ?? '')
+      ? 'statement_timeout'
+      : pgError.code === '55P03' && /lock timeout/.test(pgError.message ?? '')
+        ? 'lock_timeout'
+        : null;
+  const value =
+    timeout === 'lock_timeout' && lockTimeoutMs > 0 && !fileSets(sql, timeout)
+      ? `${lockTimeoutMs}ms`
+      : timeout === null
+        ? ''
+        : await settingValue(client, sql, timeout);
   const setting = timeout === null ? '' : ` (${timeout} = ${value})`;
   const position = pgError.position === undefined || sent === null ? NaN : Number(pgError.position) - 1 - (sent.offset ?? 0);
-  const line = sent === null || Number.isNaN(position) || position < 0 || position > sent.text.length ? '' : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
+  const line =
+    sent === null || Number.isNaN(position) || position < 0 || position > sent.text.length
+      ? ''
+      : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
   return new MigrationFailedError(
     migration.version,
@@ -477,8 +588,16 @@ async function failure(step: Step, error: unknown, sent: (SqlPart & { readonly o
  */
 async function ledgerRefusal(step: Step, error: unknown, consequence: string): Promise<DatabaseError | null> {
   if (!refusesTable(error, step.ledger.name)) return null;
-  const role = await step.client.query<{ role: string }>('SELECT current_user AS role').then((r) => r.rows[0]!.role, () => null);
-  return bookkeepingWriteRefused(step.ledger.sqlName, role, `${step.migration.version} (${step.direction}) was not recorded: ${consequence}`, error);
+  const role = await step.client.query<{ role: string }>('SELECT current_user AS role').then(
+    (r) => r.rows[0]!.role,
+    () => null,
+  );
+  return bookkeepingWriteRefused(
+    step.ledger.sqlName,
+    role,
+    `${step.migration.version} (${step.direction}) was not recorded: ${consequence}`,
+    error,
+  );
 }
 
 /** Does the file SET this setting itself? */
@@ -489,9 +608,16 @@ function fileSets(sql: ParsedSql, name: string): boolean {
 /** The value of a timeout setting: the file's own last SET of it, else the session's. */
 async function settingValue(client: pg.ClientBase, sql: ParsedSql, name: string): Promise<string> {
   const pattern = new RegExp(`^SET\\s+(?:SESSION\\s+|LOCAL\\s+)?${name}\\s*(?:=|TO)\\s*(.+?)\\s*$`, 'is');
-  const set = sql.statements.filter((s) => s.kind === 'VariableSetStmt').map((s) => pattern.exec(s.sql)?.[1]).filter(Boolean).at(-1);
+  const set = sql.statements
+    .filter((s) => s.kind === 'VariableSetStmt')
+    .map((s) => pattern.exec(s.sql)?.[1])
+    .filter(Boolean)
+    .at(-1);
   if (set !== undefined) return set.replace(/^'(.*)'$/s, '$1');
-  return client.query<{ v: string }>(`SELECT current_setting($1) AS v`, [name]).then((r) => r.rows[0]!.v, () => 'unknown');
+  return client.query<{ v: string }>(`SELECT current_setting($1) AS v`, [name]).then(
+    (r) => r.rows[0]!.v,
+    () => 'unknown',
+  );
 }
 
 function countNewlinesBefore(text: string, index: number): number {

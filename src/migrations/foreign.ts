@@ -47,7 +47,11 @@ const SHAPES: readonly Shape[] = [
   { tool: 'golang-migrate', table: 'schema_migrations', columns: { version: /^bigint$/, dirty: /^boolean$/ } },
   { tool: 'dbmate', table: 'schema_migrations', columns: { version: VARCHAR } },
   { tool: 'node-pg-migrate', table: 'pgmigrations', columns: { id: INTEGER, name: VARCHAR, run_on: TIMESTAMP } },
-  { tool: 'goose', table: 'goose_db_version', columns: { id: INTEGER, version_id: /^bigint$/, is_applied: /^boolean$/, tstamp: TIMESTAMP } },
+  {
+    tool: 'goose',
+    table: 'goose_db_version',
+    columns: { id: INTEGER, version_id: /^bigint$/, is_applied: /^boolean$/, tstamp: TIMESTAMP },
+  },
   { tool: 'sql-migrate', table: 'gorp_migrations', columns: { id: /^(text|character varying)/, applied_at: TIMESTAMP } },
   {
     tool: 'prisma',
@@ -115,7 +119,12 @@ export interface ForeignLedger {
  */
 export function recogniseTable(table: CatalogTable, ledgerTable = 'schema_migrations'): ForeignTool | null {
   for (const shape of SHAPES) {
-    if (shape.schema !== undefined ? table.schema !== shape.schema || table.table !== shape.table : table.table !== shape.table && !(table.table === ledgerTable && shape.table === 'schema_migrations')) continue;
+    if (
+      shape.schema !== undefined
+        ? table.schema !== shape.schema || table.table !== shape.table
+        : table.table !== shape.table && !(table.table === ledgerTable && shape.table === 'schema_migrations')
+    )
+      continue;
     const expected = Object.entries(shape.columns);
     const optional = Object.entries(shape.optional ?? {});
     const known = (c: CatalogColumn) => [...expected, ...optional].some(([name, type]) => c.name === name && type.test(c.type));
@@ -163,7 +172,9 @@ export function describeForeignLedger(ledger: ForeignLedger): string {
   const owner = `${ledger.tool}'s table ${displayName(ledger.table)}`;
   const { entries } = ledger;
   if (ledger.tool === 'golang-migrate') {
-    return entries.length === 0 ? `${owner} says no version is applied` : `${owner} says version ${entries.at(-1)} is applied (${ledger.dirty ? 'dirty' : 'clean'})`;
+    return entries.length === 0
+      ? `${owner} says no version is applied`
+      : `${owner} says version ${entries.at(-1)} is applied (${ledger.dirty ? 'dirty' : 'clean'})`;
   }
   const noun = ledger.tool === 'goose' ? 'version' : 'migration';
   if (entries.length === 0) return `${owner} says no ${noun} is applied`;
@@ -182,7 +193,11 @@ function refusal(ledgers: readonly ForeignLedger[]): string {
  * The catalog in ONE query: every table in a non-system schema named like a tool's ledger or
  * like slipway's (`ledgerTable`), with its columns; and `current_schema()`.
  */
-export async function findTables(client: pg.ClientBase, ledgerTable: string, inSchema: string | null = null): Promise<{ current: string | null; tables: CatalogTable[] }> {
+export async function findTables(
+  client: pg.ClientBase,
+  ledgerTable: string,
+  inSchema: string | null = null,
+): Promise<{ current: string | null; tables: CatalogTable[] }> {
   const names = [...new Set([...SHAPES.map((s) => s.table), ledgerTable])];
   const { rows } = await client.query<{ current: string | null; tables: CatalogTable[] | null }>(
     `SELECT current_schema() AS current,
@@ -206,7 +221,9 @@ export async function readForeignLedger(client: pg.ClientBase, tool: ForeignTool
   const texts = async (sql: string) => (await client.query<{ entry: string }>(sql)).rows.map((r) => r.entry);
   switch (tool) {
     case 'golang-migrate': {
-      const { rows } = await client.query<{ version: string; dirty: boolean }>(`SELECT version::text AS version, dirty FROM ${name} ORDER BY version`);
+      const { rows } = await client.query<{ version: string; dirty: boolean }>(
+        `SELECT version::text AS version, dirty FROM ${name} ORDER BY version`,
+      );
       return { tool, table: location, entries: rows.map((r) => r.version), dirty: rows.some((r) => r.dirty) };
     }
     case 'dbmate': {
@@ -216,7 +233,9 @@ export async function readForeignLedger(client: pg.ClientBase, tool: ForeignTool
     case 'node-pg-migrate':
       return { tool, table: location, entries: await texts(`SELECT name AS entry FROM ${name} ORDER BY run_on, id`), dirty: false };
     case 'goose': {
-      const { rows } = await client.query<{ version_id: string; is_applied: boolean }>(`SELECT version_id::text AS version_id, is_applied FROM ${name} ORDER BY id`);
+      const { rows } = await client.query<{ version_id: string; is_applied: boolean }>(
+        `SELECT version_id::text AS version_id, is_applied FROM ${name} ORDER BY id`,
+      );
       const applied = gooseApplied(rows.map((r) => ({ versionId: r.version_id, isApplied: r.is_applied })));
       return { tool, table: location, entries: applied.sort(byNumberThenText), dirty: false };
     }
@@ -249,7 +268,9 @@ export function prismaApplied(rows: ReadonlyArray<{ name: string; checksum: stri
   const checksums = new Map<string, string>();
   for (const row of rows) if (row.finished && !row.rolled_back) checksums.set(row.name, row.checksum);
   const unfinished = new Map<string, boolean>();
-  for (const row of rows) if (!checksums.has(row.name) && !(row.finished && !row.rolled_back)) unfinished.set(row.name, row.rolled_back || (unfinished.get(row.name) ?? false));
+  for (const row of rows)
+    if (!checksums.has(row.name) && !(row.finished && !row.rolled_back))
+      unfinished.set(row.name, row.rolled_back || (unfinished.get(row.name) ?? false));
   return { entries: [...checksums.keys()], checksums, unfinished: [...unfinished].map(([entry, rolledBack]) => ({ entry, rolledBack })) };
 }
 
@@ -326,7 +347,10 @@ export function looseName(name: string): string {
     previous = base;
     base = base.replace(/\.(sql|js|cjs|mjs|ts|cts|mts|go|up|down)$/i, '');
   }
-  return base.toLowerCase().replaceAll('-', '_').replace(/^0+(?=\d)/, '');
+  return base
+    .toLowerCase()
+    .replaceAll('-', '_')
+    .replace(/^0+(?=\d)/, '');
 }
 
 /** The files an entry names: by number when exactly one file has it, otherwise by name. */
@@ -354,7 +378,11 @@ function filesFor(tool: ForeignTool, entry: string, migrations: readonly Migrati
  * const { migrations, problems } = mapForeignLedger(found, await readMigrationsDir('./migrations'), './migrations');
  * migrations.filter((m) => m.state === 'pending'); // what `slipway up` applies after adopting
  */
-export function mapForeignLedger(ledger: ForeignLedger, migrations: readonly Migration[], source = 'the migrations folder'): AdoptionMapping {
+export function mapForeignLedger(
+  ledger: ForeignLedger,
+  migrations: readonly Migration[],
+  source = 'the migrations folder',
+): AdoptionMapping {
   const owner = `${ledger.tool}'s table ${displayName(ledger.table)}`;
   const what = ENTRY[ledger.tool];
   const problems: AdoptionProblem[] = [];
@@ -432,12 +460,17 @@ export function mapForeignLedger(ledger: ForeignLedger, migrations: readonly Mig
     }
   }
   return {
-    migrations: migrations.map((m) => ({ version: m.version, state: from.has(m.version) ? 'applied' : 'pending', from: from.get(m.version) ?? null })),
+    migrations: migrations.map((m) => ({
+      version: m.version,
+      state: from.has(m.version) ? 'applied' : 'pending',
+      from: from.get(m.version) ?? null,
+    })),
     problems,
   };
 }
 
 function suggestFile(tool: ForeignTool, entry: string): string {
-  if (tool === 'node-pg-migrate' || tool === 'sql-migrate') return `e.g. ${looseName(entry) === entry ? entry : entry.replace(/\.sql$/i, '')}.up.sql`;
+  if (tool === 'node-pg-migrate' || tool === 'sql-migrate')
+    return `e.g. ${looseName(entry) === entry ? entry : entry.replace(/\.sql$/i, '')}.up.sql`;
   return `e.g. ${entry}_<name>.up.sql`;
 }

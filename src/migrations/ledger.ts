@@ -177,10 +177,16 @@ export async function ledgerDigest(client: pg.ClientBase, name: TableName): Prom
  * `rows` is what `then` returned when the name led to the table found and it has slipway's
  * columns, and null when the statement failed for the table's shape or is not to be trusted.
  */
-async function locateAnd(client: pg.ClientBase, name: TableName, then: (table: string) => string): Promise<{ ledger: Ledger; rows: unknown[] | null }> {
+async function locateAnd(
+  client: pg.ClientBase,
+  name: TableName,
+  then: (table: string) => string,
+): Promise<{ ledger: Ledger; rows: unknown[] | null }> {
   let results: pg.QueryResult[];
   try {
-    results = (await client.query(`${locateSql(name)};\n${then(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name))}`)) as unknown as pg.QueryResult[];
+    results = (await client.query(
+      `${locateSql(name)};\n${then(name.schema === null ? quoteIdentifier(name.table) : quoteTableName(name))}`,
+    )) as unknown as pg.QueryResult[];
   } catch (error) {
     // The server refused it (no table yet, another shape, an encoding it cannot convert...):
     // the statements one by one say what is wrong, if anything. A lost connection is thrown.
@@ -325,7 +331,9 @@ export class Ledger {
     if (columns === null) {
       // CREATE SCHEMA IF NOT EXISTS needs the CREATE privilege on the database even when the schema exists.
       const createSchema = rows[0]?.schema_exists ? '' : `CREATE SCHEMA IF NOT EXISTS ${quoteIdentifier(this.name.schema)};\n`;
-      await client.query(`${createSchema}CREATE TABLE IF NOT EXISTS ${this.sqlName} (version text PRIMARY KEY, ${COLUMNS.map(([n, d]) => `${n} ${d}`).join(', ')})`);
+      await client.query(
+        `${createSchema}CREATE TABLE IF NOT EXISTS ${this.sqlName} (version text PRIMARY KEY, ${COLUMNS.map(([n, d]) => `${n} ${d}`).join(', ')})`,
+      );
       return;
     }
     const changes = [
@@ -366,7 +374,13 @@ export class Ledger {
    * (otherwise it is what runs before the claim, or ''), only the last `close` commits, and each
    * row's time is its own: it is stamped when its migration starts, not when the batch did.
    */
-  transaction(direction: 'up' | 'down', entry: Entry, pid: number, begin = 'BEGIN', batch?: { readonly commit: boolean }): { open: string; close: (before: string) => string } {
+  transaction(
+    direction: 'up' | 'down',
+    entry: Entry,
+    pid: number,
+    begin = 'BEGIN',
+    batch?: { readonly commit: boolean },
+  ): { open: string; close: (before: string) => string } {
     const version = literal(entry.version);
     const claim =
       direction === 'up'
@@ -375,7 +389,10 @@ export class Ledger {
     const guard = `IF pg_backend_pid() <> ${Math.trunc(pid)} THEN RAISE EXCEPTION 'slipway: not the lock''s backend' USING ERRCODE = '${WRONG_BACKEND}'; END IF;`;
     let tag = '$slipway$';
     while (claim.includes(tag)) tag = `$slipway${tag.length}$`;
-    const opening = begin.replace(/--[^\n]*/g, '').replace(/\s*\n\s*/g, ' ').trim();
+    const opening = begin
+      .replace(/--[^\n]*/g, '')
+      .replace(/\s*\n\s*/g, ' ')
+      .trim();
     const elapsed = batch ? `round(extract(epoch FROM clock_timestamp() - applied_at) * 1000)::integer` : ELAPSED_MS;
     return {
       open: `${opening === '' ? '' : `${opening}; `}DO ${tag}BEGIN ${guard} ${claim} END${tag};`,
@@ -440,10 +457,10 @@ export class Ledger {
 
   /** Marks an applied migration that is reverted outside a transaction, before its first statement. */
   async markReverting(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
-    const result = await client.query(`UPDATE ${this.sqlName} SET state = 'reverting', progress = 0, run_by = ${RUN_BY} WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`, [
-      entry.version,
-      pid,
-    ]);
+    const result = await client.query(
+      `UPDATE ${this.sqlName} SET state = 'reverting', progress = 0, run_by = ${RUN_BY} WHERE version = $1 AND state = 'applied' AND pg_backend_pid() = $2`,
+      [entry.version, pid],
+    );
     if (result.rowCount !== 1) throw await this.explainMissedRevert(client, entry.version, pid);
   }
 
@@ -509,7 +526,10 @@ export class Ledger {
    * with a {@link ConflictError} when the row changed since it was read.
    */
   async takeOver(client: pg.ClientBase, version: string, state: 'in_flight' | 'reverting', pid: number): Promise<void> {
-    const result = await client.query(`UPDATE ${this.sqlName} SET run_by = ${RUN_BY} WHERE version = $1 AND state = $2 AND pg_backend_pid() = $3`, [version, state, pid]);
+    const result = await client.query(
+      `UPDATE ${this.sqlName} SET run_by = ${RUN_BY} WHERE version = $1 AND state = $2 AND pg_backend_pid() = $3`,
+      [version, state, pid],
+    );
     if (result.rowCount !== 1) throw markChanged(version, this.sqlName);
   }
 
@@ -547,7 +567,9 @@ export class Ledger {
  * @example ledgerLockKey({ schema: 'public', table: 'schema_migrations' }) // a bigint
  */
 export function ledgerLockKey(name: TableName): bigint {
-  const digest = createHash('sha256').update(`slipway ledger\0${name.schema ?? ''}\0${name.table}`).digest();
+  const digest = createHash('sha256')
+    .update(`slipway ledger\0${name.schema ?? ''}\0${name.table}`)
+    .digest();
   return digest.readBigInt64BE(0);
 }
 
@@ -576,7 +598,10 @@ function wrongBackend(version: string, pid: number): SessionError {
 }
 
 function markChanged(version: string, table: string): ConflictError {
-  return new ConflictError(version, `the mark of ${version} in ${table} was changed by someone else while this run ran it: check ${version}'s effects; ${SAME_RUNNERS}`);
+  return new ConflictError(
+    version,
+    `the mark of ${version} in ${table} was changed by someone else while this run ran it: check ${version}'s effects; ${SAME_RUNNERS}`,
+  );
 }
 
 // ---- Many ledgers at once: one per schema tenant ----
@@ -651,7 +676,11 @@ async function readOnce(client: pg.ClientBase, schemas: readonly string[], table
   for (let start = 0; start < withLedger.length; start += PER_QUERY) {
     const chunk = withLedger.slice(start, start + PER_QUERY);
     try {
-      collect((await client.query<LedgerRow & { t: number }>(chunk.map((schema, i) => ledgerSelect(i, schema, table)).join('\nUNION ALL\n'))).rows, chunk);
+      collect(
+        (await client.query<LedgerRow & { t: number }>(chunk.map((schema, i) => ledgerSelect(i, schema, table)).join('\nUNION ALL\n')))
+          .rows,
+        chunk,
+      );
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (code === UNDEFINED_TABLE || code === UNDEFINED_SCHEMA) throw error;
@@ -668,7 +697,12 @@ async function readOnce(client: pg.ClientBase, schemas: readonly string[], table
   const ledgers = new Map<string, SchemaLedger>();
   for (const c of catalog) {
     const error = errors.get(c.name);
-    ledgers.set(c.name, { schemaExists: c.schema_exists, rows: rowsBy.get(c.name) ?? [], adopting: adopting.has(c.name), ...(error !== undefined && { error }) });
+    ledgers.set(c.name, {
+      schemaExists: c.schema_exists,
+      rows: rowsBy.get(c.name) ?? [],
+      adopting: adopting.has(c.name),
+      ...(error !== undefined && { error }),
+    });
   }
   return { database, ledgers };
 }

@@ -66,7 +66,13 @@ export interface Plan {
  *
  * @example validateRequest({ direction: 'down', steps: 2 }) // { direction: 'down', steps: 2 }
  */
-export function validateRequest(input: { direction?: unknown; target?: unknown; steps?: unknown; all?: unknown; postDeploy?: unknown }): RunRequest {
+export function validateRequest(input: {
+  direction?: unknown;
+  target?: unknown;
+  steps?: unknown;
+  all?: unknown;
+  postDeploy?: unknown;
+}): RunRequest {
   const { direction, target, steps, all, postDeploy } = input;
   if (direction !== 'up' && direction !== 'down') {
     throw new UsageError(`invalid direction ${JSON.stringify(direction)}: use "up" or "down"`);
@@ -79,8 +85,10 @@ export function validateRequest(input: { direction?: unknown; target?: unknown; 
   }
   if (all !== undefined && typeof all !== 'boolean') throw new UsageError(`invalid all ${JSON.stringify(all)}: use true or false`);
   if (all === true && direction === 'up') throw new UsageError('all applies to down only: up already applies every pending migration');
-  if (postDeploy !== undefined && typeof postDeploy !== 'boolean') throw new UsageError(`invalid postDeploy ${JSON.stringify(postDeploy)}: use true or false`);
-  if (postDeploy === true && direction === 'down') throw new UsageError('postDeploy applies to up only: down reverts migrations of either phase, newest first');
+  if (postDeploy !== undefined && typeof postDeploy !== 'boolean')
+    throw new UsageError(`invalid postDeploy ${JSON.stringify(postDeploy)}: use true or false`);
+  if (postDeploy === true && direction === 'down')
+    throw new UsageError('postDeploy applies to up only: down reverts migrations of either phase, newest first');
   const chosen = [target !== undefined && 'target', steps !== undefined && 'steps', all === true && 'all'].filter(Boolean);
   if (chosen.length > 1) throw new UsageError(`${chosen.join(' and ')} cannot be combined: choose one`);
   return {
@@ -119,7 +127,12 @@ export interface LedgerContext {
  * const p = plan(migrations, rows, { direction: 'up' }, { table: '"public"."schema_migrations"' });
  * p.steps.map((m) => m.version); // the pending migrations, in order
  */
-export function plan(migrations: readonly Migration[], applied: readonly AppliedRow[], request: RunRequest, context: LedgerContext = {}): Plan {
+export function plan(
+  migrations: readonly Migration[],
+  applied: readonly AppliedRow[],
+  request: RunRequest,
+  context: LedgerContext = {},
+): Plan {
   const table = context.table ?? 'schema_migrations';
   const byVersion = new Map(migrations.map((m) => [m.version, m]));
   const appliedByVersion = new Map(applied.map((row) => [row.version, row]));
@@ -137,11 +150,19 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
             : migration === undefined
               ? `a run stopped while it ${doing} it outside a transaction, and its file is missing: restore the file`
               : `a run stopped while it ${doing} it outside a transaction, and the file was edited since: restore the file as it was, or run slipway resolve ${row.version} --accept-edit to go on with the file as it is`;
-        throw new IntegrityError('in-flight', row.version, `migration ${row.version} is marked ${row.state === 'in_flight' ? 'in flight' : 'reverting'} in ${table}: ${why}`);
+        throw new IntegrityError(
+          'in-flight',
+          row.version,
+          `migration ${row.version} is marked ${row.state === 'in_flight' ? 'in flight' : 'reverting'} in ${table}: ${why}`,
+        );
       }
       const direction = row.state === 'in_flight' ? 'up' : 'down';
       if (direction === 'down' && migration.downSql === null) {
-        throw new IntegrityError('no-down-file', row.version, `migration ${row.version} was being reverted when a run stopped, and its down file is gone: restore ${row.version}.down.sql`);
+        throw new IntegrityError(
+          'no-down-file',
+          row.version,
+          `migration ${row.version} was being reverted when a run stopped, and its down file is gone: restore ${row.version}.down.sql`,
+        );
       }
       interrupted.push({ migration, direction, done: row.progress ?? 0 });
       continue;
@@ -188,7 +209,11 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
   }
   const targetMigration = request.target === undefined ? undefined : byVersion.get(request.target);
   if (request.target !== undefined && targetMigration === undefined) {
-    throw new IntegrityError('unknown-target', request.target, `target ${request.target} is not a migration in the folder: give the full base name, such as 020_add_index`);
+    throw new IntegrityError(
+      'unknown-target',
+      request.target,
+      `target ${request.target} is not a migration in the folder: give the full base name, such as 020_add_index`,
+    );
   }
 
   const warnings: string[] = [];
@@ -205,7 +230,8 @@ export function plan(migrations: readonly Migration[], applied: readonly Applied
     if (request.steps !== undefined) pending = pending.slice(0, request.steps);
     const newestApplied = migrations.filter((m) => appliedByVersion.has(m.version)).at(-1);
     // A post-deploy migration below a newer regular one is the phases working as meant, not a merged branch.
-    const belowNewest = newestApplied === undefined ? [] : pending.filter((m) => m.phase !== 'post-deploy' && compareMigrations(m, newestApplied) < 0);
+    const belowNewest =
+      newestApplied === undefined ? [] : pending.filter((m) => m.phase !== 'post-deploy' && compareMigrations(m, newestApplied) < 0);
     if (belowNewest.length > 0) {
       warnings.push(
         `applying ${belowNewest.map((m) => m.version).join(', ')} out of order: ${belowNewest.length === 1 ? 'it sorts' : 'they sort'} below ${newestApplied!.version}, which is already applied (a merged branch?)`,
@@ -295,9 +321,22 @@ export function describeState(migrations: readonly Migration[], applied: readonl
   const listed: MigrationStatus[] = migrations.map((m) => {
     const row = rows.get(m.version);
     const state: MigrationState =
-      row === undefined ? 'pending' : row.state !== 'applied' ? rowState(row) : row.checksum !== null && row.checksum !== m.checksum ? 'edited' : 'applied';
+      row === undefined
+        ? 'pending'
+        : row.state !== 'applied'
+          ? rowState(row)
+          : row.checksum !== null && row.checksum !== m.checksum
+            ? 'edited'
+            : 'applied';
     const progress = row !== undefined && row.state !== 'applied' && row.progress != null ? { progress: row.progress } : {};
-    return { version: m.version, state, phase: m.phase, appliedAt: row?.appliedAt ?? null, durationMs: row?.durationMs ?? null, ...progress };
+    return {
+      version: m.version,
+      state,
+      phase: m.phase,
+      appliedAt: row?.appliedAt ?? null,
+      durationMs: row?.durationMs ?? null,
+      ...progress,
+    };
   });
   const orphans = applied
     .filter((row) => !known.has(row.version))

@@ -32,7 +32,8 @@ export async function decideResumption(client: pg.ClientBase, statement: Stateme
   }
   const target = statement.concurrent;
   if (target?.action === 'create-index') {
-    if (target.index === null) return { action: 'undecidable', why: 'the index has no name, so the catalog cannot tell whether it was built' };
+    if (target.index === null)
+      return { action: 'undecidable', why: 'the index has no name, so the catalog cannot tell whether it was built' };
     const index = await findIndex(client, target.index);
     if (index === null) return { action: 'run', why: `index ${target.index.name} does not exist` };
     if (index.valid) return { action: 'skip', why: `index ${index.qualified} was built and is valid` };
@@ -40,7 +41,8 @@ export async function decideResumption(client: pg.ClientBase, statement: Stateme
   }
   if (target?.action === 'drop-index') {
     const found = await Promise.all(target.indexes.map((name) => findIndex(client, name)));
-    if (found.every((index) => index === null)) return { action: 'skip', why: `${target.indexes.map((i) => i.name).join(', ')} already dropped` };
+    if (found.every((index) => index === null))
+      return { action: 'skip', why: `${target.indexes.map((i) => i.name).join(', ')} already dropped` };
     return { action: 'run', why: 'the index is still there' };
   }
   if (target?.action === 'reindex' && target.relation !== null && target.kind !== 'other') {
@@ -79,8 +81,7 @@ async function findIndex(client: pg.ClientBase, name: RelationName): Promise<{ q
 
 /** INVALID `_ccnew`/`_ccold` copies an interrupted `REINDEX … CONCURRENTLY` leaves on the table. */
 async function reindexLeftovers(client: pg.ClientBase, relation: RelationName, kind: 'index' | 'table'): Promise<string[]> {
-  const table =
-    kind === 'table' ? 'to_regclass($1)' : '(SELECT indrelid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($1))';
+  const table = kind === 'table' ? 'to_regclass($1)' : '(SELECT indrelid FROM pg_catalog.pg_index WHERE indexrelid = to_regclass($1))';
   const { rows } = await client.query<{ schema: string; name: string }>(
     `SELECT n.nspname AS schema, c.relname AS name
        FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -97,7 +98,13 @@ async function reindexLeftovers(client: pg.ClientBase, relation: RelationName, k
  * may still see the partition: stopped there, it is finished with `DETACH PARTITION … FINALIZE`.
  */
 async function resumeDetach(client: pg.ClientBase, table: RelationName, partition: RelationName): Promise<Resumption> {
-  const { rows } = await client.query<{ schema: string; name: string; parent_schema: string | null; parent_name: string | null; pending: boolean | null }>(
+  const { rows } = await client.query<{
+    schema: string;
+    name: string;
+    parent_schema: string | null;
+    parent_name: string | null;
+    pending: boolean | null;
+  }>(
     `SELECT n.nspname AS schema, c.relname AS name, pn.nspname AS parent_schema, p.relname AS parent_name, i.inhdetachpending AS pending
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
        LEFT JOIN pg_catalog.pg_class p ON p.oid = to_regclass($2) LEFT JOIN pg_catalog.pg_namespace pn ON pn.oid = p.relnamespace
@@ -112,5 +119,9 @@ async function resumeDetach(client: pg.ClientBase, table: RelationName, partitio
   const parent = row.parent_name === null ? qualifiedName(table.schema, table.name) : qualifiedName(row.parent_schema, row.parent_name);
   if (row.pending === null) return { action: 'skip', why: `${qualified} is no longer a partition of ${parent}: the detach finished` };
   if (!row.pending) return { action: 'run', why: `${qualified} is still attached to ${parent}, not pending detach` };
-  return { action: 'finish', sql: `ALTER TABLE ${parent} DETACH PARTITION ${qualified} FINALIZE`, why: `${qualified} was left pending detach from ${parent}` };
+  return {
+    action: 'finish',
+    sql: `ALTER TABLE ${parent} DETACH PARTITION ${qualified} FINALIZE`,
+    why: `${qualified} was left pending detach from ${parent}`,
+  };
 }

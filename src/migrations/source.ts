@@ -1,7 +1,18 @@
 import * as crypto from 'node:crypto';
 import { isUtf8 } from 'node:buffer';
 // Synchronous fs calls throughout: a folder of small files reads faster in a loop than through the thread pool.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, statSync, writeFileSync, type Dirent, type Stats } from 'node:fs';
+import {
+  closeSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+  writeFileSync,
+  type Dirent,
+  type Stats,
+} from 'node:fs';
 import path from 'node:path';
 import { SourceError, UsageError } from '../errors.js';
 import { hasPostDeployMarker } from '../sql/parse.js';
@@ -60,14 +71,19 @@ const SQL_FILE = /\.sql$/i;
 
 export function checksumOf(content: string | Uint8Array): string {
   // crypto.hash (Node 20.12+) hashes in one call, without a Hash object per file.
-  return typeof crypto.hash === 'function' ? crypto.hash('sha256', content, 'hex') : crypto.createHash('sha256').update(content).digest('hex');
+  return typeof crypto.hash === 'function'
+    ? crypto.hash('sha256', content, 'hex')
+    : crypto.createHash('sha256').update(content).digest('hex');
 }
 
 /**
  * Sort order: the format's own order when both have one, else the number, then the name, then
  * the raw version (so `01_a` and `1_a` still order stably).
  */
-export function compareMigrations(a: Pick<Migration, 'number' | 'name' | 'version' | 'order'>, b: Pick<Migration, 'number' | 'name' | 'version' | 'order'>): number {
+export function compareMigrations(
+  a: Pick<Migration, 'number' | 'name' | 'version' | 'order'>,
+  b: Pick<Migration, 'number' | 'name' | 'version' | 'order'>,
+): number {
   if (a.order !== undefined && b.order !== undefined) return a.order - b.order;
   if (a.number !== b.number) return a.number < b.number ? -1 : 1;
   if (a.name !== b.name) return a.name < b.name ? -1 : 1;
@@ -114,7 +130,12 @@ export async function readMigrationsFolder(dir: string): Promise<MigrationsFolde
 /** A migrations folder's files, named and paired, not yet read. */
 export interface FolderListing {
   /** `regular`: a regular file, not a symlink (whose target could be anything). */
-  readonly files: ReadonlyArray<{ readonly version: string; readonly upPath: string; readonly downPath: string | null; readonly regular: boolean }>;
+  readonly files: ReadonlyArray<{
+    readonly version: string;
+    readonly upPath: string;
+    readonly downPath: string | null;
+    readonly regular: boolean;
+  }>;
   readonly warnings: string[];
 }
 
@@ -139,7 +160,8 @@ export function listMigrationsFolder(dir: string): FolderListing {
     if (code === 'ENOTDIR') throw new SourceError(`migrations folder ${dir} is not a folder`);
     throw error;
   }
-  if (notFiles.length > 0) throw new SourceError(`${notFiles.join('; ')}: a migration must be a file (or a symlink to one); rename or remove it`);
+  if (notFiles.length > 0)
+    throw new SourceError(`${notFiles.join('; ')}: a migration must be a file (or a symlink to one); rename or remove it`);
 
   const ups = new Map<string, string>();
   const downs = new Map<string, string>();
@@ -157,7 +179,12 @@ export function listMigrationsFolder(dir: string): FolderListing {
   }
   if (misnamed.length > 0) {
     throw new SourceError(
-      `${misnamed.slice(0, 3).map((f) => path.join(dir, f)).join(', ')}${misnamed.length > 3 ? ` and ${misnamed.length - 3} more` : ''}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+      `${misnamed
+        .slice(0, 3)
+        .map((f) => path.join(dir, f))
+        .join(
+          ', ',
+        )}${misnamed.length > 3 ? ` and ${misnamed.length - 3} more` : ''}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
     );
   }
   const { pairs, warnings } = pairDownFiles([...ups.keys()], [...downs.keys()], (v) => path.join(dir, downs.get(v)!));
@@ -166,7 +193,12 @@ export function listMigrationsFolder(dir: string): FolderListing {
   const files = [...ups].map(([version, upFile]) => {
     const downVersion = pairs.get(version);
     // Stryker disable next-line BooleanLiteral: equivalent, a regular file read as if it could be anything costs one more read that returns 0
-    return { version, upPath: prefix + upFile, downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)!, regular: !symlinks.has(upFile) };
+    return {
+      version,
+      upPath: prefix + upFile,
+      downPath: downVersion === undefined ? null : prefix + downs.get(downVersion)!,
+      regular: !symlinks.has(upFile),
+    };
   });
   return { files, warnings };
 }
@@ -180,7 +212,17 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
   const arena = new Arena();
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
   const migrations = listing.files.map(({ version, upPath, downPath, regular }) =>
-    migrationOf(version, readable(upPath, () => arena.readFile(upPath, regular)), upPath, downPath, () => decodeSql(readable(downPath!, () => readFileSync(aFile(downPath!))), downPath!)),
+    migrationOf(
+      version,
+      readable(upPath, () => arena.readFile(upPath, regular)),
+      upPath,
+      downPath,
+      () =>
+        decodeSql(
+          readable(downPath!, () => readFileSync(aFile(downPath!))),
+          downPath!,
+        ),
+    ),
   );
   return migrations.sort(compareMigrations);
 }
@@ -229,7 +271,10 @@ class Arena {
 /** `file`, once sure it leads to a file: a symlink may point at a folder, or a FIFO whose open would wait for a writer. */
 function aFile(file: string): string {
   const target = statSync(file);
-  if (!target.isFile()) throw new SourceError(`${file} is a symlink to ${kindOf(target)}, not to a file: a migration must be a file; fix the link or remove it`);
+  if (!target.isFile())
+    throw new SourceError(
+      `${file} is a symlink to ${kindOf(target)}, not to a file: a migration must be a file; fix the link or remove it`,
+    );
   return file;
 }
 
@@ -245,7 +290,12 @@ function readable<T>(file: string, read: () => T): T {
   } catch (error) {
     if (error instanceof SourceError) throw error;
     const { code, message } = error as NodeJS.ErrnoException;
-    const why = code === 'ELOOP' ? 'it is a symlink that loops (ELOOP)' : code === 'ENOENT' ? 'it is gone, or a symlink to nothing (ENOENT)' : message;
+    const why =
+      code === 'ELOOP'
+        ? 'it is a symlink that loops (ELOOP)'
+        : code === 'ENOENT'
+          ? 'it is gone, or a symlink to nothing (ENOENT)'
+          : message;
     throw new SourceError(`${file} cannot be read: ${why}: fix or remove it`);
   }
 }
@@ -302,9 +352,11 @@ export function pairDownFiles(
   }
   const warnings =
     paired.length === 0
-      // Stryker disable next-line ArrayDeclaration: equivalent, unreachable: the general path runs only when a down file is not named like an up file, and such a file is either paired by number (so paired is not empty) or refused above
-      ? []
-      : [`paired ${paired.length} down file(s) with the up file of the same number although their names differ: ${paired.join(', ')}; renaming them to match silences this`];
+      ? // Stryker disable next-line ArrayDeclaration: equivalent, unreachable: the general path runs only when a down file is not named like an up file, and such a file is either paired by number (so paired is not empty) or refused above
+        []
+      : [
+          `paired ${paired.length} down file(s) with the up file of the same number although their names differ: ${paired.join(', ')}; renaming them to match silences this`,
+        ];
   return { pairs, warnings };
 }
 
@@ -315,7 +367,9 @@ export function pairDownFiles(
 export function decodeSql(bytes: Uint8Array, source: string): string {
   const nul = bytes.indexOf(0);
   if (nul !== -1) {
-    throw new SourceError(`${source} (line ${lineAt(bytes, nul)}, byte ${nul + 1}) holds a NUL byte (0x00), which would cut the SQL short there: remove it`);
+    throw new SourceError(
+      `${source} (line ${lineAt(bytes, nul)}, byte ${nul + 1}) holds a NUL byte (0x00), which would cut the SQL short there: remove it`,
+    );
   }
   if (!isUtf8(bytes)) {
     const at = firstInvalidUtf8(bytes);
@@ -361,7 +415,13 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
     }
     if (seen.has(input.version)) throw new SourceError(`migration ${input.version} is given twice`);
     seen.add(input.version);
-    return migrationOf(input.version, Buffer.from(input.up, 'utf8'), `<memory>/${input.version}.up.sql`, input.down == null ? null : `<memory>/${input.version}.down.sql`, () => input.down!);
+    return migrationOf(
+      input.version,
+      Buffer.from(input.up, 'utf8'),
+      `<memory>/${input.version}.up.sql`,
+      input.down == null ? null : `<memory>/${input.version}.down.sql`,
+      () => input.down!,
+    );
   });
   return migrations.sort(compareMigrations);
 }
@@ -437,9 +497,16 @@ export function nextVersionNumber(existingNumbers: readonly string[], now: Date,
  * @example
  * const { up, down } = await createMigrationFiles('./migrations', 'create_users');
  */
-export async function createMigrationFiles(dir: string, name: string, now = new Date(), style: 'follow' | 'timestamp' = 'follow'): Promise<{ version: string; up: string; down: string }> {
+export async function createMigrationFiles(
+  dir: string,
+  name: string,
+  now = new Date(),
+  style: 'follow' | 'timestamp' = 'follow',
+): Promise<{ version: string; up: string; down: string }> {
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
-    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`);
+    throw new UsageError(
+      `invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`,
+    );
   }
   mkdirSync(dir, { recursive: true });
   // The leading digits as written, so their width (zero padding, timestamps) is kept.

@@ -57,7 +57,10 @@ export async function watched<T>(
         const progress = await readProgress(side, pid);
         if (progress !== null) {
           lastProgressAt = Date.now();
-          logger.info({ migration: label, progressLine: true, ...progress }, `${label}: ${progress.command}, ${progress.phase}${progress.percent === null ? '' : `, ${progress.percent}%`}${progress.detail ? ` (${progress.detail})` : ''}`);
+          logger.info(
+            { migration: label, progressLine: true, ...progress },
+            `${label}: ${progress.command}, ${progress.phase}${progress.percent === null ? '' : `, ${progress.percent}%`}${progress.detail ? ` (${progress.detail})` : ''}`,
+          );
         }
       }
     } catch {
@@ -78,7 +81,13 @@ export async function watched<T>(
 }
 
 async function readBlockers(client: pg.Client, pid: number): Promise<Blocker[]> {
-  const { rows } = await client.query<{ pid: number; application: string | null; state: string | null; age: number | null; query: string | null }>(
+  const { rows } = await client.query<{
+    pid: number;
+    application: string | null;
+    state: string | null;
+    age: number | null;
+    query: string | null;
+  }>(
     `SELECT a.pid, nullif(a.application_name, '') AS application, a.state,
             extract(epoch FROM now() - coalesce(a.xact_start, a.query_start))::int AS age, a.query
        FROM unnest(pg_blocking_pids($1)) AS b(pid) JOIN pg_catalog.pg_stat_activity a ON a.pid = b.pid

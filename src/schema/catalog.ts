@@ -56,7 +56,8 @@ const NOT_EXTENSION_MEMBER = (catalog: string, oid: string) =>
   `NOT EXISTS (SELECT 1 FROM pg_depend e WHERE e.classid = '${catalog}'::regclass AND e.objid = ${oid} AND e.deptype = 'e')`;
 
 const literal = (text: string) => `'${text.replaceAll("'", "''")}'`;
-const commentOn = (target: string, description: string | null) => (description === null ? '' : `\nCOMMENT ON ${target} IS ${literal(description)};`);
+const commentOn = (target: string, description: string | null) =>
+  description === null ? '' : `\nCOMMENT ON ${target} IS ${literal(description)};`;
 
 interface Row {
   [column: string]: unknown;
@@ -70,12 +71,19 @@ async function rows<T = Row>(client: pg.ClientBase, sql: string): Promise<T[]> {
  * Reads the schema of the database `client` is connected to. `ledger` is the bookkeeping
  * table's quoted name (its rows are appended) or null.
  */
-export async function readSnapshot(client: pg.ClientBase, ledger: string | null, options: { privileges?: boolean } = {}): Promise<Snapshot> {
+export async function readSnapshot(
+  client: pg.ClientBase,
+  ledger: string | null,
+  options: { privileges?: boolean } = {},
+): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
     // Local to this transaction: the caller's session keeps its own settings.
-    await client.query(`SET LOCAL search_path = ''; SET LOCAL "TimeZone" = 'UTC'; SET LOCAL "DateStyle" = 'ISO, YMD'; SET LOCAL extra_float_digits = 3`);
-    const ledgerOid = ledger === null ? null : (await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [ledger])).rows[0]!.oid;
+    await client.query(
+      `SET LOCAL search_path = ''; SET LOCAL "TimeZone" = 'UTC'; SET LOCAL "DateStyle" = 'ISO, YMD'; SET LOCAL extra_float_digits = 3`,
+    );
+    const ledgerOid =
+      ledger === null ? null : (await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [ledger])).rows[0]!.oid;
     const table = `rel:${ledgerOid}`;
     const read = await readObjects(client);
     const privileges = options.privileges ? await readPrivileges(client) : new Map<string, string>();
@@ -99,18 +107,30 @@ async function readObjects(client: pg.ClientBase): Promise<SchemaObject[]> {
   const owner = new Map<string, string>();
   const add = (object: SchemaObject) => objects.push(object);
 
-  for (const r of await rows(client, `
+  for (const r of await rows(
+    client,
+    `
       SELECT n.oid, n.nspname, quote_ident(n.nspname) AS name, obj_description(n.oid, 'pg_namespace') AS comment FROM pg_namespace n
-      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_namespace', 'n.oid')}`)) {
+      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_namespace', 'n.oid')}`,
+  )) {
     const name = r.name as string;
     // public comes with every new database; only what was said about it is the schema's.
     const create = r.nspname === 'public' ? '' : `CREATE SCHEMA ${name};`;
-    add({ key: `nsp:${r.oid}`, id: `schema ${name}`, rank: RANK.schema, sql: (create + commentOn(`SCHEMA ${name}`, r.comment as string | null)).trim(), after: [] });
+    add({
+      key: `nsp:${r.oid}`,
+      id: `schema ${name}`,
+      rank: RANK.schema,
+      sql: (create + commentOn(`SCHEMA ${name}`, r.comment as string | null)).trim(),
+      after: [],
+    });
   }
 
-  for (const r of await rows(client, `
+  for (const r of await rows(
+    client,
+    `
       SELECT x.oid, quote_ident(x.extname) AS name, x.extnamespace, quote_ident(n.nspname) AS schema, obj_description(x.oid, 'pg_extension') AS comment
-      FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname <> 'plpgsql'`)) {
+      FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname <> 'plpgsql'`,
+  )) {
     const name = r.name as string;
     add({
       key: `ext:${r.oid}`,
@@ -135,7 +155,9 @@ const COLLATION = (oid: string) =>
   `(SELECT quote_ident(cn.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co JOIN pg_namespace cn ON cn.oid = co.collnamespace WHERE co.oid = ${oid})`;
 
 async function readTypes(client: pg.ClientBase, add: (o: SchemaObject) => void, owner: Map<string, string>): Promise<void> {
-  const types = await rows(client, `
+  const types = await rows(
+    client,
+    `
       SELECT t.oid, t.typtype, t.typnamespace, format_type(t.oid, NULL) AS name, t.typrelid, obj_description(t.oid, 'pg_type') AS comment,
              (SELECT string_agg(quote_literal(e.enumlabel), ', ' ORDER BY e.enumsortorder) FROM pg_enum e WHERE e.enumtypid = t.oid) AS labels,
              (SELECT string_agg(quote_ident(a.attname) || ' ' || format_type(a.atttypid, a.atttypmod)
@@ -154,10 +176,14 @@ async function readTypes(client: pg.ClientBase, add: (o: SchemaObject) => void, 
                WHERE oc.oid = r.rngsubopc AND NOT oc.opcdefault) AS opclass
       FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace LEFT JOIN pg_range r ON r.rngtypid = t.oid
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_type', 't.oid')}
-        AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'))`);
-  const checks = await rows(client, `
+        AND (t.typtype IN ('e', 'd', 'r') OR (t.typtype = 'c' AND (SELECT c.relkind FROM pg_class c WHERE c.oid = t.typrelid) = 'c'))`,
+  );
+  const checks = await rows(
+    client,
+    `
       SELECT co.contypid, quote_ident(co.conname) AS name, pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment
-      FROM pg_constraint co WHERE co.contypid <> 0 AND co.contype = 'c' ORDER BY co.conname`);
+      FROM pg_constraint co WHERE co.contypid <> 0 AND co.contype = 'c' ORDER BY co.conname`,
+  );
   for (const t of types) {
     const key = `type:${t.oid}`;
     const name = t.name as string;
@@ -190,7 +216,9 @@ async function readTypes(client: pg.ClientBase, add: (o: SchemaObject) => void, 
 }
 
 async function readFunctions(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
-  const functions = await rows(client, `
+  const functions = await rows(
+    client,
+    `
       SELECT p.oid, p.prokind, p.pronamespace, p.oid::regprocedure::text AS signature, obj_description(p.oid, 'pg_proc') AS comment,
              CASE WHEN p.prokind <> 'a' THEN pg_get_functiondef(p.oid) END AS def,
              quote_ident(n.nspname) || '.' || quote_ident(p.proname) AS name, pg_get_function_arguments(p.oid) AS arguments,
@@ -201,7 +229,8 @@ async function readFunctions(client: pg.ClientBase, add: (o: SchemaObject) => vo
              CASE WHEN a.aggdeserialfn <> 0 THEN a.aggdeserialfn::regproc::text END AS deserialfunc, p.proparallel
       FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace LEFT JOIN pg_aggregate a ON a.aggfnoid = p.oid
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_proc', 'p.oid')}
-        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'i')`);
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'i')`,
+  );
   // A range type's constructors come with the type (an internal dependency), so they are not read.
   for (const f of functions) {
     const kind = f.prokind === 'a' ? 'aggregate' : f.prokind === 'p' ? 'procedure' : 'function';
@@ -267,7 +296,9 @@ function sequenceOptions(s: SequenceRow, defaultType: string): string[] {
 }
 
 async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => void, owner: Map<string, string>): Promise<void> {
-  const relations = await rows(client, `
+  const relations = await rows(
+    client,
+    `
       SELECT c.oid, c.relkind, c.relnamespace, c.oid::regclass::text AS name, c.relname, c.relpersistence, c.reloptions, c.relispartition,
              c.relrowsecurity, c.relforcerowsecurity, c.relispopulated, c.reltype, c.relreplident, obj_description(c.oid, 'pg_class') AS comment,
              CASE WHEN c.relkind = 'p' THEN pg_get_partkeydef(c.oid) END AS partition_key,
@@ -277,8 +308,11 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
              (SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parent_names
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
-        AND (c.relkind <> 'S' OR NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i'))`);
-  const columns = await rows(client, `
+        AND (c.relkind <> 'S' OR NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i'))`,
+  );
+  const columns = await rows(
+    client,
+    `
       SELECT a.attrelid, a.attnum, quote_ident(a.attname) AS name, a.attname, format_type(a.atttypid, a.atttypmod) AS type, a.attnotnull,
              a.attidentity, a.attgenerated, a.attislocal, pg_get_expr(d.adbin, d.adrelid) AS "default", d.oid AS default_oid,
              CASE WHEN a.attcollation <> t.typcollation THEN ${COLLATION('a.attcollation')} END AS collation,
@@ -287,26 +321,33 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
       WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped AND ${USER_NAMESPACE('n')}
-      ORDER BY a.attrelid, a.attnum`);
+      ORDER BY a.attrelid, a.attnum`,
+  );
   const identities = new Map<string, SequenceRow & { default_name: string }>();
-  for (const s of await rows<SequenceRow & { relid: number; attnum: number; default_name: string }>(client, `
+  for (const s of await rows<SequenceRow & { relid: number; attnum: number; default_name: string }>(
+    client,
+    `
       SELECT d.refobjid AS relid, d.refobjsubid AS attnum, sc.oid::regclass::text AS name, ${SEQUENCE_COLUMNS},
              quote_ident(tn.nspname) || '.' || quote_ident(tc.relname || '_' || a.attname || '_seq') AS default_name
       FROM pg_depend d JOIN pg_sequence s ON s.seqrelid = d.objid JOIN pg_class sc ON sc.oid = s.seqrelid
       JOIN pg_class tc ON tc.oid = d.refobjid JOIN pg_namespace tn ON tn.oid = tc.relnamespace
       JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
-      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i' AND d.refobjsubid > 0`)) {
+      WHERE d.classid = 'pg_class'::regclass AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'i' AND d.refobjsubid > 0`,
+  )) {
     identities.set(`${s.relid}:${s.attnum}`, s);
   }
   const sequences = new Map<number, SequenceRow & { owned_by: string | null; owner_table: number | null }>();
-  for (const s of await rows<SequenceRow & { oid: number; owned_by: string | null; owner_table: number | null }>(client, `
+  for (const s of await rows<SequenceRow & { oid: number; owned_by: string | null; owner_table: number | null }>(
+    client,
+    `
       SELECT s.seqrelid AS oid, ${SEQUENCE_COLUMNS},
              (SELECT d.refobjid::regclass::text || '.' || quote_ident(a.attname) FROM pg_depend d
                 JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
                WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a') AS owned_by,
              (SELECT d.refobjid FROM pg_depend d
                WHERE d.classid = 'pg_class'::regclass AND d.objid = s.seqrelid AND d.refclassid = 'pg_class'::regclass AND d.deptype = 'a') AS owner_table
-      FROM pg_sequence s`)) {
+      FROM pg_sequence s`,
+  )) {
     sequences.set(s.oid, s);
   }
   const byRelation = new Map<number, Row[]>();
@@ -339,9 +380,10 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     const columnComments = cols.map((c) => commentOn(`COLUMN ${name}.${c.name}`, c.comment as string | null)).join('');
     if (r.relkind === 'v' || r.relkind === 'm') {
       const definition = (r.view as string).trim().replace(/;$/, '');
-      const sql = r.relkind === 'v'
-        ? `CREATE VIEW ${name}${options} AS\n ${definition};${commentOn(`VIEW ${name}`, comment)}`
-        : `CREATE MATERIALIZED VIEW ${name}${options} AS\n ${definition}\n  WITH ${r.relispopulated ? '' : 'NO '}DATA;${commentOn(`MATERIALIZED VIEW ${name}`, comment)}`;
+      const sql =
+        r.relkind === 'v'
+          ? `CREATE VIEW ${name}${options} AS\n ${definition};${commentOn(`VIEW ${name}`, comment)}`
+          : `CREATE MATERIALIZED VIEW ${name}${options} AS\n ${definition}\n  WITH ${r.relispopulated ? '' : 'NO '}DATA;${commentOn(`MATERIALIZED VIEW ${name}`, comment)}`;
       add({ key, id: `${r.relkind === 'v' ? 'view' : 'materialized view'} ${name}`, rank: RANK.view, sql: sql + columnComments, after });
       continue;
     }
@@ -354,14 +396,18 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
       if (r.relispartition || !c.attislocal) {
         const inherited = parentColumns.find((p) => p.attname === c.attname);
         if (inherited !== undefined && !c.attgenerated && !c.attidentity && c.default !== inherited.default) {
-          alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} ${c.default === null ? 'DROP DEFAULT' : `SET DEFAULT ${c.default}`};`);
+          alters.push(
+            `ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} ${c.default === null ? 'DROP DEFAULT' : `SET DEFAULT ${c.default}`};`,
+          );
         }
-        if (inherited !== undefined && c.attnotnull && !inherited.attnotnull) alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET NOT NULL;`);
+        if (inherited !== undefined && c.attnotnull && !inherited.attnotnull)
+          alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET NOT NULL;`);
         continue;
       }
       let line = `    ${c.name} ${c.type}`;
       if (c.collation) line += ` COLLATE ${c.collation}`;
-      if (c.attgenerated === 's' || c.attgenerated === 'v') line += ` GENERATED ALWAYS AS (${c.default}) ${c.attgenerated === 's' ? 'STORED' : 'VIRTUAL'}`;
+      if (c.attgenerated === 's' || c.attgenerated === 'v')
+        line += ` GENERATED ALWAYS AS (${c.default}) ${c.attgenerated === 's' ? 'STORED' : 'VIRTUAL'}`;
       else if (c.default !== null) line += ` DEFAULT ${c.default}`;
       if (c.attidentity === 'a' || c.attidentity === 'd') {
         const s = identities.get(`${r.oid}:${c.attnum}`);
@@ -372,7 +418,8 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
       if (c.attnotnull) line += ' NOT NULL';
       lines.push(line);
       if (c.storage) alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET STORAGE ${STORAGE[c.storage as string]};`);
-      if (c.compression) alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET COMPRESSION ${c.compression === 'l' ? 'lz4' : 'pglz'};`);
+      if (c.compression)
+        alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET COMPRESSION ${c.compression === 'l' ? 'lz4' : 'pglz'};`);
     }
     const unlogged = r.relpersistence === 'u' ? 'UNLOGGED ' : '';
     let sql = r.relispartition
@@ -384,7 +431,8 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     if (r.relrowsecurity) sql += `\nALTER TABLE ${name} ENABLE ROW LEVEL SECURITY;`;
     if (r.relforcerowsecurity) sql += `\nALTER TABLE ${name} FORCE ROW LEVEL SECURITY;`;
     // Logical replication's view of the rows; USING INDEX goes with the index, not here.
-    if (r.relreplident === 'f' || r.relreplident === 'n') sql += `\nALTER TABLE ${name} REPLICA IDENTITY ${r.relreplident === 'f' ? 'FULL' : 'NOTHING'};`;
+    if (r.relreplident === 'f' || r.relreplident === 'n')
+      sql += `\nALTER TABLE ${name} REPLICA IDENTITY ${r.relreplident === 'f' ? 'FULL' : 'NOTHING'};`;
     add({ key, id: `table ${name}`, rank: RANK.table, sql: sql + commentOn(`TABLE ${name}`, comment) + columnComments, after });
   }
 }
@@ -393,13 +441,16 @@ const STORAGE: Record<string, string> = { p: 'PLAIN', e: 'EXTERNAL', m: 'MAIN', 
 
 async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => void, owner: Map<string, string>): Promise<void> {
   // A partition's copy of its parent's constraint (conparentid) and an inherited check come with the parent's.
-  const constraints = await rows(client, `
+  const constraints = await rows(
+    client,
+    `
       SELECT co.oid, co.contype, quote_ident(co.conname) AS name, co.conrelid, co.conrelid::regclass::text AS "table", co.conindid,
              pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment,
              co.contype IN ('p', 'u') AND (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = co.conindid) AS replica_identity
       FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conparentid = 0 AND co.conislocal AND c.relkind IN ('r', 'p')
-        AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`);
+        AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`,
+  );
   for (const c of constraints) {
     const key = `con:${c.oid}`;
     if (c.contype !== 'f' && c.conindid !== 0) owner.set(`pg_class:${c.conindid}`, key);
@@ -425,20 +476,26 @@ function replicaIdentity(table: string, isIdentity: unknown, name: string): stri
 
 async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
   // Indexes of constraints come with them; a partition's index attached to its parent's comes with the parent's.
-  const indexes = await rows(client, `
+  const indexes = await rows(
+    client,
+    `
       SELECT i.indexrelid, i.indrelid, ic.oid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def, tc.relkind,
              tc.oid::regclass::text AS "table", quote_ident(ic.relname) AS index_name, i.indisreplident,
              obj_description(i.indexrelid, 'pg_class') AS comment
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace n ON n.oid = tc.relnamespace
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'tc.oid')}
         AND NOT EXISTS (SELECT 1 FROM pg_constraint co WHERE co.conindid = i.indexrelid AND co.conrelid = i.indrelid AND co.contype IN ('p', 'u', 'x'))
-        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)`);
+        AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)`,
+  );
   // Extended statistics go with the indexes: the planner's knowledge of a table, created once it exists.
-  for (const x of await rows(client, `
+  for (const x of await rows(
+    client,
+    `
       SELECT s.oid, s.stxrelid, quote_ident(n.nspname) || '.' || quote_ident(s.stxname) AS name, pg_get_statisticsobjdef(s.oid) AS def,
              obj_description(s.oid, 'pg_statistic_ext') AS comment
       FROM pg_statistic_ext s JOIN pg_namespace n ON n.oid = s.stxnamespace
-      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_statistic_ext', 's.oid')}`)) {
+      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_statistic_ext', 's.oid')}`,
+  )) {
     const sql = `${x.def};${commentOn(`STATISTICS ${x.name}`, x.comment as string | null)}`;
     add({ key: `stx:${x.oid}`, id: `statistics ${x.name}`, rank: RANK.index, sql, after: [`rel:${x.stxrelid}`] });
   }
@@ -456,11 +513,14 @@ const TRIGGER_STATE: Record<string, string> = { D: 'DISABLE TRIGGER', R: 'ENABLE
 const POLICY_COMMAND: Record<string, string> = { r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE' };
 
 async function readTriggersAndPolicies(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
-  const triggers = await rows(client, `
+  const triggers = await rows(
+    client,
+    `
       SELECT t.oid, t.tgrelid, t.tgrelid::regclass::text AS "table", quote_ident(t.tgname) AS name, t.tgenabled, pg_get_triggerdef(t.oid) AS def,
              obj_description(t.oid, 'pg_trigger') AS comment
       FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`);
+      WHERE NOT t.tgisinternal AND t.tgparentid = 0 AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`,
+  );
   for (const t of triggers) {
     let sql = `${t.def};`;
     const state = TRIGGER_STATE[t.tgenabled as string];
@@ -468,14 +528,17 @@ async function readTriggersAndPolicies(client: pg.ClientBase, add: (o: SchemaObj
     sql += commentOn(`TRIGGER ${t.name} ON ${t.table}`, t.comment as string | null);
     add({ key: `trg:${t.oid}`, id: `trigger ${t.name} on ${t.table}`, rank: RANK.trigger, sql, after: [`rel:${t.tgrelid}`] });
   }
-  const policies = await rows(client, `
+  const policies = await rows(
+    client,
+    `
       SELECT p.oid, p.polrelid, p.polrelid::regclass::text AS "table", quote_ident(p.polname) AS name, p.polpermissive, p.polcmd,
              CASE WHEN p.polroles = '{0}' THEN NULL
                   ELSE (SELECT string_agg(quote_ident(r.rolname), ', ' ORDER BY r.rolname) FROM pg_roles r WHERE r.oid = ANY (p.polroles)) END AS roles,
              pg_get_expr(p.polqual, p.polrelid) AS qual, pg_get_expr(p.polwithcheck, p.polrelid) AS with_check,
              obj_description(p.oid, 'pg_policy') AS comment
       FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE ${USER_NAMESPACE('n')}`);
+      WHERE ${USER_NAMESPACE('n')}`,
+  );
   for (const p of policies) {
     let sql = `CREATE POLICY ${p.name} ON ${p.table}`;
     if (!p.polpermissive) sql += ' AS RESTRICTIVE';
@@ -510,12 +573,18 @@ const KEY_PREFIX: Record<string, string> = {
  */
 async function addDependencies(client: pg.ClientBase, objects: SchemaObject[], owner: Map<string, string>): Promise<void> {
   const keys = new Set(objects.map((o) => o.key));
-  for (const r of await rows<{ oid: number; typrelid: number; typelem: number }>(client, `
+  for (const r of await rows<{ oid: number; typrelid: number; typelem: number }>(
+    client,
+    `
       SELECT t.oid, t.typrelid, t.typelem FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
-      WHERE ${USER_NAMESPACE('n')} AND t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc`)) {
+      WHERE ${USER_NAMESPACE('n')} AND t.typelem <> 0 AND t.typsubscript = 'array_subscript_handler'::regproc`,
+  )) {
     owner.set(`pg_type:${r.oid}`, `elem:${r.typelem}`);
   }
-  for (const r of await rows<{ oid: number; ev_class: number }>(client, `SELECT r.oid, r.ev_class FROM pg_rewrite r WHERE r.oid >= 16384`)) {
+  for (const r of await rows<{ oid: number; ev_class: number }>(
+    client,
+    `SELECT r.oid, r.ev_class FROM pg_rewrite r WHERE r.oid >= 16384`,
+  )) {
     owner.set(`pg_rewrite:${r.oid}`, `rel:${r.ev_class}`);
   }
   const resolve = (catalog: string, oid: number): string | undefined => {
@@ -527,9 +596,12 @@ async function addDependencies(client: pg.ClientBase, objects: SchemaObject[], o
     return key !== undefined && keys.has(key) ? key : undefined;
   };
   const edges = new Map<string, Set<string>>();
-  for (const d of await rows<{ classid: string; objid: number; refclassid: string; refobjid: number }>(client, `
+  for (const d of await rows<{ classid: string; objid: number; refclassid: string; refobjid: number }>(
+    client,
+    `
       SELECT d.classid::regclass::text AS classid, d.objid, d.refclassid::regclass::text AS refclassid, d.refobjid
-      FROM pg_depend d WHERE d.deptype = 'n' AND d.objid >= 16384 AND d.refobjid >= 16384`)) {
+      FROM pg_depend d WHERE d.deptype = 'n' AND d.objid >= 16384 AND d.refobjid >= 16384`,
+  )) {
     const from = resolve(d.classid, d.objid);
     const to = resolve(d.refclassid, d.refobjid);
     if (from === undefined || to === undefined || from === to) continue;
@@ -549,32 +621,48 @@ async function addDependencies(client: pg.ClientBase, objects: SchemaObject[], o
  * loading the dump gives a database whose ledger says what this one's says.
  */
 async function readLedgerRows(client: pg.ClientBase, oid: number): Promise<string | null> {
-  const columns = (await client.query<{ name: string }>(
-    `SELECT quote_ident(attname) AS name FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
-    [oid],
-  )).rows.map((r) => r.name);
+  const columns = (
+    await client.query<{ name: string }>(
+      `SELECT quote_ident(attname) AS name FROM pg_attribute WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attgenerated = '' ORDER BY attnum`,
+      [oid],
+    )
+  ).rows.map((r) => r.name);
   const table = (await client.query<{ name: string }>('SELECT $1::regclass::text AS name', [oid])).rows[0]!.name;
-  const values = (await client.query<{ v: string }>(
-    `SELECT '(' || concat_ws(', ', ${columns.map((c) => `quote_nullable(${c})`).join(', ')}) || ')' AS v FROM ${table} ORDER BY 1`,
-  )).rows.map((r) => r.v);
+  const values = (
+    await client.query<{ v: string }>(
+      `SELECT '(' || concat_ws(', ', ${columns.map((c) => `quote_nullable(${c})`).join(', ')}) || ')' AS v FROM ${table} ORDER BY 1`,
+    )
+  ).rows.map((r) => r.v);
   if (values.length === 0) return null;
   return `INSERT INTO ${table} (${columns.join(', ')}) VALUES\n    ${values.join(',\n    ')};`;
 }
 
 /** How each catalog's objects are named in ALTER … OWNER TO and GRANT, and their acldefault code. */
 const PRIVILEGE_SOURCES = [
-  { prefix: 'nsp', sql: `SELECT n.oid, 'SCHEMA' AS alter, 'SCHEMA' AS grant, quote_ident(n.nspname) AS name, n.nspowner AS owner, n.nspacl AS acl, 'n' AS code
-      FROM pg_namespace n WHERE ${USER_NAMESPACE('n')} AND n.nspname <> 'public'` },
-  { prefix: 'rel', sql: `SELECT c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS alter,
+  {
+    prefix: 'nsp',
+    sql: `SELECT n.oid, 'SCHEMA' AS alter, 'SCHEMA' AS grant, quote_ident(n.nspname) AS name, n.nspowner AS owner, n.nspacl AS acl, 'n' AS code
+      FROM pg_namespace n WHERE ${USER_NAMESPACE('n')} AND n.nspname <> 'public'`,
+  },
+  {
+    prefix: 'rel',
+    sql: `SELECT c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS alter,
       CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS grant, c.oid::regclass::text AS name, c.relowner AS owner, c.relacl AS acl,
       CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS code
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${USER_NAMESPACE('n')}` },
-  { prefix: 'proc', sql: `SELECT p.oid, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END AS alter,
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${USER_NAMESPACE('n')}`,
+  },
+  {
+    prefix: 'proc',
+    sql: `SELECT p.oid, CASE p.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END AS alter,
       CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END AS grant, p.oid::regprocedure::text AS name, p.proowner AS owner, p.proacl AS acl, 'f' AS code
-      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_NAMESPACE('n')}` },
-  { prefix: 'type', sql: `SELECT t.oid, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END AS alter, 'TYPE' AS grant, format_type(t.oid, NULL) AS name,
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE ${USER_NAMESPACE('n')}`,
+  },
+  {
+    prefix: 'type',
+    sql: `SELECT t.oid, CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END AS alter, 'TYPE' AS grant, format_type(t.oid, NULL) AS name,
       t.typowner AS owner, t.typacl AS acl, 'T' AS code
-      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'r', 'c') AND ${USER_NAMESPACE('n')}` },
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace WHERE t.typtype IN ('e', 'd', 'r', 'c') AND ${USER_NAMESPACE('n')}`,
+  },
 ];
 
 /**
@@ -585,7 +673,17 @@ async function readPrivileges(client: pg.ClientBase): Promise<Map<string, string
   const out = new Map<string, string>();
   const role = (oid: string) => `CASE WHEN ${oid} = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(${oid})) END`;
   for (const source of PRIVILEGE_SOURCES) {
-    const found = await rows<{ oid: number; alter: string; grant: string; name: string; owner: string; grants: string[] | null; revokes: string[] | null }>(client, `
+    const found = await rows<{
+      oid: number;
+      alter: string;
+      grant: string;
+      name: string;
+      owner: string;
+      grants: string[] | null;
+      revokes: string[] | null;
+    }>(
+      client,
+      `
         SELECT o.oid, o.alter, o.grant, o.name, quote_ident(pg_get_userbyid(o.owner)) AS owner,
                (SELECT array_agg(g ORDER BY g) FROM (
                   SELECT 'GRANT ' || string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) || ' ON ' || o.grant || ' ' || o.name || ' TO ' || ${role('a.grantee')}
@@ -596,7 +694,8 @@ async function readPrivileges(client: pg.ClientBase): Promise<Map<string, string
                   SELECT 'REVOKE ' || string_agg(a.privilege_type, ', ' ORDER BY a.privilege_type) || ' ON ' || o.grant || ' ' || o.name || ' FROM ' || ${role('a.grantee')} || ';' AS r
                     FROM (SELECT * FROM aclexplode(acldefault(o.code::"char", o.owner)) EXCEPT SELECT * FROM aclexplode(o.acl)) a
                    WHERE o.acl IS NOT NULL GROUP BY a.grantee) revokes) AS revokes
-        FROM (${source.sql}) o`);
+        FROM (${source.sql}) o`,
+    );
     for (const o of found) {
       const statements = [`ALTER ${o.alter} ${o.name} OWNER TO ${o.owner};`, ...(o.revokes ?? []), ...(o.grants ?? [])];
       out.set(`${source.prefix}:${o.oid}`, statements.join('\n'));

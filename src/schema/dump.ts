@@ -65,7 +65,8 @@ export function renderDump(snapshot: Snapshot): string {
     if (o.sql === '') continue;
     parts.push(`-- ${o.id}\n${o.sql}\n`);
   }
-  if (snapshot.ledgerRows !== null) parts.push(`-- bookkeeping rows: loading this file gives a database slipway sees as up to date\n${snapshot.ledgerRows}\n`);
+  if (snapshot.ledgerRows !== null)
+    parts.push(`-- bookkeeping rows: loading this file gives a database slipway sees as up to date\n${snapshot.ledgerRows}\n`);
   return parts.join('\n');
 }
 
@@ -120,7 +121,8 @@ function diffLines(a: readonly string[], b: readonly string[]): string[] {
   const m = b.length;
   const common: number[][] = Array.from({ length: n + 1 }, () => new Array<number>(m + 1).fill(0));
   for (let i = n - 1; i >= 0; i--) {
-    for (let j = m - 1; j >= 0; j--) common[i]![j] = a[i] === b[j] ? common[i + 1]![j + 1]! + 1 : Math.max(common[i + 1]![j]!, common[i]![j + 1]!);
+    for (let j = m - 1; j >= 0; j--)
+      common[i]![j] = a[i] === b[j] ? common[i + 1]![j + 1]! + 1 : Math.max(common[i + 1]![j]!, common[i]![j + 1]!);
   }
   const out: string[] = [];
   let i = 0;

@@ -70,7 +70,6 @@ class ParsedRow implements SeedRow {
   }
 }
 
-
 const SEED_FILE = /\.(ya?ml|json)$/i;
 const FIELDS = ['table', 'key', 'insertOnly', 'rows'];
 
@@ -95,7 +94,9 @@ export async function readSeedDir(dir: string): Promise<SeedFile[]> {
     if (code === 'ENOTDIR') throw new SeedError(`seeds folder ${dir} is not a folder`);
     throw error;
   }
-  const files = await Promise.all(names.map(async (name) => parseSeedFile(await readFile(path.join(dir, name), 'utf8'), path.join(dir, name))));
+  const files = await Promise.all(
+    names.map(async (name) => parseSeedFile(await readFile(path.join(dir, name), 'utf8'), path.join(dir, name))),
+  );
   checkDuplicates(files);
   return files;
 }
@@ -110,7 +111,8 @@ export function parseSeedFile(text: string, file: string): SeedFile {
   const { data, fieldLine, rowLine } = readJson(text) ?? readYaml(text, file);
   const fieldAt = (field: string): SeedLocation => ({ file, line: fieldLine(field) });
   const unknown = Object.keys(data).find((field) => !FIELDS.includes(field));
-  if (unknown !== undefined) fail(`unknown field ${JSON.stringify(unknown)}: a seed file has table, key, rows and optionally insertOnly`, fieldAt(unknown));
+  if (unknown !== undefined)
+    fail(`unknown field ${JSON.stringify(unknown)}: a seed file has table, key, rows and optionally insertOnly`, fieldAt(unknown));
 
   const { table, key, insertOnly, rows } = data;
   if (typeof table !== 'string') fail('table must be a table name, e.g. table: agents', fieldAt('table'));
@@ -132,7 +134,11 @@ export function parseSeedFile(text: string, file: string): SeedFile {
   }
   if (new Set(insertOnlyList).size !== insertOnlyList.length) fail('insertOnly names a column twice', insertOnlyAt);
   const keyInsertOnly = (insertOnlyList as string[]).find((column) => keyList.includes(column));
-  if (keyInsertOnly !== undefined) fail(`insertOnly names the key column ${keyInsertOnly}; a key column identifies the row and is always compared: remove it from insertOnly`, insertOnlyAt);
+  if (keyInsertOnly !== undefined)
+    fail(
+      `insertOnly names the key column ${keyInsertOnly}; a key column identifies the row and is always compared: remove it from insertOnly`,
+      insertOnlyAt,
+    );
   if (!Array.isArray(rows)) fail('rows must be a list of rows (rows: [] for none)', fieldAt('rows'));
 
   // A plain loop with no per-row arrays: a seed file has 10^5 rows, and what each row allocates is GC time.
@@ -154,7 +160,16 @@ export function parseSeedFile(text: string, file: string): SeedFile {
     }
     seedRows[index] = new ParsedRow(at, values, rowKey);
   }
-  return { path: file, at: fieldAt('table'), table, key: keyList, keyAt: fieldAt('key'), insertOnly: insertOnlyList as string[], insertOnlyAt, rows: seedRows };
+  return {
+    path: file,
+    at: fieldAt('table'),
+    table,
+    key: keyList,
+    keyAt: fieldAt('key'),
+    insertOnly: insertOnlyList as string[],
+    insertOnlyAt,
+    rows: seedRows,
+  };
 }
 
 /** A seed file's mapping, with the line of a top-level field's value (of the mapping when absent) and of each row. */
@@ -201,7 +216,10 @@ function toJS(doc: Document, file: string, lineOf: (node: unknown) => number): R
       const target = anchored.get(alias.source);
       // A node's text holds the text of every node inside it: an alias within its target's text is inside the target.
       if (target?.range && alias.range && target.range[0] <= alias.range[0] && alias.range[1] <= target.range[2]) {
-        fail(`the alias *${alias.source} is inside the value &${alias.source} it names, which makes an endless value; write the inner value out`, { file, line: lineOf(alias) });
+        fail(
+          `the alias *${alias.source} is inside the value &${alias.source} it names, which makes an endless value; write the inner value out`,
+          { file, line: lineOf(alias) },
+        );
       }
     },
   });
@@ -315,7 +333,11 @@ function jsonLines(text: string): { start: number; fields: Map<string, number>; 
       i = stringEnd(text, i);
     } else {
       // A number, true, false or null: up to the next whitespace, comma or closing bracket.
-      for (let d = c; i < text.length && d !== 0x20 && d !== 0x0a && d !== 0x0d && d !== 0x09 && d !== 0x2c && d !== 0x5d && d !== 0x7d; d = text.charCodeAt(++i));
+      for (
+        let d = c;
+        i < text.length && d !== 0x20 && d !== 0x0a && d !== 0x0d && d !== 0x09 && d !== 0x2c && d !== 0x5d && d !== 0x7d;
+        d = text.charCodeAt(++i)
+      );
     }
   }
   return { start, fields, rows, keys };

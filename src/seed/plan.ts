@@ -117,10 +117,12 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
       if (typeof value.$ref !== 'string') wrong('got a mapping; write a value, or { $ref: table, column: value } to refer to a row');
       return references.read(value, at);
     }
-    if (Array.isArray(value) !== column.array) wrong(column.array ? `got ${JSON.stringify(value)}; write a list` : 'got a list; write one value');
+    if (Array.isArray(value) !== column.array)
+      wrong(column.array ? `got ${JSON.stringify(value)}; write a list` : 'got a list; write one value');
     if (Array.isArray(value)) return literal(arrayLiteral(value, wrong), table, column, at);
     if (column.text && typeof value !== 'string') wrong(`got ${JSON.stringify(value)}, not a string; quote it`);
-    if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value)) wrong(`${value} is past 2^53 and loses digits; quote it`);
+    if (typeof value === 'number' && Number.isInteger(value) && !Number.isSafeInteger(value))
+      wrong(`${value} is past 2^53 and loses digits; quote it`);
     return literal(String(value), table, column, at);
   };
   const references = new ReferenceReader({ tableNamed, columnOf, encode });
@@ -179,7 +181,10 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
         if (tables[fileIndex]!.oid !== table.oid) return;
         const sortedKey = [...file.key].sort();
         encoded[fileIndex]!.forEach((row, rowIndex) => {
-          rows!.set(references.idOfSorted(table, sortedKey, (column) => row.values.get(column)!), { file: fileIndex, row: rowIndex });
+          rows!.set(
+            references.idOfSorted(table, sortedKey, (column) => row.values.get(column)!),
+            { file: fileIndex, row: rowIndex },
+          );
         });
       });
     }
@@ -198,7 +203,10 @@ export function planSeed(files: readonly SeedFile[], catalog: Catalog): SeedPlan
         const target = (lastFile.get(ref.table.oid) ?? -1) < fileIndex ? undefined : seededRows(ref.table).get(ref.id);
         if (target !== undefined && target.file >= fileIndex) {
           if (target.file > fileIndex) {
-            fail(row.at, `refers to a ${ref.table.name} row that ${files[target.file]!.path} seeds later; rename the files so that one sorts first`);
+            fail(
+              row.at,
+              `refers to a ${ref.table.name} row that ${files[target.file]!.path} seeds later; rename the files so that one sorts first`,
+            );
           }
           if (target.row === rowIndex) fail(row.at, 'the row refers to itself');
           (needs ??= new Set()).add(target.row);
@@ -230,7 +238,11 @@ function levelsOf(dependencies: ReadonlyArray<ReadonlySet<number>>, rows: readon
     current = current.flatMap((row) => dependents[row]!.filter((next) => --waiting[next]! === 0));
   }
   const cycle = waiting.flatMap((count, row) => (count > 0 ? [rows[row]!.at] : []));
-  if (cycle.length > 0) fail(cycle[0]!, `rows refer to each other in a cycle (or to a row in one): ${cycle.map(describeLocation).join(', ')}; break it with a row that refers to none of them`);
+  if (cycle.length > 0)
+    fail(
+      cycle[0]!,
+      `rows refer to each other in a cycle (or to a row in one): ${cycle.map(describeLocation).join(', ')}; break it with a row that refers to none of them`,
+    );
   return levels;
 }
 

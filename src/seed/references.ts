@@ -171,7 +171,11 @@ export interface ReferenceUse {
  * const ids = await resolveReferences(client, [{ ref: row.values.get('workspace_id'), at: row.at }]);
  * textOf(row.values.get('workspace_id')!, ids); // '1'
  */
-export async function resolveReferences(client: pg.ClientBase, uses: readonly ReferenceUse[], ids = new Map<string, string>()): Promise<Map<string, string>> {
+export async function resolveReferences(
+  client: pg.ClientBase,
+  uses: readonly ReferenceUse[],
+  ids = new Map<string, string>(),
+): Promise<Map<string, string>> {
   const distinct = new Map<string, ReferenceUse>(); // each id's first use
   for (const use of uses) if (!ids.has(use.ref.id) && !distinct.has(use.ref.id)) distinct.set(use.ref.id, use);
   if (distinct.size === 0) return ids;
@@ -194,7 +198,11 @@ export async function resolveReferences(client: pg.ClientBase, uses: readonly Re
     last = { table: use.ref.table, key: use.ref.key, group };
   }
   for (const { table, columns, uses: group } of groups.values()) {
-    const source = unnest(table, columns, columns.map((column) => group.map(({ ref }) => textOf(ref.key.get(column)!, ids))));
+    const source = unnest(
+      table,
+      columns,
+      columns.map((column) => group.map(({ ref }) => textOf(ref.key.get(column)!, ids))),
+    );
     const matches = columns.map((column, i) => equal(table, column, `t.${quoteIdentifier(column)}`, `v.c${i + 1}`, '=')).join(' AND ');
     const primaryKey = `t.${quoteIdentifier(table.primaryKey!)}`;
     // One row: every reference's key in one array (one value to parse, not a row per reference), and the first reference
@@ -209,7 +217,8 @@ export async function resolveReferences(client: pg.ClientBase, uses: readonly Re
     const { ids: found, problem, problem_matches: count } = rows[0]!;
     if (problem !== null) {
       const { ref, at } = group[Number(problem) - 1]!;
-      if (count === '0') fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
+      if (count === '0')
+        fail(at, `no ${table.name} row matches ${JSON.stringify(ref.written)}; seed it in an earlier file or fix the reference`);
       fail(at, `${count} ${table.name} rows match ${JSON.stringify(ref.written)}; refer by columns that name one row`);
     }
     for (let index = 0; index < group.length; index++) ids.set(group[index]!.ref.id, found[index]!);

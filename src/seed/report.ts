@@ -43,10 +43,19 @@ export function reportSeed(tables: readonly SeedTableResult[], dryRun: boolean, 
       `${dryRun ? '[dry run] ' : ''}${t.table}: ${t.inserted} inserted, ${t.skipped} skipped, ${t.conflicts.length} conflicts, ${t.updated} updated`,
     );
     const left = t.conflicts.length - t.updated;
-    if (left > 0) logger.warn({ table: t.table, conflicts: left }, `${left} ${t.table} row(s) differ from the seed files and were left as they are; run seed with --update (update: true) to overwrite them`);
+    if (left > 0)
+      logger.warn(
+        { table: t.table, conflicts: left },
+        `${left} ${t.table} row(s) differ from the seed files and were left as they are; run seed with --update (update: true) to overwrite them`,
+      );
   }
   const total = (count: (t: SeedTableResult) => number) => tables.reduce((n, t) => n + count(t), 0);
-  const [inserted, skipped, conflicts, updated] = [total((t) => t.inserted), total((t) => t.skipped), total((t) => t.conflicts.length), total((t) => t.updated)];
+  const [inserted, skipped, conflicts, updated] = [
+    total((t) => t.inserted),
+    total((t) => t.skipped),
+    total((t) => t.conflicts.length),
+    total((t) => t.updated),
+  ];
   logger.info(
     { tables: tables.length, inserted, skipped, conflicts, updated, dryRun },
     `${dryRun ? '[dry run] ' : ''}seeded ${tables.length} table(s): ${inserted} inserted, ${skipped} skipped, ${conflicts} conflicts, ${updated} updated`,

@@ -35,7 +35,8 @@ export function unnest(
 export function textArrayLiteral(values: ReadonlyArray<string | null>): string {
   if (values.length === 0) return '{}';
   // Mostly no NULL and nothing to escape: then two native joins and one scan do it.
-  if (!values.includes(null) && !values.includes(undefined as unknown as string) && !NEEDS_ESCAPE.test(values.join(''))) return `{"${values.join('","')}"}`;
+  if (!values.includes(null) && !values.includes(undefined as unknown as string) && !NEEDS_ESCAPE.test(values.join('')))
+    return `{"${values.join('","')}"}`;
   const parts: string[] = ['{'];
   for (let i = 0; i < values.length; i++) {
     const value = values[i];

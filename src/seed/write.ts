@@ -23,7 +23,11 @@ interface Tally {
  * const tables = await writePlan(client, planSeed(files, catalog), { update: false });
  * await client.query('COMMIT');
  */
-export async function writePlan(client: pg.ClientBase, plan: SeedPlan, options: { update: boolean; signal?: AbortSignal }): Promise<SeedTableResult[]> {
+export async function writePlan(
+  client: pg.ClientBase,
+  plan: SeedPlan,
+  options: { update: boolean; signal?: AbortSignal },
+): Promise<SeedTableResult[]> {
   const tallies = new Map<string, Tally>();
   const ids = new Map<string, string>(); // reference id → primary key, for the whole run: a row, once found, stays
   for (const step of plan.steps) {
@@ -31,12 +35,14 @@ export async function writePlan(client: pg.ClientBase, plan: SeedPlan, options: 
     const tally = tallies.get(name) ?? tallies.set(name, { table: name, inserted: 0, skipped: 0, conflicts: [], updated: 0 }).get(name)!;
     try {
       for (const level of step.levels) {
-        if (options.signal?.aborted) throw new AbortedError(`stopped while seeding ${name} from ${step.at.file}; rolled back, nothing was written`);
+        if (options.signal?.aborted)
+          throw new AbortedError(`stopped while seeding ${name} from ${step.at.file}; rolled back, nothing was written`);
         // Each reference not yet resolved, with the first row (in writing order) that gives it.
         const uses = new Map<string, ReferenceUse>();
         for (const batch of level) {
           for (const row of batch.rows) {
-            for (const value of row.values.values()) if (isReference(value) && !ids.has(value.id) && !uses.has(value.id)) uses.set(value.id, { ref: value, at: row.at });
+            for (const value of row.values.values())
+              if (isReference(value) && !ids.has(value.id) && !uses.has(value.id)) uses.set(value.id, { ref: value, at: row.at });
           }
         }
         await resolveReferences(client, [...uses.values()], ids);
@@ -65,7 +71,14 @@ export async function writePlan(client: pg.ClientBase, plan: SeedPlan, options: 
  * keys among the level's rows (a reply's plain `parent_key`) are checked at the statement's
  * end, in any order.
  */
-async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly Batch[], ids: ReadonlyMap<string, string>, update: boolean, tally: Tally): Promise<void> {
+async function writeLevel(
+  client: pg.ClientBase,
+  step: SeedStep,
+  level: readonly Batch[],
+  ids: ReadonlyMap<string, string>,
+  update: boolean,
+  tally: Tally,
+): Promise<void> {
   const { table, key, insertOnly } = step;
   const conflictTarget = key.map(quoteIdentifier).join(', ');
   const params: string[] = [];
@@ -113,10 +126,14 @@ async function writeLevel(client: pg.ClientBase, step: SeedStep, level: readonly
     );
     return { batch, texts, compared };
   });
-  const { rows } = await client.query<{ b: number; ord: string | null; found: string | null; inserted: string | null; differs: boolean[] | null; current: Array<string | null> | null }>(
-    `WITH ${items.join(',\n')}\n${results.join('\nUNION ALL ')}`,
-    params,
-  );
+  const { rows } = await client.query<{
+    b: number;
+    ord: string | null;
+    found: string | null;
+    inserted: string | null;
+    differs: boolean[] | null;
+    current: Array<string | null> | null;
+  }>(`WITH ${items.join(',\n')}\n${results.join('\nUNION ALL ')}`, params);
 
   const inserted = level.map(() => 0);
   const differing = level.map(() => [] as Array<{ ord: number; differs: boolean[]; current: Array<string | null> }>);

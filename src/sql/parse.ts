@@ -135,7 +135,10 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
     }
     case 'AlterEnumStmt':
       // Only ADD VALUE (newVal without oldVal; RENAME VALUE sets both) is refused before PG 12.
-      return node.newVal !== undefined && node.oldVal === undefined && options.serverVersionNum !== undefined && options.serverVersionNum < 120000
+      return node.newVal !== undefined &&
+        node.oldVal === undefined &&
+        options.serverVersionNum !== undefined &&
+        options.serverVersionNum < 120000
         ? 'ALTER TYPE ... ADD VALUE before PostgreSQL 12'
         : null;
     default:
@@ -158,7 +161,9 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
     // Stryker disable next-line ArrayDeclaration: equivalent, the parser gives DROP INDEX at least one object
     const objects = (node.objects as Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> | undefined) ?? [];
     // Stryker disable next-line ArrayDeclaration,OptionalChaining,StringLiteral: equivalent, the parser gives each dropped index as a List of non-empty String nodes
-    const indexes = objects.map((o) => (o.List?.items ?? []).map((i) => i.String?.sval ?? '')).map((parts) => (parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts.at(-1)! }));
+    const indexes = objects
+      .map((o) => (o.List?.items ?? []).map((i) => i.String?.sval ?? ''))
+      .map((parts) => (parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts.at(-1)! }));
     return { action: 'drop-index', indexes };
   }
   if (kind === 'ReindexStmt') {
@@ -167,7 +172,9 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
   }
   if (kind === 'AlterTableStmt') {
     const cmds = (node.cmds as Array<{ AlterTableCmd?: { subtype?: string; def?: { PartitionCmd?: Node } } }> | undefined) ?? [];
-    const detach = cmds.find((c) => c.AlterTableCmd?.subtype === 'AT_DetachPartition' && c.AlterTableCmd.def?.PartitionCmd?.concurrent === true);
+    const detach = cmds.find(
+      (c) => c.AlterTableCmd?.subtype === 'AT_DetachPartition' && c.AlterTableCmd.def?.PartitionCmd?.concurrent === true,
+    );
     const table = relation(node.relation);
     const partition = relation(detach?.AlterTableCmd?.def?.PartitionCmd?.name);
     return table === null || partition === null ? null : { action: 'detach-partition', table, partition };
@@ -177,7 +184,7 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
 
 /** Does an option's argument say false, as Postgres's defGetBoolean reads it (false, off, 0, in any case)? */
 function isFalse(arg: unknown): boolean {
-  const value = (arg as { Boolean?: { boolval?: boolean }; String?: { sval?: string }; Integer?: { ival?: number } } | undefined);
+  const value = arg as { Boolean?: { boolval?: boolean }; String?: { sval?: string }; Integer?: { ival?: number } } | undefined;
   if (value?.Boolean !== undefined) return value.Boolean.boolval !== true;
   if (value?.Integer !== undefined) return (value.Integer.ival ?? 0) === 0;
   const text = value?.String?.sval?.toLowerCase();
@@ -252,9 +259,13 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
     }
     if (node === null || typeof node !== 'object') return;
     const record = node as Node;
-    const alter = record.AlterTableStmt as { relation?: unknown; cmds?: Array<{ AlterTableCmd?: { name?: string; def?: { ColumnDef?: { colname?: string } } } }> } | undefined;
+    const alter = record.AlterTableStmt as
+      | { relation?: unknown; cmds?: Array<{ AlterTableCmd?: { name?: string; def?: { ColumnDef?: { colname?: string } } } }> }
+      | undefined;
     const rename = record.RenameStmt as { relation?: unknown; renameType?: string; subname?: string; newname?: string } | undefined;
-    const index = record.IndexStmt as { relation?: unknown; idxname?: string; whereClause?: unknown; indexParams?: Array<{ IndexElem?: { name?: string } }> } | undefined;
+    const index = record.IndexStmt as
+      | { relation?: unknown; idxname?: string; whereClause?: unknown; indexParams?: Array<{ IndexElem?: { name?: string } }> }
+      | undefined;
     const table = tableOf(alter?.relation ?? rename?.relation ?? index?.relation);
     if (table !== null && alter !== undefined) {
       for (const { AlterTableCmd: cmd } of alter.cmds ?? []) {
@@ -273,7 +284,8 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
       return;
     }
     if (table !== null && index !== undefined) {
-      for (const param of index.indexParams ?? []) (param.IndexElem?.name === undefined ? names.add(table) : names.add(`${table}.${param.IndexElem.name}`));
+      for (const param of index.indexParams ?? [])
+        param.IndexElem?.name === undefined ? names.add(table) : names.add(`${table}.${param.IndexElem.name}`);
       if (index.idxname !== undefined) names.add(index.idxname);
       walk(index.whereClause);
       return;
@@ -365,7 +377,11 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   const last = statements.length - 1;
   const marked = hasNoTransactionMarker(sql);
   const wrapped =
-    !marked && statements.length >= 2 && control[0] === 'begin' && control[last] === 'commit' && control.slice(1, last).every((c) => c === null || c === 'savepoint');
+    !marked &&
+    statements.length >= 2 &&
+    control[0] === 'begin' &&
+    control[last] === 'commit' &&
+    control.slice(1, last).every((c) => c === null || c === 'savepoint');
   if (wrapped) {
     // `SET TRANSACTION` must come before the transaction's first query, and slipway's claim on
     // the ledger is one: those right after the author's BEGIN open the transaction with it.
@@ -375,13 +391,20 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     // error positions still point at the file's lines.
     const body = blank(sql, [...ranges.slice(0, first), ranges[last]!]);
     const kept = statements.slice(first, last);
-    const begin = statements.slice(0, first).map((s) => s.sql).join(';\n');
+    const begin = statements
+      .slice(0, first)
+      .map((s) => s.sql)
+      .join(';\n');
     return { statements: kept, transactional: kept.every((s) => s.noTransactionReason === null), body, parts: partsOf(body), begin };
   }
   if (control.some((c) => c === 'begin' || c === 'commit' || c === 'rollback' || c === 'chain')) {
     checkTransactionsClose(statements, control, source);
     return {
-      statements: statements.map((s, i) => (control[i] === null || control[i] === 'savepoint' || s.noTransactionReason !== null ? s : { ...s, noTransactionReason: OWN_TRANSACTIONS })),
+      statements: statements.map((s, i) =>
+        control[i] === null || control[i] === 'savepoint' || s.noTransactionReason !== null
+          ? s
+          : { ...s, noTransactionReason: OWN_TRANSACTIONS },
+      ),
       transactional: false,
       body: sql,
       parts,
@@ -389,7 +412,13 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     };
   }
   // A marked file runs statement by statement, each committed with its progress.
-  return { statements, transactional: !marked && statements.every((s) => s.noTransactionReason === null), body: sql, parts, begin: 'BEGIN' };
+  return {
+    statements,
+    transactional: !marked && statements.every((s) => s.noTransactionReason === null),
+    body: sql,
+    parts,
+    begin: 'BEGIN',
+  };
 }
 
 /**
@@ -441,7 +470,9 @@ function syntaxError(error: unknown, sql: string, pieceStart: number, source: st
   const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
   // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text parsed.
   const where =
-    details?.cursorPosition === undefined ? '' : ` (line ${countLines(sql, 0, pieceStart + codePointsToIndex(sql.slice(pieceStart), details.cursorPosition))})`;
+    details?.cursorPosition === undefined
+      ? ''
+      : ` (line ${countLines(sql, 0, pieceStart + codePointsToIndex(sql.slice(pieceStart), details.cursorPosition))})`;
   return new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
 }
 
@@ -493,8 +524,8 @@ export function cutIntoPieces(sql: string, pieceChars: number): Array<{ start: n
       let nesting = 1;
       i += 2;
       while (i < n && nesting > 0) {
-        if (sql.charCodeAt(i) === 47 && sql.charCodeAt(i + 1) === 42) (nesting++, (i += 2));
-        else if (sql.charCodeAt(i) === 42 && sql.charCodeAt(i + 1) === 47) (nesting--, (i += 2));
+        if (sql.charCodeAt(i) === 47 && sql.charCodeAt(i + 1) === 42) nesting++, (i += 2);
+        else if (sql.charCodeAt(i) === 42 && sql.charCodeAt(i + 1) === 47) nesting--, (i += 2);
         else i++;
       }
     } else if (c === 36 /* $ */ && (i === 0 || !isIdent(sql.charCodeAt(i - 1)))) {
@@ -504,8 +535,8 @@ export function cutIntoPieces(sql: string, pieceChars: number): Array<{ start: n
         const close = sql.indexOf(tag[0], i + tag[0].length);
         i = close === -1 ? n : close + tag[0].length;
       }
-    } else if (c === 40 /* ( */) (depth++, i++);
-    else if (c === 41 /* ) */) (depth = Math.max(0, depth - 1), i++);
+    } else if (c === 40 /* ( */) depth++, i++;
+    else if (c === 41 /* ) */) (depth = Math.max(0, depth - 1)), i++;
     else if (c === 59 /* ; */ && depth === 0) {
       i++;
       if (i - start >= pieceChars) {
@@ -570,7 +601,9 @@ function checkTransactionsClose(statements: readonly Statement[], control: Reado
   });
   if (openedAt !== null) {
     const at = openedAt as Statement;
-    throw new SourceError(`${source} (line ${at.line}): ${at.sql.split(/\s/)[0]!.toUpperCase()} opens a transaction that the file never ends: add COMMIT after its last statement`);
+    throw new SourceError(
+      `${source} (line ${at.line}): ${at.sql.split(/\s/)[0]!.toUpperCase()} opens a transaction that the file never ends: add COMMIT after its last statement`,
+    );
   }
 }
 

@@ -39,10 +39,12 @@ export class Clones {
   async close(): Promise<void> {
     this.closed = true;
     const left = this.queue.splice(0);
-    await Promise.all(left.map(async (p) => {
-      const outcome = await p;
-      if (outcome.ok) await dropMarked(this.server, { name: outcome.name, isTemplate: false }, true).catch(() => {});
-    }));
+    await Promise.all(
+      left.map(async (p) => {
+        const outcome = await p;
+        if (outcome.ok) await dropMarked(this.server, { name: outcome.name, isTemplate: false }, true).catch(() => {});
+      }),
+    );
   }
 
   private refill(): void {
@@ -52,7 +54,12 @@ export class Clones {
   private make(): Promise<Outcome> {
     const name = `slipway_test_${this.names.digest.slice(0, 8)}_${randomBytes(6).toString('hex')}`;
     const marker = { slipway: 'test-db', kind: 'clone', digest: this.names.digest, ...(this.ownedByProcess && thisProcess) } as const;
-    return createMarked(this.server, name, marker, `TEMPLATE ${quoteIdentifier(this.names.template)}${strategyClause(this.major, this.strategy)}`).then(
+    return createMarked(
+      this.server,
+      name,
+      marker,
+      `TEMPLATE ${quoteIdentifier(this.names.template)}${strategyClause(this.major, this.strategy)}`,
+    ).then(
       () => ({ ok: true as const, name }),
       (error: unknown) => ({ ok: false as const, error }),
     );

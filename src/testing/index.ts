@@ -213,7 +213,9 @@ export async function dropTestDatabase(nameOrUrl: string, options: Pick<TestData
  * on this host that have exited. Goes by slipway's marker, never by name alone; a database in
  * use is left alone. Returns the names dropped.
  */
-export async function pruneTestDatabases(options: Pick<TestDatabaseOptions, 'databaseUrl'> & { readonly olderThan?: number } = {}): Promise<string[]> {
+export async function pruneTestDatabases(
+  options: Pick<TestDatabaseOptions, 'databaseUrl'> & { readonly olderThan?: number } = {},
+): Promise<string[]> {
   const url = serverUrl(options.databaseUrl);
   const olderThanMs = options.olderThan ?? 3600_000;
   if (!(olderThanMs >= 0)) throw new UsageError(`invalid olderThan ${JSON.stringify(options.olderThan)}: give milliseconds, 0 or more`);
@@ -224,6 +226,13 @@ export async function pruneTestDatabases(options: Pick<TestDatabaseOptions, 'dat
 export async function closeTestDatabases(): Promise<void> {
   const all = [...sources.values()];
   sources.clear();
-  await Promise.all(all.map((s) => s.then((source) => source.clones.close(), () => {})));
+  await Promise.all(
+    all.map((s) =>
+      s.then(
+        (source) => source.clones.close(),
+        () => {},
+      ),
+    ),
+  );
   await closeServers();
 }

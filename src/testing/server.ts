@@ -118,7 +118,13 @@ export function parseMarker(comment: string | null): Marker | null {
   try {
     const value = JSON.parse(comment) as Partial<Marker>;
     const kinds: readonly string[] = ['template', 'build', 'failed', 'clone'];
-    if (value.slipway !== 'test-db' || !kinds.includes(String(value.kind)) || typeof value.digest !== 'string' || typeof value.createdAt !== 'string') return null;
+    if (
+      value.slipway !== 'test-db' ||
+      !kinds.includes(String(value.kind)) ||
+      typeof value.digest !== 'string' ||
+      typeof value.createdAt !== 'string'
+    )
+      return null;
     return value as Marker;
   } catch {
     return null;
@@ -212,7 +218,8 @@ export async function pruneMarked(server: Server, options: PruneOptions): Promis
   for (const db of await listMarked(server)) {
     if (options.keep?.includes(db.name)) continue;
     const old = now - Date.parse(db.marker.createdAt) > options.olderThanMs;
-    const orphan = options.deadProcesses !== false && db.marker.host === thisProcess.host && db.marker.pid !== undefined && !isAlive(db.marker.pid);
+    const orphan =
+      options.deadProcesses !== false && db.marker.host === thisProcess.host && db.marker.pid !== undefined && !isAlive(db.marker.pid);
     if (!old && !orphan) continue;
     try {
       await dropMarked(server, db, false);

@@ -21,8 +21,18 @@ import { quoteIdentifier } from '../db/identifier.js';
 import { IntegrityError, MigrationFailedError, SeedError, SlipwayError, SourceError } from '../errors.js';
 import { loadMigrations } from '../commands/context.js';
 import { SLIPWAY_VERSION } from '../version.js';
-import { createMarked, dropMarked, listMarked, markerText, pruneMarked, serverNow, strategyClause, urlOfDatabase, type Marker, type Server } from './server.js';
-
+import {
+  createMarked,
+  dropMarked,
+  listMarked,
+  markerText,
+  pruneMarked,
+  serverNow,
+  strategyClause,
+  urlOfDatabase,
+  type Marker,
+  type Server,
+} from './server.js';
 
 /** What decides a template's contents. */
 export interface TemplateSource {
@@ -57,7 +67,11 @@ export function templateDigest(source: TemplateSource, serverMajor: number): str
   hash.update(`slipway ${SLIPWAY_VERSION}\0postgres ${serverMajor}\0table ${source.table ?? ''}\0`);
   for (const m of loadMigrations({ dir: source.dir }).migrations) hash.update(`m ${m.version} ${m.checksum}\0`);
   if (source.seeds !== undefined) {
-    for (const name of seedFileNames(source.seeds)) hash.update(`s ${name}\0`).update(readFileSync(path.join(source.seeds, name))).update('\0');
+    for (const name of seedFileNames(source.seeds))
+      hash
+        .update(`s ${name}\0`)
+        .update(readFileSync(path.join(source.seeds, name)))
+        .update('\0');
   }
   return hash.digest('hex');
 }
@@ -69,7 +83,8 @@ function seedFileNames(dir: string): string[] {
       .map((e) => e.name)
       .sort();
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new SeedError(`seeds folder ${dir} does not exist: create it or pass another folder`);
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new SeedError(`seeds folder ${dir} does not exist: create it or pass another folder`);
     throw error;
   }
 }
@@ -128,10 +143,21 @@ async function build(options: EnsureOptions): Promise<void> {
   const { server, names, logger } = options;
   const started = performance.now();
   const { major } = await server.facts();
-  await createMarked(server, names.build, { slipway: 'test-db', kind: 'build', digest: names.digest }, `TEMPLATE template0${strategyClause(major, options.strategy)}`);
+  await createMarked(
+    server,
+    names.build,
+    { slipway: 'test-db', kind: 'build', digest: names.digest },
+    `TEMPLATE template0${strategyClause(major, options.strategy)}`,
+  );
   const url = urlOfDatabase(server.url, names.build);
   try {
-    await migrate({ databaseUrl: url, dir: options.dir, direction: 'up', logger, ...(options.table !== undefined && { table: options.table }) });
+    await migrate({
+      databaseUrl: url,
+      dir: options.dir,
+      direction: 'up',
+      logger,
+      ...(options.table !== undefined && { table: options.table }),
+    });
     if (options.seeds !== undefined) await seed({ databaseUrl: url, dir: options.seeds, logger });
   } catch (error) {
     await dropMarked(server, { name: names.build, isTemplate: false }, true);
@@ -147,7 +173,10 @@ async function build(options: EnsureOptions): Promise<void> {
      COMMENT ON DATABASE ${quoteIdentifier(names.build)} IS ${marker};
      ALTER DATABASE ${quoteIdentifier(names.build)} RENAME TO ${quoteIdentifier(names.template)}; COMMIT`,
   );
-  logger.info({ template: names.template, durationMs: Math.round(performance.now() - started) }, `test template ${names.template} built in ${Math.round(performance.now() - started)} ms`);
+  logger.info(
+    { template: names.template, durationMs: Math.round(performance.now() - started) },
+    `test template ${names.template} built in ${Math.round(performance.now() - started)} ms`,
+  );
   // A new template is the moment old ones stop being used: drop what is a day old.
   await pruneMarked(server, { olderThanMs: PRUNE_ON_BUILD_MS, keep: [names.template] }).catch(() => {});
 }
@@ -159,7 +188,9 @@ async function build(options: EnsureOptions): Promise<void> {
 async function settled(server: Server, name: string): Promise<void> {
   await server.query(`ALTER DATABASE ${quoteIdentifier(name)} WITH ALLOW_CONNECTIONS false`);
   for (let attempt = 0; attempt < 400; attempt++) {
-    const { rows } = await server.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity WHERE datname = $1', [name]);
+    const { rows } = await server.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_catalog.pg_stat_activity WHERE datname = $1', [
+      name,
+    ]);
     if (rows[0]!.n === 0) return;
     await sleep(25);
   }
@@ -174,7 +205,12 @@ async function recordFailure(server: Server, names: TemplateNames, error: unknow
     ...(e instanceof SlipwayError && { code: e.code }),
     ...(e instanceof MigrationFailedError && { version: e.version }),
   };
-  await createMarked(server, names.failed, { slipway: 'test-db', kind: 'failed', digest: names.digest, error: recorded }, 'TEMPLATE template0 ALLOW_CONNECTIONS false').catch(() => {});
+  await createMarked(
+    server,
+    names.failed,
+    { slipway: 'test-db', kind: 'failed', digest: names.digest, error: recorded },
+    'TEMPLATE template0 ALLOW_CONNECTIONS false',
+  ).catch(() => {});
 }
 
 /** The recorded error as the builder threw it (its class, code and message). */

@@ -20,7 +20,10 @@ function dbArgs(b: Sandbox, dir: string): string[] {
   return ['--database-url', b.url, '--dir', dir, '--table', b.table, '--lock-key', b.lockKey.toString(), '--log-format', 'json'];
 }
 function jsonLines(text: string): Array<Record<string, unknown>> {
-  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+  return text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l));
 }
 
 describe('usage', () => {
@@ -64,7 +67,11 @@ describe('commands against a real database', () => {
 
     const up = await runCli(['up', ...dbArgs(box, dir)]);
     expect(up.code).toBe(0);
-    expect(jsonLines(up.stdout).filter((l) => l.version).map((l) => [l.version, l.direction, l.transactional])).toEqual([
+    expect(
+      jsonLines(up.stdout)
+        .filter((l) => l.version)
+        .map((l) => [l.version, l.direction, l.transactional]),
+    ).toEqual([
       ['001_create_users', 'up', true],
       ['002_index_users', 'up', false],
     ]);
@@ -76,7 +83,9 @@ describe('commands against a real database', () => {
 
     const status = await runCli(['status', ...dbArgs(box, dir)]);
     expect(status.code).toBe(0);
-    expect(status.stdout).toMatch(/^VERSION\s+STATE\s+APPLIED AT\s+DURATION\n001_create_users\s+applied\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d+ ms\n002_index_users\s+applied/);
+    expect(status.stdout).toMatch(
+      /^VERSION\s+STATE\s+APPLIED AT\s+DURATION\n001_create_users\s+applied\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\dZ\s+\d+ ms\n002_index_users\s+applied/,
+    );
     expect(status.stdout).toMatch(/2 applied \(table "t_[0-9a-f]+"\."schema_migrations"\)\nmigration lock: free\n$/);
 
     const statusJson = await runCli(['status', '--json', ...dbArgs(box, dir)]);
@@ -90,7 +99,9 @@ describe('commands against a real database', () => {
     const planDown = await runCli(['plan', 'down', '--json', ...dbArgs(box, dir)]);
     expect(JSON.parse(planDown.stdout)).toEqual({
       direction: 'down',
-      steps: [{ version: '002_index_users', direction: 'down', transactional: false, phase: 'regular', sql: TWO['002_index_users.down.sql'] }],
+      steps: [
+        { version: '002_index_users', direction: 'down', transactional: false, phase: 'regular', sql: TWO['002_index_users.down.sql'] },
+      ],
       warnings: [],
       deferred: [],
     });
@@ -122,7 +133,9 @@ describe('commands against a real database', () => {
     await holder.query('SELECT pg_advisory_lock($1::bigint)', [box.lockKey.toString()]);
     const pid = (await holder.query('SELECT pg_backend_pid() AS pid')).rows[0].pid;
     const status = await runCli(['status', ...dbArgs(box, dir)]);
-    expect(status.stdout).toMatch(new RegExp(`migration lock: held by backend pid ${pid} \\(application deploy-job, from 127\\.0\\.0\\.1\\), connected since`));
+    expect(status.stdout).toMatch(
+      new RegExp(`migration lock: held by backend pid ${pid} \\(application deploy-job, from 127\\.0\\.0\\.1\\), connected since`),
+    );
     const json = JSON.parse((await runCli(['status', '--json', ...dbArgs(box, dir)])).stdout);
     expect(json.lock).toMatchObject({ pid, applicationName: 'deploy-job', clientAddress: '127.0.0.1' });
   });
@@ -161,7 +174,15 @@ describe('commands against a real database', () => {
     const denied = await runCli(['status', '--database-url', wrong.toString(), '--dir', dir, '--json']);
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/password authentication failed/);
-    const refused = await runCli(['up', '--database-url', 'postgres://app:Sup3rSecret@127.0.0.1:1/app', '--dir', dir, '--log-level', 'trace']);
+    const refused = await runCli([
+      'up',
+      '--database-url',
+      'postgres://app:Sup3rSecret@127.0.0.1:1/app',
+      '--dir',
+      dir,
+      '--log-level',
+      'trace',
+    ]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/^slipway: cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused: is the server running/);
     for (const output of [ok.stdout + ok.stderr, denied.stdout + denied.stderr, refused.stdout + refused.stderr]) {
@@ -182,12 +203,14 @@ describe('before any database', () => {
         expect(await runCli(command, { cwd, env: { DATABASE_URL: '' } })).toMatchObject({
           code: 2,
           stdout: '',
-          stderr: 'slipway: DATABASE_URL (or --database-url) is set but empty: set it to the database to use, or unset it for the local PostgreSQL in .slipway/postgres\n',
+          stderr:
+            'slipway: DATABASE_URL (or --database-url) is set but empty: set it to the database to use, or unset it for the local PostgreSQL in .slipway/postgres\n',
         });
         expect(await runCli(command, { cwd, env: { CI: 'true' } })).toMatchObject({
           code: 2,
           stdout: '',
-          stderr: 'slipway: no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres\n',
+          stderr:
+            'slipway: no DATABASE_URL and CI is set: set DATABASE_URL (or --database-url) to the database to use, or pass --local for a local PostgreSQL in .slipway/postgres\n',
         });
       }
       expect(readdirSync(cwd)).toEqual(['migrations']);
@@ -219,12 +242,19 @@ describe('before any database', () => {
     try {
       for (const command of [['up'], ['status'], ['plan'], ['down'], ['adopt']]) {
         const result = await runCli(command, { cwd });
-        expect(result).toMatchObject({ code: 1, stdout: '', stderr: 'slipway: migrations folder ./migrations does not exist: create it or pass another folder\n' });
+        expect(result).toMatchObject({
+          code: 1,
+          stdout: '',
+          stderr: 'slipway: migrations folder ./migrations does not exist: create it or pass another folder\n',
+        });
       }
       mkdirSync(path.join(cwd, 'migrations'));
       writeFileSync(path.join(cwd, 'migrations', 'create_users.sql'), 'SELECT 1;');
       expect((await runCli(['up'], { cwd })).stderr).toMatch(/^slipway: .*create_users\.sql/);
-      expect(await runCli(['seed'], { cwd })).toMatchObject({ code: 1, stderr: 'slipway: seeds folder ./seeds does not exist: create it or pass another folder\n' });
+      expect(await runCli(['seed'], { cwd })).toMatchObject({
+        code: 1,
+        stderr: 'slipway: seeds folder ./seeds does not exist: create it or pass another folder\n',
+      });
       expect(readdirSync(cwd)).toEqual(['migrations']);
     } finally {
       rmSync(cwd, { recursive: true, force: true });
@@ -240,16 +270,26 @@ describe('before any database', () => {
     expect(Date.now() - started).toBeLessThan(45_000);
     expect(result).toMatchObject({
       code: 2,
-      stderr: 'slipway: the connection string is in keyword=value form, which slipway does not read: give it as a URL, postgres://app:***@localhost/app (with the password, %-encoded, for ***)\n',
+      stderr:
+        'slipway: the connection string is in keyword=value form, which slipway does not read: give it as a URL, postgres://app:***@localhost/app (with the password, %-encoded, for ***)\n',
     });
     const help = await runCli(['up', '--help']);
     expect(help.stdout).toMatch(/default\s+32488822435963257 = 0x736c6970776179/);
   });
 
   it('connection failures are one line and a CONNECTION error with --json', async () => {
-    const result = await runCli(['status', '--json', '--dir', migrationsDir(TWO), '--database-url', 'postgres://app:Sup3rSecret@127.0.0.1:1/app']);
+    const result = await runCli([
+      'status',
+      '--json',
+      '--dir',
+      migrationsDir(TWO),
+      '--database-url',
+      'postgres://app:Sup3rSecret@127.0.0.1:1/app',
+    ]);
     expect(result.code).toBe(1);
-    expect(JSON.parse(result.stdout)).toEqual({ error: { code: 'CONNECTION', message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/) } });
+    expect(JSON.parse(result.stdout)).toEqual({
+      error: { code: 'CONNECTION', message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/) },
+    });
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stdout + result.stderr).not.toContain('Sup3rSecret');
   });
@@ -273,7 +313,17 @@ describe('--wait', () => {
     const wrong = new URL(box.url);
     wrong.password = 'not-the-password';
     const started = Date.now();
-    const result = await runCli(['status', '--database-url', wrong.toString(), '--dir', migrationsDir(TWO), '--wait', '30', '--log-format', 'json']);
+    const result = await runCli([
+      'status',
+      '--database-url',
+      wrong.toString(),
+      '--dir',
+      migrationsDir(TWO),
+      '--wait',
+      '30',
+      '--log-format',
+      'json',
+    ]);
     expect(result.code).toBe(1);
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(result.stderr).toMatch(/password authentication failed/);
@@ -312,7 +362,11 @@ describe('16 concurrent slipway up processes', () => {
     const dir = migrationsDir(RACE_MIGRATIONS);
     const results = await Promise.all(Array.from({ length: 16 }, () => runCli(['up', ...dbArgs(box, dir)])));
     expect(results.filter((r) => r.code !== 0).map((r) => r.stderr)).toEqual([]);
-    const applied = results.flatMap((r) => jsonLines(r.stdout).filter((l) => String(l.msg).startsWith('applied ')).map((l) => l.version));
+    const applied = results.flatMap((r) =>
+      jsonLines(r.stdout)
+        .filter((l) => String(l.msg).startsWith('applied '))
+        .map((l) => l.version),
+    );
     expect(applied.sort()).toEqual(RACE_VERSIONS);
     const { rows } = await box.admin.query(`SELECT version FROM ${box.table} ORDER BY version`);
     expect(rows.map((r) => r.version)).toEqual(RACE_VERSIONS);
@@ -342,7 +396,13 @@ describe('new', () => {
     expect(created).toHaveLength(2);
     const stamp = created[0]!.slice(0, 14);
     expect(stamp).toMatch(/^\d{14}$/);
-    expect(Math.abs(Date.parse(`${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(8, 10)}:${stamp.slice(10, 12)}:${stamp.slice(12, 14)}Z`) - Date.now())).toBeLessThan(60_000);
+    expect(
+      Math.abs(
+        Date.parse(
+          `${stamp.slice(0, 4)}-${stamp.slice(4, 6)}-${stamp.slice(6, 8)}T${stamp.slice(8, 10)}:${stamp.slice(10, 12)}:${stamp.slice(12, 14)}Z`,
+        ) - Date.now(),
+      ),
+    ).toBeLessThan(60_000);
     rmSync(empty, { recursive: true });
     rmSync(stamped, { recursive: true });
   });
@@ -364,7 +424,8 @@ describe('the local PostgreSQL', () => {
       const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
       const waiting = startCli(['up', '--database-url', url, '--dir', dir, '--wait', '60', '--log-format', 'json']);
       const deadline = Date.now() + 15_000;
-      while (!waiting.output().includes('database not reachable (attempt 2)') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+      while (!waiting.output().includes('database not reachable (attempt 2)') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 25));
 
       const start = await runCli(['db', 'start'], { env });
       expect(start).toMatchObject({ code: 0, stdout: `${url}\n` });
@@ -380,7 +441,10 @@ describe('the local PostgreSQL', () => {
       const again = await runCli(['db', 'start'], { env });
       expect(again).toMatchObject({ code: 0, stdout: `${url}\n` });
       expect(again.stderr).toMatch(/^already running/);
-      expect(await runCli(['db', 'status'], { env })).toMatchObject({ code: 0, stdout: expect.stringMatching(/^running: postgres:\/\/postgres@127\.0\.0\.1/) });
+      expect(await runCli(['db', 'status'], { env })).toMatchObject({
+        code: 0,
+        stdout: expect.stringMatching(/^running: postgres:\/\/postgres@127\.0\.0\.1/),
+      });
 
       // Without a database URL, commands use the local server and say so in one line.
       const status = await runCli(['status', '--dir', dir, '--log-format', 'json'], { env });

@@ -54,15 +54,28 @@ describe('the command line', () => {
     await cli(['up', '--database-url', box.url, '--dir', dir]);
     const redo = await cli(['redo', '--database-url', box.url, '--dir', dir]);
     expect(redo.code, redo.stderr).toBe(0);
-    const messages = redo.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => String(JSON.parse(l).msg));
-    expect(messages.filter((m) => /^(reverted|applied) /.test(m))).toEqual([expect.stringMatching(/^reverted 002_add_email/), expect.stringMatching(/^applied 002_add_email/)]);
-    expect((await box.admin.query(`SELECT version FROM ${box.table} ORDER BY 1`)).rows.map((r) => r.version)).toEqual(['001_create_users', '002_add_email']);
+    const messages = redo.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => String(JSON.parse(l).msg));
+    expect(messages.filter((m) => /^(reverted|applied) /.test(m))).toEqual([
+      expect.stringMatching(/^reverted 002_add_email/),
+      expect.stringMatching(/^applied 002_add_email/),
+    ]);
+    expect((await box.admin.query(`SELECT version FROM ${box.table} ORDER BY 1`)).rows.map((r) => r.version)).toEqual([
+      '001_create_users',
+      '002_add_email',
+    ]);
   });
 
   it('a version that names no migration is a usage error (exit 2): up --to, down --to, resolve', async () => {
     box = await sandbox();
     const dir = migrationsDir(TWO);
-    for (const args of [['up', '--to', '003_nope'], ['down', '--to', '003_nope'], ['resolve', '003_nope', '--pending']]) {
+    for (const args of [
+      ['up', '--to', '003_nope'],
+      ['down', '--to', '003_nope'],
+      ['resolve', '003_nope', '--pending'],
+    ]) {
       const result = await cli([...args, '--database-url', box.url, '--dir', dir]);
       expect([args, result.code]).toEqual([args, 2]);
       expect(result.stderr).toMatch(/003_nope/);
@@ -113,7 +126,7 @@ describe('sslmode=require', () => {
 });
 
 describe('flags before the command', () => {
-  it('are the command\'s: slipway --database-url X --dir D status', async () => {
+  it("are the command's: slipway --database-url X --dir D status", async () => {
     box = await sandbox();
     const dir = migrationsDir(TWO);
     const result = await runCli(['--database-url', box.url, '--dir', dir, '--table', box.table, 'status']);

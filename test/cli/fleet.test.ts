@@ -19,7 +19,11 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.drop());
 
-const lines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+const lines = (text: string) =>
+  text
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 
 describe('slipway --tenants', () => {
   it('up --json: one line per tenant and a summary; a failing tenant exits 1 and is named; again, only it runs', async () => {
@@ -32,12 +36,19 @@ describe('slipway --tenants', () => {
     expect(out).toHaveLength(13);
     const tenants = out.slice(0, 12);
     expect(tenants.map((t) => t.tenant).sort()).toEqual(Array.from({ length: 12 }, (_, i) => `shop_${i + 1}`).sort());
-    expect(tenants.filter((t) => t.outcome === 'failed')).toEqual([expect.objectContaining({ tenant: 'shop_4', error: { code: 'MIGRATION_FAILED', message: expect.stringContaining('relation "notes" already exists') } })]);
+    expect(tenants.filter((t) => t.outcome === 'failed')).toEqual([
+      expect.objectContaining({
+        tenant: 'shop_4',
+        error: { code: 'MIGRATION_FAILED', message: expect.stringContaining('relation "notes" already exists') },
+      }),
+    ]);
     expect(out[12]).toEqual({ summary: expect.objectContaining({ total: 12, changed: 11, failed: 1, executed: 22, concurrency: 3 }) });
 
     const text = await runCli(['up', ...args, '--log-format', 'json']);
     expect(text.code).toBe(1);
-    expect(text.stdout).toMatch(/\nFAILED shop_4: migration 001_create_notes \(up\) failed in .*relation "notes" already exists.*\nup: 12 tenants: 11 up to date, 1 failed in \d+\.\d s \(concurrency 3\)\n$/);
+    expect(text.stdout).toMatch(
+      /\nFAILED shop_4: migration 001_create_notes \(up\) failed in .*relation "notes" already exists.*\nup: 12 tenants: 11 up to date, 1 failed in \d+\.\d s \(concurrency 3\)\n$/,
+    );
     // Off a terminal, a JSON log line per tenant.
     expect(lines(text.stdout).filter((l) => typeof l.tenant === 'string' && l.outcome === 'up-to-date')).toHaveLength(11);
 
@@ -47,7 +58,10 @@ describe('slipway --tenants', () => {
     expect(fixed.stdout).toMatch(/\nup: 12 tenants: 1 migrated \(2 migrations\), 11 up to date in \d+\.\d s \(concurrency 3\)\n$/);
 
     const status = await runCli(['status', ...args, '--log-level', 'silent']);
-    expect(status).toMatchObject({ code: 0, stdout: expect.stringMatching(/^status: 12 tenants: 12 up to date in \d+\.\d s \(concurrency 3\)\n$/) });
+    expect(status).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^status: 12 tenants: 12 up to date in \d+\.\d s \(concurrency 3\)\n$/),
+    });
     const plan = await runCli(['plan', 'down', ...args, '--log-level', 'silent']);
     expect(plan.code).toBe(0);
     expect(plan.stdout.split('\n')[0]).toBe('shop_1: would run 1: 002_index_notes');
@@ -70,12 +84,19 @@ describe('slipway --tenants', () => {
 
 describe('a connection string meant as a URL but malformed', () => {
   const password = 'Pw9-s3cret';
-  const malformed = [`postgres//app:${password}@db.internal/app`, `app:${password}@db.internal/app`, `postgresql:/app:${password}@db.internal/app`];
+  const malformed = [
+    `postgres//app:${password}@db.internal/app`,
+    `app:${password}@db.internal/app`,
+    `postgresql:/app:${password}@db.internal/app`,
+  ];
 
   it('single runs, by flag or DATABASE_URL, refuse it with exit 2 and print no password', async () => {
     const dir = migrationsDir(FILES);
     for (const url of malformed) {
-      for (const run of [runCli(['status', '--database-url', url, '--dir', dir]), runCli(['up', '--dir', dir], { env: { DATABASE_URL: url } })]) {
+      for (const run of [
+        runCli(['status', '--database-url', url, '--dir', dir]),
+        runCli(['up', '--dir', dir], { env: { DATABASE_URL: url } }),
+      ]) {
         const { code, stdout, stderr } = await run;
         expect(code).toBe(2);
         expect(stderr).toMatch(/^slipway: the connection string ".*:\*\*\*@db\.internal\/app" is not a URL/);
@@ -93,7 +114,9 @@ describe('a connection string meant as a URL but malformed', () => {
       for (const format of [['--json'], ['--log-format', 'json'], ['--log-format', 'pretty']]) {
         const run = await runCli(['status', '--tenants', file, '--dir', dir, ...format]);
         expect(run.code).toBe(1);
-        expect(run.stdout + run.stderr).toMatch(/tenants\.txt line 4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/);
+        expect(run.stdout + run.stderr).toMatch(
+          /tenants\.txt line 4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/,
+        );
         expect(run.stdout + run.stderr).toMatch(/"outcome":"pending"|2 pending: 001_create_notes, 002_index_notes/);
         expect(run.stdout + run.stderr).not.toContain(password);
       }
@@ -114,14 +137,33 @@ describe('a connection string meant as a URL but malformed', () => {
 describe('--tenants query:', () => {
   it('several statements are refused with exit 1 and the table the text would drop is kept', async () => {
     await db.admin.query('CREATE TABLE public.victim (id int)');
-    const run = await runCli(['up', '--tenants', `query:COMMIT; DROP TABLE public.victim; SELECT 'shop_1'`, '--database-url', db.url, '--dir', migrationsDir(FILES)]);
-    expect(run).toMatchObject({ code: 1, stderr: 'slipway: the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)\n' });
+    const run = await runCli([
+      'up',
+      '--tenants',
+      `query:COMMIT; DROP TABLE public.victim; SELECT 'shop_1'`,
+      '--database-url',
+      db.url,
+      '--dir',
+      migrationsDir(FILES),
+    ]);
+    expect(run).toMatchObject({
+      code: 1,
+      stderr: 'slipway: the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)\n',
+    });
     expect((await db.admin.query(`SELECT to_regclass('public.victim') IS NOT NULL AS kept`)).rows[0].kept).toBe(true);
     await db.admin.query('DROP TABLE public.victim');
   });
 
   it('SIGTERM cancels a running tenants query: exit 1, nothing left running on the server', async () => {
-    const { child, done } = startCli(['status', '--tenants', 'query:SELECT pg_sleep(1000)::text', '--database-url', db.url, '--dir', migrationsDir(FILES)]);
+    const { child, done } = startCli([
+      'status',
+      '--tenants',
+      'query:SELECT pg_sleep(1000)::text',
+      '--database-url',
+      db.url,
+      '--dir',
+      migrationsDir(FILES),
+    ]);
     await waitForSleep(true);
     child.kill('SIGTERM');
     const result = await done;
@@ -134,18 +176,38 @@ describe('--tenants query:', () => {
 describe('a fleet run stopped by SIGTERM', () => {
   it('cancels the running migration and reports, for each tenant, what it applied before', async () => {
     await db.admin.query('CREATE SCHEMA slow_1');
-    const dir = migrationsDir({ '001_create_notes.up.sql': FILES['001_create_notes.up.sql'], '002_slow.up.sql': 'SELECT pg_sleep(1000);\nCREATE TABLE slow (id int);' });
+    const dir = migrationsDir({
+      '001_create_notes.up.sql': FILES['001_create_notes.up.sql'],
+      '002_slow.up.sql': 'SELECT pg_sleep(1000);\nCREATE TABLE slow (id int);',
+    });
     // --no-batch: 001 commits on its own before 002 starts (an empty ledger would run them in one transaction).
-    const { child, done } = startCli(['up', '--no-batch', '--tenants', 'schema:slow\\_%', '--database-url', db.url, '--dir', dir, '--json']);
+    const { child, done } = startCli([
+      'up',
+      '--no-batch',
+      '--tenants',
+      'schema:slow\\_%',
+      '--database-url',
+      db.url,
+      '--dir',
+      dir,
+      '--json',
+    ]);
     await waitForSleep(true);
     child.kill('SIGTERM');
     const result = await done;
     expect(result.code).toBe(1);
     const out = lines(result.stdout);
-    expect(out[0]).toMatchObject({ tenant: 'slow_1', outcome: 'failed', executed: ['001_create_notes'], error: { message: expect.stringMatching(/^stopped during 002_slow \(up\)/) } });
+    expect(out[0]).toMatchObject({
+      tenant: 'slow_1',
+      outcome: 'failed',
+      executed: ['001_create_notes'],
+      error: { message: expect.stringMatching(/^stopped during 002_slow \(up\)/) },
+    });
     expect(out.at(-1)).toEqual({ summary: expect.objectContaining({ failed: 1, executed: 1 }) });
     await waitForSleep(false);
-    const { rows } = await db.admin.query(`SELECT array_agg(version) AS v, to_regclass('slow_1.slow') AS slow FROM slow_1.schema_migrations`);
+    const { rows } = await db.admin.query(
+      `SELECT array_agg(version) AS v, to_regclass('slow_1.slow') AS slow FROM slow_1.schema_migrations`,
+    );
     expect(rows[0]).toEqual({ v: ['001_create_notes'], slow: null });
     await db.admin.query('DROP SCHEMA slow_1 CASCADE');
   });
@@ -155,7 +217,9 @@ describe('a fleet run stopped by SIGTERM', () => {
     const dir = migrationsDir({ '001_create_notes.up.sql': FILES['001_create_notes.up.sql'], '002_fails.up.sql': 'SELECT 1/0;' });
     const run = await runCli(['up', '--tenants', 'schema:part\\_%', '--database-url', db.url, '--dir', dir, '--log-level', 'silent']);
     expect(run.code).toBe(1);
-    expect(run.stdout).toMatch(/^FAILED part_1: migration 002_fails \(up\) failed .*division by zero.* \(applied 1 before: 001_create_notes\)\n/);
+    expect(run.stdout).toMatch(
+      /^FAILED part_1: migration 002_fails \(up\) failed .*division by zero.* \(applied 1 before: 001_create_notes\)\n/,
+    );
     await db.admin.query('DROP SCHEMA part_1 CASCADE');
   });
 });
@@ -163,8 +227,10 @@ describe('a fleet run stopped by SIGTERM', () => {
 /** Waits until a session runs (or no longer runs) a query with pg_sleep(1000) in it. */
 async function waitForSleep(running: boolean): Promise<void> {
   for (;;) {
-    const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(1000)%' AND pid <> pg_backend_pid()`);
-    if ((rows[0].n > 0) === running) return;
+    const { rows } = await db.admin.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(1000)%' AND pid <> pg_backend_pid()`,
+    );
+    if (rows[0].n > 0 === running) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

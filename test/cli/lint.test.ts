@@ -43,8 +43,15 @@ describe('slipway lint without a database', () => {
     const report = JSON.parse(result.stdout);
     expect(report).toMatchObject({ errors: 1, warnings: 1, pgVersion: 13 });
     expect(report.findings.map((f: { rule: string }) => f.rule)).toEqual(['require-concurrent-index-creation', 'prefer-identity']);
-    expect(report.findings[0]).toMatchObject({ line: 2, column: 33, severity: 'error', fix: expect.stringMatching(/^CREATE INDEX CONCURRENTLY/) });
-    expect(report.ignored).toEqual([expect.objectContaining({ rule: 'ban-drop-column', line: 4, reason: 'nothing reads it since release 41' })]);
+    expect(report.findings[0]).toMatchObject({
+      line: 2,
+      column: 33,
+      severity: 'error',
+      fix: expect.stringMatching(/^CREATE INDEX CONCURRENTLY/),
+    });
+    expect(report.ignored).toEqual([
+      expect.objectContaining({ rule: 'ban-drop-column', line: 4, reason: 'nothing reads it since release 41' }),
+    ]);
   });
 
   it('--format github prints workflow annotations; warnings alone exit 0', async () => {
@@ -62,7 +69,10 @@ describe('slipway lint without a database', () => {
   it('--pg-version changes what is safe', async () => {
     const dir = migrationsDir({ '005.up.sql': "ALTER TABLE users ADD COLUMN plan text NOT NULL DEFAULT 'free';\n" });
     expect((await runCli(['lint', '--pg-version', '16', path.join(dir, '005.up.sql')])).code).toBe(0);
-    expect(await runCli(['lint', '--pg-version', '10', path.join(dir, '005.up.sql')])).toMatchObject({ code: 1, stdout: expect.stringContaining('adding-field-with-default') });
+    expect(await runCli(['lint', '--pg-version', '10', path.join(dir, '005.up.sql')])).toMatchObject({
+      code: 1,
+      stdout: expect.stringContaining('adding-field-with-default'),
+    });
   });
 
   it('bad input is one line naming file and line, exit 2, and nothing else', async () => {
@@ -104,12 +114,18 @@ describe('with a database', () => {
     // Now 001 is history: users exists, and the index would block its writes.
     const linted = await runCli(['lint', '--database-url', box.url, '--table', box.table, '--dir', dir, '--format', 'json']);
     expect(linted.code).toBe(1);
-    expect(JSON.parse(linted.stdout)).toMatchObject({ files: [path.join(dir, '002_index.up.sql')], errors: 1, pgVersion: expect.any(Number) });
+    expect(JSON.parse(linted.stdout)).toMatchObject({
+      files: [path.join(dir, '002_index.up.sql')],
+      errors: 1,
+      pgVersion: expect.any(Number),
+    });
 
     for (const command of [['up'], ['plan']]) {
       const refused = await runCli([...command, ...dbArgs(box, dir)]);
       expect(refused.code, command[0]).toBe(1);
-      expect(refused.stderr).toMatch(/slipway: refused to run: the pending migrations have 1 error-level lint finding: .*002_index\.up\.sql:2:33 require-concurrent-index-creation: .*nothing was run/);
+      expect(refused.stderr).toMatch(
+        /slipway: refused to run: the pending migrations have 1 error-level lint finding: .*002_index\.up\.sql:2:33 require-concurrent-index-creation: .*nothing was run/,
+      );
       expect(refused.stdout + refused.stderr).toContain('"rule":"require-concurrent-index-creation"');
     }
     const { rows } = await box.admin.query(`SELECT version FROM ${box.table} ORDER BY version`);
@@ -135,19 +151,35 @@ describe('lint over tenants, and silenced outside the files', () => {
   it('up --tenants and plan --tenants lint each tenant against its own catalog', async () => {
     const db = await freshDatabase();
     try {
-      await db.admin.query('CREATE SCHEMA lt_busy; CREATE SCHEMA lt_new; CREATE TABLE lt_busy.issues (id bigint PRIMARY KEY, title text); INSERT INTO lt_busy.issues VALUES (1, \'a\')');
-      const dir = migrationsDir({ '001_issues.up.sql': 'CREATE TABLE IF NOT EXISTS issues (id bigint PRIMARY KEY, title text);\nCREATE INDEX issues_title_idx ON issues (title);\n' });
+      await db.admin.query(
+        "CREATE SCHEMA lt_busy; CREATE SCHEMA lt_new; CREATE TABLE lt_busy.issues (id bigint PRIMARY KEY, title text); INSERT INTO lt_busy.issues VALUES (1, 'a')",
+      );
+      const dir = migrationsDir({
+        '001_issues.up.sql':
+          'CREATE TABLE IF NOT EXISTS issues (id bigint PRIMARY KEY, title text);\nCREATE INDEX issues_title_idx ON issues (title);\n',
+      });
       const args = ['--tenants', 'schema:lt\\_%', '--database-url', db.url, '--dir', dir, '--json'];
-      const tenants = (stdout: string) => stdout.split('\n').filter((l) => l.startsWith('{"tenant"')).map((l) => JSON.parse(l)).sort((a, b) => a.tenant.localeCompare(b.tenant));
+      const tenants = (stdout: string) =>
+        stdout
+          .split('\n')
+          .filter((l) => l.startsWith('{"tenant"'))
+          .map((l) => JSON.parse(l))
+          .sort((a, b) => a.tenant.localeCompare(b.tenant));
 
       const plan = await runCli(['plan', ...args]);
       expect(plan.code).toBe(1);
-      expect(tenants(plan.stdout).map((t) => [t.tenant, t.outcome, t.error?.code ?? null])).toEqual([['lt_busy', 'failed', 'LINT'], ['lt_new', 'pending', null]]);
+      expect(tenants(plan.stdout).map((t) => [t.tenant, t.outcome, t.error?.code ?? null])).toEqual([
+        ['lt_busy', 'failed', 'LINT'],
+        ['lt_new', 'pending', null],
+      ]);
 
       const up = await runCli(['up', ...args]);
       expect(up.code).toBe(1);
       const results = tenants(up.stdout);
-      expect(results.map((t) => [t.tenant, t.outcome])).toEqual([['lt_busy', 'failed'], ['lt_new', 'changed']]);
+      expect(results.map((t) => [t.tenant, t.outcome])).toEqual([
+        ['lt_busy', 'failed'],
+        ['lt_new', 'changed'],
+      ]);
       expect(results[0].error.message).toMatch(/require-concurrent-index-creation: CREATE INDEX issues_title_idx on existing table issues/);
       const indexes = await db.admin.query(`SELECT schemaname FROM pg_indexes WHERE indexname = 'issues_title_idx' ORDER BY 1`);
       expect(indexes.rows.map((r) => r.schemaname)).toEqual(['lt_new']);
@@ -171,9 +203,18 @@ describe('lint over tenants, and silenced outside the files', () => {
     const written = await runCli([...lintArgs, '--write-baseline', '--lint-config', config]);
     expect(written).toMatchObject({ code: 0, stdout: `1 finding recorded in ${config}: only new ones fail from now on\n` });
     const entries = JSON.parse(readFileSync(config, 'utf8')).ignore;
-    expect(entries).toEqual([expect.objectContaining({ file: '002_index.up.sql', rule: 'require-concurrent-index-creation', statement: expect.stringMatching(/^[0-9a-f]{16}$/) })]);
+    expect(entries).toEqual([
+      expect.objectContaining({
+        file: '002_index.up.sql',
+        rule: 'require-concurrent-index-creation',
+        statement: expect.stringMatching(/^[0-9a-f]{16}$/),
+      }),
+    ]);
 
-    expect(await runCli([...lintArgs, '--lint-config', config])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^no findings, 1 ignored in 1 file/) });
+    expect(await runCli([...lintArgs, '--lint-config', config])).toMatchObject({
+      code: 0,
+      stdout: expect.stringMatching(/^no findings, 1 ignored in 1 file/),
+    });
     // Without --lint-config, slipway-lint.json in the current folder is read; elsewhere, up refuses.
     expect((await runCli(['plan', ...dbArgs(box, dir)])).code).toBe(1);
     expect((await runCli(['plan', ...dbArgs(box, dir)], { cwd })).code).toBe(0);

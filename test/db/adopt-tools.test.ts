@@ -49,7 +49,9 @@ describe("Prisma's _prisma_migrations", () => {
   it('adopt records the finished migrations, then up runs exactly the other half', async () => {
     db = await freshDatabase();
     const migrations = history(PRISMA_VERSIONS);
-    await db.admin.query(`${PRISMA_TABLE}; ${prismaRow(1, PRISMA_VERSIONS[0]!, migrations[0]!.up)}; ${prismaRow(2, PRISMA_VERSIONS[1]!, migrations[1]!.up)}; ${APPLIED_SCHEMA}`);
+    await db.admin.query(
+      `${PRISMA_TABLE}; ${prismaRow(1, PRISMA_VERSIONS[0]!, migrations[0]!.up)}; ${prismaRow(2, PRISMA_VERSIONS[1]!, migrations[1]!.up)}; ${APPLIED_SCHEMA}`,
+    );
     await expect(migrate({ databaseUrl: db.url, migrations, direction: 'up', logger: silentLogger })).rejects.toThrow(
       /^prisma's table public\._prisma_migrations says 2 migrations are applied \(20240101120000_init to 20240215093000_posts\), and slipway has no ledger/,
     );
@@ -62,9 +64,13 @@ describe("Prisma's _prisma_migrations", () => {
   it('a failed migration is refused with the Prisma command that settles it; nothing changes', async () => {
     db = await freshDatabase();
     const migrations = history(PRISMA_VERSIONS);
-    await db.admin.query(`${PRISMA_TABLE}; ${prismaRow(1, PRISMA_VERSIONS[0]!, migrations[0]!.up)}; ${prismaRow(2, PRISMA_VERSIONS[1]!, migrations[1]!.up, 'failed')}`);
+    await db.admin.query(
+      `${PRISMA_TABLE}; ${prismaRow(1, PRISMA_VERSIONS[0]!, migrations[0]!.up)}; ${prismaRow(2, PRISMA_VERSIONS[1]!, migrations[1]!.up, 'failed')}`,
+    );
     const error = await rejection(adopt({ databaseUrl: db.url, migrations, logger: silentLogger }), IntegrityError);
-    expect(error.message).toMatch(/records 20240215093000_posts as started and never finished \(failed\): check its effects, then `prisma migrate resolve --applied 20240215093000_posts`/);
+    expect(error.message).toMatch(
+      /records 20240215093000_posts as started and never finished \(failed\): check its effects, then `prisma migrate resolve --applied 20240215093000_posts`/,
+    );
     expect((await db.admin.query(`SELECT to_regclass('public.schema_migrations') AS t`)).rows).toEqual([{ t: null }]);
   });
 
@@ -94,14 +100,16 @@ describe("Drizzle's drizzle.__drizzle_migrations", () => {
 });
 
 describe("the Supabase CLI's supabase_migrations.schema_migrations", () => {
-  it('is never taken for slipway\'s ledger: up refuses; adopt keeps it where it is and slipway\'s ledger goes to public', async () => {
+  it("is never taken for slipway's ledger: up refuses; adopt keeps it where it is and slipway's ledger goes to public", async () => {
     db = await freshDatabase();
     const migrations = history(['20240101120000_init', '20240215093000_posts', '20240302081500_tags', '20240401000000_likes']);
     await db.admin.query(`CREATE SCHEMA supabase_migrations;
       CREATE TABLE supabase_migrations.schema_migrations (version text NOT NULL PRIMARY KEY, statements text[], name text);
       INSERT INTO supabase_migrations.schema_migrations VALUES ('20240101120000', ARRAY['CREATE TABLE users (id int)'], 'init'), ('20240215093000', ARRAY['CREATE TABLE posts (id int)'], 'posts');
       ${APPLIED_SCHEMA}`);
-    await expect(migrate({ databaseUrl: db.url, migrations, direction: 'up', logger: silentLogger })).rejects.toThrow(/^supabase's table supabase_migrations\.schema_migrations says 2 migrations are applied/);
+    await expect(migrate({ databaseUrl: db.url, migrations, direction: 'up', logger: silentLogger })).rejects.toThrow(
+      /^supabase's table supabase_migrations\.schema_migrations says 2 migrations are applied/,
+    );
     const { adopted, ran, ledger } = await adoptThenUp(migrations);
     expect([adopted.keptAs, adopted.table]).toEqual(['supabase_migrations.schema_migrations', '"public"."schema_migrations"']);
     expect(ran).toEqual(['20240302081500_tags', '20240401000000_likes']);
@@ -130,19 +138,28 @@ describe('a Supabase folder with its ledger', () => {
 describe('refusals that never lead to running migrations again', () => {
   it("golang-migrate's version with no file is a high-water mark: the advice is the folder, never deleting the row", async () => {
     db = await freshDatabase();
-    await db.admin.query(`CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null); INSERT INTO schema_migrations VALUES (5, false); ${APPLIED_SCHEMA}`);
-    const dir = migrationsDir({ '000001_users.up.sql': 'CREATE TABLE users (id int);\n', '000002_posts.up.sql': 'CREATE TABLE posts (id int);\n' });
+    await db.admin.query(
+      `CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null); INSERT INTO schema_migrations VALUES (5, false); ${APPLIED_SCHEMA}`,
+    );
+    const dir = migrationsDir({
+      '000001_users.up.sql': 'CREATE TABLE users (id int);\n',
+      '000002_posts.up.sql': 'CREATE TABLE posts (id int);\n',
+    });
     const error = await rejection(adopt({ databaseUrl: db.url, dir, logger: silentLogger }), IntegrityError);
-    expect(error.message).toMatch(/says every migration up to version 5 is applied, but no file in .* has that number: point --dir at the folder golang-migrate ran/);
+    expect(error.message).toMatch(
+      /says every migration up to version 5 is applied, but no file in .* has that number: point --dir at the folder golang-migrate ran/,
+    );
     expect(error.message).not.toMatch(/delete/);
   });
 
-  it("an empty ledger of another tool on a database with tables is refused, naming them", async () => {
+  it('an empty ledger of another tool on a database with tables is refused, naming them', async () => {
     db = await freshDatabase();
     await db.admin.query(`create table if not exists public.schema_migrations (version varchar(128) primary key); ${APPLIED_SCHEMA}`);
     const dir = migrationsDir({ '20240101120000_users.up.sql': 'CREATE TABLE users (id int);\n' });
     const error = await rejection(adopt({ databaseUrl: db.url, dir, logger: silentLogger }), IntegrityError);
     expect(error.kind).toBe('foreign-empty');
-    expect(error.message).toMatch(/^dbmate's table public\.schema_migrations says no migration is applied, yet the database has 2 table\(s\) \(public\.posts, public\.users\): adopting it would run every migration again/);
+    expect(error.message).toMatch(
+      /^dbmate's table public\.schema_migrations says no migration is applied, yet the database has 2 table\(s\) \(public\.posts, public\.users\): adopting it would run every migration again/,
+    );
   });
 });

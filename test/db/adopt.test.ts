@@ -105,7 +105,8 @@ const FIXTURES: readonly Fixture[] = [
     files: files('1700000000000', '1700000100000', '1700000200000'),
     table: 'public.pgmigrations',
     rows: 'SELECT name AS entry, run_on::text FROM %s ORDER BY id',
-    refusal: "node-pg-migrate's table public.pgmigrations says 2 migrations are applied (1700000000000_create-users to 1700000100000_create-posts)",
+    refusal:
+      "node-pg-migrate's table public.pgmigrations says 2 migrations are applied (1700000000000_create-users to 1700000100000_create-posts)",
     applied: ['1700000000000_create_users', '1700000100000_create_posts'],
     pending: '1700000200000_create_tags',
     keptAs: 'public.pgmigrations',
@@ -170,12 +171,17 @@ async function snapshot(client: pg.Client): Promise<unknown> {
   );
   const contents: Record<string, unknown> = {};
   for (const r of rows.filter((r) => r.kind === 'r')) {
-    contents[`${r.schema}.${r.name}`] = (await client.query(`SELECT to_jsonb(t)::text AS row FROM "${r.schema}"."${r.name}" AS t ORDER BY 1`)).rows.map((x) => x.row);
+    contents[`${r.schema}.${r.name}`] = (
+      await client.query(`SELECT to_jsonb(t)::text AS row FROM "${r.schema}"."${r.name}" AS t ORDER BY 1`)
+    ).rows.map((x) => x.row);
   }
   return { relations: rows, contents };
 }
 
-async function slipwayRows(client: pg.Client, table = 'public.schema_migrations'): Promise<Array<{ version: string; state: string; checksum_ok: boolean }>> {
+async function slipwayRows(
+  client: pg.Client,
+  table = 'public.schema_migrations',
+): Promise<Array<{ version: string; state: string; checksum_ok: boolean }>> {
   const { rows } = await client.query(`SELECT version, state, checksum ~ '^[0-9a-f]{64}$' AS checksum_ok FROM ${table} ORDER BY version`);
   return rows;
 }
@@ -226,18 +232,29 @@ describe.each(FIXTURES)("$tool's ledger", (fixture) => {
     const adopted = await cli(['adopt', '--json'], dir);
     expect(adopted.code).toBe(0);
     const document = JSON.parse(adopted.stdout);
-    expect(document).toMatchObject({ tool: fixture.tool, foreignTable: fixture.table, keptAs: fixture.keptAs, table: '"public"."schema_migrations"', dryRun: false });
+    expect(document).toMatchObject({
+      tool: fixture.tool,
+      foreignTable: fixture.table,
+      keptAs: fixture.keptAs,
+      table: '"public"."schema_migrations"',
+      dryRun: false,
+    });
     expect(await slipwayRows(db.admin)).toEqual(fixture.applied.map((version) => ({ version, state: 'applied', checksum_ok: true })));
     // The old tool's rows, untouched, where it can be pointed back at them.
     expect((await db.admin.query(fixture.rows.replace('%s', fixture.keptAs))).rows).toEqual(oldRows);
     // Renamed aside with its primary key's index, so slipway's table gets the plain name.
-    const indexes = await db.admin.query(`SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass`, [fixture.keptAs]);
+    const indexes = await db.admin.query(
+      `SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1::regclass`,
+      [fixture.keptAs],
+    );
     expect(indexes.rows.map((r) => r.relname)).toEqual([`${fixture.keptAs.split('.')[1]}_pkey`]);
 
     const up = await cli(['up', '--json'], dir);
     expect(up.code).toBe(0);
     expect(JSON.parse(up.stdout).executed.map((s: { version: string }) => s.version)).toEqual([fixture.pending]);
-    expect(await slipwayRows(db.admin)).toEqual([...fixture.applied, fixture.pending].map((version) => ({ version, state: 'applied', checksum_ok: true })));
+    expect(await slipwayRows(db.admin)).toEqual(
+      [...fixture.applied, fixture.pending].map((version) => ({ version, state: 'applied', checksum_ok: true })),
+    );
     expect((await db.admin.query(`SELECT to_regclass('public.tags') IS NOT NULL AS created`)).rows[0].created).toBe(true);
   });
 });
@@ -259,7 +276,7 @@ describe('never on top of a foreign ledger', () => {
     expect(await snapshot(db.admin)).toEqual(before);
   });
 
-  it('after adopting, a run with nothing pending sends no query about other tools\' tables', async () => {
+  it("after adopting, a run with nothing pending sends no query about other tools' tables", async () => {
     db = await freshDatabase();
     const nodePg = FIXTURES[2]!;
     await db.admin.query(nodePg.setup);
@@ -289,8 +306,14 @@ describe('never on top of a foreign ledger', () => {
 describe('adopt refuses', () => {
   it('a dirty golang-migrate ledger, naming the version and what to check, and changes nothing', async () => {
     db = await freshDatabase();
-    await db.admin.query(`CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null); INSERT INTO schema_migrations VALUES (62, true)`);
-    const dir = migrationsDir({ '61_add_index.up.sql': 'SELECT 1;\n', '62_backfill_emails.up.sql': 'SELECT 1;\n', '63_add_tags.up.sql': 'SELECT 1;\n' });
+    await db.admin.query(
+      `CREATE TABLE schema_migrations (version bigint not null primary key, dirty boolean not null); INSERT INTO schema_migrations VALUES (62, true)`,
+    );
+    const dir = migrationsDir({
+      '61_add_index.up.sql': 'SELECT 1;\n',
+      '62_backfill_emails.up.sql': 'SELECT 1;\n',
+      '63_add_tags.up.sql': 'SELECT 1;\n',
+    });
     const before = await snapshot(db.admin);
 
     for (const args of [['adopt'], ['adopt', '--dry-run']]) {
@@ -304,7 +327,9 @@ describe('adopt refuses', () => {
     const error = await rejection(adopt({ databaseUrl: db.url, dir, logger: silentLogger }), IntegrityError);
     expect([error.kind, error.version]).toEqual(['foreign-dirty', '62']);
     // up names the same state in its refusal.
-    expect((await cli(['up'], dir)).stderr).toMatch(/^slipway: golang-migrate's table public\.schema_migrations says version 62 is applied \(dirty\), and slipway has no ledger/);
+    expect((await cli(['up'], dir)).stderr).toMatch(
+      /^slipway: golang-migrate's table public\.schema_migrations says version 62 is applied \(dirty\), and slipway has no ledger/,
+    );
     expect(await snapshot(db.admin)).toEqual(before);
   });
 
@@ -342,12 +367,14 @@ describe('adopt refuses', () => {
     expect(await snapshot(db.admin)).toEqual(before);
   });
 
-  it('a database with no other tool\'s ledger', async () => {
+  it("a database with no other tool's ledger", async () => {
     db = await freshDatabase();
     const dir = migrationsDir(FIXTURES[0]!.files);
     const result = await cli(['adopt', '--dry-run'], dir);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/^slipway: no other tool's ledger in this database: adopt looks for the tables of golang-migrate, dbmate, .*Prisma, Drizzle and the Supabase CLI.*use slipway up\n$/);
+    expect(result.stderr).toMatch(
+      /^slipway: no other tool's ledger in this database: adopt looks for the tables of golang-migrate, dbmate, .*Prisma, Drizzle and the Supabase CLI.*use slipway up\n$/,
+    );
     expect((await db.admin.query(`SELECT to_regclass('public.schema_migrations') AS t`)).rows[0].t).toBeNull();
   });
 });

@@ -11,7 +11,15 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction: 'up',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 
 /** `n` migrations from `first`, each recording its transaction; the first creates the table. */
@@ -67,7 +75,9 @@ describe('batches on an empty ledger', () => {
     box = await sandbox();
     const error = await up(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MigrationFailedError);
-    expect((error as Error).message).toMatch(/^migration 004_m004 \(up\) failed at line 2 in .*004_m004\.up\.sql: column "no_such_column" does not exist/);
+    expect((error as Error).message).toMatch(
+      /^migration 004_m004 \(up\) failed at line 2 in .*004_m004\.up\.sql: column "no_such_column" does not exist/,
+    );
     expect((error as Error).message).toBe((unbatched as Error).message);
     expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
     // Run one by one after the rollback: one transaction each, nothing of 004 or 005.
@@ -77,7 +87,8 @@ describe('batches on an empty ledger', () => {
 
   it('never succeeds where the files one by one fail: a deferred constraint is checked at the end of its file', async () => {
     const dir = migrationsDir({
-      '001_orphan.up.sql': 'CREATE TABLE parent (id int PRIMARY KEY);\nCREATE TABLE child (parent int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO child VALUES (1);',
+      '001_orphan.up.sql':
+        'CREATE TABLE parent (id int PRIMARY KEY);\nCREATE TABLE child (parent int REFERENCES parent DEFERRABLE INITIALLY DEFERRED);\nINSERT INTO child VALUES (1);',
       '002_parent.up.sql': 'INSERT INTO parent VALUES (1);',
     });
     box = await sandbox();
@@ -106,13 +117,16 @@ describe('lock timeouts in a batch', () => {
   it('a batch that times out on a lock is rolled back; its files then run one by one and are retried until they get it', async () => {
     box = await sandbox();
     await box.admin.query('CREATE TABLE busy (id int)');
-    const dir = migrationsDir(recording(1, 3, { '002_m002.up.sql': "ALTER TABLE busy ADD COLUMN note text;\nINSERT INTO seen VALUES ('002', txid_current());" }));
+    const dir = migrationsDir(
+      recording(1, 3, { '002_m002.up.sql': "ALTER TABLE busy ADD COLUMN note text;\nINSERT INTO seen VALUES ('002', txid_current());" }),
+    );
     const holder = await box.connect();
     await holder.query('BEGIN; LOCK TABLE busy IN ACCESS SHARE MODE');
     const { logger, lines } = captureLogger();
     const running = up(dir, { logger, lockTimeout: 200, lockRetries: 8 });
     // Released once a retry was announced: the run must then get the lock and finish.
-    for (let i = 0; i < 600 && !lines.some((l) => /could not get a lock within lock_timeout/.test(String(l.msg))); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 600 && !lines.some((l) => /could not get a lock within lock_timeout/.test(String(l.msg))); i++)
+      await new Promise((r) => setTimeout(r, 25));
     await holder.query('COMMIT');
     const result = await running;
     expect(result.executed.map((s) => s.version)).toEqual(['001_m001', '002_m002', '003_m003']);
@@ -120,7 +134,14 @@ describe('lock timeouts in a batch', () => {
     expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
     // After the rollback the batch's files ran one by one, each in its own transaction.
     expect(await transactions()).toBe(3);
-    expect((await box.admin.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'busy' ORDER BY 1`, [box.schema])).rows.map((r) => r.column_name)).toEqual(['id', 'note']);
+    expect(
+      (
+        await box.admin.query(
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'busy' ORDER BY 1`,
+          [box.schema],
+        )
+      ).rows.map((r) => r.column_name),
+    ).toEqual(['id', 'note']);
   });
 });
 
@@ -136,14 +157,18 @@ describe('stopping a batch', () => {
     const running = up(dir, { signal: controller.signal }).catch((e: unknown) => e);
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline) {
-      const { rows } = await box.admin.query(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()`);
+      const { rows } = await box.admin.query(
+        `SELECT 1 FROM pg_stat_activity WHERE query LIKE '%pg_sleep(60)%' AND pid <> pg_backend_pid()`,
+      );
       if (rows.length > 0) break;
       await new Promise((r) => setTimeout(r, 25));
     }
     controller.abort();
     const error = await running;
     expect(error).toBeInstanceOf(AbortedError);
-    expect((error as Error).message).toMatch(/^stopped during 002_slow \(up\), which ran in one transaction with 001_users to 003_tags .*none of them is applied; 0 migration\(s\) ran before it$/);
+    expect((error as Error).message).toMatch(
+      /^stopped during 002_slow \(up\), which ran in one transaction with 001_users to 003_tags .*none of them is applied; 0 migration\(s\) ran before it$/,
+    );
     expect((await box.admin.query(`SELECT count(*)::int AS n FROM ${box.table}`)).rows[0].n).toBe(0);
     expect((await box.admin.query(`SELECT to_regclass('users') AS t`)).rows[0].t).toBeNull();
   });

@@ -21,10 +21,14 @@ const FILES = {
 
 /** The caller's connection after a run: gone, or usable without the lock and with its settings. */
 async function expectClean(client: pg.ClientBase, backendPid: number): Promise<'closed' | 'clean'> {
-  const state = await client.query<{ lock_timeout: string; search_path: string }>(`SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path`).then(
-    (r) => r.rows[0]!,
-    () => null,
-  );
+  const state = await client
+    .query<{ lock_timeout: string; search_path: string }>(
+      `SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('search_path') AS search_path`,
+    )
+    .then(
+      (r) => r.rows[0]!,
+      () => null,
+    );
   const { rows } = await box.admin.query(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND pid = $1`, [backendPid]);
   if (state === null) {
     // Closed: its session is gone, and the lock with it.
@@ -71,7 +75,9 @@ describe('a run stopped through its signal', () => {
       await box.admin.query(`DROP TABLE IF EXISTS items; DROP TABLE IF EXISTS ${box.table}`);
       const controller = new AbortController();
       setTimeout(() => controller.abort(), delay);
-      await migrate(options(migrationsDir(FILES), { pool, signal: controller.signal })).catch((error: unknown) => expect(error).toBeInstanceOf(AbortedError));
+      await migrate(options(migrationsDir(FILES), { pool, signal: controller.signal })).catch((error: unknown) =>
+        expect(error).toBeInstanceOf(AbortedError),
+      );
       const client = await pool.connect();
       try {
         const pid = (await client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;

@@ -50,17 +50,24 @@ describe('connection errors say what failed and what to do, in one line, with no
 
   it('unknown host: names it', async () => {
     const error = await connectionFailure('postgres://app:Sup3rSecret@no-such-host.invalid:5432/app', 'unknown-host', 'Sup3rSecret');
-    expect(error.message).toBe('cannot connect to PostgreSQL: unknown host "no-such-host.invalid" (no DNS entry): check the host name in the connection string');
+    expect(error.message).toBe(
+      'cannot connect to PostgreSQL: unknown host "no-such-host.invalid" (no DNS entry): check the host name in the connection string',
+    );
   });
 
   it('authentication failed: names the user, fails at once even with connectWait', async () => {
     const wrong = withPath(databaseUrl(), (u) => (u.password = 'Wr0ngSecret'));
     const user = decodeURIComponent(new URL(wrong).username);
     const started = Date.now();
-    const error = await rejection(migrate({ databaseUrl: wrong, migrations: ONE, direction: 'up', connectWait: 30_000, logger: silentLogger }), ConnectionError);
+    const error = await rejection(
+      migrate({ databaseUrl: wrong, migrations: ONE, direction: 'up', connectWait: 30_000, logger: silentLogger }),
+      ConnectionError,
+    );
     expect(Date.now() - started).toBeLessThan(5000);
     expect(error.problem).toBe('authentication');
-    expect(error.message).toMatch(new RegExp(`^password authentication failed for user "${user}" at 127\\.0\\.0\\.1:\\d+: check the user name and password`));
+    expect(error.message).toMatch(
+      new RegExp(`^password authentication failed for user "${user}" at 127\\.0\\.0\\.1:\\d+: check the user name and password`),
+    );
     expect(error.message).not.toContain('Wr0ngSecret');
     expect(error.message).not.toContain(new URL(databaseUrl()).password);
   });
@@ -68,7 +75,9 @@ describe('connection errors say what failed and what to do, in one line, with no
   it('no such database: names it and says how to create it', async () => {
     const url = withPath(databaseUrl(), (u) => (u.pathname = '/no_such_db_here'));
     const error = await connectionFailure(url, 'no-database', decodeURIComponent(new URL(url).password));
-    expect(error.message).toMatch(/^database "no_such_db_here" does not exist on the server at 127\.0\.0\.1:\d+: create it \(createdb -h 127\.0\.0\.1 -p \d+ -U \w+ no_such_db_here, or CREATE DATABASE "no_such_db_here"\)/);
+    expect(error.message).toMatch(
+      /^database "no_such_db_here" does not exist on the server at 127\.0\.0\.1:\d+: create it \(createdb -h 127\.0\.0\.1 -p \d+ -U \w+ no_such_db_here, or CREATE DATABASE "no_such_db_here"\)/,
+    );
   });
 
   it('TLS/SSL: ssl=true against a server without SSL', async () => {
@@ -81,7 +90,10 @@ describe('connection errors say what failed and what to do, in one line, with no
     const pool = new pg.Pool({ connectionString: 'postgres://app:Sup3rSecret@127.0.0.1:1/app' });
     try {
       const error = await rejection(status({ pool, migrations: ONE, logger: silentLogger }), ConnectionError);
-      expect(error).toMatchObject({ problem: 'refused', message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/) });
+      expect(error).toMatchObject({
+        problem: 'refused',
+        message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/),
+      });
     } finally {
       await pool.end();
     }
@@ -90,11 +102,26 @@ describe('connection errors say what failed and what to do, in one line, with no
   it('a keyword=value string is refused before any connection, never retried, with the URL to give instead', async () => {
     const started = Date.now();
     for (const run of [
-      () => migrate({ databaseUrl: "host=db.internal port=6543 dbname=app user=deploy password='Sup3r Secret' sslmode=require", migrations: ONE, direction: 'up', connectWait: 30_000, logger: silentLogger }),
-      () => seed({ databaseUrl: 'host=db.internal dbname=app user=deploy password=Sup3rSecret', dir: '/nonexistent', connectWait: 30_000, logger: silentLogger }),
+      () =>
+        migrate({
+          databaseUrl: "host=db.internal port=6543 dbname=app user=deploy password='Sup3r Secret' sslmode=require",
+          migrations: ONE,
+          direction: 'up',
+          connectWait: 30_000,
+          logger: silentLogger,
+        }),
+      () =>
+        seed({
+          databaseUrl: 'host=db.internal dbname=app user=deploy password=Sup3rSecret',
+          dir: '/nonexistent',
+          connectWait: 30_000,
+          logger: silentLogger,
+        }),
     ]) {
       const error = await rejection(run(), UsageError);
-      expect(error.message).toMatch(/^the connection string is in keyword=value form, which slipway does not read: give it as a URL, postgres:\/\/deploy:\*\*\*@db\.internal(:6543)?\/app/);
+      expect(error.message).toMatch(
+        /^the connection string is in keyword=value form, which slipway does not read: give it as a URL, postgres:\/\/deploy:\*\*\*@db\.internal(:6543)?\/app/,
+      );
       expect(error.message).not.toMatch(/Sup3r/);
     }
     expect(Date.now() - started).toBeLessThan(2000);
@@ -123,7 +150,9 @@ describe('what the library owes every caller', () => {
       const error = await rejection(migrate({ databaseUrl: url, migrations: ONE, direction: 'up', logger: silentLogger }), DatabaseError);
       expect(error).toMatchObject({ code: 'DATABASE', sqlState: '42501' });
       expect(error.cause).toBeInstanceOf(pg.DatabaseError);
-      expect(error.message).toMatch(/^the database at 127\.0\.0\.1:\d+ refused a statement slipway sent: permission denied for schema public.*\(SQLSTATE 42501\)$/);
+      expect(error.message).toMatch(
+        /^the database at 127\.0\.0\.1:\d+ refused a statement slipway sent: permission denied for schema public.*\(SQLSTATE 42501\)$/,
+      );
       expect(error.message).not.toContain('R0lePassword');
     } finally {
       await fresh.drop();
@@ -141,22 +170,46 @@ describe('a role that may read the bookkeeping table but not write it', () => {
     const sandboxed = box;
     const role = `slipway_reader_${sandboxed.schema}`;
     const first = { version: '001_create_a', up: 'CREATE TABLE a (id int);' };
-    await migrate({ databaseUrl: sandboxed.url, migrations: [first], table: sandboxed.table, lockKey: sandboxed.lockKey, direction: 'up', logger: silentLogger });
-    await sandboxed.admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'R0lePassword'; GRANT USAGE, CREATE ON SCHEMA ${sandboxed.schema} TO ${role}; GRANT SELECT ON ${sandboxed.table} TO ${role}`);
+    await migrate({
+      databaseUrl: sandboxed.url,
+      migrations: [first],
+      table: sandboxed.table,
+      lockKey: sandboxed.lockKey,
+      direction: 'up',
+      logger: silentLogger,
+    });
+    await sandboxed.admin.query(
+      `CREATE ROLE ${role} LOGIN PASSWORD 'R0lePassword'; GRANT USAGE, CREATE ON SCHEMA ${sandboxed.schema} TO ${role}; GRANT SELECT ON ${sandboxed.table} TO ${role}`,
+    );
     try {
       const url = new URL(sandboxed.url);
       url.username = role;
       url.password = 'R0lePassword';
       const asRole = (second: { version: string; up: string }) =>
-        rejection(migrate({ databaseUrl: url.toString(), migrations: [first, second], table: sandboxed.table, lockKey: sandboxed.lockKey, direction: 'up', logger: silentLogger }), DatabaseError);
+        rejection(
+          migrate({
+            databaseUrl: url.toString(),
+            migrations: [first, second],
+            table: sandboxed.table,
+            lockKey: sandboxed.lockKey,
+            direction: 'up',
+            logger: silentLogger,
+          }),
+          DatabaseError,
+        );
       const advice = `role ${role} cannot write the bookkeeping table "${sandboxed.schema}"."schema_migrations" (permission denied): run GRANT INSERT, UPDATE, DELETE ON "${sandboxed.schema}"."schema_migrations" TO "${role}", or run slipway as the table's owner`;
 
       const inTransaction = await asRole({ version: '002_create_b', up: 'CREATE TABLE b (id int);' });
-      expect(inTransaction).toMatchObject({ sqlState: '42501', message: `${advice}; 002_create_b (up) was not recorded: it was rolled back, nothing changed` });
+      expect(inTransaction).toMatchObject({
+        sqlState: '42501',
+        message: `${advice}; 002_create_b (up) was not recorded: it was rolled back, nothing changed`,
+      });
       const outside = await asRole({ version: '002_index_a', up: 'CREATE INDEX CONCURRENTLY a_id ON a (id);' });
       expect(outside).toMatchObject({ sqlState: '42501', message: `${advice}; 002_index_a (up) was not recorded: nothing of it ran` });
 
-      const { rows } = await sandboxed.admin.query(`SELECT to_regclass('b') AS b, to_regclass('a_id') AS a_id, (SELECT array_agg(version) FROM ${sandboxed.table}) AS versions`);
+      const { rows } = await sandboxed.admin.query(
+        `SELECT to_regclass('b') AS b, to_regclass('a_id') AS a_id, (SELECT array_agg(version) FROM ${sandboxed.table}) AS versions`,
+      );
       expect(rows).toEqual([{ b: null, a_id: null, versions: ['001_create_a'] }]);
     } finally {
       await sandboxed.admin.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);

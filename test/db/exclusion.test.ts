@@ -4,7 +4,18 @@
  * revert finished as the step asked for, and a pooler that refuses the check's second connection.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ConflictError, DEFAULT_LOCK_KEY, IntegrityError, lockHolder, migrate, preview, resolve, SessionError, status, type MigrateOptions } from '../../src/index.js';
+import {
+  ConflictError,
+  DEFAULT_LOCK_KEY,
+  IntegrityError,
+  lockHolder,
+  migrate,
+  preview,
+  resolve,
+  SessionError,
+  status,
+  type MigrateOptions,
+} from '../../src/index.js';
 import { freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 import { startPgbouncer, type Pooler } from '../support/pgbouncer.js';
@@ -20,7 +31,15 @@ afterEach(async () => {
 });
 
 function run(direction: 'up' | 'down', dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box!.url, dir, direction, table: box!.table, lockKey: box!.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box!.url,
+    dir,
+    direction,
+    table: box!.table,
+    lockKey: box!.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 async function ledger(): Promise<Array<{ version: string; state: string }>> {
   return (await box!.admin.query(`SELECT version, state FROM ${box!.table} ORDER BY version`)).rows;
@@ -28,7 +47,8 @@ async function ledger(): Promise<Array<{ version: string; state: string }>> {
 
 /** A gate the migrations below pass only when it is open: lets a test stop a run where it wants. */
 const GATED = {
-  '001_create_events.up.sql': 'CREATE TABLE gate (open boolean NOT NULL);\nINSERT INTO gate VALUES (false);\nCREATE TABLE events (note text);\n',
+  '001_create_events.up.sql':
+    'CREATE TABLE gate (open boolean NOT NULL);\nINSERT INTO gate VALUES (false);\nCREATE TABLE events (note text);\n',
   '001_create_events.down.sql': 'DROP TABLE events;\nDROP TABLE gate;\n',
   '002_index.up.sql': 'CREATE INDEX CONCURRENTLY events_note_idx ON events (note);\n',
   '002_index.down.sql': 'DROP INDEX CONCURRENTLY events_note_idx;\nSELECT 1 / (CASE WHEN open THEN 1 ELSE 0 END) FROM gate;\n',
@@ -47,7 +67,9 @@ describe('down after an interrupted revert', () => {
     await box.admin.query('UPDATE gate SET open = true');
 
     const planned = await preview({ databaseUrl: box.url, dir, direction: 'down', table: box.table, logger: silentLogger });
-    expect(planned.steps).toEqual([{ version: '002_index', direction: 'down', transactional: false, phase: 'regular', resumed: true, sql: GATED['002_index.down.sql'] }]);
+    expect(planned.steps).toEqual([
+      { version: '002_index', direction: 'down', transactional: false, phase: 'regular', resumed: true, sql: GATED['002_index.down.sql'] },
+    ]);
     const result = await run('down', dir);
     expect(result.executed.map((s) => [s.version, s.direction])).toEqual([['002_index', 'down']]);
     expect(await ledger()).toEqual([{ version: '001_create_events', state: 'applied' }]);
@@ -74,7 +96,9 @@ async function runHeldInside(dir: string, lockKey: bigint) {
   const running = run('up', dir, { lockKey, lockTimeout: 0 });
   running.catch(() => {});
   for (let i = 0; ; i++) {
-    const { rows } = await box!.admin.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`);
+    const { rows } = await box!.admin.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%INSERT INTO events%'`,
+    );
     if (rows[0]!.n > 0) break;
     if (i > 500) throw new Error('the run never reached its migration');
     await new Promise((r) => setTimeout(r, 20));
@@ -114,7 +138,9 @@ describe('while a run with another lock key is at work', () => {
     await held.release();
     await held.running;
     await expect(resolving).rejects.toThrow(ConflictError);
-    await expect(resolving).rejects.toThrow(/^002_log changed from in_flight to applied in .* while resolve waited for the lock.*nothing was changed/);
+    await expect(resolving).rejects.toThrow(
+      /^002_log changed from in_flight to applied in .* while resolve waited for the lock.*nothing was changed/,
+    );
     expect(await ledger()).toEqual([
       { version: '001_create_events', state: 'applied' },
       { version: '002_log', state: 'applied' },
@@ -128,10 +154,12 @@ describe('resolve', () => {
     box = await sandbox();
     const dir = migrationsDir(HELD);
     await run('up', dir);
-    await expect(resolve({ databaseUrl: box.url, dir, table: box.table, version: '999_nope', as: 'pending', logger: silentLogger })).rejects.toThrow(IntegrityError);
-    await expect(resolve({ databaseUrl: box.url, dir, table: box.table, version: '999_nope', as: 'pending', logger: silentLogger })).rejects.toThrow(
-      /^999_nope is neither a migration in the folder nor recorded in the ledger/,
-    );
+    await expect(
+      resolve({ databaseUrl: box.url, dir, table: box.table, version: '999_nope', as: 'pending', logger: silentLogger }),
+    ).rejects.toThrow(IntegrityError);
+    await expect(
+      resolve({ databaseUrl: box.url, dir, table: box.table, version: '999_nope', as: 'pending', logger: silentLogger }),
+    ).rejects.toThrow(/^999_nope is neither a migration in the folder nor recorded in the ledger/);
     expect(await ledger()).toHaveLength(2);
   });
 });

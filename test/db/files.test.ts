@@ -14,11 +14,26 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function args(dir: string): string[] {
-  return ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'];
+  return [
+    'up',
+    '--database-url',
+    box.url,
+    '--dir',
+    dir,
+    '--table',
+    box.table,
+    '--lock-key',
+    box.lockKey.toString(),
+    '--log-format',
+    'json',
+  ];
 }
 
 async function tables(): Promise<string[]> {
-  const { rows } = await box.admin.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`, [box.schema]);
+  const { rows } = await box.admin.query<{ name: string }>(
+    `SELECT table_name AS name FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1`,
+    [box.schema],
+  );
   return rows.map((r) => r.name);
 }
 
@@ -29,7 +44,9 @@ describe('a NUL byte', () => {
     // Postgres reads a query up to its first NUL: the statements after it would never run, and the row would say applied.
     writeFileSync(path.join(dir, '002_index.up.sql'), Buffer.from('CREATE INDEX CONCURRENTLY a_x ON a (x);\n\0CREATE TABLE b (x int);\n'));
     const result = await runCli(args(dir));
-    expect(result.stderr).toBe(`slipway: ${path.join(dir, '002_index.up.sql')} (line 2, byte 41) holds a NUL byte (0x00), which would cut the SQL short there: remove it\n`);
+    expect(result.stderr).toBe(
+      `slipway: ${path.join(dir, '002_index.up.sql')} (line 2, byte 41) holds a NUL byte (0x00), which would cut the SQL short there: remove it\n`,
+    );
     expect(result.code).toBe(1);
     expect(await tables()).toEqual([]);
   });
@@ -38,7 +55,11 @@ describe('a NUL byte', () => {
 describe('an empty file', () => {
   it('of 0 bytes is a no-op, linted and recorded applied like a file of comments', async () => {
     box = await sandbox();
-    const dir = migrationsDir({ '001_empty.up.sql': '', '002_comments.up.sql': '-- nothing yet\n', '003_create_a.up.sql': 'CREATE TABLE a (x int);\n' });
+    const dir = migrationsDir({
+      '001_empty.up.sql': '',
+      '002_comments.up.sql': '-- nothing yet\n',
+      '003_create_a.up.sql': 'CREATE TABLE a (x int);\n',
+    });
     const result = await runCli(args(dir));
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
@@ -57,7 +78,9 @@ describe('folder entries that are not migration files', () => {
     const dir = migrationsDir({ '001_create_a.up.sql': 'CREATE TABLE a (x int);\n' });
     symlinkSync('002_loop.up.sql', path.join(dir, '002_loop.up.sql'));
     const result = await runCli(args(dir));
-    expect(result.stderr).toBe(`slipway: ${path.join(dir, '002_loop.up.sql')} cannot be read: it is a symlink that loops (ELOOP): fix or remove it\n`);
+    expect(result.stderr).toBe(
+      `slipway: ${path.join(dir, '002_loop.up.sql')} cannot be read: it is a symlink that loops (ELOOP): fix or remove it\n`,
+    );
     expect(result.code).toBe(1);
     expect(await tables()).toEqual([]);
   });
@@ -67,7 +90,9 @@ describe('folder entries that are not migration files', () => {
     const dir = migrationsDir({ '001_create_a.up.sql': 'CREATE TABLE a (x int);\n' });
     mkdirSync(path.join(dir, '002_create_b.up.sql'));
     const result = await runCli(args(dir));
-    expect(result.stderr).toBe(`slipway: ${path.join(dir, '002_create_b.up.sql')} is a folder, not a file: a migration must be a file (or a symlink to one); rename or remove it\n`);
+    expect(result.stderr).toBe(
+      `slipway: ${path.join(dir, '002_create_b.up.sql')} is a folder, not a file: a migration must be a file (or a symlink to one); rename or remove it\n`,
+    );
     expect(result.code).toBe(1);
     expect(await tables()).toEqual([]);
   });

@@ -21,13 +21,24 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function run(direction: 'up' | 'down', dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction, table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction,
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 async function rows(sql: string): Promise<unknown[]> {
   return (await box.admin.query(sql)).rows;
 }
 async function tables(): Promise<string[]> {
-  const { rows: found } = await box.admin.query(`SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind = 'r' ORDER BY 1`, [box.schema]);
+  const { rows: found } = await box.admin.query(
+    `SELECT relname FROM pg_class WHERE relnamespace = $1::regnamespace AND relkind = 'r' ORDER BY 1`,
+    [box.schema],
+  );
   return found.map((r) => r.relname).filter((name) => `${box.schema}.${name}` !== box.table);
 }
 async function indexes(): Promise<Array<{ name: string; valid: boolean }>> {
@@ -38,7 +49,9 @@ async function indexes(): Promise<Array<{ name: string; valid: boolean }>> {
   return found;
 }
 async function enumValues(type: string): Promise<string[]> {
-  const { rows: found } = await box.admin.query(`SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::regtype ORDER BY enumsortorder`, [`${box.schema}."${type}"`]);
+  const { rows: found } = await box.admin.query(`SELECT enumlabel FROM pg_enum WHERE enumtypid = $1::regtype ORDER BY enumsortorder`, [
+    `${box.schema}."${type}"`,
+  ]);
   return found.map((r) => r.enumlabel);
 }
 async function ledger(): Promise<string[]> {
@@ -81,13 +94,14 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     const up = await run('up', fixture('drizzle'));
     expect(up.executed.map((s) => s.version)).toEqual(['0000_quiet_harrier', '0001_amused_lizard']);
     expect(await tables()).toEqual(['authors', 'books']);
-    expect(await rows(`SELECT column_name FROM information_schema.columns WHERE table_schema = '${box.schema}' AND table_name = 'books' ORDER BY ordinal_position`)).toEqual([
-      { column_name: 'id' },
-      { column_name: 'title' },
-      { column_name: 'author_id' },
-      { column_name: 'published_on' },
+    expect(
+      await rows(
+        `SELECT column_name FROM information_schema.columns WHERE table_schema = '${box.schema}' AND table_name = 'books' ORDER BY ordinal_position`,
+      ),
+    ).toEqual([{ column_name: 'id' }, { column_name: 'title' }, { column_name: 'author_id' }, { column_name: 'published_on' }]);
+    expect(await rows(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = '${box.schema}'::regnamespace`)).toEqual([
+      { conname: 'books_author_id_authors_id_fk' },
     ]);
-    expect(await rows(`SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = '${box.schema}'::regnamespace`)).toEqual([{ conname: 'books_author_id_authors_id_fk' }]);
     expect(await indexes()).toEqual([{ name: 'books_author_idx', valid: true }]);
   });
 
@@ -134,7 +148,9 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
       ['10_book_count', true],
     ]);
     expect(await enumValues('book_state')).toEqual(['draft', 'published', 'retired']);
-    expect(await rows(`SELECT title, state::text, book_count()::int AS n FROM books`)).toEqual([{ title: 'Solaris', state: 'retired', n: 1 }]);
+    expect(await rows(`SELECT title, state::text, book_count()::int AS n FROM books`)).toEqual([
+      { title: 'Solaris', state: 'retired', n: 1 },
+    ]);
   });
 
   it('node-pg-migrate SQL files: -- Up Migration / -- Down Migration', async () => {
@@ -155,15 +171,23 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     await box.cleanup();
 
     box = await sandbox();
-    expect((await run('up', fixture('golang-migrate'))).executed.map((s) => s.version)).toEqual(['000001_create_authors', '000002_add_books']);
+    expect((await run('up', fixture('golang-migrate'))).executed.map((s) => s.version)).toEqual([
+      '000001_create_authors',
+      '000002_add_books',
+    ]);
     expect(await tables()).toEqual(['authors', 'books']);
   });
 
   it('an error in a section names the line of the file it is on', async () => {
     box = await sandbox();
-    const dir = migrationsDir({ '1_a.sql': '-- +goose Up\nCREATE TABLE a (id int);\n\n-- +goose Down\nDROP TABLE a;\n', '2_b.sql': '-- a note\n-- +goose Up\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (\'x\');\n' });
+    const dir = migrationsDir({
+      '1_a.sql': '-- +goose Up\nCREATE TABLE a (id int);\n\n-- +goose Down\nDROP TABLE a;\n',
+      '2_b.sql': "-- a note\n-- +goose Up\nCREATE TABLE b (id int);\nINSERT INTO b VALUES ('x');\n",
+    });
     const error = await rejection(run('up', dir), MigrationFailedError);
-    expect(error.message).toContain(`migration 2_b (up) failed at line 4 in ${path.join(dir, '2_b.sql')}: invalid input syntax for type integer: "x" [22P02]`);
+    expect(error.message).toContain(
+      `migration 2_b (up) failed at line 4 in ${path.join(dir, '2_b.sql')}: invalid input syntax for type integer: "x" [22P02]`,
+    );
     expect(await tables()).toEqual(['a']);
   });
 
@@ -173,7 +197,9 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     await box.cleanup();
     box = await sandbox();
     const error = await rejection(run('up', fixture('goose'), { format: 'dbmate' }), SourceError);
-    expect(error.message).toBe(`${path.join(fixture('goose'), '10_index_authors_name.sql')} has no -- migrate:up line, which every dbmate migration has: add it above the SQL to apply`);
+    expect(error.message).toBe(
+      `${path.join(fixture('goose'), '10_index_authors_name.sql')} has no -- migrate:up line, which every dbmate migration has: add it above the SQL to apply`,
+    );
     expect(await tables()).toEqual([]);
   });
 });
@@ -219,23 +245,41 @@ describe('taking over from the tool, files left as they are', () => {
   });
 
   it.each([
-    ['sql-migrate', `create table gorp_migrations ("id" text not null primary key, "applied_at" timestamp with time zone); insert into gorp_migrations values ('1_initial.sql', now()), ('2_retire_books.sql', now());`],
-    ['node-pg-migrate', `CREATE TABLE pgmigrations (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL); INSERT INTO pgmigrations (name, run_on) VALUES ('1704447000000_create-authors', now());`],
+    [
+      'sql-migrate',
+      `create table gorp_migrations ("id" text not null primary key, "applied_at" timestamp with time zone); insert into gorp_migrations values ('1_initial.sql', now()), ('2_retire_books.sql', now());`,
+    ],
+    [
+      'node-pg-migrate',
+      `CREATE TABLE pgmigrations (id SERIAL PRIMARY KEY, name varchar(255) NOT NULL, run_on timestamp NOT NULL); INSERT INTO pgmigrations (name, run_on) VALUES ('1704447000000_create-authors', now());`,
+    ],
   ])('%s: adopt --dry-run maps its ledger to its own files', async (layout, setup) => {
     db = await freshDatabase();
     await db.admin.query(setup);
     const mapping = await adopt({ databaseUrl: db.url, dir: fixture(layout), dryRun: true, logger: silentLogger });
-    const expected = layout === 'sql-migrate'
-      ? [['1_initial', 'applied'], ['2_retire_books', 'applied'], ['10_book_count', 'pending']]
-      : [['1704447000000_create-authors', 'applied'], ['1709283600000_add-books', 'pending']];
+    const expected =
+      layout === 'sql-migrate'
+        ? [
+            ['1_initial', 'applied'],
+            ['2_retire_books', 'applied'],
+            ['10_book_count', 'pending'],
+          ]
+        : [
+            ['1704447000000_create-authors', 'applied'],
+            ['1709283600000_add-books', 'pending'],
+          ];
     expect(mapping.migrations.map((m) => [m.version, m.state])).toEqual(expected);
   });
 
   it('Drizzle: adopt matches drizzle.__drizzle_migrations rows to the files by the hash Drizzle recorded; up then applies the rest', async () => {
     db = await freshDatabase();
-    const journal = JSON.parse(readFileSync(path.join(fixture('drizzle'), 'meta', '_journal.json'), 'utf8')) as { entries: Array<{ when: number; tag: string }> };
+    const journal = JSON.parse(readFileSync(path.join(fixture('drizzle'), 'meta', '_journal.json'), 'utf8')) as {
+      entries: Array<{ when: number; tag: string }>;
+    };
     const first = journal.entries[0]!;
-    const hash = createHash('sha256').update(readFileSync(path.join(fixture('drizzle'), `${first.tag}.sql`))).digest('hex');
+    const hash = createHash('sha256')
+      .update(readFileSync(path.join(fixture('drizzle'), `${first.tag}.sql`)))
+      .digest('hex');
     // What Drizzle's migrator left after the fixture's first migration: its hash and the entry's `when`.
     await db.admin.query(`CREATE SCHEMA drizzle; CREATE TABLE drizzle.__drizzle_migrations (id SERIAL PRIMARY KEY, hash text NOT NULL, created_at bigint);
       INSERT INTO drizzle.__drizzle_migrations (hash, created_at) VALUES ('${hash}', ${first.when});
@@ -263,11 +307,22 @@ describe('folders refused in one line, nothing applied', () => {
   it.each([
     [
       'mixed layouts',
-      { '001_a.up.sql': 'CREATE TABLE a (id int);', '20240101120000_b.sql': '-- migrate:up\nCREATE TABLE b (id int);\n-- migrate:down\nDROP TABLE b;\n' },
+      {
+        '001_a.up.sql': 'CREATE TABLE a (id int);',
+        '20240101120000_b.sql': '-- migrate:up\nCREATE TABLE b (id int);\n-- migrate:down\nDROP TABLE b;\n',
+      },
       /mixes migration layouts: 001_a\.up\.sql \(slipway\/golang-migrate: <digits>_<name>\.up\.sql\), 20240101120000_b\.sql \(dbmate: -- migrate:up\): keep one layout per folder/,
     ],
-    ['files no layout explains', { 'V1__init.sql': 'CREATE TABLE a (id int);', 'V2__more.sql': 'CREATE TABLE b (id int);' }, /no migration layout explains V1__init\.sql, V2__more\.sql: name files <digits>_<name>\.up\.sql, or give your tool's layout with --format/],
-    ['a goose Go migration', { '00001_init.sql': '-- +goose Up\nCREATE TABLE a (id int);\n', '00002_backfill.go': 'package migrations\n' }, /00002_backfill\.go is a goose Go migration: slipway runs SQL migrations only/],
+    [
+      'files no layout explains',
+      { 'V1__init.sql': 'CREATE TABLE a (id int);', 'V2__more.sql': 'CREATE TABLE b (id int);' },
+      /no migration layout explains V1__init\.sql, V2__more\.sql: name files <digits>_<name>\.up\.sql, or give your tool's layout with --format/,
+    ],
+    [
+      'a goose Go migration',
+      { '00001_init.sql': '-- +goose Up\nCREATE TABLE a (id int);\n', '00002_backfill.go': 'package migrations\n' },
+      /00002_backfill\.go is a goose Go migration: slipway runs SQL migrations only/,
+    ],
   ])('%s', async (_what, files, message) => {
     box = await sandbox();
     const error = await rejection(run('up', migrationsDir(files)), SourceError);
@@ -279,15 +334,29 @@ describe('folders refused in one line, nothing applied', () => {
 
   it('a Drizzle file the journal does not list is skipped with a warning, as Drizzle skips it; a journal entry without its file is refused', async () => {
     box = await sandbox();
-    const journal = (tags: string[]) => JSON.stringify({ version: '7', dialect: 'postgresql', entries: tags.map((tag, idx) => ({ idx, version: '7', when: 1704447000000 + idx, tag, breakpoints: true })) });
+    const journal = (tags: string[]) =>
+      JSON.stringify({
+        version: '7',
+        dialect: 'postgresql',
+        entries: tags.map((tag, idx) => ({ idx, version: '7', when: 1704447000000 + idx, tag, breakpoints: true })),
+      });
     const missing = tempFolder({ '0000_a.sql': 'CREATE TABLE a (id int);', '0001_b.sql': 'CREATE TABLE b (id int);' });
     await (await import('node:fs/promises')).mkdir(path.join(missing, 'meta'));
-    await (await import('node:fs/promises')).writeFile(path.join(missing, 'meta', '_journal.json'), journal(['0000_a', '0001_b', '0002_c']));
-    expect((await rejection(run('up', missing), SourceError)).message).toMatch(/_journal\.json lists 0002_c but .*0002_c\.sql does not exist: restore the file, or remove its journal entry/);
+    await (await import('node:fs/promises')).writeFile(
+      path.join(missing, 'meta', '_journal.json'),
+      journal(['0000_a', '0001_b', '0002_c']),
+    );
+    expect((await rejection(run('up', missing), SourceError)).message).toMatch(
+      /_journal\.json lists 0002_c but .*0002_c\.sql does not exist: restore the file, or remove its journal entry/,
+    );
     expect(await tables()).toEqual([]);
 
     // Drizzle's own order leaves 0001_b out, so the schema Drizzle (or psql over the journal) builds has no table b.
-    const orphan = tempFolder({ '0000_a.sql': 'CREATE TABLE a (id int);', '0001_b.sql': 'CREATE TABLE b (id int);', '0002_c.sql': 'CREATE TABLE c (id int);' });
+    const orphan = tempFolder({
+      '0000_a.sql': 'CREATE TABLE a (id int);',
+      '0001_b.sql': 'CREATE TABLE b (id int);',
+      '0002_c.sql': 'CREATE TABLE c (id int);',
+    });
     await (await import('node:fs/promises')).mkdir(path.join(orphan, 'meta'));
     await (await import('node:fs/promises')).writeFile(path.join(orphan, 'meta', '_journal.json'), journal(['0000_a', '0002_c']));
     const { logger, lines } = captureLogger();
@@ -308,7 +377,7 @@ describe('folders refused in one line, nothing applied', () => {
 });
 
 describe('transactions as the file asks', () => {
-  const ENUM = 'CREATE TYPE mood AS ENUM (\'calm\');\nCREATE TABLE people (name text, mood mood);\n';
+  const ENUM = "CREATE TYPE mood AS ENUM ('calm');\nCREATE TABLE people (name text, mood mood);\n";
   const USE = "ALTER TYPE mood ADD VALUE 'happy';\nINSERT INTO people VALUES ('Ada', 'happy');\n";
 
   it('-- slipway:no-transaction runs a file statement by statement, so a new enum value can be used right after it is added', async () => {
@@ -330,14 +399,20 @@ describe('transactions as the file asks', () => {
 
   it('a failing statement of a marked file names it and says that it ran outside a transaction', async () => {
     box = await sandbox();
-    const error = await rejection(run('up', migrationsDir({ '001_t.up.sql': '-- slipway:no-transaction\nCREATE TABLE t (id int);\nINSERT INTO t VALUES (\'x\');\n' })), MigrationFailedError);
-    expect(error.message).toContain('it runs outside a transaction (marked -- slipway:no-transaction); statement 2 of 2 (line 3) failed, the 1 before it took effect');
+    const error = await rejection(
+      run('up', migrationsDir({ '001_t.up.sql': "-- slipway:no-transaction\nCREATE TABLE t (id int);\nINSERT INTO t VALUES ('x');\n" })),
+      MigrationFailedError,
+    );
+    expect(error.message).toContain(
+      'it runs outside a transaction (marked -- slipway:no-transaction); statement 2 of 2 (line 3) failed, the 1 before it took effect',
+    );
     expect(await tables()).toEqual(['t']);
   });
 
   it('BEGIN; SET TRANSACTION ISOLATION LEVEL …; …; COMMIT; runs as psql runs it, at that isolation level', async () => {
     box = await sandbox();
-    const file = "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSET TRANSACTION READ WRITE;\nCREATE TABLE levels (level text);\nINSERT INTO levels SELECT current_setting('transaction_isolation');\nCOMMIT;\n";
+    const file =
+      "BEGIN;\nSET TRANSACTION ISOLATION LEVEL REPEATABLE READ;\nSET TRANSACTION READ WRITE;\nCREATE TABLE levels (level text);\nINSERT INTO levels SELECT current_setting('transaction_isolation');\nCOMMIT;\n";
     const up = await run('up', migrationsDir({ '001_levels.up.sql': file }));
     expect(up.executed.map((s) => [s.version, s.transactional])).toEqual([['001_levels', true]]);
     expect(await rows(`SELECT level FROM levels`)).toEqual([{ level: 'repeatable read' }]);
@@ -351,18 +426,30 @@ describe('the CLI', () => {
     box = await sandbox();
     const cli = await runCli(['up', ...dbArgs(fixture('prisma')), '--log-format', 'json']);
     expect(cli.code).toBe(0);
-    expect(cli.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line).msg)[0]).toBe(`reading ${fixture('prisma')} as a prisma folder`);
+    expect(
+      cli.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line).msg)[0],
+    ).toBe(`reading ${fixture('prisma')} as a prisma folder`);
     expect(await ledger()).toEqual(['20240105093000_init', '20240301000000_add_books', '20240615_index_books']);
     expect(await tables()).toEqual(['Author', 'Book']);
   });
 
-  it.each(['drizzle', 'dbmate', 'goose', 'sql-migrate', 'node-pg-migrate', 'maragudk'])('slipway up --dir <a %s folder> applies it, lint on', async (layout) => {
-    box = await sandbox();
-    const cli = await runCli(['up', ...dbArgs(fixture(layout))]);
-    expect(cli.stderr).toBe('');
-    expect(cli.code).toBe(0);
-    expect(await ledger()).toEqual(openMigrationsFolder(fixture(layout)).readMigrations().map((m) => m.version));
-  });
+  it.each(['drizzle', 'dbmate', 'goose', 'sql-migrate', 'node-pg-migrate', 'maragudk'])(
+    'slipway up --dir <a %s folder> applies it, lint on',
+    async (layout) => {
+      box = await sandbox();
+      const cli = await runCli(['up', ...dbArgs(fixture(layout))]);
+      expect(cli.stderr).toBe('');
+      expect(cli.code).toBe(0);
+      expect(await ledger()).toEqual(
+        openMigrationsFolder(fixture(layout))
+          .readMigrations()
+          .map((m) => m.version),
+      );
+    },
+  );
 
   it('a folder no layout explains exits non-zero with one line, never "nothing to apply"', async () => {
     box = await sandbox();

@@ -16,11 +16,24 @@ afterEach(async () => box?.cleanup());
 
 const FILES = {
   '001_create_events.up.sql': 'CREATE TABLE events (note text NOT NULL);\n',
-  '002_index_big.up.sql': "SET maintenance_work_mem = '64MB';\nCREATE INDEX CONCURRENTLY big_v_idx ON big (v, id);\nINSERT INTO events VALUES ('002 ran');\n",
+  '002_index_big.up.sql':
+    "SET maintenance_work_mem = '64MB';\nCREATE INDEX CONCURRENTLY big_v_idx ON big (v, id);\nINSERT INTO events VALUES ('002 ran');\n",
 };
 
 function args(dir: string): string[] {
-  return ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'];
+  return [
+    'up',
+    '--database-url',
+    box.url,
+    '--dir',
+    dir,
+    '--table',
+    box.table,
+    '--lock-key',
+    box.lockKey.toString(),
+    '--log-format',
+    'json',
+  ];
 }
 
 async function bigTable(): Promise<void> {
@@ -52,7 +65,10 @@ async function expectFinished(next: CliResult): Promise<void> {
 }
 
 function messages(result: CliResult): string[] {
-  return result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => String(JSON.parse(l).msg));
+  return result.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => String(JSON.parse(l).msg));
 }
 
 describe('an interrupted CREATE INDEX CONCURRENTLY on 1M rows', () => {
@@ -81,7 +97,9 @@ describe('an interrupted CREATE INDEX CONCURRENTLY on 1M rows', () => {
     await box.admin.query('SELECT pg_terminate_backend($1)', [pid]);
     const stopped = await first.done;
     expect(stopped.code).toBe(1);
-    expect((await box.admin.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('big_v_idx')`)).rows).toEqual([{ indisvalid: false }]);
+    expect((await box.admin.query(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('big_v_idx')`)).rows).toEqual([
+      { indisvalid: false },
+    ]);
 
     const next = await runCli(args(dir));
     await expectFinished(next);
@@ -122,7 +140,10 @@ describe('an edit to an interrupted migration', () => {
     await box.admin.query(`DROP INDEX t_a; UPDATE ${box.table} SET state = 'in_flight', progress = 1`);
     const before = (await box.admin.query(`SELECT version, checksum, state, progress FROM ${box.table}`)).rows;
     // A statement added before the index: resumed at "statement 2", the edited file would skip the index.
-    writeFileSync(path.join(dir, '001_index_t.up.sql'), "CREATE TABLE t (a int);\nCOMMENT ON TABLE t IS 'events';\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n");
+    writeFileSync(
+      path.join(dir, '001_index_t.up.sql'),
+      "CREATE TABLE t (a int);\nCOMMENT ON TABLE t IS 'events';\nCREATE INDEX CONCURRENTLY t_a ON t (a);\n",
+    );
 
     const accepted = await runCli(['resolve', '001_index_t', '--accept-edit', ...args(dir).slice(1)]);
     expect(accepted.stderr).toBe(
@@ -133,7 +154,9 @@ describe('an edit to an interrupted migration', () => {
   });
 });
 
-const DETACH = { '001_detach_2024.up.sql': "ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY;\nINSERT INTO log VALUES ('001 ran');\n" };
+const DETACH = {
+  '001_detach_2024.up.sql': "ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY;\nINSERT INTO log VALUES ('001 ran');\n",
+};
 
 /** A partitioned table, and an application transaction that has read it: a concurrent detach's second phase waits for it to end. */
 async function partitionsWithReader(): Promise<pg.Client> {
@@ -164,7 +187,9 @@ async function whileDetachWaits(run: { output: () => string }): Promise<number> 
 async function expectDetached(next: CliResult): Promise<void> {
   expect(next.stderr).toBe('');
   expect(next.code).toBe(0);
-  const { rows } = await box.admin.query(`SELECT c.relispartition, (SELECT count(*)::int FROM pg_inherits WHERE inhrelid = c.oid) AS parents FROM pg_class c WHERE c.oid = 'events_2024'::regclass`);
+  const { rows } = await box.admin.query(
+    `SELECT c.relispartition, (SELECT count(*)::int FROM pg_inherits WHERE inhrelid = c.oid) AS parents FROM pg_class c WHERE c.oid = 'events_2024'::regclass`,
+  );
   expect(rows).toEqual([{ relispartition: false, parents: 0 }]);
   expect((await box.admin.query('SELECT note FROM log')).rows).toEqual([{ note: '001 ran' }]);
   expect((await box.admin.query(`SELECT state, progress FROM ${box.table}`)).rows).toEqual([{ state: 'applied', progress: null }]);
@@ -180,7 +205,9 @@ describe('an interrupted ALTER TABLE … DETACH PARTITION … CONCURRENTLY', () 
     expect((await first.done).code).toBe(1);
     await reader.query('COMMIT');
     expect((await box.admin.query(`SELECT state, progress FROM ${box.table}`)).rows).toEqual([{ state: 'in_flight', progress: 0 }]);
-    expect((await box.admin.query(`SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'events_2024'::regclass`)).rows).toEqual([{ inhdetachpending: true }]);
+    expect((await box.admin.query(`SELECT inhdetachpending FROM pg_inherits WHERE inhrelid = 'events_2024'::regclass`)).rows).toEqual([
+      { inhdetachpending: true },
+    ]);
 
     const next = await runCli(args(dir));
     await expectDetached(next);

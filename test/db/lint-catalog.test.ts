@@ -13,7 +13,16 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, lint: true, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction: 'up',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    lint: true,
+    ...extra,
+  } as MigrateOptions);
 }
 async function applied(): Promise<string[]> {
   return (await box.admin.query(`SELECT version FROM ${box.table} ORDER BY version`)).rows.map((r) => r.version);
@@ -58,8 +67,17 @@ describe('on an empty database no lock rule fires', () => {
     box = await sandbox();
     const dir = migrationsDir(HISTORY);
     const result = await up(dir);
-    expect(result.executed.map((s) => s.version)).toEqual(['001_accounts', '002_sessions', '003_email_lower', '004_backfill', '005_partitions']);
-    const { rows } = await box.admin.query(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('accounts', 'events_2026') ORDER BY 1`, [box.schema]);
+    expect(result.executed.map((s) => s.version)).toEqual([
+      '001_accounts',
+      '002_sessions',
+      '003_email_lower',
+      '004_backfill',
+      '005_partitions',
+    ]);
+    const { rows } = await box.admin.query(
+      `SELECT indexname FROM pg_indexes WHERE schemaname = $1 AND tablename IN ('accounts', 'events_2026') ORDER BY 1`,
+      [box.schema],
+    );
     expect(rows.map((r) => r.indexname)).toEqual(['accounts_email_lower_idx', 'accounts_pkey', 'events_2026_at_idx']);
   });
 
@@ -77,7 +95,10 @@ describe('on an empty database no lock rule fires', () => {
     box = await sandbox();
     const dir = migrationsDir({ '001_accounts.up.sql': HISTORY['001_accounts.up.sql'] });
     await up(dir);
-    const report = await lint({ files: [`${migrationsDir({ 'x.up.sql': 'DROP INDEX accounts_email_idx;\nDROP TABLE IF EXISTS sessions;\n' })}/x.up.sql`], databaseUrl: box.url });
+    const report = await lint({
+      files: [`${migrationsDir({ 'x.up.sql': 'DROP INDEX accounts_email_idx;\nDROP TABLE IF EXISTS sessions;\n' })}/x.up.sql`],
+      databaseUrl: box.url,
+    });
     // DROP … IF EXISTS of what is not there is not a finding.
     expect(report.findings.map((f) => f.rule)).toEqual(['require-concurrent-index-deletion']);
   });
@@ -87,9 +108,16 @@ describe('a table in use is not exempted by a name', () => {
   /** `issues` with rows, applied as 001; `change` is 002, linted by up before it runs. */
   async function refused(change: string): Promise<string[]> {
     box = await sandbox();
-    const dir = migrationsDir({ '001_issues.up.sql': 'CREATE TABLE issues (id bigint PRIMARY KEY, title text, body text);\nINSERT INTO issues SELECT g, \'t\' || g, \'b\' FROM generate_series(1, 100) g;\n' });
+    const dir = migrationsDir({
+      '001_issues.up.sql':
+        "CREATE TABLE issues (id bigint PRIMARY KEY, title text, body text);\nINSERT INTO issues SELECT g, 't' || g, 'b' FROM generate_series(1, 100) g;\n",
+    });
     await up(dir);
-    const next = migrationsDir({ '001_issues.up.sql': 'CREATE TABLE issues (id bigint PRIMARY KEY, title text, body text);\nINSERT INTO issues SELECT g, \'t\' || g, \'b\' FROM generate_series(1, 100) g;\n', '002_change.up.sql': change });
+    const next = migrationsDir({
+      '001_issues.up.sql':
+        "CREATE TABLE issues (id bigint PRIMARY KEY, title text, body text);\nINSERT INTO issues SELECT g, 't' || g, 'b' FROM generate_series(1, 100) g;\n",
+      '002_change.up.sql': change,
+    });
     const error = await rejection(up(next), LintError);
     expect(await applied()).toEqual(['001_issues']);
     return error.findings.map((f) => f.rule);
@@ -102,7 +130,12 @@ ALTER TABLE issues ADD COLUMN token uuid DEFAULT gen_random_uuid();
 ALTER TABLE issues ALTER COLUMN title SET NOT NULL;
 ALTER TABLE issues RENAME COLUMN body TO description;
 `);
-    expect(rules).toEqual(['require-concurrent-index-creation', 'adding-field-with-default', 'adding-not-nullable-field', 'renaming-column']);
+    expect(rules).toEqual([
+      'require-concurrent-index-creation',
+      'adding-field-with-default',
+      'adding-not-nullable-field',
+      'renaming-column',
+    ]);
   });
 
   it('a table of the same name in another schema', async () => {
@@ -133,7 +166,9 @@ CREATE INDEX issues_title_idx ON issues (title);
 describe('changes that scan or rewrite a table in use, reported now', () => {
   async function findingsOn(change: string, setup = ''): Promise<{ rules: string[]; dir: string }> {
     box = await sandbox();
-    const first = { '001_issues.up.sql': `${setup}CREATE TABLE issues (id bigint PRIMARY KEY, title text);\nINSERT INTO issues SELECT g, 't' || g FROM generate_series(1, 100) g;\n` };
+    const first = {
+      '001_issues.up.sql': `${setup}CREATE TABLE issues (id bigint PRIMARY KEY, title text);\nINSERT INTO issues SELECT g, 't' || g FROM generate_series(1, 100) g;\n`,
+    };
     await up(migrationsDir(first));
     const dir = migrationsDir({ ...first, '002_change.up.sql': change });
     const error = await rejection(up(dir), LintError);
@@ -153,7 +188,10 @@ describe('changes that scan or rewrite a table in use, reported now', () => {
   });
 
   it('ADD COLUMN of a domain with a CHECK: the table is rewritten', async () => {
-    const { rules, dir } = await findingsOn('ALTER TABLE issues ADD COLUMN rank positive_rank;\n', 'CREATE DOMAIN positive_rank AS bigint CHECK (VALUE > 0);\n');
+    const { rules, dir } = await findingsOn(
+      'ALTER TABLE issues ADD COLUMN rank positive_rank;\n',
+      'CREATE DOMAIN positive_rank AS bigint CHECK (VALUE > 0);\n',
+    );
     expect(rules).toEqual(['adding-field-with-default']);
     const before = await filenode();
     await up(dir, { lint: false });
@@ -171,9 +209,17 @@ describe('the history still declares column types', () => {
     box = await sandbox();
     const first = { '001_users.up.sql': 'CREATE TABLE IF NOT EXISTS users (id bigint PRIMARY KEY, name varchar(50));\n' };
     await up(migrationsDir(first));
-    const widen = await lint({ dir: migrationsDir({ ...first, '002_widen.up.sql': 'ALTER TABLE users ALTER COLUMN name TYPE text;\n' }), databaseUrl: box.url, table: box.table });
+    const widen = await lint({
+      dir: migrationsDir({ ...first, '002_widen.up.sql': 'ALTER TABLE users ALTER COLUMN name TYPE text;\n' }),
+      databaseUrl: box.url,
+      table: box.table,
+    });
     expect(widen.findings).toEqual([]);
-    const narrow = await lint({ dir: migrationsDir({ ...first, '002_narrow.up.sql': 'ALTER TABLE users ALTER COLUMN name TYPE varchar(20);\n' }), databaseUrl: box.url, table: box.table });
+    const narrow = await lint({
+      dir: migrationsDir({ ...first, '002_narrow.up.sql': 'ALTER TABLE users ALTER COLUMN name TYPE varchar(20);\n' }),
+      databaseUrl: box.url,
+      table: box.table,
+    });
     expect(narrow.findings.map((f) => f.message)).toEqual([expect.stringContaining('from varchar(50) to varchar(20)')]);
   });
 });

@@ -12,7 +12,20 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function args(dir: string, extra: string[]): string[] {
-  return ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json', ...extra];
+  return [
+    'up',
+    '--database-url',
+    box.url,
+    '--dir',
+    dir,
+    '--table',
+    box.table,
+    '--lock-key',
+    box.lockKey.toString(),
+    '--log-format',
+    'json',
+    ...extra,
+  ];
 }
 
 /** An application transaction that has read the table and stays open: it holds ACCESS SHARE. */
@@ -47,13 +60,29 @@ describe('lock_timeout with retries', () => {
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(slowest).toBeLessThan(300 + 1500);
-    const lines = result.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
-    const retries = lines.filter((l) => /^001_add_email could not get a lock within lock_timeout \(300 ms\)(, blocked by .*)?: rolled back, retrying in \d+\.\d s \(attempt \d+ of 21\)$/.test(l.msg));
+    const lines = result.stdout
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l));
+    const retries = lines.filter((l) =>
+      /^001_add_email could not get a lock within lock_timeout \(300 ms\)(, blocked by .*)?: rolled back, retrying in \d+\.\d s \(attempt \d+ of 21\)$/.test(
+        l.msg,
+      ),
+    );
     expect(retries.length).toBeGreaterThan(0);
     // The blocker is named, in a retry line or in the watcher's line.
-    const named = new RegExp(`(blocked by|waits for a lock held by) backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid`);
+    const named = new RegExp(
+      `(blocked by|waits for a lock held by) backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid`,
+    );
     expect(lines.some((l) => named.test(l.msg))).toBe(true);
-    expect((await box.admin.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'accounts' ORDER BY ordinal_position`, [box.schema])).rows.map((r) => r.column_name)).toEqual(['id', 'email']);
+    expect(
+      (
+        await box.admin.query(
+          `SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'accounts' ORDER BY ordinal_position`,
+          [box.schema],
+        )
+      ).rows.map((r) => r.column_name),
+    ).toEqual(['id', 'email']);
   });
 
   it('with retries exhausted it fails with exit 1 naming the blocker, and changes nothing', async () => {
@@ -90,7 +119,9 @@ describe('lock_timeout with retries', () => {
           `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 1500ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it runs outside a transaction \\(VACUUM\\); statement 2 of 2 \\(line 2\\) failed, the 1 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there\\n$`,
         ),
       );
-      expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table}`)).rows).toEqual([{ version: '001_add_email', state: 'in_flight', progress: 1 }]);
+      expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table}`)).rows).toEqual([
+        { version: '001_add_email', state: 'in_flight', progress: 1 },
+      ]);
     } finally {
       await holder.client.query('COMMIT');
     }

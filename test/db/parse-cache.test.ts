@@ -24,7 +24,16 @@ afterAll(() => {
 });
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, lint: true, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction: 'up',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    lint: true,
+    ...extra,
+  } as MigrateOptions);
 }
 
 function entries(): string[] {

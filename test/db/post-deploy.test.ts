@@ -1,7 +1,17 @@
 import path from 'node:path';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { IntegrityError, lint, migrate, migrateTenants, preview, previewTenants, status, tenantsStatus, type MigrateOptions } from '../../src/index.js';
+import {
+  IntegrityError,
+  lint,
+  migrate,
+  migrateTenants,
+  preview,
+  previewTenants,
+  status,
+  tenantsStatus,
+  type MigrateOptions,
+} from '../../src/index.js';
 import { captureLogger, freshDatabase, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { describeOutcome } from '../../src/commands/fleet.js';
 import { migrationsDir } from '../support/files.js';
@@ -11,13 +21,24 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction: 'up',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 async function ledger(): Promise<string[]> {
   return (await box.admin.query(`SELECT version FROM ${box.table} ORDER BY applied_at, version`)).rows.map((r) => r.version);
 }
 async function columns(table: string): Promise<string[]> {
-  const { rows } = await box.admin.query('SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position', [box.schema, table]);
+  const { rows } = await box.admin.query(
+    'SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position',
+    [box.schema, table],
+  );
   return rows.map((r) => r.column_name);
 }
 const cliArgs = (dir: string) => ['--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString()];
@@ -26,7 +47,8 @@ const cliArgs = (dir: string) => ['--database-url', box.url, '--dir', dir, '--ta
 const RELEASE = {
   '001_create_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY, legacy_name text);\n',
   '002_add_display_name.up.sql': 'ALTER TABLE users ADD COLUMN display_name text;\n',
-  '003_drop_legacy_name.up.sql': '-- slipway:post-deploy\n-- the code of release N reads legacy_name: drop it once no replica runs it\nALTER TABLE users DROP COLUMN legacy_name;\n',
+  '003_drop_legacy_name.up.sql':
+    '-- slipway:post-deploy\n-- the code of release N reads legacy_name: drop it once no replica runs it\nALTER TABLE users DROP COLUMN legacy_name;\n',
   '004_create_posts.up.sql': 'CREATE TABLE posts (id int PRIMARY KEY, title text);\n',
   '005_drop_posts_title.up.sql': '-- slipway:post-deploy\nALTER TABLE posts DROP COLUMN title;\n',
 };
@@ -53,11 +75,20 @@ describe('post-deploy migrations', () => {
 
     const cli = await runCli(['up', '--post-deploy', '--log-format', 'json', ...cliArgs(dir)]);
     expect(cli.code).toBe(0);
-    expect(await ledger()).toEqual(['001_create_users', '002_add_display_name', '004_create_posts', '003_drop_legacy_name', '005_drop_posts_title']);
+    expect(await ledger()).toEqual([
+      '001_create_users',
+      '002_add_display_name',
+      '004_create_posts',
+      '003_drop_legacy_name',
+      '005_drop_posts_title',
+    ]);
     expect(await columns('users')).toEqual(['id', 'display_name']);
     expect(await columns('posts')).toEqual(['id']);
     // Applied in their own order, and not called out of order although they sort below 004.
-    const applying = cli.stdout.split('\n').filter((l) => l.includes('"version"')).map((l) => JSON.parse(l) as { version?: string; msg: string });
+    const applying = cli.stdout
+      .split('\n')
+      .filter((l) => l.includes('"version"'))
+      .map((l) => JSON.parse(l) as { version?: string; msg: string });
     expect(applying.filter((l) => /^applied/.test(l.msg)).map((l) => l.version)).toEqual(['003_drop_legacy_name', '005_drop_posts_title']);
     expect(cli.stdout).not.toContain('out of order');
   });
@@ -115,7 +146,9 @@ describe('post-deploy migrations', () => {
     });
     await up(dir);
     const report = await lint({ databaseUrl: box.url, dir, table: box.table });
-    expect(report.findings.map((f) => [path.basename(f.file), f.rule])).toEqual([['006_index_display_name.up.sql', 'require-concurrent-index-creation']]);
+    expect(report.findings.map((f) => [path.basename(f.file), f.rule])).toEqual([
+      ['006_index_display_name.up.sql', 'require-concurrent-index-creation'],
+    ]);
   });
 
   it('show in status and plan, each pending one with its phase', async () => {
@@ -135,7 +168,9 @@ describe('post-deploy migrations', () => {
     expect(text.stdout).toMatch(/^003_drop_legacy_name +pending post-deploy +- +-$/m);
     expect(text.stdout).toMatch(/^004_create_posts +applied +\d{4}-/m);
     expect(text.stdout).toContain('3 applied, 2 pending post-deploy (table');
-    const json = JSON.parse((await runCli(['status', '--json', ...cliArgs(dir)])).stdout) as { migrations: Array<{ version: string; phase: string }> };
+    const json = JSON.parse((await runCli(['status', '--json', ...cliArgs(dir)])).stdout) as {
+      migrations: Array<{ version: string; phase: string }>;
+    };
     expect(json.migrations.map((m) => m.phase)).toEqual(['regular', 'regular', 'post-deploy', 'regular', 'post-deploy']);
 
     const planned = await runCli(['plan', ...cliArgs(dir)]);
@@ -145,7 +180,10 @@ describe('post-deploy migrations', () => {
       'leave 005_drop_posts_title  (post-deploy: slipway up --post-deploy, once every replica runs this release)',
     ]);
     const all = await runCli(['plan', '--post-deploy', ...cliArgs(dir)]);
-    expect(all.stdout.trim().split('\n')).toEqual(['apply 003_drop_legacy_name  (post-deploy)', 'apply 005_drop_posts_title  (post-deploy)']);
+    expect(all.stdout.trim().split('\n')).toEqual([
+      'apply 003_drop_legacy_name  (post-deploy)',
+      'apply 005_drop_posts_title  (post-deploy)',
+    ]);
     const p = await preview({ databaseUrl: box.url, dir, table: box.table, lockKey: box.lockKey, logger: silentLogger, direction: 'up' });
     expect(p.deferred).toEqual(['003_drop_legacy_name', '005_drop_posts_title']);
     expect(p.steps).toEqual([]);
@@ -171,7 +209,9 @@ describe('post-deploy migrations over a fleet', () => {
       ]);
       const report = await tenantsStatus(base);
       expect(report.tenants[0]!.postDeploy).toEqual(['003_drop_legacy_name', '005_drop_posts_title']);
-      expect(describeOutcome('status', report.tenants[0]!)).toBe('2 pending: 003_drop_legacy_name, 005_drop_posts_title (2 post-deploy: 003_drop_legacy_name, 005_drop_posts_title)');
+      expect(describeOutcome('status', report.tenants[0]!)).toBe(
+        '2 pending: 003_drop_legacy_name, 005_drop_posts_title (2 post-deploy: 003_drop_legacy_name, 005_drop_posts_title)',
+      );
       const planned = await previewTenants({ ...base, direction: 'up', postDeploy: true });
       expect(planned.tenants.map((t) => t.steps)).toEqual([
         ['003_drop_legacy_name', '005_drop_posts_title'],
@@ -182,7 +222,9 @@ describe('post-deploy migrations over a fleet', () => {
         [['003_drop_legacy_name', '005_drop_posts_title'], undefined],
         [['003_drop_legacy_name', '005_drop_posts_title'], undefined],
       ]);
-      const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema LIKE 'shop%' AND column_name = 'legacy_name'`);
+      const { rows } = await db.admin.query(
+        `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema LIKE 'shop%' AND column_name = 'legacy_name'`,
+      );
       expect(rows[0].n).toBe(0);
     } finally {
       await db.drop();

@@ -16,13 +16,24 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function run(direction: 'up' | 'down', dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction, table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction,
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 async function ledger(): Promise<Array<{ version: string; state: string }>> {
   return (await box.admin.query(`SELECT version, state FROM ${box.table} ORDER BY version`)).rows;
 }
 async function schemaOf(table: string): Promise<string | null> {
-  const { rows } = await box.admin.query(`SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND c.relkind = 'r'`, [table]);
+  const { rows } = await box.admin.query(
+    `SELECT n.nspname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relname = $1 AND c.relkind = 'r'`,
+    [table],
+  );
   return rows[0]?.nspname ?? null;
 }
 
@@ -64,7 +75,9 @@ describe('comment-only and empty files', () => {
     const created = await runCli(['new', 'add_email', '--dir', dir]);
     expect(created.code).toBe(0);
     const error = await rejection(run('up', dir), SourceError);
-    expect(error.message).toBe(`${path.join(dir, '002_add_email.up.sql')} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`);
+    expect(error.message).toBe(
+      `${path.join(dir, '002_add_email.up.sql')} is not written yet (it is still what slipway new wrote): write the migration, or delete the file`,
+    );
     expect(await ledger().catch(() => [])).toEqual([]);
     expect(await schemaOf('accounts')).toBeNull();
 
@@ -98,11 +111,12 @@ describe('down files named unlike their up files', () => {
 });
 
 describe('files that manage their own transactions', () => {
-  it('run as written, outside slipway\'s transaction, marked in flight first and recorded after the last statement', async () => {
+  it("run as written, outside slipway's transaction, marked in flight first and recorded after the last statement", async () => {
     box = await sandbox();
     const dir = migrationsDir({
       '001_accounts.up.sql': 'BEGIN;\nCREATE TABLE accounts (id int);\nCOMMIT;\n\nBEGIN;\nINSERT INTO accounts VALUES (1), (2);\nCOMMIT;\n',
-      '002_isolated.up.sql': "BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE iso AS SELECT current_setting('transaction_isolation') AS level;\nSAVEPOINT s;\nINSERT INTO iso VALUES ('rolled back');\nROLLBACK TO SAVEPOINT s;\nCOMMIT;\n",
+      '002_isolated.up.sql':
+        "BEGIN ISOLATION LEVEL SERIALIZABLE;\nCREATE TABLE iso AS SELECT current_setting('transaction_isolation') AS level;\nSAVEPOINT s;\nINSERT INTO iso VALUES ('rolled back');\nROLLBACK TO SAVEPOINT s;\nCOMMIT;\n",
     });
     const result = await run('up', dir);
     expect(result.executed.map((s) => [s.version, s.transactional])).toEqual([
@@ -119,14 +133,22 @@ describe('files that manage their own transactions', () => {
 
   it('a runtime error in a file wrapped in BEGIN … COMMIT names the line the file says', async () => {
     box = await sandbox();
-    const dir = migrationsDir({ '001_wrapped.up.sql': '-- Accounts.\nBEGIN;\n\nCREATE TABLE accounts (id int);\n\nINSERT INTO accounts\n  VALUES (no_such_column);\nCOMMIT;\n' });
-    await expect(run('up', dir)).rejects.toThrow(/^migration 001_wrapped \(up\) failed at line 7 in .*001_wrapped\.up\.sql: column "no_such_column" does not exist/);
+    const dir = migrationsDir({
+      '001_wrapped.up.sql':
+        '-- Accounts.\nBEGIN;\n\nCREATE TABLE accounts (id int);\n\nINSERT INTO accounts\n  VALUES (no_such_column);\nCOMMIT;\n',
+    });
+    await expect(run('up', dir)).rejects.toThrow(
+      /^migration 001_wrapped \(up\) failed at line 7 in .*001_wrapped\.up\.sql: column "no_such_column" does not exist/,
+    );
   });
 
   it('a failure inside its own transaction rolls that transaction back, keeps what it committed, and leaves the session usable', async () => {
     box = await sandbox();
     const client = await box.connect();
-    const dir = migrationsDir({ '001_accounts.up.sql': 'BEGIN;\nCREATE TABLE accounts (id int);\nCOMMIT;\nBEGIN;\nINSERT INTO accounts VALUES (1);\nINSERT INTO accounts VALUES (1 / 0);\nCOMMIT;\n' });
+    const dir = migrationsDir({
+      '001_accounts.up.sql':
+        'BEGIN;\nCREATE TABLE accounts (id int);\nCOMMIT;\nBEGIN;\nINSERT INTO accounts VALUES (1);\nINSERT INTO accounts VALUES (1 / 0);\nCOMMIT;\n',
+    });
     await expect(migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger })).rejects.toThrow(
       /failed in .*001_accounts\.up\.sql: division by zero \[22012\]; it runs outside a transaction \(it manages its own transactions \(BEGIN\/COMMIT inside the file\)\); statement 6 of 7 \(line 6\) failed, the 5 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there$/,
     );
@@ -223,7 +245,10 @@ ALTER TABLE ONLY SCHEMA_NAME.users
         '002_as_runner.up.sql': 'CREATE TABLE mine (id int);\n',
       });
       await run('up', dir);
-      const { rows } = await box.admin.query(`SELECT tablename, tableowner = current_user AS by_runner FROM pg_tables WHERE schemaname = $1 AND tablename IN ('owned', 'mine') ORDER BY 1`, [box.schema]);
+      const { rows } = await box.admin.query(
+        `SELECT tablename, tableowner = current_user AS by_runner FROM pg_tables WHERE schemaname = $1 AND tablename IN ('owned', 'mine') ORDER BY 1`,
+        [box.schema],
+      );
       expect(rows).toEqual([
         { tablename: 'mine', by_runner: true },
         { tablename: 'owned', by_runner: false },
@@ -242,7 +267,9 @@ ALTER TABLE ONLY SCHEMA_NAME.users
       '002_index.up.sql': "CREATE INDEX CONCURRENTLY fast_id ON fast (id);\nSET statement_timeout = '1ms';\n",
     });
     await migrate({ pool, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger });
-    expect((await pool.query('SELECT true AS slept, current_setting($1) AS lock_timeout FROM pg_sleep(0.05)', ['lock_timeout'])).rows).toEqual([{ slept: true, lock_timeout: '7s' }]);
+    expect(
+      (await pool.query('SELECT true AS slept, current_setting($1) AS lock_timeout FROM pg_sleep(0.05)', ['lock_timeout'])).rows,
+    ).toEqual([{ slept: true, lock_timeout: '7s' }]);
     expect((await pool.query('SHOW statement_timeout')).rows[0].statement_timeout).not.toBe('1ms');
   });
 
@@ -250,7 +277,9 @@ ALTER TABLE ONLY SCHEMA_NAME.users
     box = await sandbox();
     const dir = migrationsDir({ '001_slow.up.sql': "SET statement_timeout = '50ms';\nSELECT pg_sleep(2);\n" });
     const error = await rejection(run('up', dir), MigrationFailedError);
-    expect(error.message).toMatch(/^migration 001_slow \(up\) failed in .*001_slow\.up\.sql: canceling statement due to statement timeout \[57014\] \(statement_timeout = 50ms\); it was rolled back, nothing changed$/);
+    expect(error.message).toMatch(
+      /^migration 001_slow \(up\) failed in .*001_slow\.up\.sql: canceling statement due to statement timeout \[57014\] \(statement_timeout = 50ms\); it was rolled back, nothing changed$/,
+    );
   });
 });
 
@@ -258,10 +287,15 @@ describe('encodings', () => {
   it('a Latin-1 file is refused naming file, line and byte, and nothing changes; a BOM is accepted', async () => {
     box = await sandbox();
     const dir = migrationsDir({ '001_accounts.up.sql': '\ufeffCREATE TABLE accounts (name text);\n' });
-    writeFileSync(path.join(dir, '002_names.up.sql'), Buffer.concat([Buffer.from("INSERT INTO accounts VALUES ('Jos"), Buffer.from([0xe9]), Buffer.from("');\n")]));
+    writeFileSync(
+      path.join(dir, '002_names.up.sql'),
+      Buffer.concat([Buffer.from("INSERT INTO accounts VALUES ('Jos"), Buffer.from([0xe9]), Buffer.from("');\n")]),
+    );
     const cli = await runCli(['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString()]);
     expect(cli.code).toBe(1);
-    expect(cli.stderr).toBe(`slipway: ${path.join(dir, '002_names.up.sql')} (line 1, byte 34) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8\n`);
+    expect(cli.stderr).toBe(
+      `slipway: ${path.join(dir, '002_names.up.sql')} (line 1, byte 34) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8\n`,
+    );
     expect(await schemaOf('accounts')).toBeNull();
 
     writeFileSync(path.join(dir, '002_names.up.sql'), "INSERT INTO accounts VALUES ('José');\n");
@@ -273,15 +307,32 @@ describe('encodings', () => {
 describe('large files', () => {
   it('a 10 MB data migration applies in pieces; SIGTERM while it is parsed stops at once, before the lock, changing nothing', async () => {
     box = await sandbox();
-    const rows = Array.from({ length: 120_000 }, (_, i) => `INSERT INTO big VALUES (${i}, 'row ${i}; with a semicolon and é', $$dollar ${i}$$);`);
+    const rows = Array.from(
+      { length: 120_000 },
+      (_, i) => `INSERT INTO big VALUES (${i}, 'row ${i}; with a semicolon and é', $$dollar ${i}$$);`,
+    );
     const dir = migrationsDir({ '001_big.up.sql': `CREATE TABLE big (id int, a text, b text);\n${rows.join('\n')}\n` });
-    const args = ['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'];
+    const args = [
+      'up',
+      '--database-url',
+      box.url,
+      '--dir',
+      dir,
+      '--table',
+      box.table,
+      '--lock-key',
+      box.lockKey.toString(),
+      '--log-format',
+      'json',
+    ];
 
     // No parse cache: the stop must land while the file is parsed.
     const stopped = startCli(args, { env: { SLIPWAY_CACHE: 'off' } });
     for (let i = 0; ; i++) {
       // Connected and idle: it has read the bookkeeping table and is parsing (several seconds for 10 MB).
-      const { rows: seen } = await box.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'slipway' AND state = 'idle' AND datname = current_database()`);
+      const { rows: seen } = await box.admin.query(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'slipway' AND state = 'idle' AND datname = current_database()`,
+      );
       if (seen[0].n > 0 || i > 500) break;
       await new Promise((r) => setTimeout(r, 10));
     }
@@ -290,12 +341,17 @@ describe('large files', () => {
     const result = await stopped.done;
     expect(result.code).toBe(1);
     // Where the signal lands depends on the machine's load: between files or inside the parse, the run stops before the lock.
-    expect([`slipway: stopped while parsing ${path.join(dir, '001_big.up.sql')}; nothing was changed\n`, 'slipway: stopped while reading the migrations; nothing was changed\n']).toContain(result.stderr);
+    expect([
+      `slipway: stopped while parsing ${path.join(dir, '001_big.up.sql')}; nothing was changed\n`,
+      'slipway: stopped while reading the migrations; nothing was changed\n',
+    ]).toContain(result.stderr);
     expect(await schemaOf('big')).toBeNull();
     expect((await box.admin.query(`SELECT to_regclass($1) AS t`, [box.table])).rows[0].t).toBeNull();
 
     const applied = await runCli(args);
     expect(applied.code).toBe(0);
-    expect((await box.admin.query('SELECT count(*)::int AS n, count(DISTINCT b)::int AS d FROM big')).rows).toEqual([{ n: 120_000, d: 120_000 }]);
+    expect((await box.admin.query('SELECT count(*)::int AS n, count(DISTINCT b)::int AS d FROM big')).rows).toEqual([
+      { n: 120_000, d: 120_000 },
+    ]);
   });
 });

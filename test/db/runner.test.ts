@@ -3,7 +3,16 @@ import { writeFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortedError, IntegrityError, LockTimeoutError, migrate, MigrationFailedError, readMigrationsDir, SourceError, type MigrateOptions } from '../../src/index.js';
+import {
+  AbortedError,
+  IntegrityError,
+  LockTimeoutError,
+  migrate,
+  MigrationFailedError,
+  readMigrationsDir,
+  SourceError,
+  type MigrateOptions,
+} from '../../src/index.js';
 import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
@@ -11,16 +20,35 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction: 'up',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 function down(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({ databaseUrl: box.url, dir, direction: 'down', table: box.table, lockKey: box.lockKey, logger: silentLogger, ...extra } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction: 'down',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
 async function ledger(table = box.table): Promise<Array<{ version: string; state: string }>> {
   return (await box.admin.query(`SELECT version, state FROM ${table} ORDER BY version`)).rows;
 }
 async function tables(): Promise<string[]> {
-  const { rows } = await box.admin.query(`SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name <> 'schema_migrations' ORDER BY 1`, [box.schema]);
+  const { rows } = await box.admin.query(
+    `SELECT table_name FROM information_schema.tables WHERE table_schema = $1 AND table_name <> 'schema_migrations' ORDER BY 1`,
+    [box.schema],
+  );
   return rows.map((r) => r.table_name);
 }
 async function lockIsFree(): Promise<boolean> {
@@ -124,7 +152,12 @@ describe('the session after a run', () => {
     await migrate({ ...options, dir: migrationsDir(THREE) });
     expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
     // Fails on the first of three steps: before the last step restores the setting itself.
-    const failing = migrationsDir({ ...THREE, '004_broken.up.sql': 'INSERT INTO nowhere VALUES (1);', '005_a.up.sql': 'CREATE TABLE a (id int);', '006_b.up.sql': 'CREATE TABLE b (id int);' });
+    const failing = migrationsDir({
+      ...THREE,
+      '004_broken.up.sql': 'INSERT INTO nowhere VALUES (1);',
+      '005_a.up.sql': 'CREATE TABLE a (id int);',
+      '006_b.up.sql': 'CREATE TABLE b (id int);',
+    });
     await expect(migrate({ ...options, dir: failing })).rejects.toThrow(/004_broken/);
     expect((await client.query('SHOW synchronous_commit')).rows).toEqual([{ synchronous_commit: 'on' }]);
     expect((await ledger()).map((r) => r.version)).toEqual(['001_create_users', '002_create_posts', '003_create_tags']);
@@ -141,7 +174,9 @@ describe('atomicity', () => {
     });
     const error = await up(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MigrationFailedError);
-    expect((error as Error).message).toMatch(/migration 002_broken \(up\) failed at line 2 in .*002_broken\.up\.sql: relation "nowhere" does not exist/);
+    expect((error as Error).message).toMatch(
+      /migration 002_broken \(up\) failed at line 2 in .*002_broken\.up\.sql: relation "nowhere" does not exist/,
+    );
     expect((error as Error).message).toMatch(/rolled back/);
     expect(await tables()).toEqual(['users']);
     expect(await ledger()).toEqual([{ version: '001_create_users', state: 'applied' }]);
@@ -173,7 +208,8 @@ describe('migrations Postgres refuses in a transaction', () => {
     box = await sandbox();
     const dir = migrationsDir({
       '001_create_users.up.sql': 'CREATE TABLE users (id int, email text);',
-      '002_index_email.up.sql': 'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCREATE INDEX CONCURRENTLY users_id_idx ON users (id);\n',
+      '002_index_email.up.sql':
+        'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCREATE INDEX CONCURRENTLY users_id_idx ON users (id);\n',
       '002_index_email.down.sql': 'DROP INDEX CONCURRENTLY users_email_idx;\nDROP INDEX CONCURRENTLY users_id_idx;\n',
     });
     const result = await up(dir);
@@ -198,7 +234,8 @@ describe('migrations Postgres refuses in a transaction', () => {
     box = await sandbox();
     const dir = migrationsDir({
       '001_create_users.up.sql': 'CREATE TABLE users (id int, email text);',
-      '002_index_email.up.sql': 'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column);\n',
+      '002_index_email.up.sql':
+        'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column);\n',
       '003_create_tags.up.sql': 'CREATE TABLE tags (id int);',
     });
     await expect(up(dir)).rejects.toThrow(/002_index_email .*statement 2 of 2 \(line 2\) failed.*marked in flight/);
@@ -238,7 +275,9 @@ describe('integrity', () => {
     await up(dir, { target: '002_create_posts' });
     rmSync(path.join(dir, '001_create_users.up.sql'));
     rmSync(path.join(dir, '001_create_users.down.sql'));
-    await expect(up(dir)).rejects.toThrow(/migration 001_create_users is applied .* but its file is missing: restore it, or run slipway resolve 001_create_users --pending/);
+    await expect(up(dir)).rejects.toThrow(
+      /migration 001_create_users is applied .* but its file is missing: restore it, or run slipway resolve 001_create_users --pending/,
+    );
     expect(await tables()).toEqual(['posts', 'users']);
   });
 });
@@ -261,7 +300,10 @@ describe('ordering and history', () => {
 
   it('applies a merged branch migration that sorts below the newest applied, with a warning naming it', async () => {
     box = await sandbox();
-    const dir = migrationsDir({ '001_create_users.up.sql': THREE['001_create_users.up.sql'], '003_create_tags.up.sql': THREE['003_create_tags.up.sql'] });
+    const dir = migrationsDir({
+      '001_create_users.up.sql': THREE['001_create_users.up.sql'],
+      '003_create_tags.up.sql': THREE['003_create_tags.up.sql'],
+    });
     await up(dir);
     writeFileSync(path.join(dir, '002_create_posts.up.sql'), THREE['002_create_posts.up.sql']);
     const { logger, lines } = captureLogger();
@@ -271,7 +313,7 @@ describe('ordering and history', () => {
     expect(lines.some((l) => l.level === 40 && String(l.msg).includes('002_create_posts'))).toBe(true);
   });
 
-  it("adopts a two-column bookkeeping table without re-running its migrations, recording their checksums", async () => {
+  it('adopts a two-column bookkeeping table without re-running its migrations, recording their checksums', async () => {
     box = await sandbox();
     await box.admin.query(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
     await box.admin.query(`CREATE TABLE users (id int); CREATE TABLE posts (id int)`);
@@ -279,7 +321,9 @@ describe('ordering and history', () => {
     const dir = migrationsDir(THREE);
     const result = await up(dir);
     expect(result.executed.map((s) => s.version)).toEqual(['003_create_tags']);
-    const { rows } = await box.admin.query(`SELECT version, checksum IS NOT NULL AS has_checksum, state FROM ${box.table} ORDER BY version`);
+    const { rows } = await box.admin.query(
+      `SELECT version, checksum IS NOT NULL AS has_checksum, state FROM ${box.table} ORDER BY version`,
+    );
     expect(rows).toEqual([
       { version: '001_create_users', has_checksum: true, state: 'applied' },
       { version: '002_create_posts', has_checksum: true, state: 'applied' },
@@ -302,15 +346,21 @@ describe('ordering and history', () => {
 });
 
 describe('bookkeeping table names', () => {
-  it.each([['x"; DROP TABLE victim; --'], ['Mïgrations ✓'], ['semi;colon'], ['with"quote']])('keeps the hostile name %j intact', async (name) => {
-    box = await sandbox();
-    await box.admin.query('CREATE TABLE victim (id int)');
-    const table = `${box.schema}.${name}`;
-    await up(migrationsDir(THREE), { table });
-    const { rows } = await box.admin.query(`SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relkind = 'r' ORDER BY 1`, [box.schema]);
-    expect(rows.map((r) => r.relname).sort()).toEqual([name, 'posts', 'tags', 'users', 'victim'].sort());
-    expect((await up(migrationsDir(THREE), { table })).executed).toEqual([]);
-  });
+  it.each([['x"; DROP TABLE victim; --'], ['Mïgrations ✓'], ['semi;colon'], ['with"quote']])(
+    'keeps the hostile name %j intact',
+    async (name) => {
+      box = await sandbox();
+      await box.admin.query('CREATE TABLE victim (id int)');
+      const table = `${box.schema}.${name}`;
+      await up(migrationsDir(THREE), { table });
+      const { rows } = await box.admin.query(
+        `SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND relkind = 'r' ORDER BY 1`,
+        [box.schema],
+      );
+      expect(rows.map((r) => r.relname).sort()).toEqual([name, 'posts', 'tags', 'users', 'victim'].sort());
+      expect((await up(migrationsDir(THREE), { table })).executed).toEqual([]);
+    },
+  );
 });
 
 describe('round trips', () => {
@@ -338,15 +388,21 @@ describe('round trips', () => {
     await client.query(`SET search_path TO ${box.schema}`);
     const unqualified = box.table.split('.').at(-1)!;
     sent.length = 0;
-    expect((await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed).toEqual([]);
+    expect(
+      (await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed,
+    ).toEqual([]);
     expect(sent).toHaveLength(1);
     expect(sent[0]).toMatch(/FROM "[^".]+"$/);
 
     // A temporary table of that name shadows the ledger on the search path: its digest is not
     // trusted, the ledger is read where the catalog found it, and nothing runs again.
-    await client.query(`CREATE TEMP TABLE ${unqualified} (version text, checksum text, state text, applied_at timestamptz, duration_ms int, progress int)`);
+    await client.query(
+      `CREATE TEMP TABLE ${unqualified} (version text, checksum text, state text, applied_at timestamptz, duration_ms int, progress int)`,
+    );
     sent.length = 0;
-    expect((await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed).toEqual([]);
+    expect(
+      (await migrate({ client, dir, direction: 'up', table: unqualified, lockKey: box.lockKey, logger: silentLogger })).executed,
+    ).toEqual([]);
     expect(sent).toHaveLength(2);
     await client.query(`DROP TABLE pg_temp.${unqualified}; RESET search_path`);
   });
@@ -363,7 +419,10 @@ describe('the lock', () => {
     expect(error).toBeInstanceOf(LockTimeoutError);
     expect((error as Error).message).toContain(`held by backend pid ${holderPid}`);
     const waiting = lines.find(
-      (l) => /^waited \d+\.\d s for the migration lock, held by backend pid (\d+), idle for \d+ s: SELECT pg_backend_pid\(\) AS pid$/.exec(String(l.msg))?.[1] === String(holderPid),
+      (l) =>
+        /^waited \d+\.\d s for the migration lock, held by backend pid (\d+), idle for \d+ s: SELECT pg_backend_pid\(\) AS pid$/.exec(
+          String(l.msg),
+        )?.[1] === String(holderPid),
     );
     expect(waiting).toMatchObject({ holderPid });
     expect(waiting!.waitedMs as number).toBeGreaterThanOrEqual(1000);
@@ -372,7 +431,10 @@ describe('the lock', () => {
 
   it('waits instead of failing when it reads an in-flight row while another runner holds the lock', async () => {
     box = await sandbox();
-    const dir = migrationsDir({ '001_create_users.up.sql': 'CREATE TABLE users (id int, email text);', '002_index.up.sql': 'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);' });
+    const dir = migrationsDir({
+      '001_create_users.up.sql': 'CREATE TABLE users (id int, email text);',
+      '002_index.up.sql': 'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);',
+    });
     await up(dir, { target: '001_create_users' });
     // Another runner holds the lock and has marked 002 in flight: it is building the index right now.
     const holder = await box.connect();
@@ -381,7 +443,10 @@ describe('the lock', () => {
     await holder.query(`INSERT INTO ${box.table} (version, checksum, state) VALUES ('002_index', $1, 'in_flight')`, [checksum]);
     let settled = false;
     const run = up(dir);
-    run.then(() => (settled = true), () => (settled = true));
+    run.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await new Promise((r) => setTimeout(r, 300));
     expect(settled).toBe(false);
     await holder.query('CREATE INDEX CONCURRENTLY users_email_idx ON users (email)');
@@ -422,13 +487,22 @@ describe('the lock', () => {
 describe('rows slipway did not write', () => {
   it('refuses a state it never writes instead of reading it as applied', async () => {
     box = await sandbox();
-    await box.admin.query(`CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text, duration_ms integer, state text NOT NULL)`);
-    await box.admin.query(`INSERT INTO schema_migrations (version, state) VALUES ('001_create_users', 'applied'), ('002_create_posts', 'done')`);
+    await box.admin.query(
+      `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text, duration_ms integer, state text NOT NULL)`,
+    );
+    await box.admin.query(
+      `INSERT INTO schema_migrations (version, state) VALUES ('001_create_users', 'applied'), ('002_create_posts', 'done')`,
+    );
     const dir = migrationsDir(THREE);
-    const error = await up(dir).then(() => null, (e: unknown) => e as IntegrityError);
+    const error = await up(dir).then(
+      () => null,
+      (e: unknown) => e as IntegrityError,
+    );
     expect(error).toBeInstanceOf(IntegrityError);
     expect(error!.kind).toBe('unknown-state');
-    expect(error!.message).toMatch(/^migration 002_create_posts has state "done" in "t_[0-9a-f]+"\."schema_migrations", which slipway never writes/);
+    expect(error!.message).toMatch(
+      /^migration 002_create_posts has state "done" in "t_[0-9a-f]+"\."schema_migrations", which slipway never writes/,
+    );
     expect(await tables()).toEqual([]);
   });
 
@@ -440,7 +514,9 @@ describe('rows slipway did not write', () => {
     writeFileSync(path.join(dir, '001_create_users.up.sql'), 'CREATE TABLE users (id bigint);');
     writeFileSync(path.join(dir, '002_create_posts.up.sql'), THREE['002_create_posts.up.sql']);
     expect((await up(dir)).executed.map((s) => s.version)).toEqual(['002_create_posts']);
-    expect((await box.admin.query(`SELECT checksum FROM ${box.table} WHERE version = '001_create_users'`)).rows).toEqual([{ checksum: null }]);
+    expect((await box.admin.query(`SELECT checksum FROM ${box.table} WHERE version = '001_create_users'`)).rows).toEqual([
+      { checksum: null },
+    ]);
     writeFileSync(path.join(dir, '001_create_users.up.sql'), THREE['001_create_users.up.sql']);
     expect((await up(dir)).executed).toEqual([]);
   });
@@ -451,11 +527,17 @@ describe('rows slipway did not write', () => {
       `CREATE TABLE schema_migrations (version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now(), checksum text, duration_ms integer,
          state text NOT NULL DEFAULT 'applied' CHECK (state IN ('applied', 'in_flight')))`,
     );
-    const dir = migrationsDir({ '001_index.up.sql': 'CREATE TABLE users (id int);\nCREATE INDEX CONCURRENTLY users_id ON users (id);', '001_index.down.sql': 'DROP INDEX CONCURRENTLY users_id;\nDROP TABLE users;' });
+    const dir = migrationsDir({
+      '001_index.up.sql': 'CREATE TABLE users (id int);\nCREATE INDEX CONCURRENTLY users_id ON users (id);',
+      '001_index.down.sql': 'DROP INDEX CONCURRENTLY users_id;\nDROP TABLE users;',
+    });
     await up(dir);
     expect((await down(dir)).executed.map((s) => s.version)).toEqual(['001_index']);
     expect(await ledger()).toEqual([]);
-    const { rows } = await box.admin.query(`SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`, [box.table]);
+    const { rows } = await box.admin.query(
+      `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = $1::regclass AND contype = 'c'`,
+      [box.table],
+    );
     expect(rows).toEqual([{ def: expect.stringContaining('reverting') }]);
   });
 });
@@ -464,7 +546,9 @@ describe('the lock, checked at the end', () => {
   it('a migration that releases the lock makes the run fail: it was not protected', async () => {
     box = await sandbox();
     const dir = migrationsDir({ '001_unlock.up.sql': 'SELECT pg_advisory_unlock_all();\nCREATE TABLE users (id int);' });
-    await expect(up(dir)).rejects.toThrow(/^server backend pid \d+ no longer held the ledger lock at the end of the run: the run was not protected against other runners$/);
+    await expect(up(dir)).rejects.toThrow(
+      /^server backend pid \d+ no longer held the ledger lock at the end of the run: the run was not protected against other runners$/,
+    );
     expect(await lockIsFree()).toBe(true);
   });
 });
@@ -478,7 +562,7 @@ describe('the no-op digest', () => {
       '001_café.up.sql': `SET statement_timeout = 0;\nSET search_path = ${box.schema};\nCREATE TABLE digest_t (id int);\n`,
       '002_日本語.up.sql': 'SELECT 2;',
       '003_emoji_😀.up.sql': '-- only a comment: a deliberate no-op\n',
-      '004_quote\'s.up.sql': '\ufeffSELECT 4;\n',
+      "004_quote's.up.sql": '\ufeffSELECT 4;\n',
       '005_empty.up.sql': '',
     };
     const dir = migrationsDir(files);
@@ -507,6 +591,8 @@ describe('the no-op digest', () => {
 
     // An edited file is refused as before: its digest is not the ledger's, so the rows are read.
     writeFileSync(path.join(dir, '002_日本語.up.sql'), 'SELECT 22;');
-    await expect(migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger })).rejects.toThrow(/002_日本語/);
+    await expect(migrate({ client, dir, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger })).rejects.toThrow(
+      /002_日本語/,
+    );
   });
 });

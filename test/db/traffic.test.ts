@@ -18,7 +18,11 @@ beforeAll(async () => {
   });
   let out = '';
   server.stdout!.on('data', (d) => (out += d));
-  while (!out.includes('\n')) await Promise.race([once(server.stdout!, 'data'), once(server, 'exit').then(() => Promise.reject(new Error('the server did not start')))]);
+  while (!out.includes('\n'))
+    await Promise.race([
+      once(server.stdout!, 'data'),
+      once(server, 'exit').then(() => Promise.reject(new Error('the server did not start'))),
+    ]);
   url = out.trim();
 }, 120_000);
 afterAll(async () => {
@@ -80,8 +84,23 @@ describe('the traffic-aware check', () => {
         INSERT INTO shop.customers VALUES (1, 'a@example.com', 'a@example.com');`);
       // Counted before any window: a release gone since.
       for (let i = 0; i < 5; i++) await oldCode.query('SELECT old_email FROM shop.customers WHERE id = $1', [1]);
-      const dir = migrationsDir({ '001_drop_old_email.up.sql': '-- slipway:post-deploy\nALTER TABLE shop.customers DROP COLUMN old_email;\n' });
-      const args = ['up', '--post-deploy', '--traffic-window', '1', '--database-url', url, '--dir', dir, '--table', 'shop.schema_migrations', '--log-format', 'json'];
+      const dir = migrationsDir({
+        '001_drop_old_email.up.sql': '-- slipway:post-deploy\nALTER TABLE shop.customers DROP COLUMN old_email;\n',
+      });
+      const args = [
+        'up',
+        '--post-deploy',
+        '--traffic-window',
+        '1',
+        '--database-url',
+        url,
+        '--dir',
+        dir,
+        '--table',
+        'shop.schema_migrations',
+        '--log-format',
+        'json',
+      ];
 
       // The old code still runs: a replica keeps reading the column while the window is watched.
       let running = true;
@@ -95,26 +114,52 @@ describe('the traffic-aware check', () => {
       expect(refused.stderr).toMatch(
         /^slipway: .*1 column\(s\) or table\(s\) the post-deploy migrations drop or rename are still used by statements run in the last 1 s \(DROP COLUMN shop\.customers\.old_email, …\): nothing was run/m,
       );
-      expect(refused.stdout).toMatch(/DROP COLUMN shop\.customers\.old_email: 1 statement this server ran still uses it \(\d[\d,]* calls?\), e\.g\. UPDATE shop\.customers SET old_email = \$1 WHERE id = \$2/);
+      expect(refused.stdout).toMatch(
+        /DROP COLUMN shop\.customers\.old_email: 1 statement this server ran still uses it \(\d[\d,]* calls?\), e\.g\. UPDATE shop\.customers SET old_email = \$1 WHERE id = \$2/,
+      );
       expect(refused.stdout).not.toContain('SELECT old_email');
-      expect((await admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`)).rows[0].n).toBe(1);
+      expect(
+        (
+          await admin.query(
+            `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`,
+          )
+        ).rows[0].n,
+      ).toBe(1);
 
       // slipway lint watches the same way, and fails while the column is used.
       running = true;
       const replicaAgain = (async () => {
         while (running) await oldCode.query('UPDATE shop.customers SET old_email = $1 WHERE id = $2', ['c@example.com', 1]);
       })();
-      const linted = await runCli(['lint', '--traffic-window', '1', '--database-url', url, '--dir', dir, '--table', 'shop.schema_migrations']);
+      const linted = await runCli([
+        'lint',
+        '--traffic-window',
+        '1',
+        '--database-url',
+        url,
+        '--dir',
+        dir,
+        '--table',
+        'shop.schema_migrations',
+      ]);
       running = false;
       await replicaAgain;
       expect(linted.code).toBe(1);
       expect(linted.stdout).toContain('no findings');
-      expect(linted.stderr).toMatch(/^DROP COLUMN shop\.customers\.old_email: 1 statement this server ran still uses it \(\d[\d,]* calls?\), e\.g\. UPDATE shop\.customers/m);
+      expect(linted.stderr).toMatch(
+        /^DROP COLUMN shop\.customers\.old_email: 1 statement this server ran still uses it \(\d[\d,]* calls?\), e\.g\. UPDATE shop\.customers/m,
+      );
 
       // Every replica runs the new code: nothing uses the column during the window any more.
       const ran = await runCli(args);
       expect(ran.code).toBe(0);
-      expect((await admin.query(`SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`)).rows[0].n).toBe(0);
+      expect(
+        (
+          await admin.query(
+            `SELECT count(*)::int AS n FROM information_schema.columns WHERE table_schema = 'shop' AND column_name = 'old_email'`,
+          )
+        ).rows[0].n,
+      ).toBe(0);
     } finally {
       await oldCode.end();
       await admin.end();

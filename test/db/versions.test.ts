@@ -21,7 +21,14 @@ beforeAll(async () => {
 type Migration = { version: string; up: string };
 
 function up(migrations: Migration[]): Promise<MigrateResult> {
-  return migrate({ databaseUrl: box.url, migrations, direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger } as MigrateOptions);
+  return migrate({
+    databaseUrl: box.url,
+    migrations,
+    direction: 'up',
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+  } as MigrateOptions);
 }
 
 /** The run fails on `failing` with SQLSTATE `code`; returns the error. */
@@ -49,7 +56,7 @@ describe('the servers under test', () => {
   });
 });
 
-describe('ALTER TYPE ... ADD VALUE (in a transaction on every supported version; a new type\'s new value usable at once on 17+)', () => {
+describe("ALTER TYPE ... ADD VALUE (in a transaction on every supported version; a new type's new value usable at once on 17+)", () => {
   const TYPE = { version: '001_mood', up: "CREATE TYPE mood AS ENUM ('sad');\nCREATE TABLE feelings (m mood);\n" };
 
   it('using the new value in the same migration fails (55P04) and rolls the whole migration back', async () => {
@@ -72,7 +79,10 @@ describe('ALTER TYPE ... ADD VALUE (in a transaction on every supported version;
 
   it('a type created in the same migration: its added value is usable at once on 17+, unsafe (55P04, rolled back) before', async () => {
     box = await sandbox();
-    const all = { version: '001_all', up: "CREATE TYPE mood AS ENUM ('sad');\nALTER TYPE mood ADD VALUE 'happy';\nCREATE TABLE feelings (m mood);\nINSERT INTO feelings VALUES ('happy');\n" };
+    const all = {
+      version: '001_all',
+      up: "CREATE TYPE mood AS ENUM ('sad');\nALTER TYPE mood ADD VALUE 'happy';\nCREATE TABLE feelings (m mood);\nINSERT INTO feelings VALUES ('happy');\n",
+    };
     if (version >= 170000) {
       await up([all]);
       expect(await rows('SELECT m::text FROM feelings')).toEqual([{ m: 'happy' }]);
@@ -92,11 +102,18 @@ describe('ALTER TABLE ... DETACH PARTITION CONCURRENTLY (14+: outside a transact
 
   it('runs outside a transaction, with the statements after it, once', async () => {
     box = await sandbox();
-    const detach = { version: '002_detach', up: "ALTER TABLE measures DETACH PARTITION measures_1 CONCURRENTLY;\nINSERT INTO log VALUES ('detached');\n" };
+    const detach = {
+      version: '002_detach',
+      up: "ALTER TABLE measures DETACH PARTITION measures_1 CONCURRENTLY;\nINSERT INTO log VALUES ('detached');\n",
+    };
     await up([PARTITIONED, detach]);
     expect(await rows(`SELECT count(*)::int AS n FROM measures`)).toEqual([{ n: 10 }]);
     expect(await rows(`SELECT count(*)::int AS n FROM measures_1`)).toEqual([{ n: 10 }]);
-    expect(await rows(`SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '${box.schema}.measures'::regclass`)).toEqual([{ relname: 'measures_2' }]);
+    expect(
+      await rows(
+        `SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = '${box.schema}.measures'::regclass`,
+      ),
+    ).toEqual([{ relname: 'measures_2' }]);
     expect(await rows('SELECT note FROM log')).toEqual([{ note: 'detached' }]);
     expect(await ledger()).toEqual(applied('001_measures', '002_detach'));
     expect((await up([PARTITIONED, detach])).executed).toEqual([]);
@@ -107,13 +124,18 @@ describe('ALTER TABLE ... DETACH PARTITION CONCURRENTLY (14+: outside a transact
     const withDefault = { version: '002_default', up: 'CREATE TABLE measures_other PARTITION OF measures DEFAULT;\n' };
     const detach = { version: '003_detach', up: 'ALTER TABLE measures DETACH PARTITION measures_1 CONCURRENTLY;\n' };
     await failsWith([PARTITIONED, withDefault, detach], '003_detach', '55000');
-    expect(await rows(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = '${box.schema}.measures'::regclass`)).toEqual([{ n: 3 }]);
+    expect(await rows(`SELECT count(*)::int AS n FROM pg_inherits WHERE inhparent = '${box.schema}.measures'::regclass`)).toEqual([
+      { n: 3 },
+    ]);
     expect((await ledger()).filter((r) => r.state === 'applied')).toEqual(applied('001_measures', '002_default'));
   });
 });
 
 describe('MERGE (15+; WHEN NOT MATCHED BY SOURCE 17+)', () => {
-  const STOCK = { version: '001_stock', up: 'CREATE TABLE stock (id int PRIMARY KEY, qty int NOT NULL);\nCREATE TABLE incoming (id int, qty int);\nINSERT INTO stock VALUES (1, 10), (2, 20);\nINSERT INTO incoming VALUES (2, 5), (3, 7);\n' };
+  const STOCK = {
+    version: '001_stock',
+    up: 'CREATE TABLE stock (id int PRIMARY KEY, qty int NOT NULL);\nCREATE TABLE incoming (id int, qty int);\nINSERT INTO stock VALUES (1, 10), (2, 20);\nINSERT INTO incoming VALUES (2, 5), (3, 7);\n',
+  };
   const MERGE = {
     version: '002_merge',
     up: 'MERGE INTO stock s USING incoming i ON s.id = i.id\n  WHEN MATCHED THEN UPDATE SET qty = s.qty + i.qty\n  WHEN NOT MATCHED THEN INSERT VALUES (i.id, i.qty);\n',
@@ -144,7 +166,10 @@ describe('MERGE (15+; WHEN NOT MATCHED BY SOURCE 17+)', () => {
 
   it('WHEN NOT MATCHED BY SOURCE deletes on 17+, is a syntax error (42601) before', async () => {
     box = await sandbox();
-    const bySource = { version: '002_sync', up: 'MERGE INTO stock s USING incoming i ON s.id = i.id\n  WHEN NOT MATCHED BY SOURCE THEN DELETE;\n' };
+    const bySource = {
+      version: '002_sync',
+      up: 'MERGE INTO stock s USING incoming i ON s.id = i.id\n  WHEN NOT MATCHED BY SOURCE THEN DELETE;\n',
+    };
     if (version >= 170000) {
       await up([STOCK, bySource]);
       expect(await rows('SELECT id FROM stock ORDER BY id')).toEqual([{ id: 2 }]);
@@ -158,7 +183,10 @@ describe('MERGE (15+; WHEN NOT MATCHED BY SOURCE 17+)', () => {
 });
 
 describe('UNIQUE ... NULLS NOT DISTINCT (15+)', () => {
-  const TABLE = { version: '001_accounts', up: 'CREATE TABLE accounts (id int, email text);\nCREATE UNIQUE INDEX accounts_email ON accounts (email) NULLS NOT DISTINCT;\n' };
+  const TABLE = {
+    version: '001_accounts',
+    up: 'CREATE TABLE accounts (id int, email text);\nCREATE UNIQUE INDEX accounts_email ON accounts (email) NULLS NOT DISTINCT;\n',
+  };
   const NULLS = { version: '002_two_nulls', up: 'INSERT INTO accounts VALUES (1, NULL);\nINSERT INTO accounts VALUES (2, NULL);\n' };
 
   it('on 15+ a second NULL is a duplicate (23505, rolled back); on 14 the index is a syntax error (42601)', async () => {
@@ -176,7 +204,10 @@ describe('UNIQUE ... NULLS NOT DISTINCT (15+)', () => {
 
   it('built CONCURRENTLY over duplicate NULLs: on 15+ it fails (23505) and leaves no index behind to trip the next run', async () => {
     box = await sandbox();
-    const table = { version: '001_accounts', up: 'CREATE TABLE accounts (id int, email text);\nINSERT INTO accounts VALUES (1, NULL), (2, NULL);\n' };
+    const table = {
+      version: '001_accounts',
+      up: 'CREATE TABLE accounts (id int, email text);\nINSERT INTO accounts VALUES (1, NULL), (2, NULL);\n',
+    };
     const index = { version: '002_index', up: 'CREATE UNIQUE INDEX CONCURRENTLY accounts_email ON accounts (email) NULLS NOT DISTINCT;\n' };
     await failsWith([table, index], '002_index', version >= 150000 ? '23505' : '42601');
     const left = await rows(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('${box.schema}.accounts_email')`);
@@ -186,7 +217,9 @@ describe('UNIQUE ... NULLS NOT DISTINCT (15+)', () => {
     await box.admin.query(`DELETE FROM ${box.schema}.accounts WHERE id = 2`);
     if (version >= 150000) {
       await up([table, index]);
-      expect(await rows(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('${box.schema}.accounts_email')`)).toEqual([{ indisvalid: true }]);
+      expect(await rows(`SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass('${box.schema}.accounts_email')`)).toEqual([
+        { indisvalid: true },
+      ]);
       expect(await ledger()).toEqual(applied('001_accounts', '002_index'));
     } else {
       await failsWith([table, index], '002_index', '42601');

@@ -47,9 +47,16 @@ describe('watched', () => {
       const { logger, lines } = captureLogger();
       const seen: { blockers: Blocker[] } = { blockers: [] };
       setTimeout(() => void holder.query('COMMIT'), 800);
-      await watched(session, pid, '008_add_email', logger, () => session.client.query('ALTER TABLE accounts ADD COLUMN email text'), seen, { after: 50, every: 50 });
+      await watched(session, pid, '008_add_email', logger, () => session.client.query('ALTER TABLE accounts ADD COLUMN email text'), seen, {
+        after: 50,
+        every: 50,
+      });
       expect(lines.map((l) => l.msg)).toContainEqual(
-        expect.stringMatching(new RegExp(`^008_add_email waits for a lock held by backend pid ${holderPid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid$`)),
+        expect.stringMatching(
+          new RegExp(
+            `^008_add_email waits for a lock held by backend pid ${holderPid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid$`,
+          ),
+        ),
       );
     } finally {
       await session.close();

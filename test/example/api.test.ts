@@ -23,7 +23,11 @@ async function workspace(agents: Array<[name: string, kind: 'ai' | 'human']> = [
   const slug = `ws-${randomBytes(4).toString('hex')}`;
   expect((await call(url, 'POST', '/workspaces', { slug, name: `Workspace ${slug}` })).status).toBe(201);
   for (const [name, kind] of agents) {
-    await box.admin.query('INSERT INTO agents (workspace_id, name, kind) SELECT id, $2, $3 FROM workspaces WHERE slug = $1', [slug, name, kind]);
+    await box.admin.query('INSERT INTO agents (workspace_id, name, kind) SELECT id, $2, $3 FROM workspaces WHERE slug = $1', [
+      slug,
+      name,
+      kind,
+    ]);
   }
   return slug;
 }
@@ -86,8 +90,20 @@ describe('issues', () => {
       createdAt: ISO,
       updatedAt: ISO,
     });
-    const second = await createIssue(acme, { title: 'Flaky test', description: 'fails 1 in 10', status: 'in_progress', priority: 'high', assignee: 'triage-bot' });
-    expect(second).toMatchObject({ number: 2, description: 'fails 1 in 10', status: 'in_progress', priority: 'high', assignee: 'triage-bot' });
+    const second = await createIssue(acme, {
+      title: 'Flaky test',
+      description: 'fails 1 in 10',
+      status: 'in_progress',
+      priority: 'high',
+      assignee: 'triage-bot',
+    });
+    expect(second).toMatchObject({
+      number: 2,
+      description: 'fails 1 in 10',
+      status: 'in_progress',
+      priority: 'high',
+      assignee: 'triage-bot',
+    });
     expect(await createIssue(other, { title: 'Elsewhere' })).toMatchObject({ number: 1 });
 
     expect(await call(url, 'GET', `/workspaces/${acme}/issues/2`)).toEqual({ status: 200, headers: expect.anything(), body: second });
@@ -100,14 +116,25 @@ describe('issues', () => {
       { number: 2, assignee: 'triage-bot' },
     ]);
 
-    expect(await call(url, 'GET', `/workspaces/${acme}/issues/99`)).toMatchObject({ status: 404, body: { message: `no issue 99 in workspace "${acme}"` } });
-    expect(await call(url, 'GET', '/workspaces/no-such-place/issues/1')).toMatchObject({ status: 404, body: { message: 'no workspace "no-such-place"' } });
-    expect(await call(url, 'POST', '/workspaces/no-such-place/issues', { title: 'x' })).toMatchObject({ status: 404, body: { message: 'no workspace "no-such-place"' } });
+    expect(await call(url, 'GET', `/workspaces/${acme}/issues/99`)).toMatchObject({
+      status: 404,
+      body: { message: `no issue 99 in workspace "${acme}"` },
+    });
+    expect(await call(url, 'GET', '/workspaces/no-such-place/issues/1')).toMatchObject({
+      status: 404,
+      body: { message: 'no workspace "no-such-place"' },
+    });
+    expect(await call(url, 'POST', '/workspaces/no-such-place/issues', { title: 'x' })).toMatchObject({
+      status: 404,
+      body: { message: 'no workspace "no-such-place"' },
+    });
   });
 
   it('issues created at the same moment get distinct, consecutive numbers', async () => {
     const slug = await workspace();
-    const replies = await Promise.all(Array.from({ length: 12 }, (_, i) => call(url, 'POST', `/workspaces/${slug}/issues`, { title: `issue ${i}` })));
+    const replies = await Promise.all(
+      Array.from({ length: 12 }, (_, i) => call(url, 'POST', `/workspaces/${slug}/issues`, { title: `issue ${i}` })),
+    );
     expect(replies.map((r) => r.status)).toEqual(Array(12).fill(201));
     expect(replies.map((r) => r.body.number).sort((a, b) => a - b)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
   });
@@ -116,15 +143,28 @@ describe('issues', () => {
     const slug = await workspace([['coder', 'ai']]);
     const before = await createIssue(slug, { title: 'Slow page', description: 'the list takes 3 s' });
     await new Promise((resolve) => setTimeout(resolve, 10));
-    const assigned = await call(url, 'PATCH', `/workspaces/${slug}/issues/1`, { status: 'in_progress', priority: 'urgent', assignee: 'coder' });
+    const assigned = await call(url, 'PATCH', `/workspaces/${slug}/issues/1`, {
+      status: 'in_progress',
+      priority: 'urgent',
+      assignee: 'coder',
+    });
     expect(assigned).toMatchObject({ status: 200 });
     expect(assigned.body).toEqual({ ...before, status: 'in_progress', priority: 'urgent', assignee: 'coder', updatedAt: ISO });
     expect(Date.parse(assigned.body.updatedAt)).toBeGreaterThan(Date.parse(assigned.body.createdAt));
 
     const unassigned = await call(url, 'PATCH', `/workspaces/${slug}/issues/1`, { assignee: null, status: 'done' });
-    expect(unassigned.body).toMatchObject({ title: 'Slow page', description: 'the list takes 3 s', status: 'done', priority: 'urgent', assignee: null });
+    expect(unassigned.body).toMatchObject({
+      title: 'Slow page',
+      description: 'the list takes 3 s',
+      status: 'done',
+      priority: 'urgent',
+      assignee: null,
+    });
     expect((await call(url, 'GET', `/workspaces/${slug}/issues/1`)).body).toEqual(unassigned.body);
-    expect(await call(url, 'PATCH', `/workspaces/${slug}/issues/7`, { status: 'done' })).toMatchObject({ status: 404, body: { message: `no issue 7 in workspace "${slug}"` } });
+    expect(await call(url, 'PATCH', `/workspaces/${slug}/issues/7`, { status: 'done' })).toMatchObject({
+      status: 404,
+      body: { message: `no issue 7 in workspace "${slug}"` },
+    });
   });
 
   it('the list filters by status and assignee, and pages by number', async () => {
@@ -156,7 +196,9 @@ describe('issues', () => {
     expect(await numbers('?assignee=ada&limit=2&after=3')).toEqual({ numbers: [5], nextAfter: null });
     expect(await numbers('?after=5')).toEqual({ numbers: [], nextAfter: null });
     const listed = await call(url, 'GET', `/workspaces/${slug}/issues?status=blocked&assignee=bot`);
-    expect(listed.body.issues).toEqual([expect.objectContaining({ number: 2, title: 'two', status: 'blocked', assignee: 'bot', priority: 'normal' })]);
+    expect(listed.body.issues).toEqual([
+      expect.objectContaining({ number: 2, title: 'two', status: 'blocked', assignee: 'bot', priority: 'normal' }),
+    ]);
   });
 });
 
@@ -167,7 +209,14 @@ describe('comments', () => {
     const path = `/workspaces/${slug}/issues/1/comments`;
     const first = await call(url, 'POST', path, { key: 'repro', agent: 'triage-bot', body: 'Reproduced on main.' });
     expect(first).toMatchObject({ status: 201 });
-    expect(first.body).toEqual({ key: 'repro', parent: null, agent: 'triage-bot', person: null, body: 'Reproduced on main.', createdAt: ISO });
+    expect(first.body).toEqual({
+      key: 'repro',
+      parent: null,
+      agent: 'triage-bot',
+      person: null,
+      body: 'Reproduced on main.',
+      createdAt: ISO,
+    });
     const reply = await call(url, 'POST', path, { person: 'Grace', parent: 'repro', body: 'Thanks, looking.' });
     expect(reply).toMatchObject({ status: 201, body: { parent: 'repro', agent: null, person: 'Grace' } });
     expect(reply.body.key).toMatch(/^[0-9a-f-]{36}$/);
@@ -178,7 +227,10 @@ describe('comments', () => {
       ['repro', null, 'triage-bot', null, 'Reproduced on main.'],
       [reply.body.key, 'repro', null, 'Grace', 'Thanks, looking.'],
     ]);
-    expect(await call(url, 'GET', `/workspaces/${slug}/issues/2/comments`)).toMatchObject({ status: 404, body: { message: `no issue 2 in workspace "${slug}"` } });
+    expect(await call(url, 'GET', `/workspaces/${slug}/issues/2/comments`)).toMatchObject({
+      status: 404,
+      body: { message: `no issue 2 in workspace "${slug}"` },
+    });
     expect(await call(url, 'POST', `/workspaces/${slug}/issues/2/comments`, { person: 'Grace', body: 'x' })).toMatchObject({ status: 404 });
   });
 
@@ -186,11 +238,15 @@ describe('comments', () => {
     const slug = await workspace();
     await createIssue(slug, { title: 'a' });
     await createIssue(slug, { title: 'b' });
-    const post = (number: number, body: string) => call(url, 'POST', `/workspaces/${slug}/issues/${number}/comments`, { key: 'status-update', person: 'Linus', body });
+    const post = (number: number, body: string) =>
+      call(url, 'POST', `/workspaces/${slug}/issues/${number}/comments`, { key: 'status-update', person: 'Linus', body });
     expect((await post(1, 'first')).status).toBe(201);
     expect(await post(1, 'retry')).toMatchObject({
       status: 409,
-      body: { error: 'Conflict', message: 'body/key: this issue already has a comment with this key; choose another key, or leave it out to get a generated one' },
+      body: {
+        error: 'Conflict',
+        message: 'body/key: this issue already has a comment with this key; choose another key, or leave it out to get a generated one',
+      },
     });
     expect((await post(2, 'other issue')).status).toBe(201);
     const { rows } = await box.admin.query(
@@ -221,7 +277,12 @@ describe('validation: a 400 whose message names the field', () => {
     ['POST', '/issues', { title: 'x', status: 'finished' }, 'body/status must be one of open, in_progress, blocked, done'],
     ['POST', '/issues', { title: 'x', priority: 'p0' }, 'body/priority must be one of low, normal, high, urgent'],
     ['POST', '/issues', { title: 'x', labels: ['bug'] }, 'body/labels is not a known field: check its spelling'],
-    ['POST', '/issues', { title: 'x', assignee: 'nobody' }, 'body/assignee: no agent "nobody" in workspace "$ws"; GET /workspaces/$ws/agents lists them'],
+    [
+      'POST',
+      '/issues',
+      { title: 'x', assignee: 'nobody' },
+      'body/assignee: no agent "nobody" in workspace "$ws"; GET /workspaces/$ws/agents lists them',
+    ],
     ['PATCH', '/issues/1', {}, 'body is empty: give at least one field to change'],
     ['PATCH', '/issues/1', { status: 'closed' }, 'body/status must be one of open, in_progress, blocked, done'],
     ['PATCH', '/issues/1', { assignee: '' }, 'body/assignee must NOT have fewer than 1 characters'],
@@ -232,16 +293,34 @@ describe('validation: a 400 whose message names the field', () => {
     ['GET', '/issues?limit=ten', undefined, 'querystring/limit must be integer'],
     ['GET', '/issues?after=-1', undefined, 'querystring/after must be >= 0'],
     ['GET', '/issues?status=finished', undefined, 'querystring/status must be one of open, in_progress, blocked, done'],
-    ['GET', '/issues?assignee=nobody', undefined, 'querystring/assignee: no agent "nobody" in workspace "$ws"; GET /workspaces/$ws/agents lists them'],
+    [
+      'GET',
+      '/issues?assignee=nobody',
+      undefined,
+      'querystring/assignee: no agent "nobody" in workspace "$ws"; GET /workspaces/$ws/agents lists them',
+    ],
     ['GET', '/issues?sort=title', undefined, 'querystring/sort is not a known field: check its spelling'],
     ['POST', '/issues/1/comments', { person: 'ada' }, 'body/body is required'],
     ['POST', '/issues/1/comments', { body: 'hi' }, 'body/agent is required: the agent writing, or body/person for someone without one'],
     ['POST', '/issues/1/comments', { body: 'hi', agent: 'ada', person: 'Ada' }, 'body/person: give agent or person, not both'],
-    ['POST', '/issues/1/comments', { body: 'hi', agent: 'nobody' }, 'body/agent: no agent "nobody" in workspace "$ws"; GET /workspaces/$ws/agents lists them'],
-    ['POST', '/issues/1/comments', { body: 'hi', person: 'Ada', parent: 'missing' }, 'body/parent: no comment with key "missing" on issue 1'],
+    [
+      'POST',
+      '/issues/1/comments',
+      { body: 'hi', agent: 'nobody' },
+      'body/agent: no agent "nobody" in workspace "$ws"; GET /workspaces/$ws/agents lists them',
+    ],
+    [
+      'POST',
+      '/issues/1/comments',
+      { body: 'hi', person: 'Ada', parent: 'missing' },
+      'body/parent: no comment with key "missing" on issue 1',
+    ],
   ])('%s %s %j', async (method, route, body, message) => {
     const path = route.startsWith('/workspaces') ? route : `/workspaces/${slug}${route}`;
-    const counts = () => box.admin.query('SELECT (SELECT count(*) FROM workspaces)::int AS w, (SELECT count(*) FROM issues)::int AS i, (SELECT count(*) FROM comments)::int AS c');
+    const counts = () =>
+      box.admin.query(
+        'SELECT (SELECT count(*) FROM workspaces)::int AS w, (SELECT count(*) FROM issues)::int AS i, (SELECT count(*) FROM comments)::int AS c',
+      );
     const before = (await counts()).rows[0];
     const reply = await call(url, method, path, body);
     expect(reply.body).toEqual({ statusCode: 400, error: 'Bad Request', message: message.replaceAll('$ws', slug) });
@@ -287,7 +366,11 @@ describe('request log', () => {
   });
 
   it('without x-request-id (or with one that does not look like an id) the id is a new UUID, returned and logged', async () => {
-    const variants: Array<Record<string, string>> = [{}, { 'x-request-id': 'has spaces and "quotes"' }, { 'x-request-id': 'x'.repeat(200) }];
+    const variants: Array<Record<string, string>> = [
+      {},
+      { 'x-request-id': 'has spaces and "quotes"' },
+      { 'x-request-id': 'x'.repeat(200) },
+    ];
     for (const headers of variants) {
       const reply = await call(url, 'GET', '/healthz', undefined, headers);
       const id = reply.headers.get('x-request-id')!;

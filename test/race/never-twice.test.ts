@@ -19,7 +19,8 @@ const RUNNERS = 8;
 const EVENTS = {
   '001_create_events.up.sql': 'CREATE TABLE events (note text NOT NULL);\n',
   '001_create_events.down.sql': 'DROP TABLE events;\n',
-  '002_index_and_log.up.sql': "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_note_idx ON events (note);\nINSERT INTO events VALUES ('002 ran');\n",
+  '002_index_and_log.up.sql':
+    "CREATE INDEX CONCURRENTLY IF NOT EXISTS events_note_idx ON events (note);\nINSERT INTO events VALUES ('002 ran');\n",
   '002_index_and_log.down.sql': "DROP INDEX CONCURRENTLY IF EXISTS events_note_idx;\nINSERT INTO events VALUES ('002 reverted');\n",
 };
 
@@ -57,7 +58,9 @@ describe('through PgBouncer in transaction mode', () => {
 
     expect(runs.map((r) => r.code)).toEqual(Array(RUNNERS).fill(1));
     for (const run of runs) {
-      expect(run.stderr).toMatch(/^slipway: .*(does not keep one server session|another client shares that server session).*use a direct or session-pooling connection/);
+      expect(run.stderr).toMatch(
+        /^slipway: .*(does not keep one server session|another client shares that server session).*use a direct or session-pooling connection/,
+      );
       expect(run.stderr).toMatch(/nothing (was changed|of 001_create_events was run)/);
       expect(run.stderr.trim().split('\n')).toHaveLength(1);
     }
@@ -112,7 +115,8 @@ describe('two runners with different lock keys', () => {
     await blocker.connect();
     await blocker.query('BEGIN');
     await blocker.query('LOCK TABLE public.events IN ACCESS EXCLUSIVE MODE');
-    const run = (key: string) => startCli([...args, '--database-url', database.url, '--dir', dir, '--lock-key', key, '--log-format', 'json']);
+    const run = (key: string) =>
+      startCli([...args, '--database-url', database.url, '--dir', dir, '--lock-key', key, '--log-format', 'json']);
     const first = run(keys[0]!);
     let second: ReturnType<typeof run> | undefined;
     try {
@@ -141,7 +145,10 @@ describe('two runners with different lock keys', () => {
   }
 
   function applied(result: CliResult): string[] {
-    return result.stdout.split('\n').filter((l) => /"msg":"(applied|reverted) /.test(l)).map((l) => JSON.parse(l).version);
+    return result.stdout
+      .split('\n')
+      .filter((l) => /"msg":"(applied|reverted) /.test(l))
+      .map((l) => JSON.parse(l).version);
   }
 
   it('up in a transaction: the second waits for the ledger, then finds nothing to do; the file ran once', async () => {
@@ -186,7 +193,8 @@ describe('two runners with different lock keys', () => {
     db = await freshDatabase();
     const dir = migrationsDir({
       '001_create_events.up.sql': EVENTS['001_create_events.up.sql'],
-      '002_unlock.up.sql': "SELECT pg_advisory_unlock_all();\nINSERT INTO events VALUES ('002 ran');\nCREATE INDEX CONCURRENTLY events_note_idx ON events (note);\n",
+      '002_unlock.up.sql':
+        "SELECT pg_advisory_unlock_all();\nINSERT INTO events VALUES ('002 ran');\nCREATE INDEX CONCURRENTLY events_note_idx ON events (note);\n",
     });
     expect((await up(db.url, dir, ['--to', '001_create_events'])).code).toBe(0);
     const [first, second] = await whileOneRuns(db, dir, ['up'], ['101', '101']);

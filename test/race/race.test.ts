@@ -80,7 +80,11 @@ describe('16 concurrent runners', () => {
     const clients = await Promise.all(Array.from({ length: RUNNERS }, () => box.connect()));
     let finished = 0;
     const runs = clients.map((client) => migrate({ ...baseOptions(box, dir), client }));
-    for (const run of runs) run.then(() => finished++, () => finished++);
+    for (const run of runs)
+      run.then(
+        () => finished++,
+        () => finished++,
+      );
     await new Promise((resolve) => setTimeout(resolve, 1000));
     expect(finished).toBe(0);
     expect((await box.admin.query(`SELECT to_regclass('items') AS t`)).rows[0].t).toBeNull();
@@ -117,7 +121,13 @@ describe('16 OS processes', () => {
     box = await sandbox();
     const dir = migrationsDir(RACE_MIGRATIONS);
     const script = path.resolve('test/support/migrate-process.mjs');
-    const env = { ...process.env, SLIPWAY_TEST_URL: box.url, SLIPWAY_TEST_DIR: dir, SLIPWAY_TEST_TABLE: box.table, SLIPWAY_TEST_LOCK_KEY: box.lockKey.toString() };
+    const env = {
+      ...process.env,
+      SLIPWAY_TEST_URL: box.url,
+      SLIPWAY_TEST_DIR: dir,
+      SLIPWAY_TEST_TABLE: box.table,
+      SLIPWAY_TEST_LOCK_KEY: box.lockKey.toString(),
+    };
     const outcomes = await Promise.all(
       Array.from({ length: RUNNERS }, () => {
         const child = spawn(process.execPath, [script], { env, stdio: ['ignore', 'pipe', 'pipe'] });

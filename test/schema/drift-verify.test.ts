@@ -23,16 +23,20 @@ async function scratchDatabases(): Promise<string[]> {
   const client = new pg.Client({ connectionString: databaseUrl() });
   await client.connect();
   try {
-    return (await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'slipway\\_scratch\\_%'")).rows.map((r) => r.datname);
+    return (await client.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'slipway\\_scratch\\_%'")).rows.map(
+      (r) => r.datname,
+    );
   } finally {
     await client.end();
   }
 }
 
 const HISTORY = {
-  '001_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, plan text DEFAULT \'free\', CONSTRAINT email_at CHECK (email LIKE \'%@%\'));',
+  '001_users.up.sql':
+    "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, plan text DEFAULT 'free', CONSTRAINT email_at CHECK (email LIKE '%@%'));",
   '001_users.down.sql': 'DROP TABLE users;',
-  '002_orders.up.sql': 'CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users);\nCREATE INDEX orders_user_idx ON orders (user_id);',
+  '002_orders.up.sql':
+    'CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users);\nCREATE INDEX orders_user_idx ON orders (user_id);',
   '002_orders.down.sql': 'DROP TABLE orders;',
 };
 
@@ -58,7 +62,9 @@ describe('drift', () => {
       ['index public.users_email_idx', 'extra'],
     ]);
     expect(report.diff).toContain("-    plan text DEFAULT 'free'::text\n+    plan text DEFAULT 'trial'::text");
-    expect(report.diff).toContain('@@ index public.users_email_idx (only in database) @@\n+CREATE INDEX users_email_idx ON public.users USING btree (email);');
+    expect(report.diff).toContain(
+      '@@ index public.users_email_idx (only in database) @@\n+CREATE INDEX users_email_idx ON public.users USING btree (email);',
+    );
 
     const drifted = await runCli(['drift', '--database-url', db.url, '--dir', dir]);
     expect(drifted.code).toBe(1);
@@ -74,7 +80,9 @@ describe('drift', () => {
       const dir = migrationsDir(HISTORY);
       const result = await runCli(['drift', '--database-url', db.urlAs(role, 'secret'), '--dir', dir]);
       expect(result.code).toBe(1);
-      expect(result.stderr).toBe(`slipway: drift builds the migrations in a scratch database, and role "${role}" may not create one: grant it CREATEDB or run drift as a role that has it\n`);
+      expect(result.stderr).toBe(
+        `slipway: drift builds the migrations in a scratch database, and role "${role}" may not create one: grant it CREATEDB or run drift as a role that has it\n`,
+      );
     } finally {
       await db.drop();
       const server = new pg.Client({ connectionString: databaseUrl() });
@@ -110,7 +118,9 @@ describe('verify', () => {
       ['002_email', 'up-failed'],
       ['003_orders', 'down-failed'],
     ]);
-    expect(report.problems[0]!.message).toBe('002_email: down leaves the schema different from before its up: index public.users_email_idx (left in after down)');
+    expect(report.problems[0]!.message).toBe(
+      '002_email: down leaves the schema different from before its up: index public.users_email_idx (left in after down)',
+    );
     expect(report.problems[1]!.message).toMatch(/^002_email: up after its down failed: .*relation "users_email_idx" already exists/);
     expect(report.problems[2]!.message).toMatch(/^003_orders: down failed: .*table "order_items" does not exist/);
     // Nothing was done to the target database itself.
@@ -119,7 +129,9 @@ describe('verify', () => {
 
     const cli = await runCli(['verify', '--database-url', db.url, '--dir', dir]);
     expect(cli.code).toBe(1);
-    expect(cli.stdout).toContain('@@ index public.users_email_idx (only in after down) @@\n+CREATE INDEX users_email_idx ON public.users USING btree (email);');
+    expect(cli.stdout).toContain(
+      '@@ index public.users_email_idx (only in after down) @@\n+CREATE INDEX users_email_idx ON public.users USING btree (email);',
+    );
     expect(cli.stdout.trimEnd().split('\n').at(-1)).toBe('verify: 4 down files checked, 1 without a down file: 3 problems');
 
     const fromFive = await verify({ databaseUrl: db.url, dir, from: '005_view', logger: silentLogger });
@@ -164,6 +176,8 @@ describe('dump and load on the command line', () => {
     expect(JSON.parse(status.stdout).migrations.map((m: { state: string }) => m.state)).toEqual(['applied', 'applied']);
     const refused = await runCli(['load', out, '--database-url', copy.url, '--dir', dir]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/^slipway: load: database "\w+" is not empty \(it has table public\.orders, table public\.schema_migrations, table public\.users\): load a dump into a new, empty database\n$/);
+    expect(refused.stderr).toMatch(
+      /^slipway: load: database "\w+" is not empty \(it has table public\.orders, table public\.schema_migrations, table public\.users\): load a dump into a new, empty database\n$/,
+    );
   });
 });

@@ -18,7 +18,12 @@ afterEach(async () => {
 describe('dump', () => {
   it('writes every kind of object, and loading the dump then dumping again gives the same text', async () => {
     const original = await database();
-    await migrate({ databaseUrl: original.url, migrations: [{ version: '001_every_kind', up: EVERY_KIND }], direction: 'up', logger: silentLogger });
+    await migrate({
+      databaseUrl: original.url,
+      migrations: [{ version: '001_every_kind', up: EVERY_KIND }],
+      direction: 'up',
+      logger: silentLogger,
+    });
     const first = await dump({ databaseUrl: original.url, logger: silentLogger });
     for (const expected of [
       'CREATE EXTENSION IF NOT EXISTS pgcrypto WITH SCHEMA public;',
@@ -26,7 +31,7 @@ describe('dump', () => {
       "CREATE TYPE app.status AS ENUM ('open', 'closed', 'it''s done');",
       'CREATE TYPE app.float_range AS RANGE (SUBTYPE = double precision, SUBTYPE_DIFF = float8mi, MULTIRANGE_TYPE_NAME = app.float_multirange);',
       'ALTER DOMAIN app.email ADD CONSTRAINT email_short CHECK ((length(VALUE) < 200)) NOT VALID;',
-      'CREATE AGGREGATE app.total(integer) (SFUNC = app.add, STYPE = integer, INITCOND = \'0\');',
+      "CREATE AGGREGATE app.total(integer) (SFUNC = app.add, STYPE = integer, INITCOND = '0');",
       'id bigint GENERATED ALWAYS AS IDENTITY (START WITH 1000) NOT NULL',
       'lower_name text GENERATED ALWAYS AS (lower(name)) STORED',
       'ALTER TABLE ONLY app.users ALTER COLUMN name SET STORAGE EXTERNAL;',
@@ -40,7 +45,7 @@ describe('dump', () => {
       'CREATE STATISTICS app.issues_owner_ticket (ndistinct, dependencies) ON ticket, owner_id FROM app.issues;',
       'ALTER SEQUENCE app.ticket_seq OWNED BY app.issues.ticket;',
       'ALTER TABLE app.issues DISABLE TRIGGER issues_touch_off;',
-      'CREATE POLICY no_empty ON app.issues AS RESTRICTIVE FOR INSERT WITH CHECK ((title <> \'x\'::text));',
+      "CREATE POLICY no_empty ON app.issues AS RESTRICTIVE FOR INSERT WITH CHECK ((title <> 'x'::text));",
       'WITH NO DATA;',
       "COMMENT ON COLUMN app.users.email IS 'where to write';",
       'INSERT INTO public.schema_migrations',
@@ -61,7 +66,12 @@ describe('dump', () => {
     const second = await dump({ databaseUrl: copy.url, logger: silentLogger });
     expect(second.sql).toBe(first.sql);
     // The loaded database is one slipway sees as up to date.
-    const again = await migrate({ databaseUrl: copy.url, migrations: [{ version: '001_every_kind', up: EVERY_KIND }], direction: 'up', logger: silentLogger });
+    const again = await migrate({
+      databaseUrl: copy.url,
+      migrations: [{ version: '001_every_kind', up: EVERY_KIND }],
+      direction: 'up',
+      logger: silentLogger,
+    });
     expect(again.executed).toEqual([]);
   });
 
@@ -69,11 +79,20 @@ describe('dump', () => {
     const byHand = await database();
     await byHand.admin.query(EVERY_KIND);
     const bySlipway = await database();
-    await migrate({ databaseUrl: bySlipway.url, migrations: [{ version: '001_every_kind', up: EVERY_KIND }], direction: 'up', logger: silentLogger });
+    await migrate({
+      databaseUrl: bySlipway.url,
+      migrations: [{ version: '001_every_kind', up: EVERY_KIND }],
+      direction: 'up',
+      logger: silentLogger,
+    });
     const a = await dump({ databaseUrl: byHand.url, logger: silentLogger });
     const b = await dump({ databaseUrl: bySlipway.url, logger: silentLogger, table: 'none_here' });
     expect(b.sql).toContain('-- table public.schema_migrations');
-    const withoutLedger = (sql: string) => sql.split('\n\n').filter((block) => !block.includes('schema_migrations')).join('\n\n');
+    const withoutLedger = (sql: string) =>
+      sql
+        .split('\n\n')
+        .filter((block) => !block.includes('schema_migrations'))
+        .join('\n\n');
     expect(a.sql).toBe(withoutLedger(b.sql));
   });
 });
@@ -95,7 +114,9 @@ describe('dump with privileges', () => {
       expect(plain.sql).not.toMatch(/GRANT|REVOKE|OWNER TO/);
       const first = await dump({ databaseUrl: original.url, logger: silentLogger, privileges: true });
       expect(first.sql).toContain(`CREATE SCHEMA app;\nALTER SCHEMA app OWNER TO ${role};`);
-      expect(first.sql).toContain(`GRANT INSERT, SELECT ON TABLE app.t TO ${role} WITH GRANT OPTION;\nGRANT SELECT ON TABLE app.t TO PUBLIC;`);
+      expect(first.sql).toContain(
+        `GRANT INSERT, SELECT ON TABLE app.t TO ${role} WITH GRANT OPTION;\nGRANT SELECT ON TABLE app.t TO PUBLIC;`,
+      );
       expect(first.sql).toContain(`ALTER FUNCTION app.f() OWNER TO ${role};\nREVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;`);
       const copy = await database();
       await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });

@@ -11,7 +11,13 @@ function column(name: string, type: string, extra: Partial<CatalogColumn> = {}):
 }
 
 /** Every column unique on its own unless `uniqueKeys` says otherwise. */
-function table(name: string, oid: number, primaryKey: string | null, columns: CatalogColumn[], uniqueKeys: string[][] = columns.map((c) => [c.name])): CatalogTable {
+function table(
+  name: string,
+  oid: number,
+  primaryKey: string | null,
+  columns: CatalogColumn[],
+  uniqueKeys: string[][] = columns.map((c) => [c.name]),
+): CatalogTable {
   return { name, sqlName: `"${name}"`, oid, primaryKey, uniqueKeys, columns: new Map(columns.map((c) => [c.name, c])) };
 }
 
@@ -88,33 +94,90 @@ rows:
   });
 
   it('splits rows that give different columns into batches, keeping file order inside each', () => {
-    const plan = planSeed(files('table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 1 }\n  - { slug: b }\n  - { seats: 2, slug: c }\n'), catalog);
+    const plan = planSeed(
+      files('table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 1 }\n  - { slug: b }\n  - { seats: 2, slug: c }\n'),
+      catalog,
+    );
     expect(plan.steps[0]!.levels[0]!.map((b) => [b.columns, b.rows.map((r) => r.key.slug)])).toEqual([
-      [['slug', 'seats'], ['a', 'c']],
+      [
+        ['slug', 'seats'],
+        ['a', 'c'],
+      ],
       [['slug'], ['b']],
     ]);
   });
 
   it.each([
-    ['an unknown table', 'table: nope\nkey: id\nrows: []\n', 'seeds/01.yaml:1: unknown table nope: create it with a migration, or check the name and search_path'],
-    ['an unknown key column', 'table: workspaces\nkey: name\nrows: []\n', 'seeds/01.yaml:2: table workspaces has no column name; check the spelling or add it with a migration'],
-    ['an unknown column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seat: 1 }\n', 'seeds/01.yaml:4 (row 1): table workspaces has no column seat'],
-    ['a missing required column', 'table: comments\nkey: body\nrows:\n  - { body: hi }\n', 'seeds/01.yaml:4 (row 1): column comments.key is required (NOT NULL, no default); give it a value'],
-    ['a null required column', 'table: workspaces\nkey: seats\nrows:\n  - { seats: 1, slug: null }\n', 'column workspaces.slug is required'],
-    ['a number for a text column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, plan: 01234 }\n', 'seeds/01.yaml:4 (row 1): column workspaces.plan is character varying(10): got 1234, not a string; quote it'],
-    ['a boolean for a text column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: true }\n', 'column workspaces.slug is text: got true, not a string; quote it'],
-    ['a mapping for a scalar column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: { n: 1 } }\n', 'column workspaces.seats is bigint: got a mapping; write a value, or { $ref: table, column: value } to refer to a row'],
-    ['a list for a scalar column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: [1] }\n', 'column workspaces.seats is bigint: got a list; write one value'],
-    ['a value for a list column', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, tags: x }\n', 'column workspaces.tags is text[]: got "x"; write a list'],
-    ['a mapping inside a list', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, tags: [{ x: 1 }] }\n', 'column workspaces.tags is text[]: a list element is a mapping; lists hold values only'],
-    ['an integer that lost digits', 'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 9007199254740993 }\n', 'column workspaces.seats is bigint: 9007199254740992 is past 2^53 and loses digits; quote it'],
+    [
+      'an unknown table',
+      'table: nope\nkey: id\nrows: []\n',
+      'seeds/01.yaml:1: unknown table nope: create it with a migration, or check the name and search_path',
+    ],
+    [
+      'an unknown key column',
+      'table: workspaces\nkey: name\nrows: []\n',
+      'seeds/01.yaml:2: table workspaces has no column name; check the spelling or add it with a migration',
+    ],
+    [
+      'an unknown column',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seat: 1 }\n',
+      'seeds/01.yaml:4 (row 1): table workspaces has no column seat',
+    ],
+    [
+      'a missing required column',
+      'table: comments\nkey: body\nrows:\n  - { body: hi }\n',
+      'seeds/01.yaml:4 (row 1): column comments.key is required (NOT NULL, no default); give it a value',
+    ],
+    [
+      'a null required column',
+      'table: workspaces\nkey: seats\nrows:\n  - { seats: 1, slug: null }\n',
+      'column workspaces.slug is required',
+    ],
+    [
+      'a number for a text column',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, plan: 01234 }\n',
+      'seeds/01.yaml:4 (row 1): column workspaces.plan is character varying(10): got 1234, not a string; quote it',
+    ],
+    [
+      'a boolean for a text column',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: true }\n',
+      'column workspaces.slug is text: got true, not a string; quote it',
+    ],
+    [
+      'a mapping for a scalar column',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: { n: 1 } }\n',
+      'column workspaces.seats is bigint: got a mapping; write a value, or { $ref: table, column: value } to refer to a row',
+    ],
+    [
+      'a list for a scalar column',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: [1] }\n',
+      'column workspaces.seats is bigint: got a list; write one value',
+    ],
+    [
+      'a value for a list column',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, tags: x }\n',
+      'column workspaces.tags is text[]: got "x"; write a list',
+    ],
+    [
+      'a mapping inside a list',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, tags: [{ x: 1 }] }\n',
+      'column workspaces.tags is text[]: a list element is a mapping; lists hold values only',
+    ],
+    [
+      'an integer that lost digits',
+      'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 9007199254740993 }\n',
+      'column workspaces.seats is bigint: 9007199254740992 is past 2^53 and loses digits; quote it',
+    ],
   ])('refuses %s, naming file and row', (_name, text, message) => {
     expect(planError([text]).message).toContain(message);
   });
 });
 
 describe('planSeed: keys and insert-only columns', () => {
-  const byPair = new Map([...catalog, ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['id'], ['plan', 'slug']])]]);
+  const byPair = new Map([
+    ...catalog,
+    ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['id'], ['plan', 'slug']])],
+  ]);
 
   it('refuses a seed key without a unique index on exactly its columns, giving the statement', () => {
     expect(planError(['table: workspaces\nkey: slug\nrows: []\n'], byPair).message).toBe(
@@ -161,7 +224,9 @@ rows:
       ['workspaces.slug', 'globex', 3],
       ['comments.key', 'c-4', 4],
     ]);
-    const refs = plan.steps[1]!.levels.flatMap((level) => level.flatMap((batch) => batch.rows.map((row) => row.values.get('workspace_id'))));
+    const refs = plan.steps[1]!.levels.flatMap((level) =>
+      level.flatMap((batch) => batch.rows.map((row) => row.values.get('workspace_id'))),
+    );
     const ids = refs.map((ref) => (isReference(ref) ? ref.id : null));
     expect(ids[0]).toBe(ids[1]);
     expect(ids[0]).toBe(ids[3]);
@@ -174,7 +239,10 @@ rows:
   it('keys a reference nested 60 deep by short ids, one per level, in time linear in its size', () => {
     let ref = '{ $ref: comments, key: k0 }';
     for (let d = 1; d < 60; d++) ref = `{ $ref: comments, key: k${d}, parent_id: ${ref} }`;
-    const plan = planSeed(files(`table: comments\nkey: key\nrows:\n  - { key: leaf, parent_id: ${ref} }\n  - { key: leaf-2, parent_id: ${ref} }\n`), catalog);
+    const plan = planSeed(
+      files(`table: comments\nkey: key\nrows:\n  - { key: leaf, parent_id: ${ref} }\n  - { key: leaf-2, parent_id: ${ref} }\n`),
+      catalog,
+    );
     const [first, second] = plan.steps[0]!.levels[0]!.flatMap((b) => b.rows).map((row) => row.values.get('parent_id'));
     const ids: string[] = [];
     for (let value = first; isReference(value); value = value.key.get('parent_id')) ids.push(value.id);
@@ -186,7 +254,10 @@ rows:
 
   it('keeps references, nested ones included, to resolve at load time', () => {
     const plan = planSeed(
-      files(WORKSPACES, 'table: comments\nkey: key\nrows:\n  - { key: c-1, workspace_id: { $ref: workspaces, slug: acme }, parent_id: { $ref: comments, key: old, workspace_id: { $ref: workspaces, slug: acme } } }\n'),
+      files(
+        WORKSPACES,
+        'table: comments\nkey: key\nrows:\n  - { key: c-1, workspace_id: { $ref: workspaces, slug: acme }, parent_id: { $ref: comments, key: old, workspace_id: { $ref: workspaces, slug: acme } } }\n',
+      ),
       catalog,
     );
     const values = plan.steps[1]!.levels[0]![0]!.rows[0]!.values;
@@ -224,20 +295,46 @@ rows:
       [WORKSPACES.replace('{ slug: acme }', '{ slug: acme, seats: { $ref: nope, id: 1 } }')],
       'seeds/01.yaml:4 (row 1): unknown table nope',
     ],
-    ['a reference to a table without a single-column primary key', ['table: comments\nkey: key\nrows:\n  - { key: a, body: { $ref: events, name: x } }\n'], 'cannot refer to events: it has no single-column primary key'],
-    ['a reference that names no column', ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments } }\n'], 'reference to comments names no column; add the columns that identify the row'],
-    ['a reference by an unknown column', ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, kee: b } }\n'], 'seeds/01.yaml:4 (row 1): table comments has no column kee'],
-    ['a reference with a null key value', ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, key: null } }\n'], 'reference to comments has key: null, which matches no row'],
-    ['a mapping without $ref', ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { ref: comments, key: b } }\n'], 'column comments.parent_id is uuid: got a mapping'],
+    [
+      'a reference to a table without a single-column primary key',
+      ['table: comments\nkey: key\nrows:\n  - { key: a, body: { $ref: events, name: x } }\n'],
+      'cannot refer to events: it has no single-column primary key',
+    ],
+    [
+      'a reference that names no column',
+      ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments } }\n'],
+      'reference to comments names no column; add the columns that identify the row',
+    ],
+    [
+      'a reference by an unknown column',
+      ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, kee: b } }\n'],
+      'seeds/01.yaml:4 (row 1): table comments has no column kee',
+    ],
+    [
+      'a reference with a null key value',
+      ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, key: null } }\n'],
+      'reference to comments has key: null, which matches no row',
+    ],
+    [
+      'a mapping without $ref',
+      ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { ref: comments, key: b } }\n'],
+      'column comments.parent_id is uuid: got a mapping',
+    ],
     [
       'a reference to a row that a later file seeds',
       ['table: comments\nkey: key\nrows:\n  - { key: a, workspace_id: { $ref: workspaces, slug: acme } }\n', WORKSPACES],
       'seeds/01.yaml:4 (row 1): refers to a workspaces row that seeds/02.yaml seeds later; rename the files so that one sorts first',
     ],
-    ['a row that refers to itself', ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, key: a } }\n'], 'seeds/01.yaml:4 (row 1): the row refers to itself'],
+    [
+      'a row that refers to itself',
+      ['table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, key: a } }\n'],
+      'seeds/01.yaml:4 (row 1): the row refers to itself',
+    ],
     [
       'rows that refer to each other in a cycle',
-      ['table: comments\nkey: key\nrows:\n  - { key: ok }\n  - { key: a, parent_id: { $ref: comments, key: b } }\n  - { key: b, parent_id: { $ref: comments, key: a } }\n'],
+      [
+        'table: comments\nkey: key\nrows:\n  - { key: ok }\n  - { key: a, parent_id: { $ref: comments, key: b } }\n  - { key: b, parent_id: { $ref: comments, key: a } }\n',
+      ],
       'seeds/01.yaml:5 (row 2): rows refer to each other in a cycle (or to a row in one): seeds/01.yaml:5 (row 2), seeds/01.yaml:6 (row 3)',
     ],
   ])('refuses %s', (_name, texts, message) => {
@@ -246,8 +343,13 @@ rows:
 
   it('refuses one table written two ways', () => {
     const aliased: Catalog = new Map([...catalog, ['public.workspaces', { ...workspaces, name: 'public.workspaces' }]]);
-    const error = planError([WORKSPACES, 'table: comments\nkey: key\nrows:\n  - { key: a, workspace_id: { $ref: public.workspaces, slug: acme } }\n'], aliased);
-    expect(error.message).toBe('seeds/02.yaml:4 (row 1): public.workspaces and workspaces are the same table; write it one way in every seed file');
+    const error = planError(
+      [WORKSPACES, 'table: comments\nkey: key\nrows:\n  - { key: a, workspace_id: { $ref: public.workspaces, slug: acme } }\n'],
+      aliased,
+    );
+    expect(error.message).toBe(
+      'seeds/02.yaml:4 (row 1): public.workspaces and workspaces are the same table; write it one way in every seed file',
+    );
   });
 });
 
@@ -269,7 +371,9 @@ describe('tablesToLookUp', () => {
 
 describe('planSeed: more', () => {
   it('checks exactly the literals the files hold', () => {
-    expect(planSeed(files(WORKSPACES), catalog).checks.map((c) => [c.column, c.type, c.value])).toEqual([['workspaces.slug', 'text', 'acme']]);
+    expect(planSeed(files(WORKSPACES), catalog).checks.map((c) => [c.column, c.type, c.value])).toEqual([
+      ['workspaces.slug', 'text', 'acme'],
+    ]);
   });
 
   it('writes a number with a fraction as it is', () => {
@@ -277,12 +381,17 @@ describe('planSeed: more', () => {
     expect(plan.steps[0]!.levels[0]![0]!.rows[0]!.values.get('seats')).toBe('1.5');
   });
 
-  it('refuses a key that holds a unique index\'s columns and more, or shares only some with one', () => {
-    const bySlug = new Map([...catalog, ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['slug'], ['plan', 'seats']])]]);
+  it("refuses a key that holds a unique index's columns and more, or shares only some with one", () => {
+    const bySlug = new Map([
+      ...catalog,
+      ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['slug'], ['plan', 'seats']])],
+    ]);
     expect(planError(['table: workspaces\nkey: [slug, plan]\nrows: []\n'], bySlug).message).toBe(
       'seeds/01.yaml:2: table workspaces has no unique index on the seed key (slug, plan), so runs that do not share the lock could insert a row twice; add one with a migration: CREATE UNIQUE INDEX ON "workspaces" ("slug", "plan")',
     );
-    expect(planError(['table: workspaces\nkey: [plan, active]\nrows: []\n'], bySlug).message).toContain('no unique index on the seed key (plan, active)');
+    expect(planError(['table: workspaces\nkey: [plan, active]\nrows: []\n'], bySlug).message).toContain(
+      'no unique index on the seed key (plan, active)',
+    );
   });
 
   it('keeps file order inside a level whatever order the rows they refer to come in', () => {
@@ -297,7 +406,10 @@ rows:
 `),
       catalog,
     );
-    expect(levelKeys(plan, 0, 'key')).toEqual([['p0', 'p1'], ['x1', 'x0']]);
+    expect(levelKeys(plan, 0, 'key')).toEqual([
+      ['p0', 'p1'],
+      ['x1', 'x0'],
+    ]);
   });
 
   it('orders a row after one of its file that a reference inside its reference points to', () => {
@@ -314,8 +426,16 @@ rows:
   });
 
   it('batches rows by their exact set of columns, even where the names run together alike', () => {
-    const wide = table('wide', 9, 'k', ['k', 'a', 'bb', 'ab', 'b'].map((name) => column(name, 'text', { text: true })));
-    const plan = planSeed(files('table: wide\nkey: k\nrows:\n  - { k: "1", a: x, bb: y }\n  - { k: "2", ab: x, b: y }\n'), new Map([['wide', wide]]));
+    const wide = table(
+      'wide',
+      9,
+      'k',
+      ['k', 'a', 'bb', 'ab', 'b'].map((name) => column(name, 'text', { text: true })),
+    );
+    const plan = planSeed(
+      files('table: wide\nkey: k\nrows:\n  - { k: "1", a: x, bb: y }\n  - { k: "2", ab: x, b: y }\n'),
+      new Map([['wide', wide]]),
+    );
     expect(plan.steps[0]!.levels[0]!.map((b) => b.columns)).toEqual([
       ['k', 'a', 'bb'],
       ['k', 'ab', 'b'],
@@ -325,7 +445,10 @@ rows:
   it('does not take a row of another table with the same key value for the row referred to', () => {
     const tags = table('tags', 7, 'key', [column('key', 'text', { text: true })]);
     const plan = planSeed(
-      files('table: comments\nkey: key\nrows:\n  - { key: c, parent_id: { $ref: comments, key: k } }\n', 'table: tags\nkey: key\nrows:\n  - { key: k }\n'),
+      files(
+        'table: comments\nkey: key\nrows:\n  - { key: c, parent_id: { $ref: comments, key: k } }\n',
+        'table: tags\nkey: key\nrows:\n  - { key: k }\n',
+      ),
       new Map([...catalog, ['tags', tags]]),
     );
     expect(levelKeys(plan, 0, 'key')).toEqual([['c']]);

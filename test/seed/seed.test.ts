@@ -89,7 +89,8 @@ function counts(result: SeedResult) {
 /** Every row of every table, ordered, as text: equal before and after means nothing changed. */
 async function snapshot(client: pg.ClientBase = box.admin): Promise<Record<string, unknown[]>> {
   const out: Record<string, unknown[]> = {};
-  for (const table of TABLES) out[table] = (await client.query(`SELECT to_jsonb(t)::text AS row FROM ${table} t ORDER BY 1`)).rows.map((r) => r.row);
+  for (const table of TABLES)
+    out[table] = (await client.query(`SELECT to_jsonb(t)::text AS row FROM ${table} t ORDER BY 1`)).rows.map((r) => r.row);
   return out;
 }
 
@@ -121,7 +122,16 @@ describe('seed', () => {
          LEFT JOIN agents a ON a.id = i.assignee_id LEFT JOIN workspaces aw ON aw.id = a.workspace_id ORDER BY w.slug`,
     );
     expect(issues).toEqual([
-      { slug: 'acme', number: 1, title: 'Login fails', assignee_workspace: 'acme', assignee: 'triage-bot', labels: ['bug', 'say "hi", {x} \\o/'], meta: { $ref: 'not-a-reference', priority: 1 }, opened_on: '2024-03-01' },
+      {
+        slug: 'acme',
+        number: 1,
+        title: 'Login fails',
+        assignee_workspace: 'acme',
+        assignee: 'triage-bot',
+        labels: ['bug', 'say "hi", {x} \\o/'],
+        meta: { $ref: 'not-a-reference', priority: 1 },
+        opened_on: '2024-03-01',
+      },
       { slug: 'globex', number: 1, title: 'Dark mode', assignee_workspace: null, assignee: null, labels: [], meta: null, opened_on: null },
     ]);
     const { rows: comments } = await box.admin.query(
@@ -155,7 +165,11 @@ describe('seed', () => {
     const reported = await run(dir);
     expect(counts(reported)).toEqual({ workspaces: [0, 1, 1, 0], agents: [0, 3, 0, 0], issues: [0, 1, 1, 0], comments: [0, 3, 0, 0] });
     const [workspace] = reported.tables.find((t) => t.table === 'workspaces')!.conflicts;
-    expect(workspace).toMatchObject({ key: { slug: 'acme' }, at: { row: 1, line: 5 }, columns: [{ column: 'name', seed: 'Acme', database: 'ACME Corp' }] });
+    expect(workspace).toMatchObject({
+      key: { slug: 'acme' },
+      at: { row: 1, line: 5 },
+      columns: [{ column: 'name', seed: 'Acme', database: 'ACME Corp' }],
+    });
     expect(workspace!.at.file).toMatch(/01_workspaces\.yaml$/);
     const [issue] = reported.tables.find((t) => t.table === 'issues')!.conflicts;
     expect(issue!.key).toEqual({ workspace_id: { $ref: 'workspaces', slug: 'acme' }, number: 1 });
@@ -172,7 +186,12 @@ describe('seed', () => {
       { title: 'Login fails', labels: ['bug', 'say "hi", {x} \\o/'] },
       { title: 'Dark mode', labels: [] },
     ]);
-    expect(counts(await run(dir))).toEqual({ workspaces: [0, 2, 0, 0], agents: [0, 3, 0, 0], issues: [0, 2, 0, 0], comments: [0, 3, 0, 0] });
+    expect(counts(await run(dir))).toEqual({
+      workspaces: [0, 2, 0, 0],
+      agents: [0, 3, 0, 0],
+      issues: [0, 2, 0, 0],
+      comments: [0, 3, 0, 0],
+    });
   });
 
   it('dryRun computes the same result and writes nothing', async () => {
@@ -244,8 +263,16 @@ describe('seed', () => {
     await setUp();
     const slugs = Array.from({ length: 500 }, (_, i) => `w${i}`);
     const dir = seedDir({
-      '01_workspaces.json': JSON.stringify({ table: 'workspaces', key: 'slug', rows: slugs.map((slug) => ({ slug, name: slug.toUpperCase() })) }),
-      '02_agents.json': JSON.stringify({ table: 'agents', key: ['workspace_id', 'name'], rows: slugs.map((slug) => ({ workspace_id: { $ref: 'workspaces', slug }, name: 'bot' })) }),
+      '01_workspaces.json': JSON.stringify({
+        table: 'workspaces',
+        key: 'slug',
+        rows: slugs.map((slug) => ({ slug, name: slug.toUpperCase() })),
+      }),
+      '02_agents.json': JSON.stringify({
+        table: 'agents',
+        key: ['workspace_id', 'name'],
+        rows: slugs.map((slug) => ({ workspace_id: { $ref: 'workspaces', slug }, name: 'bot' })),
+      }),
     });
     const client = await box.connect();
     const sent: string[] = [];
@@ -257,15 +284,20 @@ describe('seed', () => {
     const result = await seed({ client, dir, lockKey: box.lockKey, logger: silentLogger });
     expect(counts(result)).toEqual({ workspaces: [500, 0, 0, 0], agents: [500, 0, 0, 0] });
     expect(sent.length).toBeLessThanOrEqual(12);
-    const { rows } = await box.admin.query(`SELECT count(*)::int AS n FROM agents a JOIN workspaces w ON w.id = a.workspace_id WHERE w.name = upper(w.slug)`);
+    const { rows } = await box.admin.query(
+      `SELECT count(*)::int AS n FROM agents a JOIN workspaces w ON w.id = a.workspace_id WHERE w.name = upper(w.slug)`,
+    );
     expect(rows[0].n).toBe(500);
   });
 
   it('writes rows that refer to each other through a plain foreign key in one statement, whatever their order and columns', async () => {
     box = await sandbox();
-    await box.admin.query(`CREATE TABLE notes (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, parent_key text REFERENCES notes (key), author text)`);
+    await box.admin.query(
+      `CREATE TABLE notes (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, key text NOT NULL UNIQUE, parent_key text REFERENCES notes (key), author text)`,
+    );
     const dir = seedDir({
-      'notes.yaml': 'table: notes\nkey: key\nrows:\n  - { key: reply, parent_key: root }\n  - { key: root, author: ann }\n  - { key: reply-2, parent_key: reply, author: bob }\n',
+      'notes.yaml':
+        'table: notes\nkey: key\nrows:\n  - { key: reply, parent_key: root }\n  - { key: root, author: ann }\n  - { key: reply-2, parent_key: reply, author: bob }\n',
     });
     expect(counts(await run(dir))).toEqual({ notes: [3, 0, 0, 0] });
     const { rows } = await box.admin.query(`SELECT key, parent_key, author FROM notes ORDER BY key`);
@@ -313,8 +345,13 @@ describe('seed', () => {
 
   it('writes insert-only columns when it inserts the row, and never compares or updates them', async () => {
     box = await sandbox();
-    await box.admin.query(`CREATE TABLE counters (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, label text NOT NULL, last_number int NOT NULL DEFAULT 0, status text)`);
-    const dir = seedDir({ 'counters.yaml': 'table: counters\nkey: slug\ninsertOnly: [last_number, status]\nrows:\n  - { slug: a, label: A, last_number: 5, status: open }\n  - { slug: b, label: B }\n' });
+    await box.admin.query(
+      `CREATE TABLE counters (id serial PRIMARY KEY, slug text NOT NULL UNIQUE, label text NOT NULL, last_number int NOT NULL DEFAULT 0, status text)`,
+    );
+    const dir = seedDir({
+      'counters.yaml':
+        'table: counters\nkey: slug\ninsertOnly: [last_number, status]\nrows:\n  - { slug: a, label: A, last_number: 5, status: open }\n  - { slug: b, label: B }\n',
+    });
     expect(counts(await run(dir))).toEqual({ counters: [2, 0, 0, 0] });
     const current = async () => (await box.admin.query('SELECT slug, label, last_number, status FROM counters ORDER BY slug')).rows;
     expect(await current()).toEqual([
@@ -322,7 +359,9 @@ describe('seed', () => {
       { slug: 'b', label: 'B', last_number: 0, status: null },
     ]);
     // The application moves the counter on and closes a; someone renames b.
-    await box.admin.query(`UPDATE counters SET last_number = last_number + 37, status = 'closed'; UPDATE counters SET label = 'Bee' WHERE slug = 'b'`);
+    await box.admin.query(
+      `UPDATE counters SET last_number = last_number + 37, status = 'closed'; UPDATE counters SET label = 'Bee' WHERE slug = 'b'`,
+    );
     const reported = await run(dir);
     expect(counts(reported)).toEqual({ counters: [0, 1, 1, 0] });
     expect(reported.tables[0]!.conflicts[0]!.columns).toEqual([{ column: 'label', seed: 'B', database: 'Bee' }]);
@@ -336,22 +375,55 @@ describe('seed', () => {
 
 describe('bad input: one error naming file and row, nothing written', () => {
   const GOOD = { '01_workspaces.yaml': FILES['01_workspaces.yaml']!, '02_agents.json': FILES['02_agents.json']! };
-  const issue = (fields: string) => `table: issues\nkey: [workspace_id, number]\nrows:\n  - { workspace_id: { $ref: workspaces, slug: acme }, number: 1, title: ok }\n  - { ${fields} }\n`;
+  const issue = (fields: string) =>
+    `table: issues\nkey: [workspace_id, number]\nrows:\n  - { workspace_id: { $ref: workspaces, slug: acme }, number: 1, title: ok }\n  - { ${fields} }\n`;
   const base = 'workspace_id: { $ref: workspaces, slug: acme }, number: 2';
 
   it.each([
     ['YAML syntax', 'table: issues\nrows: [\n  { number: 1\n', /03_bad\.yaml:\d+: .*; fix the YAML or JSON syntax/],
     ['an unknown table', 'table: issuez\nkey: number\nrows:\n  - { number: 1 }\n', /03_bad\.yaml:1: unknown table issuez/],
     ['an unknown column', issue(`${base}, title: x, titel: y`), /03_bad\.yaml:5 \(row 2\): table issues has no column titel/],
-    ['a key column missing', issue('workspace_id: { $ref: workspaces, slug: acme }, title: x'), /03_bad\.yaml:5 \(row 2\): key column number missing/],
+    [
+      'a key column missing',
+      issue('workspace_id: { $ref: workspaces, slug: acme }, title: x'),
+      /03_bad\.yaml:5 \(row 2\): key column number missing/,
+    ],
     ['a required column missing', issue(base), /03_bad\.yaml:5 \(row 2\): column issues\.title is required/],
-    ['a number for a text column', issue(`${base}, title: 12`), /03_bad\.yaml:5 \(row 2\): column issues\.title is text: got 12, not a string; quote it/],
-    ['a list for a scalar column', issue('workspace_id: { $ref: workspaces, slug: acme }, number: [2], title: x'), /03_bad\.yaml:5 \(row 2\): column issues\.number is integer: got a list; write one value/],
-    ['a reference to a row that does not exist', issue(`${base}, title: x, assignee_id: { $ref: agents, workspace_id: { $ref: workspaces, slug: acme }, name: nobody }`), /03_bad\.yaml:5 \(row 2\): no agents row matches \{"\$ref":"agents",.*"name":"nobody"\}; seed it in an earlier file/],
-    ['a reference to an unknown workspace inside a reference', issue(`${base}, title: x, assignee_id: { $ref: agents, workspace_id: { $ref: workspaces, slug: nope }, name: ada }`), /03_bad\.yaml:5 \(row 2\): no workspaces row matches \{"\$ref":"workspaces","slug":"nope"\}/],
-    ['a reference that matches several rows', issue(`${base}, title: x, assignee_id: { $ref: agents, name: triage-bot }`), /03_bad\.yaml:5 \(row 2\): 2 agents rows match \{"\$ref":"agents","name":"triage-bot"\}; refer by columns that name one row$/],
-    ['an id the database refuses', issue(`${base}, title: x, assignee_id: 99999`), /seeding issues from .*03_bad\.yaml failed: .*violates foreign key constraint.*\(Key \(assignee_id\)=\(99999\) is not present in table "agents"\.\) \[23503\]; rolled back, nothing was written/],
-    ['a duplicate key across rows', issue(`workspace_id: { $ref: workspaces, slug: acme }, number: '1', title: again`), /duplicate issues row with key .* at .*03_bad\.yaml:4 \(row 1\) and .*03_bad\.yaml:5 \(row 2\); keep one/],
+    [
+      'a number for a text column',
+      issue(`${base}, title: 12`),
+      /03_bad\.yaml:5 \(row 2\): column issues\.title is text: got 12, not a string; quote it/,
+    ],
+    [
+      'a list for a scalar column',
+      issue('workspace_id: { $ref: workspaces, slug: acme }, number: [2], title: x'),
+      /03_bad\.yaml:5 \(row 2\): column issues\.number is integer: got a list; write one value/,
+    ],
+    [
+      'a reference to a row that does not exist',
+      issue(`${base}, title: x, assignee_id: { $ref: agents, workspace_id: { $ref: workspaces, slug: acme }, name: nobody }`),
+      /03_bad\.yaml:5 \(row 2\): no agents row matches \{"\$ref":"agents",.*"name":"nobody"\}; seed it in an earlier file/,
+    ],
+    [
+      'a reference to an unknown workspace inside a reference',
+      issue(`${base}, title: x, assignee_id: { $ref: agents, workspace_id: { $ref: workspaces, slug: nope }, name: ada }`),
+      /03_bad\.yaml:5 \(row 2\): no workspaces row matches \{"\$ref":"workspaces","slug":"nope"\}/,
+    ],
+    [
+      'a reference that matches several rows',
+      issue(`${base}, title: x, assignee_id: { $ref: agents, name: triage-bot }`),
+      /03_bad\.yaml:5 \(row 2\): 2 agents rows match \{"\$ref":"agents","name":"triage-bot"\}; refer by columns that name one row$/,
+    ],
+    [
+      'an id the database refuses',
+      issue(`${base}, title: x, assignee_id: 99999`),
+      /seeding issues from .*03_bad\.yaml failed: .*violates foreign key constraint.*\(Key \(assignee_id\)=\(99999\) is not present in table "agents"\.\) \[23503\]; rolled back, nothing was written/,
+    ],
+    [
+      'a duplicate key across rows',
+      issue(`workspace_id: { $ref: workspaces, slug: acme }, number: '1', title: again`),
+      /duplicate issues row with key .* at .*03_bad\.yaml:4 \(row 1\) and .*03_bad\.yaml:5 \(row 2\); keep one/,
+    ],
   ])('%s', async (_name, bad, message) => {
     await setUp();
     const error = await rejection(run(seedDir({ ...GOOD, '03_bad.yaml': bad })), SeedError);
@@ -363,20 +435,42 @@ describe('bad input: one error naming file and row, nothing written', () => {
   // The server parses each literal as its column's type before anything is written with
   // pg_input_is_valid (PostgreSQL 16+), naming the row; before 16 the batch's statement fails, naming the file.
   it.each([
-    ['a value the server cannot parse', issue(`${base}, title: x, opened_on: 2024-02-30`), 'column issues.opened_on: date/time field value out of range: "2024-02-30"; fix the value', 'date/time field value out of range: "2024-02-30" [22008]'],
-    ['an out-of-range integer', issue(`workspace_id: { $ref: workspaces, slug: acme }, number: 3000000000, title: x`), 'column issues.number: value "3000000000" is out of range for type integer; fix the value', 'value "3000000000" is out of range for type integer [22003]'],
+    [
+      'a value the server cannot parse',
+      issue(`${base}, title: x, opened_on: 2024-02-30`),
+      'column issues.opened_on: date/time field value out of range: "2024-02-30"; fix the value',
+      'date/time field value out of range: "2024-02-30" [22008]',
+    ],
+    [
+      'an out-of-range integer',
+      issue(`workspace_id: { $ref: workspaces, slug: acme }, number: 3000000000, title: x`),
+      'column issues.number: value "3000000000" is out of range for type integer; fix the value',
+      'value "3000000000" is out of range for type integer [22003]',
+    ],
   ])('%s: its row on 16+, its file before', async (_name, bad, from16, before16) => {
     await setUp();
     const version = Number((await box.admin.query(`SELECT current_setting('server_version_num') AS v`)).rows[0].v);
     const dir = seedDir({ ...GOOD, '03_bad.yaml': bad });
     const error = await rejection(run(dir), SeedError);
-    expect(error.message).toBe(version >= 160000 ? `${dir}/03_bad.yaml:5 (row 2): ${from16}` : `seeding issues from ${dir}/03_bad.yaml failed: ${before16}; rolled back, nothing was written`);
+    expect(error.message).toBe(
+      version >= 160000
+        ? `${dir}/03_bad.yaml:5 (row 2): ${from16}`
+        : `seeding issues from ${dir}/03_bad.yaml failed: ${before16}; rolled back, nothing was written`,
+    );
     expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
   });
 
   it.each([
-    ['a missing row', '{ $ref: agents, workspace_id: { $ref: workspaces, slug: acme }, name: nobody }', /03_bad\.yaml:6 \(row 3\): no agents row matches/],
-    ['a missing row inside a reference', '{ $ref: agents, workspace_id: { $ref: workspaces, slug: nope }, name: ada }', /03_bad\.yaml:6 \(row 3\): no workspaces row matches/],
+    [
+      'a missing row',
+      '{ $ref: agents, workspace_id: { $ref: workspaces, slug: acme }, name: nobody }',
+      /03_bad\.yaml:6 \(row 3\): no agents row matches/,
+    ],
+    [
+      'a missing row inside a reference',
+      '{ $ref: agents, workspace_id: { $ref: workspaces, slug: nope }, name: ada }',
+      /03_bad\.yaml:6 \(row 3\): no workspaces row matches/,
+    ],
   ])('names the first row written with a reference to %s, in the order rows are written', async (_name, ref, message) => {
     // Row 3 gives row 1's columns, row 2 others: rows 1 and 3 are written (and resolved) before row 2.
     const bad = `table: issues\nkey: [workspace_id, number]\nrows:\n  - { ${base.replace('2', '1')}, title: a, assignee_id: null }\n  - { ${base}, title: b, opened_on: 2024-01-01, assignee_id: ${ref} }\n  - { ${base.replace('2', '3')}, title: c, assignee_id: ${ref} }\n`;
@@ -388,22 +482,42 @@ describe('bad input: one error naming file and row, nothing written', () => {
 });
 
 describe('the tracker example', () => {
-  it('seeds again after the API created and edited issues: no conflict, the API\'s values kept', async () => {
+  it("seeds again after the API created and edited issues: no conflict, the API's values kept", async () => {
     box = await sandbox();
-    await migrate({ databaseUrl: box.url, dir: 'examples/tracker/migrations', direction: 'up', table: box.table, lockKey: box.lockKey, logger: silentLogger } as MigrateOptions);
+    await migrate({
+      databaseUrl: box.url,
+      dir: 'examples/tracker/migrations',
+      direction: 'up',
+      table: box.table,
+      lockKey: box.lockKey,
+      logger: silentLogger,
+    } as MigrateOptions);
     const dir = 'examples/tracker/seeds';
-    expect(counts(await run(dir))).toEqual({ workspaces: [1, 0, 0, 0], agents: [6, 0, 0, 0], issues: [50, 0, 0, 0], comments: [200, 0, 0, 0] });
+    expect(counts(await run(dir))).toEqual({
+      workspaces: [1, 0, 0, 0],
+      agents: [6, 0, 0, 0],
+      issues: [50, 0, 0, 0],
+      comments: [200, 0, 0, 0],
+    });
     // What the API does: POST an issue (bumps last_issue_number), PATCH another.
     await box.admin.query(`
       WITH numbered AS (UPDATE workspaces w SET last_issue_number = last_issue_number + 1 WHERE slug = 'acme' RETURNING id, last_issue_number)
       INSERT INTO issues (workspace_id, number, title) SELECT id, last_issue_number, 'Created through the API' FROM numbered;
       UPDATE issues SET status = 'done', priority = 'low', title = 'Renamed', description = 'Edited', assignee_id = NULL, updated_at = now() WHERE number = 1`);
-    const before = await box.admin.query(`SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`);
+    const before = await box.admin.query(
+      `SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`,
+    );
     expect(before.rows).toEqual([{ last_issue_number: 51, status: 'done', priority: 'low', title: 'Renamed', assignee_id: null }]);
     for (const update of [false, true]) {
       const again = await run(dir, { update });
       expect(counts(again)).toEqual({ workspaces: [0, 1, 0, 0], agents: [0, 6, 0, 0], issues: [0, 50, 0, 0], comments: [0, 200, 0, 0] });
     }
-    expect((await box.admin.query(`SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`)).rows).toEqual(before.rows);
+    expect(
+      (
+        await box.admin.query(
+          `SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`,
+        )
+      ).rows,
+    ).toEqual(before.rows);
   });
 });

@@ -21,17 +21,23 @@ function findBinary(): string | null {
 export function pgbouncerBinary(): string {
   let found = findBinary();
   if (found !== null) return found;
-  const install = () => spawnSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const install = () =>
+    spawnSync('apt-get', ['install', '-y', '-q', 'pgbouncer'], {
+      encoding: 'utf8',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    });
   let result = install();
   if (result.status !== 0) {
     spawnSync('apt-get', ['update', '-q'], { encoding: 'utf8' });
     result = install();
   }
   found = findBinary();
-  if (found === null) throw new Error(`PgBouncer is needed by the pooler tests and could not be installed (apt-get install -y pgbouncer): ${result.stderr || result.error}`);
+  if (found === null)
+    throw new Error(
+      `PgBouncer is needed by the pooler tests and could not be installed (apt-get install -y pgbouncer): ${result.stderr || result.error}`,
+    );
   return found;
 }
-
 
 async function waitForPort(port: number, child: ChildProcess, logFile: string): Promise<void> {
   const deadline = Date.now() + 15_000;
@@ -59,7 +65,12 @@ export interface Pooler {
  * Starts a PgBouncer in `mode` in front of the server of `databaseUrl`, on a free port, with a
  * config of its own in a temp folder. As root it runs as the `postgres` user (PgBouncer refuses root).
  */
-export async function startPgbouncer(databaseUrl: string, mode: 'transaction' | 'session', poolSize: number, settings: { maxClientConn?: number } = {}): Promise<Pooler> {
+export async function startPgbouncer(
+  databaseUrl: string,
+  mode: 'transaction' | 'session',
+  poolSize: number,
+  settings: { maxClientConn?: number } = {},
+): Promise<Pooler> {
   const binary = pgbouncerBinary();
   const server = new URL(databaseUrl);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-pgbouncer-'));

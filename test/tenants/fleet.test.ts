@@ -2,7 +2,15 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AbortedError, migrateTenants, previewTenants, tenantsStatus, TenantError, type MigrationInput, type TenantResult } from '../../src/index.js';
+import {
+  AbortedError,
+  migrateTenants,
+  previewTenants,
+  tenantsStatus,
+  TenantError,
+  type MigrationInput,
+  type TenantResult,
+} from '../../src/index.js';
 import { tenantLockKey, readTenants } from '../../src/tenants/source.js';
 import { readSchemaLedgers } from '../../src/migrations/ledger.js';
 import { captureLogger, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
@@ -12,7 +20,11 @@ import { tempFolder } from '../support/files.js';
 /** Unqualified names throughout: each lands in the tenant's schema only through search_path. */
 const MIGRATIONS: MigrationInput[] = [
   { version: '001_create_items', up: 'CREATE TABLE items (id integer PRIMARY KEY, name text);', down: 'DROP TABLE items;' },
-  { version: '002_index_items', up: 'CREATE INDEX CONCURRENTLY items_name_idx ON items (name);', down: 'DROP INDEX CONCURRENTLY items_name_idx;' },
+  {
+    version: '002_index_items',
+    up: 'CREATE INDEX CONCURRENTLY items_name_idx ON items (name);',
+    down: 'DROP INDEX CONCURRENTLY items_name_idx;',
+  },
   {
     version: '003_count_items',
     up: 'CREATE FUNCTION count_items() RETURNS bigint LANGUAGE sql SET search_path FROM CURRENT AS $$ SELECT count(*) FROM items $$;\nINSERT INTO items VALUES (1, current_schema());',
@@ -31,7 +43,9 @@ afterAll(async () => db?.drop());
 
 async function createTenants(n = TENANTS): Promise<void> {
   const schemas = Array.from({ length: n }, (_, i) => schemaName(i + 1));
-  await db.admin.query(`DROP SCHEMA IF EXISTS ${Array.from({ length: 40 }, (_, i) => schemaName(i + 1)).join(', ')} CASCADE; ${schemas.map((s) => `CREATE SCHEMA ${s};`).join(' ')}`);
+  await db.admin.query(
+    `DROP SCHEMA IF EXISTS ${Array.from({ length: 40 }, (_, i) => schemaName(i + 1)).join(', ')} CASCADE; ${schemas.map((s) => `CREATE SCHEMA ${s};`).join(' ')}`,
+  );
 }
 
 const byTenant = (results: readonly TenantResult[]) => new Map(results.map((r) => [r.tenant, r]));
@@ -52,12 +66,15 @@ describe('schema tenants', () => {
         WHERE n.nspname LIKE 'tenant\\_%' OR n.nspname = 'public' GROUP BY 1 ORDER BY 1`,
     );
     expect(rows).toHaveLength(TENANTS);
-    for (const row of rows) expect(row.objects).toEqual(['items', 'items_name_idx', 'items_pkey', 'schema_migrations', 'schema_migrations_pkey']);
+    for (const row of rows)
+      expect(row.objects).toEqual(['items', 'items_name_idx', 'items_pkey', 'schema_migrations', 'schema_migrations_pkey']);
     const counted = await db.admin.query(`SELECT tenant_07.count_items() AS n, (SELECT name FROM tenant_07.items) AS name`);
     expect(counted.rows[0]).toEqual({ n: '1', name: 'tenant_07' });
 
     // One tenant behind: only it gets a run; the runner never starts for the others.
-    await db.admin.query(`DROP FUNCTION tenant_12.count_items(); DELETE FROM tenant_12.items; DELETE FROM tenant_12.schema_migrations WHERE version = '003_count_items'`);
+    await db.admin.query(
+      `DROP FUNCTION tenant_12.count_items(); DELETE FROM tenant_12.items; DELETE FROM tenant_12.schema_migrations WHERE version = '003_count_items'`,
+    );
     const { logger, lines } = captureLogger();
     const second = await migrateTenants({ ...base(), direction: 'up', logger });
     expect(second.summary).toMatchObject({ changed: 1, upToDate: TENANTS - 1, failed: 0, executed: 1 });
@@ -80,7 +97,10 @@ describe('schema tenants', () => {
       const { database, ledgers } = await readSchemaLedgers(client, schemas, 'schema_migrations');
       expect(sent).toHaveLength(2);
       expect(database).toBe(db.name);
-      expect(ledgers.get('tenant_30')).toMatchObject({ schemaExists: true, rows: [expect.objectContaining({ version: '001_create_items', state: 'applied' })] });
+      expect(ledgers.get('tenant_30')).toMatchObject({
+        schemaExists: true,
+        rows: [expect.objectContaining({ version: '001_create_items', state: 'applied' })],
+      });
       expect(ledgers.get('no_such_schema')).toEqual({ schemaExists: false, rows: [], adopting: false });
     } finally {
       await client.end();
@@ -89,10 +109,15 @@ describe('schema tenants', () => {
 
   it('two deploys at once: every migration of every tenant runs exactly once', async () => {
     await createTenants();
-    const [a, b] = await Promise.all([migrateTenants({ ...base(), direction: 'up', concurrency: 4 }), migrateTenants({ ...base(), direction: 'up', concurrency: 4 })]);
+    const [a, b] = await Promise.all([
+      migrateTenants({ ...base(), direction: 'up', concurrency: 4 }),
+      migrateTenants({ ...base(), direction: 'up', concurrency: 4 }),
+    ]);
     expect(a.summary.failed + b.summary.failed).toBe(0);
     expect(a.summary.executed + b.summary.executed).toBe(TENANTS * 3);
-    const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE n.nspname LIKE 'tenant\\_%' AND c.relname = 'items_name_idx'`);
+    const { rows } = await db.admin.query(
+      `SELECT count(*)::int AS n FROM pg_namespace n JOIN pg_class c ON c.relnamespace = n.oid WHERE n.nspname LIKE 'tenant\\_%' AND c.relname = 'items_name_idx'`,
+    );
     expect(rows[0].n).toBe(TENANTS);
   });
 
@@ -109,7 +134,12 @@ describe('schema tenants', () => {
       const result = await migrateTenants({ ...base(), direction: 'up', lockWaitTimeout: 300 });
       const t = byTenant(result.tenants);
       expect(t.get('tenant_03')).toMatchObject({ outcome: 'failed', error: { code: 'LOCK_TIMEOUT' } });
-      expect([...t.values()].filter((r) => r.outcome === 'changed').map((r) => r.tenant)).toEqual(['tenant_01', 'tenant_02', 'tenant_04', 'tenant_05']);
+      expect([...t.values()].filter((r) => r.outcome === 'changed').map((r) => r.tenant)).toEqual([
+        'tenant_01',
+        'tenant_02',
+        'tenant_04',
+        'tenant_05',
+      ]);
     } finally {
       await holder.end();
     }
@@ -120,7 +150,15 @@ describe('schema tenants', () => {
     await db.admin.query('CREATE TABLE tenant_05.items (other text)');
     const result = await migrateTenants({ ...base(), direction: 'up' });
     const failed = result.tenants.filter((t) => t.outcome === 'failed');
-    expect(failed).toEqual([expect.objectContaining({ tenant: 'tenant_05', error: { code: 'MIGRATION_FAILED', message: expect.stringMatching(/^migration 001_create_items \(up\) failed.*relation "items" already exists/) } })]);
+    expect(failed).toEqual([
+      expect.objectContaining({
+        tenant: 'tenant_05',
+        error: {
+          code: 'MIGRATION_FAILED',
+          message: expect.stringMatching(/^migration 001_create_items \(up\) failed.*relation "items" already exists/),
+        },
+      }),
+    ]);
     expect(failed[0]!.error!.message).not.toContain('\n');
     expect(result.summary).toMatchObject({ changed: 9, failed: 1 });
 
@@ -136,7 +174,9 @@ describe('schema tenants', () => {
     const result = await migrateTenants({ ...base(), direction: 'up', concurrency: 1, failFast: true });
     expect(result.tenants.map((t) => t.outcome)).toEqual(['changed', 'failed', 'skipped', 'skipped', 'skipped', 'skipped']);
     expect(result.tenants[2]!.error?.message).toBe('not started: --fail-fast after tenant_02 failed');
-    const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'items' AND schemaname LIKE 'tenant\\_%'`);
+    const { rows } = await db.admin.query(
+      `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'items' AND schemaname LIKE 'tenant\\_%'`,
+    );
     expect(rows[0].n).toBe(2);
   });
 
@@ -153,12 +193,19 @@ describe('schema tenants', () => {
       ['tenant_04', 'pending', ['003_count_items'], { applied: 2, pending: 1 }],
     ]);
     const plan = await previewTenants({ ...base(), direction: 'down', steps: 2 });
-    expect(plan.tenants.map((t) => t.steps)).toEqual([['002_index_items', '001_create_items'], ['003_count_items', '002_index_items'], ['002_index_items', '001_create_items'], ['002_index_items', '001_create_items']]);
+    expect(plan.tenants.map((t) => t.steps)).toEqual([
+      ['002_index_items', '001_create_items'],
+      ['003_count_items', '002_index_items'],
+      ['002_index_items', '001_create_items'],
+      ['002_index_items', '001_create_items'],
+    ]);
     expect((await tenantsStatus(base())).summary).toMatchObject({ pending: 3, upToDate: 1 });
 
     const down = await migrateTenants({ ...base(), direction: 'down', all: true });
     expect(down.summary).toMatchObject({ changed: 4, failed: 0, executed: 3 * 2 + 3 });
-    const { rows } = await db.admin.query(`SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'items' AND schemaname LIKE 'tenant\\_%'`);
+    const { rows } = await db.admin.query(
+      `SELECT count(*)::int AS n FROM pg_tables WHERE tablename = 'items' AND schemaname LIKE 'tenant\\_%'`,
+    );
     expect(rows[0].n).toBe(0);
   });
 });
@@ -168,7 +215,12 @@ describe('a tenant that fails part-way', () => {
     await createTenants(3);
     await db.admin.query(`CREATE FUNCTION tenant_02.count_items() RETURNS bigint LANGUAGE sql AS 'SELECT 0::bigint'`);
     const result = await migrateTenants({ ...base(), direction: 'up' });
-    expect(result.tenants[1]).toMatchObject({ tenant: 'tenant_02', outcome: 'failed', executed: ['001_create_items', '002_index_items'], error: { code: 'MIGRATION_FAILED' } });
+    expect(result.tenants[1]).toMatchObject({
+      tenant: 'tenant_02',
+      outcome: 'failed',
+      executed: ['001_create_items', '002_index_items'],
+      error: { code: 'MIGRATION_FAILED' },
+    });
     expect(result.summary).toMatchObject({ changed: 2, failed: 1, executed: 3 + 3 + 2 });
     const { rows } = await db.admin.query(`SELECT array_agg(version ORDER BY version) AS v FROM tenant_02.schema_migrations`);
     expect(rows[0].v).toEqual(['001_create_items', '002_index_items']);
@@ -176,7 +228,10 @@ describe('a tenant that fails part-way', () => {
 
   it('stopped while a migration runs: reports what it applied before, and the running one is rolled back', async () => {
     await createTenants(1);
-    const slow: MigrationInput[] = [MIGRATIONS[0]!, { version: '002_slow', up: 'SELECT pg_sleep(1000); CREATE TABLE slow (id int);', down: 'DROP TABLE slow;' }];
+    const slow: MigrationInput[] = [
+      MIGRATIONS[0]!,
+      { version: '002_slow', up: 'SELECT pg_sleep(1000); CREATE TABLE slow (id int);', down: 'DROP TABLE slow;' },
+    ];
     const controller = new AbortController();
     // batch: false: 001 commits on its own before 002 starts (an empty ledger would run them in one transaction).
     const running = migrateTenants({ ...base(), migrations: slow, direction: 'up', signal: controller.signal, batch: false });
@@ -186,7 +241,9 @@ describe('a tenant that fails part-way', () => {
     expect(result.tenants).toEqual([expect.objectContaining({ tenant: 'tenant_01', outcome: 'failed', executed: ['001_create_items'] })]);
     expect(result.tenants[0]!.error!.message).toMatch(/^stopped during 002_slow \(up\): the statement was cancelled; it was rolled back/);
     expect(result.summary).toMatchObject({ failed: 1, executed: 1 });
-    const { rows } = await db.admin.query(`SELECT array_agg(version ORDER BY version) AS v, to_regclass('tenant_01.slow') AS slow FROM tenant_01.schema_migrations`);
+    const { rows } = await db.admin.query(
+      `SELECT array_agg(version ORDER BY version) AS v, to_regclass('tenant_01.slow') AS slow FROM tenant_01.schema_migrations`,
+    );
     expect(rows[0]).toEqual({ v: ['001_create_items'], slow: null });
   });
 });
@@ -208,7 +265,9 @@ describe('a ledger that cannot be read', () => {
     ]);
     expect(status.tenants[1]!.error).toEqual({
       code: 'DATABASE',
-      message: expect.stringMatching(/^cannot read the ledger "tenant_02"\."schema_migrations": the database at .* refused a statement slipway sent: column m\.version does not exist \(SQLSTATE 42703\)$/),
+      message: expect.stringMatching(
+        /^cannot read the ledger "tenant_02"\."schema_migrations": the database at .* refused a statement slipway sent: column m\.version does not exist \(SQLSTATE 42703\)$/,
+      ),
     });
 
     // A role that may read every ledger but tenant_04's.
@@ -228,7 +287,9 @@ describe('a ledger that cannot be read', () => {
         ['tenant_05', 'pending', VERSIONS.slice(1)],
         ['tenant_06', 'pending', VERSIONS.slice(1)],
       ]);
-      expect(asReader.tenants[3]!.error!.message).toMatch(/^cannot read the ledger "tenant_04"\."schema_migrations": .*permission denied for table schema_migrations \(SQLSTATE 42501\)$/);
+      expect(asReader.tenants[3]!.error!.message).toMatch(
+        /^cannot read the ledger "tenant_04"\."schema_migrations": .*permission denied for table schema_migrations \(SQLSTATE 42501\)$/,
+      );
     } finally {
       await db.admin.query(`DROP OWNED BY ${role}; DROP ROLE ${role}`);
     }
@@ -237,7 +298,13 @@ describe('a ledger that cannot be read', () => {
     const up = await migrateTenants({ ...base(), direction: 'up' });
     expect(up.summary).toMatchObject({ changed: 5, failed: 1 });
     expect(up.tenants[1]).toMatchObject({ tenant: 'tenant_02', outcome: 'failed', executed: [] });
-    expect((await db.admin.query(`SELECT to_regclass('tenant_02.items_name_idx') IS NULL AND to_regclass('tenant_05.items_name_idx') IS NOT NULL AS untouched`)).rows[0].untouched).toBe(true);
+    expect(
+      (
+        await db.admin.query(
+          `SELECT to_regclass('tenant_02.items_name_idx') IS NULL AND to_regclass('tenant_05.items_name_idx') IS NOT NULL AS untouched`,
+        )
+      ).rows[0].untouched,
+    ).toBe(true);
   });
 });
 
@@ -245,11 +312,21 @@ describe('bad input', () => {
   it('an empty source is one clear error; a listed schema that does not exist fails alone', async () => {
     await createTenants(3);
     const empty = await rejection(migrateTenants({ ...base(), tenants: 'schema:nobody\\_%', direction: 'up' }), TenantError);
-    expect(empty).toMatchObject({ problem: 'empty-source', message: 'no schema matches "nobody\\\\_%" in the database: no tenants to run' });
-    const emptyQuery = await rejection(migrateTenants({ ...base(), tenants: 'query:SELECT nspname FROM pg_namespace WHERE false', direction: 'up' }), TenantError);
+    expect(empty).toMatchObject({
+      problem: 'empty-source',
+      message: 'no schema matches "nobody\\\\_%" in the database: no tenants to run',
+    });
+    const emptyQuery = await rejection(
+      migrateTenants({ ...base(), tenants: 'query:SELECT nspname FROM pg_namespace WHERE false', direction: 'up' }),
+      TenantError,
+    );
     expect(emptyQuery.problem).toBe('empty-source');
 
-    const result = await migrateTenants({ ...base(), tenants: `query:SELECT unnest(ARRAY['tenant_01', 'tenant_gone', 'tenant_03'])`, direction: 'up' });
+    const result = await migrateTenants({
+      ...base(),
+      tenants: `query:SELECT unnest(ARRAY['tenant_01', 'tenant_gone', 'tenant_03'])`,
+      direction: 'up',
+    });
     expect(result.tenants.map((t) => [t.tenant, t.outcome, t.error?.message])).toEqual([
       ['tenant_01', 'changed', undefined],
       ['tenant_gone', 'failed', `schema "tenant_gone" does not exist in database ${db.name}`],
@@ -260,7 +337,10 @@ describe('bad input', () => {
     const writing = await rejection(readTenants('query:CREATE SCHEMA sneaky RETURNING 1', { databaseUrl: db.url }), TenantError);
     expect(writing.message).toBe('the tenants query is not valid SQL: syntax error at or near "RETURNING"');
     await db.admin.query('CREATE SEQUENCE IF NOT EXISTS public.fleet_seq');
-    const readOnly = await rejection(readTenants(`query:SELECT 'tenant_01' FROM (SELECT nextval('public.fleet_seq')) AS s`, { databaseUrl: db.url }), TenantError);
+    const readOnly = await rejection(
+      readTenants(`query:SELECT 'tenant_01' FROM (SELECT nextval('public.fleet_seq')) AS s`, { databaseUrl: db.url }),
+      TenantError,
+    );
     expect(readOnly.message).toBe('the tenants query failed: cannot execute nextval() in a read-only transaction');
     await db.admin.query('DROP SEQUENCE public.fleet_seq');
   });
@@ -272,23 +352,40 @@ describe('the query: source reads, and only reads', () => {
     await db.admin.query('DROP TABLE IF EXISTS public.victim; CREATE TABLE public.victim (id int); INSERT INTO public.victim VALUES (1)');
     const drop = `query:COMMIT; DROP TABLE public.victim; SELECT 'tenant_01'`;
     const refused = await rejection(readTenants(drop, { databaseUrl: db.url }), TenantError);
-    expect(refused).toMatchObject({ problem: 'bad-source', message: 'the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)' });
+    expect(refused).toMatchObject({
+      problem: 'bad-source',
+      message: 'the tenants query must be one SELECT statement; it has 3 (COMMIT, DROP, SELECT)',
+    });
     const fleet = await rejection(migrateTenants({ ...base(), tenants: drop, direction: 'up' }), TenantError);
     expect(fleet.code).toBe('TENANT');
-    expect(await rejection(readTenants(`query:SELECT 'tenant_01'; SELECT 'tenant_02'`, { databaseUrl: db.url }), TenantError)).toMatchObject({
+    expect(
+      await rejection(readTenants(`query:SELECT 'tenant_01'; SELECT 'tenant_02'`, { databaseUrl: db.url }), TenantError),
+    ).toMatchObject({
       message: 'the tenants query must be one SELECT statement; it has 2 (SELECT, SELECT)',
     });
-    for (const [statement, word] of [['COMMIT', 'COMMIT'], ['/* first */ SET TRANSACTION READ WRITE', 'SET'], ['DROP TABLE public.victim', 'DROP']]) {
+    for (const [statement, word] of [
+      ['COMMIT', 'COMMIT'],
+      ['/* first */ SET TRANSACTION READ WRITE', 'SET'],
+      ['DROP TABLE public.victim', 'DROP'],
+    ]) {
       const one = await rejection(readTenants(`query:${statement}`, { databaseUrl: db.url }), TenantError);
       expect(one.message).toBe(`the tenants query must be a SELECT (or VALUES, TABLE, WITH … SELECT), not ${word}: tenants are only read`);
     }
     // A data-modifying CTE is a SELECT to the parser: the read-only transaction refuses it.
-    const cte = await rejection(readTenants(`query:WITH gone AS (DELETE FROM public.victim RETURNING 'tenant_01'::text) SELECT * FROM gone`, { databaseUrl: db.url }), TenantError);
+    const cte = await rejection(
+      readTenants(`query:WITH gone AS (DELETE FROM public.victim RETURNING 'tenant_01'::text) SELECT * FROM gone`, { databaseUrl: db.url }),
+      TenantError,
+    );
     expect(cte.message).toBe('the tenants query failed: cannot execute SELECT in a read-only transaction');
     expect((await db.admin.query('SELECT id FROM public.victim')).rows).toEqual([{ id: 1 }]);
     // VALUES, TABLE and WITH … SELECT are queries too.
-    expect((await readTenants(`query:VALUES ('tenant_02'), ('tenant_01')`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_02', 'tenant_01']);
-    expect((await readTenants(`query:-- the active ones\nSELECT 'tenant_01';`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual(['tenant_01']);
+    expect((await readTenants(`query:VALUES ('tenant_02'), ('tenant_01')`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual([
+      'tenant_02',
+      'tenant_01',
+    ]);
+    expect((await readTenants(`query:-- the active ones\nSELECT 'tenant_01';`, { databaseUrl: db.url })).map((t) => t.schema)).toEqual([
+      'tenant_01',
+    ]);
     await db.admin.query('DROP TABLE public.victim');
   });
 
@@ -310,8 +407,11 @@ describe('the query: source reads, and only reads', () => {
 /** Waits until a session of the test server runs (or, with `running` false, no longer runs) a query containing `text`. */
 async function waitForQuery(admin: pg.Client, text: string, running = true): Promise<void> {
   for (;;) {
-    const { rows } = await admin.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, [text]);
-    if ((rows[0].n > 0) === running) return;
+    const { rows } = await admin.query(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`,
+      [text],
+    );
+    if (rows[0].n > 0 === running) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -329,10 +429,7 @@ describe('database tenants', () => {
     const dead = new URL(db.url);
     dead.port = '1';
     dead.password = 'hunter2';
-    const file = path.join(
-      tempFolder({}),
-      'tenants.txt',
-    );
+    const file = path.join(tempFolder({}), 'tenants.txt');
     writeFileSync(file, `# the fleet\n${db.url}\n\n${other.url}   # the second one\n${dead}\nhost=db dbname=app\n`);
     const result = await migrateTenants({ tenants: file, migrations: MIGRATIONS, direction: 'up', logger: silentLogger });
     expect(result.tenants.map((t) => [t.tenant, t.outcome])).toEqual([
@@ -343,9 +440,17 @@ describe('database tenants', () => {
     ]);
     expect(result.tenants[0]!.tenant).not.toBe(result.tenants[2]!.tenant);
     const [, , refused, notUrl] = result.tenants;
-    expect(refused!.error).toMatchObject({ code: 'CONNECTION', message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/) });
+    expect(refused!.error).toMatchObject({
+      code: 'CONNECTION',
+      message: expect.stringMatching(/^cannot connect to PostgreSQL at 127\.0\.0\.1:1: connection refused/),
+    });
     expect(JSON.stringify(result)).not.toContain('hunter2');
-    expect(notUrl!.error).toMatchObject({ code: 'TENANT', message: expect.stringMatching(new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 6: the connection string is in keyword=value form`)) });
+    expect(notUrl!.error).toMatchObject({
+      code: 'TENANT',
+      message: expect.stringMatching(
+        new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 6: the connection string is in keyword=value form`),
+      ),
+    });
     for (const d of [db, other]) {
       const { rows } = await d.admin.query(`SELECT array_agg(version ORDER BY version) AS v FROM public.schema_migrations`);
       expect(rows[0].v).toEqual(VERSIONS);
@@ -358,7 +463,11 @@ describe('database tenants', () => {
 
   it('a line meant as a URL but malformed fails alone, and no result or log line holds its password', async () => {
     const password = 'Pw9-s3cret';
-    const malformed = [`postgres//app:${password}@db.internal/app`, `app:${password}@db.internal/app`, `postgresql:/app:${password}@db.internal/app`];
+    const malformed = [
+      `postgres//app:${password}@db.internal/app`,
+      `app:${password}@db.internal/app`,
+      `postgresql:/app:${password}@db.internal/app`,
+    ];
     const good = await freshDatabase();
     const file = path.join(tempFolder({}), 'tenants.txt');
     writeFileSync(file, [good.url, ...malformed].join('\n'));
@@ -371,16 +480,26 @@ describe('database tenants', () => {
       [`${file}:3`, 'failed', 'TENANT'],
       [`${file}:4`, 'failed', 'TENANT'],
     ]);
-    expect(result.tenants[3]!.error!.message.startsWith(`${file} line 4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://`)).toBe(true);
+    expect(
+      result.tenants[3]!.error!.message.startsWith(
+        `${file} line 4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://`,
+      ),
+    ).toBe(true);
     expect(JSON.stringify(result)).not.toContain(password);
     expect(JSON.stringify(lines)).not.toContain(password);
   });
 
   it('an empty file, and a missing one, are one clear error each', async () => {
     const dir = tempFolder({ 'empty.txt': '# nothing yet\n\n' });
-    const empty = await rejection(migrateTenants({ tenants: path.join(dir, 'empty.txt'), migrations: MIGRATIONS, direction: 'up', logger: silentLogger }), TenantError);
+    const empty = await rejection(
+      migrateTenants({ tenants: path.join(dir, 'empty.txt'), migrations: MIGRATIONS, direction: 'up', logger: silentLogger }),
+      TenantError,
+    );
     expect(empty.message).toBe(`tenants file ${path.join(dir, 'empty.txt')} names no database: write one PostgreSQL URL per line`);
-    const missing = await rejection(migrateTenants({ tenants: `file:${path.join(dir, 'nope.txt')}`, migrations: MIGRATIONS, direction: 'up', logger: silentLogger }), TenantError);
+    const missing = await rejection(
+      migrateTenants({ tenants: `file:${path.join(dir, 'nope.txt')}`, migrations: MIGRATIONS, direction: 'up', logger: silentLogger }),
+      TenantError,
+    );
     expect(missing.message).toMatch(/nope\.txt does not exist: give schema:<pattern>, query:<SQL> or a file of database URLs/);
   });
 });

@@ -23,7 +23,10 @@ interface WorkerResult {
   error?: { name: string; message: string };
 }
 
-function startWorker(dir: string, query?: string): { pid: number; kill: () => void; done: Promise<WorkerResult & { code: number | null }> } {
+function startWorker(
+  dir: string,
+  query?: string,
+): { pid: number; kill: () => void; done: Promise<WorkerResult & { code: number | null }> } {
   const env = { ...process.env, SLIPWAY_TEST_URL: databaseUrl(), SLIPWAY_TEST_DIR: dir, ...(query && { SLIPWAY_TEST_QUERY: query }) };
   const child = spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
@@ -44,7 +47,9 @@ async function server(): Promise<pg.Client> {
 }
 
 /** The databases of the server whose name starts with `prefix`, with what pg_database says of them. */
-async function databases(prefix: string): Promise<Array<{ name: string; is_template: boolean; allow_conn: boolean; marker: Record<string, unknown> | null }>> {
+async function databases(
+  prefix: string,
+): Promise<Array<{ name: string; is_template: boolean; allow_conn: boolean; marker: Record<string, unknown> | null }>> {
   const { rows } = await (await server()).query(
     `SELECT datname AS name, datistemplate AS is_template, datallowconn AS allow_conn, shobj_description(oid, 'pg_database') AS comment
        FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname`,
@@ -71,7 +76,10 @@ async function queryIn(url: string, sql: string): Promise<pg.QueryResultRow[]> {
 /** A migrations folder whose digest no other test shares. */
 function migrations(files: Record<string, string>): string {
   const unique = `-- ${randomBytes(6).toString('hex')}\n`;
-  return tempFolder(Object.fromEntries(Object.entries(files).map(([name, sql], i) => [name, i === 0 ? unique + sql : sql])), 'slipway-testdb-');
+  return tempFolder(
+    Object.fromEntries(Object.entries(files).map(([name, sql], i) => [name, i === 0 ? unique + sql : sql])),
+    'slipway-testdb-',
+  );
 }
 
 async function namesFor(dir: string, seeds?: string) {
@@ -177,7 +185,9 @@ describe('testDatabase', () => {
       for (const r of results) {
         expect(r.code).toBe(1);
         expect(r.error?.name).toBe('MigrationFailedError');
-        expect(r.error?.message).toMatch(/migration 002_broken \(up\) failed at line 3 in .*002_broken\.up\.sql: column "missing_column" does not exist/);
+        expect(r.error?.message).toMatch(
+          /migration 002_broken \(up\) failed at line 3 in .*002_broken\.up\.sql: column "missing_column" does not exist/,
+        );
         expect(r.error?.message.split('\n')).toHaveLength(1);
       }
       // Nothing under the template's name or the build's: only the record of the failure, which takes no connection.
@@ -202,7 +212,9 @@ describe('testDatabase', () => {
     const worker = startWorker(dir);
     // Kill it while it runs 002 in the build database.
     for (;;) {
-      const { rows } = await (await server()).query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(2)%'", [names.build]);
+      const { rows } = await (await server()).query("SELECT 1 FROM pg_stat_activity WHERE datname = $1 AND query LIKE '%pg_sleep(2)%'", [
+        names.build,
+      ]);
       if (rows.length > 0) break;
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -212,7 +224,10 @@ describe('testDatabase', () => {
 
     const db = await testDatabase({ databaseUrl: databaseUrl(), dir, logger: silentLogger, warm: 0 });
     expect(db.templateBuilt).toBe(true);
-    expect((await db.pool().query("SELECT string_agg(tablename, ',' ORDER BY tablename) AS t FROM pg_tables WHERE schemaname = 'public'")).rows[0].t).toBe('a,b,c,schema_migrations');
+    expect(
+      (await db.pool().query("SELECT string_agg(tablename, ',' ORDER BY tablename) AS t FROM pg_tables WHERE schemaname = 'public'"))
+        .rows[0].t,
+    ).toBe('a,b,c,schema_migrations');
     expect((await databases(names.template)).map((d) => d.name)).toEqual([names.template]);
     await db.drop();
     await dropAllOf(names.template);
@@ -227,7 +242,9 @@ describe('testDatabase', () => {
       url.username = role;
       url.password = 'nocreate-password';
       const error = await rejection(testDatabase({ databaseUrl: url.toString(), dir, logger: silentLogger }), DatabaseError);
-      expect(error.message).toBe(`role "${role}" may not create databases: test databases need the CREATEDB privilege (ALTER ROLE "${role}" CREATEDB), or a databaseUrl whose role has it`);
+      expect(error.message).toBe(
+        `role "${role}" may not create databases: test databases need the CREATEDB privilege (ALTER ROLE "${role}" CREATEDB), or a databaseUrl whose role has it`,
+      );
     } finally {
       await closeTestDatabases();
       await (await server()).query(`DROP ROLE ${role}`);
@@ -235,7 +252,10 @@ describe('testDatabase', () => {
     const closed = new URL(databaseUrl());
     closed.port = '1';
     const fromTesting = await rejection(testDatabase({ databaseUrl: closed.toString(), dir }), ConnectionError);
-    const fromUp = await rejection(migrate({ databaseUrl: closed.toString(), dir, direction: 'up', logger: silentLogger }), ConnectionError);
+    const fromUp = await rejection(
+      migrate({ databaseUrl: closed.toString(), dir, direction: 'up', logger: silentLogger }),
+      ConnectionError,
+    );
     expect(fromTesting.message).toBe(fromUp.message);
     const saved = process.env.DATABASE_URL;
     delete process.env.DATABASE_URL;
@@ -253,7 +273,8 @@ describe('pruneTestDatabases and dropTestDatabase', () => {
   it("drop only what slipway marked: old ones, and warm clones of this host's exited processes", async () => {
     const s = await server();
     const id = randomBytes(4).toString('hex');
-    const marker = (extra: Record<string, unknown>) => JSON.stringify({ slipway: 'test-db', kind: 'clone', digest: `d${id}`, createdAt: new Date().toISOString(), ...extra });
+    const marker = (extra: Record<string, unknown>) =>
+      JSON.stringify({ slipway: 'test-db', kind: 'clone', digest: `d${id}`, createdAt: new Date().toISOString(), ...extra });
     const exited = spawn(process.execPath, ['-e', '0']);
     const deadPid = await new Promise<number>((resolve) => exited.on('close', () => resolve(exited.pid!)));
     const made = {
@@ -270,12 +291,21 @@ describe('pruneTestDatabases and dropTestDatabase', () => {
     }
     const dropped = await pruneTestDatabases({ databaseUrl: databaseUrl(), olderThan: 3600_000 });
     expect(dropped.filter((n) => n.includes(id)).sort()).toEqual([`slipway_test_${id}_old`, `slipway_test_${id}_orphan`]);
-    expect((await databases(`slipway_test_${id}`)).map((d) => d.name)).toEqual([`slipway_test_${id}_foreign`, `slipway_test_${id}_fresh`, `slipway_test_${id}_unmarked`]);
+    expect((await databases(`slipway_test_${id}`)).map((d) => d.name)).toEqual([
+      `slipway_test_${id}_foreign`,
+      `slipway_test_${id}_fresh`,
+      `slipway_test_${id}_unmarked`,
+    ]);
 
     const refused = await rejection(dropTestDatabase(`slipway_test_${id}_unmarked`, { databaseUrl: databaseUrl() }), UsageError);
-    expect(refused.message).toBe(`database "slipway_test_${id}_unmarked" is not a test database slipway cloned (no slipway marker in its comment): not dropped`);
+    expect(refused.message).toBe(
+      `database "slipway_test_${id}_unmarked" is not a test database slipway cloned (no slipway marker in its comment): not dropped`,
+    );
     await dropTestDatabase(`${databaseUrl().replace(/\/[^/?]*(\?|$)/, `/slipway_test_${id}_fresh$1`)}`, { databaseUrl: databaseUrl() });
-    expect((await databases(`slipway_test_${id}`)).map((d) => d.name)).toEqual([`slipway_test_${id}_foreign`, `slipway_test_${id}_unmarked`]);
+    expect((await databases(`slipway_test_${id}`)).map((d) => d.name)).toEqual([
+      `slipway_test_${id}_foreign`,
+      `slipway_test_${id}_unmarked`,
+    ]);
   });
 });
 
@@ -293,12 +323,17 @@ describe('slipway test-db', () => {
     const template = (await databases('slipway_tpl_')).find((d) => d.marker?.digest === digest)!.name;
 
     const refused = await runCli(['test-db', 'drop', 'postgres'], { env });
-    expect([refused.code, refused.stderr.trim()]).toEqual([2, 'slipway: database "postgres" is not a test database slipway cloned (no slipway marker in its comment): not dropped']);
+    expect([refused.code, refused.stderr.trim()]).toEqual([
+      2,
+      'slipway: database "postgres" is not a test database slipway cloned (no slipway marker in its comment): not dropped',
+    ]);
     const dropped = await runCli(['test-db', 'drop', url], { env });
     expect(dropped.code).toBe(0);
     expect(await databases(name)).toEqual([]);
 
-    await (await server()).query(`COMMENT ON DATABASE ${template} IS ${pg.escapeLiteral(JSON.stringify({ ...(await databases(template))[0]!.marker, createdAt: '2020-01-01T00:00:00Z' }))}`);
+    await (await server()).query(
+      `COMMENT ON DATABASE ${template} IS ${pg.escapeLiteral(JSON.stringify({ ...(await databases(template))[0]!.marker, createdAt: '2020-01-01T00:00:00Z' }))}`,
+    );
     const pruned = await runCli(['test-db', 'prune', '--older-than', '60'], { env });
     expect(pruned.code).toBe(0);
     expect(pruned.stdout).toContain(template);

@@ -8,20 +8,36 @@ import { describe, expect, it } from 'vitest';
  * nothing imports upward or sideways across a layer, and no module imports itself round a cycle.
  */
 const LAYER: Record<string, number> = {
-  index: 8, cli: 7, testing: 6, api: 5, commands: 4,
-  migrations: 3, seed: 3, lint: 3, tenants: 3, schema: 3,
-  db: 2, sql: 2,
-  errors: 1, log: 1, secrets: 0, version: 0,
+  index: 8,
+  cli: 7,
+  testing: 6,
+  api: 5,
+  commands: 4,
+  migrations: 3,
+  seed: 3,
+  lint: 3,
+  tenants: 3,
+  schema: 3,
+  db: 2,
+  sql: 2,
+  errors: 1,
+  log: 1,
+  secrets: 0,
+  version: 0,
 };
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? sources(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : [],
+  );
 }
 
 /** Every relative import of a file (static, type-only and dynamic), as source paths. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)].map((m) => path.normalize(path.join(path.dirname(file), m[1]!)).replace(/\.js$/, '.ts'));
+  return [...text.matchAll(/(?:from|import\()\s*'(\.{1,2}\/[^']+)'/g)].map((m) =>
+    path.normalize(path.join(path.dirname(file), m[1]!)).replace(/\.js$/, '.ts'),
+  );
 }
 
 /** `src/migrations/formats/x.ts` → `migrations`; `src/api.ts` → `api`. */

@@ -30,19 +30,37 @@ describe('recogniseTable', () => {
     ['golang-migrate', table('schema_migrations', { version: 'bigint', dirty: 'boolean' })],
     ['dbmate', table('schema_migrations', { version: 'character varying(128)' })],
     ['node-pg-migrate', table('pgmigrations', { id: 'integer', name: 'character varying(255)', run_on: 'timestamp without time zone' })],
-    ['goose', table('goose_db_version', { id: 'integer', version_id: 'bigint', is_applied: 'boolean', tstamp: 'timestamp without time zone' })],
+    [
+      'goose',
+      table('goose_db_version', { id: 'integer', version_id: 'bigint', is_applied: 'boolean', tstamp: 'timestamp without time zone' }),
+    ],
     ['sql-migrate', table('gorp_migrations', { id: 'text', applied_at: 'timestamp with time zone' })],
   ])('knows %s by its exact shape', (tool, t) => {
     expect(recogniseTable(t)).toBe(tool);
   });
 
   it.each([
-    ["slipway's own table", table('schema_migrations', { version: 'text', applied_at: 'timestamp with time zone', checksum: 'text', duration_ms: 'integer', state: 'text' })],
+    [
+      "slipway's own table",
+      table('schema_migrations', {
+        version: 'text',
+        applied_at: 'timestamp with time zone',
+        checksum: 'text',
+        duration_ms: 'integer',
+        state: 'text',
+      }),
+    ],
     ["slipway's older adoptable table", table('schema_migrations', { version: 'text', applied_at: 'timestamp with time zone' })],
     ['a one-column text table (adopted in place, as before)', table('schema_migrations', { version: 'text' })],
     ['golang-migrate columns with a text version', table('schema_migrations', { version: 'text', dirty: 'boolean' })],
-    ['a pgmigrations with an extra column', table('pgmigrations', { id: 'integer', name: 'character varying(255)', run_on: 'timestamp without time zone', by: 'text' })],
-    ["goose's shape under another name", table('versions', { id: 'integer', version_id: 'bigint', is_applied: 'boolean', tstamp: 'timestamp without time zone' })],
+    [
+      'a pgmigrations with an extra column',
+      table('pgmigrations', { id: 'integer', name: 'character varying(255)', run_on: 'timestamp without time zone', by: 'text' }),
+    ],
+    [
+      "goose's shape under another name",
+      table('versions', { id: 'integer', version_id: 'bigint', is_applied: 'boolean', tstamp: 'timestamp without time zone' }),
+    ],
   ])('leaves %s alone', (_what, t) => {
     expect(recogniseTable(t)).toBeNull();
   });
@@ -108,7 +126,9 @@ describe('mapForeignLedger', () => {
   });
 
   it('golang-migrate: a version no file has, or several have, is a problem', () => {
-    expect(mapForeignLedger(ledger('golang-migrate', ['5']), files('1_a', '2_b')).problems.map((p) => [p.kind, p.entry])).toEqual([['no-file', '5']]);
+    expect(mapForeignLedger(ledger('golang-migrate', ['5']), files('1_a', '2_b')).problems.map((p) => [p.kind, p.entry])).toEqual([
+      ['no-file', '5'],
+    ]);
     const several = mapForeignLedger(ledger('golang-migrate', ['2']), files('1_a', '2_b', '2_c'), './migrations');
     expect(several.problems.map((p) => p.message)).toEqual([
       "golang-migrate's table public.schema_migrations has version 2, which matches 2 migration files in ./migrations (2_b, 2_c): give the ones golang-migrate did not apply a number of their own, then adopt again; nothing was changed",
@@ -116,8 +136,15 @@ describe('mapForeignLedger', () => {
   });
 
   it('dbmate and goose map each version by number, zero padding aside', () => {
-    const dbmate = mapForeignLedger(ledger('dbmate', ['20240101120000', '20240301090000']), files('20240101120000_a', '20240201000000_b', '20240301090000_c'));
-    expect(states(dbmate)).toEqual(['20240101120000_a applied <- 20240101120000', '20240201000000_b pending', '20240301090000_c applied <- 20240301090000']);
+    const dbmate = mapForeignLedger(
+      ledger('dbmate', ['20240101120000', '20240301090000']),
+      files('20240101120000_a', '20240201000000_b', '20240301090000_c'),
+    );
+    expect(states(dbmate)).toEqual([
+      '20240101120000_a applied <- 20240101120000',
+      '20240201000000_b pending',
+      '20240301090000_c applied <- 20240301090000',
+    ]);
     const goose = mapForeignLedger(ledger('goose', ['1', '2'], false, 'goose_db_version'), files('00001_a', '00002_b', '00003_c'));
     expect(states(goose)).toEqual(['00001_a applied <- 1', '00002_b applied <- 2', '00003_c pending']);
   });
@@ -137,7 +164,10 @@ describe('mapForeignLedger', () => {
   });
 
   it('sql-migrate maps its file names, extension and all', () => {
-    const mapping = mapForeignLedger(ledger('sql-migrate', ['1_init.sql', '2_add-posts.sql'], false, 'gorp_migrations'), files('1_init', '2_add_posts', '3_add_tags'));
+    const mapping = mapForeignLedger(
+      ledger('sql-migrate', ['1_init.sql', '2_add-posts.sql'], false, 'gorp_migrations'),
+      files('1_init', '2_add_posts', '3_add_tags'),
+    );
     expect(states(mapping)).toEqual(['1_init applied <- 1_init.sql', '2_add_posts applied <- 2_add-posts.sql', '3_add_tags pending']);
   });
 
@@ -164,7 +194,10 @@ describe('describeForeignLedger', () => {
     [ledger('golang-migrate', ['62'], true), "golang-migrate's table public.schema_migrations says version 62 is applied (dirty)"],
     [ledger('golang-migrate', []), "golang-migrate's table public.schema_migrations says no version is applied"],
     [ledger('dbmate', ['20240101120000']), "dbmate's table public.schema_migrations says 1 migration is applied (20240101120000)"],
-    [ledger('goose', ['1', '2', '5'], false, 'goose_db_version'), "goose's table public.goose_db_version says 3 versions are applied (1 to 5)"],
+    [
+      ledger('goose', ['1', '2', '5'], false, 'goose_db_version'),
+      "goose's table public.goose_db_version says 3 versions are applied (1 to 5)",
+    ],
     [ledger('sql-migrate', [], false, 'gorp_migrations'), "sql-migrate's table public.gorp_migrations says no migration is applied"],
   ])('%#', (l, text) => {
     expect(describeForeignLedger(l)).toBe(text);

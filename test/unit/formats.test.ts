@@ -60,27 +60,37 @@ describe('detection', () => {
 
   it('a folder of other files (the wrong --dir) is refused, naming a few of them', () => {
     const dir = folder({ 'index.ts': '', 'app.json': '', 'b.json': '', 'c.json': '', 'lib/x.ts': '' });
-    expect(refusal(() => read(dir))).toMatch(new RegExp(`^${dir}: no migration layout explains app\\.json, b\\.json, c\\.json and 2 more: `));
+    expect(refusal(() => read(dir))).toMatch(
+      new RegExp(`^${dir}: no migration layout explains app\\.json, b\\.json, c\\.json and 2 more: `),
+    );
   });
 
   it('a file with the markers of two tools is refused by name', () => {
     const dir = folder({ '1_a.sql': '-- +goose Up\n-- migrate:up\nSELECT 1;\n' });
-    expect(refusal(() => read(dir))).toBe(`${path.join(dir, '1_a.sql')} has the markers of dbmate and goose: keep one tool's markers, or name the layout with --format`);
+    expect(refusal(() => read(dir))).toBe(
+      `${path.join(dir, '1_a.sql')} has the markers of dbmate and goose: keep one tool's markers, or name the layout with --format`,
+    );
   });
 
   it('slipway files next to maragudk names are a mix, unless the format is named', () => {
     const dir = folder({ '001_a.up.sql': 'SELECT 1;', '0157.up.sql': 'SELECT 2;' });
-    expect(refusal(() => read(dir))).toContain('mixes migration layouts: 001_a.up.sql (slipway/golang-migrate: <digits>_<name>.up.sql), 0157.up.sql (maragudk/migrate: <name>.up.sql)');
+    expect(refusal(() => read(dir))).toContain(
+      'mixes migration layouts: 001_a.up.sql (slipway/golang-migrate: <digits>_<name>.up.sql), 0157.up.sql (maragudk/migrate: <name>.up.sql)',
+    );
     expect(versions(dir, 'maragudk')).toEqual(['001_a', '0157']);
   });
 
   it('a misnamed .sql file in a slipway folder gets slipway own message, as before', () => {
     const dir = folder({ '001_a.up.sql': 'SELECT 1;', 'notes.sql': '-- scratch' });
-    expect(refusal(() => read(dir))).toBe(`${path.join(dir, 'notes.sql')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`);
+    expect(refusal(() => read(dir))).toBe(
+      `${path.join(dir, 'notes.sql')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+    );
   });
 
   it('code migrations are refused by name: goose .go, JavaScript ones', () => {
-    expect(refusal(() => read(folder({ '00001_a.sql': '-- +goose Up\nSELECT 1;\n', '00002_b.go': '', '00003_c.go': '' })))).toMatch(/00002_b\.go is a goose Go migration \(with 00003_c\.go\): slipway runs SQL migrations only; /);
+    expect(refusal(() => read(folder({ '00001_a.sql': '-- +goose Up\nSELECT 1;\n', '00002_b.go': '', '00003_c.go': '' })))).toMatch(
+      /00002_b\.go is a goose Go migration \(with 00003_c\.go\): slipway runs SQL migrations only; /,
+    );
     expect(refusal(() => read(folder({ '1700000000000_init.js': '' })))).toMatch(/1700000000000_init\.js is a migration written as code: /);
   });
 
@@ -140,14 +150,23 @@ describe('Prisma', () => {
 
   it('refuses a folder without migration.sql and loose SQL files', () => {
     const empty = folder({ '20250101000000_init/migration.sql': 'SELECT 1;', '20250102000000_wip/notes.md': '' });
-    expect(refusal(() => read(empty))).toBe(`${path.join(empty, '20250102000000_wip')} has no migration.sql (Prisma layout: <timestamp>_<name>/migration.sql): add it, or move the folder out of ${empty}`);
+    expect(refusal(() => read(empty))).toBe(
+      `${path.join(empty, '20250102000000_wip')} has no migration.sql (Prisma layout: <timestamp>_<name>/migration.sql): add it, or move the folder out of ${empty}`,
+    );
     const loose = folder({ '20250101000000_init/migration.sql': 'SELECT 1;', 'fix.sql': 'SELECT 2;' });
-    expect(refusal(() => read(loose, 'prisma'))).toContain('holds Prisma migration folders and loose SQL files (fix.sql), which Prisma never runs');
+    expect(refusal(() => read(loose, 'prisma'))).toContain(
+      'holds Prisma migration folders and loose SQL files (fix.sql), which Prisma never runs',
+    );
   });
 });
 
 describe('Drizzle', () => {
-  const journal = (tags: string[]) => JSON.stringify({ version: '7', dialect: 'postgresql', entries: tags.map((tag, idx) => ({ idx, version: '7', when: 1700000000000 + idx, tag, breakpoints: true })) });
+  const journal = (tags: string[]) =>
+    JSON.stringify({
+      version: '7',
+      dialect: 'postgresql',
+      entries: tags.map((tag, idx) => ({ idx, version: '7', when: 1700000000000 + idx, tag, breakpoints: true })),
+    });
 
   it('takes order and membership from meta/_journal.json', () => {
     const dir = folder({
@@ -165,7 +184,12 @@ describe('Drizzle', () => {
   });
 
   it('skips, with one warning, the files the journal does not list', () => {
-    const orphan = folder({ 'meta/_journal.json': journal(['0000_a']), '0000_a.sql': 'SELECT 1;', '0001_b.sql': 'SELECT 2;', '0002_c.sql': 'SELECT 3;' });
+    const orphan = folder({
+      'meta/_journal.json': journal(['0000_a']),
+      '0000_a.sql': 'SELECT 1;',
+      '0001_b.sql': 'SELECT 2;',
+      '0002_c.sql': 'SELECT 3;',
+    });
     const opened = openMigrationsFolder(orphan);
     expect(opened.readMigrations().map((m) => m.version)).toEqual(['0000_a']);
     expect(opened.warnings).toEqual([
@@ -174,10 +198,16 @@ describe('Drizzle', () => {
   });
 
   it('refuses an entry without its file, a broken journal, a repeated tag', () => {
-    expect(refusal(() => read(folder({ 'meta/_journal.json': journal(['0000_a', '0001_b']), '0000_a.sql': 'SELECT 1;' })))).toMatch(/lists 0001_b but .*0001_b\.sql does not exist/);
-    expect(refusal(() => read(folder({ 'meta/_journal.json': '{"entries": [', '0000_a.sql': '' })))).toMatch(/_journal\.json is not valid JSON \(/);
+    expect(refusal(() => read(folder({ 'meta/_journal.json': journal(['0000_a', '0001_b']), '0000_a.sql': 'SELECT 1;' })))).toMatch(
+      /lists 0001_b but .*0001_b\.sql does not exist/,
+    );
+    expect(refusal(() => read(folder({ 'meta/_journal.json': '{"entries": [', '0000_a.sql': '' })))).toMatch(
+      /_journal\.json is not valid JSON \(/,
+    );
     expect(refusal(() => read(folder({ 'meta/_journal.json': '{"entries": [{"tag": "../x"}]}' })))).toMatch(/has no entries list of/);
-    expect(refusal(() => read(folder({ 'meta/_journal.json': journal(['0000_a', '0000_a']), '0000_a.sql': 'SELECT 1;' })))).toMatch(/are both migration 0000_a: rename one of them$/);
+    expect(refusal(() => read(folder({ 'meta/_journal.json': journal(['0000_a', '0000_a']), '0000_a.sql': 'SELECT 1;' })))).toMatch(
+      /are both migration 0000_a: rename one of them$/,
+    );
   });
 
   it('named explicitly without a journal, says so', () => {
@@ -187,7 +217,8 @@ describe('Drizzle', () => {
 
 describe('sections of one-file layouts', () => {
   it('dbmate: each section keeps its lines where the file has them; transaction:false marks line 1', () => {
-    const text = '-- migrate:up transaction:false\nALTER TYPE e ADD VALUE \'x\';\nUPDATE t SET e = \'x\';\n\n-- migrate:down\nUPDATE t SET e = NULL;\n';
+    const text =
+      "-- migrate:up transaction:false\nALTER TYPE e ADD VALUE 'x';\nUPDATE t SET e = 'x';\n\n-- migrate:down\nUPDATE t SET e = NULL;\n";
     const { up, down } = splitSections(text, 'f.sql', 'dbmate');
     expect(up.split('\n')).toEqual(['-- slipway:no-transaction', "ALTER TYPE e ADD VALUE 'x';", "UPDATE t SET e = 'x';", '', '', '', '']);
     expect(down!.split('\n')).toEqual(['', '', '', '', '', 'UPDATE t SET e = NULL;', '']);
@@ -196,7 +227,8 @@ describe('sections of one-file layouts', () => {
   });
 
   it('goose: NO TRANSACTION for both directions, annotations in any case, StatementBegin/End kept as comments, CRLF lines', () => {
-    const text = '-- +goose NO TRANSACTION\r\n-- +goose up\r\n-- +goose StatementBegin\r\nCREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;\r\n-- +goose StatementEnd\r\n-- +goose DOWN\r\nDROP FUNCTION f();\r\n';
+    const text =
+      '-- +goose NO TRANSACTION\r\n-- +goose up\r\n-- +goose StatementBegin\r\nCREATE FUNCTION f() RETURNS int AS $$ BEGIN RETURN 1; END; $$ LANGUAGE plpgsql;\r\n-- +goose StatementEnd\r\n-- +goose DOWN\r\nDROP FUNCTION f();\r\n';
     const { up, down } = splitSections(text, 'f.sql', 'goose');
     expect(up.split('\n')[0]).toBe('-- slipway:no-transaction');
     expect(up).toContain('-- +goose StatementBegin\r\nCREATE FUNCTION f()');
@@ -206,29 +238,55 @@ describe('sections of one-file layouts', () => {
 
   it('goose: refuses ENVSUB ON, an unknown annotation, a second Up, SQL before Up, no Up at all', () => {
     const refused = (text: string) => thrown(() => splitSections(text, 'f.sql', 'goose'), SourceError).message;
-    expect(refused('-- +goose ENVSUB ON\n-- +goose Up\nSELECT ${X};\n')).toBe('f.sql (line 1) asks goose to expand environment variables (ENVSUB ON), which slipway does not do: write the values into the SQL');
+    expect(refused('-- +goose ENVSUB ON\n-- +goose Up\nSELECT ${X};\n')).toBe(
+      'f.sql (line 1) asks goose to expand environment variables (ENVSUB ON), which slipway does not do: write the values into the SQL',
+    );
     expect(refused('-- +goose Up\n-- +goose Sideways\n')).toBe('f.sql (line 2) has an annotation goose does not know (-- +goose Sideways)');
     expect(refused('-- +goose Up\nCREATE TABLE t (a int);\n  -- +goose Down\nDROP TABLE t;\n')).toBe(
       'f.sql (line 3) has an indented goose annotation, which goose refuses: start it at the beginning of the line (-- +goose Down)',
     );
-    expect(refused('-- +goose Up\nSELECT 1;\n-- +goose Up\nSELECT 2;\n')).toBe('f.sql (line 3) has a second up section: slipway reads one up and one down section per goose file; split it into two migrations');
-    expect(refused('SELECT 0;\n-- +goose Up\nSELECT 1;\n')).toBe('f.sql (line 1) has SQL before its first section, which goose would not run: move it under -- +goose Up');
-    expect(refused('-- +goose Down\nSELECT 1;\n')).toBe('f.sql has no -- +goose Up line, which every goose migration has: add it above the SQL to apply');
+    expect(refused('-- +goose Up\nSELECT 1;\n-- +goose Up\nSELECT 2;\n')).toBe(
+      'f.sql (line 3) has a second up section: slipway reads one up and one down section per goose file; split it into two migrations',
+    );
+    expect(refused('SELECT 0;\n-- +goose Up\nSELECT 1;\n')).toBe(
+      'f.sql (line 1) has SQL before its first section, which goose would not run: move it under -- +goose Up',
+    );
+    expect(refused('-- +goose Down\nSELECT 1;\n')).toBe(
+      'f.sql has no -- +goose Up line, which every goose migration has: add it above the SQL to apply',
+    );
   });
 
   it('sql-migrate: notransaction for its own direction only; node-pg-migrate: no down section is no down SQL', () => {
-    const migrate = splitSections('-- +migrate Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n-- +migrate Down notransaction\nDROP INDEX CONCURRENTLY i;\n', 'f.sql', 'sql-migrate');
+    const migrate = splitSections(
+      '-- +migrate Up\nCREATE INDEX CONCURRENTLY i ON t (a);\n-- +migrate Down notransaction\nDROP INDEX CONCURRENTLY i;\n',
+      'f.sql',
+      'sql-migrate',
+    );
     expect(hasNoTransactionMarker(migrate.up)).toBe(false);
     expect(hasNoTransactionMarker(migrate.down!)).toBe(true);
-    expect(splitSections('-- Up Migration\nCREATE TABLE t (a int);\n', 'f.sql', 'node-pg-migrate')).toEqual({ up: '\nCREATE TABLE t (a int);\n', down: null });
+    expect(splitSections('-- Up Migration\nCREATE TABLE t (a int);\n', 'f.sql', 'node-pg-migrate')).toEqual({
+      up: '\nCREATE TABLE t (a int);\n',
+      down: null,
+    });
   });
 
   it('orders as each tool does: goose and sql-migrate by number (unnumbered last), dbmate and maragudk by name', () => {
-    const goose = folder({ '10_c.sql': '-- +goose Up\nSELECT 3;', '2_b.sql': '-- +goose Up\nSELECT 2;', '1_a.sql': '-- +goose Up\nSELECT 1;' });
+    const goose = folder({
+      '10_c.sql': '-- +goose Up\nSELECT 3;',
+      '2_b.sql': '-- +goose Up\nSELECT 2;',
+      '1_a.sql': '-- +goose Up\nSELECT 1;',
+    });
     expect(versions(goose)).toEqual(['1_a', '2_b', '10_c']);
-    const sqlMigrate = folder({ 'init.sql': '-- +migrate Up\nSELECT 0;', '10_c.sql': '-- +migrate Up\nSELECT 3;', '9_b.sql': '-- +migrate Up\nSELECT 2;' });
+    const sqlMigrate = folder({
+      'init.sql': '-- +migrate Up\nSELECT 0;',
+      '10_c.sql': '-- +migrate Up\nSELECT 3;',
+      '9_b.sql': '-- +migrate Up\nSELECT 2;',
+    });
     expect(versions(sqlMigrate)).toEqual(['9_b', '10_c', 'init']);
-    const dbmate = folder({ '20240102_b.sql': '-- migrate:up\nSELECT 2;\n-- migrate:down\n', '20240101120000_a.sql': '-- migrate:up\nSELECT 1;\n-- migrate:down\n' });
+    const dbmate = folder({
+      '20240102_b.sql': '-- migrate:up\nSELECT 2;\n-- migrate:down\n',
+      '20240101120000_a.sql': '-- migrate:up\nSELECT 1;\n-- migrate:down\n',
+    });
     expect(versions(dbmate)).toEqual(['20240101120000_a', '20240102_b']);
     const maragudk = folder({ '9.up.sql': 'SELECT 9;', '10.up.sql': 'SELECT 10;', '10.down.sql': 'SELECT -10;', 'x_up.sql': 'SELECT 0;' });
     expect(read(maragudk).map((m) => [m.version, m.downSql])).toEqual([
@@ -265,7 +323,10 @@ describe('the no-transaction marker and SET TRANSACTION', () => {
   });
 
   it('lint sees a marked file as running outside a transaction, as the runner runs it', async () => {
-    const file = await parseForLint({ source: 'f.sql', sql: '-- slipway:no-transaction\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n' }, new Set());
+    const file = await parseForLint(
+      { source: 'f.sql', sql: '-- slipway:no-transaction\nALTER TABLE t ADD CONSTRAINT c CHECK (a > 0) NOT VALID;\n' },
+      new Set(),
+    );
     expect(file.transactional).toBe(false);
     expect(file.statements[0]!.inTransaction).toBe(false);
   });
@@ -293,11 +354,21 @@ describe('slipway new in the folder layout', () => {
   const now = new Date('2024-06-01T12:34:56.789Z');
 
   it.each([
-    ['dbmate', { '20240101000000_a.sql': '-- migrate:up\nSELECT 1;\n-- migrate:down\n' }, '20240601123456_add_b', ['20240601123456_add_b.sql']],
+    [
+      'dbmate',
+      { '20240101000000_a.sql': '-- migrate:up\nSELECT 1;\n-- migrate:down\n' },
+      '20240601123456_add_b',
+      ['20240601123456_add_b.sql'],
+    ],
     ['goose', { '00001_a.sql': '-- +goose Up\nSELECT 1;\n' }, '00002_add_b', ['00002_add_b.sql']],
     ['sql-migrate', { '1_a.sql': '-- +migrate Up\nSELECT 1;\n' }, '002_add_b', ['002_add_b.sql']],
     ['node-pg-migrate', { '1700000000000_a.sql': '-- Up Migration\nSELECT 1;\n' }, '1717245296789_add_b', ['1717245296789_add_b.sql']],
-    ['prisma', { '20240101000000_a/migration.sql': 'SELECT 1;\n', 'migration_lock.toml': '' }, '20240601123456_add_b', ['20240601123456_add_b/migration.sql']],
+    [
+      'prisma',
+      { '20240101000000_a/migration.sql': 'SELECT 1;\n', 'migration_lock.toml': '' },
+      '20240601123456_add_b',
+      ['20240601123456_add_b/migration.sql'],
+    ],
     ['slipway', { '001_a.up.sql': 'SELECT 1;\n' }, '002_add_b', ['002_add_b.up.sql', '002_add_b.down.sql']],
   ])('%s: a file its reader reads back, refused when run as it is', async (format, files, version, written) => {
     const dir = folder(files);
@@ -311,11 +382,16 @@ describe('slipway new in the folder layout', () => {
 
   it('a new folder gets slipway own pair; Prisma and dbmate always stamp the time; Drizzle is left to drizzle-kit', async () => {
     const dir = path.join(folder({}), 'migrations');
-    expect((await createMigration(dir, 'init', { now })).files).toEqual([path.join(dir, '001_init.up.sql'), path.join(dir, '001_init.down.sql')]);
+    expect((await createMigration(dir, 'init', { now })).files).toEqual([
+      path.join(dir, '001_init.up.sql'),
+      path.join(dir, '001_init.down.sql'),
+    ]);
     expect((await createMigration(folder({}), 'init', { now, format: 'prisma' })).version).toBe('20240601123456_init');
     const drizzle = folder({ 'meta/_journal.json': '{"entries": []}' });
     const error = await rejection(createMigration(drizzle, 'add_b', { now }), UsageError);
-    expect(error.message).toBe(`${drizzle} is a Drizzle folder, whose journal drizzle-kit keeps: create the migration with drizzle-kit generate --custom --name add_b`);
+    expect(error.message).toBe(
+      `${drizzle} is a Drizzle folder, whose journal drizzle-kit keeps: create the migration with drizzle-kit generate --custom --name add_b`,
+    );
     expect(readdirSync(drizzle)).toEqual(['meta']);
   });
 

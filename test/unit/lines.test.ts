@@ -15,13 +15,19 @@ function linesOf(write: (fd: number) => void): Array<Record<string, unknown>> {
   closeSync(fd);
   const text = readFileSync(file, 'utf8');
   rmSync(file);
-  return text.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  return text
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
 
 const error = Object.assign(new Error('it broke'), { code: '42P01' });
 
 function calls(logger: pino.Logger): void {
-  logger.info({ version: '001_a', durationMs: 3, databaseUrl: 'postgres://u:secret@h/db', options: { password: 'secret', table: 't' } }, 'applied 001_a (3 ms)');
+  logger.info(
+    { version: '001_a', durationMs: 3, databaseUrl: 'postgres://u:secret@h/db', options: { password: 'secret', table: 't' } },
+    'applied 001_a (3 ms)',
+  );
   logger.warn('a message alone');
   logger.debug({ hidden: true }, 'below the level');
   logger.child({ tenant: 'acme' }, { level: 'warn' }).warn({ n: 1 }, 'from a child');
@@ -31,7 +37,11 @@ function calls(logger: pino.Logger): void {
 describe('JSON lines without pino', () => {
   it('writes what pino writes, field for field, with the secrets redacted', () => {
     const ours = linesOf((fd) => calls(jsonLinesLogger(fd, 'info')));
-    const theirs = linesOf((fd) => calls(pino({ name: 'slipway', level: 'info', redact: { paths: REDACTED_PATHS, censor: '***' } }, pino.destination({ fd, sync: true }))));
+    const theirs = linesOf((fd) =>
+      calls(
+        pino({ name: 'slipway', level: 'info', redact: { paths: REDACTED_PATHS, censor: '***' } }, pino.destination({ fd, sync: true })),
+      ),
+    );
     const comparable = (lines: Array<Record<string, unknown>>) => lines.map(({ time, ...rest }) => ({ ...rest, time: typeof time }));
     expect(comparable(ours)).toEqual(comparable(theirs));
     expect(ours.map((l) => Object.keys(l))).toEqual(theirs.map((l) => Object.keys(l)));

@@ -7,12 +7,17 @@ import { lintSources } from '../../src/lint/lint.js';
 import { thrown } from '../support/errors.js';
 import { tempFolder } from '../support/files.js';
 
-const RUN = [{ source: 'migrations/007_index.up.sql', sql: 'CREATE INDEX users_email_idx ON users (email);\nALTER TABLE users DROP COLUMN legacy;\n' }];
+const RUN = [
+  { source: 'migrations/007_index.up.sql', sql: 'CREATE INDEX users_email_idx ON users (email);\nALTER TABLE users DROP COLUMN legacy;\n' },
+];
 
 describe('the lint config file', () => {
   it('reads rules and suppressions; a missing default file is an empty config, a named one is an error', () => {
     const dir = tempFolder({
-      'ok.json': JSON.stringify({ disable: ['ban-char-field'], ignore: [{ file: '003_drop.up.sql', rule: 'ban-drop-table', reason: 'unused since 41' }] }),
+      'ok.json': JSON.stringify({
+        disable: ['ban-char-field'],
+        ignore: [{ file: '003_drop.up.sql', rule: 'ban-drop-table', reason: 'unused since 41' }],
+      }),
     });
     expect(readLintConfig(path.join(dir, 'ok.json'))).toEqual({
       disable: ['ban-char-field'],
@@ -39,7 +44,7 @@ describe('the lint config file', () => {
     }
   });
 
-  it('a baseline silences today\'s findings by statement, keeps what the file held, and lets new findings through', async () => {
+  it("a baseline silences today's findings by statement, keeps what the file held, and lets new findings through", async () => {
     const dir = tempFolder({ 'slipway-lint.json': JSON.stringify({ disable: ['ban-char-field'] }) });
     const file = path.join(dir, 'slipway-lint.json');
     const before = await lintSources(RUN);
@@ -47,7 +52,13 @@ describe('the lint config file', () => {
     expect(writeBaseline(file, before, new Date('2026-12-04T00:00:00Z'))).toBe(2);
     const written = JSON.parse(readFileSync(file, 'utf8'));
     expect(written.disable).toEqual(['ban-char-field']);
-    expect(written.ignore[0]).toEqual({ file: '007_index.up.sql', rule: 'require-concurrent-index-creation', statement: before.findings[0]!.statement, line: 1, reason: 'baseline: present when the baseline was written (2026-12-04)' });
+    expect(written.ignore[0]).toEqual({
+      file: '007_index.up.sql',
+      rule: 'require-concurrent-index-creation',
+      statement: before.findings[0]!.statement,
+      line: 1,
+      reason: 'baseline: present when the baseline was written (2026-12-04)',
+    });
 
     const config = readLintConfig(file);
     const after = await lintSources([{ ...RUN[0]!, sql: `${RUN[0]!.sql}CREATE INDEX users_name_idx ON users (name);\n` }], config);
@@ -57,7 +68,11 @@ describe('the lint config file', () => {
 
   it('a baseline is never written over a config it cannot read', async () => {
     const dir = tempFolder({ 'slipway-lint.json': '{"ignore": {}}' });
-    thrown(() => writeBaseline(path.join(dir, 'slipway-lint.json'), { files: [], pgVersion: 13, findings: [], ignored: [], errors: 0, warnings: 0 }), UsageError);
+    thrown(
+      () =>
+        writeBaseline(path.join(dir, 'slipway-lint.json'), { files: [], pgVersion: 13, findings: [], ignored: [], errors: 0, warnings: 0 }),
+      UsageError,
+    );
     expect(readFileSync(path.join(dir, 'slipway-lint.json'), 'utf8')).toBe('{"ignore": {}}');
   });
 });

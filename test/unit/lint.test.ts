@@ -37,7 +37,10 @@ const CASES: Record<string, { fires: string | string[]; safe: string | string[];
   },
   'constraint-missing-not-valid': {
     fires: 'ALTER TABLE users ADD CONSTRAINT users_code_positive CHECK (code > 0);',
-    safe: ['ALTER TABLE users ADD CONSTRAINT users_code_positive CHECK (code > 0) NOT VALID;', 'ALTER TABLE users VALIDATE CONSTRAINT users_code_positive;'],
+    safe: [
+      'ALTER TABLE users ADD CONSTRAINT users_code_positive CHECK (code > 0) NOT VALID;',
+      'ALTER TABLE users VALIDATE CONSTRAINT users_code_positive;',
+    ],
   },
   'adding-not-nullable-field': {
     fires: 'ALTER TABLE users ALTER COLUMN email SET NOT NULL;',
@@ -85,11 +88,17 @@ const CASES: Record<string, { fires: string | string[]; safe: string | string[];
   },
   'disallowed-unique-constraint': {
     fires: 'ALTER TABLE users ADD CONSTRAINT users_email_unique UNIQUE (email);',
-    safe: ['CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_unique ON users (email);', 'ALTER TABLE users ADD CONSTRAINT users_email_unique UNIQUE USING INDEX users_email_unique;'],
+    safe: [
+      'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS users_email_unique ON users (email);',
+      'ALTER TABLE users ADD CONSTRAINT users_email_unique UNIQUE USING INDEX users_email_unique;',
+    ],
   },
   'adding-serial-primary-key-field': {
     fires: 'ALTER TABLE orgs DROP CONSTRAINT orgs_pkey, ADD PRIMARY KEY (id);',
-    safe: ['CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS orgs_id_idx ON orgs (id);', 'ALTER TABLE orgs ADD CONSTRAINT orgs_pk PRIMARY KEY USING INDEX orgs_id_idx;'],
+    safe: [
+      'CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS orgs_id_idx ON orgs (id);',
+      'ALTER TABLE orgs ADD CONSTRAINT orgs_pk PRIMARY KEY USING INDEX orgs_id_idx;',
+    ],
   },
   'ban-char-field': {
     fires: 'CREATE TABLE countries (code char(2) PRIMARY KEY);',
@@ -153,12 +162,18 @@ describe('every rule fires on its unsafe form and not on the safe rewrite', () =
 describe('history-aware', () => {
   it('leaves tables created earlier in the same run alone, in the same file or an earlier one', async () => {
     const create = 'CREATE TABLE items (id bigint PRIMARY KEY, name text);';
-    const changes = 'CREATE INDEX items_name_idx ON items (name);\nALTER TABLE items ADD COLUMN sku text NOT NULL, ADD CONSTRAINT items_sku UNIQUE (sku), ALTER COLUMN name SET NOT NULL;\nDROP INDEX items_name_idx;';
+    const changes =
+      'CREATE INDEX items_name_idx ON items (name);\nALTER TABLE items ADD COLUMN sku text NOT NULL, ADD CONSTRAINT items_sku UNIQUE (sku), ALTER COLUMN name SET NOT NULL;\nDROP INDEX items_name_idx;';
     expect(await rulesOf(`${create}\n${changes}`)).toEqual([]);
     expect(await rulesOf([create, changes])).toEqual([]);
     // The same changes on a table the history created fire (the index dropped is still the run's own).
     expect(await rulesOf(changes.replaceAll('items', 'users'))).toEqual(
-      expect.arrayContaining(['require-concurrent-index-creation', 'adding-required-field', 'disallowed-unique-constraint', 'adding-not-nullable-field']),
+      expect.arrayContaining([
+        'require-concurrent-index-creation',
+        'adding-required-field',
+        'disallowed-unique-constraint',
+        'adding-not-nullable-field',
+      ]),
     );
   });
 
@@ -171,7 +186,13 @@ describe('history-aware', () => {
   });
 
   it('knows NOT NULL checks from the history: SET NOT NULL after a validated CHECK applied earlier does not scan', async () => {
-    const checked = [...HISTORY, { source: '002_email_checked.up.sql', sql: 'ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT users_email_nn;' }];
+    const checked = [
+      ...HISTORY,
+      {
+        source: '002_email_checked.up.sql',
+        sql: 'ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;\nALTER TABLE users VALIDATE CONSTRAINT users_email_nn;',
+      },
+    ];
     const run = [{ source: '003_email_required.up.sql', sql: 'ALTER TABLE users ALTER COLUMN email SET NOT NULL;' }];
     expect((await lintSources(run, {}, checked)).findings.map((f) => f.rule)).not.toContain('adding-not-nullable-field');
     expect((await lintSources(run, {}, HISTORY)).findings.map((f) => f.rule)).toContain('adding-not-nullable-field');
@@ -188,7 +209,11 @@ describe('history-aware', () => {
     const constantDefault = "ALTER TABLE users ADD COLUMN plan text NOT NULL DEFAULT 'free';";
     expect(await rulesOf(constantDefault, { pgVersion: 10 })).toContain('adding-field-with-default');
     expect(await rulesOf(constantDefault, { pgVersion: 110005 })).not.toContain('adding-field-with-default');
-    const viaCheck = ['ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;', 'ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;', 'ALTER TABLE users ALTER COLUMN email SET NOT NULL;'];
+    const viaCheck = [
+      'ALTER TABLE users ADD CONSTRAINT users_email_nn CHECK (email IS NOT NULL) NOT VALID;',
+      'ALTER TABLE users VALIDATE CONSTRAINT users_email_nn;',
+      'ALTER TABLE users ALTER COLUMN email SET NOT NULL;',
+    ];
     expect(await rulesOf(viaCheck, { pgVersion: 11 })).toContain('adding-not-nullable-field');
     expect(await rulesOf(viaCheck, { pgVersion: 12 })).not.toContain('adding-not-nullable-field');
   });
@@ -196,9 +221,20 @@ describe('history-aware', () => {
 
 describe('findings', () => {
   it('point at file, line and column of the offending part, with the source line', async () => {
-    const report = await lintSources([{ source: 'm/005_x.up.sql', sql: '-- index it\nSELECT 1;\n  CREATE INDEX i ON users (email);\n' }], {}, HISTORY);
+    const report = await lintSources(
+      [{ source: 'm/005_x.up.sql', sql: '-- index it\nSELECT 1;\n  CREATE INDEX i ON users (email);\n' }],
+      {},
+      HISTORY,
+    );
     expect(report.findings).toEqual([
-      expect.objectContaining({ file: 'm/005_x.up.sql', line: 3, column: 21, rule: 'require-concurrent-index-creation', severity: 'error', sourceLine: '  CREATE INDEX i ON users (email);' }),
+      expect.objectContaining({
+        file: 'm/005_x.up.sql',
+        line: 3,
+        column: 21,
+        rule: 'require-concurrent-index-creation',
+        severity: 'error',
+        sourceLine: '  CREATE INDEX i ON users (email);',
+      }),
     ]);
     expect(report.errors).toBe(1);
   });
@@ -211,7 +247,9 @@ describe('findings', () => {
   it('style rules are off by default; enable and disable change that', async () => {
     const sql = [{ source: 'a.sql', sql: 'CREATE TABLE t (id serial, c char(2));' }];
     expect((await lintSources(sql)).findings.map((f) => f.rule)).toEqual(['ban-char-field']);
-    expect((await lintSources(sql, { enable: ['prefer-identity'], disable: ['ban-char-field'] })).findings.map((f) => f.rule)).toEqual(['prefer-identity']);
+    expect((await lintSources(sql, { enable: ['prefer-identity'], disable: ['ban-char-field'] })).findings.map((f) => f.rule)).toEqual([
+      'prefer-identity',
+    ]);
     await rejection(lintSources(sql, { enable: ['no-such-rule'] }), UsageError);
   });
 });
@@ -219,16 +257,26 @@ describe('findings', () => {
 describe('ignore comments', () => {
   it('silence the named rule on the statement below, keeping the reason', async () => {
     const report = await lintSources(
-      [{ source: 'a.sql', sql: '-- slipway:ignore require-concurrent-index-creation users has 12 rows\nCREATE INDEX i ON users (email);\nCREATE INDEX j ON users (name);' }],
+      [
+        {
+          source: 'a.sql',
+          sql: '-- slipway:ignore require-concurrent-index-creation users has 12 rows\nCREATE INDEX i ON users (email);\nCREATE INDEX j ON users (name);',
+        },
+      ],
       {},
       HISTORY,
     );
     expect(report.findings.map((f) => f.line)).toEqual([3]);
-    expect(report.ignored).toEqual([expect.objectContaining({ rule: 'require-concurrent-index-creation', line: 2, reason: 'users has 12 rows' })]);
+    expect(report.ignored).toEqual([
+      expect.objectContaining({ rule: 'require-concurrent-index-creation', line: 2, reason: 'users has 12 rows' }),
+    ]);
   });
 
   it('refuse an unknown rule id or a missing reason, naming file and line', async () => {
-    const unknown = await rejection(lintSources([{ source: 'a.sql', sql: 'SELECT 1;\n-- slipway:ignore no-such-rule because\nSELECT 2;' }]), UsageError);
+    const unknown = await rejection(
+      lintSources([{ source: 'a.sql', sql: 'SELECT 1;\n-- slipway:ignore no-such-rule because\nSELECT 2;' }]),
+      UsageError,
+    );
     expect(unknown.message).toMatch(/^a\.sql:2: unknown rule "no-such-rule"/);
     const bare = await rejection(lintSources([{ source: 'a.sql', sql: '-- slipway:ignore ban-drop-table\nDROP TABLE t;' }]), UsageError);
     expect(bare.message).toMatch(/^a\.sql:1: slipway:ignore ban-drop-table needs a reason/);
@@ -261,7 +309,7 @@ async function reportOf(sql: string | string[], settings: LintSettings = {}) {
 }
 
 describe('shapes of real histories, without a database', () => {
-  it('an index a DO block creates (under IF, or by EXECUTE of a constant) is the run\'s own: dropping it later is no finding', async () => {
+  it("an index a DO block creates (under IF, or by EXECUTE of a constant) is the run's own: dropping it later is no finding", async () => {
     const create = `CREATE TABLE accounts (id bigint PRIMARY KEY, email text);
 DO $$
 BEGIN
@@ -281,30 +329,47 @@ $$;`;
 
   it('a TEMP table, and names resolved with their schema', async () => {
     // The TEMP table hides users for the unqualified names after it; public.users is the real one.
-    const temp = 'CREATE TEMP TABLE users (id bigint, email text);\nCREATE INDEX users_tmp_idx ON users (email);\nINSERT INTO users VALUES (1, \'a\');';
+    const temp =
+      "CREATE TEMP TABLE users (id bigint, email text);\nCREATE INDEX users_tmp_idx ON users (email);\nINSERT INTO users VALUES (1, 'a');";
     expect(await rulesOf(temp)).toEqual([]);
     expect(await rulesOf(`${temp}\nCREATE INDEX users_email_idx ON public.users (email);`)).toEqual(['require-concurrent-index-creation']);
     // A table of the same name in another schema is another table.
-    expect(await rulesOf('CREATE SCHEMA archive;\nCREATE TABLE archive.users (id bigint);\nCREATE INDEX users_email_idx ON users (email);')).toEqual(['require-concurrent-index-creation']);
-    expect(await rulesOf('CREATE SCHEMA archive;\nCREATE TABLE archive.users (id bigint);\nCREATE INDEX archive_users_idx ON archive.users (id);')).toEqual([]);
+    expect(
+      await rulesOf('CREATE SCHEMA archive;\nCREATE TABLE archive.users (id bigint);\nCREATE INDEX users_email_idx ON users (email);'),
+    ).toEqual(['require-concurrent-index-creation']);
+    expect(
+      await rulesOf(
+        'CREATE SCHEMA archive;\nCREATE TABLE archive.users (id bigint);\nCREATE INDEX archive_users_idx ON archive.users (id);',
+      ),
+    ).toEqual([]);
     // SET search_path holds to the end of its file.
-    expect(await rulesOf(['CREATE SCHEMA app;\nSET search_path TO app;\nCREATE TABLE users (id bigint);\nCREATE INDEX users_id_idx ON users (id);', 'CREATE INDEX users_id2_idx ON users (id);'])).toEqual([
+    expect(
+      await rulesOf([
+        'CREATE SCHEMA app;\nSET search_path TO app;\nCREATE TABLE users (id bigint);\nCREATE INDEX users_id_idx ON users (id);',
+        'CREATE INDEX users_id2_idx ON users (id);',
+      ]),
+    ).toEqual(['require-concurrent-index-creation']);
+  });
+
+  it('an unqualified name no schema of the path holds is the relation a migration put in another schema', async () => {
+    const create =
+      'CREATE SCHEMA auth;\nCREATE TABLE auth.members (id bigint, token text);\nCREATE INDEX IF NOT EXISTS members_token_idx ON auth.members (token);';
+    expect(
+      await rulesOf([create, 'DROP INDEX IF EXISTS members_token_idx;\nCREATE UNIQUE INDEX members_token_idx ON auth.members (token);']),
+    ).toEqual([]);
+  });
+
+  it('CREATE TABLE IF NOT EXISTS of a table the history created leaves it in use', async () => {
+    expect(await rulesOf('CREATE TABLE IF NOT EXISTS users (id bigint);\nCREATE INDEX users_email_idx ON users (email);')).toEqual([
       'require-concurrent-index-creation',
     ]);
   });
 
-  it('an unqualified name no schema of the path holds is the relation a migration put in another schema', async () => {
-    const create = 'CREATE SCHEMA auth;\nCREATE TABLE auth.members (id bigint, token text);\nCREATE INDEX IF NOT EXISTS members_token_idx ON auth.members (token);';
-    expect(await rulesOf([create, 'DROP INDEX IF EXISTS members_token_idx;\nCREATE UNIQUE INDEX members_token_idx ON auth.members (token);'])).toEqual([]);
-  });
-
-  it('CREATE TABLE IF NOT EXISTS of a table the history created leaves it in use', async () => {
-    expect(await rulesOf('CREATE TABLE IF NOT EXISTS users (id bigint);\nCREATE INDEX users_email_idx ON users (email);')).toEqual(['require-concurrent-index-creation']);
-  });
-
   it('ADD COLUMN with a CHECK, or of a domain with a CHECK, on a table in use', async () => {
     expect(await rulesOf('ALTER TABLE users ADD COLUMN rank bigint CHECK (rank > 0);')).toEqual(['constraint-missing-not-valid']);
-    expect(await rulesOf(['CREATE DOMAIN positive AS bigint CHECK (VALUE > 0);', 'ALTER TABLE users ADD COLUMN rank positive;'])).toEqual(['adding-field-with-default']);
+    expect(await rulesOf(['CREATE DOMAIN positive AS bigint CHECK (VALUE > 0);', 'ALTER TABLE users ADD COLUMN rank positive;'])).toEqual([
+      'adding-field-with-default',
+    ]);
     expect(await rulesOf(['CREATE DOMAIN label AS text;', 'ALTER TABLE users ADD COLUMN tag label;'])).toEqual([]);
   });
 });
@@ -313,7 +378,10 @@ describe('identifier-too-long', () => {
   const long = (suffix: string) => `${'a'.repeat(63)}${suffix}`;
   it('is a warning for one long name, an error when two names are cut to the same one', async () => {
     const one = await reportOf(`CREATE TABLE ${long('_x')} (id bigint);\nINSERT INTO ${long('_x')} VALUES (1);`);
-    expect(one.findings.map((f) => [f.rule, f.severity])).toEqual([['identifier-too-long', 'warning'], ['identifier-too-long', 'warning']]);
+    expect(one.findings.map((f) => [f.rule, f.severity])).toEqual([
+      ['identifier-too-long', 'warning'],
+      ['identifier-too-long', 'warning'],
+    ]);
     expect(one.errors).toBe(0);
     const two = await reportOf([`CREATE TABLE ${long('_x')} (id bigint);`, `CREATE TABLE IF NOT EXISTS ${long('_y')} (id bigint);`]);
     expect(two.findings.map((f) => f.severity)).toEqual(['warning', 'error']);
@@ -327,22 +395,34 @@ describe('suppressions outside the files, and squawk-ignore comments', () => {
     const first = await reportOf(unsafe);
     expect(first.findings.map((f) => f.rule)).toEqual(['require-concurrent-index-creation', 'ban-drop-column']);
     const index = first.findings[0]!;
-    const silenced = await reportOf(unsafe, { suppressions: [{ file: 'migrations/100_case.up.sql', rule: index.rule, statement: index.statement, reason: 'users is tiny' }] });
+    const silenced = await reportOf(unsafe, {
+      suppressions: [{ file: 'migrations/100_case.up.sql', rule: index.rule, statement: index.statement, reason: 'users is tiny' }],
+    });
     expect(silenced.findings.map((f) => f.rule)).toEqual(['ban-drop-column']);
     expect(silenced.ignored).toEqual([expect.objectContaining({ rule: 'require-concurrent-index-creation', reason: 'users is tiny' })]);
     // Another statement (the fingerprint differs) is not silenced; without a fingerprint, the whole file is.
-    const other = await reportOf('CREATE INDEX users_name2_idx ON users (name);', { suppressions: [{ file: '100_case.up.sql', rule: index.rule, statement: index.statement, reason: 'r' }] });
+    const other = await reportOf('CREATE INDEX users_name2_idx ON users (name);', {
+      suppressions: [{ file: '100_case.up.sql', rule: index.rule, statement: index.statement, reason: 'r' }],
+    });
     expect(other.findings).toHaveLength(1);
-    const whole = await reportOf('CREATE INDEX users_name2_idx ON users (name);', { suppressions: [{ file: '100_case.up.sql', rule: index.rule, reason: 'r' }] });
+    const whole = await reportOf('CREATE INDEX users_name2_idx ON users (name);', {
+      suppressions: [{ file: '100_case.up.sql', rule: index.rule, reason: 'r' }],
+    });
     expect(whole.findings).toHaveLength(0);
     await rejection(reportOf(unsafe, { suppressions: [{ file: 'x.sql', rule: 'no-such-rule', reason: 'r' }] }), UsageError);
   });
 
-  it('squawk-ignore: its rule ids where they map to slipway\'s, a bare one for every rule, -file for the file; others are left alone', async () => {
+  it("squawk-ignore: its rule ids where they map to slipway's, a bare one for every rule, -file for the file; others are left alone", async () => {
     const sql = (comment: string) => `${comment}\nCREATE INDEX users_email_idx ON users (email);\nALTER TABLE users DROP COLUMN code;`;
-    expect((await reportOf(sql('-- squawk-ignore require-concurrent-index-creation, prefer-robust-stmts -- tiny table'))).findings.map((f) => f.rule)).toEqual(['ban-drop-column']);
+    expect(
+      (await reportOf(sql('-- squawk-ignore require-concurrent-index-creation, prefer-robust-stmts -- tiny table'))).findings.map(
+        (f) => f.rule,
+      ),
+    ).toEqual(['ban-drop-column']);
     expect((await reportOf(sql('-- squawk-ignore'))).findings.map((f) => f.rule)).toEqual(['ban-drop-column']);
-    expect((await reportOf(sql('-- squawk-ignore-file ban-drop-column'))).findings.map((f) => f.rule)).toEqual(['require-concurrent-index-creation']);
+    expect((await reportOf(sql('-- squawk-ignore-file ban-drop-column'))).findings.map((f) => f.rule)).toEqual([
+      'require-concurrent-index-creation',
+    ]);
     expect((await reportOf(sql('-- squawk-ignore some-rule-only-squawk-has'))).findings).toHaveLength(2);
     expect((await reportOf(sql('-- squawk-ignore prefer-big-int'), { enable: ['all'] })).ignored).toEqual([]);
   });

@@ -80,9 +80,7 @@ describe('redactConnectionString', () => {
   });
 
   it('hides a password query parameter', () => {
-    expect(redactConnectionString('postgres://h/d?password=secret&sslmode=require')).toBe(
-      'postgres://h/d?password=***&sslmode=require',
-    );
+    expect(redactConnectionString('postgres://h/d?password=secret&sslmode=require')).toBe('postgres://h/d?password=***&sslmode=require');
   });
 
   it('redacts a URL inside a longer message', () => {
@@ -186,7 +184,8 @@ describe('the terminal log: progress on one line', () => {
       const file = `${tempFolder({})}/log`;
       const fd = openSync(file, 'w');
       const out = progressAware(fd, isTTY, (r) => `${String(r.msg)}\n`);
-      for (const line of [record('applied 001'), record('002: 10%', true), record('002: 55%', true), record('applied 002')]) out.write(line);
+      for (const line of [record('applied 001'), record('002: 10%', true), record('002: 55%', true), record('applied 002')])
+        out.write(line);
       closeSync(fd);
       return readFileSync(file, 'utf8');
     };
@@ -200,6 +199,8 @@ describe('checkDatabaseName (slipway db start --database)', () => {
     expect(checkDatabaseName(name)).toBe(name);
   });
   it.each(['Tracker', '1db', 'my-db', 'a'.repeat(64), '', 'db;drop'])('refuses %j, saying what a name may hold', (name) => {
-    expect(() => checkDatabaseName(name)).toThrow(`invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`);
+    expect(() => checkDatabaseName(name)).toThrow(
+      `invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`,
+    );
   });
 });

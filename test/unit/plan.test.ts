@@ -150,7 +150,11 @@ describe('plan: up', () => {
   });
 
   it('needs no lock when everything is applied', () => {
-    const p = plan(migrations, migrations.map((m) => row(m.version)), up);
+    const p = plan(
+      migrations,
+      migrations.map((m) => row(m.version)),
+      up,
+    );
     expect(p.steps).toEqual([]);
     expect(p.warnings).toEqual([]);
     expect(p.checksumsToRecord).toEqual([]);
@@ -256,7 +260,9 @@ describe('plan: integrity', () => {
   });
 
   it('names the table in the in-flight message', () => {
-    const error = integrityError(() => plan(migrations, [row('001_a', { state: 'in_flight' })], { direction: 'down' }, { table: '"ops"."log"' }));
+    const error = integrityError(() =>
+      plan(migrations, [row('001_a', { state: 'in_flight' })], { direction: 'down' }, { table: '"ops"."log"' }),
+    );
     expect(error.message).toContain('"ops"."log"');
   });
 
@@ -268,7 +274,12 @@ describe('plan: integrity', () => {
   });
 
   it('records the checksum of rows that have none when the table is being adopted, and treats them as applied', () => {
-    const p = plan(migrations, [row('001_a', { checksum: null }), row('002_b'), row('003_c', { checksum: null })], { direction: 'up' }, { adopting: true });
+    const p = plan(
+      migrations,
+      [row('001_a', { checksum: null }), row('002_b'), row('003_c', { checksum: null })],
+      { direction: 'up' },
+      { adopting: true },
+    );
     expect(p.checksumsToRecord).toEqual([
       { version: '001_a', checksum: byVersion.get('001_a')!.checksum },
       { version: '003_c', checksum: byVersion.get('003_c')!.checksum },
@@ -303,26 +314,41 @@ describe('plan: integrity', () => {
     for (const direction of ['up', 'down'] as const) {
       const error = integrityError(() => plan(migrations, [row('001_a'), row('002_b', { state: 'reverting' })], { direction }));
       expect(error.kind).toBe('in-flight');
-      expect(error.message).toMatch(/002_b is marked reverting .*another run is applying it, or one stopped while it ran outside a transaction: the next run that takes the migration lock finishes it/);
+      expect(error.message).toMatch(
+        /002_b is marked reverting .*another run is applying it, or one stopped while it ran outside a transaction: the next run that takes the migration lock finishes it/,
+      );
     }
   });
 });
 
 describe('plan: a ledger that matches none of the files', () => {
   it('says wrong --dir or --table instead of naming one missing file', () => {
-    const error = thrown(() => plan(migrations, [row('900_other'), row('901_other')], { direction: 'up' }, { table: '"public"."schema_migrations"' }), IntegrityError);
-    expect(error.message).toBe('none of the 2 migration(s) recorded in "public"."schema_migrations" (900_other, …) is in the migrations folder (5 file(s)): wrong --dir or --table?');
+    const error = thrown(
+      () => plan(migrations, [row('900_other'), row('901_other')], { direction: 'up' }, { table: '"public"."schema_migrations"' }),
+      IntegrityError,
+    );
+    expect(error.message).toBe(
+      'none of the 2 migration(s) recorded in "public"."schema_migrations" (900_other, …) is in the migrations folder (5 file(s)): wrong --dir or --table?',
+    );
   });
 });
 
 describe('validateRequest: messages', () => {
   it('names the value it refuses, as JSON', () => {
     expect(usageError(() => validateRequest({ direction: 'sideways' })).message).toBe('invalid direction "sideways": use "up" or "down"');
-    expect(usageError(() => validateRequest({ direction: 'up', target: '' })).message).toBe('invalid target "": give a migration version such as "020_add_index"');
-    expect(usageError(() => validateRequest({ direction: 'up', steps: 0 })).message).toBe('invalid steps 0: give a whole number of 1 or more');
+    expect(usageError(() => validateRequest({ direction: 'up', target: '' })).message).toBe(
+      'invalid target "": give a migration version such as "020_add_index"',
+    );
+    expect(usageError(() => validateRequest({ direction: 'up', steps: 0 })).message).toBe(
+      'invalid steps 0: give a whole number of 1 or more',
+    );
     expect(usageError(() => validateRequest({ direction: 'down', all: 'yes' })).message).toBe('invalid all "yes": use true or false');
-    expect(usageError(() => validateRequest({ direction: 'up', all: true })).message).toBe('all applies to down only: up already applies every pending migration');
-    expect(usageError(() => validateRequest({ direction: 'down', target: '002_b', all: true })).message).toBe('target and all cannot be combined: choose one');
+    expect(usageError(() => validateRequest({ direction: 'up', all: true })).message).toBe(
+      'all applies to down only: up already applies every pending migration',
+    );
+    expect(usageError(() => validateRequest({ direction: 'down', target: '002_b', all: true })).message).toBe(
+      'target and all cannot be combined: choose one',
+    );
   });
 
   it('accepts a one-character target and all: false with up', () => {
@@ -352,13 +378,17 @@ describe('plan: messages', () => {
   });
 
   it('does not warn about a migration sorting above the newest applied one', () => {
-    expect(plan(migrations, [row('001_a'), row('003_c'), row('004_d'), row('010_j')], { direction: 'up', target: '001_a' }).warnings).toEqual([]);
+    expect(
+      plan(migrations, [row('001_a'), row('003_c'), row('004_d'), row('010_j')], { direction: 'up', target: '001_a' }).warnings,
+    ).toEqual([]);
     expect(plan(migrations, [row('001_a'), row('002_b'), row('003_c')], { direction: 'up' }).warnings).toEqual([]);
   });
 
   it('names the missing file, the table and what to do', () => {
     const error = integrityError(() => plan(migrations, [row('001_a'), row('005_gone')], { direction: 'up' }, { table: '"ops"."log"' }));
-    expect(error.message).toBe('migration 005_gone is applied ("ops"."log") but its file is missing: restore it, or run slipway resolve 005_gone --pending if it was removed on purpose');
+    expect(error.message).toBe(
+      'migration 005_gone is applied ("ops"."log") but its file is missing: restore it, or run slipway resolve 005_gone --pending if it was removed on purpose',
+    );
   });
 
   it('names both checksums and the way out of an edit', () => {
@@ -377,7 +407,9 @@ describe('plan: messages', () => {
   });
 
   it('checks interrupted rows before saying the ledger matches no file', () => {
-    const error = integrityError(() => plan(migrations, [row('900_x'), row('901_y', { state: 'in_flight' })], { direction: 'up' }, { resume: true }));
+    const error = integrityError(() =>
+      plan(migrations, [row('900_x'), row('901_y', { state: 'in_flight' })], { direction: 'up' }, { resume: true }),
+    );
     expect(error.kind).toBe('in-flight');
     expect(error.version).toBe('901_y');
   });
@@ -396,7 +428,9 @@ describe('plan: messages', () => {
     const rows = mixed.map((m) => ({ ...row(m.version), checksum: m.checksum }));
     const error = integrityError(() => plan(mixed, rows, { direction: 'down', all: true }));
     expect(error.version).toBe('002_b');
-    expect(error.message).toBe('cannot revert 002_b, 001_a: no down file (002_b.down.sql, 001_a.down.sql); write them, or revert only the migrations after 002_b with --to 002_b');
+    expect(error.message).toBe(
+      'cannot revert 002_b, 001_a: no down file (002_b.down.sql, 001_a.down.sql); write them, or revert only the migrations after 002_b with --to 002_b',
+    );
     // The newest has none: no target helps.
     const newest = integrityError(() => plan(mixed.slice(0, 2), rows.slice(0, 2), { direction: 'down' }));
     expect(newest.message).toBe('cannot revert 002_b: no down file (002_b.down.sql); write it');
@@ -444,14 +478,20 @@ describe('plan: a run that stopped outside a transaction', () => {
   });
 
   it('refuses to finish an interrupted migration whose file is missing', () => {
-    const error = integrityError(() => plan(migrations, [row('001_a'), row('005_gone', { state: 'in_flight' })], { direction: 'up' }, resume));
+    const error = integrityError(() =>
+      plan(migrations, [row('001_a'), row('005_gone', { state: 'in_flight' })], { direction: 'up' }, resume),
+    );
     expect(error.kind).toBe('in-flight');
     expect(error.version).toBe('005_gone');
-    expect(error.message).toBe('migration 005_gone is marked in flight in schema_migrations: a run stopped while it applied it outside a transaction, and its file is missing: restore the file');
+    expect(error.message).toBe(
+      'migration 005_gone is marked in flight in schema_migrations: a run stopped while it applied it outside a transaction, and its file is missing: restore the file',
+    );
   });
 
   it('refuses to finish an interrupted migration whose file was edited, naming the way out', () => {
-    const error = integrityError(() => plan(migrations, [row('002_b', { state: 'reverting', checksum: '0'.repeat(64) })], { direction: 'up' }, resume));
+    const error = integrityError(() =>
+      plan(migrations, [row('002_b', { state: 'reverting', checksum: '0'.repeat(64) })], { direction: 'up' }, resume),
+    );
     expect(error.kind).toBe('in-flight');
     expect(error.message).toBe(
       'migration 002_b is marked reverting in schema_migrations: a run stopped while it reverted it outside a transaction, and the file was edited since: restore the file as it was, or run slipway resolve 002_b --accept-edit to go on with the file as it is',
@@ -460,13 +500,20 @@ describe('plan: a run that stopped outside a transaction', () => {
 
   it('finishes applying a migration that has no down file', () => {
     const noDown = defineMigrations([{ version: '001_a', up: 'SELECT 1;' }]);
-    const p = plan(noDown, [{ ...row('001_a', { state: 'in_flight', progress: 1 }), checksum: noDown[0]!.checksum }], { direction: 'up' }, resume);
+    const p = plan(
+      noDown,
+      [{ ...row('001_a', { state: 'in_flight', progress: 1 }), checksum: noDown[0]!.checksum }],
+      { direction: 'up' },
+      resume,
+    );
     expect(p.interrupted).toEqual([{ migration: noDown[0], direction: 'up', done: 1 }]);
   });
 
   it('refuses to finish reverting a migration whose down file is gone', () => {
     const noDown = defineMigrations([{ version: '001_a', up: 'SELECT 1;' }]);
-    const error = integrityError(() => plan(noDown, [{ ...row('001_a', { state: 'reverting' }), checksum: noDown[0]!.checksum }], { direction: 'down' }, resume));
+    const error = integrityError(() =>
+      plan(noDown, [{ ...row('001_a', { state: 'reverting' }), checksum: noDown[0]!.checksum }], { direction: 'down' }, resume),
+    );
     expect(error.kind).toBe('no-down-file');
     expect(error.version).toBe('001_a');
     expect(error.message).toBe('migration 001_a was being reverted when a run stopped, and its down file is gone: restore 001_a.down.sql');

@@ -29,7 +29,10 @@ describe('the post-deploy marker', () => {
       { version: '002_drop', up: `${POST}ALTER TABLE t DROP COLUMN a;` },
     ]);
     expect([regular!.phase, post!.phase]).toEqual(['regular', 'post-deploy']);
-    const dir = migrationsDir({ '001_add.up.sql': '\uFEFF-- note\nALTER TABLE t ADD COLUMN b int;', '002_drop.up.sql': `\uFEFF${POST}ALTER TABLE t DROP COLUMN a;` });
+    const dir = migrationsDir({
+      '001_add.up.sql': '\uFEFF-- note\nALTER TABLE t ADD COLUMN b int;',
+      '002_drop.up.sql': `\uFEFF${POST}ALTER TABLE t DROP COLUMN a;`,
+    });
     expect((await readMigrationsDir(dir)).map((m) => m.phase)).toEqual(['regular', 'post-deploy']);
   });
 
@@ -38,7 +41,11 @@ describe('the post-deploy marker', () => {
       '20240101000000_add.sql': '-- migrate:up\nALTER TABLE t ADD COLUMN b int;\n-- migrate:down\nALTER TABLE t DROP COLUMN b;\n',
       '20240102000000_drop.sql': `-- migrate:up\n${POST}ALTER TABLE t DROP COLUMN a;\n-- migrate:down\n`,
     });
-    expect(openMigrationsFolder(dbmate).readMigrations().map((m) => [m.version, m.phase])).toEqual([
+    expect(
+      openMigrationsFolder(dbmate)
+        .readMigrations()
+        .map((m) => [m.version, m.phase]),
+    ).toEqual([
       ['20240101000000_add', 'regular'],
       ['20240102000000_drop', 'post-deploy'],
     ]);
@@ -77,7 +84,9 @@ describe('plan: phases', () => {
 
   it('lists the regular steps that overtake a pending post-deploy one, with those', () => {
     const p = plan(migrations, applied(m1, m2), { direction: 'up' });
-    expect(phaseOverlapsToCheck(p).map(({ regular, postDeploy }) => [regular.version, versions(postDeploy)])).toEqual([['004_create_posts', ['003_drop_legacy']]]);
+    expect(phaseOverlapsToCheck(p).map(({ regular, postDeploy }) => [regular.version, versions(postDeploy)])).toEqual([
+      ['004_create_posts', ['003_drop_legacy']],
+    ]);
     expect(phaseOverlapsToCheck(plan(migrations, applied(m1, m2), { direction: 'up', postDeploy: true }))).toEqual([]);
   });
 
@@ -112,15 +121,17 @@ describe('plan: phases', () => {
 
 describe('namedObjects', () => {
   it('names columns an ALTER TABLE, a rename or an index works on, and whole tables otherwise', async () => {
-    expect([...(await namedObjects('ALTER TABLE app.users DROP COLUMN legacy, ADD COLUMN name text, ADD CONSTRAINT c CHECK (id > 0);'))].sort()).toEqual([
-      'users',
-      'users.legacy',
-      'users.name',
-    ]);
+    expect(
+      [...(await namedObjects('ALTER TABLE app.users DROP COLUMN legacy, ADD COLUMN name text, ADD CONSTRAINT c CHECK (id > 0);'))].sort(),
+    ).toEqual(['users', 'users.legacy', 'users.name']);
     expect([...(await namedObjects('ALTER TABLE users RENAME COLUMN a TO b;'))].sort()).toEqual(['users.a', 'users.b']);
     expect([...(await namedObjects('ALTER TABLE users RENAME TO people;'))].sort()).toEqual(['people', 'users']);
     expect([...(await namedObjects('DROP TABLE IF EXISTS old_things;'))]).toEqual(['old_things']);
-    expect([...(await namedObjects('INSERT INTO logs SELECT * FROM events JOIN users USING (id);'))].sort()).toEqual(['events', 'logs', 'users']);
+    expect([...(await namedObjects('INSERT INTO logs SELECT * FROM events JOIN users USING (id);'))].sort()).toEqual([
+      'events',
+      'logs',
+      'users',
+    ]);
   });
 
   it('shares a table with each of its columns, and a column only with itself', () => {
@@ -131,7 +142,12 @@ describe('namedObjects', () => {
 });
 
 describe('lint knows the phases', () => {
-  const HISTORY = [{ source: '001_base.up.sql', sql: 'CREATE TABLE users (id bigint PRIMARY KEY, legacy text, kind text);\nCREATE TABLE old_things (id int);' }];
+  const HISTORY = [
+    {
+      source: '001_base.up.sql',
+      sql: 'CREATE TABLE users (id bigint PRIMARY KEY, legacy text, kind text);\nCREATE TABLE old_things (id int);',
+    },
+  ];
   const BREAKING = [
     'ALTER TABLE users DROP COLUMN legacy;',
     'ALTER TABLE users RENAME COLUMN kind TO role;',
@@ -146,13 +162,17 @@ describe('lint knows the phases', () => {
       const { findings } = await lint(sql);
       expect(findings).toHaveLength(1);
       expect(findings[0]!.severity).toBe('error');
-      expect(findings[0]!.message).toMatch(/: make it a post-deploy migration \(-- slipway:post-deploy\), run once every replica runs the new release$/);
+      expect(findings[0]!.message).toMatch(
+        /: make it a post-deploy migration \(-- slipway:post-deploy\), run once every replica runs the new release$/,
+      );
     }
   });
 
   it('in a post-deploy migration: nothing to report, the previous code is gone', async () => {
     for (const sql of BREAKING) expect((await lint(`${POST}${sql}`)).findings).toEqual([]);
     // The other rules still hold there: a blocking index build is as blocking after the rollout.
-    expect((await lint(`${POST}CREATE INDEX users_kind ON users (kind);`)).findings.map((f) => f.rule)).toEqual(['require-concurrent-index-creation']);
+    expect((await lint(`${POST}CREATE INDEX users_kind ON users (kind);`)).findings.map((f) => f.rule)).toEqual([
+      'require-concurrent-index-creation',
+    ]);
   });
 });

@@ -6,7 +6,11 @@ import { rejection } from '../support/errors.js';
 
 const PASSWORD = 'Pw9-s3cret';
 /** Connection strings meant as URLs that are not well formed, each holding the password. */
-const MALFORMED = [`postgres//app:${PASSWORD}@db.internal/app`, `app:${PASSWORD}@db.internal/app`, `postgresql:/app:${PASSWORD}@db.internal/app`];
+const MALFORMED = [
+  `postgres//app:${PASSWORD}@db.internal/app`,
+  `app:${PASSWORD}@db.internal/app`,
+  `postgresql:/app:${PASSWORD}@db.internal/app`,
+];
 
 describe('passwordsOf a connection string that is not a well-formed URL', () => {
   it.each(MALFORMED)('finds the password of %s, and scrubSecrets hides it', (url) => {
@@ -51,7 +55,9 @@ describe('library errors about a malformed connection string', () => {
     'a postgres:// URL that does not parse (%s) is refused with what to fix, without its password',
     async (url) => {
       const error = await rejection(migrate({ databaseUrl: url, migrations, direction: 'up' }), UsageError);
-      expect(error.message).toMatch(/^the connection string "postgres:\/\/app:\*\*\*@db\.internal.*" is not a valid URL: %-encode any : \/ \? # @ in the user name and password/);
+      expect(error.message).toMatch(
+        /^the connection string "postgres:\/\/app:\*\*\*@db\.internal.*" is not a valid URL: %-encode any : \/ \? # @ in the user name and password/,
+      );
       expect(error.message).not.toContain(PASSWORD);
     },
   );

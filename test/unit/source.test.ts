@@ -60,11 +60,7 @@ describe('readMigrationsDir', () => {
       '20240102000001_third.up.sql': 'SELECT 3;',
     });
     const migrations = await readMigrationsDir(dir);
-    expect(migrations.map((m) => m.version)).toEqual([
-      '20231231235959_first',
-      '20240102000000_second',
-      '20240102000001_third',
-    ]);
+    expect(migrations.map((m) => m.version)).toEqual(['20231231235959_first', '20240102000000_second', '20240102000001_third']);
     expect(migrations[0]!.number).toBe(20231231235959n);
   });
 
@@ -132,10 +128,14 @@ describe('readMigrationsDir', () => {
   it('refuses a symlink that loops or leads nowhere as a file it cannot read, naming it', async () => {
     const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
     symlinkSync('002_loop.up.sql', path.join(dir, '002_loop.up.sql'));
-    expect((await sourceError(readMigrationsDir(dir))).message).toBe(`${path.join(dir, '002_loop.up.sql')} cannot be read: it is a symlink that loops (ELOOP): fix or remove it`);
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+      `${path.join(dir, '002_loop.up.sql')} cannot be read: it is a symlink that loops (ELOOP): fix or remove it`,
+    );
     rmSync(path.join(dir, '002_loop.up.sql'));
     symlinkSync('nowhere.sql', path.join(dir, '002_gone.up.sql'));
-    expect((await sourceError(readMigrationsDir(dir))).message).toBe(`${path.join(dir, '002_gone.up.sql')} cannot be read: it is gone, or a symlink to nothing (ENOENT): fix or remove it`);
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+      `${path.join(dir, '002_gone.up.sql')} cannot be read: it is gone, or a symlink to nothing (ENOENT): fix or remove it`,
+    );
   });
 
   it('refuses a symlink to a folder or to a FIFO (whose open would wait for a writer), naming it', async () => {
@@ -199,20 +199,33 @@ describe('readMigrationsDir', () => {
   });
 
   it('keeps pairing by exact name where several up files share a number', async () => {
-    const dir = tempDir({ '020_a.up.sql': 'SELECT 1;', '020_a.down.sql': 'SELECT 2;', '020_b.up.sql': 'SELECT 3;', '020_c.down.sql': 'SELECT 4;' });
+    const dir = tempDir({
+      '020_a.up.sql': 'SELECT 1;',
+      '020_a.down.sql': 'SELECT 2;',
+      '020_b.up.sql': 'SELECT 3;',
+      '020_c.down.sql': 'SELECT 4;',
+    });
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toContain(`${path.join(dir, '020_c.down.sql')} matches no up file by name and its number has 2 up files (020_a.up.sql, 020_b.up.sql): rename it to the one it undoes`);
+    expect(error.message).toContain(
+      `${path.join(dir, '020_c.down.sql')} matches no up file by name and its number has 2 up files (020_a.up.sql, 020_b.up.sql): rename it to the one it undoes`,
+    );
   });
 
-  it.each(['create_users.sql', '001.up.sql', '001_x.sql', '001_x.UP.sql', 'V1__init.sql', 'V1_init.up.sql', '001_a.up.sql.old.sql', 'notes.SQL'])(
-    'refuses the misnamed file %s, naming it',
-    async (name) => {
-      const dir = tempDir({ '001_ok.up.sql': 'SELECT 1;', [name]: 'SELECT 1;' });
-      const error = await sourceError(readMigrationsDir(dir));
-      expect(error.message).toContain(path.join(dir, name));
-      expect(error.message).toContain('<digits>_<name>.up.sql');
-    },
-  );
+  it.each([
+    'create_users.sql',
+    '001.up.sql',
+    '001_x.sql',
+    '001_x.UP.sql',
+    'V1__init.sql',
+    'V1_init.up.sql',
+    '001_a.up.sql.old.sql',
+    'notes.SQL',
+  ])('refuses the misnamed file %s, naming it', async (name) => {
+    const dir = tempDir({ '001_ok.up.sql': 'SELECT 1;', [name]: 'SELECT 1;' });
+    const error = await sourceError(readMigrationsDir(dir));
+    expect(error.message).toContain(path.join(dir, name));
+    expect(error.message).toContain('<digits>_<name>.up.sql');
+  });
 
   it('names the first three misnamed files, in order, and counts the others: one short line however many there are', async () => {
     const dir = tempDir({ 'create_users.sql': 'SELECT 1;', '001.up.sql': 'SELECT 1;', 'b.sql': '', 'a.sql': '' });
@@ -246,15 +259,25 @@ describe('readMigrationsDir', () => {
 
   it('refuses a file that is not UTF-8, naming the file, line and byte', async () => {
     const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
-    writeFileSync(path.join(dir, '002_latin1.up.sql'), Buffer.concat([Buffer.from("-- ok\nINSERT INTO t VALUES ('caf"), Buffer.from([0xe9]), Buffer.from("');\n")]));
+    writeFileSync(
+      path.join(dir, '002_latin1.up.sql'),
+      Buffer.concat([Buffer.from("-- ok\nINSERT INTO t VALUES ('caf"), Buffer.from([0xe9]), Buffer.from("');\n")]),
+    );
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toBe(`${path.join(dir, '002_latin1.up.sql')} (line 2, byte 33) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`);
+    expect(error.message).toBe(
+      `${path.join(dir, '002_latin1.up.sql')} (line 2, byte 33) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+    );
   });
 
   it('refuses a file holding a NUL byte, naming the file, line and byte: Postgres would read the SQL only up to it', async () => {
-    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '002_nul.up.sql': Buffer.from('CREATE TABLE a (x int);\n\0CREATE TABLE b (x int);\n') });
+    const dir = tempDir({
+      '001_a.up.sql': 'SELECT 1;',
+      '002_nul.up.sql': Buffer.from('CREATE TABLE a (x int);\n\0CREATE TABLE b (x int);\n'),
+    });
     const error = await sourceError(readMigrationsDir(dir));
-    expect(error.message).toBe(`${path.join(dir, '002_nul.up.sql')} (line 2, byte 25) holds a NUL byte (0x00), which would cut the SQL short there: remove it`);
+    expect(error.message).toBe(
+      `${path.join(dir, '002_nul.up.sql')} (line 2, byte 25) holds a NUL byte (0x00), which would cut the SQL short there: remove it`,
+    );
     expect(syncSourceError(() => defineMigrations([{ version: '001_a', up: 'SELECT 1;\0' }])).message).toBe(
       '<memory>/001_a.up.sql (line 1, byte 10) holds a NUL byte (0x00), which would cut the SQL short there: remove it',
     );
@@ -265,7 +288,10 @@ describe('readMigrationsDir', () => {
 
   it('reads a down file when its SQL is asked for: an up run is not stopped by a down file that is not UTF-8, a down run is', async () => {
     const dir = tempDir({ '001_a.up.sql': 'CREATE TABLE t (name text);' });
-    writeFileSync(path.join(dir, '001_a.down.sql'), Buffer.concat([Buffer.from('-- caf'), Buffer.from([0xe9]), Buffer.from('\nDROP TABLE t;\n')]));
+    writeFileSync(
+      path.join(dir, '001_a.down.sql'),
+      Buffer.concat([Buffer.from('-- caf'), Buffer.from([0xe9]), Buffer.from('\nDROP TABLE t;\n')]),
+    );
     const [migration] = await readMigrationsDir(dir);
     expect(migration!.upSql).toBe('CREATE TABLE t (name text);');
     expect(migration!.downSource).toBe(path.join(dir, '001_a.down.sql'));
@@ -374,7 +400,8 @@ describe('readMigrationsDir: file sizes around the read buffer', () => {
     const sized = (n: number, fill: string) => `${`-- ${fill}\n`.padEnd(n - 1, fill)}\n`;
     // A pg_dump baseline of ~3 MB: its SET header, then one INSERT per line.
     const header = "SET statement_timeout = 0;\nSET client_encoding = 'UTF8';\nSELECT pg_catalog.set_config('search_path', '', false);\n";
-    const dump = header + Array.from({ length: 50_000 }, (_, i) => `INSERT INTO public.items VALUES (${i}, 'item ${i}', now());\n`).join('');
+    const dump =
+      header + Array.from({ length: 50_000 }, (_, i) => `INSERT INTO public.items VALUES (${i}, 'item ${i}', now());\n`).join('');
     const files = {
       '1_small.up.sql': 'SELECT 1;\n',
       '2_exact.up.sql': sized(65536, 'a'),
@@ -388,7 +415,9 @@ describe('readMigrationsDir: file sizes around the read buffer', () => {
     expect(dump.length).toBeGreaterThan(2_500_000);
     const migrations = await readMigrationsDir(tempDir(files));
     // The checksum is of the bytes as written; the text loses only a byte-order mark.
-    expect(migrations.map((m) => [m.version, m.checksum])).toEqual(Object.entries(files).map(([name, content]) => [name.replace('.up.sql', ''), sha256(content)]));
+    expect(migrations.map((m) => [m.version, m.checksum])).toEqual(
+      Object.entries(files).map(([name, content]) => [name.replace('.up.sql', ''), sha256(content)]),
+    );
     expect(migrations.map((m) => m.upSql)).toEqual(Object.values(files).map((content) => content.replace(/^\ufeff/, '')));
   });
 });
@@ -421,11 +450,22 @@ describe('compareMigrations and parseVersion', () => {
   });
 
   it('orders one number by name before the way it is written', () => {
-    expect(defineMigrations([{ version: '01_b', up: '' }, { version: '1_a', up: '' }]).map((m) => m.version)).toEqual(['1_a', '01_b']);
+    expect(
+      defineMigrations([
+        { version: '01_b', up: '' },
+        { version: '1_a', up: '' },
+      ]).map((m) => m.version),
+    ).toEqual(['1_a', '01_b']);
   });
 
   it('sorts the same number written with different padding stably', () => {
-    expect(defineMigrations([{ version: '1_a', up: '' }, { version: '001_a', up: '' }, { version: '01_a', up: '' }]).map((m) => m.version)).toEqual(['001_a', '01_a', '1_a']);
+    expect(
+      defineMigrations([
+        { version: '1_a', up: '' },
+        { version: '001_a', up: '' },
+        { version: '01_a', up: '' },
+      ]).map((m) => m.version),
+    ).toEqual(['001_a', '01_a', '1_a']);
   });
 
   it('splits a version at its first underscore', () => {
@@ -457,7 +497,7 @@ describe('pairDownFiles', () => {
     ]);
   });
 
-  it('refuses two down files of one number when neither has the up file\'s name', () => {
+  it("refuses two down files of one number when neither has the up file's name", () => {
     const error = syncSourceError(() => pairDownFiles(['001_a'], ['001_b', '001_c']));
     expect(error.message).toBe(
       'down file without an up file: 001_b.down.sql matches no up file by name and its number has 1 up files (001_a.up.sql): rename it to the one it undoes, e.g. 001_a.down.sql; 001_c.down.sql matches no up file by name and its number has 1 up files (001_a.up.sql): rename it to the one it undoes, e.g. 001_a.down.sql',
@@ -498,7 +538,13 @@ describe('decodeSql', () => {
   it.each<[string, number[], number, number, string]>([
     ['a lone continuation byte', [0x41, 0x0a, 0x80], 2, 3, '80'],
     ['a continuation byte between letters', [0x41, 0x80, 0x41], 1, 2, '80'],
-    ['a bad byte after characters of every lead byte', [...Buffer.from('\u00a9\u07d0\u0915\uffe5\u{100000}\u{10ffff}🎉'), 0xff, 0x41], 1, 23, 'ff'],
+    [
+      'a bad byte after characters of every lead byte',
+      [...Buffer.from('\u00a9\u07d0\u0915\uffe5\u{100000}\u{10ffff}🎉'), 0xff, 0x41],
+      1,
+      23,
+      'ff',
+    ],
     ['an overlong two-byte lead', [0xc0, 0x80], 1, 1, 'c0'],
     ['a lead byte past U+10FFFF', [0x41, 0xf5, 0x80, 0x80, 0x80], 1, 2, 'f5'],
     ['a byte that is never UTF-8', [0x41, 0xff], 1, 2, 'ff'],
@@ -509,7 +555,9 @@ describe('decodeSql', () => {
     ['a two-byte sequence with a bad continuation', [0x41, 0xc3, 0x41], 1, 2, 'c3'],
   ])('names the line and byte of %s', (_label, bytes, line, byte, hex) => {
     const error = syncSourceError(() => decodeSql(Uint8Array.from(bytes), 'f.sql'));
-    expect(error.message).toBe(`f.sql (line ${line}, byte ${byte}) is not valid UTF-8 (byte 0x${hex}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`);
+    expect(error.message).toBe(
+      `f.sql (line ${line}, byte ${byte}) is not valid UTF-8 (byte 0x${hex}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+    );
   });
 });
 
@@ -550,7 +598,11 @@ describe('createMigrationFiles', () => {
   it('writes an up and a down file with the next number, making the folder', async () => {
     const dir = path.join(tempDir({}), 'new', 'migrations');
     const created = await createMigrationFiles(dir, 'create_users');
-    expect(created).toEqual({ version: '001_create_users', up: path.join(dir, '001_create_users.up.sql'), down: path.join(dir, '001_create_users.down.sql') });
+    expect(created).toEqual({
+      version: '001_create_users',
+      up: path.join(dir, '001_create_users.up.sql'),
+      down: path.join(dir, '001_create_users.down.sql'),
+    });
     expect(readFileSync(created.up, 'utf8')).toBe('-- 001_create_users: write the change here.\n');
     expect(readFileSync(created.down, 'utf8')).toBe('-- 001_create_users: undo the change here.\n');
     expect(newFileText('001_create_users', 'up')).toBe('-- 001_create_users: write the change here.\n');
@@ -571,13 +623,20 @@ describe('createMigrationFiles', () => {
     const dir = tempDir({});
     expect((await createMigrationFiles(dir, 'create-users')).version).toBe('001_create-users');
     const stamped = tempDir({});
-    expect((await createMigrationFiles(stamped, 'init', new Date('2024-06-01T12:34:56Z'), 'timestamp')).version).toBe('20240601123456_init');
+    expect((await createMigrationFiles(stamped, 'init', new Date('2024-06-01T12:34:56Z'), 'timestamp')).version).toBe(
+      '20240601123456_init',
+    );
   });
 
-  it.each(['Create_users', '-create', 'create users', '', 'ünïcode', '../x'])('refuses the name %j, saying what a name may hold', async (name) => {
-    const dir = tempDir({});
-    const error = await rejection(createMigrationFiles(dir, name), UsageError);
-    expect(error.message).toBe(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`);
-    expect(readdirSync(dir)).toEqual([]);
-  });
+  it.each(['Create_users', '-create', 'create users', '', 'ünïcode', '../x'])(
+    'refuses the name %j, saying what a name may hold',
+    async (name) => {
+      const dir = tempDir({});
+      const error = await rejection(createMigrationFiles(dir, name), UsageError);
+      expect(error.message).toBe(
+        `invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`,
+      );
+      expect(readdirSync(dir)).toEqual([]);
+    },
+  );
 });

@@ -1,7 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
-import { cutIntoPieces, needsServerVersion, noTransactionReason, OWN_TRANSACTIONS, ParseMemo, parseSql, parseStatements } from '../../src/sql/parse.js';
+import {
+  cutIntoPieces,
+  needsServerVersion,
+  noTransactionReason,
+  OWN_TRANSACTIONS,
+  ParseMemo,
+  parseSql,
+  parseStatements,
+} from '../../src/sql/parse.js';
 
 const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
@@ -149,17 +157,17 @@ describe('parseSql: splitting', () => {
   });
 
   it('keeps semicolons inside string literals and tagged dollar quotes', async () => {
-    const fn = 'CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $body$ SELECT \'x;y\' $body$';
+    const fn = "CREATE FUNCTION f() RETURNS text LANGUAGE sql AS $body$ SELECT 'x;y' $body$";
     const parsed = await parseSql(`${fn};\nSELECT ';';`, 'fn.up.sql');
     expect(parsed.statements.map((s) => s.sql)).toEqual([fn, "SELECT ';'"]);
   });
 
   it('cuts exact statement text after multi-byte unicode', async () => {
-    const sql = "-- données, ✓, 表, 🎉\nINSERT INTO t VALUES ('é🎉');\nSELECT 'ü' AS \"ça\";\nCREATE TABLE \"表\" (id int);";
+    const sql = '-- données, ✓, 表, 🎉\nINSERT INTO t VALUES (\'é🎉\');\nSELECT \'ü\' AS "ça";\nCREATE TABLE "表" (id int);';
     const parsed = await parseSql(sql, 'u.up.sql');
     expect(parsed.statements.map((s) => s.sql)).toEqual([
       "INSERT INTO t VALUES ('é🎉')",
-      "SELECT 'ü' AS \"ça\"",
+      'SELECT \'ü\' AS "ça"',
       'CREATE TABLE "表" (id int)',
     ]);
     expect(parsed.statements.map((s) => s.line)).toEqual([2, 3, 4]);
@@ -211,24 +219,28 @@ describe('parseSql: transaction control', () => {
     ['BEGIN;\nCREATE TABLE a (id int);\nROLLBACK;\nCREATE TABLE b (id int);\nCOMMIT;'],
     ['CREATE TABLE a (id int);\nCOMMIT;'],
     ['BEGIN;\nCREATE TABLE a (id int);\nCOMMIT;\nBEGIN;\nCREATE TABLE b (id int);\nCOMMIT;'],
-  ])('runs a file that manages its own transactions as written, outside slipway\'s (%j)', async (sql) => {
+  ])("runs a file that manages its own transactions as written, outside slipway's (%j)", async (sql) => {
     const parsed = await parseSql(sql, '007_own.up.sql');
     expect(parsed.transactional).toBe(false);
     expect(parsed.statements.map((s) => s.sql)).toEqual(sql.split(';\n').map((s) => s.replace(/;$/, '')));
-    expect(parsed.statements.filter((s) => /^(BEGIN|COMMIT|ROLLBACK)/.test(s.sql)).every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(true);
+    expect(
+      parsed.statements.filter((s) => /^(BEGIN|COMMIT|ROLLBACK)/.test(s.sql)).every((s) => s.noTransactionReason === OWN_TRANSACTIONS),
+    ).toBe(true);
   });
 
-  it('says why a transaction control statement runs outside slipway\'s transaction', async () => {
+  it("says why a transaction control statement runs outside slipway's transaction", async () => {
     const parsed = await parseSql('CREATE TABLE a (id int);\nCOMMIT;', '007_own.up.sql');
     expect(parsed.statements[1]!.noTransactionReason).toBe('it manages its own transactions (BEGIN/COMMIT inside the file)');
   });
 
   it('refuses a file that opens a transaction and never ends it, naming the line', async () => {
     const error = await sourceError(parseSql('CREATE TABLE a (id int);\nCOMMIT;\nBEGIN;\nCREATE TABLE b (id int);', '007_bad.up.sql'));
-    expect(error.message).toBe('007_bad.up.sql (line 3): BEGIN opens a transaction that the file never ends: add COMMIT after its last statement');
+    expect(error.message).toBe(
+      '007_bad.up.sql (line 3): BEGIN opens a transaction that the file never ends: add COMMIT after its last statement',
+    );
   });
 
-  it('keeps SAVEPOINT, RELEASE and ROLLBACK TO inside slipway\'s transaction', async () => {
+  it("keeps SAVEPOINT, RELEASE and ROLLBACK TO inside slipway's transaction", async () => {
     const sql = 'SELECT 1;\nSAVEPOINT s;\nSELECT 2;\nROLLBACK TO SAVEPOINT s;\nRELEASE s;';
     const parsed = await parseSql(sql, 'x.up.sql');
     expect(parsed.transactional).toBe(true);
@@ -262,7 +274,13 @@ describe('parseSql: bad files', () => {
   it.each(['-- just a comment\n', '/* block */\n-- and a line\n', '   \n\n', ';;', ''])(
     'reads a file with no statement (%j) as a no-op',
     async (sql) => {
-      expect(await parseSql(sql, '010_comments.up.sql')).toEqual({ statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' });
+      expect(await parseSql(sql, '010_comments.up.sql')).toEqual({
+        statements: [],
+        transactional: true,
+        body: '',
+        parts: [],
+        begin: 'BEGIN',
+      });
     },
   );
 
@@ -292,13 +310,13 @@ describe('parseSql: edge cases', () => {
 
 describe('parseSql: large files, in pieces', () => {
   const TRICKY = [
-    "CREATE TABLE t (id int, note text);",
+    'CREATE TABLE t (id int, note text);',
     "INSERT INTO t VALUES (1, 'a; b'), (2, E'it\\'s; here'), (3, 'say ''hi''; twice');",
-    "-- a comment; with a semicolon\nINSERT INTO t VALUES (4, $$dollar; quoted$$);",
-    "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$ BEGIN PERFORM 1; RETURN 2; END $body$;",
-    "/* block; /* nested; */ still */ INSERT INTO t VALUES (5, \"x\".y);".replace('"x".y', "'q'"),
-    "CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2);",
-    "CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;",
+    '-- a comment; with a semicolon\nINSERT INTO t VALUES (4, $$dollar; quoted$$);',
+    'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$ BEGIN PERFORM 1; RETURN 2; END $body$;',
+    '/* block; /* nested; */ still */ INSERT INTO t VALUES (5, "x".y);'.replace('"x".y', "'q'"),
+    'CREATE RULE r AS ON INSERT TO t DO ALSO (SELECT 1; SELECT 2);',
+    'CREATE FUNCTION g() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; SELECT 2; END;',
     "INSERT INTO t VALUES (6, 'é✓🎉; unicode');",
   ];
 
@@ -329,14 +347,16 @@ describe('parseSql: large files, in pieces', () => {
     const controller = new AbortController();
     controller.abort();
     const sql = Array.from({ length: 300 }, (_, i) => `INSERT INTO t VALUES (${i});`).join('\n');
-    await expect(parseSql(sql, 'big.up.sql', { pieceChars: 500, signal: controller.signal })).rejects.toThrow('stopped while parsing big.up.sql; nothing was changed');
+    await expect(parseSql(sql, 'big.up.sql', { pieceChars: 500, signal: controller.signal })).rejects.toThrow(
+      'stopped while parsing big.up.sql; nothing was changed',
+    );
   });
 });
 
 describe('parseSql: what a concurrent index statement works on', () => {
   const concurrentOf = async (sql: string) => (await parseSql(sql, 'x.up.sql')).statements[0]!.concurrent;
 
-  it('names the index and the table of CREATE INDEX CONCURRENTLY, the index in the table\'s schema', async () => {
+  it("names the index and the table of CREATE INDEX CONCURRENTLY, the index in the table's schema", async () => {
     expect(await concurrentOf('CREATE INDEX CONCURRENTLY users_email ON app.users (email);')).toEqual({
       action: 'create-index',
       index: { schema: 'app', name: 'users_email' },
@@ -358,13 +378,27 @@ describe('parseSql: what a concurrent index statement works on', () => {
   });
 
   it('names the index of DROP INDEX CONCURRENTLY, qualified or not', async () => {
-    expect(await concurrentOf('DROP INDEX CONCURRENTLY app.users_email;')).toEqual({ action: 'drop-index', indexes: [{ schema: 'app', name: 'users_email' }] });
-    expect(await concurrentOf('DROP INDEX CONCURRENTLY IF EXISTS users_email;')).toEqual({ action: 'drop-index', indexes: [{ schema: null, name: 'users_email' }] });
+    expect(await concurrentOf('DROP INDEX CONCURRENTLY app.users_email;')).toEqual({
+      action: 'drop-index',
+      indexes: [{ schema: 'app', name: 'users_email' }],
+    });
+    expect(await concurrentOf('DROP INDEX CONCURRENTLY IF EXISTS users_email;')).toEqual({
+      action: 'drop-index',
+      indexes: [{ schema: null, name: 'users_email' }],
+    });
   });
 
   it('names the index or table of REINDEX … CONCURRENTLY, and no relation for a schema', async () => {
-    expect(await concurrentOf('REINDEX INDEX CONCURRENTLY app.users_email;')).toEqual({ action: 'reindex', kind: 'index', relation: { schema: 'app', name: 'users_email' } });
-    expect(await concurrentOf('REINDEX (CONCURRENTLY) TABLE users;')).toEqual({ action: 'reindex', kind: 'table', relation: { schema: null, name: 'users' } });
+    expect(await concurrentOf('REINDEX INDEX CONCURRENTLY app.users_email;')).toEqual({
+      action: 'reindex',
+      kind: 'index',
+      relation: { schema: 'app', name: 'users_email' },
+    });
+    expect(await concurrentOf('REINDEX (CONCURRENTLY) TABLE users;')).toEqual({
+      action: 'reindex',
+      kind: 'table',
+      relation: { schema: null, name: 'users' },
+    });
     expect(await concurrentOf('REINDEX SCHEMA CONCURRENTLY app;')).toEqual({ action: 'reindex', kind: 'other', relation: null });
   });
 
@@ -376,26 +410,35 @@ describe('parseSql: what a concurrent index statement works on', () => {
     });
   });
 
-  it.each(['CREATE INDEX users_email ON users (email);', 'DROP INDEX users_email;', 'REINDEX INDEX users_email;', 'VACUUM users;', 'CREATE TABLE t (a int);', 'ALTER TABLE events DETACH PARTITION events_2024;'])(
-    'gives no concurrent target for %s',
-    async (sql) => {
-      expect((await parseSql(sql, 'x.up.sql')).statements[0]).not.toHaveProperty('concurrent');
-    },
-  );
+  it.each([
+    'CREATE INDEX users_email ON users (email);',
+    'DROP INDEX users_email;',
+    'REINDEX INDEX users_email;',
+    'VACUUM users;',
+    'CREATE TABLE t (a int);',
+    'ALTER TABLE events DETACH PARTITION events_2024;',
+  ])('gives no concurrent target for %s', async (sql) => {
+    expect((await parseSql(sql, 'x.up.sql')).statements[0]).not.toHaveProperty('concurrent');
+  });
 });
 
 describe('noTransactionReason', () => {
   it('refuses ALTER TYPE … ADD VALUE before PostgreSQL 12 only when the version is known', () => {
     const addValue = { newVal: 'meh' };
-    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 110022 })).toBe('ALTER TYPE ... ADD VALUE before PostgreSQL 12');
-    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 119999 })).toBe('ALTER TYPE ... ADD VALUE before PostgreSQL 12');
+    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 110022 })).toBe(
+      'ALTER TYPE ... ADD VALUE before PostgreSQL 12',
+    );
+    expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 119999 })).toBe(
+      'ALTER TYPE ... ADD VALUE before PostgreSQL 12',
+    );
     expect(noTransactionReason('AlterEnumStmt', addValue, { serverVersionNum: 120000 })).toBeNull();
     expect(noTransactionReason('AlterEnumStmt', addValue)).toBeNull();
     expect(noTransactionReason('AlterEnumStmt', { newVal: 'b', oldVal: 'a' }, { serverVersionNum: 110022 })).toBeNull();
   });
 
   it('reads a REINDEX CONCURRENTLY option given as a boolean', () => {
-    const reindex = (arg: unknown) => noTransactionReason('ReindexStmt', { kind: 'REINDEX_OBJECT_INDEX', params: [{ DefElem: { defname: 'concurrently', arg } }] });
+    const reindex = (arg: unknown) =>
+      noTransactionReason('ReindexStmt', { kind: 'REINDEX_OBJECT_INDEX', params: [{ DefElem: { defname: 'concurrently', arg } }] });
     expect(reindex({ Boolean: { boolval: true } })).toBe('REINDEX CONCURRENTLY');
     expect(reindex({ Boolean: {} })).toBeNull();
     expect(reindex(undefined)).toBe('REINDEX CONCURRENTLY');
@@ -425,7 +468,9 @@ describe('parseSql: transaction control, more', () => {
   it('runs a whole-file wrapper around CREATE INDEX CONCURRENTLY outside a transaction, without the wrapper', async () => {
     const parsed = await parseSql('BEGIN;\nCREATE INDEX CONCURRENTLY i ON t (a);\nCOMMIT;', 'x.up.sql');
     expect(parsed.transactional).toBe(false);
-    expect(parsed.statements.map((s) => [s.sql, s.noTransactionReason])).toEqual([['CREATE INDEX CONCURRENTLY i ON t (a)', 'CREATE INDEX CONCURRENTLY']]);
+    expect(parsed.statements.map((s) => [s.sql, s.noTransactionReason])).toEqual([
+      ['CREATE INDEX CONCURRENTLY i ON t (a)', 'CREATE INDEX CONCURRENTLY'],
+    ]);
   });
 
   it('marks only the transaction control of a file that manages its own transactions, keeping other reasons', async () => {
@@ -455,7 +500,9 @@ describe('parseSql: transaction control, more', () => {
     ['BEGIN;\nSELECT 1;\nBEGIN;\nSELECT 2;', 1, 'BEGIN'],
   ])('refuses a transaction left open (%j), naming where it opens', async (sql, line, word) => {
     const error = await sourceError(parseSql(sql, '007_open.up.sql'));
-    expect(error.message).toBe(`007_open.up.sql (line ${line}): ${word} opens a transaction that the file never ends: add COMMIT after its last statement`);
+    expect(error.message).toBe(
+      `007_open.up.sql (line ${line}): ${word} opens a transaction that the file never ends: add COMMIT after its last statement`,
+    );
   });
 
   it.each([
@@ -466,7 +513,9 @@ describe('parseSql: transaction control, more', () => {
   ])('accepts a file whose transactions all end (%j)', async (sql) => {
     const parsed = await parseSql(sql, 'x.up.sql');
     expect(parsed.transactional).toBe(false);
-    expect(parsed.statements.filter((s) => s.kind === 'TransactionStmt').every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(true);
+    expect(parsed.statements.filter((s) => s.kind === 'TransactionStmt').every((s) => s.noTransactionReason === OWN_TRANSACTIONS)).toBe(
+      true,
+    );
   });
 });
 
@@ -499,7 +548,10 @@ describe('parseSql: large files, more', () => {
     const sql = `${fn};\n${Array.from({ length: 20 }, (_, i) => `SELECT ${i};\n`).join('')}`;
     expect(cutIntoPieces(sql, 60)[0]!.end).toBe(sql.indexOf('SELECT 1;') + 'SELECT 1;'.length);
     const parsed = await parseSql(sql, 'x.up.sql', { pieceChars: 60 });
-    expect(parsed.statements.map((s) => [s.sql, s.line])).toEqual([[fn, 1], ...Array.from({ length: 20 }, (_, i) => [`SELECT ${i}`, i + 2])]);
+    expect(parsed.statements.map((s) => [s.sql, s.line])).toEqual([
+      [fn, 1],
+      ...Array.from({ length: 20 }, (_, i) => [`SELECT ${i}`, i + 2]),
+    ]);
     expect(parsed.parts.length).toBeGreaterThan(2);
     expect(parsed.parts.map((p) => p.text).join('')).toBe(sql);
     expect(parsed.parts[0]!.text.startsWith(`${fn};\nSELECT 0;`)).toBe(true);
@@ -541,7 +593,9 @@ describe('parseSql: large files, more', () => {
     const controller = new AbortController();
     const sql = Array.from({ length: 300 }, (_, i) => `INSERT INTO t VALUES (${i});`).join('\n');
     setImmediate(() => controller.abort());
-    await expect(parseSql(sql, 'big.up.sql', { pieceChars: 100, signal: controller.signal })).rejects.toThrow('stopped while parsing big.up.sql; nothing was changed');
+    await expect(parseSql(sql, 'big.up.sql', { pieceChars: 100, signal: controller.signal })).rejects.toThrow(
+      'stopped while parsing big.up.sql; nothing was changed',
+    );
   });
 });
 
@@ -552,7 +606,10 @@ describe('cutIntoPieces', () => {
     expect(cuts('SELECT 1;SELECT 2;SELECT 3')).toEqual(['SELECT 1;', 'SELECT 2;', 'SELECT 3']);
     expect(cuts('SELECT 1;SELECT 2;SELECT 3;', 10)).toEqual(['SELECT 1;SELECT 2;', 'SELECT 3;']);
     expect(cuts('SELECT 1;SELECT 2;', 9)).toEqual(['SELECT 1;', 'SELECT 2;']);
-    expect(cutIntoPieces('SELECT 1;SELECT 2;', 9)).toEqual([{ start: 0, end: 9 }, { start: 9, end: 18 }]);
+    expect(cutIntoPieces('SELECT 1;SELECT 2;', 9)).toEqual([
+      { start: 0, end: 9 },
+      { start: 9, end: 18 },
+    ]);
     expect(cuts('')).toEqual([]);
   });
 
@@ -572,9 +629,12 @@ describe('cutIntoPieces', () => {
     expect(cuts(", 'e\\';SELECT 2;")).toEqual([", 'e\\';", 'SELECT 2;']);
   });
 
-  it.each(['0', '9', 'A', 'Z', 'a', 'z', '_', '$', '\u0080', 'é', '表'])('takes %j then e and a quote as a word and a plain string', (before) => {
-    expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';`, 'SELECT 2;', "';SELECT 3;"]);
-  });
+  it.each(['0', '9', 'A', 'Z', 'a', 'z', '_', '$', '\u0080', 'é', '表'])(
+    'takes %j then e and a quote as a word and a plain string',
+    (before) => {
+      expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';`, 'SELECT 2;', "';SELECT 3;"]);
+    },
+  );
 
   it.each([' ', '/', ':', '@', '[', '`', '{', ',', '\u007f'])('takes %j then e and a quote as an E string', (before) => {
     expect(cuts(`${before}e'\\';SELECT 2;';SELECT 3;`)).toEqual([`${before}e'\\';SELECT 2;';`, 'SELECT 3;']);

@@ -29,7 +29,9 @@ export function readDrizzleFolder(entries: FolderEntries): { migrations: Migrati
         ];
   const missing = tags.filter((tag) => !isFile(inFolder(entries.dir, `${tag}.sql`)));
   if (missing.length > 0) {
-    throw new SourceError(`${journalFile} lists ${someNames(missing)} but ${inFolder(entries.dir, `${missing[0]}.sql`)} does not exist: restore the file, or remove its journal entry`);
+    throw new SourceError(
+      `${journalFile} lists ${someNames(missing)} but ${inFolder(entries.dir, `${missing[0]}.sql`)} does not exist: restore the file, or remove its journal entry`,
+    );
   }
   const migrations = inOrder(
     tags.map((tag) => {
@@ -50,7 +52,10 @@ function journalTags(journalFile: string): string[] {
     throw new SourceError(`${journalFile} is not valid JSON (${(error as Error).message}): restore it from version control`);
   }
   const entries = (journal as { entries?: unknown }).entries;
-  if (!Array.isArray(entries) || entries.some((e) => typeof (e as { tag?: unknown })?.tag !== 'string' || /[/\\]/.test((e as { tag: string }).tag))) {
+  if (
+    !Array.isArray(entries) ||
+    entries.some((e) => typeof (e as { tag?: unknown })?.tag !== 'string' || /[/\\]/.test((e as { tag: string }).tag))
+  ) {
     throw new SourceError(`${journalFile} has no entries list of { "tag": "<file name without .sql>" }: restore it from version control`);
   }
   return entries.map((e) => (e as { tag: string }).tag);

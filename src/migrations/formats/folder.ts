@@ -86,7 +86,8 @@ export function inOrder(parts: readonly MigrationParts[]): Migration[] {
   const seen = new Map<string, string>();
   return parts.map((part, order) => {
     const earlier = seen.get(part.version);
-    if (earlier !== undefined) throw new SourceError(`${earlier} and ${part.upSource} are both migration ${part.version}: rename one of them`);
+    if (earlier !== undefined)
+      throw new SourceError(`${earlier} and ${part.upSource} are both migration ${part.version}: rename one of them`);
     seen.set(part.version, part.upSource);
     const digits = /^\d+/.exec(part.version)?.[0];
     const name = digits === undefined ? part.version : part.version.slice(digits.length).replace(/^[_.-]/, '');

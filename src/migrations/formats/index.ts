@@ -14,7 +14,18 @@ import { readSectionFolder, sectionFormatsOf, type SectionFormat } from './secti
 import { readSupabaseFolder, SUPABASE_FILE } from './supabase.js';
 
 /** The layouts slipway reads. `golang-migrate` is slipway's own (`<digits>_<name>.up.sql` / `.down.sql`). */
-export const MIGRATION_FORMATS = ['slipway', 'golang-migrate', 'maragudk', 'prisma', 'drizzle', 'dbmate', 'goose', 'sql-migrate', 'node-pg-migrate', 'supabase'] as const;
+export const MIGRATION_FORMATS = [
+  'slipway',
+  'golang-migrate',
+  'maragudk',
+  'prisma',
+  'drizzle',
+  'dbmate',
+  'goose',
+  'sql-migrate',
+  'node-pg-migrate',
+  'supabase',
+] as const;
 export type MigrationFormat = (typeof MIGRATION_FORMATS)[number];
 
 /** How each layout looks, for messages. */
@@ -89,13 +100,19 @@ export function openMigrationsFolder(dir: string, format?: MigrationFormat): Ope
   return { format: layout, warnings, readMigrations: () => migrations };
 }
 
-function readAs(entries: FolderEntries, format: Exclude<MigrationFormat, 'slipway' | 'golang-migrate'>): { migrations: Migration[]; warnings: string[] } {
+function readAs(
+  entries: FolderEntries,
+  format: Exclude<MigrationFormat, 'slipway' | 'golang-migrate'>,
+): { migrations: Migration[]; warnings: string[] } {
   const read = (migrations: Migration[]) => ({ migrations, warnings: [] });
   switch (format) {
     case 'prisma':
       return read(readPrismaFolder(entries));
     case 'drizzle':
-      if (!hasDrizzleJournal(entries)) throw new SourceError(`${inFolder(entries.dir, 'meta', '_journal.json')} does not exist: Drizzle's journal says which files run; restore it`);
+      if (!hasDrizzleJournal(entries))
+        throw new SourceError(
+          `${inFolder(entries.dir, 'meta', '_journal.json')} does not exist: Drizzle's journal says which files run; restore it`,
+        );
       return readDrizzleFolder(entries);
     case 'maragudk':
       return read(readMaragudkFolder(entries));
@@ -110,8 +127,13 @@ function refuseCode(entries: FolderEntries): void {
   const code = entries.files.filter((file) => CODE_MIGRATION.test(file));
   if (code.length === 0) return;
   const goose = code.filter((file) => file.endsWith('.go'));
-  const what = goose.length > 0 ? `${inFolder(entries.dir, goose[0]!)} is a goose Go migration` : `${inFolder(entries.dir, code[0]!)} is a migration written as code`;
-  throw new SourceError(`${what}${code.length > 1 ? ` (with ${someNames(code.slice(1))})` : ''}: slipway runs SQL migrations only; rewrite it as SQL in the folder's layout, or apply it with its tool first and move it out`);
+  const what =
+    goose.length > 0
+      ? `${inFolder(entries.dir, goose[0]!)} is a goose Go migration`
+      : `${inFolder(entries.dir, code[0]!)} is a migration written as code`;
+  throw new SourceError(
+    `${what}${code.length > 1 ? ` (with ${someNames(code.slice(1))})` : ''}: slipway runs SQL migrations only; rewrite it as SQL in the folder's layout, or apply it with its tool first and move it out`,
+  );
 }
 
 /**
@@ -134,7 +156,10 @@ export function detectFormat(entries: FolderEntries): MigrationFormat | null {
     else if (MARAGUDK_FILE.test(file)) note('maragudk', file);
     else {
       const says = sectionFormatsOf(readText(inFolder(entries.dir, file)).text);
-      if (says.length > 1) throw new SourceError(`${inFolder(entries.dir, file)} has the markers of ${says.join(' and ')}: keep one tool's markers, or name the layout with --format`);
+      if (says.length > 1)
+        throw new SourceError(
+          `${inFolder(entries.dir, file)} has the markers of ${says.join(' and ')}: keep one tool's markers, or name the layout with --format`,
+        );
       if (says.length === 1) note(says[0]!, file);
       else if (SUPABASE_FILE.test(file)) note('supabase', file);
       else unexplained.push(file);
@@ -142,11 +167,17 @@ export function detectFormat(entries: FolderEntries): MigrationFormat | null {
   }
   if (found.size > 1) {
     const seen = [...found].slice(0, 3).map(([format, example]) => `${example} (${LOOKS[format]})`);
-    throw new SourceError(`${entries.dir} mixes migration layouts: ${seen.join(', ')}: keep one layout per folder, or name the one to read with --format`);
+    throw new SourceError(
+      `${entries.dir} mixes migration layouts: ${seen.join(', ')}: keep one layout per folder, or name the one to read with --format`,
+    );
   }
   // One layout: its reader refuses, by name, the files it cannot explain.
   if (found.size === 1) return [...found.keys()][0]!;
-  const others = [...unexplained, ...entries.files.filter((file) => !/\.sql$/i.test(file) && !NOTES.test(file)), ...entries.folders.map((f) => `${f}/`)];
+  const others = [
+    ...unexplained,
+    ...entries.files.filter((file) => !/\.sql$/i.test(file) && !NOTES.test(file)),
+    ...entries.folders.map((f) => `${f}/`),
+  ];
   if (others.length === 0) return null;
   throw new SourceError(
     `${entries.dir}: no migration layout explains ${someNames(others)}: name files <digits>_<name>.up.sql, or give your tool's layout with --format (${MIGRATION_FORMATS.filter((f) => f !== 'golang-migrate').join(', ')})`,

@@ -20,10 +20,15 @@ export function readMaragudkFolder(entries: FolderEntries): Migration[] {
     else (match[2] === 'up' ? ups : downs).set(match[1]!, file);
   }
   if (misnamed.length > 0) {
-    throw new SourceError(`${entries.dir}: ${someNames(misnamed)} fit no maragudk/migrate name (<name>.up.sql, <name>.down.sql): rename or move them`);
+    throw new SourceError(
+      `${entries.dir}: ${someNames(misnamed)} fit no maragudk/migrate name (<name>.up.sql, <name>.down.sql): rename or move them`,
+    );
   }
   const orphans = [...downs.keys()].filter((version) => !ups.has(version));
-  if (orphans.length > 0) throw new SourceError(`${inFolder(entries.dir, downs.get(orphans[0]!)!)} has no up file ${orphans[0]}.up.sql: rename it after the up file it undoes, or remove it`);
+  if (orphans.length > 0)
+    throw new SourceError(
+      `${inFolder(entries.dir, downs.get(orphans[0]!)!)} has no up file ${orphans[0]}.up.sql: rename it after the up file it undoes, or remove it`,
+    );
   return inOrder(
     [...ups.keys()].sort(byBytes).map((version) => {
       const upSource = inFolder(entries.dir, ups.get(version)!);

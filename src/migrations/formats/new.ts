@@ -33,7 +33,9 @@ export async function createMigration(
 ): Promise<{ version: string; format: MigrationFormat; files: string[] }> {
   const now = options.now ?? new Date();
   if (!/^[a-z0-9][a-z0-9_-]*$/.test(name)) {
-    throw new UsageError(`invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`);
+    throw new UsageError(
+      `invalid migration name ${JSON.stringify(name)}: use lowercase letters, digits, _ and - ([a-z0-9_-]+), e.g. create_users`,
+    );
   }
   const entries = existsSync(dir) ? listEntries(dir) : null;
   const format = options.format ?? (entries === null ? null : detectFormat(entries)) ?? 'slipway';

@@ -23,7 +23,9 @@ export function readPrismaFolder(entries: FolderEntries): Migration[] {
   }
   const loose = entries.files.filter((file) => /\.sql$/i.test(file));
   if (loose.length > 0) {
-    throw new SourceError(`${entries.dir} holds Prisma migration folders and loose SQL files (${someNames(loose)}), which Prisma never runs: move them into a <timestamp>_<name>/migration.sql folder, or out`);
+    throw new SourceError(
+      `${entries.dir} holds Prisma migration folders and loose SQL files (${someNames(loose)}), which Prisma never runs: move them into a <timestamp>_<name>/migration.sql folder, or out`,
+    );
   }
   return inOrder(
     entries.folders.map((folder) => {

@@ -63,12 +63,20 @@ export const GRAMMARS: Record<SectionFormat, Grammar> = {
     markerOf(line) {
       if (!line.trimStart().startsWith('--') || !line.includes('+goose')) return null;
       // goose refuses an indented annotation rather than read it as SQL: so does slipway.
-      if (!line.startsWith('--')) return { kind: 'refuse', why: `has an indented goose annotation, which goose refuses: start it at the beginning of the line (${line.trim()})` };
+      if (!line.startsWith('--'))
+        return {
+          kind: 'refuse',
+          why: `has an indented goose annotation, which goose refuses: start it at the beginning of the line (${line.trim()})`,
+        };
       const command = line.replaceAll('--', '').replace('+goose', '').trim().toLowerCase().replace(/\s+/g, ' ');
       if (command === 'up' || command === 'down') return { kind: command, noTransaction: false };
       if (command === 'no transaction') return { kind: 'no-transaction' };
       if (command === 'statementbegin' || command === 'statementend' || command === 'envsub off') return { kind: 'comment' };
-      if (command === 'envsub on') return { kind: 'refuse', why: 'asks goose to expand environment variables (ENVSUB ON), which slipway does not do: write the values into the SQL' };
+      if (command === 'envsub on')
+        return {
+          kind: 'refuse',
+          why: 'asks goose to expand environment variables (ENVSUB ON), which slipway does not do: write the values into the SQL',
+        };
       return { kind: 'refuse', why: `has an annotation goose does not know (${line.trim()})` };
     },
     compare: byNumberThenName,
@@ -80,7 +88,8 @@ export const GRAMMARS: Record<SectionFormat, Grammar> = {
     markerOf(line) {
       if (!line.startsWith('-- +migrate ')) return null;
       const [command, ...options] = line.slice('-- +migrate '.length).trim().split(/\s+/);
-      if (command === 'Up' || command === 'Down') return { kind: command === 'Up' ? 'up' : 'down', noTransaction: options.includes('notransaction') };
+      if (command === 'Up' || command === 'Down')
+        return { kind: command === 'Up' ? 'up' : 'down', noTransaction: options.includes('notransaction') };
       if (command === 'StatementBegin' || command === 'StatementEnd') return { kind: 'comment' };
       return { kind: 'refuse', why: `has a command sql-migrate does not know (${line.trim()})` };
     },
@@ -133,7 +142,9 @@ export function splitSections(text: string, source: string, format: SectionForma
     if (marker?.kind === 'no-transaction') fileNoTransaction = true;
     else if (marker?.kind === 'up' || marker?.kind === 'down') {
       if (seen.has(marker.kind)) {
-        throw new SourceError(`${source} (line ${i + 1}) has a second ${marker.kind} section: slipway reads one up and one down section per ${format} file; split it into two migrations`);
+        throw new SourceError(
+          `${source} (line ${i + 1}) has a second ${marker.kind} section: slipway reads one up and one down section per ${format} file; split it into two migrations`,
+        );
       }
       seen.add(marker.kind);
       current = marker.kind;
@@ -141,8 +152,12 @@ export function splitSections(text: string, source: string, format: SectionForma
     } else if (current !== null) owner[i] = current;
     else if (line.trim() !== '' && !line.trim().startsWith('--')) stray ??= i + 1;
   });
-  if (!seen.has('up')) throw new SourceError(`${source} has no ${grammar.up} line, which every ${format} migration has: add it above the SQL to apply`);
-  if (stray !== null) throw new SourceError(`${source} (line ${stray}) has SQL before its first section, which ${format} would not run: move it under ${grammar.up}`);
+  if (!seen.has('up'))
+    throw new SourceError(`${source} has no ${grammar.up} line, which every ${format} migration has: add it above the SQL to apply`);
+  if (stray !== null)
+    throw new SourceError(
+      `${source} (line ${stray}) has SQL before its first section, which ${format} would not run: move it under ${grammar.up}`,
+    );
   const section = (kind: 'up' | 'down') => {
     const kept = lines.map((line, i) => (owner[i] === kind ? line : ''));
     // Line 1 is never in a section (a marker comes first): it carries the marker without moving a line.

@@ -13,7 +13,9 @@ export function readSupabaseFolder(entries: FolderEntries): Migration[] {
   const sql = entries.files.filter((file) => /\.sql$/i.test(file));
   const misnamed = sql.filter((file) => !SUPABASE_FILE.test(file));
   if (misnamed.length > 0) {
-    throw new SourceError(`${entries.dir}: ${someNames(misnamed)} fit no Supabase migration name (<timestamp>_<name>.sql): rename or move them`);
+    throw new SourceError(
+      `${entries.dir}: ${someNames(misnamed)} fit no Supabase migration name (<timestamp>_<name>.sql): rename or move them`,
+    );
   }
   const byVersion = (a: string, b: string) => {
     const [x, y] = [BigInt(SUPABASE_FILE.exec(a)![1]!), BigInt(SUPABASE_FILE.exec(b)![1]!)];
