@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortedError, migrate, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
-import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { AbortedError, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
+import { captureLogger, sandbox, type Sandbox, migrateIn } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 // On an empty ledger consecutive transactional migrations share one transaction; a failure
@@ -11,15 +11,7 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box.url,
-    dir,
-    direction: 'up',
-    table: box.table,
-    lockKey: box.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box, 'up', dir, extra);
 }
 
 /** `n` migrations from `first`, each recording its transaction; the first creates the table. */

@@ -16,7 +16,7 @@ import {
   status,
   type MigrateOptions,
 } from '../../src/index.js';
-import { freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox } from '../support/db.js';
+import { freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox, migrateIn } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 import { startPgbouncer, type Pooler } from '../support/pgbouncer.js';
 
@@ -31,15 +31,7 @@ afterEach(async () => {
 });
 
 function run(direction: 'up' | 'down', dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box!.url,
-    dir,
-    direction,
-    table: box!.table,
-    lockKey: box!.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box!, direction, dir, extra);
 }
 async function ledger(): Promise<Array<{ version: string; state: string }>> {
   return (await box!.admin.query(`SELECT version, state FROM ${box!.table} ORDER BY version`)).rows;

@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { adopt, migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
 import { openMigrationsFolder } from '../../src/migrations/formats/index.js';
 import { runCli } from '../support/cli.js';
-import { captureLogger, freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox } from '../support/db.js';
+import { captureLogger, freshDatabase, sandbox, silentLogger, type FreshDatabase, type Sandbox, migrateIn } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
 
@@ -21,15 +21,7 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function run(direction: 'up' | 'down', dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box.url,
-    dir,
-    direction,
-    table: box.table,
-    lockKey: box.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box, direction, dir, extra);
 }
 async function rows(sql: string): Promise<unknown[]> {
   return (await box.admin.query(sql)).rows;

@@ -12,7 +12,7 @@ import {
   tenantsStatus,
   type MigrateOptions,
 } from '../../src/index.js';
-import { captureLogger, freshDatabase, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { captureLogger, freshDatabase, sandbox, silentLogger, type Sandbox, migrateIn } from '../support/db.js';
 import { describeOutcome } from '../../src/commands/fleet.js';
 import { migrationsDir } from '../support/files.js';
 import { runCli } from '../support/cli.js';
@@ -21,15 +21,7 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box.url,
-    dir,
-    direction: 'up',
-    table: box.table,
-    lockKey: box.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box, 'up', dir, extra);
 }
 async function ledger(): Promise<string[]> {
   return (await box.admin.query(`SELECT version FROM ${box.table} ORDER BY applied_at, version`)).rows.map((r) => r.version);

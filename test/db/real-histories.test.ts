@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
 import { runCli, startCli } from '../support/cli.js';
-import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { captureLogger, sandbox, silentLogger, type Sandbox, migrateIn } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir } from '../support/files.js';
 
@@ -16,15 +16,7 @@ let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function run(direction: 'up' | 'down', dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box.url,
-    dir,
-    direction,
-    table: box.table,
-    lockKey: box.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box, direction, dir, extra);
 }
 async function ledger(): Promise<Array<{ version: string; state: string }>> {
   return (await box.admin.query(`SELECT version, state FROM ${box.table} ORDER BY version`)).rows;

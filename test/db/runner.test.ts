@@ -13,33 +13,17 @@ import {
   SourceError,
   type MigrateOptions,
 } from '../../src/index.js';
-import { captureLogger, sandbox, silentLogger, type Sandbox } from '../support/db.js';
+import { captureLogger, sandbox, silentLogger, type Sandbox, migrateIn } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function up(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box.url,
-    dir,
-    direction: 'up',
-    table: box.table,
-    lockKey: box.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box, 'up', dir, extra);
 }
 function down(dir: string, extra: Partial<MigrateOptions> = {}) {
-  return migrate({
-    databaseUrl: box.url,
-    dir,
-    direction: 'down',
-    table: box.table,
-    lockKey: box.lockKey,
-    logger: silentLogger,
-    ...extra,
-  } as MigrateOptions);
+  return migrateIn(box, 'down', dir, extra);
 }
 async function ledger(table = box.table): Promise<Array<{ version: string; state: string }>> {
   return (await box.admin.query(`SELECT version, state FROM ${table} ORDER BY version`)).rows;

@@ -3,6 +3,7 @@ import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
 import { inject } from 'vitest';
+import type { MigrateOptions, MigrateResult } from '../../src/index.js';
 
 export function databaseUrl(): string {
   return inject('databaseUrl');
@@ -123,4 +124,23 @@ export async function freshDatabase(): Promise<FreshDatabase> {
       await other.end();
     },
   };
+}
+
+/** A `migrate` in a sandbox: its connection, ledger and lock key, logging nothing; `extra` wins. */
+export async function migrateIn(
+  box: Sandbox,
+  direction: 'up' | 'down',
+  dir: string,
+  extra: Partial<MigrateOptions> = {},
+): Promise<MigrateResult> {
+  const { migrate } = await import('../../src/index.js');
+  return migrate({
+    databaseUrl: box.url,
+    dir,
+    direction,
+    table: box.table,
+    lockKey: box.lockKey,
+    logger: silentLogger,
+    ...extra,
+  } as MigrateOptions);
 }
