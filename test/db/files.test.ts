@@ -7,26 +7,14 @@ import { mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { sandbox, type Sandbox } from '../support/db.js';
+import { sandbox, type Sandbox, sandboxArgs } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function args(dir: string): string[] {
-  return [
-    'up',
-    '--database-url',
-    box.url,
-    '--dir',
-    dir,
-    '--table',
-    box.table,
-    '--lock-key',
-    box.lockKey.toString(),
-    '--log-format',
-    'json',
-  ];
+  return ['up', '--dir', dir, ...sandboxArgs(box)];
 }
 
 async function tables(): Promise<string[]> {

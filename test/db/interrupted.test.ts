@@ -8,7 +8,7 @@ import path from 'node:path';
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli, type CliResult } from '../support/cli.js';
-import { sandbox, type Sandbox } from '../support/db.js';
+import { sandbox, type Sandbox, sandboxArgs } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 let box: Sandbox;
@@ -21,19 +21,7 @@ const FILES = {
 };
 
 function args(dir: string): string[] {
-  return [
-    'up',
-    '--database-url',
-    box.url,
-    '--dir',
-    dir,
-    '--table',
-    box.table,
-    '--lock-key',
-    box.lockKey.toString(),
-    '--log-format',
-    'json',
-  ];
+  return ['up', '--dir', dir, ...sandboxArgs(box)];
 }
 
 async function bigTable(): Promise<void> {

@@ -5,27 +5,14 @@
 import type pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { runCli, startCli } from '../support/cli.js';
-import { sandbox, type Sandbox } from '../support/db.js';
+import { sandbox, type Sandbox, sandboxArgs } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 let box: Sandbox;
 afterEach(async () => box?.cleanup());
 
 function args(dir: string, extra: string[]): string[] {
-  return [
-    'up',
-    '--database-url',
-    box.url,
-    '--dir',
-    dir,
-    '--table',
-    box.table,
-    '--lock-key',
-    box.lockKey.toString(),
-    '--log-format',
-    'json',
-    ...extra,
-  ];
+  return ['up', '--dir', dir, ...sandboxArgs(box), ...extra];
 }
 
 /** An application transaction that has read the table and stays open: it holds ACCESS SHARE. */

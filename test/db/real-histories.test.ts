@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { migrate, MigrationFailedError, SourceError, type MigrateOptions } from '../../src/index.js';
 import { runCli, startCli } from '../support/cli.js';
-import { captureLogger, sandbox, silentLogger, type Sandbox, migrateIn } from '../support/db.js';
+import { captureLogger, sandbox, silentLogger, type Sandbox, migrateIn, sandboxArgs } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir } from '../support/files.js';
 
@@ -304,19 +304,7 @@ describe('large files', () => {
       (_, i) => `INSERT INTO big VALUES (${i}, 'row ${i}; with a semicolon and é', $$dollar ${i}$$);`,
     );
     const dir = migrationsDir({ '001_big.up.sql': `CREATE TABLE big (id int, a text, b text);\n${rows.join('\n')}\n` });
-    const args = [
-      'up',
-      '--database-url',
-      box.url,
-      '--dir',
-      dir,
-      '--table',
-      box.table,
-      '--lock-key',
-      box.lockKey.toString(),
-      '--log-format',
-      'json',
-    ];
+    const args = ['up', '--dir', dir, ...sandboxArgs(box)];
 
     // No parse cache: the stop must land while the file is parsed.
     const stopped = startCli(args, { env: { SLIPWAY_CACHE: 'off' } });

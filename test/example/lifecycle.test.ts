@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runCli } from '../support/cli.js';
-import { sandbox, type Sandbox } from '../support/db.js';
+import { sandbox, type Sandbox, sandboxArgs } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 import { buildExample, call, killServices, MIGRATIONS, serviceEnv, spawnService, startService, waitUntil } from './service.js';
 
@@ -166,19 +166,7 @@ describe('/readyz', () => {
       });
       expect(await call(service.url, 'GET', '/healthz')).toMatchObject({ status: 200 });
 
-      const up = await runCli([
-        'up',
-        '--database-url',
-        box.url,
-        '--dir',
-        dir,
-        '--table',
-        box.table,
-        '--lock-key',
-        box.lockKey.toString(),
-        '--log-format',
-        'json',
-      ]);
+      const up = await runCli(['up', '--dir', dir, ...sandboxArgs(box)]);
       expect(up.code).toBe(0);
       expect(up.stdout).toContain('applied 005_add_issue_labels');
       expect(await call(service.url, 'GET', '/readyz')).toMatchObject({
@@ -218,20 +206,7 @@ describe('/readyz with a post-deploy migration pending', () => {
       expect(service.lines().some((l) => /^left 1 post-deploy migration\(s\) pending \(007_drop_issues_legacy\)/.test(String(l.msg)))).toBe(
         true,
       );
-      const post = await runCli([
-        'up',
-        '--post-deploy',
-        '--database-url',
-        box.url,
-        '--dir',
-        dir,
-        '--table',
-        box.table,
-        '--lock-key',
-        box.lockKey.toString(),
-        '--log-format',
-        'json',
-      ]);
+      const post = await runCli(['up', '--post-deploy', '--dir', dir, ...sandboxArgs(box)]);
       expect(post.code).toBe(0);
       expect(post.stdout).toContain('applied 007_drop_issues_legacy');
     } finally {

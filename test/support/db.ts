@@ -144,3 +144,8 @@ export async function migrateIn(
     ...extra,
   } as MigrateOptions);
 }
+
+/** The CLI flags that point a run at a sandbox: its connection, ledger and lock key, JSON logs. */
+export function sandboxArgs(box: Sandbox): string[] {
+  return ['--database-url', box.url, '--table', box.table, '--lock-key', box.lockKey.toString(), '--log-format', 'json'];
+}
