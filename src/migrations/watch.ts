@@ -34,7 +34,9 @@ export async function watched<T>(
 ): Promise<T> {
   const every = options.every ?? 1000;
   const progressEvery = options.progressEvery ?? 10_000;
-  let side: pg.Client | null = null;
+  // The side connection, opened at the first look: the work may end while it connects, and it
+  // is closed all the same. A failed connect is tried again at the next look.
+  let opening: Promise<pg.Client> | null = null;
   let stopped = false;
   let timer: NodeJS.Timeout | null = null;
   let lastBlockers = '';
@@ -44,7 +46,11 @@ export async function watched<T>(
   const look = async () => {
     if (stopped) return;
     try {
-      side ??= await (options.side ?? (() => session.openSide()))();
+      opening ??= (options.side ?? (() => session.openSide()))().catch((error: unknown) => {
+        opening = null;
+        throw error;
+      });
+      const side = await opening;
       if (stopped) return;
       const blockers = await readBlockers(side, pid);
       seen.blockers = blockers;
@@ -75,8 +81,8 @@ export async function watched<T>(
   } finally {
     stopped = true;
     if (timer !== null) clearTimeout(timer);
-    const client = side as pg.Client | null;
-    if (client !== null && options.side === undefined) await client.end().catch(() => {});
+    const pending = opening as Promise<pg.Client> | null;
+    if (pending !== null && options.side === undefined) await pending.then((client) => client.end()).catch(() => {});
   }
 }
 

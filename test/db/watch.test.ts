@@ -62,4 +62,29 @@ describe('watched', () => {
       await session.close();
     }
   });
+
+  it('closes its second connection when the work ends while that connection is still being opened', async () => {
+    box = await sandbox();
+    const session = await openSession({ databaseUrl: box.url });
+    try {
+      const pid = (await session.client.query('SELECT pg_backend_pid() AS pid')).rows[0].pid as number;
+      let opened: Promise<import('pg').Client> | null = null;
+      // A connect that outlasts the work: the watcher looks at 10 ms, the work ends at 50 ms, the connection at 300 ms.
+      const slow = {
+        ...session,
+        openSide: () =>
+          (opened = session.openSide().then(async (c) => {
+            await new Promise((r) => setTimeout(r, 300));
+            return c;
+          })),
+      };
+      const { logger } = captureLogger();
+      await watched(slow, pid, '009_quick', logger, () => session.client.query('SELECT pg_sleep(0.05)'), { blockers: [] }, { after: 10 });
+      expect(opened).not.toBeNull();
+      const side = await opened!;
+      await expect(side.query('SELECT 1')).rejects.toThrow(/not queryable|closed|ended/i);
+    } finally {
+      await session.close();
+    }
+  });
 });
