@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseTableName, quoteIdentifier, quoteTableName } from '../../src/db/identifier.js';
+import { checkDatabaseName, parseTableName, quoteIdentifier, quoteTableName } from '../../src/db/identifier.js';
 import { UsageError } from '../../src/errors.js';
 
 describe('parseTableName', () => {
@@ -75,5 +75,16 @@ describe('quoteTableName', () => {
   it('quoteIdentifier only doubles quotes', () => {
     expect(quoteIdentifier('a.b')).toBe('"a.b"');
     expect(quoteIdentifier('x"y"z')).toBe('"x""y""z"');
+  });
+});
+
+describe('checkDatabaseName (slipway db start --database)', () => {
+  it.each(['tracker', '_x', 'a1_b2', 'a'.repeat(63)])('accepts %s', (name) => {
+    expect(checkDatabaseName(name)).toBe(name);
+  });
+  it.each(['Tracker', '1db', 'my-db', 'a'.repeat(64), '', 'db;drop'])('refuses %j, saying what a name may hold', (name) => {
+    expect(() => checkDatabaseName(name)).toThrow(
+      `invalid database name ${JSON.stringify(name)}: use lowercase letters, digits and underscores, starting with a letter`,
+    );
   });
 });

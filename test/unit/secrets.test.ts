@@ -3,6 +3,7 @@ import { migrate, passwordsOf, scrubSecrets, status, TenantError, UsageError } f
 import { readTenants } from '../../src/tenants/source.js';
 import { connectionTarget } from '../../src/db/session.js';
 import { rejection } from '../support/errors.js';
+import { redactConnectionString } from '../../src/log.js';
 
 const PASSWORD = 'Pw9-s3cret';
 /** Connection strings meant as URLs that are not well formed, each holding the password. */
@@ -68,5 +69,48 @@ describe('library errors about a malformed connection string', () => {
       expect(error.message).toMatch(/^tenants file .* does not exist/);
       expect(error.message).not.toContain(PASSWORD);
     }
+  });
+});
+
+describe('redactConnectionString', () => {
+  it('hides the password of a postgres URL', () => {
+    expect(redactConnectionString('postgres://user:pass@host/db')).toBe('postgres://user:***@host/db');
+  });
+
+  it('hides an encoded password and keeps port and query', () => {
+    const redacted = redactConnectionString('postgresql://u:p%40ss@h:5432/d?sslmode=require');
+    expect(redacted).toBe('postgresql://u:***@h:5432/d?sslmode=require');
+    expect(redacted).not.toContain('p%40ss');
+  });
+
+  it('hides a password= keyword and keeps the rest', () => {
+    expect(redactConnectionString('password=secret host=x')).toBe('password=*** host=x');
+    expect(redactConnectionString('host=x password=secret dbname=d')).toBe('host=x password=*** dbname=d');
+  });
+
+  it('hides a quoted password= value', () => {
+    const redacted = redactConnectionString("host=x password='se cret' user=u");
+    expect(redacted).toBe('host=x password=*** user=u');
+    expect(redacted).not.toContain('cret');
+  });
+
+  it('hides a password query parameter', () => {
+    expect(redactConnectionString('postgres://h/d?password=secret&sslmode=require')).toBe('postgres://h/d?password=***&sslmode=require');
+  });
+
+  it('redacts a URL inside a longer message', () => {
+    const redacted = redactConnectionString('could not connect to postgres://app:s3cret@db:5432/app: timeout');
+    expect(redacted).toBe('could not connect to postgres://app:***@db:5432/app: timeout');
+    expect(redacted).not.toContain('s3cret');
+  });
+
+  it('leaves a string without a password unchanged', () => {
+    expect(redactConnectionString('postgres://user@host/db')).toBe('postgres://user@host/db');
+    expect(redactConnectionString('postgres://host:5432/db')).toBe('postgres://host:5432/db');
+    expect(redactConnectionString('host=x user=u')).toBe('host=x user=u');
+  });
+
+  it('hides the whole password up to the last @ (a password containing @) of the authority', () => {
+    expect(redactConnectionString('postgres://u:p@ss@h/d')).toBe('postgres://u:***@h/d');
   });
 });
