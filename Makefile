@@ -31,12 +31,13 @@ setup:
 	@$(MAKE) --no-print-directory database
 
 # The tracker's database: DATABASE_URL, or `tracker` on the local PostgreSQL; its migrations, then its seeds.
+# Both phases at once (--post-deploy): no replica of an earlier release runs here.
 database: deps
 	@url="$${DATABASE_URL:-$$($(SLIPWAY) db start --database $(TRACKER_DB))}"; \
 	[ -n "$$url" ] || exit 1; \
 	[ -n "$$DATABASE_URL" ] || echo "the tracker's database: $$url"; \
-	echo "$(SLIPWAY) up --dir $(MIGRATIONS)"; \
-	DATABASE_URL="$$url" $(SLIPWAY) up --dir $(MIGRATIONS) || exit 1; \
+	echo "$(SLIPWAY) up --post-deploy --dir $(MIGRATIONS)"; \
+	DATABASE_URL="$$url" $(SLIPWAY) up --post-deploy --dir $(MIGRATIONS) || exit 1; \
 	echo "$(SLIPWAY) seed --dir examples/tracker/seeds"; \
 	DATABASE_URL="$$url" $(SLIPWAY) seed --dir examples/tracker/seeds
 

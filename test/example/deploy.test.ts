@@ -145,3 +145,15 @@ describe('MIGRATE_ON_START', () => {
     );
   });
 });
+
+describe('DESCRIPTION_COLUMN', () => {
+  it("defaults to body; description runs release 0.1.0's code; anything else is a config error naming it", async () => {
+    const { readConfig, ConfigError } = await import('../../examples/tracker/src/config.js');
+    const env = { DATABASE_URL: 'postgres://app@127.0.0.1/app' };
+    expect(readConfig(env).descriptionColumn).toBe('body');
+    expect(readConfig({ ...env, DESCRIPTION_COLUMN: 'description' }).descriptionColumn).toBe('description');
+    expect(() => readConfig({ ...env, DESCRIPTION_COLUMN: 'text' })).toThrow(
+      new ConfigError('DESCRIPTION_COLUMN="text" is not a column of issues: use body, or description for release 0.1.0\'s code'),
+    );
+  });
+});

@@ -91,9 +91,9 @@ describe('the README, command by command', () => {
     expect(setup.stderr.split('\n')[0]).toBe(`started: local PostgreSQL in ${path.join(home, 'postgres')}; created database tracker`);
     expect(setup.code).toBe(0);
     expect(setup.stdout).toMatch(
-      /^the tracker's database: postgres:\/\/postgres@127\.0\.0\.1:\d+\/tracker\nnode dist\/cli\/main\.js up --dir examples\/tracker\/migrations\n/,
+      /^the tracker's database: postgres:\/\/postgres@127\.0\.0\.1:\d+\/tracker\nnode dist\/cli\/main\.js up --post-deploy --dir examples\/tracker\/migrations\n/,
     );
-    expect(messages(setup).filter((m) => m.startsWith('applied '))).toHaveLength(6);
+    expect(messages(setup).filter((m) => m.startsWith('applied '))).toHaveLength(8);
     expect(setup.stdout).toMatch(/\nworkspaces: 1 inserted, 0 skipped, 0 updated, 0 conflicts\nagents: 6 inserted/);
 
     // The tour's project again: its history is untouched, and it goes on.

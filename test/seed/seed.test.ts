@@ -503,7 +503,7 @@ describe('the tracker example', () => {
     await box.admin.query(`
       WITH numbered AS (UPDATE workspaces w SET last_issue_number = last_issue_number + 1 WHERE slug = 'acme' RETURNING id, last_issue_number)
       INSERT INTO issues (workspace_id, number, title) SELECT id, last_issue_number, 'Created through the API' FROM numbered;
-      UPDATE issues SET status = 'done', priority = 'low', title = 'Renamed', description = 'Edited', assignee_id = NULL, updated_at = now() WHERE number = 1`);
+      UPDATE issues SET status = 'done', priority = 'low', title = 'Renamed', body = 'Edited', assignee_id = NULL, updated_at = now() WHERE number = 1`);
     const before = await box.admin.query(
       `SELECT w.last_issue_number, i.status, i.priority, i.title, i.assignee_id FROM workspaces w JOIN issues i ON i.workspace_id = w.id AND i.number = 1`,
     );

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type pg from 'pg';
+import type { DescriptionColumn } from './config.js';
 
 /**
  * The JSON API. Everything lives in a workspace, named by its slug; issues by their number
@@ -52,8 +53,13 @@ interface NewComment {
   key?: string;
 }
 
-/** An issue as the API shows it: its assignee by name. Needs `i` (issues) and `a` (agents, left-joined). */
-const ISSUE_FIELDS = `i.number, i.title, i.description, i.status, i.priority, a.name AS assignee, i.created_at AS "createdAt", i.updated_at AS "updatedAt"`;
+/**
+ * An issue as the API shows it: its assignee by name; its description from `descriptionColumn` (the
+ * API's field keeps its name through the column's rename). Needs `i` (issues) and `a` (agents, left-joined).
+ */
+function issueFields(descriptionColumn: DescriptionColumn): string {
+  return `i.number, i.title, i.${descriptionColumn} AS description, i.status, i.priority, a.name AS assignee, i.created_at AS "createdAt", i.updated_at AS "updatedAt"`;
+}
 const COMMENT_FIELDS = `c.key, c.parent_key AS parent, a.name AS agent, c.person, c.body, c.created_at AS "createdAt"`;
 
 /** An error that becomes a response with this status and message. */
@@ -61,7 +67,10 @@ export function httpError(statusCode: 400 | 404, message: string): Error & { sta
   return Object.assign(new Error(message), { statusCode });
 }
 
-export function registerApi(app: FastifyInstance, pool: pg.Pool): void {
+/** `descriptionColumn`: the column of `issues` that holds an issue's description (`body` since release 0.2.0). */
+export function registerApi(app: FastifyInstance, pool: pg.Pool, descriptionColumn: DescriptionColumn): void {
+  const ISSUE_FIELDS = issueFields(descriptionColumn);
+
   async function workspaceId(slug: string): Promise<string> {
     const { rows } = await pool.query<{ id: string }>('SELECT id FROM workspaces WHERE slug = $1', [slug]);
     if (rows[0] === undefined) throw httpError(404, `no workspace "${slug}"`);
@@ -190,7 +199,7 @@ export function registerApi(app: FastifyInstance, pool: pg.Pool): void {
             WHERE w.id = $1
            RETURNING w.id, w.last_issue_number
          ), i AS (
-           INSERT INTO issues (workspace_id, number, title, description, status, priority, assignee_id)
+           INSERT INTO issues (workspace_id, number, title, ${descriptionColumn}, status, priority, assignee_id)
            SELECT id, last_issue_number, $2, $3, $4, $5, $6 FROM numbered
            RETURNING *
          )
@@ -217,8 +226,9 @@ export function registerApi(app: FastifyInstance, pool: pg.Pool): void {
       const body = request.body;
       const values: unknown[] = [await issueId(workspace, number)];
       const changes = ['updated_at = now()'];
-      for (const column of ['title', 'description', 'status', 'priority'] as const) {
-        if (body[column] !== undefined) changes.push(`${column} = $${values.push(body[column])}`);
+      for (const field of ['title', 'description', 'status', 'priority'] as const) {
+        const column = field === 'description' ? descriptionColumn : field;
+        if (body[field] !== undefined) changes.push(`${column} = $${values.push(body[field])}`);
       }
       if (body.assignee !== undefined) {
         const assigneeId = body.assignee === null ? null : await agentId(workspace, body.assignee, 'body/assignee');

@@ -5,12 +5,15 @@ import type pg from 'pg';
 import type { Logger } from 'pino';
 import { status, type InspectOptions } from 'slipway';
 import { registerApi } from './api.js';
+import type { DescriptionColumn } from './config.js';
 
 export interface AppOptions {
   readonly pool: pg.Pool;
   readonly logger: Logger;
   /** Where /readyz looks: the migrations folder, bookkeeping table and lock key the service migrated with. */
   readonly migrations: Pick<InspectOptions, 'dir' | 'table' | 'lockKey'>;
+  /** The column of `issues` that holds an issue's description: `body`, or `description` as release 0.1.0 (config.ts). */
+  readonly descriptionColumn?: DescriptionColumn;
 }
 
 /** A caller's x-request-id is kept when it looks like an id; anything else gets a fresh UUID. */
@@ -27,7 +30,7 @@ const CONFLICTS: Record<string, string> = {
  * (with its id, also returned in `x-request-id`), and errors as `{ statusCode, error, message }`
  * where a 400's message names the field.
  */
-export function buildApp({ pool, logger, migrations }: AppOptions): FastifyInstance {
+export function buildApp({ pool, logger, migrations, descriptionColumn = 'body' }: AppOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Fastify's own "incoming request" / "request completed" pair is replaced by one line in onResponse.
@@ -96,7 +99,7 @@ export function buildApp({ pool, logger, migrations }: AppOptions): FastifyInsta
     }
   });
 
-  registerApi(app, pool);
+  registerApi(app, pool, descriptionColumn);
   return app;
 }
 

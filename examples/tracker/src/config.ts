@@ -22,7 +22,17 @@ export interface Config {
    * serves, and /readyz answers 503 until the Job is done.
    */
   readonly migrateOnStart: boolean;
+  /**
+   * `DESCRIPTION_COLUMN`, default `body`: the column of `issues` that holds an issue's description.
+   * Release 0.2.0 renamed it from `description` (migrations 007 and 008, the README's "A rename
+   * over two releases"); `description` runs this code as release 0.1.0 did, which
+   * test/example/rollout.test.ts rolls out from.
+   */
+  readonly descriptionColumn: DescriptionColumn;
 }
+
+export const DESCRIPTION_COLUMNS = ['body', 'description'] as const;
+export type DescriptionColumn = (typeof DESCRIPTION_COLUMNS)[number];
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
 
@@ -53,9 +63,15 @@ export function readConfig(env: NodeJS.ProcessEnv): Config {
   if (migrateOnStart !== 'true' && migrateOnStart !== 'false') {
     throw new ConfigError(`MIGRATE_ON_START=${JSON.stringify(migrateOnStart)} is not a switch: use true or false`);
   }
+  const descriptionColumn = env.DESCRIPTION_COLUMN ?? 'body';
+  if (!DESCRIPTION_COLUMNS.includes(descriptionColumn as DescriptionColumn)) {
+    const given = JSON.stringify(descriptionColumn);
+    throw new ConfigError(`DESCRIPTION_COLUMN=${given} is not a column of issues: use body, or description for release 0.1.0's code`);
+  }
   return {
     databaseUrl,
     migrateOnStart: migrateOnStart === 'true',
+    descriptionColumn: descriptionColumn as DescriptionColumn,
     port,
     host: env.HOST || '127.0.0.1',
     logLevel,

@@ -66,7 +66,7 @@ async function main(): Promise<number> {
 
   const pool = new pg.Pool({ connectionString: config.databaseUrl, application_name: 'tracker', max: 10 });
   pool.on('error', (error) => logger.warn({ err: error }, `an idle database connection failed: ${error.message}`));
-  const app = buildApp({ pool, logger, migrations });
+  const app = buildApp({ pool, logger, migrations, descriptionColumn: config.descriptionColumn });
   app.addHook('onClose', async () => pool.end());
   try {
     await app.listen({ port: config.port, host: config.host, listenTextResolver: (address) => `listening on ${address}` });
