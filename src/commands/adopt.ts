@@ -104,7 +104,8 @@ export async function adopt(options: AdoptOptions): Promise<AdoptResult> {
           applied,
           pending: result.migrations.length - applied,
         },
-        `adopted ${result.tool}'s ledger ${result.foreignTable}: ${applied} migration(s) recorded as applied in ${result.table}, ${result.migrations.length - applied} pending; its rows are kept in ${result.keptAs}`,
+        `adopted ${result.tool}'s ledger ${result.foreignTable}: ${applied} migration(s) recorded as applied in ${result.table}, ` +
+          `${result.migrations.length - applied} pending; its rows are kept in ${result.keptAs}`,
       );
       return result;
     });
@@ -125,7 +126,8 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
       throw new IntegrityError(
         'already-adopted',
         '',
-        `slipway's ledger ${ledger.sqlName} already holds ${rows.length} row(s): this database is already run by slipway, there is nothing to adopt; use slipway up (other tools' tables are left as they are)`,
+        `slipway's ledger ${ledger.sqlName} already holds ${rows.length} row(s): this database is already run by slipway, ` +
+          "there is nothing to adopt; use slipway up (other tools' tables are left as they are)",
       );
     }
   }
@@ -137,14 +139,18 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
     throw new IntegrityError(
       'no-foreign-ledger',
       '',
-      `no other tool's ledger in this database: adopt looks for the tables of golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate, Prisma, Drizzle and the Supabase CLI, each of that tool's exact shape; with none, there is nothing to adopt: use slipway up`,
+      "no other tool's ledger in this database: there is nothing to adopt; use slipway up\n" +
+        'adopt looks for the tables of golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate, Prisma, Drizzle ' +
+        "and the Supabase CLI, each of that tool's exact shape",
     );
   }
   if (found.length > 1) {
     throw new IntegrityError(
       'foreign-ledger',
       '',
-      `${found.length} other tools' ledgers in this database (${found.map((f) => `${f.tool}'s ${displayName(f.table)}`).join(', ')}): adopt takes over one; rename or drop the ones no longer in use, then adopt again; nothing was changed`,
+      `${found.length} other tools' ledgers in this database: adopt takes over one; ` +
+        'rename or drop the ones no longer in use, then adopt again; nothing was changed\n' +
+        `the ledgers: ${found.map((f) => `${f.tool}'s ${displayName(f.table)}`).join(', ')}`,
     );
   }
   const { tool, table } = found[0]!;
@@ -157,7 +163,10 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
       mapping.problems.length > 1
         ? ` (and ${mapping.problems.length - 1} more entr${mapping.problems.length === 2 ? 'y' : 'ies'} like it)`
         : '';
-    throw new IntegrityError(problem.kind === 'dirty' ? 'foreign-dirty' : 'foreign-unmapped', problem.entry, `${problem.message}${more}`);
+    // Said at the end of the first line, before the detail of the one entry shown.
+    const [first, ...detail] = problem.message.split('\n');
+    const message = [`${first}${more}`, ...detail].join('\n');
+    throw new IntegrityError(problem.kind === 'dirty' ? 'foreign-dirty' : 'foreign-unmapped', problem.entry, message);
   }
 
   let aside: string | null = null;
@@ -170,7 +179,9 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
       throw new IntegrityError(
         'foreign-ledger',
         '',
-        `${tool}'s table ${displayName(table)} has slipway's table name and is renamed aside by adopt, but ${table.schema}.${aside} already exists: rename or drop ${table.schema}.${aside}, or give slipway another table with --table, then adopt again; nothing was changed`,
+        `${tool}'s table ${displayName(table)} cannot be renamed aside: ${table.schema}.${aside} already exists; ` +
+          'rename or drop that one, then adopt again; nothing was changed\n' +
+          `it has slipway's table name, so adopt renames it to ${aside}; or give slipway another table with --table`,
       );
     }
   }
@@ -198,7 +209,10 @@ async function refuseEmptyOnPopulated(client: pg.ClientBase, foreign: ForeignLed
   throw new IntegrityError(
     'foreign-empty',
     '',
-    `${describeForeignLedger(foreign)}, yet the database has ${rows[0]!.total} table(s) (${rows.map((r) => r.name).join(', ')}): adopting it would run every migration again on top of them; check --database-url and that ${foreign.tool} really ran here; if those tables are not these migrations' work, drop ${displayName(foreign.table)} and use slipway up; nothing was changed`,
+    `${describeForeignLedger(foreign)}, yet the database has ${rows[0]!.total} table(s): ` +
+      'adopting it would run every migration again on top of them; check --database-url; nothing was changed\n' +
+      `they include ${rows.map((r) => r.name).join(', ')}; check that ${foreign.tool} really ran here; ` +
+      `if those tables are not these migrations' work, drop ${displayName(foreign.table)} and use slipway up`,
   );
 }
 
@@ -216,7 +230,9 @@ async function takeOver(client: pg.ClientBase, takeover: Takeover, migrations: r
     const backend = (results[1]?.rows[0] as { pid?: number } | undefined)?.pid;
     if (backend !== pid) {
       throw new SessionError(
-        `adopt's transaction ran on server backend pid ${backend}, not on pid ${pid}, which holds the migration lock: the connection does not keep one server session (a pooler in transaction mode?); use a direct or session-pooling connection; nothing was changed`,
+        'the connection does not keep one server session: use a direct or session-pooling connection; nothing was changed\n' +
+          `adopt's transaction ran on server backend pid ${backend}, not on pid ${pid}, which holds the migration lock ` +
+          '(a pooler in transaction mode?)',
       );
     }
     if (takeover.aside !== null) {

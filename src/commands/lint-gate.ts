@@ -100,9 +100,13 @@ export async function lintPlan(
   if (errors.length > 0) {
     const first = errors[0]!;
     const more = errors.length > 1 ? ` and ${errors.length - 1} more (logged above)` : '';
+    const them = errors.length === 1 ? 'it' : 'them';
     throw new LintError(
       errors.map(({ file, line, column, rule, message }) => ({ file, line, column, rule, message })),
-      `refused to run: the pending migrations have ${errors.length} error-level lint finding${errors.length === 1 ? '' : 's'}: ${first.file}:${first.line}:${first.column} ${first.rule}: ${first.message}${more}; nothing was run. Fix ${errors.length === 1 ? 'it' : 'them'}, silence one in a lint config file (slipway lint --write-baseline; see docs/lint.md), or run with --no-lint (lint: false)`,
+      `refused to run: the pending migrations have ${errors.length} error-level lint finding${errors.length === 1 ? '' : 's'}: ` +
+        `fix ${them}, silence ${them} in a lint config file, or run with --no-lint (lint: false); nothing was run\n` +
+        `${first.file}:${first.line}:${first.column} ${first.rule}: ${first.message}${more}\n` +
+        'slipway lint --write-baseline adds every current finding to the lint config file; see docs/lint.md',
     );
   }
   return report;

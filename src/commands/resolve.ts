@@ -70,7 +70,8 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
       if (before !== seen) {
         throw new ConflictError(
           options.version,
-          `${options.version} changed from ${seen ?? 'no row'} to ${before ?? 'no row'} in ${ledger.sqlName} while resolve waited for the lock (a run was at work): nothing was changed; run slipway status and decide again`,
+          `${options.version} changed from ${seen ?? 'no row'} to ${before ?? 'no row'} in ${ledger.sqlName} ` +
+            'while resolve waited for the lock (a run was at work): nothing was changed; run slipway status and decide again',
         );
       }
       const running = before === 'in_flight' || before === 'reverting';
@@ -93,7 +94,8 @@ export async function resolve(options: ResolveOptions): Promise<ResolveResult> {
         throw new IntegrityError(
           'in-flight',
           options.version,
-          `${options.version} was interrupted (${row!.state} in ${ledger.sqlName}) and its progress counts statements of the file before the edit: resolve it --applied or --pending first, then accept the edit`,
+          `${options.version} was interrupted (${row!.state} in ${ledger.sqlName}) and its progress counts statements of the file ` +
+            'before the edit: resolve it --applied or --pending first, then accept the edit',
         );
       }
       await ledger.ensure(client);

@@ -75,7 +75,9 @@ export async function seed(options: SeedOptions = {}): Promise<SeedResult> {
       try {
         if (begun[1]!.rows[0]!.pid !== lock.pid) {
           throw new SessionError(
-            `the seed transaction ran on server backend pid ${begun[1]!.rows[0]!.pid}, not on pid ${lock.pid} which holds the seed lock: the connection does not keep one server session (a pooler in transaction mode?); use a direct or session-pooling connection; nothing was written`,
+            'the connection does not keep one server session: use a direct or session-pooling connection; nothing was written\n' +
+              `the seed transaction ran on server backend pid ${begun[1]!.rows[0]!.pid}, not on pid ${lock.pid}, ` +
+              'which holds the seed lock (a pooler in transaction mode?)',
           );
         }
         const tables = await writePlan(client, plan, { update: options.update === true, signal: options.signal });

@@ -77,7 +77,9 @@ export function checkConnectionString(connectionString: string): void {
   const query = [...pairs]
     .filter(([k]) => !['user', 'password', 'host', 'port', 'dbname'].includes(k))
     .map(([k, v]) => `${k}=${encodeURIComponent(v)}`);
-  const url = `postgres://${user ? encodeURIComponent(user) : ''}${pairs.has('password') ? ':***' : ''}${user || pairs.has('password') ? '@' : ''}${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}/${encodeURIComponent(pairs.get('dbname') ?? '')}${query.length ? `?${query.join('&')}` : ''}`;
+  const login = `${user ? encodeURIComponent(user) : ''}${pairs.has('password') ? ':***' : ''}${user || pairs.has('password') ? '@' : ''}`;
+  const server = `${host.includes(':') ? `[${host}]` : host}${port ? `:${port}` : ''}`;
+  const url = `postgres://${login}${server}/${encodeURIComponent(pairs.get('dbname') ?? '')}${query.length ? `?${query.join('&')}` : ''}`;
   throw new UsageError(
     `the connection string is in keyword=value form, which slipway does not read: give it as a URL, ${url}${pairs.has('password') ? ' (with the password, %-encoded, for ***)' : ''}`,
   );
@@ -157,7 +159,9 @@ export function describeConnectionError(error: unknown, target: ConnectionTarget
       const name = target.database ?? /database "([^"]+)"/.exec(raw)?.[1] ?? '?';
       return say(
         'no-database',
-        `database "${name}" does not exist on the server at ${at}: create it (createdb -h ${target.host ?? 'localhost'} -p ${target.port ?? 5432}${target.user ? ` -U ${target.user}` : ''} ${name}, or CREATE DATABASE "${name}"), or fix the database name in the connection string`,
+        `database "${name}" does not exist on the server at ${at}: create it ` +
+          `(createdb -h ${target.host ?? 'localhost'} -p ${target.port ?? 5432}${target.user ? ` -U ${target.user}` : ''} ${name}, ` +
+          `or CREATE DATABASE "${name}"), or fix the database name in the connection string`,
       );
     }
     case '57P03':
@@ -244,12 +248,14 @@ export function refusesTable(error: unknown, table: TableName): boolean {
 
 /**
  * A role that may not write the bookkeeping table `sqlName`: whose fault it is (not the
- * migration's), the GRANT that fixes it, then what became of the migration (`outcome`).
+ * migration's), what fixes it, what became of the migration (`outcome`); then the GRANT.
  */
 export function bookkeepingWriteRefused(sqlName: string, role: string | null, outcome: string, cause: unknown): DatabaseError {
   return new DatabaseError(
     '42501',
-    `${role === null ? 'the role' : `role ${role}`} cannot write the bookkeeping table ${sqlName} (permission denied): run GRANT INSERT, UPDATE, DELETE ON ${sqlName} TO ${role === null ? '<role>' : quoteIdentifier(role)}, or run slipway as the table's owner; ${outcome}`,
+    `${role === null ? 'the role' : `role ${role}`} cannot write the bookkeeping table ${sqlName} (permission denied): ` +
+      `grant it INSERT, UPDATE, DELETE or run slipway as the table's owner; ${outcome}\n` +
+      `the grant: GRANT INSERT, UPDATE, DELETE ON ${sqlName} TO ${role === null ? '<role>' : quoteIdentifier(role)}`,
     { cause },
   );
 }

@@ -58,7 +58,8 @@ export const RULES: readonly LintRule[] = [
     'adding-not-nullable-field',
     'error',
     'SET NOT NULL scans the whole table under an ACCESS EXCLUSIVE lock.',
-    'On PostgreSQL 12+: ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT c in a later migration; then SET NOT NULL (it uses the constraint and skips the scan) and DROP CONSTRAINT c.',
+    'On PostgreSQL 12+: ADD CONSTRAINT c CHECK (col IS NOT NULL) NOT VALID; VALIDATE CONSTRAINT c in a later migration; ' +
+      'then SET NOT NULL (it uses the constraint and skips the scan) and DROP CONSTRAINT c.',
   ),
   rule(
     'adding-required-field',
@@ -75,7 +76,8 @@ export const RULES: readonly LintRule[] = [
   rule(
     'changing-column-type',
     'error',
-    'ALTER COLUMN … TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock, unless the change is binary-coercible (varchar(n) to text or a longer varchar, numeric to a wider precision).',
+    'ALTER COLUMN … TYPE rewrites the table and its indexes under an ACCESS EXCLUSIVE lock, ' +
+      'unless the change is binary-coercible (varchar(n) to text or a longer varchar, numeric to a wider precision).',
     'Add a column of the new type, backfill it in batches, switch the code over, then drop the old column.',
   ),
   rule(
@@ -163,13 +165,15 @@ export const RULES: readonly LintRule[] = [
   rule(
     'require-lock-timeout',
     'warning',
-    'Without lock_timeout, a statement waiting for its lock queues every query on the table behind it; slipway sets lock_timeout (default 5 s) on every migration, so this fires only when linting for --lock-timeout 0.',
+    'Without lock_timeout, a statement waiting for its lock queues every query on the table behind it; ' +
+      'slipway sets lock_timeout (default 5 s) on every migration, so this fires only when linting for --lock-timeout 0.',
     "SET lock_timeout = '5s' at the top of the file, or keep slipway's default --lock-timeout.",
   ),
   rule(
     'prefer-robust-stmts',
     'warning',
-    'A file that runs outside a transaction can stop half-way; statements that tolerate a second run can simply be run again (slipway itself resumes where it stopped, and finishes an interrupted CREATE INDEX CONCURRENTLY from the catalog).',
+    'A file that runs outside a transaction can stop half-way; statements that tolerate a second run can simply be run again ' +
+      '(slipway itself resumes where it stopped, and finishes an interrupted CREATE INDEX CONCURRENTLY from the catalog).',
     'CREATE … IF NOT EXISTS, DROP … IF EXISTS, ADD COLUMN IF NOT EXISTS.',
     true,
   ),
@@ -182,7 +186,8 @@ export const RULES: readonly LintRule[] = [
   rule(
     'ban-concurrent-index-creation-in-transaction',
     'error',
-    "CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction block: inside the file's own BEGIN … COMMIT it fails (or, when the block wraps the whole file, slipway has to drop the wrapper, so the file is not atomic).",
+    "CREATE/DROP INDEX CONCURRENTLY cannot run in a transaction block: inside the file's own BEGIN … COMMIT it fails " +
+      '(or, when the block wraps the whole file, slipway has to drop the wrapper, so the file is not atomic).',
     'Put the concurrent index statement in a file of its own, without BEGIN/COMMIT.',
   ),
   rule(
@@ -294,7 +299,8 @@ export function checkStatement(
       } else if (ctx.inUse(node.relation)) {
         emit(
           'require-concurrent-index-creation',
-          `CREATE ${node.unique === true ? 'UNIQUE ' : ''}INDEX${typeof node.idxname === 'string' ? ` ${node.idxname}` : ''} on existing table ${table} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY`,
+          `CREATE ${node.unique === true ? 'UNIQUE ' : ''}INDEX${typeof node.idxname === 'string' ? ` ${node.idxname}` : ''} ` +
+            `on existing table ${table} blocks its writes for the whole build: use CREATE INDEX CONCURRENTLY`,
           loc(node.relation),
         );
       }
@@ -403,7 +409,8 @@ function checkAlterTable(statement: LintStatement, ctx: LintContext, state: File
         if (!isNew && !(ctx.pgVersion >= 12 && ctx.hasNotNullCheck(node.relation, column))) {
           emit(
             'adding-not-nullable-field',
-            `SET NOT NULL on ${table}.${column} scans the table under an ACCESS EXCLUSIVE lock${ctx.pgVersion >= 12 ? `: validate a CHECK (${column} IS NOT NULL) constraint in an earlier migration first` : ''}`,
+            `SET NOT NULL on ${table}.${column} scans the table under an ACCESS EXCLUSIVE lock` +
+              (ctx.pgVersion >= 12 ? `: validate a CHECK (${column} IS NOT NULL) constraint in an earlier migration first` : ''),
             loc(node.relation),
           );
         }
@@ -440,7 +447,8 @@ function checkAlterTable(statement: LintStatement, ctx: LintContext, state: File
         if (columnDef.raw_default === undefined && from !== null && binaryCoercible(from, to)) break;
         const what =
           from === null
-            ? `(its current type is not declared by any migration slipway saw; if the change is binary-coercible, e.g. varchar(n) to text, silence this with -- slipway:ignore changing-column-type and the reason)`
+            ? '(its current type is not declared by any migration slipway saw; if the change is binary-coercible, ' +
+              'e.g. varchar(n) to text, silence this with -- slipway:ignore changing-column-type and the reason)'
             : `from ${typeText(from)} to ${typeText(to)}`;
         emit(
           'changing-column-type',
@@ -491,7 +499,8 @@ function checkAddColumn(table: string, def: Node, ctx: LintContext, emit: Emit):
     } else if (!isNull && !nonVolatile(expression)) {
       emit(
         'adding-field-with-default',
-        `ADD COLUMN ${table}.${column} DEFAULT ${describeExpression(expression)} is volatile (or not known to be stable): every existing row gets its own value, a table rewrite under an ACCESS EXCLUSIVE lock`,
+        `ADD COLUMN ${table}.${column} DEFAULT ${describeExpression(expression)} is volatile (or not known to be stable): ` +
+          'every existing row gets its own value, a table rewrite under an ACCESS EXCLUSIVE lock',
         loc(defaultOf),
       );
     }
@@ -545,7 +554,8 @@ function checkAddConstraint(table: string, constraint: Node, emit: Emit): void {
       if (constraint.skip_validation !== true)
         emit(
           'adding-foreign-key-constraint',
-          `ADD CONSTRAINT${name} FOREIGN KEY on ${table} validates every row while blocking writes to ${table} and ${relationName(constraint.pktable) ?? '?'}: add it NOT VALID, VALIDATE it in a later migration`,
+          `ADD CONSTRAINT${name} FOREIGN KEY on ${table} validates every row while blocking writes to ${table} ` +
+            `and ${relationName(constraint.pktable) ?? '?'}: add it NOT VALID, VALIDATE it in a later migration`,
           loc(constraint),
         );
       break;

@@ -190,14 +190,20 @@ export function trafficLines(uses: readonly TrafficUse[]): Array<{ change: Break
       lines.push({
         change: u.change,
         named: true,
-        message: `${u.change.what}: ${u.statements} statement${u.statements === 1 ? '' : 's'} this server ran still use${u.statements === 1 ? 's' : ''} it (${calls(u.calls)}), e.g. ${short(u.example!)}: the code that runs them is still deployed`,
+        message:
+          `${u.change.what}: ${u.statements} statement${u.statements === 1 ? '' : 's'} this server ran ` +
+          `still use${u.statements === 1 ? 's' : ''} it (${calls(u.calls)}), e.g. ${short(u.example!)}: ` +
+          'the code that runs them is still deployed',
       });
     }
     if (u.throughStar > 0) {
       lines.push({
         change: u.change,
         named: false,
-        message: `${u.change.what}: ${u.throughStar} statement${u.throughStar === 1 ? '' : 's'} this server ran read${u.throughStar === 1 ? 's' : ''} it only through * (${calls(u.starCalls)}), e.g. ${short(u.starExample!)}: whether the code needs the column cannot be seen from the query`,
+        message:
+          `${u.change.what}: ${u.throughStar} statement${u.throughStar === 1 ? '' : 's'} this server ran ` +
+          `read${u.throughStar === 1 ? 's' : ''} it only through * (${calls(u.starCalls)}), e.g. ${short(u.starExample!)}: ` +
+          'whether the code needs the column cannot be seen from the query',
       });
     }
     return lines;

@@ -184,9 +184,13 @@ export function describeForeignLedger(ledger: ForeignLedger): string {
   return `${owner} says ${entries.length} ${noun}s are applied (${entries[0]} to ${entries.at(-1)})`;
 }
 
-/** The one line `up`, `down`, `plan` and `status` stop with on a database run by another tool. */
+/** What `up`, `down`, `plan` and `status` stop with on a database run by another tool: one line, then how to look first. */
 function refusal(ledgers: readonly ForeignLedger[]): string {
-  return `${ledgers.map(describeForeignLedger).join('; ')}, and slipway has no ledger in this database: run \`slipway adopt --dry-run\` to see how its entries map to your migration files, then \`slipway adopt\` to take it over; nothing was changed`;
+  return (
+    `${ledgers.map(describeForeignLedger).join('; ')}, and slipway has no ledger in this database: ` +
+    'run `slipway adopt` to take it over; nothing was changed\n' +
+    'run `slipway adopt --dry-run` first to see how its entries map to your migration files'
+  );
 }
 
 /**
@@ -324,7 +328,7 @@ export interface AdoptionProblem {
   readonly kind: 'dirty' | 'no-file' | 'several-files' | 'unfinished' | 'edited';
   /** The entry as the tool wrote it. */
   readonly entry: string;
-  /** One line: what is wrong and what to do. */
+  /** A first line (what is wrong, what to do, nothing was changed), then any detail on a second one. */
   readonly message: string;
 }
 
@@ -394,7 +398,12 @@ export function mapForeignLedger(
     problems.push({
       kind: 'dirty',
       entry: newest,
-      message: `${owner} is dirty at version ${newest}: that migration failed half-way; check that its effects are all in the database or none are (finish or undo them by hand), then clear the flag with golang-migrate's force command (\`migrate force ${newest}\` if they are all there, \`migrate force ${previous ?? '<the previous version>'}\` if none are) and adopt again; nothing was changed`,
+      message:
+        `${owner} is dirty at version ${newest} (that migration failed half-way): ` +
+        'check its effects, clear the flag with `migrate force`, then adopt again; nothing was changed\n' +
+        'its effects must be all in the database or none (finish or undo them by hand); ' +
+        "golang-migrate's force command then clears the flag: " +
+        `\`migrate force ${newest}\` if they are all there, \`migrate force ${previous ?? '<the previous version>'}\` if none are`,
     });
   }
   // golang-migrate keeps one row: the newest version, which stands for every file up to it.
@@ -404,8 +413,12 @@ export function mapForeignLedger(
       kind: 'unfinished',
       entry,
       message: rolledBack
-        ? `${owner} records ${entry} as rolled back and never applied again: run \`prisma migrate deploy\` to apply it, or delete its rows if it was dropped on purpose, then adopt again; nothing was changed`
-        : `${owner} records ${entry} as started and never finished (failed): check its effects, then \`prisma migrate resolve --applied ${entry}\` or \`--rolled-back ${entry}\`, and adopt again; nothing was changed`,
+        ? `${owner} records ${entry} as rolled back and never applied again: ` +
+          'apply it with `prisma migrate deploy`, then adopt again; nothing was changed\n' +
+          'if it was dropped on purpose, delete its rows instead, then adopt again'
+        : `${owner} records ${entry} as started and never finished (failed): ` +
+          'check its effects, then resolve it and adopt again; nothing was changed\n' +
+          `resolve it with \`prisma migrate resolve --applied ${entry}\` or \`--rolled-back ${entry}\``,
     });
   }
   for (const entry of entries) {
@@ -415,7 +428,10 @@ export function mapForeignLedger(
       problems.push({
         kind: 'no-file',
         entry,
-        message: `${owner} says every migration up to version ${entry} is applied, but no file in ${source} has that number: point --dir at the folder golang-migrate ran, or restore that migration's files; nothing was changed`,
+        message:
+          `${owner} says every migration up to version ${entry} is applied; no file in ${source} has that number: ` +
+          "point --dir at golang-migrate's folder; nothing was changed\n" +
+          "if golang-migrate ran this folder, restore that migration's files instead",
       });
       continue;
     }
@@ -423,7 +439,10 @@ export function mapForeignLedger(
       problems.push({
         kind: 'no-file',
         entry,
-        message: `${owner} has a migration with hash ${entry.slice(0, 12)}… that no file in ${source} hashes to: a file edited after Drizzle ran it, or another folder; restore the file as it was, then adopt again; nothing was changed`,
+        message:
+          `${owner} has a migration with hash ${entry.slice(0, 12)}… that no file in ${source} hashes to: ` +
+          'restore the file as it was, then adopt again; nothing was changed\n' +
+          'the cause: a file edited after Drizzle ran it, or another folder',
       });
       continue;
     }
@@ -431,7 +450,11 @@ export function mapForeignLedger(
       problems.push({
         kind: 'no-file',
         entry,
-        message: `${owner} has ${what} ${entry}, which matches no migration file in ${source}: add that migration as <number>_<name>.up.sql (${suggestFile(ledger.tool, entry)}), or delete the entry from ${displayName(ledger.table)} if it was removed on purpose, then adopt again; nothing was changed`,
+        message:
+          `${owner} has ${what} ${entry}, which matches no migration file in ${source}: ` +
+          'add the file or delete the entry, then adopt again; nothing was changed\n' +
+          `add it as <number>_<name>.up.sql (${suggestFile(ledger.tool, entry)}), ` +
+          `or, if it was removed on purpose, delete the entry from ${displayName(ledger.table)}`,
       });
       continue;
     }
@@ -439,7 +462,10 @@ export function mapForeignLedger(
       problems.push({
         kind: 'several-files',
         entry,
-        message: `${owner} has ${what} ${entry}, which matches ${files.length} migration files in ${source} (${files.map((m) => m.version).join(', ')}): give the ones ${ledger.tool} did not apply a number of their own, then adopt again; nothing was changed`,
+        message:
+          `${owner} has ${what} ${entry}, which matches ${files.length} migration files in ${source}: ` +
+          `renumber the ones ${ledger.tool} did not apply, then adopt again; nothing was changed\n` +
+          `the files: ${files.map((m) => m.version).join(', ')}; give each one ${ledger.tool} did not apply a number of its own`,
       });
       continue;
     }

@@ -593,7 +593,9 @@ function claimedByOther(version: string, table: string, action: 'apply' | 'rever
 
 function wrongBackend(version: string, pid: number): SessionError {
   return new SessionError(
-    `the bookkeeping write for ${version} ran on another server backend than pid ${pid}, which holds the migration lock: the connection does not keep one server session (a pooler in transaction mode?); nothing of ${version} was run; use a direct or session-pooling connection`,
+    `the connection does not keep one server session: use a direct or session-pooling connection; nothing of ${version} was run\n` +
+      `the bookkeeping write for ${version} ran on another server backend than pid ${pid}, which holds the migration lock ` +
+      '(a pooler in transaction mode?)',
   );
 }
 

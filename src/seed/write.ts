@@ -52,7 +52,8 @@ export async function writePlan(
       if (error instanceof SlipwayError) throw error;
       const pgError = error as { message?: string; detail?: string; code?: string };
       throw new SeedError(
-        `seeding ${name} from ${step.at.file} failed: ${pgError.message ?? String(error)}${pgError.detail ? ` (${pgError.detail})` : ''}${pgError.code ? ` [${pgError.code}]` : ''}; rolled back, nothing was written`,
+        `seeding ${name} from ${step.at.file} failed: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}; ` +
+          `rolled back, nothing was written${pgError.detail ? `\ndetail: ${pgError.detail}` : ''}`,
         step.at,
         { cause: error },
       );

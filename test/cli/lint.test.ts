@@ -124,7 +124,7 @@ describe('with a database', () => {
       const refused = await runCli([...command, ...dbArgs(box, dir)]);
       expect(refused.code, command[0]).toBe(1);
       expect(refused.stderr).toMatch(
-        /slipway: refused to run: the pending migrations have 1 error-level lint finding: .*002_index\.up\.sql:2:33 require-concurrent-index-creation: .*nothing was run/,
+        /slipway: refused to run: the pending migrations have 1 error-level lint finding: fix it, silence it in a lint config file, or run with --no-lint \(lint: false\); nothing was run\n.*002_index\.up\.sql:2:33 require-concurrent-index-creation: .*\nslipway lint --write-baseline adds every current finding to the lint config file; see docs\/lint\.md\n/,
       );
       expect(refused.stdout + refused.stderr).toContain('"rule":"require-concurrent-index-creation"');
     }

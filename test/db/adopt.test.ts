@@ -51,7 +51,8 @@ interface Fixture {
 }
 
 const ADVICE =
-  ', and slipway has no ledger in this database: run `slipway adopt --dry-run` to see how its entries map to your migration files, then `slipway adopt` to take it over; nothing was changed';
+  ', and slipway has no ledger in this database: run `slipway adopt` to take it over; nothing was changed\n' +
+  'run `slipway adopt --dry-run` first to see how its entries map to your migration files';
 
 const FIXTURES: readonly Fixture[] = [
   {
@@ -191,7 +192,7 @@ function cli(command: string[], dir: string) {
 }
 
 describe.each(FIXTURES)("$tool's ledger", (fixture) => {
-  it('up refuses with one line naming the tool, its table, what it says and slipway adopt, and changes nothing', async () => {
+  it('up refuses with a line naming the tool, its table, what it says and slipway adopt (then --dry-run), and changes nothing', async () => {
     db = await freshDatabase();
     await db.admin.query(fixture.setup);
     await db.admin.query(APPLIED_SCHEMA);
@@ -321,7 +322,10 @@ describe('adopt refuses', () => {
       expect(result.code).toBe(1);
       expect(result.stdout).toBe('');
       expect(result.stderr).toBe(
-        "slipway: golang-migrate's table public.schema_migrations is dirty at version 62: that migration failed half-way; check that its effects are all in the database or none are (finish or undo them by hand), then clear the flag with golang-migrate's force command (`migrate force 62` if they are all there, `migrate force 61` if none are) and adopt again; nothing was changed\n",
+        "slipway: golang-migrate's table public.schema_migrations is dirty at version 62 (that migration failed half-way): " +
+          'check its effects, clear the flag with `migrate force`, then adopt again; nothing was changed\n' +
+          'its effects must be all in the database or none (finish or undo them by hand); ' +
+          "golang-migrate's force command then clears the flag: `migrate force 62` if they are all there, `migrate force 61` if none are\n",
       );
     }
     const error = await rejection(adopt({ databaseUrl: db.url, dir, logger: silentLogger }), IntegrityError);
@@ -343,7 +347,10 @@ describe('adopt refuses', () => {
     const result = await cli(['adopt'], dir);
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(
-      `slipway: node-pg-migrate's table public.pgmigrations has name 1700000300000_drop-legacy, which matches no migration file in ${dir}: add that migration as <number>_<name>.up.sql (e.g. 1700000300000_drop-legacy.up.sql), or delete the entry from public.pgmigrations if it was removed on purpose, then adopt again; nothing was changed\n`,
+      `slipway: node-pg-migrate's table public.pgmigrations has name 1700000300000_drop-legacy, which matches no migration file in ${dir}: ` +
+        'add the file or delete the entry, then adopt again; nothing was changed\n' +
+        'add it as <number>_<name>.up.sql (e.g. 1700000300000_drop-legacy.up.sql), ' +
+        'or, if it was removed on purpose, delete the entry from public.pgmigrations\n',
     );
     const error = await rejection(adopt({ databaseUrl: db.url, dir, logger: silentLogger }), IntegrityError);
     expect([error.kind, error.version]).toEqual(['foreign-unmapped', '1700000300000_drop-legacy']);
@@ -372,8 +379,10 @@ describe('adopt refuses', () => {
     const dir = migrationsDir(FIXTURES[0]!.files);
     const result = await cli(['adopt', '--dry-run'], dir);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(
-      /^slipway: no other tool's ledger in this database: adopt looks for the tables of golang-migrate, dbmate, .*Prisma, Drizzle and the Supabase CLI.*use slipway up\n$/,
+    expect(result.stderr).toBe(
+      "slipway: no other tool's ledger in this database: there is nothing to adopt; use slipway up\n" +
+        'adopt looks for the tables of golang-migrate, dbmate, node-pg-migrate, goose, sql-migrate, Prisma, Drizzle ' +
+        "and the Supabase CLI, each of that tool's exact shape\n",
     );
     expect((await db.admin.query(`SELECT to_regclass('public.schema_migrations') AS t`)).rows[0].t).toBeNull();
   });

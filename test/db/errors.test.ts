@@ -197,15 +197,20 @@ describe('a role that may read the bookkeeping table but not write it', () => {
           }),
           DatabaseError,
         );
-      const advice = `role ${role} cannot write the bookkeeping table "${sandboxed.schema}"."schema_migrations" (permission denied): run GRANT INSERT, UPDATE, DELETE ON "${sandboxed.schema}"."schema_migrations" TO "${role}", or run slipway as the table's owner`;
+      const table = `"${sandboxed.schema}"."schema_migrations"`;
+      const advice = `role ${role} cannot write the bookkeeping table ${table} (permission denied): grant it INSERT, UPDATE, DELETE or run slipway as the table's owner`;
+      const grant = `the grant: GRANT INSERT, UPDATE, DELETE ON ${table} TO "${role}"`;
 
       const inTransaction = await asRole({ version: '002_create_b', up: 'CREATE TABLE b (id int);' });
       expect(inTransaction).toMatchObject({
         sqlState: '42501',
-        message: `${advice}; 002_create_b (up) was not recorded: it was rolled back, nothing changed`,
+        message: `${advice}; 002_create_b (up) was not recorded: it was rolled back, nothing changed\n${grant}`,
       });
       const outside = await asRole({ version: '002_index_a', up: 'CREATE INDEX CONCURRENTLY a_id ON a (id);' });
-      expect(outside).toMatchObject({ sqlState: '42501', message: `${advice}; 002_index_a (up) was not recorded: nothing of it ran` });
+      expect(outside).toMatchObject({
+        sqlState: '42501',
+        message: `${advice}; 002_index_a (up) was not recorded: nothing of it ran\n${grant}`,
+      });
 
       const { rows } = await sandboxed.admin.query(
         `SELECT to_regclass('b') AS b, to_regclass('a_id') AS a_id, (SELECT array_agg(version) FROM ${sandboxed.table}) AS versions`,

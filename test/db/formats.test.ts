@@ -295,7 +295,7 @@ describe('taking over from the tool, files left as they are', () => {
   });
 });
 
-describe('folders refused in one line, nothing applied', () => {
+describe('folders refused in one line (the detail, if any, on a second), nothing applied', () => {
   it.each([
     [
       'mixed layouts',
@@ -304,11 +304,6 @@ describe('folders refused in one line, nothing applied', () => {
         '20240101120000_b.sql': '-- migrate:up\nCREATE TABLE b (id int);\n-- migrate:down\nDROP TABLE b;\n',
       },
       /mixes migration layouts: 001_a\.up\.sql \(slipway\/golang-migrate: <digits>_<name>\.up\.sql\), 20240101120000_b\.sql \(dbmate: -- migrate:up\): keep one layout per folder/,
-    ],
-    [
-      'files no layout explains',
-      { 'V1__init.sql': 'CREATE TABLE a (id int);', 'V2__more.sql': 'CREATE TABLE b (id int);' },
-      /no migration layout explains V1__init\.sql, V2__more\.sql: name files <digits>_<name>\.up\.sql, or give your tool's layout with --format/,
     ],
     [
       'a goose Go migration',
@@ -321,6 +316,18 @@ describe('folders refused in one line, nothing applied', () => {
     expect(error.message).toMatch(message);
     expect(error.message).not.toContain('\n');
     expect(error.message.length).toBeLessThan(300);
+    expect(await tables()).toEqual([]);
+  });
+
+  it('files no layout explains: one line, then the layouts --format takes on a second', async () => {
+    box = await sandbox();
+    const dir = migrationsDir({ 'V1__init.sql': 'CREATE TABLE a (id int);', 'V2__more.sql': 'CREATE TABLE b (id int);' });
+    const error = await rejection(run('up', dir), SourceError);
+    expect(error.message).toBe(
+      `${dir}: no migration layout explains V1__init.sql, V2__more.sql: name files <digits>_<name>.up.sql, ` +
+        "or give your tool's layout with --format\n" +
+        'the layouts --format takes: slipway, maragudk, prisma, drizzle, dbmate, goose, sql-migrate, node-pg-migrate, supabase',
+    );
     expect(await tables()).toEqual([]);
   });
 
@@ -443,15 +450,18 @@ describe('the CLI', () => {
     },
   );
 
-  it('a folder no layout explains exits non-zero with one line, never "nothing to apply"', async () => {
+  it('a folder no layout explains exits non-zero with one line and the layouts on a second, never "nothing to apply"', async () => {
     box = await sandbox();
     const dir = migrationsDir({ 'V1__init.sql': 'CREATE TABLE a (id int);' });
     const cli = await runCli(['up', ...dbArgs(dir)]);
     expect(cli.code).not.toBe(0);
     expect(cli.stdout + cli.stderr).not.toContain('nothing to apply');
     const lines = cli.stderr.trim().split('\n');
-    expect(lines).toHaveLength(1);
+    expect(lines).toHaveLength(2);
     expect(lines[0]).toContain(`${dir}: no migration layout explains V1__init.sql`);
+    expect(lines[1]).toBe(
+      'the layouts --format takes: slipway, maragudk, prisma, drizzle, dbmate, goose, sql-migrate, node-pg-migrate, supabase',
+    );
   });
 
   it('slipway new writes in the folder layout, or the one --format names', async () => {

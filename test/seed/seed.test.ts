@@ -415,11 +415,6 @@ describe('bad input: one error naming file and row, nothing written', () => {
       /03_bad\.yaml:5 \(row 2\): 2 agents rows match \{"\$ref":"agents","name":"triage-bot"\}; refer by columns that name one row$/,
     ],
     [
-      'an id the database refuses',
-      issue(`${base}, title: x, assignee_id: 99999`),
-      /seeding issues from .*03_bad\.yaml failed: .*violates foreign key constraint.*\(Key \(assignee_id\)=\(99999\) is not present in table "agents"\.\) \[23503\]; rolled back, nothing was written/,
-    ],
-    [
       'a duplicate key across rows',
       issue(`workspace_id: { $ref: workspaces, slug: acme }, number: '1', title: again`),
       /duplicate issues row with key .* at .*03_bad\.yaml:4 \(row 1\) and .*03_bad\.yaml:5 \(row 2\); keep one/,
@@ -429,6 +424,15 @@ describe('bad input: one error naming file and row, nothing written', () => {
     const error = await rejection(run(seedDir({ ...GOOD, '03_bad.yaml': bad })), SeedError);
     expect(error.message).toMatch(message);
     expect(error.message).not.toContain('\n');
+    expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
+  });
+
+  it("an id the database refuses: one line, then the server's detail on a second", async () => {
+    await setUp();
+    const error = await rejection(run(seedDir({ ...GOOD, '03_bad.yaml': issue(`${base}, title: x, assignee_id: 99999`) })), SeedError);
+    expect(error.message).toMatch(
+      /^seeding issues from .*03_bad\.yaml failed: .*violates foreign key constraint.* \[23503\]; rolled back, nothing was written\ndetail: Key \(assignee_id\)=\(99999\) is not present in table "agents"\.$/,
+    );
     expect(await rowCounts()).toEqual({ workspaces: 0, agents: 0, issues: 0, comments: 0 });
   });
 

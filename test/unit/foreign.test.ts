@@ -120,7 +120,10 @@ describe('mapForeignLedger', () => {
         kind: 'dirty',
         entry: '62',
         message:
-          "golang-migrate's table public.schema_migrations is dirty at version 62: that migration failed half-way; check that its effects are all in the database or none are (finish or undo them by hand), then clear the flag with golang-migrate's force command (`migrate force 62` if they are all there, `migrate force 60` if none are) and adopt again; nothing was changed",
+          "golang-migrate's table public.schema_migrations is dirty at version 62 (that migration failed half-way): " +
+          'check its effects, clear the flag with `migrate force`, then adopt again; nothing was changed\n' +
+          "its effects must be all in the database or none (finish or undo them by hand); golang-migrate's force command then clears the flag: " +
+          '`migrate force 62` if they are all there, `migrate force 60` if none are',
       },
     ]);
   });
@@ -131,7 +134,9 @@ describe('mapForeignLedger', () => {
     ]);
     const several = mapForeignLedger(ledger('golang-migrate', ['2']), files('1_a', '2_b', '2_c'), './migrations');
     expect(several.problems.map((p) => p.message)).toEqual([
-      "golang-migrate's table public.schema_migrations has version 2, which matches 2 migration files in ./migrations (2_b, 2_c): give the ones golang-migrate did not apply a number of their own, then adopt again; nothing was changed",
+      "golang-migrate's table public.schema_migrations has version 2, which matches 2 migration files in ./migrations: " +
+        'renumber the ones golang-migrate did not apply, then adopt again; nothing was changed\n' +
+        'the files: 2_b, 2_c; give each one golang-migrate did not apply a number of its own',
     ]);
   });
 
@@ -182,7 +187,9 @@ describe('mapForeignLedger', () => {
       ['several-files', '3_add-x'],
     ]);
     expect(mapping.problems[0]!.message).toBe(
-      "node-pg-migrate's table public.pgmigrations has name 2_gone, which matches no migration file in db/migrations: add that migration as <number>_<name>.up.sql (e.g. 2_gone.up.sql), or delete the entry from public.pgmigrations if it was removed on purpose, then adopt again; nothing was changed",
+      "node-pg-migrate's table public.pgmigrations has name 2_gone, which matches no migration file in db/migrations: " +
+        'add the file or delete the entry, then adopt again; nothing was changed\n' +
+        'add it as <number>_<name>.up.sql (e.g. 2_gone.up.sql), or, if it was removed on purpose, delete the entry from public.pgmigrations',
     );
     expect(states(mapping)).toEqual(['1_create_users applied <- 1_create-users', '3_add_y pending', '3_add_z pending']);
   });

@@ -25,7 +25,8 @@ export function readDrizzleFolder(entries: FolderEntries): { migrations: Migrati
     orphans.length === 0
       ? []
       : [
-          `${inFolder(entries.dir, orphans[0]!)}${orphans.length > 1 ? ` (and ${someNames(orphans.slice(1))})` : ''} is not in ${journalFile}, so Drizzle never runs it: skipped; add it with drizzle-kit generate --custom, or delete it`,
+          `${inFolder(entries.dir, orphans[0]!)}${orphans.length > 1 ? ` (and ${someNames(orphans.slice(1))})` : ''} ` +
+            `is not in ${journalFile}, so Drizzle never runs it: skipped; add it with drizzle-kit generate --custom, or delete it`,
         ];
   const missing = tags.filter((tag) => !isFile(inFolder(entries.dir, `${tag}.sql`)));
   if (missing.length > 0) {

@@ -2,7 +2,7 @@
  * Migrations folders in the layouts teams switch from, read as they are: one reader per layout,
  * each giving `Migration[]` in the format's own order with its own down sections and
  * no-transaction markers, and detection from the folder's contents. A folder no layout
- * explains, or one that mixes layouts, is refused in one line naming what was found.
+ * explains, or one that mixes layouts, is refused with a line naming what was found.
  */
 import { SourceError, UsageError } from '../../errors.js';
 import { listMigrationsFolder, readListedMigrations, type Migration } from '../source.js';
@@ -132,13 +132,15 @@ function refuseCode(entries: FolderEntries): void {
       ? `${inFolder(entries.dir, goose[0]!)} is a goose Go migration`
       : `${inFolder(entries.dir, code[0]!)} is a migration written as code`;
   throw new SourceError(
-    `${what}${code.length > 1 ? ` (with ${someNames(code.slice(1))})` : ''}: slipway runs SQL migrations only; rewrite it as SQL in the folder's layout, or apply it with its tool first and move it out`,
+    `${what}${code.length > 1 ? ` (with ${someNames(code.slice(1))})` : ''}: slipway runs SQL migrations only; ` +
+      "rewrite it as SQL in the folder's layout, or apply it with its tool first and move it out",
   );
 }
 
 /**
  * The layout a folder's contents show, or null for an empty one (notes and hidden files only).
- * Throws, in one line, for a folder that mixes layouts or that no layout explains.
+ * Throws, with a line naming what was found, for a folder that mixes layouts or that no layout
+ * explains (then, on a second line, the layouts --format takes).
  */
 export function detectFormat(entries: FolderEntries): MigrationFormat | null {
   const found = new Map<MigrationFormat, string>();
@@ -180,7 +182,9 @@ export function detectFormat(entries: FolderEntries): MigrationFormat | null {
   ];
   if (others.length === 0) return null;
   throw new SourceError(
-    `${entries.dir}: no migration layout explains ${someNames(others)}: name files <digits>_<name>.up.sql, or give your tool's layout with --format (${MIGRATION_FORMATS.filter((f) => f !== 'golang-migrate').join(', ')})`,
+    `${entries.dir}: no migration layout explains ${someNames(others)}: ` +
+      "name files <digits>_<name>.up.sql, or give your tool's layout with --format\n" +
+      `the layouts --format takes: ${MIGRATION_FORMATS.filter((f) => f !== 'golang-migrate').join(', ')}`,
   );
 }
 

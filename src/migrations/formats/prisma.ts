@@ -18,7 +18,8 @@ export function readPrismaFolder(entries: FolderEntries): Migration[] {
   const without = entries.folders.filter((folder) => !isFile(inFolder(entries.dir, folder, 'migration.sql')));
   if (without.length > 0) {
     throw new SourceError(
-      `${inFolder(entries.dir, without[0]!)} has no migration.sql (Prisma layout: <timestamp>_<name>/migration.sql): add it, or move ${without.length === 1 ? 'the folder' : `${someNames(without)}`} out of ${entries.dir}`,
+      `${inFolder(entries.dir, without[0]!)} has no migration.sql (Prisma layout: <timestamp>_<name>/migration.sql): ` +
+        `add it, or move ${without.length === 1 ? 'the folder' : `${someNames(without)}`} out of ${entries.dir}`,
     );
   }
   const loose = entries.files.filter((file) => /\.sql$/i.test(file));
