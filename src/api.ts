@@ -1,7 +1,8 @@
 /**
  * The public functions as `import { … } from 'slipway'` and the CLI get them: the runner, adopt
  * and seed, plus what every caller is owed: a summary line for each run that changed something,
- * and errors that are `SlipwayError`s with one-line messages that never carry a password
+ * and errors that are `SlipwayError`s whose message says in its first line what happened and what
+ * to do (detail, when there is some, on the next), and never carries a password
  * (a driver error becomes a `ConnectionError` or `DatabaseError`, its original as the `cause`).
  */
 import type { Logger } from 'pino';

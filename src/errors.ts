@@ -1,6 +1,7 @@
 /**
  * Every error slipway throws on purpose is a `SlipwayError`, with a stable `code`
- * that scripts and the CLI can branch on. Messages are one line and say what to do.
+ * that scripts and the CLI can branch on. A message's first line says what was found and what to
+ * do; detail, when there is some, follows on a second line.
  */
 export class SlipwayError extends Error {
   readonly code: string;

@@ -52,7 +52,9 @@ export function formatFleet(result: FleetResult): string {
     .filter(worth)
     .map((r) =>
       r.outcome === 'failed' ? `FAILED ${r.tenant}: ${describeFailure(command, r)}` : `${r.tenant}: ${describeOutcome(command, r)}`,
-    );
+    )
+    // A message's detail lines are indented under their tenant's line.
+    .map((line) => line.replaceAll('\n', '\n  '));
   return [...lines, describeSummary(command, result.summary)].join('\n');
 }
 

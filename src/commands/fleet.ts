@@ -620,7 +620,9 @@ function shortList(versions: readonly string[]): string {
 export function describeFailure(command: FleetCommand, r: TenantResult): string {
   const before =
     r.executed.length > 0 ? ` (${command === 'down' ? 'reverted' : 'applied'} ${r.executed.length} before: ${shortList(r.executed)})` : '';
-  return `${r.error?.message ?? ''}${before}`;
+  // A message's detail lines stay after the note on what ran before it.
+  const [headline = '', ...detail] = (r.error?.message ?? '').split('\n');
+  return [`${headline}${before}`, ...detail].join('\n');
 }
 
 /** A tenant's result in a few words: `up to date`, `3 pending: 018_a, 019_b, 020_c`, `failed: …`. */
