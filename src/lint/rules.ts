@@ -84,7 +84,7 @@ export const RULES: readonly LintRule[] = [
     'renaming-column',
     'error',
     'Renaming a column breaks the replicas still running the code deployed before the migration.',
-    'Add the new column, write to both, backfill, switch reads; then drop the old one in a post-deploy migration (-- slipway:post-deploy), which runs once no replica uses it.',
+    'Add the new column with a trigger that keeps it and the old one equal, backfill; then drop the old one in a post-deploy migration (-- slipway:post-deploy); see docs/rolling-deploys.md.',
   ),
   rule(
     'renaming-table',
