@@ -4,7 +4,8 @@
  * exit. Exit codes: 0 success, 1 migration or database failure, 2 usage error.
  */
 import './runtime.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
 import { parseEnv } from 'node:util';
 import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
@@ -278,7 +279,12 @@ function abortOnSignals(logger: () => Logger | undefined): AbortController {
   return controller;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/**
+ * Runs the command line. With `describe`, builds the commands and hands them over instead of
+ * running anything: the CLI reference in docs/cli.md is written from them (scripts/docs-cli.mjs),
+ * as `--help` is.
+ */
+export async function main(argv: string[], options: { describe?: (program: Command) => void } = {}): Promise<number> {
   let logger: Logger | undefined;
   let inputErrorsAreUsage = false;
   let lintFailed = false;
@@ -831,6 +837,10 @@ export async function main(argv: string[]): Promise<number> {
     else process.stdout.write(scrub((await import('../commands/schema.js')).formatVerify(report)));
   });
 
+  if (options.describe !== undefined) {
+    options.describe(program);
+    return EXIT_OK;
+  }
   try {
     await program.parseAsync(
       flagsAfterCommand(
@@ -965,11 +975,14 @@ function requestFlags(flags: {
   };
 }
 
+// Run when started as the command (the bin, linked or not); not when imported for its reference.
 // Always exit explicitly: a library's exit hook must not turn a failure into 0.
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`slipway: ${scrub(String(error))}\n`);
-    process.exit(EXIT_FAILURE);
-  },
-);
+const started = process.argv[1] !== undefined && existsSync(process.argv[1]) ? realpathSync(process.argv[1]) : '';
+if (started === fileURLToPath(import.meta.url))
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`slipway: ${scrub(String(error))}\n`);
+      process.exit(EXIT_FAILURE);
+    },
+  );
