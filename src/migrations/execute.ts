@@ -436,7 +436,8 @@ async function resumeStatements(step: Step, done: number): Promise<void> {
   const statement = sql.statements[done];
   if (statement !== undefined) {
     const decision = await decideResumption(client, statement);
-    const where = `statement ${done + 1} of ${sql.statements.length} (line ${statement.line}: ${oneLine(statement.sql)})`;
+    const file = direction === 'up' ? migration.upSource : migration.downSource;
+    const where = `statement ${done + 1} of ${sql.statements.length} (${file}:${statement.line}: ${oneLine(statement.sql)})`;
     if (decision.action === 'undecidable') {
       await client.query(step.restore).catch(() => {});
       throw new IntegrityError(
@@ -511,7 +512,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
           ? `${progress};\n${statement.sql}`
           : `${timeout}${statement.sql}\n;\n${progress}`;
     const label = `${migration.version} statement ${index + 1}`;
-    const consequence = `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (line ${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}: fix the cause and run slipway ${direction} again to resume it there`;
+    const consequence = `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (${direction === 'up' ? migration.upSource : migration.downSource}:${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}: fix the cause and run slipway ${direction} again to resume it there`;
     try {
       const run = async () => {
         try {
@@ -572,12 +573,12 @@ async function failure(
   const line =
     sent === null || Number.isNaN(position) || position < 0 || position > sent.text.length
       ? ''
-      : ` at line ${sent.line + countNewlinesBefore(sent.text, position)}`;
+      : `:${sent.line + countNewlinesBefore(sent.text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
   return new MigrationFailedError(
     migration.version,
     direction,
-    `migration ${migration.version} (${direction}) failed${line} in ${source}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
+    `migration ${migration.version} (${direction}) failed ${line === '' ? 'in' : 'at'} ${source}${line}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
     { cause: error },
   );
 }

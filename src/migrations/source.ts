@@ -368,13 +368,13 @@ export function decodeSql(bytes: Uint8Array, source: string): string {
   const nul = bytes.indexOf(0);
   if (nul !== -1) {
     throw new SourceError(
-      `${source} (line ${lineAt(bytes, nul)}, byte ${nul + 1}) holds a NUL byte (0x00), which would cut the SQL short there: remove it`,
+      `${source}:${lineAt(bytes, nul)}: byte ${nul + 1} is a NUL byte (0x00), which would cut the SQL short there: remove it`,
     );
   }
   if (!isUtf8(bytes)) {
     const at = firstInvalidUtf8(bytes);
     throw new SourceError(
-      `${source} (line ${lineAt(bytes, at)}, byte ${at + 1}) is not valid UTF-8 (byte 0x${bytes[at]!.toString(16).padStart(2, '0')}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+      `${source}:${lineAt(bytes, at)}: byte ${at + 1} (0x${bytes[at]!.toString(16).padStart(2, '0')}) is not valid UTF-8: convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
     );
   }
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');

@@ -469,10 +469,11 @@ async function parseText(text: string): Promise<RawStatement[]> {
 function syntaxError(error: unknown, sql: string, pieceStart: number, source: string): SourceError {
   const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
   // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text parsed.
-  const where =
-    details?.cursorPosition === undefined
-      ? ''
-      : ` (line ${countLines(sql, 0, pieceStart + codePointsToIndex(sql.slice(pieceStart), details.cursorPosition))})`;
+  let where = '';
+  if (details?.cursorPosition !== undefined) {
+    const index = pieceStart + codePointsToIndex(sql.slice(pieceStart), details.cursorPosition);
+    where = `:${countLines(sql, 0, index)}:${index - sql.lastIndexOf('\n', index - 1)}`;
+  }
   return new SourceError(`${source}${where}: ${(error as Error).message}; fix the SQL before running it`);
 }
 
@@ -602,7 +603,7 @@ function checkTransactionsClose(statements: readonly Statement[], control: Reado
   if (openedAt !== null) {
     const at = openedAt as Statement;
     throw new SourceError(
-      `${source} (line ${at.line}): ${at.sql.split(/\s/)[0]!.toUpperCase()} opens a transaction that the file never ends: add COMMIT after its last statement`,
+      `${source}:${at.line}: ${at.sql.split(/\s/)[0]!.toUpperCase()} opens a transaction that the file never ends: add COMMIT after its last statement`,
     );
   }
 }

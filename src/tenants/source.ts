@@ -191,7 +191,7 @@ async function readTenantsFile(file: string): Promise<Tenant[]> {
       return { id, databaseUrl: entry.url, schema: null };
     } catch (error) {
       const why = scrubSecrets((error as Error).message, passwordsOf(entry.url));
-      return { id, databaseUrl: entry.url, schema: null, problem: new TenantError('bad-source', `${file} line ${entry.line}: ${why}`) };
+      return { id, databaseUrl: entry.url, schema: null, problem: new TenantError('bad-source', `${file}:${entry.line}: ${why}`) };
     }
   });
 }

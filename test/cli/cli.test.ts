@@ -145,7 +145,9 @@ describe('commands against a real database', () => {
     const dir = migrationsDir({ '001_broken.up.sql': 'INSERT INTO nowhere VALUES (1);' });
     const result = await runCli(['up', '--json', ...dbArgs(box, dir)]);
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/slipway: migration 001_broken \(up\) failed at line 1 .*relation "nowhere" does not exist/);
+    expect(result.stderr).toMatch(
+      /slipway: migration 001_broken \(up\) failed at .*001_broken\.up\.sql:1: relation "nowhere" does not exist/,
+    );
     expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: 'MIGRATION_FAILED' } });
   });
 

@@ -115,7 +115,7 @@ describe('a connection string meant as a URL but malformed', () => {
         const run = await runCli(['status', '--tenants', file, '--dir', dir, ...format]);
         expect(run.code).toBe(1);
         expect(run.stdout + run.stderr).toMatch(
-          /tenants\.txt line 4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/,
+          /tenants\.txt:4: the connection string \\?"postgresql:\/app:\*\*\*@db\.internal\/app\\?" is not a URL/,
         );
         expect(run.stdout + run.stderr).toMatch(/"outcome":"pending"|2 pending: 001_create_notes, 002_index_notes/);
         expect(run.stdout + run.stderr).not.toContain(password);

@@ -68,7 +68,7 @@ describe('batches on an empty ledger', () => {
     const error = await up(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MigrationFailedError);
     expect((error as Error).message).toMatch(
-      /^migration 004_m004 \(up\) failed at line 2 in .*004_m004\.up\.sql: column "no_such_column" does not exist/,
+      /^migration 004_m004 \(up\) failed at .*004_m004\.up\.sql:2: column "no_such_column" does not exist/,
     );
     expect((error as Error).message).toBe((unbatched as Error).message);
     expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);

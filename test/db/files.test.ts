@@ -33,7 +33,7 @@ describe('a NUL byte', () => {
     writeFileSync(path.join(dir, '002_index.up.sql'), Buffer.from('CREATE INDEX CONCURRENTLY a_x ON a (x);\n\0CREATE TABLE b (x int);\n'));
     const result = await runCli(args(dir));
     expect(result.stderr).toBe(
-      `slipway: ${path.join(dir, '002_index.up.sql')} (line 2, byte 41) holds a NUL byte (0x00), which would cut the SQL short there: remove it\n`,
+      `slipway: ${path.join(dir, '002_index.up.sql')}:2: byte 41 is a NUL byte (0x00), which would cut the SQL short there: remove it\n`,
     );
     expect(result.code).toBe(1);
     expect(await tables()).toEqual([]);

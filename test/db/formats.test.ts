@@ -178,7 +178,7 @@ describe('each layout, read as it is and applied by migrate({ direction: up })',
     });
     const error = await rejection(run('up', dir), MigrationFailedError);
     expect(error.message).toContain(
-      `migration 2_b (up) failed at line 4 in ${path.join(dir, '2_b.sql')}: invalid input syntax for type integer: "x" [22P02]`,
+      `migration 2_b (up) failed at ${path.join(dir, '2_b.sql')}:4: invalid input syntax for type integer: "x" [22P02]`,
     );
     expect(await tables()).toEqual(['a']);
   });
@@ -398,12 +398,10 @@ describe('transactions as the file asks', () => {
 
   it('a failing statement of a marked file names it and says that it ran outside a transaction', async () => {
     box = await sandbox();
-    const error = await rejection(
-      run('up', migrationsDir({ '001_t.up.sql': "-- slipway:no-transaction\nCREATE TABLE t (id int);\nINSERT INTO t VALUES ('x');\n" })),
-      MigrationFailedError,
-    );
+    const dir = migrationsDir({ '001_t.up.sql': "-- slipway:no-transaction\nCREATE TABLE t (id int);\nINSERT INTO t VALUES ('x');\n" });
+    const error = await rejection(run('up', dir), MigrationFailedError);
     expect(error.message).toContain(
-      'it runs outside a transaction (marked -- slipway:no-transaction); statement 2 of 2 (line 3) failed, the 1 before it took effect',
+      `it runs outside a transaction (marked -- slipway:no-transaction); statement 2 of 2 (${path.join(dir, '001_t.up.sql')}:3) failed, the 1 before it took effect`,
     );
     expect(await tables()).toEqual(['t']);
   });

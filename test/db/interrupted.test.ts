@@ -72,7 +72,7 @@ describe('an interrupted CREATE INDEX CONCURRENTLY on 1M rows', () => {
     const next = await runCli(args(dir));
     await expectFinished(next);
     expect(messages(next)).toContain(
-      `resuming 002_index_big (up) at statement 2 of 3 (line 2: CREATE INDEX CONCURRENTLY big_v_idx ON big (v, id)): index "${box.schema}"."big_v_idx" was built and is valid, going on from the next one`,
+      `resuming 002_index_big (up) at statement 2 of 3 (${path.join(dir, '002_index_big.up.sql')}:2: CREATE INDEX CONCURRENTLY big_v_idx ON big (v, id)): index "${box.schema}"."big_v_idx" was built and is valid, going on from the next one`,
     );
   });
 
@@ -92,7 +92,7 @@ describe('an interrupted CREATE INDEX CONCURRENTLY on 1M rows', () => {
     const next = await runCli(args(dir));
     await expectFinished(next);
     expect(messages(next)).toContain(
-      `resuming 002_index_big (up) at statement 2 of 3 (line 2: CREATE INDEX CONCURRENTLY big_v_idx ON big (v, id)): index "${box.schema}"."big_v_idx" was left INVALID, dropped it, running the statement again`,
+      `resuming 002_index_big (up) at statement 2 of 3 (${path.join(dir, '002_index_big.up.sql')}:2: CREATE INDEX CONCURRENTLY big_v_idx ON big (v, id)): index "${box.schema}"."big_v_idx" was left INVALID, dropped it, running the statement again`,
     );
   });
 });
@@ -109,7 +109,7 @@ describe('what the catalog cannot decide', () => {
     const next = await runCli(args(dir));
     expect(next.code).toBe(1);
     expect(next.stderr).toBe(
-      'slipway: migration 001_unnamed_index (up) was interrupted at statement 2 of 2 (line 2: CREATE INDEX CONCURRENTLY ON t (a)), which runs outside a transaction: the index has no name, so the catalog cannot tell whether it was built, and the 1 before it took effect; check it, then run slipway resolve 001_unnamed_index --applied if it took effect (finish the rest by hand) or --pending if nothing of the migration remains\n',
+      `slipway: migration 001_unnamed_index (up) was interrupted at statement 2 of 2 (${path.join(dir, '001_unnamed_index.up.sql')}:2: CREATE INDEX CONCURRENTLY ON t (a)), which runs outside a transaction: the index has no name, so the catalog cannot tell whether it was built, and the 1 before it took effect; check it, then run slipway resolve 001_unnamed_index --applied if it took effect (finish the rest by hand) or --pending if nothing of the migration remains\n`,
     );
     const resolved = await runCli(['resolve', '001_unnamed_index', '--applied', ...args(dir).slice(1)]);
     expect(resolved.stderr).toBe('');
@@ -200,7 +200,7 @@ describe('an interrupted ALTER TABLE … DETACH PARTITION … CONCURRENTLY', () 
     const next = await runCli(args(dir));
     await expectDetached(next);
     expect(messages(next)).toContain(
-      `resuming 001_detach_2024 (up) at statement 1 of 2 (line 1: ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY): "${box.schema}"."events_2024" was left pending detach from "${box.schema}"."events", finished it with ALTER TABLE "${box.schema}"."events" DETACH PARTITION "${box.schema}"."events_2024" FINALIZE, going on from the next one`,
+      `resuming 001_detach_2024 (up) at statement 1 of 2 (${path.join(dir, '001_detach_2024.up.sql')}:1: ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY): "${box.schema}"."events_2024" was left pending detach from "${box.schema}"."events", finished it with ALTER TABLE "${box.schema}"."events" DETACH PARTITION "${box.schema}"."events_2024" FINALIZE, going on from the next one`,
     );
   });
 
@@ -217,7 +217,7 @@ describe('an interrupted ALTER TABLE … DETACH PARTITION … CONCURRENTLY', () 
     const next = await runCli(args(dir));
     await expectDetached(next);
     expect(messages(next)).toContain(
-      `resuming 001_detach_2024 (up) at statement 1 of 2 (line 1: ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY): "${box.schema}"."events_2024" is no longer a partition of "${box.schema}"."events": the detach finished, going on from the next one`,
+      `resuming 001_detach_2024 (up) at statement 1 of 2 (${path.join(dir, '001_detach_2024.up.sql')}:1: ALTER TABLE events DETACH PARTITION events_2024 CONCURRENTLY): "${box.schema}"."events_2024" is no longer a partition of "${box.schema}"."events": the detach finished, going on from the next one`,
     );
   });
 });

@@ -159,7 +159,7 @@ describe('atomicity', () => {
     const error = await up(dir).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(MigrationFailedError);
     expect((error as Error).message).toMatch(
-      /migration 002_broken \(up\) failed at line 2 in .*002_broken\.up\.sql: relation "nowhere" does not exist/,
+      /migration 002_broken \(up\) failed at .*002_broken\.up\.sql:2: relation "nowhere" does not exist/,
     );
     expect((error as Error).message).toMatch(/rolled back/);
     expect(await tables()).toEqual(['users']);
@@ -174,7 +174,7 @@ describe('atomicity', () => {
       '002_typo.up.sql': 'CREATE TABLE posts (id int);\nCREATE TABL tags (id int);\n',
     });
     await expect(up(dir)).rejects.toThrow(SourceError);
-    await expect(up(dir)).rejects.toThrow(/002_typo\.up\.sql \(line 2\): syntax error at or near "TABL"/);
+    await expect(up(dir)).rejects.toThrow(/002_typo\.up\.sql:2:8: syntax error at or near "TABL"/);
     expect(await tables()).toEqual([]);
     expect((await box.admin.query('SELECT to_regclass($1) AS t', [box.table])).rows[0].t).toBeNull();
   });
@@ -222,7 +222,7 @@ describe('migrations Postgres refuses in a transaction', () => {
         'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column);\n',
       '003_create_tags.up.sql': 'CREATE TABLE tags (id int);',
     });
-    await expect(up(dir)).rejects.toThrow(/002_index_email .*statement 2 of 2 \(line 2\) failed.*marked in flight/);
+    await expect(up(dir)).rejects.toThrow(/002_index_email .*statement 2 of 2 \(.*002_index_email\.up\.sql:2\) failed.*marked in flight/);
     expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table} ORDER BY version`)).rows).toEqual([
       { version: '001_create_users', state: 'applied', progress: null },
       { version: '002_index_email', state: 'in_flight', progress: 1 },
@@ -232,7 +232,7 @@ describe('migrations Postgres refuses in a transaction', () => {
     expect(next).toBeInstanceOf(MigrationFailedError);
     expect((next as Error).message).toMatch(/column "no_such_column" does not exist/);
     expect(lines.map((l) => l.msg)).toContain(
-      'resuming 002_index_email (up) at statement 2 of 2 (line 2: CREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column)): index users_x_idx does not exist',
+      `resuming 002_index_email (up) at statement 2 of 2 (${path.join(dir, '002_index_email.up.sql')}:2: CREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column)): index users_x_idx does not exist`,
     );
     expect(await tables()).toEqual(['users']);
   });

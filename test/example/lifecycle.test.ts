@@ -119,7 +119,7 @@ describe('startup', () => {
     const service = spawnService(serviceEnv(box, { SLIPWAY_DIR: dir }));
     expect(await service.exited).toBe(1);
     expect(service.lines().at(-1)!.msg).toMatch(
-      /^migrations failed, not serving: migration 001_broken \(up\) failed at line 2 .*relation "nowhere" does not exist/,
+      /^migrations failed, not serving: migration 001_broken \(up\) failed at .*001_broken\.up\.sql:2: relation "nowhere" does not exist/,
     );
     expect(service.lines().some((l) => l.msg.startsWith('listening on'))).toBe(false);
     expect((await box.admin.query(`SELECT to_regclass('widgets') AS t, to_regclass('${box.table}') AS ledger`)).rows[0]).toEqual({

@@ -448,7 +448,7 @@ describe('database tenants', () => {
     expect(notUrl!.error).toMatchObject({
       code: 'TENANT',
       message: expect.stringMatching(
-        new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} line 6: the connection string is in keyword=value form`),
+        new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:6: the connection string is in keyword=value form`),
       ),
     });
     for (const d of [db, other]) {
@@ -482,7 +482,7 @@ describe('database tenants', () => {
     ]);
     expect(
       result.tenants[3]!.error!.message.startsWith(
-        `${file} line 4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://`,
+        `${file}:4: the connection string "postgresql:/app:***@db.internal/app" is not a URL: give postgres://`,
       ),
     ).toBe(true);
     expect(JSON.stringify(result)).not.toContain(password);

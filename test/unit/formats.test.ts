@@ -239,17 +239,17 @@ describe('sections of one-file layouts', () => {
   it('goose: refuses ENVSUB ON, an unknown annotation, a second Up, SQL before Up, no Up at all', () => {
     const refused = (text: string) => thrown(() => splitSections(text, 'f.sql', 'goose'), SourceError).message;
     expect(refused('-- +goose ENVSUB ON\n-- +goose Up\nSELECT ${X};\n')).toBe(
-      'f.sql (line 1) asks goose to expand environment variables (ENVSUB ON), which slipway does not do: write the values into the SQL',
+      'f.sql:1: ENVSUB ON asks goose to expand environment variables, which slipway does not do: write the values into the SQL',
     );
-    expect(refused('-- +goose Up\n-- +goose Sideways\n')).toBe('f.sql (line 2) has an annotation goose does not know (-- +goose Sideways)');
+    expect(refused('-- +goose Up\n-- +goose Sideways\n')).toBe('f.sql:2: an annotation goose does not know (-- +goose Sideways)');
     expect(refused('-- +goose Up\nCREATE TABLE t (a int);\n  -- +goose Down\nDROP TABLE t;\n')).toBe(
-      'f.sql (line 3) has an indented goose annotation, which goose refuses: start it at the beginning of the line (-- +goose Down)',
+      'f.sql:3: an indented goose annotation, which goose refuses: start it at the beginning of the line (-- +goose Down)',
     );
     expect(refused('-- +goose Up\nSELECT 1;\n-- +goose Up\nSELECT 2;\n')).toBe(
-      'f.sql (line 3) has a second up section: slipway reads one up and one down section per goose file; split it into two migrations',
+      'f.sql:3: a second up section: slipway reads one up and one down section per goose file; split it into two migrations',
     );
     expect(refused('SELECT 0;\n-- +goose Up\nSELECT 1;\n')).toBe(
-      'f.sql (line 1) has SQL before its first section, which goose would not run: move it under -- +goose Up',
+      'f.sql:1: SQL before the first section, which goose would not run: move it under -- +goose Up',
     );
     expect(refused('-- +goose Down\nSELECT 1;\n')).toBe(
       'f.sql has no -- +goose Up line, which every goose migration has: add it above the SQL to apply',

@@ -265,7 +265,7 @@ describe('readMigrationsDir', () => {
     );
     const error = await sourceError(readMigrationsDir(dir));
     expect(error.message).toBe(
-      `${path.join(dir, '002_latin1.up.sql')} (line 2, byte 33) is not valid UTF-8 (byte 0xe9): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+      `${path.join(dir, '002_latin1.up.sql')}:2: byte 33 (0xe9) is not valid UTF-8: convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
     );
   });
 
@@ -276,14 +276,14 @@ describe('readMigrationsDir', () => {
     });
     const error = await sourceError(readMigrationsDir(dir));
     expect(error.message).toBe(
-      `${path.join(dir, '002_nul.up.sql')} (line 2, byte 25) holds a NUL byte (0x00), which would cut the SQL short there: remove it`,
+      `${path.join(dir, '002_nul.up.sql')}:2: byte 25 is a NUL byte (0x00), which would cut the SQL short there: remove it`,
     );
     expect(syncSourceError(() => defineMigrations([{ version: '001_a', up: 'SELECT 1;\0' }])).message).toBe(
-      '<memory>/001_a.up.sql (line 1, byte 10) holds a NUL byte (0x00), which would cut the SQL short there: remove it',
+      '<memory>/001_a.up.sql:1: byte 10 is a NUL byte (0x00), which would cut the SQL short there: remove it',
     );
     const withDown = tempDir({ '001_a.up.sql': 'SELECT 1;', '001_a.down.sql': Buffer.from('SELECT 2;\0') });
     const [migration] = await readMigrationsDir(withDown);
-    expect(() => migration!.downSql).toThrow(`${path.join(withDown, '001_a.down.sql')} (line 1, byte 10) holds a NUL byte (0x00)`);
+    expect(() => migration!.downSql).toThrow(`${path.join(withDown, '001_a.down.sql')}:1: byte 10 is a NUL byte (0x00)`);
   });
 
   it('reads a down file when its SQL is asked for: an up run is not stopped by a down file that is not UTF-8, a down run is', async () => {
@@ -295,7 +295,7 @@ describe('readMigrationsDir', () => {
     const [migration] = await readMigrationsDir(dir);
     expect(migration!.upSql).toBe('CREATE TABLE t (name text);');
     expect(migration!.downSource).toBe(path.join(dir, '001_a.down.sql'));
-    expect(() => migration!.downSql).toThrow(`${path.join(dir, '001_a.down.sql')} (line 1, byte 7) is not valid UTF-8 (byte 0xe9)`);
+    expect(() => migration!.downSql).toThrow(`${path.join(dir, '001_a.down.sql')}:1: byte 7 (0xe9) is not valid UTF-8`);
   });
 
   it('accepts a UTF-8 byte order mark and drops it from the SQL (the checksum is of the bytes)', async () => {
@@ -556,7 +556,7 @@ describe('decodeSql', () => {
   ])('names the line and byte of %s', (_label, bytes, line, byte, hex) => {
     const error = syncSourceError(() => decodeSql(Uint8Array.from(bytes), 'f.sql'));
     expect(error.message).toBe(
-      `f.sql (line ${line}, byte ${byte}) is not valid UTF-8 (byte 0x${hex}): convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
+      `f.sql:${line}: byte ${byte} (0x${hex}) is not valid UTF-8: convert the file to UTF-8, e.g. iconv -f LATIN1 -t UTF-8`,
     );
   });
 });

@@ -66,7 +66,7 @@ export const GRAMMARS: Record<SectionFormat, Grammar> = {
       if (!line.startsWith('--'))
         return {
           kind: 'refuse',
-          why: `has an indented goose annotation, which goose refuses: start it at the beginning of the line (${line.trim()})`,
+          why: `an indented goose annotation, which goose refuses: start it at the beginning of the line (${line.trim()})`,
         };
       const command = line.replaceAll('--', '').replace('+goose', '').trim().toLowerCase().replace(/\s+/g, ' ');
       if (command === 'up' || command === 'down') return { kind: command, noTransaction: false };
@@ -75,9 +75,9 @@ export const GRAMMARS: Record<SectionFormat, Grammar> = {
       if (command === 'envsub on')
         return {
           kind: 'refuse',
-          why: 'asks goose to expand environment variables (ENVSUB ON), which slipway does not do: write the values into the SQL',
+          why: 'ENVSUB ON asks goose to expand environment variables, which slipway does not do: write the values into the SQL',
         };
-      return { kind: 'refuse', why: `has an annotation goose does not know (${line.trim()})` };
+      return { kind: 'refuse', why: `an annotation goose does not know (${line.trim()})` };
     },
     compare: byNumberThenName,
   },
@@ -91,7 +91,7 @@ export const GRAMMARS: Record<SectionFormat, Grammar> = {
       if (command === 'Up' || command === 'Down')
         return { kind: command === 'Up' ? 'up' : 'down', noTransaction: options.includes('notransaction') };
       if (command === 'StatementBegin' || command === 'StatementEnd') return { kind: 'comment' };
-      return { kind: 'refuse', why: `has a command sql-migrate does not know (${line.trim()})` };
+      return { kind: 'refuse', why: `a command sql-migrate does not know (${line.trim()})` };
     },
     compare: byNumberThenName,
   },
@@ -138,12 +138,12 @@ export function splitSections(text: string, source: string, format: SectionForma
   lines.forEach((raw, i) => {
     const line = raw.replace(/\r$/, '');
     const marker = grammar.markerOf(line);
-    if (marker?.kind === 'refuse') throw new SourceError(`${source} (line ${i + 1}) ${marker.why}`);
+    if (marker?.kind === 'refuse') throw new SourceError(`${source}:${i + 1}: ${marker.why}`);
     if (marker?.kind === 'no-transaction') fileNoTransaction = true;
     else if (marker?.kind === 'up' || marker?.kind === 'down') {
       if (seen.has(marker.kind)) {
         throw new SourceError(
-          `${source} (line ${i + 1}) has a second ${marker.kind} section: slipway reads one up and one down section per ${format} file; split it into two migrations`,
+          `${source}:${i + 1}: a second ${marker.kind} section: slipway reads one up and one down section per ${format} file; split it into two migrations`,
         );
       }
       seen.add(marker.kind);
@@ -155,9 +155,7 @@ export function splitSections(text: string, source: string, format: SectionForma
   if (!seen.has('up'))
     throw new SourceError(`${source} has no ${grammar.up} line, which every ${format} migration has: add it above the SQL to apply`);
   if (stray !== null)
-    throw new SourceError(
-      `${source} (line ${stray}) has SQL before its first section, which ${format} would not run: move it under ${grammar.up}`,
-    );
+    throw new SourceError(`${source}:${stray}: SQL before the first section, which ${format} would not run: move it under ${grammar.up}`);
   const section = (kind: 'up' | 'down') => {
     const kept = lines.map((line, i) => (owner[i] === kind ? line : ''));
     // Line 1 is never in a section (a marker comes first): it carries the marker without moving a line.
