@@ -29,22 +29,18 @@ export async function cliLogger(options: { level: string; format?: LogFormat | u
 
 /**
  * A destination that writes each record as `format` renders it; on a terminal, a progress
- * record (`progressLine: true`) rewrites one line in place instead of adding lines, and the
- * next other record takes that line's place.
+ * record (`progressLine: true`) rewrites one line in place instead of adding lines, and every
+ * other record first clears the line it starts on: the one a progress record, or the fleet's
+ * progress line (written to the same terminal), left there.
  */
 export function progressAware(fd: number, isTTY: boolean, format: (record: Record<string, unknown>) => string): pino.DestinationStream {
-  let showing = false;
   return {
     write(line: string) {
       const record = JSON.parse(line) as Record<string, unknown>;
       const text = format(record);
-      if (isTTY && record.progressLine === true) {
-        writeSync(fd, `\r\x1b[2K${text.replace(/\n$/, '')}`);
-        showing = true;
-        return;
-      }
-      writeSync(fd, `${showing ? '\r\x1b[2K' : ''}${text}`);
-      showing = false;
+      if (!isTTY) writeSync(fd, text);
+      else if (record.progressLine === true) writeSync(fd, `\r\x1b[2K${text.replace(/\n$/, '')}`);
+      else writeSync(fd, `\r\x1b[2K${text}`);
     },
   };
 }

@@ -51,11 +51,11 @@ const SCENES: Readonly<Record<string, Scene>> = {
       cpSync(TRACKER, path.join(project, 'migrations'), { recursive: true });
     },
   },
-  // The tracker's six migrations, applied; the two new ones are in the page. Its first examples lint without a database.
+  // The tracker's eight migrations, applied; the two new ones are in the page. Its first examples lint without a database.
   'docs/lint.md': {
     before: async (project, run) => {
       cpSync(TRACKER, path.join(project, 'migrations'), { recursive: true });
-      await run('npx slipway up --log-level warn');
+      await run('npx slipway up --post-deploy --log-level warn');
     },
     env: {
       'npx slipway lint migrations/': { DATABASE_URL: undefined },

@@ -15,7 +15,7 @@ describe('the terminal log: progress on one line', () => {
       closeSync(fd);
       return readFileSync(file, 'utf8');
     };
-    expect(run(true)).toBe('applied 001\n\r\x1b[2K002: 10%\r\x1b[2K002: 55%\r\x1b[2Kapplied 002\n');
+    expect(run(true)).toBe('\r\x1b[2Kapplied 001\n\r\x1b[2K002: 10%\r\x1b[2K002: 55%\r\x1b[2Kapplied 002\n');
     expect(run(false)).toBe('applied 001\n002: 10%\n002: 55%\napplied 002\n');
   });
 });
