@@ -53,9 +53,9 @@ describe('startup', () => {
     for (const [i, replica] of replicas.entries()) {
       const summary = replica.lines().find((l) => l.msg.startsWith('migrations up to date: '));
       if (applied[i]!.length > 0) {
-        expect(summary).toMatchObject({ applied: REGULAR, migrations: VERSIONS.length });
+        expect(summary).toMatchObject({ applied: REGULAR, migrations: VERSIONS.length, postDeployPending: POST_DEPLOY });
       } else {
-        expect(summary).toMatchObject({ applied: [], migrations: VERSIONS.length });
+        expect(summary).toMatchObject({ applied: [], migrations: VERSIONS.length, postDeployPending: POST_DEPLOY });
         expect(
           replica.lines().some((l) => l.msg === 'nothing to apply' || l.msg.startsWith('nothing left to apply: another runner did it')),
         ).toBe(true);

@@ -49,9 +49,16 @@ async function main(): Promise<number> {
         signal: startup.signal,
       });
       const waited = result.lockWaitMs === null ? 'no lock needed' : `waited ${result.lockWaitMs} ms for the lock`;
+      // Post-deploy migrations are left for the deploy's second phase, once every replica runs this release.
+      const later = result.deferred.length === 0 ? '' : `, ${result.deferred.length} left for the post-deploy phase`;
       logger.info(
-        { applied: result.executed.map((s) => s.version), lockWaitMs: result.lockWaitMs, migrations: result.migrations.length },
-        `migrations up to date: ${result.executed.length} applied by this replica, ${result.migrations.length} in all (${waited})`,
+        {
+          applied: result.executed.map((s) => s.version),
+          postDeployPending: result.deferred,
+          lockWaitMs: result.lockWaitMs,
+          migrations: result.migrations.length,
+        },
+        `migrations up to date: ${result.executed.length} applied by this replica, ${result.migrations.length} in all${later} (${waited})`,
       );
     } catch (error) {
       logger.error({ err: error }, `migrations failed, not serving: ${(error as Error).message}`);
