@@ -45,7 +45,8 @@ export const RANK = {
   index: 10,
   foreignKey: 11,
   trigger: 12,
-  policy: 13,
+  rule: 13,
+  policy: 14,
 } as const;
 
 /** Namespaces that are the server's, never the schema's. */
@@ -147,6 +148,7 @@ async function readObjects(client: pg.ClientBase): Promise<SchemaObject[]> {
   await readConstraints(client, add, owner);
   await readIndexes(client, add);
   await readTriggersAndPolicies(client, add);
+  await readRules(client, add);
   await addDependencies(client, objects, owner);
   return objects;
 }
@@ -317,6 +319,7 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
              a.attidentity, a.attgenerated, a.attislocal, pg_get_expr(d.adbin, d.adrelid) AS "default", d.oid AS default_oid,
              CASE WHEN a.attcollation <> t.typcollation THEN ${COLLATION('a.attcollation')} END AS collation,
              CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage, a.attcompression::text AS compression,
+             CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS stattarget, a.attoptions AS attribute_options,
              col_description(a.attrelid, a.attnum) AS comment
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
@@ -391,6 +394,10 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     const alters: string[] = [];
     const parentColumns = byRelation.get(Number((r.parents as number[] | null)?.[0])) ?? [];
     for (const c of cols) {
+      // The planner's settings of a column are this table's own, inherited column or not.
+      if (c.stattarget !== null) alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET STATISTICS ${c.stattarget};`);
+      if ((c.attribute_options as string[] | null)?.length)
+        alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET (${(c.attribute_options as string[]).join(', ')});`);
       // A partition's columns are its parent's; an inherited column is written by its parent,
       // and only what was changed on this table alone (a default, NOT NULL) is said here.
       if (r.relispartition || !c.attislocal) {
@@ -446,7 +453,8 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
     `
       SELECT co.oid, co.contype, quote_ident(co.conname) AS name, co.conrelid, co.conrelid::regclass::text AS "table", co.conindid,
              pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment,
-             co.contype IN ('p', 'u') AND (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = co.conindid) AS replica_identity
+             co.contype IN ('p', 'u') AND (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = co.conindid) AS replica_identity,
+             co.contype IN ('p', 'u', 'x') AND (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = co.conindid) AS clustered
       FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conparentid = 0 AND co.conislocal AND c.relkind IN ('r', 'p')
         AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`,
@@ -463,6 +471,7 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
       sql:
         `ALTER TABLE ${c.table}\n    ADD CONSTRAINT ${c.name} ${c.def};` +
         replicaIdentity(c.table as string, c.replica_identity, c.name as string) +
+        (c.clustered === true ? `\nALTER TABLE ${c.table} CLUSTER ON ${c.name};` : '') +
         commentOn(target, c.comment as string | null),
       after: [`rel:${c.conrelid}`],
     });
@@ -480,7 +489,9 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
     client,
     `
       SELECT i.indexrelid, i.indrelid, ic.oid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def, tc.relkind,
-             tc.oid::regclass::text AS "table", quote_ident(ic.relname) AS index_name, i.indisreplident,
+             tc.oid::regclass::text AS "table", quote_ident(ic.relname) AS index_name, i.indisreplident, i.indisclustered,
+             (SELECT string_agg(format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s;', ic.oid::regclass, a.attnum, a.attstattarget), E'\n' ORDER BY a.attnum)
+                FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) AS statistics,
              obj_description(i.indexrelid, 'pg_class') AS comment
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace n ON n.oid = tc.relnamespace
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'tc.oid')}
@@ -503,8 +514,11 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
     let def = i.def as string;
     // The server writes a partitioned table's index ON ONLY; created without ONLY, it is made on every partition too, as it was.
     if (i.relkind === 'p') def = def.replace(/ ON ONLY /, ' ON ');
-    const identity = i.indisreplident ? `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};` : '';
-    const sql = `${def};${identity}${commentOn(`INDEX ${i.name}`, i.comment as string | null)}`;
+    let sql = `${def};`;
+    if (i.indisreplident) sql += `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};`;
+    if (i.indisclustered) sql += `\nALTER TABLE ${i.table} CLUSTER ON ${i.index_name};`;
+    if (i.statistics !== null) sql += `\n${i.statistics}`;
+    sql += commentOn(`INDEX ${i.name}`, i.comment as string | null);
     add({ key: `rel:${i.indexrelid}`, id: `index ${i.name}`, rank: RANK.index, sql, after: [`rel:${i.indrelid}`] });
   }
 }
@@ -552,6 +566,26 @@ async function readTriggersAndPolicies(client: pg.ClientBase, add: (o: SchemaObj
   }
 }
 
+const RULE_STATE: Record<string, string> = { D: 'DISABLE RULE', R: 'ENABLE REPLICA RULE', A: 'ENABLE ALWAYS RULE' };
+
+/** Rules (CREATE RULE) on tables and views; a view's own `_RETURN` rule is its definition, written with it. */
+async function readRules(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  for (const r of await rows(
+    client,
+    `
+      SELECT r.oid, r.ev_class, r.ev_class::regclass::text AS "table", quote_ident(r.rulename) AS name, r.ev_enabled,
+             pg_get_ruledef(r.oid) AS def, obj_description(r.oid, 'pg_rewrite') AS comment
+      FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE r.rulename <> '_RETURN' AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`,
+  )) {
+    let sql = r.def as string;
+    const state = RULE_STATE[r.ev_enabled as string];
+    if (state !== undefined) sql += `\nALTER TABLE ${r.table} ${state} ${r.name};`;
+    sql += commentOn(`RULE ${r.name} ON ${r.table}`, r.comment as string | null);
+    add({ key: `rule:${r.oid}`, id: `rule ${r.name} on ${r.table}`, rank: RANK.rule, sql, after: [`rel:${r.ev_class}`] });
+  }
+}
+
 /** Which catalog's objects are objects of the dump under which key prefix. */
 const KEY_PREFIX: Record<string, string> = {
   pg_class: 'rel',
@@ -563,6 +597,7 @@ const KEY_PREFIX: Record<string, string> = {
   pg_namespace: 'nsp',
   pg_extension: 'ext',
   pg_statistic_ext: 'stx',
+  pg_rewrite: 'rule',
 };
 
 /**
@@ -583,7 +618,7 @@ async function addDependencies(client: pg.ClientBase, objects: SchemaObject[], o
   }
   for (const r of await rows<{ oid: number; ev_class: number }>(
     client,
-    `SELECT r.oid, r.ev_class FROM pg_rewrite r WHERE r.oid >= 16384`,
+    `SELECT r.oid, r.ev_class FROM pg_rewrite r WHERE r.oid >= 16384 AND r.rulename = '_RETURN'`,
   )) {
     owner.set(`pg_rewrite:${r.oid}`, `rel:${r.ev_class}`);
   }

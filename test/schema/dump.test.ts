@@ -51,7 +51,10 @@ describe('dump', () => {
       'INSERT INTO public.schema_migrations',
       'ALTER TABLE public.scratch REPLICA IDENTITY FULL;',
       'CREATE UNIQUE INDEX audit_id_key ON public.audit USING btree (id);\nALTER TABLE public.audit REPLICA IDENTITY USING INDEX audit_id_key;',
-      'ADD CONSTRAINT codes_code_key UNIQUE (code);\nALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;',
+      'ADD CONSTRAINT codes_code_key UNIQUE (code);\nALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;\nALTER TABLE public.codes CLUSTER ON codes_code_key;',
+      'ALTER TABLE ONLY app.issues ALTER COLUMN owner_id SET (n_distinct=100);\nALTER TABLE ONLY app.issues ALTER COLUMN title SET STATISTICS 500;',
+      'ALTER TABLE app.issues CLUSTER ON issues_lower_title_idx;\nALTER INDEX app.issues_lower_title_idx ALTER COLUMN 1 SET STATISTICS 200;',
+      "CREATE RULE audit_keep AS\n    ON DELETE TO public.audit DO INSTEAD NOTHING;\nCOMMENT ON RULE audit_keep ON public.audit IS 'audit rows stay';",
     ]) {
       expect(first.sql).toContain(expected);
     }
@@ -60,6 +63,7 @@ describe('dump', () => {
     expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- foreign key issues_owner_fk'));
     expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- function app.issue_count()'));
     expect(first.sql.indexOf('-- table app.users')).toBeLessThan(first.sql.indexOf('-- function app.active_users()'));
+    expect(first.sql.indexOf('-- view app.open_issues')).toBeLessThan(first.sql.indexOf('-- rule open_issues_insert on app.open_issues'));
 
     const copy = await database();
     await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });

@@ -98,4 +98,15 @@ CREATE VIEW app.a_second WITH (security_barrier = true) AS SELECT id FROM app.z_
 CREATE MATERIALIZED VIEW app.issue_counts AS SELECT owner_id, count(*) AS n FROM app.issues GROUP BY owner_id WITH NO DATA;
 CREATE UNIQUE INDEX issue_counts_owner ON app.issue_counts (owner_id);
 COMMENT ON VIEW app.open_issues IS 'not yet touched';
+
+-- What a history tunes by hand: the planner's statistics, a table's physical order.
+ALTER TABLE app.issues ALTER COLUMN title SET STATISTICS 500;
+ALTER TABLE app.issues ALTER COLUMN owner_id SET (n_distinct = 100);
+ALTER INDEX app.issues_lower_title_idx ALTER COLUMN 1 SET STATISTICS 200;
+ALTER TABLE app.issues CLUSTER ON issues_lower_title_idx;
+ALTER TABLE public.codes CLUSTER ON codes_code_key;
+-- Rules: rows kept from deletes, a view made writable the old way.
+CREATE RULE audit_keep AS ON DELETE TO public.audit DO INSTEAD NOTHING;
+CREATE RULE open_issues_insert AS ON INSERT TO app.open_issues DO INSTEAD INSERT INTO app.issues (title) VALUES (NEW.title);
+COMMENT ON RULE audit_keep ON public.audit IS 'audit rows stay';
 `;
