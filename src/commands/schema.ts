@@ -52,9 +52,10 @@ async function snapshotOf(client: pg.ClientBase, table: string | undefined, priv
 }
 
 /**
- * The database's schema as SQL, from its catalog: no client binary, the same text for the same
- * schema on servers 14 to 18. The bookkeeping table's rows come last, so loading the file gives
- * a database `up` sees as up to date.
+ * The database's schema as SQL, from its catalog: no client binary, servers 14 to 18, the same
+ * text for the same schema on one major (the server writes view and function bodies, and 16 writes
+ * a view's columns unqualified where 15 qualifies them). The bookkeeping table's rows come last,
+ * so loading the file gives a database `up` sees as up to date.
  *
  * @example
  * const { sql } = await dump({ databaseUrl: process.env.DATABASE_URL });
