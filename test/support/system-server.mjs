@@ -28,16 +28,16 @@ function installedMajor() {
 function systemPostgres() {
   let major = installedMajor();
   if (major === null) {
-    const install = () =>
-      spawnSync('apt-get', ['install', '-y', '-q', 'postgresql'], { encoding: 'utf8', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    const install = () => spawnSync('apt-get', ['install', '-y', '-q', 'postgresql'], { encoding: 'utf8', env });
     let result = install();
     if (result.status !== 0) {
       spawnSync('apt-get', ['update', '-q'], { encoding: 'utf8' });
       result = install();
     }
     major = installedMajor();
-    if (major === null)
-      throw new Error(`the system's PostgreSQL (server and pg_dump) could not be installed (apt-get install -y postgresql): ${result.stderr || result.error}`);
+    const why = result.stderr || result.error;
+    if (major === null) throw new Error(`the system's PostgreSQL (server, pg_dump) is missing (apt-get install postgresql failed): ${why}`);
   }
   return { major, bin: path.join(ROOT, String(major), 'bin') };
 }
