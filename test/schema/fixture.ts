@@ -109,4 +109,41 @@ ALTER TABLE public.codes CLUSTER ON codes_code_key;
 CREATE RULE audit_keep AS ON DELETE TO public.audit DO INSTEAD NOTHING;
 CREATE RULE open_issues_insert AS ON INSERT TO app.open_issues DO INSTEAD INSERT INTO app.issues (title) VALUES (NEW.title);
 COMMENT ON RULE audit_keep ON public.audit IS 'audit rows stay';
+
+-- Kinds real histories use besides tables: a case-insensitive collation (ICU), casts that let a
+-- driver send enum values as varchar, search without accents, an operator, a foreign table.
+CREATE COLLATION app.case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE COLLATION app.c_copy FROM "C";
+COMMENT ON COLLATION app.case_insensitive IS 'ignores case';
+CREATE TABLE app.tags (name text COLLATE app.case_insensitive PRIMARY KEY, code text COLLATE app.c_copy);
+CREATE CAST (varchar AS app.status) WITH INOUT AS IMPLICIT;
+CREATE FUNCTION app.status_rank(app.status) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT array_position(enum_range(NULL::app.status), $1)';
+CREATE CAST (app.status AS integer) WITH FUNCTION app.status_rank(app.status) AS ASSIGNMENT;
+COMMENT ON CAST (varchar AS app.status) IS 'for drivers that send text';
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE TEXT SEARCH DICTIONARY app.english_nostop (TEMPLATE = pg_catalog.simple, STOPWORDS = english);
+CREATE TEXT SEARCH CONFIGURATION app.english_unaccent (COPY = pg_catalog.english);
+ALTER TEXT SEARCH CONFIGURATION app.english_unaccent ALTER MAPPING FOR hword, hword_part, word WITH public.unaccent, english_stem;
+ALTER TEXT SEARCH CONFIGURATION app.english_unaccent ALTER MAPPING FOR asciiword WITH app.english_nostop;
+COMMENT ON TEXT SEARCH CONFIGURATION app.english_unaccent IS 'english, accents dropped';
+CREATE TABLE app.articles (
+  id integer PRIMARY KEY,
+  body text NOT NULL,
+  search tsvector GENERATED ALWAYS AS (to_tsvector('app.english_unaccent', body)) STORED
+);
+CREATE INDEX articles_search_idx ON app.articles USING gin (search);
+CREATE FUNCTION app.same_email(app.email, app.email) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT lower($1) = lower($2)';
+CREATE OPERATOR app.=~= (FUNCTION = app.same_email, LEFTARG = app.email, RIGHTARG = app.email, COMMUTATOR = OPERATOR(app.=~=));
+COMMENT ON OPERATOR app.=~= (app.email, app.email) IS 'the same address, in any case';
+CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+CREATE SERVER archive FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'archive.internal', dbname 'archive');
+CREATE USER MAPPING FOR PUBLIC SERVER archive OPTIONS (user 'reader', password 'not-in-the-dump');
+COMMENT ON SERVER archive IS 'last year''s rows';
+CREATE FOREIGN TABLE app.archived_issues (
+  id integer NOT NULL,
+  title text OPTIONS (column_name 'subject'),
+  closed_at timestamptz DEFAULT now()
+) SERVER archive OPTIONS (schema_name 'app', table_name 'issues');
+ALTER TABLE app.archived_issues ADD CONSTRAINT archived_title CHECK (title <> '');
+COMMENT ON FOREIGN TABLE app.archived_issues IS 'read through postgres_fdw';
 `;
