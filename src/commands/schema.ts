@@ -126,7 +126,10 @@ export async function load(options: LoadOptions): Promise<{ readonly database: s
   }
 }
 
-/** What makes a database not empty: anything of its own outside the server's schemas, any extension but plpgsql, a server, a cast. */
+/**
+ * What makes a database not empty: anything of its own outside the server's schemas, any
+ * extension but plpgsql, a server, a cast (not a range type's own), a publication.
+ */
 const OWN_OBJECTS = `
   SELECT what FROM (
     SELECT 1 AS k, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'table ' END
@@ -146,7 +149,9 @@ const OWN_OBJECTS = `
       JOIN pg_namespace n ON n.oid = c.cfgnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
     UNION ALL SELECT 8, 'server ' || quote_ident(s.srvname) FROM pg_foreign_server s
     UNION ALL SELECT 9, 'cast (' || format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL) || ')' FROM pg_cast c
-     WHERE c.oid >= 16384 AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype = 'i')
+     WHERE c.oid >= 16384
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype = 'i')
+    UNION ALL SELECT 10, 'publication ' || quote_ident(p.pubname) FROM pg_publication p
   ) own ORDER BY k, what`;
 
 interface MigrationsOptions extends CommonOptions {

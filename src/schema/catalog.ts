@@ -52,6 +52,7 @@ export const RANK = {
   trigger: 17,
   rule: 18,
   policy: 19,
+  publication: 20,
 } as const;
 
 /** Namespaces that are the server's, never the schema's. */
@@ -158,6 +159,7 @@ async function readObjects(client: pg.ClientBase): Promise<SchemaObject[]> {
   await readIndexes(client, add);
   await readTriggersAndPolicies(client, add);
   await readRules(client, add);
+  await readPublications(client, add);
   await addDependencies(client, objects, owner);
   return objects;
 }
@@ -762,6 +764,61 @@ async function readTextSearch(client: pg.ClientBase, add: (o: SchemaObject) => v
   }
 }
 
+const ALL_ACTIONS = 'insert, update, delete, truncate';
+
+/**
+ * Publications with their tables (ONLY each, as the catalog lists them, so an inheritance
+ * child is named when it was) and, from 15 on, their schemas, column lists and row filters:
+ * one object each, after every table it names. Supabase histories add their tables to one.
+ */
+async function readPublications(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  const version = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+  const since15 = version >= 150000;
+  const members = await rows<{
+    pub: number;
+    relid: number | null;
+    table: string | null;
+    columns: string | null;
+    qual: string | null;
+    schema: string | null;
+  }>(
+    client,
+    `
+      SELECT pr.prpubid AS pub, pr.prrelid AS relid, pr.prrelid::regclass::text AS "table", ${
+        since15
+          ? `(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+               WHERE a.attrelid = pr.prrelid AND a.attnum = ANY (pr.prattrs)) AS columns, pg_get_expr(pr.prqual, pr.prrelid) AS qual`
+          : 'NULL AS columns, NULL AS qual'
+      }, NULL AS schema
+      FROM pg_publication_rel pr
+      ${since15 ? `UNION ALL SELECT pn.pnpubid, NULL, NULL, NULL, NULL, quote_ident(n.nspname) FROM pg_publication_namespace pn JOIN pg_namespace n ON n.oid = pn.pnnspid` : ''}
+      ORDER BY 6 NULLS FIRST, 3`,
+  );
+  for (const p of await rows(
+    client,
+    `SELECT p.oid, quote_ident(p.pubname) AS name, to_jsonb(p) AS "row", obj_description(p.oid, 'pg_publication') AS comment FROM pg_publication p`,
+  )) {
+    const row = p.row as Record<string, string | boolean>;
+    const actions = (['insert', 'update', 'delete', 'truncate'] as const).filter((a) => row[`pub${a}`] === true).join(', ');
+    const options: string[] = [];
+    if (actions !== ALL_ACTIONS) options.push(`publish = ${literal(actions)}`);
+    if (row.pubviaroot === true) options.push('publish_via_partition_root = true');
+    if (row.pubgencols === 's') options.push('publish_generated_columns = stored');
+    let sql = `CREATE PUBLICATION ${p.name}${row.puballtables === true ? ' FOR ALL TABLES' : ''}${options.length > 0 ? ` WITH (${options.join(', ')})` : ''};`;
+    const after: string[] = [];
+    for (const m of members.filter((m) => m.pub === p.oid)) {
+      if (m.schema !== null) {
+        sql += `\nALTER PUBLICATION ${p.name} ADD TABLES IN SCHEMA ${m.schema};`;
+        continue;
+      }
+      after.push(`rel:${m.relid}`);
+      sql += `\nALTER PUBLICATION ${p.name} ADD TABLE ONLY ${m.table}${m.columns === null ? '' : ` (${m.columns})`}${m.qual === null ? '' : ` WHERE (${m.qual})`};`;
+    }
+    sql += commentOn(`PUBLICATION ${p.name}`, p.comment as string | null);
+    add({ key: `pub:${p.oid}`, id: `publication ${p.name}`, rank: RANK.publication, sql, after });
+  }
+}
+
 /** Which catalog's objects are objects of the dump under which key prefix. */
 const KEY_PREFIX: Record<string, string> = {
   pg_class: 'rel',
@@ -879,6 +936,11 @@ const PRIVILEGE_SOURCES = [
     prefix: 'fdw',
     sql: `SELECT w.oid, 'FOREIGN DATA WRAPPER' AS alter, 'FOREIGN DATA WRAPPER' AS grant, quote_ident(w.fdwname) AS name, w.fdwowner AS owner,
       w.fdwacl AS acl, 'F' AS code FROM pg_foreign_data_wrapper w`,
+  },
+  {
+    prefix: 'pub',
+    sql: `SELECT p.oid, 'PUBLICATION' AS alter, NULL AS grant, quote_ident(p.pubname) AS name, p.pubowner AS owner, NULL::aclitem[] AS acl, 'n' AS code
+      FROM pg_publication p`,
   },
   // Owners only: these have no privileges of their own.
   {

@@ -71,6 +71,9 @@ describe('dump', () => {
       "    title text OPTIONS (column_name 'subject'),\n    closed_at timestamp with time zone DEFAULT now()\n) SERVER archive OPTIONS (schema_name 'app', table_name 'issues');",
       "COMMENT ON FOREIGN TABLE app.archived_issues IS 'read through postgres_fdw';",
       "ALTER TABLE app.archived_issues\n    ADD CONSTRAINT archived_title CHECK ((title <> ''::text));",
+      'CREATE PUBLICATION realtime;\nALTER PUBLICATION realtime ADD TABLE ONLY app.tags;\nALTER PUBLICATION realtime ADD TABLE ONLY public.codes;',
+      "CREATE PUBLICATION new_issues WITH (publish = 'insert');\nALTER PUBLICATION new_issues ADD TABLE ONLY app.issues (id, title) WHERE ((id > 0));",
+      'CREATE PUBLICATION app_tables WITH (publish_via_partition_root = true);\nALTER PUBLICATION app_tables ADD TABLES IN SCHEMA app;',
     ]) {
       expect(first.sql).toContain(expected);
     }

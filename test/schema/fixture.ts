@@ -146,4 +146,12 @@ CREATE FOREIGN TABLE app.archived_issues (
 ) SERVER archive OPTIONS (schema_name 'app', table_name 'issues');
 ALTER TABLE app.archived_issues ADD CONSTRAINT archived_title CHECK (title <> '');
 COMMENT ON FOREIGN TABLE app.archived_issues IS 'read through postgres_fdw';
+
+-- Publications: one tables are added to, as Supabase's realtime one; one with a column list and a row filter.
+CREATE PUBLICATION realtime;
+ALTER PUBLICATION realtime ADD TABLE app.tags;
+ALTER PUBLICATION realtime ADD TABLE public.codes;
+CREATE PUBLICATION new_issues FOR TABLE app.issues (id, title) WHERE (id > 0) WITH (publish = 'insert');
+COMMENT ON PUBLICATION new_issues IS 'for the search indexer';
+CREATE PUBLICATION app_tables FOR TABLES IN SCHEMA app WITH (publish_via_partition_root = true);
 `;
