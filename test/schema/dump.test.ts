@@ -14,6 +14,10 @@ async function database(): Promise<FreshDatabase> {
 afterEach(async () => {
   await Promise.all(databases.splice(0).map((db) => db.drop()));
 });
+/** The server's version number (150004): the fixture's shapes that came with 15 are not on 14. */
+async function serverVersion(db: FreshDatabase): Promise<number> {
+  return Number((await db.admin.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
+}
 
 describe('dump', () => {
   it('writes every kind of object, and loading the dump then dumping again gives the same text', async () => {
@@ -72,8 +76,12 @@ describe('dump', () => {
       "COMMENT ON FOREIGN TABLE app.archived_issues IS 'read through postgres_fdw';",
       "ALTER TABLE app.archived_issues\n    ADD CONSTRAINT archived_title CHECK ((title <> ''::text));",
       'CREATE PUBLICATION realtime;\nALTER PUBLICATION realtime ADD TABLE ONLY app.tags;\nALTER PUBLICATION realtime ADD TABLE ONLY public.codes;',
-      "CREATE PUBLICATION new_issues WITH (publish = 'insert');\nALTER PUBLICATION new_issues ADD TABLE ONLY app.issues (id, title) WHERE ((id > 0));",
-      'CREATE PUBLICATION app_tables WITH (publish_via_partition_root = true);\nALTER PUBLICATION app_tables ADD TABLES IN SCHEMA app;',
+      ...((await serverVersion(original)) >= 150000
+        ? [
+            "CREATE PUBLICATION new_issues WITH (publish = 'insert');\nALTER PUBLICATION new_issues ADD TABLE ONLY app.issues (id, title) WHERE ((id > 0));",
+            'CREATE PUBLICATION app_tables WITH (publish_via_partition_root = true);\nALTER PUBLICATION app_tables ADD TABLES IN SCHEMA app;',
+          ]
+        : []),
     ]) {
       expect(first.sql).toContain(expected);
     }

@@ -64,22 +64,21 @@ describe("dump and load, with the system PostgreSQL's pg_dump -s as the referenc
     const again = await migrate({ databaseUrl: copy.url, migrations: history, direction: 'up', logger: silentLogger });
     expect(again.executed).toEqual([]);
 
-    // The same schema on the tests' server (18): the same text but for what the server itself
-    // writes differently across majors (16 stopped qualifying a view's columns), and the rows' times.
-    const newer = await freshDatabase();
+    // The same schema on the tests' server (18, or the matrix's): the same text but for what the
+    // server itself writes differently across majors (16 stopped qualifying a view's columns) and
+    // the rows' times.
+    const other = await freshDatabase();
     try {
-      await migrate({ databaseUrl: newer.url, migrations: history, direction: 'up', logger: silentLogger });
+      await migrate({ databaseUrl: other.url, migrations: history, direction: 'up', logger: silentLogger });
       const blocks = (sql: string) => new Set(sql.split('\n\n-- ').filter((b) => !b.startsWith('bookkeeping rows')));
       const here = blocks(first.sql);
-      const there = [...blocks((await dump({ databaseUrl: newer.url, logger: silentLogger })).sql)];
-      expect(there.filter((b) => !here.has(b)).map((b) => b.split('\n')[0])).toEqual([
-        'materialized view app.issue_counts',
-        'view app.open_issues',
-        'view app.z_first',
-        'view app.a_second',
-      ]);
+      const there = [...blocks((await dump({ databaseUrl: other.url, logger: silentLogger })).sql)];
+      const views = ['materialized view app.issue_counts', 'view app.open_issues', 'view app.z_first', 'view app.a_second'];
+      const { rows } = await other.admin.query("SELECT current_setting('server_version_num')::int / 10000 AS major");
+      const acrossSixteen = rows[0].major >= 16 !== server.major >= 16;
+      expect(there.filter((b) => !here.has(b)).map((b) => b.split('\n')[0])).toEqual(acrossSixteen ? views : []);
     } finally {
-      await newer.drop();
+      await other.drop();
     }
   });
 
