@@ -2,7 +2,8 @@
 // slipway dump, drift and verify on the generated 432-migration history (bench/history.mjs):
 // the history is applied to a fresh database, then `dump` is timed (median of BENCH_RUNS,
 // default 5, in a warm process), then one `drift` and one `verify` run. Writes
-// bench/SCHEMA-RESULTS.md. pg_dump is not part of the embedded server, so no ratio to it here.
+// bench/SCHEMA-RESULTS.md. pg_dump is not part of the embedded server: bench/schema-pgdump.mjs measures
+// the ratio to it on the system PostgreSQL.
 //
 //   npm run build && node bench/schema.mjs
 import { writeFileSync } from 'node:fs';

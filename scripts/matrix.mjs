@@ -15,6 +15,7 @@ const DB_TESTS = [
   'test/db',
   'test/race',
   'test/cli',
+  'test/schema',
   'test/seed/seed.test.ts',
   'test/example/api.test.ts',
   'test/example/lifecycle.test.ts',

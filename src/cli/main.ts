@@ -391,14 +391,17 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         'run consecutive transactional migrations in one transaction even when some are applied (default: only on an empty ledger)',
       )
       .option('--no-batch', 'commit each migration on its own, on an empty ledger too')
+      .option(DUMP_FLAG, 'after a run that applied something, write the schema to this file (default schema.sql), as slipway dump does')
       .addOption(lintConfigOption()),
   ).action(
     async (
       flags: DatabaseFlags &
         LockRetryFlags &
         LintFlag &
-        FleetFlags & { to?: string; postDeploy?: boolean; trafficWindow?: number; batch?: boolean },
+        FleetFlags &
+        DumpFlag & { to?: string; postDeploy?: boolean; trafficWindow?: number; batch?: boolean },
     ) => {
+      refuseDumpWithTenants(flags);
       if (flags.trafficWindow !== undefined && flags.postDeploy !== true)
         throw new UsageError('--traffic-window goes with --post-deploy: it checks what the post-deploy migrations drop or rename');
       if (flags.trafficWindow !== undefined && flags.tenants !== undefined)
@@ -431,6 +434,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         ...(flags.to !== undefined && { target: flags.to }),
         ...(flags.postDeploy === true && { postDeploy: true }),
         ...(flags.batch !== undefined && { batch: flags.batch }),
+        ...dumpOption(flags),
       });
       if (json) printJson(result);
     },
@@ -441,12 +445,20 @@ export async function main(argv: string[], options: { describe?: (program: Comma
       .description('revert the newest applied migration (or --steps N, --to V, --all)')
       .addOption(new Option('--steps <n>', 'revert this many').argParser(wholeNumber).conflicts(['to', 'all']))
       .addOption(new Option('--to <version>', 'revert every migration after this version').conflicts(['all']))
-      .option('--all', 'revert every applied migration'),
-  ).action(async (flags: DatabaseFlags & LockRetryFlags & FleetFlags & { to?: string; steps?: number; all?: boolean }) => {
+      .option('--all', 'revert every applied migration')
+      .option(DUMP_FLAG, 'after a run that reverted something, write the schema to this file (default schema.sql)'),
+  ).action(async (flags: DatabaseFlags & LockRetryFlags & FleetFlags & DumpFlag & { to?: string; steps?: number; all?: boolean }) => {
+    refuseDumpWithTenants(flags);
     if (await fleet('down', flags, { direction: 'down', ...flags })) return;
     const run = await begin(flags);
     const { migrate } = await api();
-    const result = await migrate({ ...run.library, ...lockRetryOptions(flags), direction: 'down', ...requestFlags(flags) });
+    const result = await migrate({
+      ...run.library,
+      ...lockRetryOptions(flags),
+      direction: 'down',
+      ...requestFlags(flags),
+      ...dumpOption(flags),
+    });
     if (json) printJson(result);
   });
 
@@ -903,6 +915,21 @@ function loadEnvFile(argv: string[]): string[] {
   }
   secrets.push(...passwordsOf(process.env.DATABASE_URL));
   return at === -1 ? argv : argv.filter((_, i) => i !== at && !(i === at + 1 && !argv[at]!.includes('=')));
+}
+
+/** `up --dump [file]` and `down --dump [file]`: the file the schema is written to after a run that changed it. */
+const DUMP_FLAG = '--dump [file]';
+interface DumpFlag {
+  dump?: string | true;
+}
+
+function dumpOption(flags: DumpFlag): Pick<MigrateOptions, 'dump'> {
+  return flags.dump === undefined ? {} : { dump: flags.dump === true ? 'schema.sql' : flags.dump };
+}
+
+function refuseDumpWithTenants(flags: DumpFlag & FleetFlags): void {
+  if (flags.dump !== undefined && flags.tenants !== undefined)
+    throw new UsageError("--dump writes one database's schema: it does not go with --tenants");
 }
 
 interface LintFlag {

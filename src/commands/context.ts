@@ -77,10 +77,17 @@ export interface MigrateOptions extends ConnectionSource {
    * settings. Default false: the CLI's `up` and `plan` turn it on (`--no-lint` turns it off).
    */
   readonly lint?: boolean | LintSettings;
+  /**
+   * A file to write the database's schema to, as `dump` writes it, after a run that applied or
+   * reverted something (still holding the lock, so it is this run's result); a run with nothing
+   * to do leaves the file as it is. Commit it, as dbmate's schema.sql, and a pull request's diff
+   * shows what its migrations change. Its folder must exist.
+   */
+  readonly dump?: string;
 }
 
 /** Options shared by every command that reads migrations and the bookkeeping table. */
-export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout'>;
+export type InspectOptions = Omit<MigrateOptions, 'direction' | 'target' | 'steps' | 'all' | 'lockWaitTimeout' | 'dump'>;
 
 /** Everything a command needs before it connects; all of it validated first. */
 export function prepare(options: InspectOptions) {

@@ -1,10 +1,13 @@
+import { existsSync, statSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type pg from 'pg';
 import type { Logger } from 'pino';
 import { quoteTableName, type TableName } from '../db/identifier.js';
 import { backoffDelay } from '../db/backoff.js';
 import type { Session } from '../db/session.js';
-import { AbortedError, LockTimeoutError, UsageError } from '../errors.js';
+import { AbortedError, LockTimeoutError, SlipwayError, UsageError } from '../errors.js';
 import { withLedgerLocks } from './locks.js';
 import {
   ledgerDigest,
@@ -30,6 +33,8 @@ import {
 } from '../migrations/plan.js';
 import type { Migration, Phase } from '../migrations/source.js';
 import { execute, parsedCache, parseSteps, type StepResult } from '../migrations/execute.js';
+import { readSnapshot } from '../schema/catalog.js';
+import { renderDump } from '../schema/dump.js';
 import { namedObjects, type ParseMemo } from '../sql/parse.js';
 
 export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
@@ -76,6 +81,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   const request = validateRequest(options);
   const { tableName, lockKey, logger, readMigrations, sayFolder } = prepareLazily(options, { quiet: true });
   checkLockWaitTimeout(options.lockWaitTimeout);
+  checkDumpFile(options.dump);
   if (options.signal?.aborted) throw new AbortedError('stopped before the run began; nothing was changed');
 
   const started = performance.now();
@@ -138,6 +144,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       // An empty ledger (a new database) needs no commit per migration: nothing uses it yet.
       const batch = options.batch ?? contents.rows.length === 0;
       await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, { ...lockRetry(options), batch }, executed);
+      if (options.dump !== undefined && executed.length > 0) await writeSchema(session.client, ledger.sqlName, options.dump, logger);
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
     });
   } catch (error) {
@@ -148,6 +155,35 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
   } finally {
     await session.close();
   }
+}
+
+/** The `dump` option: a file name whose folder exists, checked before anything runs. */
+function checkDumpFile(file: string | undefined): void {
+  if (file === undefined) return;
+  if (typeof file !== 'string' || file === '')
+    throw new UsageError(`invalid dump ${JSON.stringify(file)}: give the file to write the schema to`);
+  const folder = path.dirname(path.resolve(file));
+  if (!existsSync(folder) || !statSync(folder).isDirectory())
+    throw new UsageError(`dump: the folder of ${file} does not exist: create it, or give another file`);
+}
+
+/**
+ * The schema, as `dump` writes it, into `file`: written beside it and renamed over it, so a reader
+ * never sees half a file. A failure says that the run's migrations are done all the same.
+ */
+async function writeSchema(client: pg.ClientBase, ledger: string, file: string, logger: Logger): Promise<void> {
+  const snapshot = await readSnapshot(client, ledger);
+  const partial = `${file}.${process.pid}.tmp`;
+  try {
+    await writeFile(partial, renderDump(snapshot));
+    await rename(partial, file);
+  } catch (error) {
+    await rm(partial, { force: true });
+    const why = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new SlipwayError('DUMP_WRITE', `the migrations ran, but the schema could not be written to ${file}: ${why}`, { cause: error });
+  }
+  const objects = snapshot.objects.filter((o) => o.sql !== '').length;
+  logger.info({ file, objects }, `dump: wrote ${objects} objects to ${file}`);
 }
 
 /**

@@ -52,9 +52,10 @@ async function snapshotOf(client: pg.ClientBase, table: string | undefined, priv
 }
 
 /**
- * The database's schema as SQL, from its catalog: no client binary, the same text for the same
- * schema on servers 14 to 18. The bookkeeping table's rows come last, so loading the file gives
- * a database `up` sees as up to date.
+ * The database's schema as SQL, from its catalog: no client binary, servers 14 to 18, the same
+ * text for the same schema on one major (the server writes view and function bodies, and 16 writes
+ * a view's columns unqualified where 15 qualifies them). The bookkeeping table's rows come last,
+ * so loading the file gives a database `up` sees as up to date.
  *
  * @example
  * const { sql } = await dump({ databaseUrl: process.env.DATABASE_URL });
@@ -125,7 +126,10 @@ export async function load(options: LoadOptions): Promise<{ readonly database: s
   }
 }
 
-/** What makes a database not empty: anything of its own outside the server's schemas, and any extension but plpgsql. */
+/**
+ * What makes a database not empty: anything of its own outside the server's schemas, any
+ * extension but plpgsql, a server, a cast (not a range type's own), a publication.
+ */
 const OWN_OBJECTS = `
   SELECT what FROM (
     SELECT 1 AS k, CASE c.relkind WHEN 'S' THEN 'sequence ' WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' ELSE 'table ' END
@@ -139,6 +143,15 @@ const OWN_OBJECTS = `
     UNION ALL SELECT 4, 'schema ' || quote_ident(n.nspname) FROM pg_namespace n
      WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast', 'public') AND n.nspname NOT LIKE 'pg\\_%temp\\_%'
     UNION ALL SELECT 5, 'extension ' || quote_ident(x.extname) FROM pg_extension x WHERE x.extname <> 'plpgsql'
+    UNION ALL SELECT 6, 'collation ' || quote_ident(n.nspname) || '.' || quote_ident(co.collname) FROM pg_collation co
+      JOIN pg_namespace n ON n.oid = co.collnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL SELECT 7, 'text search configuration ' || quote_ident(n.nspname) || '.' || quote_ident(c.cfgname) FROM pg_ts_config c
+      JOIN pg_namespace n ON n.oid = c.cfgnamespace WHERE n.nspname NOT IN ('pg_catalog', 'information_schema')
+    UNION ALL SELECT 8, 'server ' || quote_ident(s.srvname) FROM pg_foreign_server s
+    UNION ALL SELECT 9, 'cast (' || format_type(c.castsource, NULL) || ' AS ' || format_type(c.casttarget, NULL) || ')' FROM pg_cast c
+     WHERE c.oid >= 16384
+       AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype = 'i')
+    UNION ALL SELECT 10, 'publication ' || quote_ident(p.pubname) FROM pg_publication p
   ) own ORDER BY k, what`;
 
 interface MigrationsOptions extends CommonOptions {

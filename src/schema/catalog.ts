@@ -34,18 +34,25 @@ export interface Snapshot {
 export const RANK = {
   schema: 0,
   extension: 1,
-  type: 2,
-  function: 3,
-  aggregate: 4,
-  sequence: 5,
-  table: 6,
-  view: 7,
-  ownership: 8,
-  constraint: 9,
-  index: 10,
-  foreignKey: 11,
-  trigger: 12,
-  policy: 13,
+  foreignServer: 2,
+  collation: 3,
+  type: 4,
+  function: 5,
+  aggregate: 6,
+  operator: 7,
+  cast: 8,
+  textSearch: 9,
+  sequence: 10,
+  table: 11,
+  view: 12,
+  ownership: 13,
+  constraint: 14,
+  index: 15,
+  foreignKey: 16,
+  trigger: 17,
+  rule: 18,
+  policy: 19,
+  publication: 20,
 } as const;
 
 /** Namespaces that are the server's, never the schema's. */
@@ -141,12 +148,18 @@ async function readObjects(client: pg.ClientBase): Promise<SchemaObject[]> {
     });
   }
 
+  await readForeignServers(client, add);
+  await readCollations(client, add);
   await readTypes(client, add, owner);
   await readFunctions(client, add);
+  await readOperatorsAndCasts(client, add);
+  await readTextSearch(client, add);
   await readRelations(client, add, owner);
   await readConstraints(client, add, owner);
   await readIndexes(client, add);
   await readTriggersAndPolicies(client, add);
+  await readRules(client, add);
+  await readPublications(client, add);
   await addDependencies(client, objects, owner);
   return objects;
 }
@@ -305,9 +318,11 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
              CASE WHEN c.relispartition THEN pg_get_expr(c.relpartbound, c.oid) END AS bound,
              CASE WHEN c.relkind IN ('v', 'm') THEN pg_get_viewdef(c.oid) END AS view,
              (SELECT array_agg(i.inhparent ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parents,
-             (SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parent_names
+             (SELECT string_agg(i.inhparent::regclass::text, ', ' ORDER BY i.inhseqno) FROM pg_inherits i WHERE i.inhrelid = c.oid) AS parent_names,
+             (SELECT ' SERVER ' || quote_ident(s.srvname) || coalesce(${OPTIONS('ft.ftoptions')}, '')
+                FROM pg_foreign_table ft JOIN pg_foreign_server s ON s.oid = ft.ftserver WHERE ft.ftrelid = c.oid) AS server
       FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
+      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}
         AND (c.relkind <> 'S' OR NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'i'))`,
   );
   const columns = await rows(
@@ -317,10 +332,11 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
              a.attidentity, a.attgenerated, a.attislocal, pg_get_expr(d.adbin, d.adrelid) AS "default", d.oid AS default_oid,
              CASE WHEN a.attcollation <> t.typcollation THEN ${COLLATION('a.attcollation')} END AS collation,
              CASE WHEN a.attstorage <> t.typstorage THEN a.attstorage END AS storage, a.attcompression::text AS compression,
-             col_description(a.attrelid, a.attnum) AS comment
+             CASE WHEN a.attstattarget >= 0 THEN a.attstattarget END AS stattarget, a.attoptions AS attribute_options,
+             ${OPTIONS('a.attfdwoptions')} AS foreign_options, col_description(a.attrelid, a.attnum) AS comment
       FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_type t ON t.oid = a.atttypid
       LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
-      WHERE c.relkind IN ('r', 'p', 'v', 'm') AND a.attnum > 0 AND NOT a.attisdropped AND ${USER_NAMESPACE('n')}
+      WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f') AND a.attnum > 0 AND NOT a.attisdropped AND ${USER_NAMESPACE('n')}
       ORDER BY a.attrelid, a.attnum`,
   );
   const identities = new Map<string, SequenceRow & { default_name: string }>();
@@ -391,6 +407,10 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
     const alters: string[] = [];
     const parentColumns = byRelation.get(Number((r.parents as number[] | null)?.[0])) ?? [];
     for (const c of cols) {
+      // The planner's settings of a column are this table's own, inherited column or not.
+      if (c.stattarget !== null) alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET STATISTICS ${c.stattarget};`);
+      if ((c.attribute_options as string[] | null)?.length)
+        alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET (${(c.attribute_options as string[]).join(', ')});`);
       // A partition's columns are its parent's; an inherited column is written by its parent,
       // and only what was changed on this table alone (a default, NOT NULL) is said here.
       if (r.relispartition || !c.attislocal) {
@@ -404,7 +424,7 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
           alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET NOT NULL;`);
         continue;
       }
-      let line = `    ${c.name} ${c.type}`;
+      let line = `    ${c.name} ${c.type}${c.foreign_options ?? ''}`;
       if (c.collation) line += ` COLLATE ${c.collation}`;
       if (c.attgenerated === 's' || c.attgenerated === 'v')
         line += ` GENERATED ALWAYS AS (${c.default}) ${c.attgenerated === 's' ? 'STORED' : 'VIRTUAL'}`;
@@ -421,19 +441,20 @@ async function readRelations(client: pg.ClientBase, add: (o: SchemaObject) => vo
       if (c.compression)
         alters.push(`ALTER TABLE ONLY ${name} ALTER COLUMN ${c.name} SET COMPRESSION ${c.compression === 'l' ? 'lz4' : 'pglz'};`);
     }
-    const unlogged = r.relpersistence === 'u' ? 'UNLOGGED ' : '';
+    const kind = r.relkind === 'f' ? 'FOREIGN TABLE' : `${r.relpersistence === 'u' ? 'UNLOGGED ' : ''}TABLE`;
     let sql = r.relispartition
-      ? `CREATE ${unlogged}TABLE ${name} PARTITION OF ${r.parent_names}\n    ${r.bound}`
-      : `CREATE ${unlogged}TABLE ${name} (\n${lines.join(',\n')}\n)${r.parent_names ? ` INHERITS (${r.parent_names})` : ''}`;
+      ? `CREATE ${kind} ${name} PARTITION OF ${r.parent_names}\n    ${r.bound}`
+      : `CREATE ${kind} ${name} (\n${lines.join(',\n')}\n)${r.parent_names ? ` INHERITS (${r.parent_names})` : ''}`;
     if (r.partition_key) sql += ` PARTITION BY ${r.partition_key}`;
-    sql += `${options};`;
+    sql += `${r.server ?? ''}${options};`;
     for (const alter of alters) sql += `\n${alter}`;
     if (r.relrowsecurity) sql += `\nALTER TABLE ${name} ENABLE ROW LEVEL SECURITY;`;
     if (r.relforcerowsecurity) sql += `\nALTER TABLE ${name} FORCE ROW LEVEL SECURITY;`;
-    // Logical replication's view of the rows; USING INDEX goes with the index, not here.
-    if (r.relreplident === 'f' || r.relreplident === 'n')
+    // Logical replication's view of the rows (a foreign table has none); USING INDEX goes with the index, not here.
+    if ((r.relreplident === 'f' || r.relreplident === 'n') && r.relkind !== 'f')
       sql += `\nALTER TABLE ${name} REPLICA IDENTITY ${r.relreplident === 'f' ? 'FULL' : 'NOTHING'};`;
-    add({ key, id: `table ${name}`, rank: RANK.table, sql: sql + commentOn(`TABLE ${name}`, comment) + columnComments, after });
+    const id = `${r.relkind === 'f' ? 'foreign table' : 'table'} ${name}`;
+    add({ key, id, rank: RANK.table, sql: sql + commentOn(`${kind.replace('UNLOGGED ', '')} ${name}`, comment) + columnComments, after });
   }
 }
 
@@ -446,9 +467,10 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
     `
       SELECT co.oid, co.contype, quote_ident(co.conname) AS name, co.conrelid, co.conrelid::regclass::text AS "table", co.conindid,
              pg_get_constraintdef(co.oid) AS def, obj_description(co.oid, 'pg_constraint') AS comment,
-             co.contype IN ('p', 'u') AND (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = co.conindid) AS replica_identity
+             co.contype IN ('p', 'u') AND (SELECT i.indisreplident FROM pg_index i WHERE i.indexrelid = co.conindid) AS replica_identity,
+             co.contype IN ('p', 'u', 'x') AND (SELECT i.indisclustered FROM pg_index i WHERE i.indexrelid = co.conindid) AS clustered
       FROM pg_constraint co JOIN pg_class c ON c.oid = co.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-      WHERE co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conparentid = 0 AND co.conislocal AND c.relkind IN ('r', 'p')
+      WHERE co.contype IN ('p', 'u', 'c', 'f', 'x') AND co.conparentid = 0 AND co.conislocal AND c.relkind IN ('r', 'p', 'f')
         AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`,
   );
   for (const c of constraints) {
@@ -463,6 +485,7 @@ async function readConstraints(client: pg.ClientBase, add: (o: SchemaObject) => 
       sql:
         `ALTER TABLE ${c.table}\n    ADD CONSTRAINT ${c.name} ${c.def};` +
         replicaIdentity(c.table as string, c.replica_identity, c.name as string) +
+        (c.clustered === true ? `\nALTER TABLE ${c.table} CLUSTER ON ${c.name};` : '') +
         commentOn(target, c.comment as string | null),
       after: [`rel:${c.conrelid}`],
     });
@@ -480,7 +503,9 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
     client,
     `
       SELECT i.indexrelid, i.indrelid, ic.oid::regclass::text AS name, pg_get_indexdef(i.indexrelid) AS def, tc.relkind,
-             tc.oid::regclass::text AS "table", quote_ident(ic.relname) AS index_name, i.indisreplident,
+             tc.oid::regclass::text AS "table", quote_ident(ic.relname) AS index_name, i.indisreplident, i.indisclustered,
+             (SELECT string_agg(format('ALTER INDEX %s ALTER COLUMN %s SET STATISTICS %s;', ic.oid::regclass, a.attnum, a.attstattarget), E'\n' ORDER BY a.attnum)
+                FROM pg_attribute a WHERE a.attrelid = i.indexrelid AND a.attstattarget >= 0) AS statistics,
              obj_description(i.indexrelid, 'pg_class') AS comment
       FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class tc ON tc.oid = i.indrelid JOIN pg_namespace n ON n.oid = tc.relnamespace
       WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'tc.oid')}
@@ -503,8 +528,11 @@ async function readIndexes(client: pg.ClientBase, add: (o: SchemaObject) => void
     let def = i.def as string;
     // The server writes a partitioned table's index ON ONLY; created without ONLY, it is made on every partition too, as it was.
     if (i.relkind === 'p') def = def.replace(/ ON ONLY /, ' ON ');
-    const identity = i.indisreplident ? `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};` : '';
-    const sql = `${def};${identity}${commentOn(`INDEX ${i.name}`, i.comment as string | null)}`;
+    let sql = `${def};`;
+    if (i.indisreplident) sql += `\nALTER TABLE ${i.table} REPLICA IDENTITY USING INDEX ${i.index_name};`;
+    if (i.indisclustered) sql += `\nALTER TABLE ${i.table} CLUSTER ON ${i.index_name};`;
+    if (i.statistics !== null) sql += `\n${i.statistics}`;
+    sql += commentOn(`INDEX ${i.name}`, i.comment as string | null);
     add({ key: `rel:${i.indexrelid}`, id: `index ${i.name}`, rank: RANK.index, sql, after: [`rel:${i.indrelid}`] });
   }
 }
@@ -552,6 +580,245 @@ async function readTriggersAndPolicies(client: pg.ClientBase, add: (o: SchemaObj
   }
 }
 
+const RULE_STATE: Record<string, string> = { D: 'DISABLE RULE', R: 'ENABLE REPLICA RULE', A: 'ENABLE ALWAYS RULE' };
+
+/** Rules (CREATE RULE) on tables and views; a view's own `_RETURN` rule is its definition, written with it. */
+async function readRules(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  for (const r of await rows(
+    client,
+    `
+      SELECT r.oid, r.ev_class, r.ev_class::regclass::text AS "table", quote_ident(r.rulename) AS name, r.ev_enabled,
+             pg_get_ruledef(r.oid) AS def, obj_description(r.oid, 'pg_rewrite') AS comment
+      FROM pg_rewrite r JOIN pg_class c ON c.oid = r.ev_class JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE r.rulename <> '_RETURN' AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_class', 'c.oid')}`,
+  )) {
+    let sql = r.def as string;
+    const state = RULE_STATE[r.ev_enabled as string];
+    if (state !== undefined) sql += `\nALTER TABLE ${r.table} ${state} ${r.name};`;
+    sql += commentOn(`RULE ${r.name} ON ${r.table}`, r.comment as string | null);
+    add({ key: `rule:${r.oid}`, id: `rule ${r.name} on ${r.table}`, rank: RANK.rule, sql, after: [`rel:${r.ev_class}`] });
+  }
+}
+
+/** `OPTIONS (key 'value', …)` of an options array (a server's, a foreign table's or a column's), in its order. */
+const OPTIONS = (array: string) =>
+  `(SELECT ' OPTIONS (' || string_agg(quote_ident(o.option_name) || ' ' || quote_literal(o.option_value), ', ') || ')' FROM pg_options_to_table(${array}) o)`;
+
+/**
+ * Foreign-data wrappers (an extension's, as postgres_fdw's, come with it) and servers. User
+ * mappings are not written: they hold credentials, which do not belong in a schema file.
+ */
+async function readForeignServers(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  for (const w of await rows(
+    client,
+    `
+      SELECT w.oid, quote_ident(w.fdwname) AS name, CASE WHEN w.fdwhandler <> 0 THEN w.fdwhandler::regproc::text END AS handler,
+             CASE WHEN w.fdwvalidator <> 0 THEN w.fdwvalidator::regproc::text END AS validator, ${OPTIONS('w.fdwoptions')} AS options,
+             obj_description(w.oid, 'pg_foreign_data_wrapper') AS comment
+      FROM pg_foreign_data_wrapper w WHERE ${NOT_EXTENSION_MEMBER('pg_foreign_data_wrapper', 'w.oid')}`,
+  )) {
+    let sql = `CREATE FOREIGN DATA WRAPPER ${w.name}`;
+    if (w.handler !== null) sql += ` HANDLER ${w.handler}`;
+    if (w.validator !== null) sql += ` VALIDATOR ${w.validator}`;
+    sql += `${w.options ?? ''};${commentOn(`FOREIGN DATA WRAPPER ${w.name}`, w.comment as string | null)}`;
+    add({ key: `fdw:${w.oid}`, id: `foreign data wrapper ${w.name}`, rank: RANK.foreignServer, sql, after: [] });
+  }
+  for (const v of await rows(
+    client,
+    `
+      SELECT s.oid, quote_ident(s.srvname) AS name, s.srvfdw, quote_ident(w.fdwname) AS fdw, s.srvtype, s.srvversion,
+             ${OPTIONS('s.srvoptions')} AS options, obj_description(s.oid, 'pg_foreign_server') AS comment
+      FROM pg_foreign_server s JOIN pg_foreign_data_wrapper w ON w.oid = s.srvfdw WHERE ${NOT_EXTENSION_MEMBER('pg_foreign_server', 's.oid')}`,
+  )) {
+    let sql = `CREATE SERVER ${v.name}`;
+    if (v.srvtype !== null) sql += ` TYPE ${literal(v.srvtype as string)}`;
+    if (v.srvversion !== null) sql += ` VERSION ${literal(v.srvversion as string)}`;
+    sql += ` FOREIGN DATA WRAPPER ${v.fdw}${v.options ?? ''};${commentOn(`SERVER ${v.name}`, v.comment as string | null)}`;
+    add({ key: `srv:${v.oid}`, id: `server ${v.name}`, rank: RANK.foreignServer, sql, after: [`fdw:${v.srvfdw}`] });
+  }
+}
+
+const PROVIDER: Record<string, string> = { c: 'libc', i: 'icu', b: 'builtin' };
+
+/** Collations (CREATE COLLATION), read through to_jsonb: their locale columns differ from one major to the next. */
+async function readCollations(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  for (const r of await rows(
+    client,
+    `
+      SELECT co.oid, co.collnamespace, quote_ident(n.nspname) || '.' || quote_ident(co.collname) AS name, to_jsonb(co) AS "row",
+             obj_description(co.oid, 'pg_collation') AS comment
+      FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace
+      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_collation', 'co.oid')}`,
+  )) {
+    const c = r.row as Record<string, string | boolean | null>;
+    const provider = PROVIDER[c.collprovider as string] ?? 'libc';
+    const options = [`provider = ${provider}`];
+    if (provider !== 'libc') options.push(`locale = ${literal(String(c.colllocale ?? c.colliculocale ?? c.collcollate))}`);
+    else if (c.collcollate === c.collctype) options.push(`locale = ${literal(String(c.collcollate))}`);
+    else options.push(`lc_collate = ${literal(String(c.collcollate))}`, `lc_ctype = ${literal(String(c.collctype))}`);
+    if (typeof c.collicurules === 'string') options.push(`rules = ${literal(c.collicurules)}`);
+    if (c.collisdeterministic === false) options.push('deterministic = false');
+    const sql = `CREATE COLLATION ${r.name} (${options.join(', ')});${commentOn(`COLLATION ${r.name}`, r.comment as string | null)}`;
+    add({ key: `coll:${r.oid}`, id: `collation ${r.name}`, rank: RANK.collation, sql, after: [`nsp:${r.collnamespace}`] });
+  }
+}
+
+const CAST_CONTEXT: Record<string, string> = { a: ' AS ASSIGNMENT', i: ' AS IMPLICIT' };
+
+/**
+ * User-defined operators (not shells, which the operator naming them as commutator makes) and
+ * casts (not those a range type makes to its multirange type).
+ */
+async function readOperatorsAndCasts(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  const operatorName = (oid: string) =>
+    `(SELECT 'OPERATOR(' || quote_ident(xn.nspname) || '.' || x.oprname || ')' FROM pg_operator x JOIN pg_namespace xn ON xn.oid = x.oprnamespace WHERE x.oid = ${oid})`;
+  for (const o of await rows(
+    client,
+    `
+      SELECT o.oid, o.oprnamespace, quote_ident(n.nspname) || '.' || o.oprname AS name, o.oid::regoperator::text AS signature,
+             o.oprcode::regproc::text AS function, CASE WHEN o.oprleft <> 0 THEN format_type(o.oprleft, NULL) END AS "left",
+             format_type(o.oprright, NULL) AS "right", CASE WHEN o.oprcom <> 0 THEN ${operatorName('o.oprcom')} END AS commutator,
+             CASE WHEN o.oprnegate <> 0 THEN ${operatorName('o.oprnegate')} END AS negator,
+             CASE WHEN o.oprrest <> 0 THEN o.oprrest::regproc::text END AS restrict, CASE WHEN o.oprjoin <> 0 THEN o.oprjoin::regproc::text END AS "join",
+             o.oprcanhash, o.oprcanmerge, obj_description(o.oid, 'pg_operator') AS comment
+      FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace
+      WHERE o.oprcode <> 0 AND ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_operator', 'o.oid')}`,
+  )) {
+    const options = [`FUNCTION = ${o.function}`];
+    if (o.left !== null) options.push(`LEFTARG = ${o.left}`);
+    options.push(`RIGHTARG = ${o.right}`);
+    if (o.commutator !== null) options.push(`COMMUTATOR = ${o.commutator}`);
+    if (o.negator !== null) options.push(`NEGATOR = ${o.negator}`);
+    if (o.restrict !== null) options.push(`RESTRICT = ${o.restrict}`);
+    if (o.join !== null) options.push(`JOIN = ${o.join}`);
+    if (o.oprcanhash) options.push('HASHES');
+    if (o.oprcanmerge) options.push('MERGES');
+    const sql = `CREATE OPERATOR ${o.name} (\n    ${options.join(',\n    ')}\n);${commentOn(`OPERATOR ${o.signature}`, o.comment as string | null)}`;
+    add({ key: `opr:${o.oid}`, id: `operator ${o.signature}`, rank: RANK.operator, sql, after: [`nsp:${o.oprnamespace}`] });
+  }
+  for (const c of await rows(
+    client,
+    `
+      SELECT c.oid, format_type(c.castsource, NULL) AS source, format_type(c.casttarget, NULL) AS target, c.castmethod, c.castcontext,
+             CASE WHEN c.castfunc <> 0 THEN c.castfunc::regprocedure::text END AS function, obj_description(c.oid, 'pg_cast') AS comment
+      FROM pg_cast c WHERE c.oid >= 16384 AND ${NOT_EXTENSION_MEMBER('pg_cast', 'c.oid')}
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_cast'::regclass AND d.objid = c.oid AND d.deptype = 'i')`,
+  )) {
+    const what = `(${c.source} AS ${c.target})`;
+    const how = c.castmethod === 'f' ? `WITH FUNCTION ${c.function}` : c.castmethod === 'i' ? 'WITH INOUT' : 'WITHOUT FUNCTION';
+    const sql = `CREATE CAST ${what} ${how}${CAST_CONTEXT[c.castcontext as string] ?? ''};${commentOn(`CAST ${what}`, c.comment as string | null)}`;
+    add({ key: `cast:${c.oid}`, id: `cast ${what}`, rank: RANK.cast, sql, after: [] });
+  }
+}
+
+/**
+ * Text-search dictionaries and configurations; a configuration's mappings as ADD MAPPING, token
+ * types that share their dictionaries in one statement. Parsers and templates need C functions:
+ * they come with extensions.
+ */
+async function readTextSearch(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  const qualified = (catalog: string, alias: string, nameColumn: string, namespaceColumn: string, oid: string) =>
+    `(SELECT quote_ident(xn.nspname) || '.' || quote_ident(${alias}.${nameColumn}) FROM ${catalog} ${alias} JOIN pg_namespace xn ON xn.oid = ${alias}.${namespaceColumn} WHERE ${alias}.oid = ${oid})`;
+  for (const d of await rows(
+    client,
+    `
+      SELECT d.oid, d.dictnamespace, quote_ident(n.nspname) || '.' || quote_ident(d.dictname) AS name, d.dictinitoption AS options,
+             ${qualified('pg_ts_template', 't', 'tmplname', 'tmplnamespace', 'd.dicttemplate')} AS template,
+             obj_description(d.oid, 'pg_ts_dict') AS comment
+      FROM pg_ts_dict d JOIN pg_namespace n ON n.oid = d.dictnamespace
+      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_ts_dict', 'd.oid')}`,
+  )) {
+    const options = d.options === null ? '' : `,\n    ${d.options}`;
+    const sql = `CREATE TEXT SEARCH DICTIONARY ${d.name} (\n    TEMPLATE = ${d.template}${options}\n);${commentOn(`TEXT SEARCH DICTIONARY ${d.name}`, d.comment as string | null)}`;
+    add({ key: `tsdict:${d.oid}`, id: `text search dictionary ${d.name}`, rank: RANK.textSearch, sql, after: [`nsp:${d.dictnamespace}`] });
+  }
+  for (const c of await rows<{
+    oid: number;
+    cfgnamespace: number;
+    name: string;
+    parser: string;
+    comment: string | null;
+    mappings: Array<{ token: string; dictionaries: string }> | null;
+  }>(
+    client,
+    `
+      SELECT c.oid, c.cfgnamespace, quote_ident(n.nspname) || '.' || quote_ident(c.cfgname) AS name,
+             ${qualified('pg_ts_parser', 'p', 'prsname', 'prsnamespace', 'c.cfgparser')} AS parser,
+             (SELECT json_agg(json_build_object('token', t.alias, 'dictionaries', m.dictionaries) ORDER BY t.tokid)
+                FROM ts_token_type(c.cfgparser) t
+                JOIN (SELECT maptokentype, string_agg(mapdict::regdictionary::text, ', ' ORDER BY mapseqno) AS dictionaries
+                        FROM pg_ts_config_map WHERE mapcfg = c.oid GROUP BY maptokentype) m ON m.maptokentype = t.tokid) AS mappings,
+             obj_description(c.oid, 'pg_ts_config') AS comment
+      FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace
+      WHERE ${USER_NAMESPACE('n')} AND ${NOT_EXTENSION_MEMBER('pg_ts_config', 'c.oid')}`,
+  )) {
+    // Token types in the parser's order, grouped by the dictionaries they map to.
+    const groups = new Map<string, string[]>();
+    for (const m of c.mappings ?? []) groups.set(m.dictionaries, [...(groups.get(m.dictionaries) ?? []), m.token]);
+    const mappings = [...groups].map(
+      ([dictionaries, tokens]) =>
+        `\nALTER TEXT SEARCH CONFIGURATION ${c.name}\n    ADD MAPPING FOR ${tokens.join(', ')} WITH ${dictionaries};`,
+    );
+    const sql = `CREATE TEXT SEARCH CONFIGURATION ${c.name} (\n    PARSER = ${c.parser}\n);${mappings.join('')}${commentOn(`TEXT SEARCH CONFIGURATION ${c.name}`, c.comment)}`;
+    add({ key: `tscfg:${c.oid}`, id: `text search configuration ${c.name}`, rank: RANK.textSearch, sql, after: [`nsp:${c.cfgnamespace}`] });
+  }
+}
+
+const ALL_ACTIONS = 'insert, update, delete, truncate';
+
+/**
+ * Publications with their tables (ONLY each, as the catalog lists them, so an inheritance
+ * child is named when it was) and, from 15 on, their schemas, column lists and row filters:
+ * one object each, after every table it names. Supabase histories add their tables to one.
+ */
+async function readPublications(client: pg.ClientBase, add: (o: SchemaObject) => void): Promise<void> {
+  const version = Number((await client.query<{ v: string }>(`SELECT current_setting('server_version_num') AS v`)).rows[0]!.v);
+  const since15 = version >= 150000;
+  const members = await rows<{
+    pub: number;
+    relid: number | null;
+    table: string | null;
+    columns: string | null;
+    qual: string | null;
+    schema: string | null;
+  }>(
+    client,
+    `
+      SELECT pr.prpubid AS pub, pr.prrelid AS relid, pr.prrelid::regclass::text AS "table", ${
+        since15
+          ? `(SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum) FROM pg_attribute a
+               WHERE a.attrelid = pr.prrelid AND a.attnum = ANY (pr.prattrs)) AS columns, pg_get_expr(pr.prqual, pr.prrelid) AS qual`
+          : 'NULL AS columns, NULL AS qual'
+      }, NULL AS schema
+      FROM pg_publication_rel pr
+      ${since15 ? `UNION ALL SELECT pn.pnpubid, NULL, NULL, NULL, NULL, quote_ident(n.nspname) FROM pg_publication_namespace pn JOIN pg_namespace n ON n.oid = pn.pnnspid` : ''}
+      ORDER BY 6 NULLS FIRST, 3`,
+  );
+  for (const p of await rows(
+    client,
+    `SELECT p.oid, quote_ident(p.pubname) AS name, to_jsonb(p) AS "row", obj_description(p.oid, 'pg_publication') AS comment FROM pg_publication p`,
+  )) {
+    const row = p.row as Record<string, string | boolean>;
+    const actions = (['insert', 'update', 'delete', 'truncate'] as const).filter((a) => row[`pub${a}`] === true).join(', ');
+    const options: string[] = [];
+    if (actions !== ALL_ACTIONS) options.push(`publish = ${literal(actions)}`);
+    if (row.pubviaroot === true) options.push('publish_via_partition_root = true');
+    if (row.pubgencols === 's') options.push('publish_generated_columns = stored');
+    let sql = `CREATE PUBLICATION ${p.name}${row.puballtables === true ? ' FOR ALL TABLES' : ''}${options.length > 0 ? ` WITH (${options.join(', ')})` : ''};`;
+    const after: string[] = [];
+    for (const m of members.filter((m) => m.pub === p.oid)) {
+      if (m.schema !== null) {
+        sql += `\nALTER PUBLICATION ${p.name} ADD TABLES IN SCHEMA ${m.schema};`;
+        continue;
+      }
+      after.push(`rel:${m.relid}`);
+      sql += `\nALTER PUBLICATION ${p.name} ADD TABLE ONLY ${m.table}${m.columns === null ? '' : ` (${m.columns})`}${m.qual === null ? '' : ` WHERE (${m.qual})`};`;
+    }
+    sql += commentOn(`PUBLICATION ${p.name}`, p.comment as string | null);
+    add({ key: `pub:${p.oid}`, id: `publication ${p.name}`, rank: RANK.publication, sql, after });
+  }
+}
+
 /** Which catalog's objects are objects of the dump under which key prefix. */
 const KEY_PREFIX: Record<string, string> = {
   pg_class: 'rel',
@@ -563,6 +830,14 @@ const KEY_PREFIX: Record<string, string> = {
   pg_namespace: 'nsp',
   pg_extension: 'ext',
   pg_statistic_ext: 'stx',
+  pg_rewrite: 'rule',
+  pg_collation: 'coll',
+  pg_operator: 'opr',
+  pg_cast: 'cast',
+  pg_ts_dict: 'tsdict',
+  pg_ts_config: 'tscfg',
+  pg_foreign_data_wrapper: 'fdw',
+  pg_foreign_server: 'srv',
 };
 
 /**
@@ -583,7 +858,7 @@ async function addDependencies(client: pg.ClientBase, objects: SchemaObject[], o
   }
   for (const r of await rows<{ oid: number; ev_class: number }>(
     client,
-    `SELECT r.oid, r.ev_class FROM pg_rewrite r WHERE r.oid >= 16384`,
+    `SELECT r.oid, r.ev_class FROM pg_rewrite r WHERE r.oid >= 16384 AND r.rulename = '_RETURN'`,
   )) {
     owner.set(`pg_rewrite:${r.oid}`, `rel:${r.ev_class}`);
   }
@@ -646,10 +921,47 @@ const PRIVILEGE_SOURCES = [
   },
   {
     prefix: 'rel',
-    sql: `SELECT c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS alter,
+    sql: `SELECT c.oid, CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE' WHEN 'f' THEN 'FOREIGN TABLE'
+      ELSE 'TABLE' END AS alter,
       CASE c.relkind WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS grant, c.oid::regclass::text AS name, c.relowner AS owner, c.relacl AS acl,
       CASE c.relkind WHEN 'S' THEN 's' ELSE 'r' END AS code
-      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S') AND ${USER_NAMESPACE('n')}`,
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f') AND ${USER_NAMESPACE('n')}`,
+  },
+  {
+    prefix: 'srv',
+    sql: `SELECT s.oid, 'SERVER' AS alter, 'FOREIGN SERVER' AS grant, quote_ident(s.srvname) AS name, s.srvowner AS owner, s.srvacl AS acl,
+      'S' AS code FROM pg_foreign_server s`,
+  },
+  {
+    prefix: 'fdw',
+    sql: `SELECT w.oid, 'FOREIGN DATA WRAPPER' AS alter, 'FOREIGN DATA WRAPPER' AS grant, quote_ident(w.fdwname) AS name, w.fdwowner AS owner,
+      w.fdwacl AS acl, 'F' AS code FROM pg_foreign_data_wrapper w`,
+  },
+  {
+    prefix: 'pub',
+    sql: `SELECT p.oid, 'PUBLICATION' AS alter, NULL AS grant, quote_ident(p.pubname) AS name, p.pubowner AS owner, NULL::aclitem[] AS acl, 'n' AS code
+      FROM pg_publication p`,
+  },
+  // Owners only: these have no privileges of their own.
+  {
+    prefix: 'coll',
+    sql: `SELECT co.oid, 'COLLATION' AS alter, NULL AS grant, quote_ident(n.nspname) || '.' || quote_ident(co.collname) AS name, co.collowner AS owner,
+      NULL::aclitem[] AS acl, 'n' AS code FROM pg_collation co JOIN pg_namespace n ON n.oid = co.collnamespace WHERE ${USER_NAMESPACE('n')}`,
+  },
+  {
+    prefix: 'opr',
+    sql: `SELECT o.oid, 'OPERATOR' AS alter, NULL AS grant, o.oid::regoperator::text AS name, o.oprowner AS owner, NULL::aclitem[] AS acl, 'n' AS code
+      FROM pg_operator o JOIN pg_namespace n ON n.oid = o.oprnamespace WHERE ${USER_NAMESPACE('n')}`,
+  },
+  {
+    prefix: 'tsdict',
+    sql: `SELECT d.oid, 'TEXT SEARCH DICTIONARY' AS alter, NULL AS grant, quote_ident(n.nspname) || '.' || quote_ident(d.dictname) AS name,
+      d.dictowner AS owner, NULL::aclitem[] AS acl, 'n' AS code FROM pg_ts_dict d JOIN pg_namespace n ON n.oid = d.dictnamespace WHERE ${USER_NAMESPACE('n')}`,
+  },
+  {
+    prefix: 'tscfg',
+    sql: `SELECT c.oid, 'TEXT SEARCH CONFIGURATION' AS alter, NULL AS grant, quote_ident(n.nspname) || '.' || quote_ident(c.cfgname) AS name,
+      c.cfgowner AS owner, NULL::aclitem[] AS acl, 'n' AS code FROM pg_ts_config c JOIN pg_namespace n ON n.oid = c.cfgnamespace WHERE ${USER_NAMESPACE('n')}`,
   },
   {
     prefix: 'proc',

@@ -14,6 +14,10 @@ async function database(): Promise<FreshDatabase> {
 afterEach(async () => {
   await Promise.all(databases.splice(0).map((db) => db.drop()));
 });
+/** The server's version number (150004): the fixture's shapes that came with 15 are not on 14. */
+async function serverVersion(db: FreshDatabase): Promise<number> {
+  return Number((await db.admin.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
+}
 
 describe('dump', () => {
   it('writes every kind of object, and loading the dump then dumping again gives the same text', async () => {
@@ -51,7 +55,33 @@ describe('dump', () => {
       'INSERT INTO public.schema_migrations',
       'ALTER TABLE public.scratch REPLICA IDENTITY FULL;',
       'CREATE UNIQUE INDEX audit_id_key ON public.audit USING btree (id);\nALTER TABLE public.audit REPLICA IDENTITY USING INDEX audit_id_key;',
-      'ADD CONSTRAINT codes_code_key UNIQUE (code);\nALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;',
+      'ADD CONSTRAINT codes_code_key UNIQUE (code);\nALTER TABLE public.codes REPLICA IDENTITY USING INDEX codes_code_key;\nALTER TABLE public.codes CLUSTER ON codes_code_key;',
+      'ALTER TABLE ONLY app.issues ALTER COLUMN owner_id SET (n_distinct=100);\nALTER TABLE ONLY app.issues ALTER COLUMN title SET STATISTICS 500;',
+      'ALTER TABLE app.issues CLUSTER ON issues_lower_title_idx;\nALTER INDEX app.issues_lower_title_idx ALTER COLUMN 1 SET STATISTICS 200;',
+      "CREATE RULE audit_keep AS\n    ON DELETE TO public.audit DO INSTEAD NOTHING;\nCOMMENT ON RULE audit_keep ON public.audit IS 'audit rows stay';",
+      "CREATE COLLATION app.case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);\nCOMMENT ON COLLATION app.case_insensitive IS 'ignores case';",
+      "CREATE COLLATION app.c_copy (provider = libc, locale = 'C');",
+      'name text COLLATE app.case_insensitive NOT NULL,',
+      "CREATE CAST (character varying AS app.status) WITH INOUT AS IMPLICIT;\nCOMMENT ON CAST (character varying AS app.status) IS 'for drivers that send text';",
+      'CREATE CAST (app.status AS integer) WITH FUNCTION app.status_rank(app.status) AS ASSIGNMENT;',
+      "CREATE TEXT SEARCH DICTIONARY app.english_nostop (\n    TEMPLATE = pg_catalog.simple,\n    stopwords = 'english'\n);",
+      'CREATE TEXT SEARCH CONFIGURATION app.english_unaccent (\n    PARSER = pg_catalog."default"\n);',
+      'ALTER TEXT SEARCH CONFIGURATION app.english_unaccent\n    ADD MAPPING FOR asciiword WITH app.english_nostop;',
+      'ALTER TEXT SEARCH CONFIGURATION app.english_unaccent\n    ADD MAPPING FOR word, hword_part, hword WITH public.unaccent, english_stem;',
+      "search tsvector GENERATED ALWAYS AS (to_tsvector('app.english_unaccent'::regconfig, body)) STORED",
+      'CREATE OPERATOR app.=~= (\n    FUNCTION = app.same_email,\n    LEFTARG = app.email,\n    RIGHTARG = app.email,\n    COMMUTATOR = OPERATOR(app.=~=)\n);',
+      "COMMENT ON OPERATOR app.=~=(app.email,app.email) IS 'the same address, in any case';",
+      "CREATE SERVER archive FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'archive.internal', dbname 'archive');",
+      "    title text OPTIONS (column_name 'subject'),\n    closed_at timestamp with time zone DEFAULT now()\n) SERVER archive OPTIONS (schema_name 'app', table_name 'issues');",
+      "COMMENT ON FOREIGN TABLE app.archived_issues IS 'read through postgres_fdw';",
+      "ALTER TABLE app.archived_issues\n    ADD CONSTRAINT archived_title CHECK ((title <> ''::text));",
+      'CREATE PUBLICATION realtime;\nALTER PUBLICATION realtime ADD TABLE ONLY app.tags;\nALTER PUBLICATION realtime ADD TABLE ONLY public.codes;',
+      ...((await serverVersion(original)) >= 150000
+        ? [
+            "CREATE PUBLICATION new_issues WITH (publish = 'insert');\nALTER PUBLICATION new_issues ADD TABLE ONLY app.issues (id, title) WHERE ((id > 0));",
+            'CREATE PUBLICATION app_tables WITH (publish_via_partition_root = true);\nALTER PUBLICATION app_tables ADD TABLES IN SCHEMA app;',
+          ]
+        : []),
     ]) {
       expect(first.sql).toContain(expected);
     }
@@ -60,6 +90,11 @@ describe('dump', () => {
     expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- foreign key issues_owner_fk'));
     expect(first.sql.indexOf('-- table app.issues')).toBeLessThan(first.sql.indexOf('-- function app.issue_count()'));
     expect(first.sql.indexOf('-- table app.users')).toBeLessThan(first.sql.indexOf('-- function app.active_users()'));
+    expect(first.sql.indexOf('-- view app.open_issues')).toBeLessThan(first.sql.indexOf('-- rule open_issues_insert on app.open_issues'));
+    expect(first.sql.indexOf('-- text search configuration app.english_unaccent')).toBeLessThan(first.sql.indexOf('-- table app.articles'));
+    expect(first.sql.indexOf('-- function app.status_rank(app.status)')).toBeLessThan(first.sql.indexOf('-- cast (app.status AS integer)'));
+    // User mappings hold credentials: never in a dump.
+    expect(first.sql).not.toMatch(/USER MAPPING|not-in-the-dump/);
 
     const copy = await database();
     await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });
@@ -109,7 +144,12 @@ describe('dump with privileges', () => {
         GRANT SELECT ON app.t TO PUBLIC;
         CREATE FUNCTION app.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
         REVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;
-        ALTER FUNCTION app.f() OWNER TO ${role}`);
+        ALTER FUNCTION app.f() OWNER TO ${role};
+        CREATE COLLATION app.c FROM "C";
+        ALTER COLLATION app.c OWNER TO ${role};
+        CREATE FOREIGN DATA WRAPPER plain;
+        CREATE SERVER elsewhere FOREIGN DATA WRAPPER plain;
+        GRANT USAGE ON FOREIGN SERVER elsewhere TO ${role}`);
       const plain = await dump({ databaseUrl: original.url, logger: silentLogger });
       expect(plain.sql).not.toMatch(/GRANT|REVOKE|OWNER TO/);
       const first = await dump({ databaseUrl: original.url, logger: silentLogger, privileges: true });
@@ -118,6 +158,11 @@ describe('dump with privileges', () => {
         `GRANT INSERT, SELECT ON TABLE app.t TO ${role} WITH GRANT OPTION;\nGRANT SELECT ON TABLE app.t TO PUBLIC;`,
       );
       expect(first.sql).toContain(`ALTER FUNCTION app.f() OWNER TO ${role};\nREVOKE EXECUTE ON FUNCTION app.f() FROM PUBLIC;`);
+      expect(first.sql).toContain(`ALTER COLLATION app.c OWNER TO ${role};`);
+      expect(first.sql).toContain(
+        `CREATE SERVER elsewhere FOREIGN DATA WRAPPER plain;\nALTER SERVER elsewhere OWNER TO postgres;\nGRANT USAGE ON FOREIGN SERVER elsewhere TO ${role};`,
+      );
+      expect(first.sql).toContain('CREATE FOREIGN DATA WRAPPER plain;\nALTER FOREIGN DATA WRAPPER plain OWNER TO postgres;');
       const copy = await database();
       await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });
       expect((await dump({ databaseUrl: copy.url, logger: silentLogger, privileges: true })).sql).toBe(first.sql);
@@ -141,5 +186,13 @@ describe('load', () => {
     );
     const { rows } = await db.admin.query("SELECT count(*)::int AS n FROM pg_class WHERE relname = 'other'");
     expect(rows[0].n).toBe(0);
+    // Objects that are neither tables nor types count too.
+    const other = await database();
+    await other.admin.query(
+      `CREATE COLLATION public.c FROM "C"; CREATE FOREIGN DATA WRAPPER plain; CREATE SERVER elsewhere FOREIGN DATA WRAPPER plain`,
+    );
+    await expect(load({ databaseUrl: other.url, sql: 'SELECT 1;', logger: silentLogger })).rejects.toThrow(
+      /is not empty \(it has collation public\.c, server elsewhere\)/,
+    );
   });
 });

@@ -98,4 +98,66 @@ CREATE VIEW app.a_second WITH (security_barrier = true) AS SELECT id FROM app.z_
 CREATE MATERIALIZED VIEW app.issue_counts AS SELECT owner_id, count(*) AS n FROM app.issues GROUP BY owner_id WITH NO DATA;
 CREATE UNIQUE INDEX issue_counts_owner ON app.issue_counts (owner_id);
 COMMENT ON VIEW app.open_issues IS 'not yet touched';
+
+-- What a history tunes by hand: the planner's statistics, a table's physical order.
+ALTER TABLE app.issues ALTER COLUMN title SET STATISTICS 500;
+ALTER TABLE app.issues ALTER COLUMN owner_id SET (n_distinct = 100);
+ALTER INDEX app.issues_lower_title_idx ALTER COLUMN 1 SET STATISTICS 200;
+ALTER TABLE app.issues CLUSTER ON issues_lower_title_idx;
+ALTER TABLE public.codes CLUSTER ON codes_code_key;
+-- Rules: rows kept from deletes, a view made writable the old way.
+CREATE RULE audit_keep AS ON DELETE TO public.audit DO INSTEAD NOTHING;
+CREATE RULE open_issues_insert AS ON INSERT TO app.open_issues DO INSTEAD INSERT INTO app.issues (title) VALUES (NEW.title);
+COMMENT ON RULE audit_keep ON public.audit IS 'audit rows stay';
+
+-- Kinds real histories use besides tables: a case-insensitive collation (ICU), casts that let a
+-- driver send enum values as varchar, search without accents, an operator, a foreign table.
+CREATE COLLATION app.case_insensitive (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+CREATE COLLATION app.c_copy FROM "C";
+COMMENT ON COLLATION app.case_insensitive IS 'ignores case';
+CREATE TABLE app.tags (name text COLLATE app.case_insensitive PRIMARY KEY, code text COLLATE app.c_copy);
+CREATE CAST (varchar AS app.status) WITH INOUT AS IMPLICIT;
+CREATE FUNCTION app.status_rank(app.status) RETURNS integer LANGUAGE sql IMMUTABLE AS 'SELECT array_position(enum_range(NULL::app.status), $1)';
+CREATE CAST (app.status AS integer) WITH FUNCTION app.status_rank(app.status) AS ASSIGNMENT;
+COMMENT ON CAST (varchar AS app.status) IS 'for drivers that send text';
+CREATE EXTENSION IF NOT EXISTS unaccent;
+CREATE TEXT SEARCH DICTIONARY app.english_nostop (TEMPLATE = pg_catalog.simple, STOPWORDS = english);
+CREATE TEXT SEARCH CONFIGURATION app.english_unaccent (COPY = pg_catalog.english);
+ALTER TEXT SEARCH CONFIGURATION app.english_unaccent ALTER MAPPING FOR hword, hword_part, word WITH public.unaccent, english_stem;
+ALTER TEXT SEARCH CONFIGURATION app.english_unaccent ALTER MAPPING FOR asciiword WITH app.english_nostop;
+COMMENT ON TEXT SEARCH CONFIGURATION app.english_unaccent IS 'english, accents dropped';
+CREATE TABLE app.articles (
+  id integer PRIMARY KEY,
+  body text NOT NULL,
+  search tsvector GENERATED ALWAYS AS (to_tsvector('app.english_unaccent', body)) STORED
+);
+CREATE INDEX articles_search_idx ON app.articles USING gin (search);
+CREATE FUNCTION app.same_email(app.email, app.email) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT lower($1) = lower($2)';
+CREATE OPERATOR app.=~= (FUNCTION = app.same_email, LEFTARG = app.email, RIGHTARG = app.email, COMMUTATOR = OPERATOR(app.=~=));
+COMMENT ON OPERATOR app.=~= (app.email, app.email) IS 'the same address, in any case';
+CREATE EXTENSION IF NOT EXISTS postgres_fdw;
+CREATE SERVER archive FOREIGN DATA WRAPPER postgres_fdw OPTIONS (host 'archive.internal', dbname 'archive');
+CREATE USER MAPPING FOR PUBLIC SERVER archive OPTIONS (user 'reader', password 'not-in-the-dump');
+COMMENT ON SERVER archive IS 'last year''s rows';
+CREATE FOREIGN TABLE app.archived_issues (
+  id integer NOT NULL,
+  title text OPTIONS (column_name 'subject'),
+  closed_at timestamptz DEFAULT now()
+) SERVER archive OPTIONS (schema_name 'app', table_name 'issues');
+ALTER TABLE app.archived_issues ADD CONSTRAINT archived_title CHECK (title <> '');
+COMMENT ON FOREIGN TABLE app.archived_issues IS 'read through postgres_fdw';
+
+-- Publications: one tables are added to, as Supabase's realtime one; one with a column list and a row filter.
+CREATE PUBLICATION realtime;
+ALTER PUBLICATION realtime ADD TABLE app.tags;
+ALTER PUBLICATION realtime ADD TABLE public.codes;
+-- Column lists, row filters and schemas came with 15: on 14 the fixture goes without them.
+DO $$
+BEGIN
+  IF current_setting('server_version_num')::int >= 150000 THEN
+    EXECUTE $q$CREATE PUBLICATION new_issues FOR TABLE app.issues (id, title) WHERE (id > 0) WITH (publish = 'insert')$q$;
+    EXECUTE $q$COMMENT ON PUBLICATION new_issues IS 'for the search indexer'$q$;
+    EXECUTE $q$CREATE PUBLICATION app_tables FOR TABLES IN SCHEMA app WITH (publish_via_partition_root = true)$q$;
+  END IF;
+END $$;
 `;

@@ -94,13 +94,14 @@ export interface FreshDatabase {
   drop(): Promise<void>;
 }
 
-export async function freshDatabase(): Promise<FreshDatabase> {
+/** A new database on the tests' server, or on the server of `serverUrl`. */
+export async function freshDatabase(serverUrl = databaseUrl()): Promise<FreshDatabase> {
   const name = `slipway_${randomBytes(6).toString('hex')}`;
-  const server = new pg.Client({ connectionString: databaseUrl() });
+  const server = new pg.Client({ connectionString: serverUrl });
   await server.connect();
   await server.query(`CREATE DATABASE ${name}`);
   await server.end();
-  const url = new URL(databaseUrl());
+  const url = new URL(serverUrl);
   url.pathname = `/${name}`;
   url.search = '';
   const admin = new pg.Client({ connectionString: url.toString() });
@@ -118,7 +119,7 @@ export async function freshDatabase(): Promise<FreshDatabase> {
     admin,
     async drop() {
       await admin.end().catch(() => {});
-      const other = new pg.Client({ connectionString: databaseUrl() });
+      const other = new pg.Client({ connectionString: serverUrl });
       await other.connect();
       await other.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`).catch(() => {});
       await other.end();
