@@ -86,11 +86,7 @@ describe('docs/schema.md', () => {
     await runBlock(consoleBlock('dump'), tempFolder({}), db.url);
   });
 
-  it('the up --dump example: the file written after a run, with its bookkeeping rows', async () => {
-    const db = await database();
-    const dir = project({ '001_create_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);\n' });
-    await runBlock(consoleBlock('The schema file after every run'), dir, db.url);
-  });
+  // The up --dump example runs in test/example/doc-examples.test.ts, as the page shows it.
 
   it('the load example: into the empty database ci_fresh, then refused there', async () => {
     const db = await database();
