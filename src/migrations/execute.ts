@@ -512,7 +512,12 @@ async function runStatements(step: Step, from: number, started: number): Promise
           ? `${progress};\n${statement.sql}`
           : `${timeout}${statement.sql}\n;\n${progress}`;
     const label = `${migration.version} statement ${index + 1}`;
-    const consequence = `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} (${direction === 'up' ? migration.upSource : migration.downSource}:${statement.line}) failed, the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}: fix the cause and run slipway ${direction} again to resume it there`;
+    const consequence =
+      `it runs outside a transaction (${reason}); statement ${index + 1} of ${sql.statements.length} failed, ` +
+      `the ${index} before it took effect, and it stays marked ${direction === 'up' ? 'in flight' : 'reverting'}: ` +
+      `fix the cause and run slipway ${direction} again to resume it there`;
+    // The place is the statement's own line when the server gives no position within it.
+    const sent = { text: message, line: statement.line, statementLine: statement.line };
     try {
       const run = async () => {
         try {
@@ -520,12 +525,12 @@ async function runStatements(step: Step, from: number, started: number): Promise
           if (alone && !last) await client.query(progress);
         } catch (error) {
           // Said within the attempt, as in a transaction: the last lock timeout then names its value and its blocker.
-          throw await failure(step, error, { text: message, line: statement.line }, consequence, single ? step.lockTimeout : 0);
+          throw await failure(step, error, sent, consequence, single ? step.lockTimeout : 0);
         }
       };
       await (single ? retryingLockTimeouts(step, label, run) : watched(step.session, step.pid, label, step.logger, run, { blockers: [] }));
     } catch (error) {
-      const failed = await failure(step, error, { text: message, line: statement.line }, consequence);
+      const failed = await failure(step, error, sent, consequence);
       // A transaction the file opened is rolled back, and the session goes back as the run found it;
       // a session that cannot be put back is closed rather than handed back.
       await client.query(`ROLLBACK;\n${restore}`).catch(() => step.session.markBroken());
@@ -544,7 +549,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
 async function failure(
   step: Step,
   error: unknown,
-  sent: (SqlPart & { readonly offset?: number }) | null,
+  sent: (SqlPart & { readonly offset?: number; readonly statementLine?: number }) | null,
   consequence: string,
   lockTimeoutMs = 0,
 ): Promise<Error> {
@@ -572,7 +577,9 @@ async function failure(
   const position = pgError.position === undefined || sent === null ? NaN : Number(pgError.position) - 1 - (sent.offset ?? 0);
   const line =
     sent === null || Number.isNaN(position) || position < 0 || position > sent.text.length
-      ? ''
+      ? sent?.statementLine === undefined
+        ? ''
+        : `:${sent.statementLine}`
       : `:${sent.line + countNewlinesBefore(sent.text, position)}`;
   const source = direction === 'up' ? migration.upSource : migration.downSource;
   return new MigrationFailedError(

@@ -103,7 +103,7 @@ describe('lock_timeout with retries', () => {
       expect(result.code).toBe(1);
       expect(result.stderr).toMatch(
         new RegExp(
-          `^slipway: migration 001_add_email \\(up\\) failed in .*001_add_email\\.up\\.sql: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 1500ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it runs outside a transaction \\(VACUUM\\); statement 2 of 2 \\(.*001_add_email\\.up\\.sql:2\\) failed, the 1 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there\\n$`,
+          `^slipway: migration 001_add_email \\(up\\) failed at .*001_add_email\\.up\\.sql:2: canceling statement due to lock timeout \\[55P03\\] \\(lock_timeout = 1500ms\\), blocked by backend pid ${holder.pid}, idle in transaction for \\d+ s: SELECT pg_backend_pid\\(\\) AS pid; gave up after 2 attempt\\(s\\); it runs outside a transaction \\(VACUUM\\); statement 2 of 2 failed, the 1 before it took effect, and it stays marked in flight: fix the cause and run slipway up again to resume it there\\n$`,
         ),
       );
       expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table}`)).rows).toEqual([

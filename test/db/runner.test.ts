@@ -222,7 +222,9 @@ describe('migrations Postgres refuses in a transaction', () => {
         'CREATE INDEX CONCURRENTLY users_email_idx ON users (email);\nCREATE INDEX CONCURRENTLY users_x_idx ON users (no_such_column);\n',
       '003_create_tags.up.sql': 'CREATE TABLE tags (id int);',
     });
-    await expect(up(dir)).rejects.toThrow(/002_index_email .*statement 2 of 2 \(.*002_index_email\.up\.sql:2\) failed.*marked in flight/);
+    await expect(up(dir)).rejects.toThrow(
+      /002_index_email \(up\) failed at .*002_index_email\.up\.sql:2: .*statement 2 of 2 failed.*marked in flight/,
+    );
     expect((await box.admin.query(`SELECT version, state, progress FROM ${box.table} ORDER BY version`)).rows).toEqual([
       { version: '001_create_users', state: 'applied', progress: null },
       { version: '002_index_email', state: 'in_flight', progress: 1 },

@@ -138,7 +138,9 @@ describe('release 0.2.0 renames issues.description to body while release 0.1.0 s
     // up lints too: it refuses, and runs nothing.
     const refused = await runCli(['up', '--dir', oneStep, ...sandboxArgs(box)]);
     expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/refused to run: the pending migrations have 1 error-level lint finding: .* renaming-column: /);
+    expect(refused.stderr).toMatch(
+      /refused to run: the pending migrations have 1 error-level lint finding: .*; nothing was run\n.*007_rename_issues_description\.up\.sql:1:13 renaming-column: /,
+    );
     expect(await columnsOfIssues(box)).toContain('description');
     expect(load.failureLines()).toEqual([]);
 

@@ -1,7 +1,6 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../src/db/embedded.js';
@@ -39,16 +38,17 @@ export function pgbouncerBinary(): string {
   return found;
 }
 
+/**
+ * Waits for PgBouncer's "listening on" log line. Not by connecting: a probe connection counts
+ * against max_client_conn until PgBouncer notices it closed, which under load can be after the
+ * test's own first connection arrives (and is refused).
+ */
 async function waitForPort(port: number, child: ChildProcess, logFile: string): Promise<void> {
   const deadline = Date.now() + 15_000;
+  const listening = new RegExp(`listening on 127\\.0\\.0\\.1:${port}\\b`);
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => (socket.destroy(), resolve(true)));
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
+    if (existsSync(logFile) && listening.test(readFileSync(logFile, 'utf8'))) return;
     await new Promise((r) => setTimeout(r, 50));
   }
   const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';

@@ -186,7 +186,7 @@ describe('testDatabase', () => {
         expect(r.code).toBe(1);
         expect(r.error?.name).toBe('MigrationFailedError');
         expect(r.error?.message).toMatch(
-          /migration 002_broken \(up\) failed at line 3 in .*002_broken\.up\.sql: column "missing_column" does not exist/,
+          /migration 002_broken \(up\) failed at .*002_broken\.up\.sql:3: column "missing_column" does not exist/,
         );
         expect(r.error?.message.split('\n')).toHaveLength(1);
       }
