@@ -422,7 +422,9 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         if (traffic.findings.length > 0) {
           throw new LintError(
             traffic.findings,
-            `${traffic.findings.length} column(s) or table(s) the post-deploy migrations drop or rename are still used by statements run in the last ${flags.trafficWindow} s (${traffic.findings[0]!.message.split(':')[0]}, …): nothing was run; run it again once every replica runs the new release`,
+            `${traffic.findings.length} column(s) or table(s) the post-deploy migrations drop or rename are still used ` +
+              `by statements run in the last ${flags.trafficWindow} s (${traffic.findings[0]!.message.split(':')[0]}, …): ` +
+              'nothing was run; run it again once every replica runs the new release',
           );
         }
       }

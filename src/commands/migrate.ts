@@ -246,7 +246,8 @@ function reportDeferred(p: Plan, logger: Logger): void {
   const versions = p.deferred.map((m) => m.version);
   logger.warn(
     { postDeployPending: versions.length, versions },
-    `left ${versions.length} post-deploy migration(s) pending (${versions.slice(0, 3).join(', ')}${versions.length > 3 ? ', …' : ''}): run slipway up --post-deploy once every replica runs this release`,
+    `left ${versions.length} post-deploy migration(s) pending (${versions.slice(0, 3).join(', ')}${versions.length > 3 ? ', …' : ''}): ` +
+      'run slipway up --post-deploy once every replica runs this release',
   );
 }
 

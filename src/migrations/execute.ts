@@ -157,7 +157,8 @@ export async function execute(
       if (signal?.aborted) {
         const [first, last] = [steps[0]!.migration.version, steps.at(-1)!.migration.version];
         throw new AbortedError(
-          `stopped during ${steps[outcome.failedAt]!.migration.version} (up), which ran in one transaction with ${first} to ${last} (an empty ledger's batch): it was rolled back, none of them is applied; ${executed.length} migration(s) ran before it`,
+          `stopped during ${steps[outcome.failedAt]!.migration.version} (up), which ran in one transaction with ${first} to ${last} ` +
+            `(an empty ledger's batch): it was rolled back, none of them is applied; ${executed.length} migration(s) ran before it`,
         );
       }
       logger.debug(
@@ -443,7 +444,9 @@ async function resumeStatements(step: Step, done: number): Promise<void> {
       throw new IntegrityError(
         'in-flight',
         migration.version,
-        `migration ${migration.version} (${direction}) was interrupted at ${where}, which runs outside a transaction: ${decision.why}, and the ${done} before it took effect; check it, then run slipway resolve ${migration.version} --applied if it took effect (finish the rest by hand) or --pending if nothing of the migration remains`,
+        `migration ${migration.version} (${direction}) was interrupted at ${where}, which runs outside a transaction: ` +
+          `${decision.why}, and the ${done} before it took effect; check it, then run slipway resolve ${migration.version} ` +
+          '--applied if it took effect (finish the rest by hand) or --pending if nothing of the migration remains',
       );
     }
     if (decision.action === 'drop-then-run') {
@@ -585,7 +588,8 @@ async function failure(
   return new MigrationFailedError(
     migration.version,
     direction,
-    `migration ${migration.version} (${direction}) failed ${line === '' ? 'in' : 'at'} ${source}${line}: ${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
+    `migration ${migration.version} (${direction}) failed ${line === '' ? 'in' : 'at'} ${source}${line}: ` +
+      `${pgError.message ?? String(error)}${pgError.code ? ` [${pgError.code}]` : ''}${setting}; ${consequence}`,
     { cause: error },
   );
 }

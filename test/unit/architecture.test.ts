@@ -88,13 +88,7 @@ describe('the import graph of src/', () => {
  * people changing them now. Take a file off this list once its long lines are split (an error
  * message: a first line under ~200 characters, the detail after a `\n`); the test says when.
  */
-const LONG_LINES_LEFT: readonly string[] = [
-  'src/cli/main.ts',
-  'src/commands/migrate.ts',
-  'src/migrations/execute.ts',
-  'src/migrations/plan.ts',
-  'src/migrations/source.ts',
-];
+const LONG_LINES_LEFT: readonly string[] = ['src/migrations/plan.ts', 'src/migrations/source.ts'];
 
 describe('the lines of src/', () => {
   const MAX = 200;
