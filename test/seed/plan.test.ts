@@ -454,3 +454,92 @@ rows:
     expect(levelKeys(plan, 0, 'key')).toEqual([['c']]);
   });
 });
+
+describe('planSeed: rows, batches and levels, exactly', () => {
+  it('reads a row like a Map: its size, each column with its value in order, nothing past them', () => {
+    const plan = planSeed(files('table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 2, plan: null }\n'), catalog);
+    const values = plan.steps[0]!.levels[0]![0]!.rows[0]!.values;
+    expect(values.size).toBe(3);
+    expect([...values]).toEqual([
+      ['slug', 'a'],
+      ['seats', '2'],
+      ['plan', null],
+    ]);
+    expect([...values.keys()]).toEqual(['slug', 'seats', 'plan']);
+    expect([...values.values()]).toEqual(['a', '2', null]);
+    expect(values.get('active')).toBeUndefined();
+  });
+
+  it('shares one column list among rows that give the same columns in the same order, and only among those', () => {
+    const plan = planSeed(
+      files(
+        'table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 1 }\n  - { slug: b, seats: 2 }\n  - { seats: 3, slug: c }\n  - { slug: d }\n  - { slug: e, seats: 5 }\n  - { slug: f, seats: 6 }\n',
+      ),
+      catalog,
+    );
+    const rows = plan.steps[0]!.levels[0]!.flatMap((batch) => batch.rows);
+    const columnsOf = (slug: string) => rows.find((row) => row.key.slug === slug)!.values.columns;
+    expect(columnsOf('b')).toBe(columnsOf('a'));
+    expect(columnsOf('c')).not.toBe(columnsOf('b'));
+    expect(columnsOf('c')).toEqual(['seats', 'slug']);
+    expect(columnsOf('d')).toEqual(['slug']);
+    expect(columnsOf('e')).not.toBe(columnsOf('a'));
+    expect(columnsOf('f')).toBe(columnsOf('e'));
+  });
+
+  it('batches a row apart from the row before when they give as many columns but other ones', () => {
+    const plan = planSeed(files('table: workspaces\nkey: slug\nrows:\n  - { slug: a, seats: 1 }\n  - { plan: p, slug: b }\n'), catalog);
+    expect(plan.steps[0]!.levels[0]!.map((b) => [b.columns, b.rows.map((r) => r.key.slug)])).toEqual([
+      [['slug', 'seats'], ['a']],
+      [['plan', 'slug'], ['b']],
+    ]);
+  });
+
+  it('gives a file without rows no level', () => {
+    expect(planSeed(files('table: workspaces\nkey: slug\nrows: []\n'), catalog).steps[0]!.levels).toEqual([]);
+  });
+
+  it('refuses two rows that refer only to each other as a cycle', () => {
+    expect(
+      planError([
+        'table: comments\nkey: key\nrows:\n  - { key: a, parent_id: { $ref: comments, key: b } }\n  - { key: b, parent_id: { $ref: comments, key: a } }\n',
+      ]).message,
+    ).toBe(
+      'seeds/01.yaml:4 (row 1): rows refer to each other in a cycle (or to a row in one): seeds/01.yaml:4 (row 1), seeds/01.yaml:5 (row 2); break it with a row that refers to none of them',
+    );
+  });
+
+  it('finds the row referred to by a key written in another order than its columns sort', () => {
+    const places = table(
+      'places',
+      8,
+      'id',
+      [
+        column('id', 'integer'),
+        column('zone', 'text', { text: true }),
+        column('name', 'text', { text: true }),
+        column('parent_id', 'integer'),
+      ],
+      [['name', 'zone']],
+    );
+    const plan = planSeed(
+      files(
+        'table: places\nkey: [zone, name]\nrows:\n  - { zone: eu, name: b, parent_id: { $ref: places, zone: eu, name: a } }\n  - { zone: eu, name: a }\n',
+      ),
+      new Map([['places', places]]),
+    );
+    expect(levelKeys(plan, 0, 'name')).toEqual([['a'], ['b']]);
+  });
+
+  it('refuses a key that holds a unique index of fewer columns as its first ones', () => {
+    const byPlan = new Map([...catalog, ['workspaces', table('workspaces', 1, 'id', [...workspaces.columns.values()], [['plan']])]]);
+    expect(planError(['table: workspaces\nkey: [plan, slug]\nrows: []\n'], byPlan).message).toContain(
+      'no unique index on the seed key (plan, slug)',
+    );
+  });
+
+  it('writes a list of lists as a multi-dimensional array literal', () => {
+    const plan = planSeed(files('table: workspaces\nkey: slug\nrows:\n  - { slug: a, tags: [[x, "y,z"], [null, w]] }\n'), catalog);
+    expect(plan.steps[0]!.levels[0]![0]!.rows[0]!.values.get('tags')).toBe('{{"x","y,z"},{NULL,"w"}}');
+  });
+});
