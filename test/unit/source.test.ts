@@ -1,6 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import * as fs from 'node:fs';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createRequire, syncBuiltinESMExports } from 'node:module';
+import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -12,6 +15,7 @@ import {
   createMigrationFiles,
   decodeSql,
   defineMigrations,
+  isUnwritten,
   newFileText,
   nextVersionNumber,
   pairDownFiles,
@@ -639,4 +643,115 @@ describe('createMigrationFiles', () => {
       expect(readdirSync(dir)).toEqual([]);
     },
   );
+});
+
+/** Runs `fn` with a property of a built-in module replaced, as every importer of the module sees it. */
+async function withBuiltin<T>(module: string, name: string, value: unknown, fn: () => T | Promise<T>): Promise<T> {
+  const exports = createRequire(import.meta.url)(module) as Record<string, unknown>;
+  const saved = Object.getOwnPropertyDescriptor(exports, name);
+  if (value === undefined) delete exports[name];
+  else exports[name] = value;
+  syncBuiltinESMExports();
+  try {
+    return await fn();
+  } finally {
+    if (saved === undefined) delete exports[name];
+    else Object.defineProperty(exports, name, saved);
+    syncBuiltinESMExports();
+  }
+}
+
+describe('source: edges', () => {
+  it('hashes the same without crypto.hash (Node before 20.12), through a Hash object', async () => {
+    const up = Buffer.from('-- données\nCREATE TABLE t (id int);\n');
+    expect(await withBuiltin('node:crypto', 'hash', undefined, () => checksumOf(up))).toBe(sha256(up));
+    expect(await withBuiltin('node:crypto', 'hash', undefined, () => checksumOf('SELECT 1;'))).toBe(sha256('SELECT 1;'));
+  });
+
+  it("orders by the format's own order only when both have one", () => {
+    const key = (version: string, order?: number) => ({ version, ...parseVersion(version)!, ...(order === undefined ? {} : { order }) });
+    expect(compareMigrations(key('10_a', 0), key('2_b', 1))).toBe(-1);
+    expect(compareMigrations(key('2_b', 5), key('10_a'))).toBe(-1);
+    expect(compareMigrations(key('10_a'), key('2_b', 5))).toBe(1);
+  });
+
+  it('names exactly three misnamed files without counting more', async () => {
+    const dir = tempDir({ 'a.sql': '', 'b.sql': '', 'c.sql': '', '001_ok.up.sql': 'SELECT 1;' });
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+      `${['a.sql', 'b.sql', 'c.sql'].map((f) => path.join(dir, f)).join(', ')}: migration files must be named <digits>_<name>.up.sql or <digits>_<name>.down.sql`,
+    );
+  });
+
+  it('refuses a socket named like SQL, and a symlink to a device, naming what each is', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;' });
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(path.join(dir, '002_b.up.sql'), resolve));
+    try {
+      expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+        `${path.join(dir, '002_b.up.sql')} is a socket, not a file: a migration must be a file (or a symlink to one); rename or remove it`,
+      );
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    symlinkSync('/dev/null', path.join(dir, '003_null.up.sql'));
+    expect((await sourceError(readMigrationsDir(dir))).message).toBe(
+      `${path.join(dir, '003_null.up.sql')} is a symlink to a device, not to a file: a migration must be a file; fix the link or remove it`,
+    );
+  });
+
+  it("refuses a file the system cannot read for another reason with the system's own words", async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', 'notes.txt': 'x' });
+    symlinkSync('notes.txt/inside.sql', path.join(dir, '002_b.up.sql'));
+    const message = (await sourceError(readMigrationsDir(dir))).message;
+    expect(message).toMatch(
+      new RegExp(`^${path.join(dir, '002_b.up.sql')} cannot be read: ENOTDIR: not a directory, stat .*: fix or remove it$`),
+    );
+  });
+
+  it('refuses a NUL byte at once, wherever it is in the up SQL', () => {
+    expect(syncSourceError(() => defineMigrations([{ version: '001_a', up: 'S\0ELECT 1;' }])).message).toBe(
+      '<memory>/001_a.up.sql:1: byte 2 is a NUL byte (0x00), which would cut the SQL short there: remove it',
+    );
+  });
+
+  it('reads the phase from leading comments longer than a pooled buffer, past blank lines, and to the end of a file of comments', async () => {
+    const header = '-- Copyright (c) the authors. Licensed under the Apache License, Version 2.0.\n'.repeat(80);
+    expect(header.length).toBeGreaterThan(4096);
+    const [post, plain, comments] = defineMigrations([
+      { version: '001_post', up: `${header}\n\n-- slipway:post-deploy\nALTER TABLE t DROP COLUMN c;\n` },
+      { version: '002_plain', up: `${header}\n\nALTER TABLE t ADD COLUMN c int;\n-- slipway:post-deploy\n` },
+      { version: '003_comments', up: `${header}-- slipway:post-deploy` },
+    ]);
+    expect([post!.phase, plain!.phase, comments!.phase]).toEqual(['post-deploy', 'regular', 'post-deploy']);
+    const dir = tempDir({ '001_post.up.sql': `-- drop the old column\n\n-- slipway:post-deploy\nALTER TABLE t DROP COLUMN c;\n` });
+    expect((await readMigrationsDir(dir)).map((m) => m.phase)).toEqual(['post-deploy']);
+  });
+
+  it('takes the last listed of one number written two ways as the newest', () => {
+    const now = new Date('2024-06-01T12:34:56.789Z');
+    expect(nextVersionNumber(['5', '00000000000005'], now)).toBe('20240601123456');
+    expect(nextVersionNumber(['00000000000005', '5'], now)).toBe('00000000000006');
+    expect(nextVersionNumber(['3', '10', '2'], now)).toBe('011');
+  });
+
+  it('never overwrites a migration file that appears after the folder was listed (another `new` at the same time)', async () => {
+    const dir = tempDir({ '001_x.up.sql': 'CREATE TABLE x ();\n' });
+    const listing = fs.readdirSync as (...args: unknown[]) => unknown;
+    const stale = (folder: fs.PathLike, ...rest: unknown[]) => (folder === dir ? [] : listing(folder, ...rest));
+    const error = await withBuiltin('node:fs', 'readdirSync', stale, () => rejection(createMigrationFiles(dir, 'x'), Error));
+    expect((error as NodeJS.ErrnoException).code).toBe('EEXIST');
+    expect(readFileSync(path.join(dir, '001_x.up.sql'), 'utf8')).toBe('CREATE TABLE x ();\n');
+    rmSync(path.join(dir, '001_x.up.sql'));
+    writeFileSync(path.join(dir, '001_x.down.sql'), 'DROP TABLE x;\n');
+    const downError = await withBuiltin('node:fs', 'readdirSync', stale, () => rejection(createMigrationFiles(dir, 'x'), Error));
+    expect((downError as NodeJS.ErrnoException).code).toBe('EEXIST');
+    expect(readFileSync(path.join(dir, '001_x.down.sql'), 'utf8')).toBe('DROP TABLE x;\n');
+  });
+
+  it('tells a file still as `new` wrote it, blank lines aside, from one with SQL in it', () => {
+    expect(isUnwritten('\n-- 001_a: write the change here.\n\n', '001_a', 'up')).toBe(true);
+    expect(isUnwritten('-- 001_a: undo the change here.', '001_a', 'down')).toBe(true);
+    expect(isUnwritten('-- 001_a: write the change here.\nCREATE TABLE a ();\n', '001_a', 'up')).toBe(false);
+    expect(isUnwritten('-- 001_a: write the change here.\n', '001_a', 'down')).toBe(false);
+  });
 });
