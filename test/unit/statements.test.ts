@@ -835,6 +835,12 @@ describe('parse: edges the mutants found', () => {
     }
   });
 
+  it('places a syntax error at a one-character token that ends its line', async () => {
+    expect((await sourceError(parseSql('SELECT 1 2\nFROM t;', 'x.up.sql'))).message).toBe(
+      'x.up.sql:1:10: syntax error at or near "2"; fix the SQL before running it',
+    );
+  });
+
   it('places a syntax error at the end of the input just past the last character', async () => {
     expect((await sourceError(parseSql('SELECT (', 'x.up.sql'))).message).toBe(
       'x.up.sql:1:9: syntax error at end of input; fix the SQL before running it',
