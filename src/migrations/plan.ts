@@ -149,7 +149,8 @@ export function plan(
             ? 'another run is applying it, or one stopped while it ran outside a transaction: the next run that takes the migration lock finishes it'
             : migration === undefined
               ? `a run stopped while it ${doing} it outside a transaction, and its file is missing: restore the file`
-              : `a run stopped while it ${doing} it outside a transaction, and the file was edited since: restore the file as it was, or run slipway resolve ${row.version} --accept-edit to go on with the file as it is`;
+              : `a run stopped while it ${doing} it outside a transaction, and the file was edited since: ` +
+                `restore the file as it was, or run slipway resolve ${row.version} --accept-edit to go on with the file as it is`;
         throw new IntegrityError(
           'in-flight',
           row.version,
@@ -176,7 +177,9 @@ export function plan(
     }
   }
   if (applied.length > 0 && !applied.some((row) => byVersion.has(row.version))) {
-    // Stryker disable next-line LogicalOperator,ArrowFunction,ConditionalExpression,EqualityOperator,StringLiteral: equivalent, every row left here is applied (a row in flight, reverting or in another state was refused above unless its file is in the folder), so the first applied row is the first row
+    // Equivalent mutants below: every row left here is applied (a row in flight, reverting or in
+    // another state was refused above unless its file is in the folder), so the first applied row is the first row.
+    // Stryker disable next-line LogicalOperator,ArrowFunction,ConditionalExpression,EqualityOperator,StringLiteral: see above
     const example = applied.find((row) => row.state === 'applied') ?? applied[0]!;
     throw new IntegrityError(
       'missing-file',
@@ -199,7 +202,9 @@ export function plan(
       throw new IntegrityError(
         'checksum-mismatch',
         row.version,
-        `migration ${row.version} was edited after it was applied: recorded checksum ${row.checksum}, file checksum ${migration.checksum}; restore the file and put the change in a new migration, or, if the edit changes nothing already applied, run slipway resolve ${row.version} --accept-edit`,
+        `migration ${row.version} was edited after it was applied: recorded checksum ${row.checksum}, ` +
+          `file checksum ${migration.checksum}; restore the file and put the change in a new migration, ` +
+          `or, if the edit changes nothing already applied, run slipway resolve ${row.version} --accept-edit`,
       );
     }
   }
@@ -234,7 +239,8 @@ export function plan(
       newestApplied === undefined ? [] : pending.filter((m) => m.phase !== 'post-deploy' && compareMigrations(m, newestApplied) < 0);
     if (belowNewest.length > 0) {
       warnings.push(
-        `applying ${belowNewest.map((m) => m.version).join(', ')} out of order: ${belowNewest.length === 1 ? 'it sorts' : 'they sort'} below ${newestApplied!.version}, which is already applied (a merged branch?)`,
+        `applying ${belowNewest.map((m) => m.version).join(', ')} out of order: ` +
+          `${belowNewest.length === 1 ? 'it sorts' : 'they sort'} below ${newestApplied!.version}, which is already applied (a merged branch?)`,
       );
     }
     steps = pending;
@@ -252,7 +258,12 @@ export function plan(
       throw new IntegrityError(
         'no-down-file',
         withoutDown[0]!.version,
-        `cannot revert ${withoutDown.map((m) => m.version).join(', ')}: no down file (${withoutDown.map((m) => `${m.version}.down.sql`).join(', ')}); write ${withoutDown.length === 1 ? 'it' : 'them'}${withoutDown[0] === steps[0] ? '' : `, or revert only the migrations after ${withoutDown[0]!.version} with --to ${withoutDown[0]!.version}`}`,
+        `cannot revert ${withoutDown.map((m) => m.version).join(', ')}: ` +
+          `no down file (${withoutDown.map((m) => `${m.version}.down.sql`).join(', ')}); ` +
+          `write ${withoutDown.length === 1 ? 'it' : 'them'}` +
+          (withoutDown[0] === steps[0]
+            ? ''
+            : `, or revert only the migrations after ${withoutDown[0]!.version} with --to ${withoutDown[0]!.version}`),
       );
     }
   }
@@ -286,7 +297,8 @@ export function refusePhaseOverlaps(p: Plan, touched: ReadonlyMap<string, Readon
       throw new IntegrityError(
         'phase-order',
         regular.version,
-        `regular migration ${regular.version} comes after post-deploy migration ${post.version}, still pending, and both touch ${both.slice(0, 3).join(', ')}: run slipway up --post-deploy first, or mark ${regular.version} -- slipway:post-deploy too`,
+        `regular migration ${regular.version} comes after post-deploy migration ${post.version}, still pending, ` +
+          `and both touch ${both.slice(0, 3).join(', ')}: run slipway up --post-deploy first, or mark ${regular.version} -- slipway:post-deploy too`,
       );
     }
   }

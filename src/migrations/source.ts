@@ -349,7 +349,8 @@ export function pairDownFiles(
       const candidates = upsByNumber.get(numberOf(down)) ?? [];
       return candidates.length === 0
         ? `${describe(down)} has no up file with its number: rename it after the up file it undoes (<version>.down.sql), or remove it`
-        : `${describe(down)} matches no up file by name and its number has ${candidates.length} up files (${candidates.map((v) => `${v}.up.sql`).join(', ')}): rename it to the one it undoes, e.g. ${candidates[0]}.down.sql`;
+        : `${describe(down)} matches no up file by name and its number has ${candidates.length} up files ` +
+            `(${candidates.map((v) => `${v}.up.sql`).join(', ')}): rename it to the one it undoes, e.g. ${candidates[0]}.down.sql`;
     });
     throw new SourceError(`down file without an up file: ${advice.join('; ')}`);
   }
