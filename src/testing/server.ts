@@ -14,8 +14,11 @@ import { DatabaseError } from '../errors.js';
 
 const { escapeLiteral } = pg;
 
-/** What a database slipway made is: a finished template, one being built, a failed build's record, or a clone. */
-export type MarkerKind = 'template' | 'build' | 'failed' | 'clone';
+/**
+ * What a database slipway made is: a finished template, one being built, a failed build's record,
+ * a clone in use, or a ready clone in the server's shared pool (no connections until claimed).
+ */
+export type MarkerKind = 'template' | 'build' | 'failed' | 'clone' | 'ready';
 
 /** The JSON in a slipway-made database's comment. */
 export interface Marker {
@@ -59,6 +62,9 @@ export function serverOf(url: string): Server {
   // allowExitOnIdle: an idle admin connection never keeps a test process alive.
   const pool = new pg.Pool({ connectionString: url, max: 4, allowExitOnIdle: true, application_name: 'slipway-test-db' });
   pool.on('error', () => {});
+  // A killed process's CREATE DATABASE is then cancelled by the server (PostgreSQL 14+ notices the
+  // closed socket) instead of finishing a database that nobody marks; older servers refuse the setting.
+  pool.on('connect', (client) => void client.query('SET client_connection_check_interval = 200').catch(() => {}));
   const target = connectionTarget({ databaseUrl: url });
   let facts: Promise<ServerFacts> | undefined;
   const query = async <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => {
@@ -117,7 +123,7 @@ export function parseMarker(comment: string | null): Marker | null {
   if (comment === null || !comment.startsWith('{')) return null;
   try {
     const value = JSON.parse(comment) as Partial<Marker>;
-    const kinds: readonly string[] = ['template', 'build', 'failed', 'clone'];
+    const kinds: readonly string[] = ['template', 'build', 'failed', 'clone', 'ready'];
     if (
       value.slipway !== 'test-db' ||
       !kinds.includes(String(value.kind)) ||
@@ -205,6 +211,10 @@ export interface PruneOptions {
   readonly deadProcesses?: boolean;
   /** Never drop these (the templates in use). */
   readonly keep?: readonly string[];
+  /** Ready clones of the shared pool older than this go too (default `olderThanMs`); those whose template is gone always go. */
+  readonly readyOlderThanMs?: number;
+  /** Never drop ready clones of this digest by `readyOlderThanMs` (the template being used). */
+  readonly keepDigest?: string;
 }
 
 /**
@@ -215,12 +225,20 @@ export interface PruneOptions {
 export async function pruneMarked(server: Server, options: PruneOptions): Promise<string[]> {
   const now = (await serverNow(server)).getTime();
   const dropped: string[] = [];
-  for (const db of await listMarked(server)) {
+  const all = await listMarked(server);
+  const templates = new Set(all.filter((db) => db.marker.kind === 'template').map((db) => db.marker.digest));
+  for (const db of all) {
     if (options.keep?.includes(db.name)) continue;
-    const old = now - Date.parse(db.marker.createdAt) > options.olderThanMs;
+    const age = now - Date.parse(db.marker.createdAt);
+    const old = age > options.olderThanMs;
     const orphan =
       options.deadProcesses !== false && db.marker.host === thisProcess.host && db.marker.pid !== undefined && !isAlive(db.marker.pid);
-    if (!old && !orphan) continue;
+    // A ready clone nobody will claim: its template is gone (a stale digest), or it has waited too long.
+    const staleReady =
+      db.marker.kind === 'ready' &&
+      (!templates.has(db.marker.digest) ||
+        (db.marker.digest !== options.keepDigest && age > (options.readyOlderThanMs ?? options.olderThanMs)));
+    if (!old && !orphan && !staleReady) continue;
     try {
       await dropMarked(server, db, false);
       dropped.push(db.name);
