@@ -122,11 +122,15 @@ export class Clones {
 
   /**
    * Tops the server's pool of this template up to `ready`, if no other process is doing it (the
-   * fill lock is tried once, never waited for). Resolves when this process's filling ends.
+   * fill lock is tried, never waited for). Resolves when this process's filling ends.
    */
   fill(): Promise<void> {
     if (this.config.ready === 0 || this.closed) return Promise.resolve();
-    this.filling ??= this.fillUnderLock().finally(() => {
+    this.filling ??= (async () => {
+      // A claim made while this process held the lock found it taken and left the topping up to
+      // this process: counted again once the lock is released, so none is missed.
+      while ((await this.fillUnderLock()) && !this.closed && (await this.countReady()) < this.config.ready);
+    })().finally(() => {
       this.filling = undefined;
     });
     return this.filling;
@@ -149,14 +153,15 @@ export class Clones {
     this.fill().catch(() => {});
   }
 
-  private async fillUnderLock(): Promise<void> {
+  /** Fills while holding the fill lock; false when another process holds it. */
+  private async fillUnderLock(): Promise<boolean> {
     const { server, names, ready } = this.config;
     const key = fillLockKey(names.digest).toString();
     const client = await server.pool.connect();
     let broken = false;
     try {
       const { rows } = await client.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1::bigint) AS locked', [key]);
-      if (!rows[0]!.locked) return;
+      if (!rows[0]!.locked) return false;
       try {
         // Counted again after each round: other processes claim meanwhile.
         for (let need = ready - (await this.countReady()); need > 0 && !this.closed; need = ready - (await this.countReady())) {
@@ -170,6 +175,7 @@ export class Clones {
         // Not released: end the session, which releases it.
         broken = !unlocked;
       }
+      return true;
     } catch (error) {
       broken = true;
       throw error;

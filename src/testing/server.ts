@@ -62,9 +62,6 @@ export function serverOf(url: string): Server {
   // allowExitOnIdle: an idle admin connection never keeps a test process alive.
   const pool = new pg.Pool({ connectionString: url, max: 4, allowExitOnIdle: true, application_name: 'slipway-test-db' });
   pool.on('error', () => {});
-  // A killed process's CREATE DATABASE is then cancelled by the server (PostgreSQL 14+ notices the
-  // closed socket) instead of finishing a database that nobody marks; older servers refuse the setting.
-  pool.on('connect', (client) => void client.query('SET client_connection_check_interval = 200').catch(() => {}));
   const target = connectionTarget({ databaseUrl: url });
   let facts: Promise<ServerFacts> | undefined;
   const query = async <R extends pg.QueryResultRow>(sql: string, values?: unknown[]) => {
@@ -161,14 +158,36 @@ export async function serverNow(server: Server): Promise<Date> {
   return (await server.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
 }
 
-/** A new empty database, marked; `CREATE DATABASE` runs outside any transaction, so the comment follows it. */
+/**
+ * A new database, marked; `CREATE DATABASE` runs outside any transaction, so the comment follows
+ * it, on the same session. That session checks its client every 100 ms while it copies
+ * (PostgreSQL 14+; older servers refuse the setting, which changes nothing else): the copy of a
+ * process killed meanwhile is cancelled, instead of finishing a database that nobody marks.
+ */
 export async function createMarked(server: Server, name: string, marker: Omit<Marker, 'createdAt'>, clause: string): Promise<void> {
-  await server.query(`CREATE DATABASE ${quoteIdentifier(name)} ${clause}`);
-  await mark(server, name, marker);
+  let client: pg.PoolClient;
+  try {
+    client = await server.pool.connect();
+  } catch (error) {
+    throw toSlipwayError(error, connectionTarget({ databaseUrl: server.url }));
+  }
+  try {
+    await client.query('SET client_connection_check_interval = 100').catch(() => {});
+    await client.query(`CREATE DATABASE ${quoteIdentifier(name)} ${clause}`);
+    await mark({ query: (sql) => client.query(sql) }, name, marker);
+  } catch (error) {
+    throw toSlipwayError(error, connectionTarget({ databaseUrl: server.url }));
+  } finally {
+    client.release();
+  }
 }
 
 /** Sets the marker in one round trip: the server's clock is read where the comment is written. */
-export async function mark(server: Server, name: string, marker: Omit<Marker, 'createdAt'>): Promise<void> {
+export async function mark(
+  server: { query(sql: string): Promise<unknown> },
+  name: string,
+  marker: Omit<Marker, 'createdAt'>,
+): Promise<void> {
   const json = escapeLiteral(JSON.stringify(marker));
   await server.query(
     `DO $mark$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', ${escapeLiteral(name)},
