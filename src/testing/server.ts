@@ -59,8 +59,10 @@ export function serverOf(url: string): Server {
   let server = servers.get(url);
   if (server !== undefined) return server;
   checkConnectionString(url);
-  // allowExitOnIdle: an idle admin connection never keeps a test process alive.
-  const pool = new pg.Pool({ connectionString: url, max: 4, allowExitOnIdle: true, application_name: 'slipway-test-db' });
+  // allowExitOnIdle: an idle admin connection never keeps a test process alive. max: this process's
+  // own clones in the making (warm), a fill of the shared pool (its lock and two copies) and a claim
+  // at once, so that a claim never queues behind a copy.
+  const pool = new pg.Pool({ connectionString: url, max: 8, allowExitOnIdle: true, application_name: 'slipway-test-db' });
   pool.on('error', () => {});
   const target = connectionTarget({ databaseUrl: url });
   let facts: Promise<ServerFacts> | undefined;
