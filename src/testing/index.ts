@@ -229,8 +229,8 @@ export async function dropTestDatabase(nameOrUrl: string, options: Pick<TestData
 /**
  * Drops the databases slipway made for tests (templates, clones, ready clones, failed builds'
  * records) that are older than `olderThan` milliseconds (default one hour), the clones of test
- * processes on this host that have exited, and ready clones whose template is gone. Goes by slipway's marker, never by name alone; a database in
- * use is left alone. Returns the names dropped.
+ * processes on this host that have exited, and ready clones whose template is gone. Goes by
+ * slipway's marker, never by name alone; a database in use is left alone. Returns the names dropped.
  */
 export async function pruneTestDatabases(
   options: Pick<TestDatabaseOptions, 'databaseUrl'> & { readonly olderThan?: number } = {},
