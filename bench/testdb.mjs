@@ -10,7 +10,13 @@
 // bench/TESTDB-RESULTS.md.
 //
 //   npm run bench:testdb   (BENCH_TESTDB_DBS databases per worker, default 50; BENCH_TESTDB_APPLY
-//                           full applies per worker for (a), default 5 with 1 worker, 2 with 16)
+//                           full applies per worker for (a), default 5 with 1 worker, 2 with 16;
+//                           BENCH_TESTDB_HISTORIES, default 432,20; BENCH_TESTDB_OUT, the results
+//                           file, default bench/TESTDB-RESULTS.md; BENCH_TESTDB_READY, the shared
+//                           pool's size for (c), default 16, 0 for none: each worker's own pool only;
+//                           BENCH_TESTDB_ONLY_C=1: the build and (c) alone, no floors, (a) or (b))
+// Before each (c), prepareTemplate fills the server's shared pool (16 ready clones), as a test
+// runner's global setup does; each worker keeps 2 clones of its own ready (warm: 2).
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -31,7 +37,7 @@ function withDb(url, db) {
 
 // ---------------------------------------------------------------- one worker process
 if (process.argv[2] === '--worker') {
-  const { mode, dir, url, count, holdMs, strategy } = JSON.parse(process.argv[3]);
+  const { mode, dir, url, count, holdMs, strategy, ready } = JSON.parse(process.argv[3]);
   const times = [];
   if (mode === 'apply') {
     const { migrate } = await import(path.join(root, 'dist/index.js'));
@@ -50,7 +56,7 @@ if (process.argv[2] === '--worker') {
     const { testDatabase, closeTestDatabases } = await testing();
     for (let i = 0; i < count; i++) {
       const started = performance.now();
-      const db = await testDatabase({ dir, databaseUrl: url, warm: mode === 'cold' ? 0 : 2, strategy, logger: silent });
+      const db = await testDatabase({ dir, databaseUrl: url, warm: mode === 'cold' ? 0 : 2, ready, strategy, logger: silent });
       times.push(performance.now() - started);
       if (holdMs > 0) await sleep(holdMs);
       await db.drop();
@@ -67,11 +73,14 @@ const { writeHistory } = await import('./history.mjs');
 const DBS = Number(process.env.BENCH_TESTDB_DBS ?? 50);
 const APPLY = process.env.BENCH_TESTDB_APPLY;
 const FLOOR_SAMPLES = Number(process.env.BENCH_TESTDB_FLOOR ?? 20);
+const READY = Number(process.env.BENCH_TESTDB_READY ?? 16);
+const ONLY_C = process.env.BENCH_TESTDB_ONLY_C === '1';
 
 function percentile(values, p) {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
+const ms = (v) => (v === undefined ? 'n/a' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
 const stats = (values) => ({ p50: percentile(values, 50), p99: percentile(values, 99), n: values.length });
 
 function worker(config) {
@@ -87,6 +96,15 @@ function worker(config) {
 
 async function workers(n, config) {
   return (await Promise.all(Array.from({ length: n }, () => worker(config)))).flat();
+}
+
+/** (c): the samples, and apart each worker's first test and the others (where the p99 comes from). */
+async function warmWorkers(n, config) {
+  const each = await Promise.all(Array.from({ length: n }, () => worker(config)));
+  const first = each.map((t) => t[0]);
+  const later = each.flatMap((t) => t.slice(1));
+  const note = `first tests p50 ${ms(percentile(first, 50))}, max ${ms(Math.max(...first))}; later tests p99 ${ms(percentile(later, 99))}`;
+  return { ...stats(each.flat()), split: note };
 }
 
 const hasPsql = spawnSync('psql', ['--version']).status === 0;
@@ -112,7 +130,8 @@ try {
     const oneUp = performance.now() - started;
     await admin.query('DROP DATABASE bench_one_up');
     started = performance.now();
-    const { template } = await prepareTemplate({ dir, databaseUrl: server.url, logger: silent });
+    // ready: 0, the build alone (the shared pool is filled before each (c)).
+    const { template } = await prepareTemplate({ dir, databaseUrl: server.url, ready: 0, logger: silent });
     const build = performance.now() - started;
     await closeTestDatabases();
     rows.push({
@@ -124,8 +143,8 @@ try {
       note: `${(build / oneUp).toFixed(2)}x one up`,
     });
 
-    process.stderr.write(`${label}: floors ...\n`);
-    for (const strategy of strategies) {
+    if (!ONLY_C) process.stderr.write(`${label}: floors ...\n`);
+    for (const strategy of ONLY_C ? [] : strategies) {
       const clause = strategy ? ` STRATEGY ${strategy.toUpperCase()}` : '';
       const onConnection = [];
       const byPsql = [];
@@ -169,14 +188,16 @@ try {
 
     for (const n of [1, 16]) {
       const applies = Number(APPLY ?? (n === 1 ? 5 : 2));
-      process.stderr.write(`${label}, ${n} worker(s): (a) ${applies} full applies each ...\n`);
-      rows.push({
-        history: label,
-        what: '(a) every migration applied into a fresh database',
-        workers: n,
-        ...stats(await workers(n, { mode: 'apply', dir, url: server.url, count: applies })),
-      });
-      for (const strategy of strategies) {
+      if (!ONLY_C) {
+        process.stderr.write(`${label}, ${n} worker(s): (a) ${applies} full applies each ...\n`);
+        rows.push({
+          history: label,
+          what: '(a) every migration applied into a fresh database',
+          workers: n,
+          ...stats(await workers(n, { mode: 'apply', dir, url: server.url, count: applies })),
+        });
+      }
+      for (const strategy of ONLY_C ? [] : strategies) {
         process.stderr.write(`${label}, ${n} worker(s): (b) cold clones, ${strategy ?? 'default'} ...\n`);
         rows.push({
           history: label,
@@ -185,19 +206,27 @@ try {
           ...stats(await workers(n, { mode: 'cold', dir, url: server.url, count: DBS, holdMs: 0, strategy })),
         });
       }
+      // As a global setup does before the workers start: the shared pool full.
+      const fillShared = async () => {
+        await closeTestDatabases();
+        await prepareTemplate({ dir, databaseUrl: server.url, ready: READY, logger: silent });
+        await closeTestDatabases();
+      };
+      await fillShared();
       process.stderr.write(`${label}, ${n} worker(s): (c) warm pool, 100 ms tests ...\n`);
       rows.push({
         history: label,
         what: '(c) warm pool, each test holding its database 100 ms',
         workers: n,
-        ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 100 })),
+        ...(await warmWorkers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 100, ready: READY })),
       });
+      await fillShared();
       process.stderr.write(`${label}, ${n} worker(s): (c) warm pool, back to back ...\n`);
       rows.push({
         history: label,
         what: '(c) warm pool, tests back to back',
         workers: n,
-        ...stats(await workers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 0 })),
+        ...(await warmWorkers(n, { mode: 'warm', dir, url: server.url, count: DBS, holdMs: 0, ready: READY })),
       });
     }
   }
@@ -207,23 +236,22 @@ try {
 }
 
 // ---------------------------------------------------------------- report
-const ms = (v) => (v === undefined ? 'n/a' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`);
 const lines = [
   '| history | until a test holds a ready database | workers | p50 | p99 | samples |',
   '| --- | --- | --- | --- | --- | --- |',
   ...rows.map((r) =>
     r.note
       ? `| ${r.history} | ${r.what} | ${r.workers} | ${ms(r.p50)} (build) | ${ms(r.p99)} (one up) | ${r.note} |`
-      : `| ${r.history} | ${r.what} | ${r.workers} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.n} |`,
+      : `| ${r.history} | ${r.what} | ${r.workers} | ${ms(r.p50)} | ${ms(r.p99)} | ${r.n}${r.split ? ` (${r.split})` : ''} |`,
   ),
 ];
 const header = [
   '# Test database benchmark',
   '',
   `Produced by \`npm run bench:testdb\` on ${new Date().toISOString().slice(0, 10)}: one fresh embedded PostgreSQL ${facts.server} (fsync on); histories generated by bench/history.mjs (case 6's shape); ` +
-    `${DBS} databases per worker for (b) and (c); each worker a process of its own. Machine: ${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
+    `${DBS} databases per worker for (b) and (c); each worker a process of its own; (c): ${READY} ready clones in the server's shared pool (filled by prepareTemplate first), 2 more per worker. Machine: ${os.cpus().length} x ${os.cpus()[0]?.model.trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}.`,
   '',
 ];
 const text = [...header, ...lines, ''].join('\n');
-writeFileSync(path.join(root, 'bench/TESTDB-RESULTS.md'), text);
+writeFileSync(path.resolve(root, process.env.BENCH_TESTDB_OUT ?? 'bench/TESTDB-RESULTS.md'), text);
 process.stdout.write(text);

@@ -2,8 +2,9 @@
  * `slipway/testing`: a migrated, seeded database for every test, cloned from a template.
  *
  * The first call in a process finds (or builds, once per server) the template for the current
- * migrations and seed files, then every call clones it. A few clones are kept ready and
- * refilled in the background, so a test usually gets one at once.
+ * migrations and seed files, then every call clones it. Ready clones wait on the server, shared
+ * by every process (the first test of each claims one at once), and a few more in each process;
+ * both are refilled in the background, so a test usually gets one at once.
  *
  * @example
  * import { testDatabase } from 'slipway/testing';
@@ -34,8 +35,14 @@ export interface TestDatabaseOptions {
   readonly databaseUrl?: string;
   /** The bookkeeping table, as for `migrate`. */
   readonly table?: string;
-  /** How many clones to keep ready in this process; default 2, 0 for none. */
+  /** How many clones to keep ready in this process; default 2, 0 for none (and then no shared ones either, unless `ready` says). */
   readonly warm?: number;
+  /**
+   * How many ready clones of the template to keep on the server, shared by every process that
+   * uses it (a test whose process has none ready claims one); default 16 (0 when `warm` is 0),
+   * 0 for none. Give at least your test runner's worker count.
+   */
+  readonly ready?: number;
   /**
    * How PostgreSQL 15+ copies the template. Default `wal_log`, the faster for small databases
    * in bench/testdb.mjs (`file_copy` checkpoints on every copy). Ignored before PostgreSQL 15.
@@ -71,6 +78,9 @@ interface Source {
 
 const sources = new Map<string, Promise<Source>>();
 
+/** The server's shared pool of ready clones per template, unless `ready` says otherwise. */
+const DEFAULT_READY = 16;
+
 function serverUrl(databaseUrl: string | undefined): string {
   const url = databaseUrl ?? process.env.DATABASE_URL;
   if (url === undefined || url.trim() === '') {
@@ -91,18 +101,23 @@ function checkOptions(options: TestDatabaseOptions): void {
   if (options.warm !== undefined && !(Number.isInteger(options.warm) && options.warm >= 0 && options.warm <= 64)) {
     throw new UsageError(`invalid warm ${JSON.stringify(options.warm)}: give how many clones to keep ready, 0 to 64`);
   }
+  if (options.ready !== undefined && !(Number.isInteger(options.ready) && options.ready >= 0 && options.ready <= 256)) {
+    throw new UsageError(`invalid ready ${JSON.stringify(options.ready)}: give how many clones to keep ready on the server, 0 to 256`);
+  }
   if (options.strategy !== undefined && options.strategy !== 'wal_log' && options.strategy !== 'file_copy') {
     throw new UsageError(`invalid strategy ${JSON.stringify(options.strategy)}: give 'wal_log' or 'file_copy'`);
   }
 }
 
 /** The template for these options, found or built once per process; a failure is not kept, so the next call tries again. */
-function sourceFor(options: TestDatabaseOptions, ownedByProcess: boolean): Promise<Source> {
+function sourceFor(options: TestDatabaseOptions, ownedByProcess: boolean, waitForFill = false): Promise<Source> {
   checkOptions(options);
   const url = serverUrl(options.databaseUrl);
   const dir = path.resolve(options.dir ?? './migrations');
   const seeds = options.seeds === undefined ? undefined : path.resolve(options.seeds);
-  const key = JSON.stringify([url, dir, seeds, options.table, options.warm, options.strategy, ownedByProcess]);
+  const warm = options.warm ?? 2;
+  const ready = options.ready ?? (warm === 0 ? 0 : DEFAULT_READY);
+  const key = JSON.stringify([url, dir, seeds, options.table, warm, ready, options.strategy, ownedByProcess]);
   let source = sources.get(key);
   if (source === undefined) {
     source = guarded(url, async () => {
@@ -114,7 +129,10 @@ function sourceFor(options: TestDatabaseOptions, ownedByProcess: boolean): Promi
       const { built } = await ensureTemplate({ server, names, dir, seeds, table: options.table, strategy, logger });
       // Clones left by test processes of this host that are gone (killed, crashed) go now, whatever their age.
       if (ownedByProcess) await pruneMarked(server, { olderThanMs: Infinity, keep: [names.template] });
-      return { server, names, built, clones: new Clones(server, names, major, strategy, options.warm ?? 2, ownedByProcess) };
+      const clones = new Clones({ server, names, major, strategy, warm, ready, ownedByProcess });
+      // The server's shared pool, topped up now (by one process: the others find the fill lock taken).
+      if (ready > 0) await (waitForFill ? clones.fill() : (clones.fill().catch(() => {}), undefined));
+      return { server, names, built, clones };
     });
     sources.set(key, source);
     source.catch(() => sources.delete(key));
@@ -140,7 +158,7 @@ export async function testDatabase(options: TestDatabaseOptions = {}): Promise<T
 
 /** For the CLI: a clone that outlives this process (dropped by `drop`, or by `prune` once old). */
 export async function testDatabaseForScript(options: TestDatabaseOptions = {}): Promise<TestDatabase> {
-  return openClone(await sourceFor({ ...options, warm: 0 }, false));
+  return openClone(await sourceFor({ ...options, warm: 0, ready: 0 }, false));
 }
 
 async function openClone(source: Source): Promise<TestDatabase> {
@@ -173,15 +191,16 @@ async function openClone(source: Source): Promise<TestDatabase> {
 }
 
 /**
- * Builds the template now, if it is missing, without cloning: for a test runner's global
- * setup, so the workers that start next all find it ready.
+ * Builds the template now, if it is missing, and fills the server's shared pool with `ready`
+ * clones (default 16), without taking one: for a test runner's global setup, so the workers that
+ * start next find the template built and the first test of each claims a clone at once.
  *
  * @example
  * // vitest globalSetup
  * export default async () => { await prepareTemplate({ dir: './migrations', seeds: './seeds' }); };
  */
 export async function prepareTemplate(options: TestDatabaseOptions = {}): Promise<{ template: string; built: boolean }> {
-  const source = await sourceFor({ ...options, warm: 0 }, false);
+  const source = await sourceFor({ ...options, warm: 0, ready: options.ready ?? DEFAULT_READY }, false, true);
   return { template: source.names.template, built: source.built };
 }
 
@@ -208,10 +227,10 @@ export async function dropTestDatabase(nameOrUrl: string, options: Pick<TestData
 }
 
 /**
- * Drops the databases slipway made for tests (templates, clones, failed builds' records) that
- * are older than `olderThan` milliseconds (default one hour), and the clones of test processes
- * on this host that have exited. Goes by slipway's marker, never by name alone; a database in
- * use is left alone. Returns the names dropped.
+ * Drops the databases slipway made for tests (templates, clones, ready clones, failed builds'
+ * records) that are older than `olderThan` milliseconds (default one hour), the clones of test
+ * processes on this host that have exited, and ready clones whose template is gone. Goes by
+ * slipway's marker, never by name alone; a database in use is left alone. Returns the names dropped.
  */
 export async function pruneTestDatabases(
   options: Pick<TestDatabaseOptions, 'databaseUrl'> & { readonly olderThan?: number } = {},
@@ -222,7 +241,11 @@ export async function pruneTestDatabases(
   return guarded(url, () => pruneMarked(serverOf(url), { olderThanMs }));
 }
 
-/** Drops this process's ready clones and closes its admin connections (e.g. in a global teardown or afterAll). */
+/**
+ * Drops this process's own ready clones, waits for a fill of the server's pool under way, and
+ * closes its admin connections (e.g. in a global teardown or afterAll). The server's ready
+ * clones stay for the next process (pruned by age, or once their template is gone).
+ */
 export async function closeTestDatabases(): Promise<void> {
   const all = [...sources.values()];
   sources.clear();

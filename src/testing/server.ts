@@ -14,8 +14,11 @@ import { DatabaseError } from '../errors.js';
 
 const { escapeLiteral } = pg;
 
-/** What a database slipway made is: a finished template, one being built, a failed build's record, or a clone. */
-export type MarkerKind = 'template' | 'build' | 'failed' | 'clone';
+/**
+ * What a database slipway made is: a finished template, one being built, a failed build's record,
+ * a clone in use, or a ready clone in the server's shared pool (no connections until claimed).
+ */
+export type MarkerKind = 'template' | 'build' | 'failed' | 'clone' | 'ready';
 
 /** The JSON in a slipway-made database's comment. */
 export interface Marker {
@@ -56,8 +59,10 @@ export function serverOf(url: string): Server {
   let server = servers.get(url);
   if (server !== undefined) return server;
   checkConnectionString(url);
-  // allowExitOnIdle: an idle admin connection never keeps a test process alive.
-  const pool = new pg.Pool({ connectionString: url, max: 4, allowExitOnIdle: true, application_name: 'slipway-test-db' });
+  // allowExitOnIdle: an idle admin connection never keeps a test process alive. max: this process's
+  // own clones in the making (warm), a fill of the shared pool (its lock and two copies) and a claim
+  // at once, so that a claim never queues behind a copy.
+  const pool = new pg.Pool({ connectionString: url, max: 8, allowExitOnIdle: true, application_name: 'slipway-test-db' });
   pool.on('error', () => {});
   const target = connectionTarget({ databaseUrl: url });
   let facts: Promise<ServerFacts> | undefined;
@@ -117,7 +122,7 @@ export function parseMarker(comment: string | null): Marker | null {
   if (comment === null || !comment.startsWith('{')) return null;
   try {
     const value = JSON.parse(comment) as Partial<Marker>;
-    const kinds: readonly string[] = ['template', 'build', 'failed', 'clone'];
+    const kinds: readonly string[] = ['template', 'build', 'failed', 'clone', 'ready'];
     if (
       value.slipway !== 'test-db' ||
       !kinds.includes(String(value.kind)) ||
@@ -155,14 +160,36 @@ export async function serverNow(server: Server): Promise<Date> {
   return (await server.query<{ now: Date }>('SELECT clock_timestamp() AS now')).rows[0]!.now;
 }
 
-/** A new empty database, marked; `CREATE DATABASE` runs outside any transaction, so the comment follows it. */
+/**
+ * A new database, marked; `CREATE DATABASE` runs outside any transaction, so the comment follows
+ * it, on the same session. That session checks its client every 100 ms while it copies
+ * (PostgreSQL 14+; older servers refuse the setting, which changes nothing else): the copy of a
+ * process killed meanwhile is cancelled, instead of finishing a database that nobody marks.
+ */
 export async function createMarked(server: Server, name: string, marker: Omit<Marker, 'createdAt'>, clause: string): Promise<void> {
-  await server.query(`CREATE DATABASE ${quoteIdentifier(name)} ${clause}`);
-  await mark(server, name, marker);
+  let client: pg.PoolClient;
+  try {
+    client = await server.pool.connect();
+  } catch (error) {
+    throw toSlipwayError(error, connectionTarget({ databaseUrl: server.url }));
+  }
+  try {
+    await client.query('SET client_connection_check_interval = 100').catch(() => {});
+    await client.query(`CREATE DATABASE ${quoteIdentifier(name)} ${clause}`);
+    await mark({ query: (sql) => client.query(sql) }, name, marker);
+  } catch (error) {
+    throw toSlipwayError(error, connectionTarget({ databaseUrl: server.url }));
+  } finally {
+    client.release();
+  }
 }
 
 /** Sets the marker in one round trip: the server's clock is read where the comment is written. */
-export async function mark(server: Server, name: string, marker: Omit<Marker, 'createdAt'>): Promise<void> {
+export async function mark(
+  server: { query(sql: string): Promise<unknown> },
+  name: string,
+  marker: Omit<Marker, 'createdAt'>,
+): Promise<void> {
   const json = escapeLiteral(JSON.stringify(marker));
   await server.query(
     `DO $mark$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', ${escapeLiteral(name)},
@@ -205,6 +232,10 @@ export interface PruneOptions {
   readonly deadProcesses?: boolean;
   /** Never drop these (the templates in use). */
   readonly keep?: readonly string[];
+  /** Ready clones of the shared pool older than this go too (default `olderThanMs`); those whose template is gone always go. */
+  readonly readyOlderThanMs?: number;
+  /** Never drop ready clones of this digest by `readyOlderThanMs` (the template being used). */
+  readonly keepDigest?: string;
 }
 
 /**
@@ -215,12 +246,20 @@ export interface PruneOptions {
 export async function pruneMarked(server: Server, options: PruneOptions): Promise<string[]> {
   const now = (await serverNow(server)).getTime();
   const dropped: string[] = [];
-  for (const db of await listMarked(server)) {
+  const all = await listMarked(server);
+  const templates = new Set(all.filter((db) => db.marker.kind === 'template').map((db) => db.marker.digest));
+  for (const db of all) {
     if (options.keep?.includes(db.name)) continue;
-    const old = now - Date.parse(db.marker.createdAt) > options.olderThanMs;
+    const age = now - Date.parse(db.marker.createdAt);
+    const old = age > options.olderThanMs;
     const orphan =
       options.deadProcesses !== false && db.marker.host === thisProcess.host && db.marker.pid !== undefined && !isAlive(db.marker.pid);
-    if (!old && !orphan) continue;
+    // A ready clone nobody will claim: its template is gone (a stale digest), or it has waited too long.
+    const staleReady =
+      db.marker.kind === 'ready' &&
+      (!templates.has(db.marker.digest) ||
+        (db.marker.digest !== options.keepDigest && age > (options.readyOlderThanMs ?? options.olderThanMs)));
+    if (!old && !orphan && !staleReady) continue;
     try {
       await dropMarked(server, db, false);
       dropped.push(db.name);

@@ -56,6 +56,8 @@ export interface TemplateNames {
 const FAILURE_REMEMBERED_MS = 30_000;
 /** Databases slipway made that are older than this are dropped whenever a new template is built. */
 const PRUNE_ON_BUILD_MS = 24 * 3600_000;
+/** Ready clones of other templates that have waited this long are dropped whenever a new template is built. */
+const READY_STALE_ON_BUILD_MS = 10 * 60_000;
 
 /**
  * sha256 over the migrations (version and checksum, in the order the runner applies them), the
@@ -177,8 +179,14 @@ async function build(options: EnsureOptions): Promise<void> {
     { template: names.template, durationMs: Math.round(performance.now() - started) },
     `test template ${names.template} built in ${Math.round(performance.now() - started)} ms`,
   );
-  // A new template is the moment old ones stop being used: drop what is a day old.
-  await pruneMarked(server, { olderThanMs: PRUNE_ON_BUILD_MS, keep: [names.template] }).catch(() => {});
+  // A new template is the moment old ones stop being used: drop what is a day old, and the ready
+  // clones of other templates that have waited 10 minutes (an edited migration's old pool).
+  await pruneMarked(server, {
+    olderThanMs: PRUNE_ON_BUILD_MS,
+    keep: [names.template],
+    keepDigest: names.digest,
+    readyOlderThanMs: READY_STALE_ON_BUILD_MS,
+  }).catch(() => {});
 }
 
 /**

@@ -1,11 +1,13 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { closeTestDatabases, dropTestDatabase, pruneTestDatabases, testDatabase } from '../../src/testing/index.js';
-import { templateDigest, templateNames } from '../../src/testing/template.js';
+import { closeTestDatabases, dropTestDatabase, prepareTemplate, pruneTestDatabases, testDatabase } from '../../src/testing/index.js';
+import { Clones, readyPrefix } from '../../src/testing/clones.js';
+import { serverOf } from '../../src/testing/server.js';
+import { templateDigest, templateNames, type TemplateNames } from '../../src/testing/template.js';
 import { ConnectionError, DatabaseError, MigrationFailedError, UsageError } from '../../src/errors.js';
 import { migrate } from '../../src/api.js';
 import { runCli } from '../support/cli.js';
@@ -26,15 +28,35 @@ interface WorkerResult {
 function startWorker(
   dir: string,
   query?: string,
-): { pid: number; kill: () => void; done: Promise<WorkerResult & { code: number | null }> } {
-  const env = { ...process.env, SLIPWAY_TEST_URL: databaseUrl(), SLIPWAY_TEST_DIR: dir, ...(query && { SLIPWAY_TEST_QUERY: query }) };
-  const child = spawn(process.execPath, [WORKER], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  extra: Record<string, string> = {},
+): {
+  pid: number;
+  kill: () => void;
+  done: Promise<WorkerResult & { code: number | null }>;
+  /** Its first line (with SLIPWAY_TEST_HOLD it then waits for `release`). */
+  line: Promise<WorkerResult>;
+  release: () => void;
+} {
+  const env = {
+    ...process.env,
+    SLIPWAY_TEST_URL: databaseUrl(),
+    SLIPWAY_TEST_DIR: dir,
+    ...(query && { SLIPWAY_TEST_QUERY: query }),
+    ...extra,
+  };
+  const child = spawn(process.execPath, [WORKER], { env, stdio: ['pipe', 'pipe', 'inherit'] });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
+  let firstLine: (r: WorkerResult) => void = () => {};
+  const line = new Promise<WorkerResult>((resolve) => (firstLine = resolve));
+  child.stdout.on('data', (d) => {
+    out += d;
+    if (out.includes('\n')) firstLine(JSON.parse(out.slice(0, out.indexOf('\n'))) as WorkerResult);
+  });
+  if (extra.SLIPWAY_TEST_HOLD === undefined) child.stdin.end();
   const done = new Promise<WorkerResult & { code: number | null }>((resolve) =>
     child.on('close', (code) => resolve({ code, ...(out.trim() ? (JSON.parse(out.trim().split('\n').pop()!) as WorkerResult) : {}) })),
   );
-  return { pid: child.pid!, kill: () => child.kill('SIGKILL'), done };
+  return { pid: child.pid!, kill: () => child.kill('SIGKILL'), done, line, release: () => child.stdin.end() };
 }
 
 let admin: pg.Client | undefined;
@@ -340,3 +362,204 @@ describe('slipway test-db', () => {
     expect(await databases(template)).toEqual([]);
   });
 });
+
+/** The ready clones of one template on the server (by marker), with their oids: a rename keeps a database's oid. */
+async function readyClones(names: TemplateNames): Promise<Array<{ name: string; oid: number; allow_conn: boolean }>> {
+  const { rows } = await (await server()).query(
+    `SELECT datname AS name, oid::int AS oid, datallowconn AS allow_conn, shobj_description(oid, 'pg_database') AS comment
+       FROM pg_database WHERE starts_with(datname, $1) ORDER BY datname`,
+    [readyPrefix(names.digest)],
+  );
+  return rows
+    .filter((r: { comment: string | null }) => {
+      const m = r.comment === null ? null : (JSON.parse(r.comment) as Record<string, unknown>);
+      return m?.kind === 'ready' && m.digest === names.digest;
+    })
+    .map((r: { name: string; oid: number; allow_conn: boolean }) => ({ name: r.name, oid: r.oid, allow_conn: r.allow_conn }));
+}
+
+/** Each name's oid (undefined: no such database), in order. */
+async function oidsOf(names: readonly string[]): Promise<Array<number | undefined>> {
+  const { rows } = await (await server()).query('SELECT datname, oid::int AS oid FROM pg_database WHERE datname = ANY ($1)', [names]);
+  return names.map((n) => rows.find((r: { datname: string }) => r.datname === n)?.oid);
+}
+
+/** A Clones of `names` on its own admin pool (a URL of its own), as another process would have. */
+async function clonesOf(names: TemplateNames, ready: number, pool: string): Promise<Clones> {
+  const url = new URL(databaseUrl());
+  url.searchParams.set('application_name', `slipway-claim-${pool}`);
+  const s = serverOf(url.toString());
+  const { major } = await s.facts();
+  return new Clones({ server: s, names, major, strategy: 'wal_log', warm: 0, ready, ownedByProcess: true });
+}
+
+describe('the shared pool of ready clones', () => {
+  it('16 processes at once each claim a different ready clone, fresh: a row one writes is in its database only', async () => {
+    const dir = migrations({ '001_marks.up.sql': 'CREATE TABLE marks (pid int NOT NULL);\n' });
+    const names = await namesFor(dir);
+    const prepared = await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 16, logger: silentLogger });
+    expect(prepared.template).toBe(names.template);
+    const before = await readyClones(names);
+    expect(before).toHaveLength(16);
+    expect(before.every((d) => !d.allow_conn)).toBe(true);
+
+    // Each holds its database until all have looked (a process's clone goes once it has exited).
+    const workers = Array.from({ length: 16 }, () =>
+      startWorker(dir, 'INSERT INTO marks VALUES (pg_backend_pid()) RETURNING pid, current_database() AS db', {
+        SLIPWAY_TEST_READY: '16',
+        SLIPWAY_TEST_HOLD: '1',
+      }),
+    );
+    const results = await Promise.all(workers.map((w) => w.line));
+    expect(results.map((r) => r.error ?? null)).toEqual(Array(16).fill(null));
+    const handedOut = results.map((r) => r.name!);
+    expect(new Set(handedOut).size).toBe(16);
+    const oids = await oidsOf(handedOut);
+    expect(new Set(oids).size).toBe(16);
+    // Each database holds exactly the row its own process wrote: no two processes shared one.
+    for (const [i, r] of results.entries()) {
+      expect(r.rows).toEqual([{ pid: expect.any(Number), db: handedOut[i] }]);
+      expect(await queryIn(urlOf(handedOut[i]!), 'SELECT pid FROM marks')).toEqual([{ pid: r.rows![0]!.pid }]);
+    }
+    // What they got came from the pool (a rename keeps the oid): each clone that was ready is now
+    // one process's database or still ready under its name, never both, never two processes'.
+    for (const w of workers) w.release();
+    expect((await Promise.all(workers.map((w) => w.done))).map((r) => r.code)).toEqual(Array(16).fill(0));
+    const after = await readyClones(names);
+    const claimed = before.filter((d) => oids.includes(d.oid));
+    expect(claimed.length).toBeGreaterThan(0);
+    for (const d of before) expect(Number(oids.includes(d.oid)) + after.filter((a) => a.oid === d.oid).length).toBe(1);
+    // And the pool is topped up again to 16, by one process at a time.
+    expect(after).toHaveLength(16);
+    for (const name of handedOut) pendingDrops.push(name);
+    await dropAllOf(readyPrefix(names.digest));
+    await dropAllOf(names.template);
+  });
+
+  it('hands a ready clone out once however many claim at the same moment, and fills the pool back', async () => {
+    const dir = migrations({ '001_a.up.sql': 'CREATE TABLE a (id int);\nINSERT INTO a VALUES (1);\n' });
+    const names = await namesFor(dir);
+    await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 6, logger: silentLogger });
+    const before = await readyClones(names);
+    expect(before).toHaveLength(6);
+    // 8 admin pools of 4 connections: 24 claims at once for 6 clones.
+    const claimants = await Promise.all(Array.from({ length: 8 }, (_, i) => clonesOf(names, 6, `c${i}`)));
+    const outcomes = await Promise.all(claimants.flatMap((c) => [c.claim(), c.claim(), c.claim()]));
+    const got = outcomes.filter((n): n is string => n !== undefined);
+    expect(got).toHaveLength(6);
+    expect(new Set(got).size).toBe(6);
+    expect(new Set(await oidsOf(got))).toEqual(new Set(before.map((d) => d.oid)));
+    expect(await readyClones(names)).toEqual([]);
+    for (const name of got) {
+      const [db] = await databases(name);
+      expect(db).toMatchObject({ allow_conn: true, marker: { kind: 'clone', digest: names.digest, pid: process.pid } });
+      expect(await queryIn(urlOf(name), 'SELECT id FROM a')).toEqual([{ id: 1 }]);
+      pendingDrops.push(name);
+    }
+    expect(await claimants[0]!.claim()).toBeUndefined();
+
+    // Two fill at once: one takes the fill lock, the other finds it taken; the pool ends at 6, not 12.
+    await Promise.all([claimants[1]!.fill(), claimants[2]!.fill()]);
+    expect(await readyClones(names)).toHaveLength(6);
+    await claimants[3]!.fill();
+    expect(await readyClones(names)).toHaveLength(6);
+    await Promise.all(claimants.map((c) => c.close()));
+    await dropAllOf(readyPrefix(names.digest));
+    await dropAllOf(names.template);
+  });
+
+  it("an edited migration never gets the old digest's clones; prune drops ready clones whose template is stale", async () => {
+    const dir = migrations({ '001_t.up.sql': 'CREATE TABLE t (id int);\n' });
+    const oldNames = await namesFor(dir);
+    await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 3, logger: silentLogger });
+    expect(await readyClones(oldNames)).toHaveLength(3);
+    // The old pool waited 20 minutes: building the next template drops it (the old template, a day's grace, stays).
+    for (const d of await readyClones(oldNames)) {
+      await (await server()).query(
+        `COMMENT ON DATABASE ${d.name} IS ${pg.escapeLiteral(JSON.stringify({ ...(await databases(d.name))[0]!.marker, createdAt: new Date(Date.now() - 20 * 60_000).toISOString() }))}`,
+      );
+    }
+    const original = readFileSync(path.join(dir, '001_t.up.sql'), 'utf8');
+    writeFileSync(path.join(dir, '001_t.up.sql'), 'CREATE TABLE t (id int, edited int DEFAULT 1);\n');
+    const newNames = await namesFor(dir);
+    const db = await testDatabase({ databaseUrl: databaseUrl(), dir, ready: 2, logger: silentLogger });
+    expect([db.templateBuilt, db.template]).toEqual([true, newNames.template]);
+    expect((await db.pool().query('SELECT edited FROM t')).rows).toEqual([]);
+    expect((await databases(oldNames.template)).map((d) => d.name)).toEqual([oldNames.template]);
+    expect(await readyClones(oldNames)).toEqual([]);
+    await db.drop();
+    await closeTestDatabases();
+
+    // Ready clones of the old digest made now (its template still there): never claimed for the new one.
+    writeFileSync(path.join(dir, '001_t.up.sql'), original);
+    expect((await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 2, logger: silentLogger })).template).toBe(oldNames.template);
+    await closeTestDatabases();
+    const stale = await readyClones(oldNames);
+    expect(stale).toHaveLength(2);
+    const fresh = await clonesOf(newNames, 0, 'edited');
+    const claims: string[] = [];
+    for (let name = await fresh.claim(); name !== undefined; name = await fresh.claim()) claims.push(name);
+    expect(claims.length).toBeGreaterThan(0);
+    for (const name of claims) expect((await databases(name))[0]!.marker?.digest).toBe(newNames.digest);
+    expect(await readyClones(oldNames)).toEqual(stale);
+    for (const name of claims) pendingDrops.push(name);
+
+    // Its template gone, its ready clones go at the next prune, whatever their age; the new digest's stay.
+    await (await server()).query(`ALTER DATABASE ${oldNames.template} WITH IS_TEMPLATE false`);
+    await (await server()).query(`DROP DATABASE ${oldNames.template}`);
+    const newReady = await readyClones(newNames);
+    const dropped = await pruneTestDatabases({ databaseUrl: databaseUrl(), olderThan: 3600_000 });
+    expect(dropped.filter((n) => n.startsWith(readyPrefix(oldNames.digest))).sort()).toEqual(stale.map((d) => d.name).sort());
+    expect(await readyClones(oldNames)).toEqual([]);
+    expect(await readyClones(newNames)).toEqual(newReady);
+    await dropAllOf(readyPrefix(newNames.digest));
+    await dropAllOf(newNames.template);
+  });
+
+  it('a process killed while it fills the pool leaves nothing that is later handed out half-made', async () => {
+    const dir = migrations({
+      '001_a.up.sql': 'CREATE TABLE a (id int);\n',
+      '002_rows.up.sql': 'INSERT INTO a SELECT generate_series(1, 1000);\n',
+    });
+    const names = await namesFor(dir);
+    await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 0, logger: silentLogger });
+    const filler = startWorker(dir, undefined, { SLIPWAY_TEST_PREPARE: '1', SLIPWAY_TEST_READY: '200' });
+    // Kill it while one of its CREATE DATABASE … TEMPLATE runs, after it made a few.
+    for (;;) {
+      const { rows } = await (await server()).query(
+        `SELECT 1 FROM pg_stat_activity WHERE state = 'active' AND starts_with(query, 'CREATE DATABASE "${readyPrefix(names.digest)}')`,
+      );
+      if (rows.length > 0 && (await readyClones(names)).length >= 3) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    filler.kill();
+    expect((await filler.done).code).toBe(null);
+    // Its server sessions end (a CREATE under way is cancelled, or finishes) before we look.
+    for (;;) {
+      const { rows } = await (await server()).query(
+        `SELECT 1 FROM pg_stat_activity WHERE starts_with(query, 'CREATE DATABASE "${readyPrefix(names.digest)}') AND state = 'active'`,
+      );
+      if (rows.length === 0) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const ready = await readyClones(names);
+    expect(ready.length).toBeGreaterThanOrEqual(3);
+    // Everything a claim hands out is a whole copy: every ready one, and nothing else.
+    const clones = await clonesOf(names, 0, 'after-kill');
+    const got: string[] = [];
+    for (let name = await clones.claim(); name !== undefined; name = await clones.claim()) got.push(name);
+    expect(got).toHaveLength(ready.length);
+    for (const name of got) {
+      expect(await queryIn(urlOf(name), 'SELECT count(*)::int AS n FROM a')).toEqual([{ n: 1000 }]);
+      pendingDrops.push(name);
+    }
+    await dropAllOf(readyPrefix(names.digest));
+    await dropAllOf(names.template);
+  });
+});
+
+function urlOf(name: string): string {
+  const u = new URL(databaseUrl());
+  u.pathname = `/${name}`;
+  return u.toString();
+}
