@@ -56,6 +56,8 @@ export class Clones {
   /** This process's own clones, made or being made, oldest first. */
   private readonly queue: Pending[] = [];
   private filling: Promise<void> | undefined;
+  /** Work begun in the background (a prune), waited for by `close`. */
+  private readonly background: Promise<unknown>[] = [];
   private closed = false;
 
   constructor(private readonly config: ClonesConfig) {}
@@ -136,12 +138,23 @@ export class Clones {
     return this.filling;
   }
 
+  /** A clone already made for this process (claimed before the first take): the next take's. */
+  hold(name: string): void {
+    this.queue.unshift({ outcome: Promise.resolve({ ok: true, name }), settled: true });
+  }
+
+  /** Runs work in the background (its failure ignored); `close` waits for it. */
+  track(work: Promise<unknown>): void {
+    this.background.push(work.catch(() => {}));
+  }
+
   /** Drops this process's own ready clones, stops refilling, and waits for a fill under way to end. */
   async close(): Promise<void> {
     this.closed = true;
     const left = this.queue.splice(0);
     await Promise.all([
       this.filling?.catch(() => {}),
+      ...this.background.splice(0),
       ...left.map(async (p) => {
         const outcome = await p.outcome;
         if (outcome.ok) await dropMarked(this.config.server, { name: outcome.name, isTemplate: false }, true).catch(() => {});

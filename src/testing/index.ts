@@ -22,7 +22,7 @@ import { UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
 import { Clones } from './clones.js';
 import { closeServers, dropMarked, listMarked, pruneMarked, serverOf, urlOfDatabase, type CloneStrategy, type Server } from './server.js';
-import { ensureTemplate, templateDigest, templateNames, type TemplateNames } from './template.js';
+import { contentsDigest, digestOn, ensureTemplate, templateNames, type TemplateNames } from './template.js';
 
 export type { CloneStrategy } from './server.js';
 
@@ -122,15 +122,32 @@ function sourceFor(options: TestDatabaseOptions, ownedByProcess: boolean, waitFo
   if (source === undefined) {
     source = guarded(url, async () => {
       const server = serverOf(url);
-      const { major } = await server.facts();
-      const names = templateNames(templateDigest({ dir, seeds, table: options.table }, major));
+      // The connection is opened while the files are read and hashed.
+      const facts = server.facts();
+      let contents: string;
+      try {
+        contents = contentsDigest({ dir, seeds, table: options.table });
+      } catch (error) {
+        facts.catch(() => {});
+        throw error;
+      }
+      const { major } = await facts;
+      const names = templateNames(digestOn(contents, major));
       const strategy = options.strategy ?? 'wal_log';
-      const logger = options.logger ?? createLogger({ level: 'warn' });
-      const { built } = await ensureTemplate({ server, names, dir, seeds, table: options.table, strategy, logger });
-      // Clones left by test processes of this host that are gone (killed, crashed) go now, whatever their age.
-      if (ownedByProcess) await pruneMarked(server, { olderThanMs: Infinity, keep: [names.template] });
       const clones = new Clones({ server, names, major, strategy, warm, ready, ownedByProcess });
-      // The server's shared pool, topped up now (by one process: the others find the fill lock taken).
+      // A ready clone is a copy of the finished template: when one waits, the first test takes it
+      // with one statement, and the template is known to exist.
+      const claimed = ownedByProcess && ready > 0 ? await clones.claim() : undefined;
+      let built = false;
+      if (claimed === undefined) {
+        const logger = options.logger ?? createLogger({ level: 'warn' });
+        ({ built } = await ensureTemplate({ server, names, dir, seeds, table: options.table, strategy, logger }));
+      } else {
+        clones.hold(claimed);
+      }
+      // Clones left by test processes of this host that are gone (killed, crashed) go, whatever their age.
+      if (ownedByProcess) clones.track(pruneMarked(server, { olderThanMs: Infinity, keep: [names.template] }));
+      // The server's shared pool, topped up (by one process: the others find the fill lock taken).
       if (ready > 0) await (waitForFill ? clones.fill() : (clones.fill().catch(() => {}), undefined));
       return { server, names, built, clones };
     });

@@ -14,7 +14,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { migrate, seed } from '../api.js';
 import { withLock } from '../db/lock.js';
 import { openSession } from '../db/session.js';
 import { quoteIdentifier } from '../db/identifier.js';
@@ -61,12 +60,12 @@ const READY_STALE_ON_BUILD_MS = 10 * 60_000;
 
 /**
  * sha256 over the migrations (version and checksum, in the order the runner applies them), the
- * seed files (names and bytes), the bookkeeping table, slipway's version and the server's major.
- * Reading the folder also refuses one the runner would refuse, before any connection.
+ * seed files (names and bytes), the bookkeeping table and slipway's version: the template's
+ * contents, before the server is known. Reading the folder also refuses one the runner would refuse.
  */
-export function templateDigest(source: TemplateSource, serverMajor: number): string {
+export function contentsDigest(source: TemplateSource): string {
   const hash = createHash('sha256');
-  hash.update(`slipway ${SLIPWAY_VERSION}\0postgres ${serverMajor}\0table ${source.table ?? ''}\0`);
+  hash.update(`slipway ${SLIPWAY_VERSION}\0table ${source.table ?? ''}\0`);
   for (const m of loadMigrations({ dir: source.dir }).migrations) hash.update(`m ${m.version} ${m.checksum}\0`);
   if (source.seeds !== undefined) {
     for (const name of seedFileNames(source.seeds))
@@ -76,6 +75,15 @@ export function templateDigest(source: TemplateSource, serverMajor: number): str
         .update('\0');
   }
   return hash.digest('hex');
+}
+
+/** The template's digest: its contents' on one major version of PostgreSQL. */
+export function digestOn(contents: string, serverMajor: number): string {
+  return createHash('sha256').update(`postgres ${serverMajor}\0${contents}`).digest('hex');
+}
+
+export function templateDigest(source: TemplateSource, serverMajor: number): string {
+  return digestOn(contentsDigest(source), serverMajor);
 }
 
 function seedFileNames(dir: string): string[] {
@@ -152,6 +160,8 @@ async function build(options: EnsureOptions): Promise<void> {
     `TEMPLATE template0${strategyClause(major, options.strategy)}`,
   );
   const url = urlOfDatabase(server.url, names.build);
+  // Loaded only by the process that builds: the others clone and never need the runner.
+  const { migrate, seed } = await import('../api.js');
   try {
     await migrate({
       databaseUrl: url,

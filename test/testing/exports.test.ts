@@ -31,9 +31,12 @@ describe('slipway/testing as a subpath export', () => {
     expect(loads('dist/index.js').filter((f) => f.startsWith('testing/'))).toEqual([]);
   });
 
-  it('loads, up front, neither the CLI, the linter, the tenants nor the local server', () => {
+  it('loads, up front, neither the runner, the CLI, the linter, the tenants nor the local server', () => {
     const upFront = loads('dist/testing/index.js', true);
-    expect(upFront).toContain('commands/migrate.js');
+    expect(upFront).toContain('testing/template.js');
+    // The runner: only in the process that builds the template.
+    expect(upFront).not.toContain('commands/migrate.js');
+    expect(loads('dist/testing/index.js')).toContain('commands/migrate.js');
     expect(upFront.filter((f) => /^(cli|lint|tenants)\/|^db\/embedded/.test(f))).toEqual([]);
   });
 });
