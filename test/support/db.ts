@@ -94,11 +94,15 @@ export interface FreshDatabase {
   drop(): Promise<void>;
 }
 
-/** A new database on the tests' server, or on the server of `serverUrl`. */
-export async function freshDatabase(serverUrl = databaseUrl()): Promise<FreshDatabase> {
-  const name = `slipway_${randomBytes(6).toString('hex')}`;
+/**
+ * A new database on the tests' server, or on the server of `serverUrl`; by a name of its own
+ * unless `named` is given (a page's `ci_fresh`: one left by that name is dropped first).
+ */
+export async function freshDatabase(serverUrl = databaseUrl(), named?: string): Promise<FreshDatabase> {
+  const name = named ?? `slipway_${randomBytes(6).toString('hex')}`;
   const server = new pg.Client({ connectionString: serverUrl });
   await server.connect();
+  if (named !== undefined) await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await server.query(`CREATE DATABASE ${name}`);
   await server.end();
   const url = new URL(serverUrl);
