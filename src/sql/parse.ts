@@ -98,7 +98,8 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
     case 'DropStmt':
       return node.concurrent === true ? 'DROP INDEX CONCURRENTLY' : null;
     case 'ReindexStmt': {
-      // Stryker disable next-line ArrayDeclaration: equivalent, a placeholder element in place of the missing options is no DefElem, so .some() finds no CONCURRENTLY in it, as in []
+      // Equivalent: a placeholder element in place of the missing options is no DefElem, so .some() finds no CONCURRENTLY in it, as in [].
+      // Stryker disable next-line ArrayDeclaration: equivalent, see the line above
       const params = (node.params as Array<{ DefElem?: { defname?: string; arg?: unknown } }> | undefined) ?? [];
       // Stryker disable next-line OptionalChaining: equivalent, the parser gives every REINDEX option as a DefElem node
       const concurrently = params.some((p) => p.DefElem?.defname === 'concurrently' && !isFalse(p.DefElem.arg));
@@ -124,11 +125,14 @@ export function noTransactionReason(kind: string, node: Node, options: ClassifyO
     case 'DropSubscriptionStmt':
       return 'a subscription command';
     case 'AlterTableStmt': {
-      // Stryker disable next-line ArrayDeclaration: equivalent, a placeholder element in place of missing subcommands is no AlterTableCmd, so .some() finds no DETACH in it, as in []
+      // Equivalent: a placeholder element in place of missing subcommands is no AlterTableCmd, so .some() finds no DETACH in it, as in [].
+      // Stryker disable next-line ArrayDeclaration: equivalent, see the line above
       const cmds = (node.cmds as Array<{ AlterTableCmd?: Node }> | undefined) ?? [];
       const detachConcurrently = cmds.some((c) => {
         const def = c.AlterTableCmd?.def as { PartitionCmd?: Node } | undefined;
-        // Stryker disable next-line OptionalChaining: equivalent, every ALTER TABLE subcommand is an AlterTableCmd, and def is read only for DETACH PARTITION, whose def is a PartitionCmd
+        // Equivalent: every ALTER TABLE subcommand is an AlterTableCmd, and def is read only for DETACH PARTITION,
+        // whose def is a PartitionCmd.
+        // Stryker disable next-line OptionalChaining: equivalent, see the lines above
         return c.AlterTableCmd?.subtype === 'AT_DetachPartition' && def?.PartitionCmd?.concurrent === true;
       });
       return detachConcurrently ? 'ALTER TABLE ... DETACH PARTITION CONCURRENTLY' : null;
@@ -180,7 +184,8 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
     // Stryker disable next-line ArrayDeclaration: equivalent, unreachable (see above)
     const cmds = (node.cmds as Array<{ AlterTableCmd?: { subtype?: string; def?: { PartitionCmd?: Node } } }> | undefined) ?? [];
     const detach = cmds.find(
-      // Stryker disable next-line ConditionalExpression,LogicalOperator,OptionalChaining: equivalent, its one command is the DETACH (see above)
+      // Equivalent: its one command is the DETACH (see above).
+      // Stryker disable next-line ConditionalExpression,LogicalOperator,OptionalChaining: equivalent, see the line above
       (c) => c.AlterTableCmd?.subtype === 'AT_DetachPartition' && c.AlterTableCmd.def?.PartitionCmd?.concurrent === true,
     );
     const table = relation(node.relation);
@@ -353,7 +358,8 @@ export function sharedObjects(a: ReadonlySet<string>, b: ReadonlySet<string>): s
  * parsed.transactional; // false
  */
 export async function parseSql(sql: string, source: string, options: ClassifyOptions = {}): Promise<ParsedSql> {
-  // Stryker disable next-line MethodExpression,ConditionalExpression,StringLiteral: equivalent, blanks parse to no statement, the same result
+  // Equivalent: blanks parse to no statement, the same result.
+  // Stryker disable next-line MethodExpression,ConditionalExpression,StringLiteral: equivalent, see the line above
   if (sql.trim() === '') return { statements: [], transactional: true, body: '', parts: [], begin: 'BEGIN' };
   const pieceChars = options.pieceChars ?? 1_000_000;
   const pieces = sql.length > pieceChars * 2 ? cutIntoPieces(sql, pieceChars) : [{ start: 0, end: sql.length }];
@@ -484,7 +490,8 @@ async function parseText(text: string): Promise<RawStatement[]> {
   if (known !== undefined) return known;
   const { parse } = await loadParser();
   parserCalls.count++;
-  // Stryker disable next-line ArrayDeclaration: equivalent, the parser returns a stmts array for every text it parses (empty for comments only)
+  // Equivalent: the parser returns a stmts array for every text it parses (empty for comments only).
+  // Stryker disable next-line ArrayDeclaration: equivalent, see the line above
   const statements = ((await parse(text)) as unknown as { stmts?: RawStatement[] }).stmts ?? [];
   writeParsed(text, statements);
   return statements;

@@ -4,9 +4,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { migrate } from '../../src/index.js';
 import { cleanEnv } from '../support/cli.js';
-import { databaseUrl, freshDatabase, type FreshDatabase } from '../support/db.js';
+import { databaseUrl, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
 import { type Block, type Command, examplesOf, matches, normalize } from '../support/doc-examples.js';
+import { EVERY_KIND } from '../schema/fixture.js';
 
 /**
  * Every example of README.md and docs/*.md, run as the reader would run it (the conventions are
@@ -29,7 +31,7 @@ const pages = [
  */
 interface Scene {
   readonly database?: 'fresh' | 'none';
-  readonly before?: (project: string, run: (command: string) => Promise<string>) => Promise<void>;
+  readonly before?: (project: string, run: (command: string) => Promise<string>, db: FreshDatabase | null) => Promise<void>;
   readonly env?: Readonly<Record<string, Readonly<Record<string, string | undefined>>>>;
   /** Where the page's library examples run: the page's database (default), or each on a database of its own. */
   readonly programs?: 'page' | 'own';
@@ -37,9 +39,26 @@ interface Scene {
   readonly filesFirst?: boolean;
   /** Run after the page, whatever happened (a local server stopped). */
   readonly after?: string;
+  /**
+   * Connection strings the commands show for a database by a name (`postgres://localhost/ci_fresh`
+   * to `ci_fresh`): that database, new and empty on the test server, is what they reach.
+   */
+  readonly urls?: Readonly<Record<string, string>>;
+  /**
+   * The page's sections that start over: from the heading (`## load`) on, the examples run as a
+   * page of their own, in a new project folder, on a new database, with this scene.
+   */
+  readonly sections?: Readonly<Record<string, Scene>>;
 }
 
 const TRACKER = path.join(REPO, 'examples/tracker/migrations');
+
+/** docs/schema.md's users and orders, for its load and drift examples. */
+const USERS_ORDERS = {
+  'migrations/001_users.up.sql':
+    "CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL, plan text DEFAULT 'free', CONSTRAINT email_at CHECK (email LIKE '%@%'));",
+  'migrations/002_orders.up.sql': 'CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users);',
+};
 
 const SCENES: Readonly<Record<string, Scene>> = {
   // The tour runs without a database (the local server); the startup example has one.
@@ -80,6 +99,52 @@ const SCENES: Readonly<Record<string, Scene>> = {
   // A project with a migration to apply.
   'docs/cli.md': {
     before: async (project) => writeFiles(project, { 'migrations/001_create_users.up.sql': 'CREATE TABLE users (id int);\n' }),
+  },
+  // Each section its own story: dump a schema of every kind; up --dump from nothing; load users and
+  // orders into ci_fresh; their drift; downs that go wrong.
+  'docs/schema.md': {
+    before: async (_project, _run, db) => {
+      await migrate({
+        databaseUrl: db!.url,
+        migrations: [{ version: '001_every_kind', up: EVERY_KIND }],
+        direction: 'up',
+        logger: silentLogger,
+      });
+    },
+    sections: {
+      'The schema file after every run': {},
+      load: {
+        urls: { 'postgres://localhost/ci_fresh': 'ci_fresh' },
+        before: async (project, run) => {
+          writeFiles(project, USERS_ORDERS);
+          await run('npx slipway up --log-level warn');
+          expect(normalize(await run('npx slipway dump --out schema.sql --log-level warn'))).toBe('');
+        },
+      },
+      drift: {
+        before: async (project, run, db) => {
+          writeFiles(project, USERS_ORDERS);
+          await run('npx slipway up --log-level warn');
+          await db!.admin.query(`CREATE INDEX users_email_idx ON users (email);
+            ALTER TABLE users ALTER COLUMN plan SET DEFAULT 'trial';
+            ALTER TABLE users DROP CONSTRAINT email_at`);
+        },
+      },
+      verify: {
+        before: async (project) =>
+          writeFiles(project, {
+            'migrations/001_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY, email text);',
+            'migrations/001_users.down.sql': 'DROP TABLE users;',
+            'migrations/002_email.up.sql': 'ALTER TABLE users ADD COLUMN name text;\nCREATE INDEX users_email_idx ON users (email);',
+            'migrations/002_email.down.sql': 'ALTER TABLE users DROP COLUMN name;',
+            'migrations/003_orders.up.sql': 'CREATE TABLE orders (id int PRIMARY KEY, user_id int REFERENCES users);',
+            'migrations/003_orders.down.sql': 'DROP TABLE order_items;',
+            'migrations/004_note.up.sql': 'ALTER TABLE users ADD COLUMN note text;',
+            'migrations/005_view.up.sql': 'CREATE VIEW user_notes AS SELECT id, note FROM users;',
+            'migrations/005_view.down.sql': 'DROP VIEW user_notes;',
+          }),
+      },
+    },
   },
 };
 
@@ -133,20 +198,6 @@ const NOT_RUN: ReadonlyArray<{ page: string; command: string; coveredBy: string;
     coveredBy: 'test/db/traffic.test.ts',
     evidence: 'the code that runs them is still deployed',
   },
-  {
-    page: 'docs/schema.md',
-    command: 'slipway dump --out schema.sql',
-    coveredBy: 'test/schema/dump.test.ts',
-    evidence: 'CREATE SCHEMA app',
-  },
-  { page: 'docs/schema.md', command: 'slipway load schema.sql', coveredBy: 'test/schema/drift-verify.test.ts', evidence: 'is not empty' },
-  { page: 'docs/schema.md', command: 'slipway drift', coveredBy: 'test/schema/drift-verify.test.ts', evidence: 'only in database' },
-  {
-    page: 'docs/schema.md',
-    command: 'slipway verify',
-    coveredBy: 'test/schema/drift-verify.test.ts',
-    evidence: 'down leaves the schema different',
-  },
 ];
 
 /** The reader's `npx slipway` and `slipway`: this build's bin, linked as npm links it, on a PATH that finds this node first. */
@@ -159,10 +210,17 @@ writeFileSync(
 chmodSync(path.join(bin, 'npx'), 0o755);
 const PATH = [bin, path.dirname(process.execPath), process.env.PATH].join(path.delimiter);
 
-/** The test server as the pages write "your server": postgres://postgres@127.0.0.1:5432/… in a command is this one. */
+/**
+ * The test server as the pages write "your server": postgres://postgres@127.0.0.1:5432/… in a
+ * command is this one; `urls` maps other connection strings shown to the test's (Scene.urls).
+ */
 const server = new URL(databaseUrl());
 const serverBase = `${server.protocol}//${server.username}${server.password ? `:${server.password}` : ''}@${server.host}`;
-const asTestServer = (command: string) => command.replaceAll('postgres://postgres@127.0.0.1:5432', serverBase);
+const asTestServer = (command: string, urls: Readonly<Record<string, string>>) =>
+  Object.entries(urls).reduce(
+    (text, [shown, url]) => text.replaceAll(shown, url),
+    command.replaceAll('postgres://postgres@127.0.0.1:5432', serverBase),
+  );
 
 interface Outcome {
   code: number;
@@ -170,10 +228,18 @@ interface Outcome {
 }
 
 /** Runs the commands of one block in one shell under a terminal (util-linux script), each one's output and exit code apart. */
-async function runBlock(commands: readonly string[], cwd: string, env: NodeJS.ProcessEnv): Promise<Outcome[]> {
+async function runBlock(
+  commands: readonly string[],
+  cwd: string,
+  env: NodeJS.ProcessEnv,
+  urls: Readonly<Record<string, string>> = {},
+): Promise<Outcome[]> {
   const mark = '\x1eexit';
   const script = path.join(cwd, '..', `block-${process.hrtime.bigint()}.sh`);
-  writeFileSync(script, commands.map((c) => `${asTestServer(c)}\n__s=$?; printf '${mark} %s\\036\\n' "$__s"; (exit $__s)\n`).join(''));
+  writeFileSync(
+    script,
+    commands.map((c) => `${asTestServer(c, urls)}\n__s=$?; printf '${mark} %s\\036\\n' "$__s"; (exit $__s)\n`).join(''),
+  );
   const raw = await new Promise<string>((resolve) => {
     const child = spawn('script', ['-qefc', `bash --noprofile --norc ${script}`, '/dev/null'], {
       cwd,
@@ -232,9 +298,37 @@ function groups(scene: Scene, commands: readonly Command[]): Command[][] {
   return out;
 }
 
+/** A run of a page, or of one of its sections (Scene.sections): its scene, project folder, database and named databases. */
+interface Part {
+  readonly scene: Scene;
+  readonly project: string;
+  readonly db: FreshDatabase | null;
+  /** Scene.urls, each to its database on the test server. */
+  readonly urls: Readonly<Record<string, string>>;
+}
+
 async function runPage(page: string): Promise<void> {
   const scene = SCENES[page] ?? {};
-  const blocks = examplesOf(readFileSync(page, 'utf8'));
+  const markdown = readFileSync(page, 'utf8');
+  const blocks = examplesOf(markdown);
+  // Each section of Scene.sections starts at its heading's line and runs to the next one's (or the end).
+  const lines = markdown.split('\n');
+  const starts = Object.entries(scene.sections ?? {})
+    .map(([heading, sectionScene]) => {
+      const at = lines.indexOf(`## ${heading}`);
+      if (at === -1) throw new Error(`${page} has no section "## ${heading}"`);
+      return { line: at + 1, scene: sectionScene };
+    })
+    .sort((a, b) => a.line - b.line);
+  const parts = [{ line: 0, scene }, ...starts];
+  for (const [i, part] of parts.entries()) {
+    const end = parts[i + 1]?.line ?? Number.POSITIVE_INFINITY;
+    const inPart = blocks.filter((b) => b.line > part.line && b.line < end);
+    await runPart(page, part.scene, inPart);
+  }
+}
+
+async function runPart(page: string, scene: Scene, blocks: readonly Block[]): Promise<void> {
   const work = mkdtempSync(path.join(os.tmpdir(), 'slipway-docs-'));
   chmodSync(work, 0o755);
   const project = path.join(work, 'project');
@@ -248,18 +342,25 @@ async function runPage(page: string): Promise<void> {
     db = await freshDatabase();
     made.push(db);
   }
+  const urls: Record<string, string> = {};
+  for (const [shown, name] of Object.entries(scene.urls ?? {})) {
+    const named = await freshDatabase(databaseUrl(), name);
+    made.push(named);
+    urls[shown] = named.url;
+  }
+  const part: Part = { scene, project, db, urls };
   const shell = async (command: string) => {
-    const [outcome] = await runBlock([command], project, commandEnv(scene, db, command));
+    const [outcome] = await runBlock([command], project, commandEnv(scene, db, command), urls);
     if (outcome!.code !== 0) throw new Error(`the scene's setup failed: ${command}\n${outcome!.output}`);
     return outcome!.output;
   };
   try {
     await compilePrograms(page, blocks, project);
-    await scene.before?.(project, shell);
-    if (scene.filesFirst) for (const block of blocks) if (block.kind === 'files') await runExample(page, block, project, scene, db);
-    for (const block of blocks) await runExample(page, block, project, scene, db);
+    await scene.before?.(project, shell, db);
+    if (scene.filesFirst) for (const block of blocks) if (block.kind === 'files') await runExample(page, block, part);
+    for (const block of blocks) await runExample(page, block, part);
   } finally {
-    if (scene.after !== undefined) await runBlock([scene.after], project, commandEnv(scene, db, scene.after));
+    if (scene.after !== undefined) await runBlock([scene.after], project, commandEnv(scene, db, scene.after), urls);
   }
 }
 
@@ -298,7 +399,7 @@ async function compilePrograms(page: string, blocks: readonly Block[], project: 
   expect(tsc, `${page}: its library examples type-check`).toBe('');
 }
 
-async function runExample(page: string, block: Block, project: string, scene: Scene, db: FreshDatabase | null): Promise<void> {
+async function runExample(page: string, block: Block, { scene, project, db, urls }: Part): Promise<void> {
   if (block.kind === 'files') {
     writeFiles(project, Object.fromEntries(block.files.map((f) => [f.path, f.text])));
     return;
@@ -324,6 +425,7 @@ async function runExample(page: string, block: Block, project: string, scene: Sc
       group.map((c) => c.text),
       project,
       commandEnv(scene, db, group[0]!.text),
+      urls,
     );
     group.forEach((command, i) => {
       const { code, output } = outcomes[i]!;

@@ -2,21 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import pg from 'pg';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { drift, migrate, verify } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
-import { databaseUrl, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
+import { databaseUrl, freshDatabasePerTest, silentLogger } from '../support/db.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
 
-const databases: FreshDatabase[] = [];
-async function database(): Promise<FreshDatabase> {
-  const db = await freshDatabase();
-  databases.push(db);
-  return db;
-}
-afterEach(async () => {
-  await Promise.all(databases.splice(0).map((db) => db.drop()));
-});
+const database = freshDatabasePerTest();
 
 /** No scratch database is left behind by drift or verify. */
 async function scratchDatabases(): Promise<string[]> {

@@ -1,19 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dump, load, migrate } from '../../src/index.js';
 import pg from 'pg';
-import { databaseUrl, freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
+import { databaseUrl, freshDatabasePerTest, silentLogger, type FreshDatabase } from '../support/db.js';
 import { EVERY_KIND } from './fixture.js';
 
-const databases: FreshDatabase[] = [];
-async function database(): Promise<FreshDatabase> {
-  const db = await freshDatabase();
-  databases.push(db);
-  return db;
-}
-afterEach(async () => {
-  await Promise.all(databases.splice(0).map((db) => db.drop()));
-});
+const database = freshDatabasePerTest();
 /** The server's version number (150004): the fixture's shapes that came with 15 are not on 14. */
 async function serverVersion(db: FreshDatabase): Promise<number> {
   return Number((await db.admin.query("SELECT current_setting('server_version_num') AS v")).rows[0].v);
@@ -168,7 +160,7 @@ describe('dump with privileges', () => {
       expect((await dump({ databaseUrl: copy.url, logger: silentLogger, privileges: true })).sql).toBe(first.sql);
     } finally {
       // The role owns objects in these databases: they go first.
-      await Promise.all(databases.splice(0).map((db) => db.drop()));
+      await database.dropAll();
       const server = new pg.Client({ connectionString: databaseUrl() });
       await server.connect();
       await server.query(`DROP ROLE IF EXISTS ${role}`);

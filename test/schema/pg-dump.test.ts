@@ -1,6 +1,6 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { drift, dump, load, migrate } from '../../src/index.js';
-import { freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
+import { freshDatabase, freshDatabasePerTest, silentLogger } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 import { startSystemServer, type SystemServer } from '../support/system-server.js';
 import { EVERY_KIND } from './fixture.js';
@@ -19,15 +19,7 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const databases: FreshDatabase[] = [];
-async function database(): Promise<FreshDatabase> {
-  const db = await freshDatabase(server.url);
-  databases.push(db);
-  return db;
-}
-afterEach(async () => {
-  await Promise.all(databases.splice(0).map((db) => db.drop()));
-});
+const database = freshDatabasePerTest();
 
 /**
  * pg_dump's text without what legitimately differs: the key of its `\restrict` and `\unrestrict`
@@ -45,10 +37,10 @@ const history = [{ version: '001_every_kind', up: EVERY_KIND }];
 
 describe("dump and load, with the system PostgreSQL's pg_dump -s as the reference", () => {
   it('pg_dump -s of a database loaded from a dump equals pg_dump -s of the original', async () => {
-    const original = await database();
+    const original = await database(server.url);
     await migrate({ databaseUrl: original.url, migrations: history, direction: 'up', logger: silentLogger });
     const first = await dump({ databaseUrl: original.url, logger: silentLogger });
-    const copy = await database();
+    const copy = await database(server.url);
     await load({ databaseUrl: copy.url, sql: first.sql, logger: silentLogger });
 
     const ofOriginal = await server.pgDumpSchema(original.url);
@@ -83,7 +75,7 @@ describe("dump and load, with the system PostgreSQL's pg_dump -s as the referenc
   });
 
   it('drift on this major: none after up, and a hand-made index and default are named', async () => {
-    const db = await database();
+    const db = await database(server.url);
     const dir = migrationsDir({ '001_every_kind.up.sql': EVERY_KIND });
     await migrate({ databaseUrl: db.url, dir, direction: 'up', logger: silentLogger });
     expect(await drift({ databaseUrl: db.url, dir, logger: silentLogger })).toMatchObject({ drifted: false, diff: '' });

@@ -1,20 +1,12 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { dump, migrate } from '../../src/index.js';
 import { runCli } from '../support/cli.js';
-import { freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
+import { freshDatabasePerTest, silentLogger } from '../support/db.js';
 import { migrationsDir, tempFolder } from '../support/files.js';
 
-const databases: FreshDatabase[] = [];
-async function database(): Promise<FreshDatabase> {
-  const db = await freshDatabase();
-  databases.push(db);
-  return db;
-}
-afterEach(async () => {
-  await Promise.all(databases.splice(0).map((db) => db.drop()));
-});
+const database = freshDatabasePerTest();
 
 const HISTORY = {
   '001_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY, email text NOT NULL);',

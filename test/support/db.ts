@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import pg from 'pg';
 import pino, { type Logger } from 'pino';
-import { inject } from 'vitest';
+import { afterEach, inject } from 'vitest';
 import type { MigrateOptions, MigrateResult } from '../../src/index.js';
 
 export function databaseUrl(): string {
@@ -94,11 +94,15 @@ export interface FreshDatabase {
   drop(): Promise<void>;
 }
 
-/** A new database on the tests' server, or on the server of `serverUrl`. */
-export async function freshDatabase(serverUrl = databaseUrl()): Promise<FreshDatabase> {
-  const name = `slipway_${randomBytes(6).toString('hex')}`;
+/**
+ * A new database on the tests' server, or on the server of `serverUrl`; by a name of its own
+ * unless `named` is given (a page's `ci_fresh`: one left by that name is dropped first).
+ */
+export async function freshDatabase(serverUrl = databaseUrl(), named?: string): Promise<FreshDatabase> {
+  const name = named ?? `slipway_${randomBytes(6).toString('hex')}`;
   const server = new pg.Client({ connectionString: serverUrl });
   await server.connect();
+  if (named !== undefined) await server.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   await server.query(`CREATE DATABASE ${name}`);
   await server.end();
   const url = new URL(serverUrl);
@@ -125,6 +129,29 @@ export async function freshDatabase(serverUrl = databaseUrl()): Promise<FreshDat
       await other.end();
     },
   };
+}
+
+/** What {@link freshDatabasePerTest} gives: makes a database, dropped after the test that made it. */
+export interface DatabasesPerTest {
+  /** A new database (see {@link freshDatabase}) on the tests' server, or on the server of `serverUrl`. */
+  (serverUrl?: string): Promise<FreshDatabase>;
+  /** Drops the ones made so far now, before the test ends (when a role that owns objects in them goes next). */
+  dropAll(): Promise<void>;
+}
+
+/** Databases of their own for the tests of one file: called at its top, it drops each one after the test that made it. */
+export function freshDatabasePerTest(): DatabasesPerTest {
+  const made: FreshDatabase[] = [];
+  const dropAll = async () => {
+    await Promise.all(made.splice(0).map((db) => db.drop()));
+  };
+  afterEach(dropAll);
+  const database = async (serverUrl?: string) => {
+    const db = await freshDatabase(serverUrl);
+    made.push(db);
+    return db;
+  };
+  return Object.assign(database, { dropAll });
 }
 
 /** A `migrate` in a sandbox: its connection, ledger and lock key, logging nothing; `extra` wins. */

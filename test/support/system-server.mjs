@@ -4,14 +4,14 @@
 // reachable); fails, never skips, when it cannot. initdb into a temp folder, pg_ctl start on a free
 // port, 127.0.0.1 only; as root its programs run as the `postgres` user the package created
 // (postgres refuses root). Prints one JSON line {url, major, bin} once the server is up; stops it
-// and removes the folder when stdin closes (the runner ended, even by crashing) or on SIGTERM.
+// and removes the folder when stdin closes (the runner ended, even by crashing) or on SIGTERM
+// (that life is server-process.mjs's, shared with embedded-server.mjs).
 import { execFile, spawnSync } from 'node:child_process';
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { once } from 'node:events';
-import { createServer } from 'node:net';
+import { chownSync, existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freePort, runServer } from './server-process.mjs';
 
 const run = promisify(execFile);
 const ROOT = '/usr/lib/postgresql';
@@ -48,44 +48,25 @@ function idOf(flag) {
   return Number(result.stdout.trim());
 }
 
-async function freePort() {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address();
-  server.close();
-  await once(server, 'close');
-  return port;
-}
-
 const base = mkdtempSync(path.join(os.tmpdir(), 'slipway-system-pg-'));
 const dataDir = path.join(base, 'data');
 let as = null;
-let stopping = null;
-function stop(code = 0) {
-  stopping ??= (as === null ? Promise.resolve() : as('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']))
-    .catch(() => {})
-    .finally(() => {
-      rmSync(base, { recursive: true, force: true });
-      process.exit(code);
-    });
-  return stopping;
-}
-process.stdin.on('end', () => stop()).on('close', () => stop()).resume();
-process.on('SIGTERM', () => stop());
-process.on('SIGINT', () => stop());
-
-try {
-  const { major, bin } = systemPostgres();
-  const ids = process.getuid?.() === 0 ? { uid: idOf('-u'), gid: idOf('-g') } : {};
-  if (ids.uid !== undefined) chownSync(base, ids.uid, ids.gid);
-  as = (program, args) => run(path.join(bin, program), args, { ...ids, cwd: base, env: { ...process.env, LC_ALL: 'C' } });
-  const port = await freePort();
-  await as('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale']);
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=100`;
-  await as('pg_ctl', ['-D', dataDir, '-l', path.join(base, 'server.log'), '-w', '-o', options, 'start']);
-  process.stdout.write(`${JSON.stringify({ url: `postgres://postgres@127.0.0.1:${port}/postgres`, major, bin })}\n`);
-} catch (error) {
-  process.stderr.write(`could not start the system PostgreSQL: ${error.stderr || error.message}\n`);
-  await stop(1);
-}
+await runServer({
+  name: 'the system PostgreSQL',
+  folder: base,
+  start: async () => {
+    const { major, bin } = systemPostgres();
+    const ids = process.getuid?.() === 0 ? { uid: idOf('-u'), gid: idOf('-g') } : {};
+    if (ids.uid !== undefined) chownSync(base, ids.uid, ids.gid);
+    as = (program, args) => run(path.join(bin, program), args, { ...ids, cwd: base, env: { ...process.env, LC_ALL: 'C' } });
+    const port = await freePort();
+    await as('initdb', ['-D', dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--no-locale']);
+    const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' -c fsync=off -c max_connections=100`;
+    await as('pg_ctl', ['-D', dataDir, '-l', path.join(base, 'server.log'), '-w', '-o', options, 'start']);
+    return JSON.stringify({ url: `postgres://postgres@127.0.0.1:${port}/postgres`, major, bin });
+  },
+  stop: async () => {
+    if (as !== null) await as('pg_ctl', ['-D', dataDir, '-m', 'fast', '-w', 'stop']);
+  },
+  stopWhenStartFails: true,
+});
