@@ -6,7 +6,9 @@
 //   (b) a cold clone (no warm pool), for both CREATE DATABASE strategies,
 //   (c) the warm pool, each test holding its database for 100 ms, and (d) tests back to back.
 // Floors in the same run: the server's own CREATE DATABASE … TEMPLATE, sent by psql (a process
-// per statement, as a shell script would) and on one open connection. Prints a table and writes
+// per statement, as a shell script would) and on one open connection; and for (c)'s first test
+// in each worker, fresh processes started at once that each open one connection and send one
+// query (what any first test pays on a machine starting its workers). Prints a table and writes
 // bench/TESTDB-RESULTS.md.
 //
 //   npm run bench:testdb   (BENCH_TESTDB_DBS databases per worker, default 50; BENCH_TESTDB_APPLY
@@ -39,7 +41,16 @@ function withDb(url, db) {
 if (process.argv[2] === '--worker') {
   const { mode, dir, url, count, holdMs, strategy, ready } = JSON.parse(process.argv[3]);
   const times = [];
-  if (mode === 'apply') {
+  if (mode === 'connect') {
+    // The floor of a worker's first test: the same modules loaded, then one connection and one query.
+    await testing();
+    const started = performance.now();
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    await client.query('SELECT 1');
+    times.push(performance.now() - started);
+    await client.end();
+  } else if (mode === 'apply') {
     const { migrate } = await import(path.join(root, 'dist/index.js'));
     const admin = new pg.Client({ connectionString: url });
     await admin.connect();
@@ -206,6 +217,16 @@ try {
           ...stats(await workers(n, { mode: 'cold', dir, url: server.url, count: DBS, holdMs: 0, strategy })),
         });
       }
+      // The floor of (c)'s first tests: n fresh processes at once, each one connection and one query.
+      const connects = [];
+      // Rounds: five of one worker, three of sixteen.
+      for (let round = 0; round < (n === 1 ? 5 : 3); round++) connects.push(...(await workers(n, { mode: 'connect', url: server.url })));
+      rows.push({
+        history: label,
+        what: "floor of a worker's first test: a fresh process's first query (connect, SELECT 1), all at once",
+        workers: n,
+        ...stats(connects),
+      });
       // As a global setup does before the workers start: the shared pool full.
       const fillShared = async () => {
         await closeTestDatabases();

@@ -15,7 +15,16 @@ import { createHash, randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { DatabaseError } from '../errors.js';
 import { quoteIdentifier } from '../db/identifier.js';
-import { createMarked, dropMarked, parseMarker, strategyClause, thisProcess, type CloneStrategy, type Server } from './server.js';
+import {
+  createMarked,
+  dropMarked,
+  NO_FLUSH_WAIT,
+  parseMarker,
+  strategyClause,
+  thisProcess,
+  type CloneStrategy,
+  type Server,
+} from './server.js';
 import type { TemplateNames } from './template.js';
 
 const { escapeLiteral } = pg;
@@ -84,7 +93,7 @@ export class Clones {
    * Claims a ready clone of the server's pool: in one transaction it is renamed to a clone's name,
    * opened to connections and marked as this process's clone. Candidates come in random order,
    * so claimants at the same moment rarely queue on one; a loser finds it gone (3D000) and tries
-   * the next. Undefined when none is ready.
+   * the next. Undefined when none is ready, or when the template itself is gone.
    */
   async claim(): Promise<string | undefined> {
     const { names } = this.config;
@@ -98,6 +107,12 @@ export class Clones {
     try {
       await this.config.server.query(
         `DO $claim$ DECLARE r record; BEGIN
+          ${NO_FLUSH_WAIT}
+          -- A ready clone of a template that is gone (pruned) is no sign the template exists: the
+          -- caller's later clones are made from it.
+          IF NOT EXISTS (SELECT FROM pg_catalog.pg_database WHERE datname = ${escapeLiteral(names.template)} AND datistemplate) THEN
+            RAISE EXCEPTION 'no template' USING ERRCODE = 'no_data_found';
+          END IF;
           FOR r IN SELECT datname, shobj_description(oid, 'pg_database') AS comment FROM pg_catalog.pg_database
                     WHERE starts_with(datname, ${escapeLiteral(readyPrefix(names.digest))}) ORDER BY random() LOOP
             BEGIN

@@ -184,7 +184,10 @@ export async function createMarked(server: Server, name: string, marker: Omit<Ma
   }
 }
 
-/** Sets the marker in one round trip: the server's clock is read where the comment is written. */
+/**
+ * Sets the marker in one round trip: the server's clock is read where the comment is written.
+ * Its commit does not wait for the disk ({@link NO_FLUSH_WAIT}).
+ */
 export async function mark(
   server: { query(sql: string): Promise<unknown> },
   name: string,
@@ -192,10 +195,20 @@ export async function mark(
 ): Promise<void> {
   const json = escapeLiteral(JSON.stringify(marker));
   await server.query(
-    `DO $mark$ BEGIN EXECUTE format('COMMENT ON DATABASE %I IS %L', ${escapeLiteral(name)},
+    `DO $mark$ BEGIN ${NO_FLUSH_WAIT} EXECUTE format('COMMENT ON DATABASE %I IS %L', ${escapeLiteral(name)},
        (${json}::jsonb || jsonb_build_object('createdAt', to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')))::text); END $mark$`,
   );
 }
+
+/**
+ * Why a marker's or a claim's commit does not wait for the WAL to reach the disk: it would queue
+ * behind the WAL of every copy in flight (WAL_LOG writes a whole database to it), which is what a
+ * test waits on while the workers refill at once. Nothing is lost that matters: a commit lost in
+ * a server crash leaves what a process killed at that moment leaves (a claim not made, the clone
+ * still ready; a copy without its marker, never handed out), and test databases do not outlive a
+ * crash of their server anyway.
+ */
+export const NO_FLUSH_WAIT = "PERFORM set_config('synchronous_commit', 'off', true);";
 
 /** The STRATEGY clause for this server: none before PostgreSQL 15. */
 export function strategyClause(major: number, strategy: CloneStrategy): string {
@@ -246,7 +259,8 @@ export interface PruneOptions {
 export async function pruneMarked(server: Server, options: PruneOptions): Promise<string[]> {
   const now = (await serverNow(server)).getTime();
   const dropped: string[] = [];
-  const all = await listMarked(server);
+  // Ready clones last: a template dropped in this pass takes its ready clones with it.
+  const all = (await listMarked(server)).sort((a, b) => Number(a.marker.kind === 'ready') - Number(b.marker.kind === 'ready'));
   const templates = new Set(all.filter((db) => db.marker.kind === 'template').map((db) => db.marker.digest));
   for (const db of all) {
     if (options.keep?.includes(db.name)) continue;
@@ -263,6 +277,7 @@ export async function pruneMarked(server: Server, options: PruneOptions): Promis
     try {
       await dropMarked(server, db, false);
       dropped.push(db.name);
+      if (db.marker.kind === 'template') templates.delete(db.marker.digest);
     } catch (error) {
       // In use (55006) or made by another role (42501): not ours to take away now.
       if (!(error instanceof DatabaseError && (error.sqlState === '55006' || error.sqlState === '42501'))) throw error;

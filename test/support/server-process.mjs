@@ -48,7 +48,7 @@ export async function runServer({ name, folder, start, stop, stopWhenStartFails 
   try {
     line = await start();
   } catch (error) {
-    process.stderr.write(`could not start ${name}: ${error.stderr || error.message}\n`);
+    process.stderr.write(`could not start ${name}: ${error?.stderr || error?.message || String(error)}\n`);
     if (stopWhenStartFails) await finish(1);
     rmSync(folder, { recursive: true, force: true });
     process.exit(1);

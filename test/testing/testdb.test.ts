@@ -516,6 +516,38 @@ describe('the shared pool of ready clones', () => {
     await dropAllOf(newNames.template);
   });
 
+  it('a template pruned takes its ready clones with it; one left over is never taken for a sign the template exists', async () => {
+    const dir = migrations({ '001_t.up.sql': 'CREATE TABLE t (id int);\nINSERT INTO t VALUES (1);\n' });
+    const names = await namesFor(dir);
+    await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 2, logger: silentLogger });
+    await closeTestDatabases();
+    expect(await readyClones(names)).toHaveLength(2);
+    // The template two hours old, its ready clones just made: a prune by age drops all three.
+    const [template] = await databases(names.template);
+    const aged = { ...template!.marker, createdAt: new Date(Date.now() - 2 * 3600_000).toISOString() };
+    await (await server()).query(`COMMENT ON DATABASE ${names.template} IS ${pg.escapeLiteral(JSON.stringify(aged))}`);
+    const dropped = await pruneTestDatabases({ databaseUrl: databaseUrl(), olderThan: 3600_000 });
+    expect(dropped.filter((n) => n.includes(names.digest.slice(0, 8))).length).toBe(3);
+    expect([...(await databases(names.template)), ...(await readyClones(names))]).toEqual([]);
+
+    // The template dropped by hand, two ready clones left: the first test builds the template
+    // again rather than claim one, and the clones it makes next come from it.
+    await prepareTemplate({ databaseUrl: databaseUrl(), dir, ready: 2, logger: silentLogger });
+    await closeTestDatabases();
+    await (await server()).query(`ALTER DATABASE ${names.template} WITH IS_TEMPLATE false`);
+    await (await server()).query(`DROP DATABASE ${names.template}`);
+    expect(await readyClones(names)).toHaveLength(2);
+    const first = await testDatabase({ databaseUrl: databaseUrl(), dir, ready: 2, warm: 1, logger: silentLogger });
+    expect(first.templateBuilt).toBe(true);
+    const second = await testDatabase({ databaseUrl: databaseUrl(), dir, ready: 2, warm: 1, logger: silentLogger });
+    for (const db of [first, second]) expect((await db.pool().query('SELECT id FROM t')).rows).toEqual([{ id: 1 }]);
+    await first.drop();
+    await second.drop();
+    await closeTestDatabases();
+    await dropAllOf(readyPrefix(names.digest));
+    await dropAllOf(names.template);
+  });
+
   it('a process killed while it fills the pool leaves nothing that is later handed out half-made', async () => {
     const dir = migrations({
       '001_a.up.sql': 'CREATE TABLE a (id int);\n',
