@@ -1,7 +1,7 @@
-import { writeSync } from 'node:fs';
 import type pino from 'pino';
 import type { Logger } from 'pino';
 import { jsonLinesLogger, REDACTED_PATHS } from '../log/lines.js';
+import { writeAll } from '../log/write.js';
 
 export type LogFormat = 'json' | 'pretty';
 
@@ -38,9 +38,9 @@ export function progressAware(fd: number, isTTY: boolean, format: (record: Recor
     write(line: string) {
       const record = JSON.parse(line) as Record<string, unknown>;
       const text = format(record);
-      if (!isTTY) writeSync(fd, text);
-      else if (record.progressLine === true) writeSync(fd, `\r\x1b[2K${text.replace(/\n$/, '')}`);
-      else writeSync(fd, `\r\x1b[2K${text}`);
+      if (!isTTY) writeAll(fd, text);
+      else if (record.progressLine === true) writeAll(fd, `\r\x1b[2K${text.replace(/\n$/, '')}`);
+      else writeAll(fd, `\r\x1b[2K${text}`);
     },
   };
 }

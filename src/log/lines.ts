@@ -1,6 +1,6 @@
-import { writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import type { Logger } from 'pino';
+import { writeAll } from './write.js';
 
 /** Object keys whose values are never logged. */
 export const REDACTED_PATHS = ['password', 'databaseUrl', 'connectionString', '*.password', '*.databaseUrl', '*.connectionString'];
@@ -14,8 +14,8 @@ const NESTED = new Set(REDACTED_PATHS.filter((p) => p.startsWith('*.')).map((p) 
 /**
  * slipway's JSON-lines logger (the library's default, the CLI's when not on a terminal): pino's
  * line format (level number, time, pid, hostname, name, the fields, msg), written synchronously
- * to `fd`, with the same redaction, without loading pino (a run with one line to say would spend
- * more starting pino than running). Implements what slipway calls on a logger: the level
+ * to `fd` ({@link writeAll}), with the same redaction, without loading pino (a run with one
+ * line to say would spend more starting pino than running). Implements what slipway calls on a logger: the level
  * methods, `child`, `level`, `isLevelEnabled`.
  */
 export function jsonLinesLogger(fd: number, level: string, bindings: Record<string, unknown> = { name: 'slipway' }): Logger {
@@ -39,7 +39,7 @@ export function jsonLinesLogger(fd: number, level: string, bindings: Record<stri
               ? first.message
               : undefined;
       const body = JSON.stringify(redact(fields), replacer).slice(1, -1);
-      writeSync(
+      writeAll(
         fd,
         `{"level":${value},"time":${Date.now()},${head}${bound}${body === '' ? '' : `,${body}`}${msg === undefined ? '' : `,"msg":${JSON.stringify(msg)}`}}\n`,
       );
