@@ -9,7 +9,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { startServer } from './server.mjs';
+import { startServer, startSystemServer } from './server.mjs';
 import { writeHistory } from './history.mjs';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
@@ -229,6 +229,7 @@ async function main() {
     // the WebAssembly Postgres parser), measured in the same run: what any CLI built on them pays.
     process.stderr.write('floors ...\n');
     const libsAlone = [];
+    const pgAlone = [];
     const nodeAlone16 = [];
     const parserCpu = [];
     for (let r = 0; r < RUNS; r++) {
@@ -241,18 +242,40 @@ async function main() {
           ])
         ).ms,
       );
+      pgAlone.push((await runOk([process.execPath, ['--input-type=module', '-e', "await import('pg');"], {}])).ms);
       const started = performance.now();
       await Promise.all(Array.from({ length: PROCESSES }, () => runOk([process.execPath, ['-e', '0'], {}])));
       nodeAlone16.push(performance.now() - started);
       parserCpu.push((await runMeasured([process.execPath, ['--input-type=module', '-e', PARSE_ALL, realistic.slipway], {}])).cpuMs);
     }
     note('slipway', 'libsAlone', median(libsAlone));
+    note('slipway', 'pgAlone', median(pgAlone));
     note('slipway', 'nodeAlone16', median(nodeAlone16));
     note('slipway', 'parserCpu', median(parserCpu));
     // Case 8: what a replica pays at startup: migrate() with a pool in a warm process, nothing pending.
     // One process per run: each call's first and warm-median figures, then the median of the runs.
     const library = Array.from({ length: RUNS }, () => libraryNoop(historyDb.url, realistic.slipway));
     note('slipway', 'noopLibrary', { first: median(library.map((l) => l.first)), warm: median(library.map((l) => l.warm)) });
+    // Case 8 again on a plain server: the system's PostgreSQL (Debian's 15, its default settings).
+    process.stderr.write("slipway: case 8 on the system's PostgreSQL ...\n");
+    const plain = await startSystemServer();
+    try {
+      const plainDb = withDb(plain.url, 'bench_plain');
+      const plainAdmin = new pg.Client({ connectionString: plain.url });
+      await plainAdmin.connect();
+      await plainAdmin.query('CREATE DATABASE bench_plain');
+      const plainVersion = (await plainAdmin.query('SHOW server_version')).rows[0].server_version;
+      await plainAdmin.end();
+      await runOk(tools.slipway(plainDb, { slipway: realistic.slipway }));
+      const onPlain = Array.from({ length: RUNS }, () => libraryNoop(plainDb, realistic.slipway));
+      note('slipway', 'noopLibraryPlain', {
+        first: median(onPlain.map((l) => l.first)),
+        warm: median(onPlain.map((l) => l.warm)),
+        server: plainVersion,
+      });
+    } finally {
+      await plain.stop();
+    }
     rmSync(realistic.dir, { recursive: true, force: true });
 
     for (const [tool, command] of Object.entries(tools)) {
@@ -371,21 +394,24 @@ function report(results, serverVersion) {
       .join(' | ')} |`,
   );
   const x = (a, b) => (a === undefined || b === undefined ? 'n/a' : `${(a / b).toFixed(2)}x`);
+  const dbmate = results.dbmate ?? {};
+  const plain = s.noopLibraryPlain;
   const targets = [
-    '| target (issue "Speed") | measured | met |',
+    '| target (issue "Speed, restated against the floors") | measured | met |',
     '| --- | --- | --- |',
-    `| case 6 ahead of dbmate | slipway ${ms(s.history)}, dbmate ${ms(results.dbmate?.history)} (${x(s.history, results.dbmate?.history)}) | ${s.history < results.dbmate?.history ? 'yes' : 'no'} |`,
-    `| case 6 within 1.2x the psql one-session floor | ${x(s.history, results['psql -1 (floor)']?.history)} | ${s.history <= 1.2 * results['psql -1 (floor)']?.history ? 'yes' : 'no'} |`,
-    `| case 6 client CPU under 250 ms | ${ms(s.historyCpu)} | ${s.historyCpu < 250 ? 'yes' : 'no'} |`,
-    `| case 7 within 1.5x \`node -e 0\` (${ms(s.nodeAlone)}, paired) | ${x(s.noopHistory, s.nodeAlone)} | ${s.noopHistory <= 1.5 * s.nodeAlone ? 'yes' : 'no'} |`,
-    `| case 8 at most 10 ms | warm ${s.noopLibrary?.warm.toFixed(1)} ms, first call ${ms(s.noopLibrary?.first)} | ${s.noopLibrary?.warm <= 10 ? 'yes (warm)' : 'no'} |`,
-    `| case 3 at most 3x one no-op (case 2) | ${x(s.idle16, s.noop500)} | ${s.idle16 <= 3 * s.noop500 ? 'yes' : 'no'} |`,
+    `| 1. case 6 at least 1.3x faster than dbmate | slipway ${ms(s.history)}, dbmate ${ms(dbmate.history)}: ${x(dbmate.history, s.history)} | ${dbmate.history >= 1.3 * s.history ? 'yes' : 'no'} |`,
+    `| 2. case 6 client CPU at most 1.5x dbmate's | slipway ${ms(s.historyCpu)}, dbmate ${ms(dbmate.historyCpu)}: ${x(s.historyCpu, dbmate.historyCpu)} | ${s.historyCpu <= 1.5 * dbmate.historyCpu ? 'yes' : 'no'} |`,
+    `| 3. CLI no-op (case 7) at most 1.6x \`node -e 0\` (${ms(s.nodeAlone)}, paired; Node loading pg alone: ${x(s.pgAlone, s.nodeAlone)}) | ${x(s.noopHistory, s.nodeAlone)} | ${s.noopHistory <= 1.6 * s.nodeAlone ? 'yes' : 'no'} |`,
+    `| 4. ${PROCESSES} no-op processes at once (case 3) at most 1.5x ${PROCESSES} \`node -e 0\` at once (${ms(s.nodeAlone16)}) | ${x(s.idle16, s.nodeAlone16)} | ${s.idle16 <= 1.5 * s.nodeAlone16 ? 'yes' : 'no'} |`,
+    '| 5. seed: first load at most 1.8x COPY, re-load at most 1.1x | `npm run bench:seed` (bench/SEED-RESULTS.md) | see there |',
+    `| 6. library no-op (case 8) at most 10 ms warm, on this bench's server and on a plain PostgreSQL ${plain?.server ?? '15'} | ${s.noopLibrary?.warm.toFixed(1)} ms here; ${plain ? `${plain.warm.toFixed(1)} ms on the plain server (first call ${ms(plain.first)})` : 'n/a'} | ${s.noopLibrary?.warm <= 10 && plain?.warm <= 10 ? 'yes' : 'no'} |`,
   ];
   const floors = [
     '| floor (same run, no database unless said) | measured | what it bounds |',
     '| --- | --- | --- |',
     `| \`node -e 0\` | ${ms(s.nodeAlone)} | the unit of case 7's target |`,
     `| ${PROCESSES} \`node -e 0\` at once, until the last exits | ${ms(s.nodeAlone16)}, ${x(s.nodeAlone16, s.nodeAlone)} one | case 3: ${PROCESSES} processes of any Node program on ${os.cpus().length} cores |`,
+    `| Node loading pg, doing nothing | ${ms(s.pgAlone)}, ${x(s.pgAlone, s.nodeAlone)} \`node -e 0\` | target 3: any CLI that talks to PostgreSQL with pg |`,
     `| Node loading pg, pino and commander, doing nothing | ${ms(s.libsAlone)}, ${x(s.libsAlone, s.nodeAlone)} \`node -e 0\` | case 7: any CLI on these libraries |`,
     `| CPU of Node loading the parser and parsing case 6's ${HISTORY} files once | ${ms(s.parserCpu)} | case 6's CPU: every pending file is parsed (and linted) before the first runs |`,
     `| case 6: slipway's start, spawn to its first migration | ${ms(s.historyStart)} | case 6 against dbmate: slipway ${x(s.history, results.dbmate?.history)} of dbmate's time |`,

@@ -17,3 +17,18 @@ export async function startServer(extraFlags) {
   });
   return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
 }
+
+/** A throwaway cluster of the system's PostgreSQL (Debian's, default settings; installed when missing). */
+export async function startSystemServer() {
+  const child = spawn(process.execPath, [path.join(root, 'test/support/system-server.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`the system PostgreSQL did not start (exit ${code})`)));
+  });
+  const { url, major } = JSON.parse(line);
+  return {
+    url,
+    version: String(major),
+    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())),
+  };
+}
