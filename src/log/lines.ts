@@ -15,8 +15,8 @@ const NESTED = new Set(REDACTED_PATHS.filter((p) => p.startsWith('*.')).map((p) 
  * slipway's JSON-lines logger (the library's default, the CLI's when not on a terminal): pino's
  * line format (level number, time, pid, hostname, name, the fields, msg), written synchronously
  * to `fd` ({@link writeAll}), with the same redaction, without loading pino (a run with one
- * line to say would spend more starting pino than running). Implements what slipway calls on a logger: the level
- * methods, `child`, `level`, `isLevelEnabled`.
+ * line to say would spend more starting pino than running). Implements what slipway calls on
+ * a logger: the level methods, `child`, `level`, `isLevelEnabled`.
  */
 export function jsonLinesLogger(fd: number, level: string, bindings: Record<string, unknown> = { name: 'slipway' }): Logger {
   if (!(level in LEVELS))
