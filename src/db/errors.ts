@@ -196,6 +196,35 @@ export function describeConnectionError(error: unknown, target: ConnectionTarget
   return say('other', `cannot connect to PostgreSQL at ${at}: ${raw}`);
 }
 
+/** Codes only a local file or descriptor gives (a full disk, too many open files), never a socket to the server. */
+// EAGAIN too: a socket's is retried inside Node; one that reaches slipway is a synchronous write's.
+const LOCAL_CODES = new Set([
+  'ENOENT',
+  'EACCES',
+  'EISDIR',
+  'ENOTDIR',
+  'EEXIST',
+  'ENOTEMPTY',
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EFBIG',
+  'EMFILE',
+  'ENFILE',
+  'EBADF',
+  'EIO',
+  'EAGAIN',
+]);
+
+/**
+ * An error of a local file, not of the connection: it names a path (Node's file system errors
+ * do), or has a code only files give. A socket's errors (ECONNRESET, EPIPE, ETIMEDOUT, …) name none.
+ */
+function isLocalFileError(error: unknown, code: string): boolean {
+  const path = (error as { path?: unknown } | null)?.path;
+  return typeof path === 'string' || LOCAL_CODES.has(code);
+}
+
 /**
  * What the driver threw, as a {@link SlipwayError}: a server error becomes a {@link DatabaseError}
  * (message, detail, hint, SQLSTATE), a socket error a {@link ConnectionError}; a SlipwayError
@@ -227,7 +256,7 @@ export function toSlipwayError(error: unknown, target: ConnectionTarget): unknow
   }
   const code = codeOf(error);
   if (
-    (code !== undefined && /^E[A-Z]+$/.test(code) && code !== 'ENOENT' && code !== 'EACCES' && code !== 'EISDIR') ||
+    (code !== undefined && /^E[A-Z]+$/.test(code) && !isLocalFileError(error, code)) ||
     /Connection terminated|connection closed|certificate|SSL/i.test(messageOf(error))
   ) {
     const { problem, message } = describeConnectionError(error, target);
