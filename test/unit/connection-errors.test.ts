@@ -4,8 +4,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { freePort } from '../../src/db/embedded.js';
 import { toSlipwayError } from '../../src/db/errors.js';
 import { ConnectionError } from '../../src/errors.js';
 
@@ -30,12 +31,7 @@ describe('toSlipwayError', () => {
   });
 
   it('calls a refused connection one, with its line', async () => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    const { port } = server.address() as { port: number };
-    server.close();
-    await once(server, 'close');
+    const port = await freePort();
     const socket = connect(port, '127.0.0.1');
     const [refused] = await once(socket, 'error').catch((error: unknown) => [error]);
     const error = toSlipwayError(refused, { ...target, port });
