@@ -1,34 +1,30 @@
-// One fresh embedded PostgreSQL for a benchmark run (the tests' throwaway server, with the
-// benchmark's extra flags). Resolves to its URL and a stop() that removes it.
+// The servers of a benchmark run, each a throwaway PostgreSQL in a process of its own (the tests'
+// scripts in test/support): resolves to its URL and a stop() that removes it.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
-export async function startServer(extraFlags) {
-  const child = spawn(process.execPath, [path.join(root, 'test/support/embedded-server.mjs')], {
+/** Starts test/support/<script>; `urlOf` reads the URL from the line it prints once the server is up. */
+async function spawnServer(script, what, env, urlOf) {
+  const child = spawn(process.execPath, [path.join(root, 'test/support', script)], {
     stdio: ['pipe', 'pipe', 'inherit'],
-    env: { ...process.env, EMBEDDED_PG_EXTRA: extraFlags },
+    env: { ...process.env, ...env },
   });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`embedded PostgreSQL did not start (exit ${code})`)));
-  });
-  return { url, stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
-}
-
-/** A throwaway cluster of the system's PostgreSQL (Debian's, default settings; installed when missing). */
-export async function startSystemServer() {
-  const child = spawn(process.execPath, [path.join(root, 'test/support/system-server.mjs')], { stdio: ['pipe', 'pipe', 'inherit'] });
   const line = await new Promise((resolve, reject) => {
     createInterface({ input: child.stdout }).once('line', resolve);
-    child.once('exit', (code) => reject(new Error(`the system PostgreSQL did not start (exit ${code})`)));
+    child.once('exit', (code) => reject(new Error(`${what} did not start (exit ${code})`)));
   });
-  const { url, major } = JSON.parse(line);
-  return {
-    url,
-    version: String(major),
-    stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())),
-  };
+  return { url: urlOf(line), stop: () => new Promise((resolve) => (child.once('exit', resolve), child.stdin.end())) };
+}
+
+/** One fresh embedded PostgreSQL, with the benchmark's extra flags. */
+export function startServer(extraFlags) {
+  return spawnServer('embedded-server.mjs', 'embedded PostgreSQL', { EMBEDDED_PG_EXTRA: extraFlags }, (line) => line);
+}
+
+/** A cluster of the system's PostgreSQL (Debian's, default settings; installed when missing). */
+export function startSystemServer() {
+  return spawnServer('system-server.mjs', 'the system PostgreSQL', {}, (line) => JSON.parse(line).url);
 }
