@@ -4,7 +4,9 @@
 // (bench/history.mjs) and a 20-migration one, with 1 and with 16 worker processes:
 //   (a) every migration applied into a fresh database (what a suite does without templates),
 //   (b) a cold clone (no warm pool), for both CREATE DATABASE strategies,
-//   (c) the warm pool, each test holding its database for 100 ms, and (d) tests back to back.
+//   (c) the warm pool, each test holding its database for 100 ms, and (d) tests back to back;
+//   for both, also the drop at each test's end (DROP DATABASE waits for a checkpoint) and the
+//   time until every worker is done.
 // Floors in the same run: the server's own CREATE DATABASE … TEMPLATE, sent by psql (a process
 // per statement, as a shell script would) and on one open connection; and for (c)'s first test
 // in each worker, fresh processes started at once that each open one connection and send one
@@ -65,14 +67,22 @@ if (process.argv[2] === '--worker') {
     await admin.end();
   } else {
     const { testDatabase, closeTestDatabases } = await testing();
+    const drops = [];
     for (let i = 0; i < count; i++) {
       const started = performance.now();
       const db = await testDatabase({ dir, databaseUrl: url, warm: mode === 'cold' ? 0 : 2, ready, strategy, logger: silent });
       times.push(performance.now() - started);
       if (holdMs > 0) await sleep(holdMs);
+      const dropping = performance.now();
       await db.drop();
+      drops.push(performance.now() - dropping);
     }
     await closeTestDatabases();
+    // (c) also reports the teardown: a test waits for its drop too.
+    if (mode === 'warm') {
+      process.stdout.write(`${JSON.stringify({ times, drops })}\n`);
+      process.exit(0);
+    }
   }
   process.stdout.write(`${JSON.stringify(times)}\n`);
   process.exit(0);
@@ -111,10 +121,16 @@ async function workers(n, config) {
 
 /** (c): the samples, and apart each worker's first test and the others (where the p99 comes from). */
 async function warmWorkers(n, config) {
-  const each = await Promise.all(Array.from({ length: n }, () => worker(config)));
+  const started = performance.now();
+  const runs = await Promise.all(Array.from({ length: n }, () => worker(config)));
+  const wall = performance.now() - started;
+  const each = runs.map((r) => r.times);
+  const drops = runs.flatMap((r) => r.drops);
   const first = each.map((t) => t[0]);
   const later = each.flatMap((t) => t.slice(1));
-  const note = `first tests p50 ${ms(percentile(first, 50))}, max ${ms(Math.max(...first))}; later tests p99 ${ms(percentile(later, 99))}`;
+  const note =
+    `first tests p50 ${ms(percentile(first, 50))}, max ${ms(Math.max(...first))}; later tests p99 ${ms(percentile(later, 99))}; ` +
+    `the drop after each test p50 ${ms(percentile(drops, 50))}, p99 ${ms(percentile(drops, 99))}; all workers done in ${(wall / 1000).toFixed(1)} s`;
   return { ...stats(each.flat()), split: note };
 }
 
