@@ -11,6 +11,7 @@ import {
   statSync,
   writeFileSync,
   type Dirent,
+  type BigIntStats,
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
@@ -219,7 +220,9 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
     const stamp = stampOf(upPath, changedSince);
     const known = readBefore.get(upPath);
     const up =
-      stamp !== null && known?.stamp === stamp ? known : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), checksum: undefined };
+      stamp !== null && known?.stamp === stamp
+        ? known
+        : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), checksum: undefined };
     const migration = migrationOf(version, up.bytes, upPath, downPath, up.checksum, () =>
       decodeSql(
         readable(downPath!, () => readFileSync(aFile(downPath!))),
@@ -251,7 +254,7 @@ const UNSEEN_CHANGE_MS = 2_000;
  * epoch) or its stat fails (the read then says why).
  */
 function stampOf(file: string, changedSince: bigint): string | null {
-  let stat;
+  let stat: BigIntStats;
   try {
     stat = statSync(file, { bigint: true });
   } catch {
