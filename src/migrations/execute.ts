@@ -104,9 +104,12 @@ export async function execute(
       `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`,
     );
   }
+  // The step whose in-flight row the batch before it committed (see runBatch).
+  let markedAhead = -1;
   const runOne = async (index: number) => {
     const migration = p.steps[index]!;
     if (signal?.aborted) {
+      if (markedAhead === index) await ledger.unmarkInFlight(client, migration);
       throw new AbortedError(
         `stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`,
       );
@@ -114,7 +117,10 @@ export async function execute(
     const sql = parsed[index]!;
     const started = performance.now();
     const step: Step = { ...context, migration, direction: p.direction, sql };
-    await withCancellation(session, lock.pid, signal, () => (sql.transactional ? runInTransaction(step) : runStatementByStatement(step)));
+    const marked = markedAhead === index;
+    await withCancellation(session, lock.pid, signal, () =>
+      sql.transactional ? runInTransaction(step) : runStatementByStatement(step, marked),
+    );
     report(index, performance.now() - started);
   };
   const report = (index: number, durationMs: number) => {
@@ -148,10 +154,13 @@ export async function execute(
       const steps = p.steps
         .slice(index, index + batch)
         .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
-      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps));
+      // A file that runs outside a transaction next: its in-flight row commits with this batch.
+      const next = index + batch < p.steps.length && !parsed[index + batch]!.transactional ? p.steps[index + batch]! : null;
+      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, next && ledger.inFlightSql(next)));
       if (Array.isArray(outcome)) {
         for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
         index += batch;
+        if (next !== null) markedAhead = index;
         continue;
       }
       if (signal?.aborted) {
@@ -192,7 +201,7 @@ function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): num
  * it remains) and the caller runs its migrations one by one, which reports the failing file
  * exactly as a lone run does, retries lock timeouts, and applies the ones before it.
  */
-async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: number }> {
+async function runBatch(steps: readonly Step[], markNext: string | null): Promise<number[] | { failedAt: number }> {
   const durations: number[] = [];
   const last = steps.length - 1;
   for (const [n, step] of steps.entries()) {
@@ -201,7 +210,7 @@ async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: 
     const begin = [n === 0 ? 'BEGIN' : '', lockTimeoutSql(step)].filter(Boolean).join('; ');
     const { open, close } = ledger.transaction(direction, migration, pid, begin, { commit: n === last });
     // Deferred constraints are checked where this file's own commit would check them.
-    const end = n === last ? restore : `SET CONSTRAINTS ALL IMMEDIATE;\n${restore}`;
+    const end = n === last ? [restore, markNext].filter(Boolean).join(';\n') : `SET CONSTRAINTS ALL IMMEDIATE;\n${restore}`;
     const parts = sql.parts.length === 0 ? [{ text: '', line: 1 }] : sql.parts;
     for (const [index, part] of parts.entries()) {
       try {
@@ -410,16 +419,18 @@ async function transactionAttempt(step: Step): Promise<void> {
 
 /**
  * For files Postgres refuses in a transaction, or that manage their own: mark the row first
- * (in flight, or reverting), then run the statements (see {@link runStatements}), restore the
+ * (in flight, or reverting; `marked`: the batch before it did), then run the statements (see {@link runStatements}), restore the
  * session and settle the row. An interruption leaves the mark, and how far it got, for the next run.
  */
-async function runStatementByStatement(step: Step): Promise<void> {
+async function runStatementByStatement(step: Step, marked = false): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;
-  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(
-    async (error) => {
-      throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
-    },
-  );
+  if (!marked) {
+    await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(
+      async (error) => {
+        throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
+      },
+    );
+  }
   await runStatements(step, 0, performance.now());
 }
 

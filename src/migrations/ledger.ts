@@ -418,6 +418,20 @@ export class Ledger {
     await client.query('ROLLBACK').catch(() => {});
   }
 
+  /**
+   * {@link markInFlight}'s row as SQL, to send inside a transaction that already runs on the
+   * lock's backend: the commit of the batch before the migration then carries it (one commit
+   * less). A row already there fails that transaction.
+   */
+  inFlightSql(entry: Entry): string {
+    return `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by) VALUES (${literal(entry.version)}, ${literal(entry.checksum)}, 'in_flight', clock_timestamp(), 0, ${RUN_BY})`;
+  }
+
+  /** Removes an in-flight mark that no statement ran under (the run stopped before the migration). */
+  async unmarkInFlight(client: pg.ClientBase, entry: Entry): Promise<void> {
+    await client.query(`DELETE FROM ${this.sqlName} WHERE version = $1 AND state = 'in_flight' AND progress = 0`, [entry.version]);
+  }
+
   /** Marks a migration that runs outside a transaction as in flight, before its first statement. */
   async markInFlight(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
     const result = await this.claim(entry, () =>
