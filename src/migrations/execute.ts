@@ -104,8 +104,11 @@ export async function execute(
       `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`,
     );
   }
-  // The step whose in-flight row the batch before it committed (see runBatch).
+  // The step whose in-flight row the transaction before it committed: one commit less each.
   let markedAhead = -1;
+  // The step at `index` of an up, when it runs outside a transaction.
+  const outsideNext = (index: number) =>
+    p.direction === 'up' && index < p.steps.length && !parsed[index]!.transactional ? p.steps[index]! : null;
   const runOne = async (index: number) => {
     const migration = p.steps[index]!;
     if (signal?.aborted) {
@@ -118,9 +121,11 @@ export async function execute(
     const started = performance.now();
     const step: Step = { ...context, migration, direction: p.direction, sql };
     const marked = markedAhead === index;
+    const next = sql.transactional ? outsideNext(index + 1) : null;
     await withCancellation(session, lock.pid, signal, () =>
-      sql.transactional ? runInTransaction(step) : runStatementByStatement(step, marked),
+      sql.transactional ? runInTransaction(step, next && ledger.inFlightSql(next)) : runStatementByStatement(step, marked),
     );
+    if (next !== null) markedAhead = index + 1;
     report(index, performance.now() - started);
   };
   const report = (index: number, durationMs: number) => {
@@ -155,7 +160,7 @@ export async function execute(
         .slice(index, index + batch)
         .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
       // A file that runs outside a transaction next: its in-flight row commits with this batch.
-      const next = index + batch < p.steps.length && !parsed[index + batch]!.transactional ? p.steps[index + batch]! : null;
+      const next = outsideNext(index + batch);
       const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, next && ledger.inFlightSql(next)));
       if (Array.isArray(outcome)) {
         for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
@@ -392,12 +397,14 @@ function lockTimeoutSql(step: Step): string {
  * (BEGIN and the claim in one round trip), so a second runner stops at the row, before the file.
  * The session is restored inside the transaction, before the bookkeeping's last write.
  */
-async function runInTransaction(step: Step): Promise<void> {
-  await retryingLockTimeouts(step, step.migration.version, () => transactionAttempt(step));
+async function runInTransaction(step: Step, markNext: string | null = null): Promise<void> {
+  await retryingLockTimeouts(step, step.migration.version, () => transactionAttempt(step, markNext));
 }
 
-async function transactionAttempt(step: Step): Promise<void> {
-  const { client, ledger, migration, direction, sql, pid, restore } = step;
+/** One attempt; `markNext`, the next file's in-flight row, commits with it (see execute). */
+async function transactionAttempt(step: Step, markNext: string | null): Promise<void> {
+  const { client, ledger, migration, direction, sql, pid } = step;
+  const restore = markNext === null ? step.restore : `${step.restore};\n${markNext}`;
   const begin = [sql.begin, lockTimeoutSql(step)].filter(Boolean).join('; ');
   const { open, close } = ledger.transaction(direction, migration, pid, begin);
   // One query: the row, the file and the commit. A very large file goes in pieces of whole

@@ -107,9 +107,9 @@ describe('batches on an empty ledger', () => {
   });
 });
 
-describe('a file that runs outside a transaction after a batch', () => {
-  const noTransaction = (table: string) =>
-    `-- slipway:no-transaction\nINSERT INTO seen SELECT 'mark', xmin::text::bigint FROM ${table} WHERE version = '003_m003';`;
+describe('a file that runs outside a transaction after another that runs in one', () => {
+  const noTransaction = (table: string, version = '003_m003') =>
+    `-- slipway:no-transaction\nINSERT INTO seen SELECT 'mark', xmin::text::bigint FROM ${table} WHERE version = '${version}';`;
 
   it('has its in-flight row committed by the batch before it: one commit less', async () => {
     box = await sandbox();
@@ -121,6 +121,16 @@ describe('a file that runs outside a transaction after a batch', () => {
     expect(BigInt(rows[1].xid)).toBe(BigInt(rows[0].xid) & 0xffffffffn);
     const { rows: row } = await box.admin.query(`SELECT state, progress FROM ${box.table} WHERE version = '003_m003'`);
     expect(row).toEqual([{ state: 'applied', progress: null }]);
+  });
+
+  it('after a lone file, and on a ledger with rows too, that file commits it', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 1)));
+    await up(migrationsDir(recording(1, 2, { '003_m003.up.sql': noTransaction(box.table) })));
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    const { rows } = await box.admin.query(`SELECT version, xid FROM seen WHERE version IN ('002', 'mark') ORDER BY version`);
+    expect(rows).toHaveLength(2);
+    expect(BigInt(rows[1].xid)).toBe(BigInt(rows[0].xid) & 0xffffffffn);
   });
 
   it('a run stopped between the batch and the file leaves no mark of it', async () => {
