@@ -121,9 +121,10 @@ export async function execute(
     const started = performance.now();
     const step: Step = { ...context, migration, direction: p.direction, sql };
     const marked = markedAhead === index;
-    const next = sql.transactional ? outsideNext(index + 1) : null;
+    const next = outsideNext(index + 1);
+    const markNext = next && ledger.inFlightSql(next);
     await withCancellation(session, lock.pid, signal, () =>
-      sql.transactional ? runInTransaction(step, next && ledger.inFlightSql(next)) : runStatementByStatement(step, marked),
+      sql.transactional ? runInTransaction(step, markNext) : runStatementByStatement(step, marked, markNext),
     );
     if (next !== null) markedAhead = index + 1;
     report(index, performance.now() - started);
@@ -426,10 +427,10 @@ async function transactionAttempt(step: Step, markNext: string | null): Promise<
 
 /**
  * For files Postgres refuses in a transaction, or that manage their own: mark the row first
- * (in flight, or reverting; `marked`: the batch before it did), then run the statements (see {@link runStatements}), restore the
+ * (in flight, or reverting; `marked`: the file before it did), then run the statements (see {@link runStatements}), restore the
  * session and settle the row. An interruption leaves the mark, and how far it got, for the next run.
  */
-async function runStatementByStatement(step: Step, marked = false): Promise<void> {
+async function runStatementByStatement(step: Step, marked = false, markNext: string | null = null): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;
   if (!marked) {
     await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(
@@ -438,7 +439,7 @@ async function runStatementByStatement(step: Step, marked = false): Promise<void
       },
     );
   }
-  await runStatements(step, 0, performance.now());
+  await runStatements(step, 0, performance.now(), markNext);
 }
 
 /**
@@ -511,7 +512,7 @@ function controlOf(statement: Statement): Control {
  * Postgres refuses in a transaction record their progress right after. Then restores the
  * session and settles the row.
  */
-async function runStatements(step: Step, from: number, started: number): Promise<void> {
+async function runStatements(step: Step, from: number, started: number, markNext: string | null = null): Promise<void> {
   const { client, ledger, migration, direction, sql, restore } = step;
   const state = direction === 'up' ? 'in_flight' : 'reverting';
   const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason ?? MARKED_NO_TRANSACTION;
@@ -560,7 +561,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
     if (control === 'begin') inBlock = true;
     else if (control !== null) inBlock = /\bAND\s+CHAIN\b/i.test(statement.sql) && !/\bAND\s+NO\s+CHAIN\b/i.test(statement.sql);
   }
-  await ledger.finish(client, migration, state, performance.now() - started, restore);
+  await ledger.finish(client, migration, state, performance.now() - started, restore, markNext);
 }
 
 /**

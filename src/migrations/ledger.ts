@@ -458,15 +458,24 @@ export class Ledger {
    * Settles this run's mark once the last statement succeeded, in one round trip after `before`
    * (the session's restoration): an in-flight row becomes applied, a reverting row is deleted.
    */
-  async finish(client: pg.ClientBase, entry: Entry, state: 'in_flight' | 'reverting', durationMs: number, before: string): Promise<void> {
+  async finish(
+    client: pg.ClientBase,
+    entry: Entry,
+    state: 'in_flight' | 'reverting',
+    durationMs: number,
+    before: string,
+    // The next file's in-flight row (see inFlightSql), written in the same implicit transaction.
+    after: string | null = null,
+  ): Promise<void> {
     const version = literal(entry.version);
     const settle =
       state === 'in_flight'
         ? `UPDATE ${this.sqlName} SET state = 'applied', progress = NULL, duration_ms = ${Math.round(durationMs)}, applied_at = now() WHERE version = ${version} AND state = 'in_flight'`
         : `DELETE FROM ${this.sqlName} WHERE version = ${version} AND state = 'reverting'`;
-    const results = (await client.query(`${before === '' ? '' : `${before};\n`}${settle}`)) as pg.QueryResult | pg.QueryResult[];
-    const last = Array.isArray(results) ? results.at(-1) : results;
-    if (last?.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
+    const sql = [before, settle, after].filter(Boolean).join(';\n');
+    const results = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[];
+    const settled = Array.isArray(results) ? results.at(after ? -2 : -1) : results;
+    if (settled?.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
   }
 
   /** Marks an applied migration that is reverted outside a transaction, before its first statement. */

@@ -133,6 +133,21 @@ describe('a file that runs outside a transaction after another that runs in one'
     expect(BigInt(rows[1].xid)).toBe(BigInt(rows[0].xid) & 0xffffffffn);
   });
 
+  it('after another file that runs outside one, the commit that settles that file writes it', async () => {
+    box = await sandbox();
+    const dir = migrationsDir(
+      recording(1, 1, {
+        '002_m002.up.sql': "-- slipway:no-transaction\nINSERT INTO seen VALUES ('002', 0);",
+        '003_m003.up.sql': noTransaction(box.table),
+      }),
+    );
+    await up(dir);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    const mark = (await box.admin.query(`SELECT xid FROM seen WHERE version = 'mark'`)).rows[0].xid;
+    const settled = (await box.admin.query(`SELECT xmin::text AS xid FROM ${box.table} WHERE version = '002_m002'`)).rows[0].xid;
+    expect(String(mark)).toBe(settled);
+  });
+
   it('a run stopped between the batch and the file leaves no mark of it', async () => {
     box = await sandbox();
     const controller = new AbortController();
