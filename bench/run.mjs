@@ -232,6 +232,18 @@ async function main() {
     const pgAlone = [];
     const nodeAlone16 = [];
     const parserCpu = [];
+    const pgQuery = [];
+    const pgQuery16 = [];
+    // What any no-op CLI on pg pays: Node, pg, one connection and one statement.
+    const oneQuery = [
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const { default: pg } = await import('pg'); const c = new pg.Client({ connectionString: process.env.DATABASE_URL }); await c.connect(); await c.query('SELECT 1'); await c.end();",
+      ],
+      { DATABASE_URL: historyDb.url },
+    ];
     for (let r = 0; r < RUNS; r++) {
       libsAlone.push(
         (
@@ -243,6 +255,10 @@ async function main() {
         ).ms,
       );
       pgAlone.push((await runOk([process.execPath, ['--input-type=module', '-e', "await import('pg');"], {}])).ms);
+      pgQuery.push((await runOk(oneQuery)).ms);
+      const queriesStarted = performance.now();
+      await Promise.all(Array.from({ length: PROCESSES }, () => runOk(oneQuery)));
+      pgQuery16.push(performance.now() - queriesStarted);
       const started = performance.now();
       await Promise.all(Array.from({ length: PROCESSES }, () => runOk([process.execPath, ['-e', '0'], {}])));
       nodeAlone16.push(performance.now() - started);
@@ -250,6 +266,8 @@ async function main() {
     }
     note('slipway', 'libsAlone', median(libsAlone));
     note('slipway', 'pgAlone', median(pgAlone));
+    note('slipway', 'pgQuery', median(pgQuery));
+    note('slipway', 'pgQuery16', median(pgQuery16));
     note('slipway', 'nodeAlone16', median(nodeAlone16));
     note('slipway', 'parserCpu', median(parserCpu));
     // Case 8: what a replica pays at startup: migrate() with a pool in a warm process, nothing pending.
@@ -412,6 +430,8 @@ function report(results, serverVersion) {
     `| \`node -e 0\` | ${ms(s.nodeAlone)} | the unit of case 7's target |`,
     `| ${PROCESSES} \`node -e 0\` at once, until the last exits | ${ms(s.nodeAlone16)}, ${x(s.nodeAlone16, s.nodeAlone)} one | case 3: ${PROCESSES} processes of any Node program on ${os.cpus().length} cores |`,
     `| Node loading pg, doing nothing | ${ms(s.pgAlone)}, ${x(s.pgAlone, s.nodeAlone)} \`node -e 0\` | target 3: any CLI that talks to PostgreSQL with pg |`,
+    `| Node loading pg, one connection and \`SELECT 1\` | ${ms(s.pgQuery)}, ${x(s.pgQuery, s.nodeAlone)} \`node -e 0\` | target 3: any no-op that asks PostgreSQL, with pg |`,
+    `| ${PROCESSES} of those at once, until the last exits | ${ms(s.pgQuery16)}, ${x(s.pgQuery16, s.nodeAlone16)} ${PROCESSES} \`node -e 0\` | target 4: ${PROCESSES} no-ops that ask PostgreSQL, with pg |`,
     `| Node loading pg, pino and commander, doing nothing | ${ms(s.libsAlone)}, ${x(s.libsAlone, s.nodeAlone)} \`node -e 0\` | case 7: any CLI on these libraries |`,
     `| CPU of Node loading the parser and parsing case 6's ${HISTORY} files once | ${ms(s.parserCpu)} | case 6's CPU: every pending file is parsed (and linted) before the first runs |`,
     `| case 6: slipway's start, spawn to its first migration | ${ms(s.historyStart)} | case 6 against dbmate: slipway ${x(s.history, results.dbmate?.history)} of dbmate's time |`,

@@ -104,9 +104,15 @@ export async function execute(
       `${direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${durationMs} ms, resumed where a stopped run left it)`,
     );
   }
+  // The step whose in-flight row the transaction before it committed: one commit less each.
+  let markedAhead = -1;
+  // The step at `index` of an up, when it runs outside a transaction.
+  const outsideNext = (index: number) =>
+    p.direction === 'up' && index < p.steps.length && !parsed[index]!.transactional ? p.steps[index]! : null;
   const runOne = async (index: number) => {
     const migration = p.steps[index]!;
     if (signal?.aborted) {
+      if (markedAhead === index) await ledger.unmarkInFlight(client, migration);
       throw new AbortedError(
         `stopped before ${migration.version}: ${executed.length} migration(s) ran, ${p.steps.length - index} not started`,
       );
@@ -114,7 +120,13 @@ export async function execute(
     const sql = parsed[index]!;
     const started = performance.now();
     const step: Step = { ...context, migration, direction: p.direction, sql };
-    await withCancellation(session, lock.pid, signal, () => (sql.transactional ? runInTransaction(step) : runStatementByStatement(step)));
+    const marked = markedAhead === index;
+    const next = outsideNext(index + 1);
+    const markNext = next && ledger.inFlightSql(next);
+    await withCancellation(session, lock.pid, signal, () =>
+      sql.transactional ? runInTransaction(step, markNext) : runStatementByStatement(step, marked, markNext),
+    );
+    if (next !== null) markedAhead = index + 1;
     report(index, performance.now() - started);
   };
   const report = (index: number, durationMs: number) => {
@@ -148,10 +160,13 @@ export async function execute(
       const steps = p.steps
         .slice(index, index + batch)
         .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
-      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps));
+      // A file that runs outside a transaction next: its in-flight row commits with this batch.
+      const next = outsideNext(index + batch);
+      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, next && ledger.inFlightSql(next)));
       if (Array.isArray(outcome)) {
         for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
         index += batch;
+        if (next !== null) markedAhead = index;
         continue;
       }
       if (signal?.aborted) {
@@ -192,7 +207,7 @@ function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): num
  * it remains) and the caller runs its migrations one by one, which reports the failing file
  * exactly as a lone run does, retries lock timeouts, and applies the ones before it.
  */
-async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: number }> {
+async function runBatch(steps: readonly Step[], markNext: string | null): Promise<number[] | { failedAt: number }> {
   const durations: number[] = [];
   const last = steps.length - 1;
   for (const [n, step] of steps.entries()) {
@@ -201,7 +216,7 @@ async function runBatch(steps: readonly Step[]): Promise<number[] | { failedAt: 
     const begin = [n === 0 ? 'BEGIN' : '', lockTimeoutSql(step)].filter(Boolean).join('; ');
     const { open, close } = ledger.transaction(direction, migration, pid, begin, { commit: n === last });
     // Deferred constraints are checked where this file's own commit would check them.
-    const end = n === last ? restore : `SET CONSTRAINTS ALL IMMEDIATE;\n${restore}`;
+    const end = n === last ? [restore, markNext].filter(Boolean).join(';\n') : `SET CONSTRAINTS ALL IMMEDIATE;\n${restore}`;
     const parts = sql.parts.length === 0 ? [{ text: '', line: 1 }] : sql.parts;
     for (const [index, part] of parts.entries()) {
       try {
@@ -383,12 +398,14 @@ function lockTimeoutSql(step: Step): string {
  * (BEGIN and the claim in one round trip), so a second runner stops at the row, before the file.
  * The session is restored inside the transaction, before the bookkeeping's last write.
  */
-async function runInTransaction(step: Step): Promise<void> {
-  await retryingLockTimeouts(step, step.migration.version, () => transactionAttempt(step));
+async function runInTransaction(step: Step, markNext: string | null = null): Promise<void> {
+  await retryingLockTimeouts(step, step.migration.version, () => transactionAttempt(step, markNext));
 }
 
-async function transactionAttempt(step: Step): Promise<void> {
-  const { client, ledger, migration, direction, sql, pid, restore } = step;
+/** One attempt; `markNext`, the next file's in-flight row, commits with it (see execute). */
+async function transactionAttempt(step: Step, markNext: string | null): Promise<void> {
+  const { client, ledger, migration, direction, sql, pid } = step;
+  const restore = markNext === null ? step.restore : `${step.restore};\n${markNext}`;
   const begin = [sql.begin, lockTimeoutSql(step)].filter(Boolean).join('; ');
   const { open, close } = ledger.transaction(direction, migration, pid, begin);
   // One query: the row, the file and the commit. A very large file goes in pieces of whole
@@ -410,17 +427,19 @@ async function transactionAttempt(step: Step): Promise<void> {
 
 /**
  * For files Postgres refuses in a transaction, or that manage their own: mark the row first
- * (in flight, or reverting), then run the statements (see {@link runStatements}), restore the
+ * (in flight, or reverting; `marked`: the file before it did), then run the statements (see {@link runStatements}), restore the
  * session and settle the row. An interruption leaves the mark, and how far it got, for the next run.
  */
-async function runStatementByStatement(step: Step): Promise<void> {
+async function runStatementByStatement(step: Step, marked = false, markNext: string | null = null): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;
-  await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(
-    async (error) => {
-      throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
-    },
-  );
-  await runStatements(step, 0, performance.now());
+  if (!marked) {
+    await (direction === 'up' ? ledger.markInFlight(client, migration, pid) : ledger.markReverting(client, migration, pid)).catch(
+      async (error) => {
+        throw (await ledgerRefusal(step, error, 'nothing of it ran')) ?? error;
+      },
+    );
+  }
+  await runStatements(step, 0, performance.now(), markNext);
 }
 
 /**
@@ -493,7 +512,7 @@ function controlOf(statement: Statement): Control {
  * Postgres refuses in a transaction record their progress right after. Then restores the
  * session and settles the row.
  */
-async function runStatements(step: Step, from: number, started: number): Promise<void> {
+async function runStatements(step: Step, from: number, started: number, markNext: string | null = null): Promise<void> {
   const { client, ledger, migration, direction, sql, restore } = step;
   const state = direction === 'up' ? 'in_flight' : 'reverting';
   const reason = sql.statements.find((s) => s.noTransactionReason)?.noTransactionReason ?? MARKED_NO_TRANSACTION;
@@ -542,7 +561,7 @@ async function runStatements(step: Step, from: number, started: number): Promise
     if (control === 'begin') inBlock = true;
     else if (control !== null) inBlock = /\bAND\s+CHAIN\b/i.test(statement.sql) && !/\bAND\s+NO\s+CHAIN\b/i.test(statement.sql);
   }
-  await ledger.finish(client, migration, state, performance.now() - started, restore);
+  await ledger.finish(client, migration, state, performance.now() - started, restore, markNext);
 }
 
 /**

@@ -418,6 +418,20 @@ export class Ledger {
     await client.query('ROLLBACK').catch(() => {});
   }
 
+  /**
+   * {@link markInFlight}'s row as SQL, to send inside a transaction that already runs on the
+   * lock's backend: the commit of the batch before the migration then carries it (one commit
+   * less). A row already there fails that transaction.
+   */
+  inFlightSql(entry: Entry): string {
+    return `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by) VALUES (${literal(entry.version)}, ${literal(entry.checksum)}, 'in_flight', clock_timestamp(), 0, ${RUN_BY})`;
+  }
+
+  /** Removes an in-flight mark that no statement ran under (the run stopped before the migration). */
+  async unmarkInFlight(client: pg.ClientBase, entry: Entry): Promise<void> {
+    await client.query(`DELETE FROM ${this.sqlName} WHERE version = $1 AND state = 'in_flight' AND progress = 0`, [entry.version]);
+  }
+
   /** Marks a migration that runs outside a transaction as in flight, before its first statement. */
   async markInFlight(client: pg.ClientBase, entry: Entry, pid: number): Promise<void> {
     const result = await this.claim(entry, () =>
@@ -444,15 +458,24 @@ export class Ledger {
    * Settles this run's mark once the last statement succeeded, in one round trip after `before`
    * (the session's restoration): an in-flight row becomes applied, a reverting row is deleted.
    */
-  async finish(client: pg.ClientBase, entry: Entry, state: 'in_flight' | 'reverting', durationMs: number, before: string): Promise<void> {
+  async finish(
+    client: pg.ClientBase,
+    entry: Entry,
+    state: 'in_flight' | 'reverting',
+    durationMs: number,
+    before: string,
+    // The next file's in-flight row (see inFlightSql), written in the same implicit transaction.
+    after: string | null = null,
+  ): Promise<void> {
     const version = literal(entry.version);
     const settle =
       state === 'in_flight'
         ? `UPDATE ${this.sqlName} SET state = 'applied', progress = NULL, duration_ms = ${Math.round(durationMs)}, applied_at = now() WHERE version = ${version} AND state = 'in_flight'`
         : `DELETE FROM ${this.sqlName} WHERE version = ${version} AND state = 'reverting'`;
-    const results = (await client.query(`${before === '' ? '' : `${before};\n`}${settle}`)) as pg.QueryResult | pg.QueryResult[];
-    const last = Array.isArray(results) ? results.at(-1) : results;
-    if (last?.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
+    const sql = [before, settle, after].filter(Boolean).join(';\n');
+    const results = (await client.query(sql)) as pg.QueryResult | pg.QueryResult[];
+    const settled = Array.isArray(results) ? results.at(after ? -2 : -1) : results;
+    if (settled?.rowCount !== 1) throw markChanged(entry.version, this.sqlName);
   }
 
   /** Marks an applied migration that is reverted outside a transaction, before its first statement. */

@@ -11,6 +11,7 @@ import {
   statSync,
   writeFileSync,
   type Dirent,
+  type BigIntStats,
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
@@ -213,31 +214,67 @@ export function listMigrationsFolder(dir: string): FolderListing {
  */
 export function readListedMigrations(listing: FolderListing): Migration[] {
   const arena = new Arena();
+  const changedSince = BigInt(Date.now() - UNSEEN_CHANGE_MS) * 1_000_000n;
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
-  const migrations = listing.files.map(({ version, upPath, downPath, regular }) =>
-    migrationOf(
-      version,
-      readable(upPath, () => arena.readFile(upPath, regular)),
-      upPath,
-      downPath,
-      () =>
-        decodeSql(
-          readable(downPath!, () => readFileSync(aFile(downPath!))),
-          downPath!,
-        ),
-    ),
-  );
+  const migrations = listing.files.map(({ version, upPath, downPath, regular }) => {
+    const stamp = stampOf(upPath, changedSince);
+    const known = readBefore.get(upPath);
+    const up =
+      stamp !== null && known?.stamp === stamp
+        ? known
+        : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), checksum: undefined };
+    const migration = migrationOf(version, up.bytes, upPath, downPath, up.checksum, () =>
+      decodeSql(
+        readable(downPath!, () => readFileSync(aFile(downPath!))),
+        downPath!,
+      ),
+    );
+    if (stamp !== null) readBefore.set(upPath, { stamp, bytes: up.bytes, checksum: migration.checksum });
+    return migration;
+  });
   return migrations.sort(compareMigrations);
+}
+
+/**
+ * The up files this process has read, by path, with their stat at the time: a file whose stat
+ * is unchanged is not read again, so a long-lived process's run with nothing to do reads no file
+ * (a stat costs a fifth of an open, read and close). Down files are read when asked for, always.
+ */
+const readBefore = new Map<string, { readonly stamp: string; readonly bytes: Uint8Array; readonly checksum: string }>();
+
+/**
+ * A file changed this recently may change again with the same size and timestamps (file
+ * timestamps are coarse: a clock tick on Linux, 2 s on FAT), so it is read again next time.
+ */
+const UNSEEN_CHANGE_MS = 2_000;
+
+/**
+ * A regular file's identity, size and last change, from its stat (ctime too: a program can set
+ * a file's mtime back, not its ctime); null when it changed since `changedSince` (ns since the
+ * epoch) or its stat fails (the read then says why).
+ */
+function stampOf(file: string, changedSince: bigint): string | null {
+  let stat: BigIntStats;
+  try {
+    stat = statSync(file, { bigint: true });
+  } catch {
+    return null;
+  }
+  if (!stat.isFile() || stat.mtimeNs >= changedSince || stat.ctimeNs >= changedSince) return null;
+  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
 }
 
 /**
  * One buffer the files of a folder are read into, end to end: no buffer (and no garbage) per
  * file. A file's bytes stay a view of it for as long as its migration is kept.
  */
+const EMPTY = Buffer.alloc(0);
+
 class Arena {
   // Small to start (a folder of 432 migrations is ~150 KB): a large buffer allocated per call
   // counts as external memory and brings the next garbage collection forward.
-  private buffer = Buffer.allocUnsafeSlow(1 << 16);
+  // Allocated at the first read: a run that reads no file (all known, see readBefore) allocates none.
+  private buffer = EMPTY;
   private used = 0;
 
   /**
@@ -263,9 +300,9 @@ class Arena {
     return this.buffer.subarray(start, this.used);
   }
 
-  /** A new buffer twice as large; earlier files' views keep the old one. */
+  /** A new buffer twice as large (64 KB the first); earlier files' views keep the old one. */
   private grow(): void {
-    const next = Buffer.allocUnsafeSlow(this.buffer.length * 2);
+    const next = Buffer.allocUnsafeSlow(Math.max(1 << 16, this.buffer.length * 2));
     this.buffer.copy(next, 0, 0, this.used);
     this.buffer = next;
   }
@@ -431,6 +468,7 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
       Buffer.from(input.up, 'utf8'),
       `<memory>/${input.version}.up.sql`,
       input.down == null ? null : `<memory>/${input.version}.down.sql`,
+      undefined,
       () => input.down!,
     );
   });
@@ -441,11 +479,19 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
  * A migration from its up file's bytes, checked (UTF-8) and hashed now, its text decoded when
  * first asked for; its down SQL is `readDown()`'s, asked for at most once.
  */
-function migrationOf(version: string, upBytes: Uint8Array, upSource: string, downSource: string | null, readDown: () => string): Migration {
+function migrationOf(
+  version: string,
+  upBytes: Uint8Array,
+  upSource: string,
+  downSource: string | null,
+  // Known when these bytes were checked and hashed before.
+  knownChecksum: string | undefined,
+  readDown: () => string,
+): Migration {
   // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes without NUL throws nothing; the check spares the decode
-  if (!isUtf8(upBytes) || upBytes.indexOf(0) !== -1) decodeSql(upBytes, upSource); // throws, naming the line and byte
+  if (knownChecksum === undefined && (!isUtf8(upBytes) || upBytes.indexOf(0) !== -1)) decodeSql(upBytes, upSource); // throws, naming the line and byte
   const { number, name } = parseVersion(version)!;
-  const checksum = checksumOf(upBytes);
+  const checksum = knownChecksum ?? checksumOf(upBytes);
   let upSql: string | undefined;
   let downSql: string | undefined;
   let phase: Phase | undefined;

@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
 import { captureLogger, sandbox, type Sandbox, migrateIn } from '../support/db.js';
@@ -102,6 +104,69 @@ describe('batches on an empty ledger', () => {
     // 001-002 in one, 004-005 in another.
     expect((await box.admin.query('SELECT version FROM seen GROUP BY version, xid ORDER BY 1')).rows).toHaveLength(4);
     expect(await transactions()).toBe(2);
+  });
+});
+
+describe('a file that runs outside a transaction after another that runs in one', () => {
+  const noTransaction = (table: string, version = '003_m003') =>
+    `-- slipway:no-transaction\nINSERT INTO seen SELECT 'mark', xmin::text::bigint FROM ${table} WHERE version = '${version}';`;
+
+  it('has its in-flight row committed by the batch before it: one commit less', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 4, { '003_m003.up.sql': noTransaction(box.table) })));
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004']);
+    // The row the file saw was written by the batch's transaction (xmin is the xid's low 32 bits).
+    const { rows } = await box.admin.query(`SELECT version, xid FROM seen WHERE version IN ('001', 'mark') ORDER BY version`);
+    expect(rows).toHaveLength(2);
+    expect(BigInt(rows[1].xid)).toBe(BigInt(rows[0].xid) & 0xffffffffn);
+    const { rows: row } = await box.admin.query(`SELECT state, progress FROM ${box.table} WHERE version = '003_m003'`);
+    expect(row).toEqual([{ state: 'applied', progress: null }]);
+  });
+
+  it('after a lone file, and on a ledger with rows too, that file commits it', async () => {
+    box = await sandbox();
+    await up(migrationsDir(recording(1, 1)));
+    await up(migrationsDir(recording(1, 2, { '003_m003.up.sql': noTransaction(box.table) })));
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    const { rows } = await box.admin.query(`SELECT version, xid FROM seen WHERE version IN ('002', 'mark') ORDER BY version`);
+    expect(rows).toHaveLength(2);
+    expect(BigInt(rows[1].xid)).toBe(BigInt(rows[0].xid) & 0xffffffffn);
+  });
+
+  it('after another file that runs outside one, the commit that settles that file writes it', async () => {
+    box = await sandbox();
+    const dir = migrationsDir(
+      recording(1, 1, {
+        '002_m002.up.sql': "-- slipway:no-transaction\nINSERT INTO seen VALUES ('002', 0);",
+        '003_m003.up.sql': noTransaction(box.table),
+      }),
+    );
+    await up(dir);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003']);
+    const mark = (await box.admin.query(`SELECT xid FROM seen WHERE version = 'mark'`)).rows[0].xid;
+    const settled = (await box.admin.query(`SELECT xmin::text AS xid FROM ${box.table} WHERE version = '002_m002'`)).rows[0].xid;
+    expect(String(mark)).toBe(settled);
+  });
+
+  it('a run stopped between the batch and the file leaves no mark of it', async () => {
+    box = await sandbox();
+    const controller = new AbortController();
+    const logger = pino(
+      { level: 'info' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          if (String(chunk).includes('applied 002_m002')) controller.abort();
+          done();
+        },
+      }),
+    );
+    const dir = migrationsDir(recording(1, 4, { '003_m003.up.sql': noTransaction(box.table) }));
+    const error = await up(dir, { signal: controller.signal, logger }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AbortedError);
+    expect((error as Error).message).toMatch(/^stopped before 003_m003: 2 migration\(s\) ran, 2 not started/);
+    expect(await versions()).toEqual(['001_m001', '002_m002']);
+    await up(dir);
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004']);
   });
 });
 

@@ -755,3 +755,58 @@ describe('source: edges', () => {
     expect(isUnwritten('-- 001_a: write the change here.\n', '001_a', 'down')).toBe(false);
   });
 });
+
+describe('readMigrationsDir: a file read before is not read again while its stat is unchanged', () => {
+  /** The files `fn` opens, by base name. */
+  async function opened(fn: () => Promise<unknown>): Promise<string[]> {
+    const names: string[] = [];
+    const openSync = fs.openSync;
+    const spy = (file: fs.PathLike, ...rest: unknown[]) => {
+      names.push(path.basename(String(file)));
+      return (openSync as (...a: unknown[]) => number)(file, ...rest);
+    };
+    await withBuiltin('node:fs', 'openSync', spy, fn);
+    return names.sort();
+  }
+
+  it('reads only what changed: an edit of the same size with its mtime put back, a file replaced, a file added', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '002_b.up.sql': 'SELECT 2;', '003_c.up.sql': 'SELECT 3;' });
+    const file = (name: string) => path.join(dir, name);
+    // A file changed in the last 2 s is read again each time (timestamps are coarse): these are older.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    expect(await opened(() => readMigrationsDir(dir))).toEqual(['001_a.up.sql', '002_b.up.sql', '003_c.up.sql']);
+    expect(await opened(() => readMigrationsDir(dir))).toEqual([]);
+
+    // The mtime put back to the nanosecond (touch: Node's utimes rounds it), as a coarse clock could leave it.
+    const mtimeOf = (name: string) => fs.statSync(file(name), { bigint: true }).mtimeNs;
+    const setMtime = (name: string, ns: bigint) =>
+      execFileSync('touch', ['-m', '-d', `@${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`, file(name)]);
+    const mtimeOfA = mtimeOf('001_a.up.sql');
+    writeFileSync(file('001_a.up.sql'), 'SELECT 9;');
+    setMtime('001_a.up.sql', mtimeOfA);
+    expect(mtimeOf('001_a.up.sql')).toBe(mtimeOfA);
+    writeFileSync(file('002_b.next'), 'SELECT 8;');
+    setMtime('002_b.next', mtimeOf('002_b.up.sql'));
+    fs.renameSync(file('002_b.next'), file('002_b.up.sql'));
+    writeFileSync(file('004_d.up.sql'), 'SELECT 4;');
+    // Past the 2 s again: the stamps alone must tell these changes.
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+
+    let read: Awaited<ReturnType<typeof readMigrationsDir>> = [];
+    expect(await opened(async () => (read = await readMigrationsDir(dir)))).toEqual(['001_a.up.sql', '002_b.up.sql', '004_d.up.sql']);
+    expect(read.map((m) => [m.version, m.upSql, m.checksum])).toEqual([
+      ['001_a', 'SELECT 9;', sha256('SELECT 9;')],
+      ['002_b', 'SELECT 8;', sha256('SELECT 8;')],
+      ['003_c', 'SELECT 3;', sha256('SELECT 3;')],
+      ['004_d', 'SELECT 4;', sha256('SELECT 4;')],
+    ]);
+  });
+
+  it('still reads a down file each time its SQL is asked for', async () => {
+    const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '001_a.down.sql': 'SELECT -1;' });
+    await new Promise((resolve) => setTimeout(resolve, 2_100));
+    await readMigrationsDir(dir);
+    writeFileSync(path.join(dir, '001_a.down.sql'), 'SELECT -2;');
+    expect((await readMigrationsDir(dir))[0]!.downSql).toBe('SELECT -2;');
+  });
+});
