@@ -122,7 +122,7 @@ export async function execute(
     const step: Step = { ...context, migration, direction: p.direction, sql };
     const marked = markedAhead === index;
     const next = outsideNext(index + 1);
-    const markNext = next && ledger.inFlightSql(next);
+    const markNext = next && ledger.inFlightSql(next, lock.pid);
     await withCancellation(session, lock.pid, signal, () =>
       sql.transactional ? runInTransaction(step, markNext) : runStatementByStatement(step, marked, markNext),
     );
@@ -162,7 +162,7 @@ export async function execute(
         .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
       // A file that runs outside a transaction next: its in-flight row commits with this batch.
       const next = outsideNext(index + batch);
-      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, next && ledger.inFlightSql(next)));
+      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, next && ledger.inFlightSql(next, lock.pid)));
       if (Array.isArray(outcome)) {
         for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
         index += batch;

@@ -35,6 +35,14 @@ const SLIPWAY_COLUMN_COUNT = 5;
 /** This server session, as a row's writer: `pid@backend start` (seconds since the epoch). */
 const RUN_BY = `pg_backend_pid()::text || '@' || (SELECT extract(epoch FROM backend_start)::text FROM pg_catalog.pg_stat_activity WHERE pid = pg_backend_pid())`;
 
+/** A DO block's body (with its dollar quotes) that runs `body` only on the lock's backend (`pid`). */
+function guarded(body: string, pid: number): string {
+  const guard = `IF pg_backend_pid() <> ${Math.trunc(pid)} THEN RAISE EXCEPTION 'slipway: not the lock''s backend' USING ERRCODE = '${WRONG_BACKEND}'; END IF;`;
+  let tag = '$slipway$';
+  while (body.includes(tag)) tag = `$slipway${tag.length}$`;
+  return `${tag}BEGIN ${guard} ${body} END${tag}`;
+}
+
 /** The transaction's age in ms: the time a migration took, measured by the server. */
 const ELAPSED_MS = `round(extract(epoch FROM clock_timestamp() - now()) * 1000)::integer`;
 
@@ -386,16 +394,13 @@ export class Ledger {
       direction === 'up'
         ? `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at) VALUES (${version}, ${literal(entry.checksum)}, 'applied', ${batch ? 'clock_timestamp()' : 'now()'});`
         : `DELETE FROM ${this.sqlName} WHERE version = ${version} AND state = 'applied'; IF NOT FOUND THEN RAISE EXCEPTION 'slipway: no applied row' USING ERRCODE = '${NO_ROW}'; END IF;`;
-    const guard = `IF pg_backend_pid() <> ${Math.trunc(pid)} THEN RAISE EXCEPTION 'slipway: not the lock''s backend' USING ERRCODE = '${WRONG_BACKEND}'; END IF;`;
-    let tag = '$slipway$';
-    while (claim.includes(tag)) tag = `$slipway${tag.length}$`;
     const opening = begin
       .replace(/--[^\n]*/g, '')
       .replace(/\s*\n\s*/g, ' ')
       .trim();
     const elapsed = batch ? `round(extract(epoch FROM clock_timestamp() - applied_at) * 1000)::integer` : ELAPSED_MS;
     return {
-      open: `${opening === '' ? '' : `${opening}; `}DO ${tag}BEGIN ${guard} ${claim} END${tag};`,
+      open: `${opening === '' ? '' : `${opening}; `}DO ${guarded(claim, pid)};`,
       close: (before) =>
         `\n;\n${before === '' ? '' : `${before};\n`}UPDATE ${this.sqlName} SET duration_ms = ${elapsed} WHERE version = ${version}${batch && !batch.commit ? '' : ';\nCOMMIT'}`,
     };
@@ -423,8 +428,9 @@ export class Ledger {
    * lock's backend: the commit of the batch before the migration then carries it (one commit
    * less). A row already there fails that transaction.
    */
-  inFlightSql(entry: Entry): string {
-    return `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by) VALUES (${literal(entry.version)}, ${literal(entry.checksum)}, 'in_flight', clock_timestamp(), 0, ${RUN_BY})`;
+  inFlightSql(entry: Entry, pid: number): string {
+    const insert = `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by) VALUES (${literal(entry.version)}, ${literal(entry.checksum)}, 'in_flight', clock_timestamp(), 0, ${RUN_BY});`;
+    return `DO ${guarded(insert, pid)}`;
   }
 
   /** Removes an in-flight mark that no statement ran under (the run stopped before the migration). */

@@ -241,4 +241,26 @@ describe("the ledger's own claims, whatever the locks", () => {
       await Promise.all([a.end(), b.end()]);
     }
   });
+
+  it("a mark sent ahead with the commit before it is written only on the lock's backend, and never over a row", async () => {
+    db = await freshDatabase();
+    const { Ledger } = await import('../../src/migrations/ledger.js');
+    const ledgerTable = new Ledger({ schema: 'public', table: 'schema_migrations' });
+    const client = new pg.Client({ connectionString: db.url });
+    await client.connect();
+    try {
+      await ledgerTable.ensure(client);
+      const pid = (await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+      const entry = { version: '003_index', checksum: 'x' };
+      await expect(client.query(ledgerTable.inFlightSql(entry, pid + 1))).rejects.toMatchObject({ code: 'SW001' });
+      await client.query(ledgerTable.inFlightSql(entry, pid));
+      await expect(client.query(ledgerTable.inFlightSql(entry, pid))).rejects.toMatchObject({ code: '23505' });
+      const { rows } = await db.admin.query(
+        `SELECT state, progress, split_part(run_by, '@', 1)::int AS writer FROM public.schema_migrations`,
+      );
+      expect(rows).toEqual([{ state: 'in_flight', progress: 0, writer: pid }]);
+    } finally {
+      await client.end();
+    }
+  });
 });
