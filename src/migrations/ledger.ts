@@ -424,12 +424,13 @@ export class Ledger {
   }
 
   /**
-   * {@link markInFlight}'s row as SQL, to send inside a transaction that already runs on the
-   * lock's backend: the commit of the batch before the migration then carries it (one commit
-   * less). A row already there fails that transaction.
+   * {@link markInFlight}'s row as SQL, to send with the commit of the file before the migration
+   * (one commit less). Like every bookkeeping write it runs only on the lock's backend (`pid`);
+   * a row already there fails that transaction.
    */
   inFlightSql(entry: Entry, pid: number): string {
-    const insert = `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by) VALUES (${literal(entry.version)}, ${literal(entry.checksum)}, 'in_flight', clock_timestamp(), 0, ${RUN_BY});`;
+    const values = `${literal(entry.version)}, ${literal(entry.checksum)}, 'in_flight', clock_timestamp(), 0, ${RUN_BY}`;
+    const insert = `INSERT INTO ${this.sqlName} (version, checksum, state, applied_at, progress, run_by) VALUES (${values});`;
     return `DO ${guarded(insert, pid)}`;
   }
 
