@@ -43,6 +43,8 @@ function withDb(url, db) {
 if (process.argv[2] === '--worker') {
   const { mode, dir, url, count, holdMs, strategy, ready } = JSON.parse(process.argv[3]);
   const times = [];
+  // (c) also reports the teardown: a test waits for its drop too.
+  const drops = [];
   if (mode === 'connect') {
     // The floor of a worker's first test: the same modules loaded, then one connection and one query.
     await testing();
@@ -67,7 +69,6 @@ if (process.argv[2] === '--worker') {
     await admin.end();
   } else {
     const { testDatabase, closeTestDatabases } = await testing();
-    const drops = [];
     for (let i = 0; i < count; i++) {
       const started = performance.now();
       const db = await testDatabase({ dir, databaseUrl: url, warm: mode === 'cold' ? 0 : 2, ready, strategy, logger: silent });
@@ -78,13 +79,8 @@ if (process.argv[2] === '--worker') {
       drops.push(performance.now() - dropping);
     }
     await closeTestDatabases();
-    // (c) also reports the teardown: a test waits for its drop too.
-    if (mode === 'warm') {
-      process.stdout.write(`${JSON.stringify({ times, drops })}\n`);
-      process.exit(0);
-    }
   }
-  process.stdout.write(`${JSON.stringify(times)}\n`);
+  process.stdout.write(`${JSON.stringify(mode === 'warm' ? { times, drops } : times)}\n`);
   process.exit(0);
 }
 

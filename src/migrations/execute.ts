@@ -106,9 +106,9 @@ export async function execute(
   }
   // The step whose in-flight row the transaction before it committed: one commit less each.
   let markedAhead = -1;
-  // The step at `index` of an up, when it runs outside a transaction.
-  const outsideNext = (index: number) =>
-    p.direction === 'up' && index < p.steps.length && !parsed[index]!.transactional ? p.steps[index]! : null;
+  // The in-flight row of the step at `index`, when it is an up's that runs outside a transaction.
+  const markFor = (index: number) =>
+    p.direction === 'up' && index < p.steps.length && !parsed[index]!.transactional ? ledger.inFlightSql(p.steps[index]!, lock.pid) : null;
   const runOne = async (index: number) => {
     const migration = p.steps[index]!;
     if (signal?.aborted) {
@@ -121,12 +121,11 @@ export async function execute(
     const started = performance.now();
     const step: Step = { ...context, migration, direction: p.direction, sql };
     const marked = markedAhead === index;
-    const next = outsideNext(index + 1);
-    const markNext = next && ledger.inFlightSql(next, lock.pid);
+    const markNext = markFor(index + 1);
     await withCancellation(session, lock.pid, signal, () =>
       sql.transactional ? runInTransaction(step, markNext) : runStatementByStatement(step, marked, markNext),
     );
-    if (next !== null) markedAhead = index + 1;
+    if (markNext !== null) markedAhead = index + 1;
     report(index, performance.now() - started);
   };
   const report = (index: number, durationMs: number) => {
@@ -161,12 +160,12 @@ export async function execute(
         .slice(index, index + batch)
         .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
       // A file that runs outside a transaction next: its in-flight row commits with this batch.
-      const next = outsideNext(index + batch);
-      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, next && ledger.inFlightSql(next, lock.pid)));
+      const markNext = markFor(index + batch);
+      const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, markNext));
       if (Array.isArray(outcome)) {
         for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
         index += batch;
-        if (next !== null) markedAhead = index;
+        if (markNext !== null) markedAhead = index;
         continue;
       }
       if (signal?.aborted) {
@@ -427,8 +426,9 @@ async function transactionAttempt(step: Step, markNext: string | null): Promise<
 
 /**
  * For files Postgres refuses in a transaction, or that manage their own: mark the row first
- * (in flight, or reverting; `marked`: the file before it did), then run the statements (see {@link runStatements}), restore the
- * session and settle the row. An interruption leaves the mark, and how far it got, for the next run.
+ * (in flight, or reverting; `marked`: the commit of the file before it did), then run the
+ * statements (see {@link runStatements}), restore the session and settle the row, `markNext`
+ * with it. An interruption leaves the mark, and how far it got, for the next run.
  */
 async function runStatementByStatement(step: Step, marked = false, markNext: string | null = null): Promise<void> {
   const { client, ledger, migration, direction, pid } = step;

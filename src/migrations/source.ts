@@ -264,12 +264,12 @@ function stampOf(file: string, changedSince: bigint): string | null {
   return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 /**
  * One buffer the files of a folder are read into, end to end: no buffer (and no garbage) per
  * file. A file's bytes stay a view of it for as long as its migration is kept.
  */
-const EMPTY = Buffer.alloc(0);
-
 class Arena {
   // Small to start (a folder of 432 migrations is ~150 KB): a large buffer allocated per call
   // counts as external memory and brings the next garbage collection forward.

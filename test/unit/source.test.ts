@@ -769,12 +769,15 @@ describe('readMigrationsDir: a file read before is not read again while its stat
     return names.sort();
   }
 
-  it('reads only what changed: an edit of the same size with its mtime put back, a file replaced, a file added', async () => {
+  it('reads only what changed: an edit of the same size with its mtime put back, a file replaced, a shared file behind a symlink edited, a file added', async () => {
     const dir = tempDir({ '001_a.up.sql': 'SELECT 1;', '002_b.up.sql': 'SELECT 2;', '003_c.up.sql': 'SELECT 3;' });
+    const shared = tempDir({ 'audit.sql': 'SELECT 5;' });
+    symlinkSync(path.join(shared, 'audit.sql'), path.join(dir, '005_audit.up.sql'));
     const file = (name: string) => path.join(dir, name);
     // A file changed in the last 2 s is read again each time (timestamps are coarse): these are older.
     await new Promise((resolve) => setTimeout(resolve, 2_100));
-    expect(await opened(() => readMigrationsDir(dir))).toEqual(['001_a.up.sql', '002_b.up.sql', '003_c.up.sql']);
+    const all = ['001_a.up.sql', '002_b.up.sql', '003_c.up.sql', '005_audit.up.sql'];
+    expect(await opened(() => readMigrationsDir(dir))).toEqual(all);
     expect(await opened(() => readMigrationsDir(dir))).toEqual([]);
 
     // The mtime put back to the nanosecond (touch: Node's utimes rounds it), as a coarse clock could leave it.
@@ -789,16 +792,23 @@ describe('readMigrationsDir: a file read before is not read again while its stat
     setMtime('002_b.next', mtimeOf('002_b.up.sql'));
     fs.renameSync(file('002_b.next'), file('002_b.up.sql'));
     writeFileSync(file('004_d.up.sql'), 'SELECT 4;');
+    writeFileSync(path.join(shared, 'audit.sql'), 'SELECT 6;');
     // Past the 2 s again: the stamps alone must tell these changes.
     await new Promise((resolve) => setTimeout(resolve, 2_100));
 
     let read: Awaited<ReturnType<typeof readMigrationsDir>> = [];
-    expect(await opened(async () => (read = await readMigrationsDir(dir)))).toEqual(['001_a.up.sql', '002_b.up.sql', '004_d.up.sql']);
+    expect(await opened(async () => (read = await readMigrationsDir(dir)))).toEqual([
+      '001_a.up.sql',
+      '002_b.up.sql',
+      '004_d.up.sql',
+      '005_audit.up.sql',
+    ]);
     expect(read.map((m) => [m.version, m.upSql, m.checksum])).toEqual([
       ['001_a', 'SELECT 9;', sha256('SELECT 9;')],
       ['002_b', 'SELECT 8;', sha256('SELECT 8;')],
       ['003_c', 'SELECT 3;', sha256('SELECT 3;')],
       ['004_d', 'SELECT 4;', sha256('SELECT 4;')],
+      ['005_audit', 'SELECT 6;', sha256('SELECT 6;')],
     ]);
   });
 
