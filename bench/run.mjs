@@ -234,6 +234,10 @@ async function main() {
     const parserCpu = [];
     const pgQuery = [];
     const pgQuery16 = [];
+    // Case 6's work for the server at the least: every file in one transaction, no index built concurrently.
+    const oneTransaction = [];
+    const allInOne = path.join(realistic.dir, 'one-transaction.sql');
+    writeFileSync(allInOne, readFileSync(realistic.psql, 'utf8').replace(/ CONCURRENTLY /g, ' '));
     // What any no-op CLI on pg pays: Node, pg, one connection and one statement.
     const oneQuery = [
       process.execPath,
@@ -263,6 +267,8 @@ async function main() {
       await Promise.all(Array.from({ length: PROCESSES }, () => runOk([process.execPath, ['-e', '0'], {}])));
       nodeAlone16.push(performance.now() - started);
       parserCpu.push((await runMeasured([process.execPath, ['--input-type=module', '-e', PARSE_ALL, realistic.slipway], {}])).cpuMs);
+      const db = await freshDb();
+      oneTransaction.push((await runOk(['psql', [db.url, '-q', '-X', '-1', '-v', 'ON_ERROR_STOP=1', '-f', allInOne], {}])).ms);
     }
     note('slipway', 'libsAlone', median(libsAlone));
     note('slipway', 'pgAlone', median(pgAlone));
@@ -270,6 +276,7 @@ async function main() {
     note('slipway', 'pgQuery16', median(pgQuery16));
     note('slipway', 'nodeAlone16', median(nodeAlone16));
     note('slipway', 'parserCpu', median(parserCpu));
+    note('slipway', 'oneTransaction', median(oneTransaction));
     // Case 8: what a replica pays at startup: migrate() with a pool in a warm process, nothing pending.
     // One process per run: each call's first and warm-median figures, then the median of the runs.
     const library = Array.from({ length: RUNS }, () => libraryNoop(historyDb.url, realistic.slipway));
@@ -435,6 +442,8 @@ function report(results, serverVersion) {
     `| Node loading pg, pino and commander, doing nothing | ${ms(s.libsAlone)}, ${x(s.libsAlone, s.nodeAlone)} \`node -e 0\` | case 7: any CLI on these libraries |`,
     `| CPU of Node loading the parser and parsing case 6's ${HISTORY} files once | ${ms(s.parserCpu)} | case 6's CPU: every pending file is parsed (and linted) before the first runs |`,
     `| case 6: slipway's start, spawn to its first migration | ${ms(s.historyStart)} | case 6 against dbmate: slipway ${x(s.history, results.dbmate?.history)} of dbmate's time |`,
+    `| case 6's files in one transaction, \`CONCURRENTLY\` dropped (\`psql -1\`, fresh database) | ${ms(s.oneTransaction)}; dbmate ${x(results.dbmate?.history, s.oneTransaction)} of it | target 1: the server's own work for the history, with no commit per file and no index built concurrently |`,
+    `| that, plus Node loading pg, one connection and \`SELECT 1\` | ${ms(s.oneTransaction + s.pgQuery)}; dbmate ${x(results.dbmate?.history, s.oneTransaction + s.pgQuery)} of it | target 1: the least a Node runner takes for case 6 (1.3x asked) |`,
   ];
   const correctness = names
     .filter((n) => results[n].raceFailures)

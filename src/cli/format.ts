@@ -50,7 +50,13 @@ export function formatPreview(p: Preview): string {
   if (p.steps.length === 0) return [`nothing to ${p.direction === 'up' ? 'apply' : 'revert'}`, ...deferred].join('\n');
   const lines = p.steps.map((s) => {
     const verb = s.direction === 'up' ? 'apply' : 'revert';
-    const notes = [s.phase === 'post-deploy' && 'post-deploy', !s.transactional && 'outside a transaction'].filter(Boolean).join(', ');
+    const notes = [
+      s.phase === 'post-deploy' && 'post-deploy',
+      s.folded && "in its table's transaction: CONCURRENTLY not needed",
+      !s.transactional && 'outside a transaction',
+    ]
+      .filter(Boolean)
+      .join(', ');
     return s.resumed
       ? `finish ${verb === 'apply' ? 'applying' : 'reverting'} ${s.version}  (interrupted: resumed where it stopped)`
       : `${verb} ${s.version}${notes === '' ? '' : `  (${notes})`}`;
@@ -65,7 +71,11 @@ export function formatPreviewSql(p: Preview): string {
     .map((s) => {
       const how = [
         s.direction,
-        s.transactional ? 'in a transaction' : 'outside a transaction, statement by statement',
+        s.folded
+          ? "in its table's transaction: CONCURRENTLY not needed"
+          : s.transactional
+            ? 'in a transaction'
+            : 'outside a transaction, statement by statement',
         ...(s.resumed ? ['resumed where it stopped'] : []),
       ];
       return `-- ${s.version} (${how.join(', ')})\n${s.sql.endsWith('\n') ? s.sql : `${s.sql}\n`}`;

@@ -2,6 +2,7 @@ import { readOwnLedger } from '../migrations/foreign.js';
 import { connect, prepare } from './context.js';
 import { plan, validateRequest, type Direction } from '../migrations/plan.js';
 import type { Migration } from '../migrations/source.js';
+import { batchFrom } from '../migrations/batch.js';
 import { parsedCache, parseSteps } from '../migrations/execute.js';
 import { checkPhaseOrder, lintGate, type MigrateOptions } from './migrate.js';
 import type { Phase } from '../migrations/source.js';
@@ -16,6 +17,8 @@ export interface Preview {
     readonly phase: Phase;
     /** Finishes what a stopped run left half done (statement by statement, from where it stopped). */
     readonly resumed?: boolean;
+    /** A file of `CREATE INDEX CONCURRENTLY` on a table the batch creates: built in the batch, without the keyword. */
+    readonly folded?: boolean;
     /** The file's SQL, as it would run (a resumed one goes on from where it stopped). */
     readonly sql: string;
   }>;
@@ -44,6 +47,14 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     const parsed = await parseSteps(session, p, cache, options.signal);
     await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
     const running = p.interrupted.length === 0 ? [] : await ledger.liveWriters(session.client);
+    const folded = new Set<number>();
+    if (p.direction === 'up' && (options.batch ?? contents.rows.length === 0)) {
+      for (let i = 0; i < p.steps.length; ) {
+        const batch = batchFrom(parsed, i, p.steps.length);
+        for (const [k, entry] of batch.entries()) if (entry.folded) folded.add(i + k);
+        i += batch.length;
+      }
+    }
     return {
       direction: p.direction,
       steps: [
@@ -58,7 +69,8 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
         ...p.steps.map((m, i) => ({
           version: m.version,
           direction: p.direction,
-          transactional: parsed[i]!.transactional,
+          transactional: parsed[i]!.transactional || folded.has(i),
+          ...(folded.has(i) && { folded: true }),
           phase: m.phase,
           sql: sqlOf(m, p.direction),
         })),

@@ -12,6 +12,7 @@ import { needsLock, type Direction, type Plan } from './plan.js';
 import { isUnwritten, type Migration } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
+import { batchFrom } from './batch.js';
 import {
   MARKED_NO_TRANSACTION,
   needsServerVersion,
@@ -128,18 +129,16 @@ export async function execute(
     if (markNext !== null) markedAhead = index + 1;
     report(index, performance.now() - started);
   };
-  const report = (index: number, durationMs: number) => {
+  // `folded`: a no-transaction file that ran in a batch (see batchFrom).
+  const report = (index: number, durationMs: number, folded = false) => {
     const migration = p.steps[index]!;
     const sql = parsed[index]!;
-    executed.push({
-      version: migration.version,
-      direction: p.direction,
-      durationMs: Math.round(durationMs),
-      transactional: sql.transactional,
-    });
+    const transactional = sql.transactional || folded;
+    executed.push({ version: migration.version, direction: p.direction, durationMs: Math.round(durationMs), transactional });
     const notes = [
       `${Math.round(durationMs)} ms`,
-      ...(sql.transactional ? [] : ['outside a transaction']),
+      ...(folded ? ["in its table's transaction: CONCURRENTLY not needed"] : []),
+      ...(transactional ? [] : ['outside a transaction']),
       ...(sql.statements.length === 0 ? ['no statements: the file has only comments'] : []),
     ];
     logger.info(
@@ -147,24 +146,22 @@ export async function execute(
         version: migration.version,
         direction: p.direction,
         durationMs: Math.round(durationMs),
-        transactional: sql.transactional,
+        transactional,
         statements: sql.statements.length,
       },
       `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${notes.join(', ')})`,
     );
   };
   for (let index = 0; index < p.steps.length; ) {
-    const batch = retry.batch && p.direction === 'up' ? batchFrom(parsed, index, p.steps.length) : 1;
-    if (batch > 1 && !signal?.aborted) {
-      const steps = p.steps
-        .slice(index, index + batch)
-        .map((migration, i): Step => ({ ...context, migration, direction: p.direction, sql: parsed[index + i]! }));
+    const batch = retry.batch && p.direction === 'up' ? batchFrom(parsed, index, p.steps.length) : [{ sql: parsed[index]!, folded: false }];
+    if (batch.length > 1 && !signal?.aborted) {
+      const steps = batch.map(({ sql }, i): Step => ({ ...context, migration: p.steps[index + i]!, direction: p.direction, sql }));
       // A file that runs outside a transaction next: its in-flight row commits with this batch.
-      const markNext = markFor(index + batch);
+      const markNext = markFor(index + batch.length);
       const outcome = await withCancellation(session, lock.pid, signal, () => runBatch(steps, markNext));
       if (Array.isArray(outcome)) {
-        for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs);
-        index += batch;
+        for (const [i, durationMs] of outcome.entries()) report(index + i, durationMs, batch[i]!.folded);
+        index += batch.length;
         if (markNext !== null) markedAhead = index;
         continue;
       }
@@ -177,26 +174,12 @@ export async function execute(
       }
       logger.debug(
         { versions: steps.map((s) => s.migration.version) },
-        `a batch of ${batch} migrations failed and was rolled back: running them one by one`,
+        `a batch of ${batch.length} migrations failed and was rolled back: running them one by one`,
       );
     }
     // One by one: the failing file (if any) is reported as always, the ones before it applied.
-    for (const end = index + batch; index < end; index++) await runOne(index);
+    for (const end = index + batch.length; index < end; index++) await runOne(index);
   }
-}
-
-/**
- * How many steps from `from` can share one transaction: consecutive transactional files that
- * open it with a plain BEGIN (a file's own isolation level or a statement Postgres refuses in a
- * transaction ends the batch). A batch must never succeed where the files one by one would fail:
- * a file that adds an enum value starts a new batch (a value added to a type created in the same
- * transaction is usable at once, one added to a committed type is not).
- */
-function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): number {
-  let n = 0;
-  const joins = (sql: ParsedSql) => sql.transactional && /^BEGIN$/i.test(sql.begin.trim()) && (n === 0 || !needsServerVersion(sql));
-  while (from + n < end && joins(parsed[from + n]!)) n++;
-  return Math.max(n, 1);
 }
 
 /**

@@ -17,6 +17,11 @@ export interface Statement {
    * run can be finished from what the catalog shows.
    */
   readonly concurrent?: ConcurrentTarget;
+  /**
+   * For `CREATE TABLE` and `CREATE TABLE … AS` without `IF NOT EXISTS`, neither temporary nor
+   * partitioned: the table, which is new wherever the statement succeeds.
+   */
+  readonly createsTable?: RelationName;
 }
 
 /** A qualified or unqualified relation name, as written. */
@@ -195,6 +200,16 @@ function concurrentTarget(kind: string, node: Node): ConcurrentTarget | null {
     return table === null || partition === null ? null : { action: 'detach-partition', table, partition };
   }
   return null;
+}
+
+/** The table a `CREATE TABLE` (or `… AS`) makes, when it surely makes one: no IF NOT EXISTS, not temporary, not partitioned. */
+function newTable(kind: string, node: Node): RelationName | null {
+  const into = (node.into as { rel?: unknown } | undefined)?.rel;
+  const rel = (kind === 'CreateStmt' ? node.relation : kind === 'CreateTableAsStmt' ? into : undefined) as
+    | { schemaname?: string; relname?: string; relpersistence?: string }
+    | undefined;
+  if (rel?.relname === undefined || node.if_not_exists === true || rel.relpersistence === 't' || node.partspec !== undefined) return null;
+  return { schema: rel.schemaname ?? null, name: rel.relname };
 }
 
 /** Does an option's argument say false, as Postgres's defGetBoolean reads it (false, off, 0, in any case)? */
@@ -626,7 +641,15 @@ function cutStatements(
     line += countNewlines(text, charCursor, firstChar);
     const reason = noTransactionReason(kind, node, options);
     const concurrent = reason === null ? null : concurrentTarget(kind, node);
-    statements.push({ sql: trimmed, kind, line, noTransactionReason: reason, ...(concurrent !== null && { concurrent }) });
+    const createsTable = newTable(kind, node);
+    statements.push({
+      sql: trimmed,
+      kind,
+      line,
+      noTransactionReason: reason,
+      ...(concurrent !== null && { concurrent }),
+      ...(createsTable !== null && { createsTable }),
+    });
     ranges.push([from + firstChar, from + firstChar + trimmed.length]);
     line += countNewlines(text, firstChar, endChar);
     byteCursor = endByte;

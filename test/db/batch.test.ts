@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { AbortedError, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
-import { captureLogger, sandbox, type Sandbox, migrateIn } from '../support/db.js';
+import { captureLogger, sandbox, type Sandbox, migrateIn, urlWithSearchPath } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
 // On an empty ledger consecutive transactional migrations share one transaction; a failure
@@ -98,12 +98,65 @@ describe('batches on an empty ledger', () => {
 
   it('a statement Postgres refuses in a transaction ends a batch', async () => {
     box = await sandbox();
-    const dir = migrationsDir(recording(1, 5, { '003_m003.up.sql': 'CREATE INDEX CONCURRENTLY seen_version ON seen (version);' }));
+    const dir = migrationsDir(recording(1, 5, { '003_m003.up.sql': 'VACUUM seen;' }));
     await up(dir);
     expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005']);
     // 001-002 in one, 004-005 in another.
     expect((await box.admin.query('SELECT version FROM seen GROUP BY version, xid ORDER BY 1')).rows).toHaveLength(4);
     expect(await transactions()).toBe(2);
+  });
+});
+
+describe('an index built concurrently on a table the batch creates', () => {
+  const indexValid = async (schema: string, index: string) =>
+    (
+      await box.admin.query(
+        `SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+          JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2`,
+        [schema, index],
+      )
+    ).rows;
+
+  it('joins the batch: the same index, built in it without CONCURRENTLY, and the batch goes on', async () => {
+    box = await sandbox();
+    const { logger, lines } = captureLogger();
+    const dir = migrationsDir(
+      recording(1, 5, { '003_m003.up.sql': '-- by version\nCREATE INDEX CONCURRENTLY seen_version ON seen (version);' }),
+    );
+    const result = await up(dir, { logger });
+    expect(await versions()).toEqual(['001_m001', '002_m002', '003_m003', '004_m004', '005_m005']);
+    expect(await transactions()).toBe(1);
+    expect(await indexValid(box.schema, 'seen_version')).toEqual([{ valid: true }]);
+    expect(result.executed.map((s) => s.transactional)).toEqual([true, true, true, true, true]);
+    expect(lines.find((l) => l.version === '003_m003')?.msg).toMatch(
+      /^applied 003_m003 \(\d+ ms, in its table's transaction: CONCURRENTLY not needed\)$/,
+    );
+    // The ledger's rows, the index's among them, commit together.
+    const { rows } = await box.admin.query(`SELECT count(DISTINCT xmin::text) AS n FROM ${box.table}`);
+    expect(Number(rows[0].n)).toBe(1);
+  });
+
+  it('checks at run time that the table is new: an index whose name now reaches an older table is built concurrently, alone', async () => {
+    box = await sandbox();
+    const old = `${box.schema}_old`;
+    await box.admin.query(`CREATE SCHEMA ${old}; CREATE TABLE ${old}.t (id int)`);
+    try {
+      const dir = migrationsDir({
+        // The new t goes where nothing but running it can tell; then t is the older one.
+        '001_t.up.sql': "CREATE TABLE t (id int);\nDO $$BEGIN EXECUTE 'DROP TABLE ' || quote_ident(current_schema()) || '.t'; END$$;",
+        '002_t_id.up.sql': 'CREATE INDEX CONCURRENTLY t_id ON t (id);',
+      });
+      const result = await up(dir, { databaseUrl: urlWithSearchPath(`${box.schema},${old}`) });
+      expect(result.executed.map((s) => [s.version, s.transactional])).toEqual([
+        ['001_t', true],
+        ['002_t_id', false],
+      ]);
+      expect(await indexValid(old, 't_id')).toEqual([{ valid: true }]);
+      const { rows } = await box.admin.query(`SELECT count(DISTINCT xmin::text) AS n FROM ${box.table}`);
+      expect(Number(rows[0].n)).toBe(2);
+    } finally {
+      await box.admin.query(`DROP SCHEMA ${old} CASCADE`);
+    }
   });
 });
 

@@ -69,7 +69,7 @@ describe('the README, command by command', () => {
         /^no DATABASE_URL or --database-url: using the local PostgreSQL in \.slipway\/postgres \(postgres:\/\/postgres@127\.0\.0\.1:\d+\/postgres\), started now$/,
       ),
       expect.stringMatching(/^applied 001_create_users \(\d+ ms\)$/),
-      expect.stringMatching(/^applied 002_index_users_email \(\d+ ms, outside a transaction\)$/),
+      expect.stringMatching(/^applied 002_index_users_email \(\d+ ms, in its table's transaction: CONCURRENTLY not needed\)$/),
       expect.stringMatching(/^up: 2 applied in \d+ ms$/),
     ]);
     const status = await tour('status');
