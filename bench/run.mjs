@@ -199,13 +199,15 @@ async function main() {
         runs.push(measured);
         if (tool === 'slipway') {
           historyDb = db;
-          // From the JSON log: when the first migration began (its line's time less its duration).
-          const first = measured.output
+          // From the JSON log: when the first migration began. A batch logs its files as it
+          // commits, each with its own duration: the batch began their sum before its lines.
+          const applied = measured.output
             .split('\n')
             .filter((l) => l.startsWith('{'))
             .map((l) => JSON.parse(l))
-            .find((l) => /^applied /.test(l.msg));
-          starts.push(first.time - first.durationMs - spawned);
+            .filter((l) => /^applied /.test(l.msg));
+          const batch = applied.filter((l) => l.time - applied[0].time <= 5);
+          starts.push(applied[0].time - batch.reduce((sum, l) => sum + l.durationMs, 0) - spawned);
         }
       }
       if (tool === 'slipway') note(tool, 'historyStart', median(starts));

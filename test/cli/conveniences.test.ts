@@ -132,6 +132,24 @@ describe('plan --sql', () => {
     );
     expect((await box.admin.query(`SELECT to_regclass('users') AS t`)).rows).toEqual([{ t: null }]);
   });
+
+  it("says which index is built in its table's transaction, and which outside one", async () => {
+    box = await sandbox();
+    const index = (table: string) => `CREATE INDEX CONCURRENTLY ${table}_id ON ${table} (id);`;
+    const dir = migrationsDir({
+      '001_users.up.sql': 'CREATE TABLE users (id int);',
+      '002_users_id.up.sql': index('users'),
+      '003_teams_id.up.sql': index('teams'),
+    });
+    await box.admin.query('CREATE TABLE teams (id int)');
+    const plan = await cli(['plan', '--sql', '--database-url', box.url, '--dir', dir]);
+    expect(plan.code, plan.stderr).toBe(0);
+    expect(plan.stdout.split('\n').filter((line) => line.startsWith('-- '))).toEqual([
+      '-- 001_users (up, in a transaction)',
+      "-- 002_users_id (up, in its table's transaction: CONCURRENTLY not needed)",
+      '-- 003_teams_id (up, outside a transaction, statement by statement)',
+    ]);
+  });
 });
 
 describe('sslmode=require', () => {
