@@ -22,7 +22,8 @@ export interface BatchEntry {
  *
  * A batch must never succeed where the files one by one would fail: a file that adds an enum
  * value starts a new batch (a value added to a type created in the same transaction is usable at
- * once, one added to a committed type is not); a partitioned table (no concurrent index build)
+ * once, one added to a committed type is not), and ends it, as the files using the value would
+ * fail in it; a partitioned table (no concurrent index build)
  * never counts as created; and a folded file first checks that this transaction holds its table
  * in ACCESS EXCLUSIVE (as it holds a table it created), else fails the batch, which then runs
  * one file at a time.
@@ -38,6 +39,8 @@ export function batchFrom(parsed: readonly ParsedSql[], from: number, end: numbe
     if (!joins && folded === null) break;
     batch.push({ sql: folded ?? sql, folded: folded !== null });
     for (const key of tablesCreated(sql)) created.add(key);
+    // An enum value added to a committed type cannot be used before the commit: the files after it wait for one.
+    if (needsServerVersion(sql)) break;
   }
   return batch.length > 0 ? batch : [{ sql: parsed[from]!, folded: false }];
 }

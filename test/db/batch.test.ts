@@ -107,6 +107,24 @@ describe('batches on an empty ledger', () => {
   });
 });
 
+describe('an enum value added in a batch', () => {
+  it('starts and ends its batch: the type is committed before it, the value after it, and no batch is rolled back', async () => {
+    box = await sandbox();
+    const { logger, lines } = captureLogger();
+    const dir = migrationsDir({
+      '001_mood.up.sql': "CREATE TYPE mood AS ENUM ('ok'); CREATE TABLE days (mood mood, xid bigint);",
+      '002_meh.up.sql': "ALTER TYPE mood ADD VALUE 'meh';",
+      '003_day.up.sql': "INSERT INTO days VALUES ('meh', txid_current());",
+      '004_day.up.sql': "INSERT INTO days VALUES ('ok', txid_current());",
+    });
+    await up(dir, { logger });
+    expect(await versions()).toEqual(['001_mood', '002_meh', '003_day', '004_day']);
+    expect(lines.filter((l) => /failed and was rolled back/.test(String(l.msg)))).toEqual([]);
+    // 003 and 004 share the batch after 002's commit.
+    expect((await box.admin.query('SELECT count(DISTINCT xid) AS n FROM days')).rows).toEqual([{ n: '1' }]);
+  });
+});
+
 describe('an index built concurrently on a table the batch creates', () => {
   const indexValid = async (schema: string, index: string) =>
     (

@@ -75,6 +75,12 @@ describe('batchFrom', () => {
     await ends(create, 'BEGIN; CREATE INDEX i ON t (a); COMMIT; CREATE INDEX CONCURRENTLY j ON t (a)');
   });
 
+  it('ends a batch after a file that adds an enum value, which starts one', async () => {
+    const add = "ALTER TYPE mood ADD VALUE 'meh'";
+    expect(await batchOf(add, "SELECT 'meh'::mood")).toHaveLength(1);
+    expect(await batchOf('SELECT 1', add)).toHaveLength(1);
+  });
+
   it('never starts a batch with a folded file, nor takes a table from before the batch', async () => {
     const only = await batchOf(index, create);
     expect(only.map((b) => b.folded)).toEqual([false]);
