@@ -23,10 +23,10 @@ export interface BatchEntry {
  * A batch must never succeed where the files one by one would fail: a file that adds an enum
  * value starts a new batch (a value added to a type created in the same transaction is usable at
  * once, one added to a committed type is not), and ends it, as the files using the value would
- * fail in it; a partitioned table (no concurrent index build)
- * never counts as created; and a folded file first checks that this transaction holds its table
- * in ACCESS EXCLUSIVE (as it holds a table it created), else fails the batch, which then runs
- * one file at a time.
+ * fail in it; a partitioned table (no concurrent index build) never counts as created; and a
+ * folded file first checks that this transaction holds its table in ACCESS EXCLUSIVE (as it holds
+ * a table it created), else fails the batch, which then runs one file at a time.
+ *
  * At least one file, even one that runs outside a transaction.
  */
 export function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): BatchEntry[] {
