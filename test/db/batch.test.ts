@@ -1,7 +1,7 @@
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AbortedError, MigrationFailedError, type MigrateOptions } from '../../src/index.js';
+import { AbortedError, MigrationFailedError, type MigrateOptions, type MigrateResult } from '../../src/index.js';
 import { captureLogger, sandbox, type Sandbox, migrateIn, urlWithSearchPath } from '../support/db.js';
 import { migrationsDir } from '../support/files.js';
 
@@ -152,6 +152,33 @@ describe('an index built concurrently on a table the batch creates', () => {
     // The ledger's rows, the index's among them, commit together.
     const { rows } = await box.admin.query(`SELECT count(DISTINCT xmin::text) AS n FROM ${box.table}`);
     expect(Number(rows[0].n)).toBe(1);
+  });
+
+  it('builds the same indexes as the files run one by one, whatever their shape', async () => {
+    const dir = migrationsDir({
+      '001_items.up.sql': 'CREATE TABLE items (id int PRIMARY KEY, name text, price numeric, tags text[], deleted_at timestamptz);',
+      '002_indexes.up.sql': [
+        'CREATE UNIQUE INDEX CONCURRENTLY items_name ON items (lower(name)) WHERE deleted_at IS NULL;',
+        '/* covering */ CREATE INDEX CONCURRENTLY IF NOT EXISTS items_price ON items (price DESC NULLS LAST) INCLUDE (name);',
+        'create index concurrently items_tags on items using gin (tags) with (fastupdate = off);',
+        '-- unnamed\nCREATE INDEX CONCURRENTLY ON items (deleted_at);',
+      ].join('\n'),
+    });
+    const indexes = async (result: MigrateResult) => ({
+      transactional: result.executed.map((s) => s.transactional),
+      indexes: (
+        await box.admin.query('SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY 1', [box.schema])
+      ).rows.map((r) => ({ ...r, indexdef: r.indexdef.replace(`${box.schema}.`, '') })),
+    });
+    box = await sandbox();
+    const batched = await indexes(await up(dir));
+    await box.cleanup();
+    box = await sandbox();
+    const alone = await indexes(await up(dir, { batch: false }));
+    expect(batched.transactional).toEqual([true, true]);
+    expect(alone.transactional).toEqual([true, false]);
+    expect(batched.indexes).toHaveLength(6); // the primary key too
+    expect(batched.indexes).toEqual(alone.indexes);
   });
 
   it('checks at run time that the table is new: an index whose name now reaches an older table is built concurrently, alone', async () => {
