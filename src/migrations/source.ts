@@ -11,7 +11,6 @@ import {
   statSync,
   writeFileSync,
   type Dirent,
-  type BigIntStats,
   type Stats,
 } from 'node:fs';
 import path from 'node:path';
@@ -214,22 +213,22 @@ export function listMigrationsFolder(dir: string): FolderListing {
  */
 export function readListedMigrations(listing: FolderListing): Migration[] {
   const arena = new Arena();
-  const changedSince = BigInt(Date.now() - UNSEEN_CHANGE_MS) * 1_000_000n;
+  const changedSince = Date.now() - UNSEEN_CHANGE_MS;
   // Synchronous reads: hundreds of small files read faster in a loop than through the thread pool.
   const migrations = listing.files.map(({ version, upPath, downPath, regular }) => {
-    const stamp = stampOf(upPath, changedSince);
+    const stat = statOf(upPath, changedSince);
     const known = readBefore.get(upPath);
     const up =
-      stamp !== null && known?.stamp === stamp
+      stat !== null && known !== undefined && sameFile(known.stat, stat)
         ? known
-        : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), checksum: undefined };
-    const migration = migrationOf(version, up.bytes, upPath, downPath, up.checksum, () =>
+        : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), checksum: undefined, memo: {} };
+    const migration = migrationOf(version, up.bytes, upPath, downPath, up.checksum, up.memo, () =>
       decodeSql(
         readable(downPath!, () => readFileSync(aFile(downPath!))),
         downPath!,
       ),
     );
-    if (stamp !== null) readBefore.set(upPath, { stamp, bytes: up.bytes, checksum: migration.checksum });
+    if (stat !== null) readBefore.set(upPath, { stat, bytes: up.bytes, checksum: migration.checksum, memo: up.memo });
     return migration;
   });
   return migrations.sort(compareMigrations);
@@ -240,7 +239,10 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
  * is unchanged is not read again, so a long-lived process's run with nothing to do reads no file
  * (a stat costs a fifth of an open, read and close). Down files are read when asked for, always.
  */
-const readBefore = new Map<string, { readonly stamp: string; readonly bytes: Uint8Array; readonly checksum: string }>();
+const readBefore = new Map<
+  string,
+  { readonly stat: Stats; readonly bytes: Uint8Array; readonly checksum: string; readonly memo: MigrationMemo }
+>();
 
 /**
  * A file changed this recently may change again with the same size and timestamps (file
@@ -249,19 +251,24 @@ const readBefore = new Map<string, { readonly stamp: string; readonly bytes: Uin
 const UNSEEN_CHANGE_MS = 2_000;
 
 /**
- * A regular file's identity, size and last change, from its stat (ctime too: a program can set
- * a file's mtime back, not its ctime); null when it changed since `changedSince` (ns since the
- * epoch) or its stat fails (the read then says why).
+ * A regular file's stat, or null when it changed since `changedSince` (ms since the epoch) or its
+ * stat fails (the read then says why). Not a bigint stat: a file is kept only once its ctime is
+ * 2 s old, so any later change moves its ctime by more than the ms (to the µs) can miss, and a
+ * stat in numbers, compared field by field, allocates a fraction of one in bigints made a text.
  */
-function stampOf(file: string, changedSince: bigint): string | null {
-  let stat: BigIntStats;
+function statOf(file: string, changedSince: number): Stats | null {
+  let stat: Stats | undefined;
   try {
-    stat = statSync(file, { bigint: true });
+    stat = statSync(file, { throwIfNoEntry: false });
   } catch {
     return null;
   }
-  if (!stat.isFile() || stat.mtimeNs >= changedSince || stat.ctimeNs >= changedSince) return null;
-  return `${stat.dev}:${stat.ino}:${stat.size}:${stat.mtimeNs}:${stat.ctimeNs}`;
+  return stat?.isFile() && stat.mtimeMs < changedSince && stat.ctimeMs < changedSince ? stat : null;
+}
+
+/** The same file with the same content, as far as its stat tells: identity, size and last change (ctime too: a program can set a file's mtime back, not its ctime). */
+function sameFile(a: Stats, b: Stats): boolean {
+  return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
 
 const EMPTY = Buffer.alloc(0);
@@ -469,6 +476,7 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
       `<memory>/${input.version}.up.sql`,
       input.down == null ? null : `<memory>/${input.version}.down.sql`,
       undefined,
+      {},
       () => input.down!,
     );
   });
@@ -486,6 +494,8 @@ function migrationOf(
   downSource: string | null,
   // Known when these bytes were checked and hashed before.
   knownChecksum: string | undefined,
+  // What is worked out from these bytes when asked, kept with them.
+  memo: MigrationMemo,
   readDown: () => string,
 ): Migration {
   // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes without NUL throws nothing; the check spares the decode
@@ -494,7 +504,6 @@ function migrationOf(
   const checksum = knownChecksum ?? checksumOf(upBytes);
   let upSql: string | undefined;
   let downSql: string | undefined;
-  let phase: Phase | undefined;
   return {
     version,
     number,
@@ -504,7 +513,7 @@ function migrationOf(
     },
     get phase() {
       // Only the leading comments say it: a run that decodes no file (nothing to do) decodes only those.
-      return (phase ??= phaseOf(upSql ?? leadingComments(upBytes)));
+      return (memo.phase ??= phaseOf(upSql ?? leadingComments(upBytes)));
     },
     get downSql() {
       return downSource === null ? null : (downSql ??= readDown());
@@ -513,6 +522,11 @@ function migrationOf(
     upSource,
     downSource,
   };
+}
+
+/** What a migration works out from its up file's bytes when first asked, kept with the bytes. */
+interface MigrationMemo {
+  phase?: Phase;
 }
 
 /** The comment and blank lines a file opens with, decoded without the rest (the bytes are UTF-8, checked). */
