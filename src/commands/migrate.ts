@@ -141,8 +141,7 @@ export async function migrate(options: MigrateOptions): Promise<MigrateResult> {
       await checkPhaseOrder(lockedPlan, cache.memo);
       reportDeferred(lockedPlan, logger);
       if (!linted) await lintGate(session, lockedPlan, migrations, contents.rows, options, logger, cache.memo);
-      // An empty ledger (a new database) needs no commit per migration: nothing uses it yet.
-      const batch = options.batch ?? contents.rows.length === 0;
+      const batch = batching(options, contents.rows);
       await execute(session, ledger, lockedPlan, lock, logger, options.signal, cache, { ...lockRetry(options), batch }, executed);
       if (options.dump !== undefined && executed.length > 0) await writeSchema(session.client, ledger.sqlName, options.dump, logger);
       return result(migrations, lockedPlan, executed, lock.waitedMs, started, contents.rows);
@@ -223,6 +222,14 @@ async function readSettled(
       throw new AbortedError(`stopped while waiting for the run executing ${what}; nothing was changed`);
     }
   }
+}
+
+/**
+ * Whether an up shares transactions among its files (see `batchesOf`): as asked, else when the
+ * ledger is empty (a new database: nothing uses it yet, no commit per migration is needed).
+ */
+export function batching(options: Pick<MigrateOptions, 'batch'>, ledgerRows: readonly unknown[]): boolean {
+  return options.batch ?? ledgerRows.length === 0;
 }
 
 /**

@@ -2,9 +2,9 @@ import { readOwnLedger } from '../migrations/foreign.js';
 import { connect, prepare } from './context.js';
 import { plan, validateRequest, type Direction } from '../migrations/plan.js';
 import type { Migration } from '../migrations/source.js';
-import { batchFrom } from '../migrations/batch.js';
+import { batchesOf } from '../migrations/batch.js';
 import { parsedCache, parseSteps } from '../migrations/execute.js';
-import { checkPhaseOrder, lintGate, type MigrateOptions } from './migrate.js';
+import { batching, checkPhaseOrder, lintGate, type MigrateOptions } from './migrate.js';
 import type { Phase } from '../migrations/source.js';
 
 export interface Preview {
@@ -47,14 +47,7 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
     const parsed = await parseSteps(session, p, cache, options.signal);
     await lintGate(session, p, migrations, contents.rows, options, logger, cache.memo);
     const running = p.interrupted.length === 0 ? [] : await ledger.liveWriters(session.client);
-    const folded = new Set<number>();
-    if (p.direction === 'up' && (options.batch ?? contents.rows.length === 0)) {
-      for (let i = 0; i < p.steps.length; ) {
-        const batch = batchFrom(parsed, i, p.steps.length);
-        for (const [k, entry] of batch.entries()) if (entry.folded) folded.add(i + k);
-        i += batch.length;
-      }
-    }
+    const runs = batchesOf(parsed.slice(0, p.steps.length), p.direction === 'up' && batching(options, contents.rows)).flat();
     return {
       direction: p.direction,
       steps: [
@@ -69,8 +62,8 @@ export async function preview(options: MigrateOptions): Promise<Preview> {
         ...p.steps.map((m, i) => ({
           version: m.version,
           direction: p.direction,
-          transactional: parsed[i]!.transactional || folded.has(i),
-          ...(folded.has(i) && { folded: true }),
+          transactional: parsed[i]!.transactional || runs[i]!.folded,
+          ...(runs[i]!.folded && { folded: true }),
           phase: m.phase,
           sql: sqlOf(m, p.direction),
         })),

@@ -13,6 +13,22 @@ export interface BatchEntry {
 }
 
 /**
+ * An up's steps in the transactions they share: each batch as {@link batchFrom} takes it from
+ * where the one before ended, or one file each when `batch` is off. `plan` shows what a run does.
+ *
+ * @example batchesOf(parsed, true).map((b) => b.length) // [12, 1, 30]: a file outside a transaction between two batches
+ */
+export function batchesOf(parsed: readonly ParsedSql[], batch: boolean): BatchEntry[][] {
+  const batches: BatchEntry[][] = [];
+  for (let from = 0; from < parsed.length; ) {
+    const next = batch ? batchFrom(parsed, from) : [{ sql: parsed[from]!, folded: false }];
+    batches.push(next);
+    from += next.length;
+  }
+  return batches;
+}
+
+/**
  * The files from `from` that can share one transaction: consecutive transactional files that
  * open it with a plain BEGIN (a file's own isolation level ends the batch), and files of only
  * `CREATE INDEX CONCURRENTLY` on tables that earlier files of the batch create. No other session
@@ -29,10 +45,10 @@ export interface BatchEntry {
  *
  * At least one file, even one that runs outside a transaction.
  */
-export function batchFrom(parsed: readonly ParsedSql[], from: number, end: number): BatchEntry[] {
+function batchFrom(parsed: readonly ParsedSql[], from: number): BatchEntry[] {
   const batch: BatchEntry[] = [];
   const created = new Set<string>();
-  for (let index = from; index < end; index++) {
+  for (let index = from; index < parsed.length; index++) {
     const sql = parsed[index]!;
     const joins = sql.transactional && /^BEGIN$/i.test(sql.begin.trim()) && (batch.length === 0 || !needsServerVersion(sql));
     const folded = joins || batch.length === 0 ? null : foldedIndexes(sql, created);

@@ -12,7 +12,7 @@ import { needsLock, type Direction, type Plan } from './plan.js';
 import { isUnwritten, type Migration } from './source.js';
 import { decideResumption, settingsBefore } from './recover.js';
 import { watched, type Blocker } from './watch.js';
-import { batchFrom } from './batch.js';
+import { batchesOf } from './batch.js';
 import {
   MARKED_NO_TRANSACTION,
   needsServerVersion,
@@ -129,7 +129,7 @@ export async function execute(
     if (markNext !== null) markedAhead = index + 1;
     report(index, performance.now() - started);
   };
-  // `folded`: a no-transaction file that ran in a batch (see batchFrom).
+  // `folded`: a no-transaction file that ran in a batch (see batchesOf).
   const report = (index: number, durationMs: number, folded = false) => {
     const migration = p.steps[index]!;
     const sql = parsed[index]!;
@@ -152,8 +152,8 @@ export async function execute(
       `${p.direction === 'up' ? 'applied' : 'reverted'} ${migration.version} (${notes.join(', ')})`,
     );
   };
-  for (let index = 0; index < p.steps.length; ) {
-    const batch = retry.batch && p.direction === 'up' ? batchFrom(parsed, index, p.steps.length) : [{ sql: parsed[index]!, folded: false }];
+  let index = 0;
+  for (const batch of batchesOf(parsed.slice(0, p.steps.length), retry.batch && p.direction === 'up')) {
     if (batch.length > 1 && !signal?.aborted) {
       const steps = batch.map(({ sql }, i): Step => ({ ...context, migration: p.steps[index + i]!, direction: p.direction, sql }));
       // A file that runs outside a transaction next: its in-flight row commits with this batch.

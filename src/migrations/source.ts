@@ -221,14 +221,14 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
     const up =
       stat !== null && known !== undefined && sameFile(known.stat, stat)
         ? known
-        : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), checksum: undefined, memo: {} };
-    const migration = migrationOf(version, up.bytes, upPath, downPath, up.checksum, up.memo, () =>
+        : { bytes: readable(upPath, () => arena.readFile(upPath, regular)), memo: {} };
+    const migration = migrationOf(version, up.bytes, upPath, downPath, up.memo, () =>
       decodeSql(
         readable(downPath!, () => readFileSync(aFile(downPath!))),
         downPath!,
       ),
     );
-    if (stat !== null) readBefore.set(upPath, { stat, bytes: up.bytes, checksum: migration.checksum, memo: up.memo });
+    if (stat !== null) readBefore.set(upPath, { stat, bytes: up.bytes, memo: up.memo });
     return migration;
   });
   return migrations.sort(compareMigrations);
@@ -239,10 +239,7 @@ export function readListedMigrations(listing: FolderListing): Migration[] {
  * is unchanged is not read again, so a long-lived process's run with nothing to do reads no file
  * (a stat costs a fifth of an open, read and close). Down files are read when asked for, always.
  */
-const readBefore = new Map<
-  string,
-  { readonly stat: Stats; readonly bytes: Uint8Array; readonly checksum: string; readonly memo: MigrationMemo }
->();
+const readBefore = new Map<string, { readonly stat: Stats; readonly bytes: Uint8Array; readonly memo: MigrationMemo }>();
 
 /**
  * A file changed this recently may change again with the same size and timestamps (file
@@ -266,7 +263,10 @@ function statOf(file: string, changedSince: number): Stats | null {
   return stat?.isFile() && stat.mtimeMs < changedSince && stat.ctimeMs < changedSince ? stat : null;
 }
 
-/** The same file with the same content, as far as its stat tells: identity, size and last change (ctime too: a program can set a file's mtime back, not its ctime). */
+/**
+ * The same file with the same content, as far as its stat tells: identity, size and last change
+ * (ctime too: a program can set a file's mtime back, not its ctime).
+ */
 function sameFile(a: Stats, b: Stats): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ctimeMs === b.ctimeMs;
 }
@@ -475,7 +475,6 @@ export function defineMigrations(inputs: readonly MigrationInput[]): Migration[]
       Buffer.from(input.up, 'utf8'),
       `<memory>/${input.version}.up.sql`,
       input.down == null ? null : `<memory>/${input.version}.down.sql`,
-      undefined,
       {},
       () => input.down!,
     );
@@ -492,16 +491,14 @@ function migrationOf(
   upBytes: Uint8Array,
   upSource: string,
   downSource: string | null,
-  // Known when these bytes were checked and hashed before.
-  knownChecksum: string | undefined,
-  // What is worked out from these bytes when asked, kept with them.
+  // What was worked out from these bytes before, kept with them: they are checked and hashed once.
   memo: MigrationMemo,
   readDown: () => string,
 ): Migration {
   // Stryker disable next-line ConditionalExpression: equivalent, decoding UTF-8 bytes without NUL throws nothing; the check spares the decode
-  if (knownChecksum === undefined && (!isUtf8(upBytes) || upBytes.indexOf(0) !== -1)) decodeSql(upBytes, upSource); // throws, naming the line and byte
+  if (memo.checksum === undefined && (!isUtf8(upBytes) || upBytes.indexOf(0) !== -1)) decodeSql(upBytes, upSource); // throws, naming the line and byte
   const { number, name } = parseVersion(version)!;
-  const checksum = knownChecksum ?? checksumOf(upBytes);
+  const checksum = (memo.checksum ??= checksumOf(upBytes));
   let upSql: string | undefined;
   let downSql: string | undefined;
   return {
@@ -524,8 +521,9 @@ function migrationOf(
   };
 }
 
-/** What a migration works out from its up file's bytes when first asked, kept with the bytes. */
+/** What a migration works out from its up file's bytes, kept with them: the checksum, and the phase once asked. */
 interface MigrationMemo {
+  checksum?: string;
   phase?: Phase;
 }
 

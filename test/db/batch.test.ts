@@ -156,12 +156,13 @@ describe('an index built concurrently on a table the batch creates', () => {
 
   it('builds the same indexes as the files run one by one, whatever their shape', async () => {
     const dir = migrationsDir({
-      '001_items.up.sql': 'CREATE TABLE items (id int PRIMARY KEY, name text, price numeric, tags text[], deleted_at timestamptz);',
+      // A quoted, mixed-case table, as Prisma writes them.
+      '001_items.up.sql': 'CREATE TABLE "Items" (id int PRIMARY KEY, name text, price numeric, tags text[], deleted_at timestamptz);',
       '002_indexes.up.sql': [
-        'CREATE UNIQUE INDEX CONCURRENTLY items_name ON items (lower(name)) WHERE deleted_at IS NULL;',
-        '/* covering */ CREATE INDEX CONCURRENTLY IF NOT EXISTS items_price ON items (price DESC NULLS LAST) INCLUDE (name);',
-        'create index concurrently items_tags on items using gin (tags) with (fastupdate = off);',
-        '-- unnamed\nCREATE INDEX CONCURRENTLY ON items (deleted_at);',
+        'CREATE UNIQUE INDEX CONCURRENTLY items_name ON "Items" (lower(name)) WHERE deleted_at IS NULL;',
+        '/* covering */ CREATE INDEX CONCURRENTLY IF NOT EXISTS items_price ON "Items" (price DESC NULLS LAST) INCLUDE (name);',
+        'create index concurrently items_tags on "Items" using gin (tags) with (fastupdate = off);',
+        '-- unnamed\nCREATE INDEX CONCURRENTLY ON "Items" (deleted_at);',
       ].join('\n'),
     });
     const indexes = async (result: MigrateResult) => ({

@@ -1,12 +1,17 @@
 import { describe, expect, it } from 'vitest';
-import { batchFrom } from '../../src/migrations/batch.js';
+import { batchesOf } from '../../src/migrations/batch.js';
 import { withoutConcurrently } from '../../src/sql/concurrently.js';
 import { parseSql } from '../../src/sql/parse.js';
 
-/** The batch from the first of these files: per file, folded or not, and the SQL it sends. */
-async function batchOf(...files: string[]) {
+/** The batches of these files: per file, folded or not, and the SQL it sends. */
+async function batchesFor(...files: string[]) {
   const parsed = await Promise.all(files.map((sql, i) => parseSql(sql, `${i + 1}.up.sql`)));
-  return batchFrom(parsed, 0, parsed.length).map((entry) => ({ folded: entry.folded, text: entry.sql.parts[0]?.text ?? '' }));
+  return batchesOf(parsed, true).map((batch) => batch.map((entry) => ({ folded: entry.folded, text: entry.sql.parts[0]?.text ?? '' })));
+}
+
+/** The first batch of these files. */
+async function batchOf(...files: string[]) {
+  return (await batchesFor(...files))[0]!;
 }
 
 describe('withoutConcurrently', () => {
@@ -35,7 +40,7 @@ describe('withoutConcurrently', () => {
   });
 });
 
-describe('batchFrom', () => {
+describe('batchesOf', () => {
   const create = 'CREATE TABLE t (id int, a int)';
   const index = 'CREATE INDEX CONCURRENTLY t_a ON t (a)';
 
@@ -45,8 +50,17 @@ describe('batchFrom', () => {
     expect(batch[1]!.text).not.toMatch(/CONCURRENTLY/);
     expect(batch[1]!.text).toMatch(/CREATE INDEX\s+t_a ON t \(a\)$/);
     // The check runs first, on the name as the index resolves it.
-    expect(batch[1]!.text.indexOf(`to_regclass('"t"')`)).toBeLessThan(batch[1]!.text.indexOf('CREATE INDEX'));
-    expect(batch[1]!.text).toMatch(/mode = 'AccessExclusiveLock'/);
+    expect(batch[1]!.text).toMatch(/to_regclass\('"t"'\).*mode = 'AccessExclusiveLock'.*CREATE INDEX/s);
+  });
+
+  it('takes quoted names as the server does: a Prisma table is the same table, and checked by its quoted name', async () => {
+    const batch = await batchOf(
+      'CREATE TABLE "TaskRun" ("id" TEXT NOT NULL)',
+      'CREATE INDEX CONCURRENTLY "TaskRun_id_idx" ON "TaskRun" ("id")',
+    );
+    expect(batch.map((b) => b.folded)).toEqual([false, true]);
+    expect(batch[1]!.text).toMatch(/to_regclass\('"TaskRun"'\)/);
+    expect(await batchOf('CREATE TABLE "TaskRun" (id int)', 'CREATE INDEX CONCURRENTLY i ON TaskRun (id)')).toHaveLength(1);
   });
 
   it('matches a schema-qualified table only under the same name', async () => {
@@ -56,7 +70,7 @@ describe('batchFrom', () => {
     ]);
     expect(await batchOf('CREATE TABLE app.t (a int)', index)).toHaveLength(1);
     expect(await batchOf(create, 'CREATE INDEX CONCURRENTLY i ON app.t (a)')).toHaveLength(1);
-    expect((await batchOf('CREATE TABLE t AS SELECT 1 AS a', index.replace('(a)', '(a)'))).map((b) => b.folded)).toEqual([false, true]);
+    expect((await batchOf('CREATE TABLE t AS SELECT 1 AS a', index)).map((b) => b.folded)).toEqual([false, true]);
   });
 
   it('does not fold where the table may not be new, or the index may not build concurrently', async () => {
@@ -85,7 +99,17 @@ describe('batchFrom', () => {
     const only = await batchOf(index, create);
     expect(only.map((b) => b.folded)).toEqual([false]);
     expect(only[0]!.text).toMatch(/CONCURRENTLY/);
-    const parsed = await Promise.all([create, 'VACUUM t', 'SELECT 1', index].map((sql) => parseSql(sql, 'x.up.sql')));
-    expect(batchFrom(parsed, 2, 4).map((b) => b.folded)).toEqual([false]);
+    // t was committed with the first batch: its index runs as written.
+    expect(await batchesFor(create, 'VACUUM t', 'SELECT 1', index)).toEqual([
+      [{ folded: false, text: create }],
+      [{ folded: false, text: 'VACUUM t' }],
+      [{ folded: false, text: 'SELECT 1' }],
+      [{ folded: false, text: index }],
+    ]);
+  });
+
+  it('keeps one file a batch when batching is off', async () => {
+    const parsed = await Promise.all([create, 'SELECT 1'].map((sql) => parseSql(sql, 'x.up.sql')));
+    expect(batchesOf(parsed, false).map((b) => b.length)).toEqual([1, 1]);
   });
 });
