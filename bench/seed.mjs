@@ -48,39 +48,67 @@ function parseProcess(dir) {
   return JSON.parse(child.stdout);
 }
 
+const FLOOR_COLUMNS = {
+  workspaces: ['id', 'slug', 'name'],
+  agents: ['id', 'workspace_id', 'name', 'kind'],
+  issues: ['id', 'workspace_id', 'number', 'title', 'status', 'assignee_id'],
+  comments: ['id', 'issue_id', 'key', 'author', 'body'],
+};
+const FLOOR_KEYS = {
+  workspaces: ['slug'],
+  agents: ['workspace_id', 'name'],
+  issues: ['workspace_id', 'number'],
+  comments: ['issue_id', 'key'],
+};
+const typeOf = (column) => (column === 'id' || column.endsWith('_id') || column === 'number' ? 'integer' : 'text');
+
+/** COPY's rows (ids precomputed) as one text-array literal per column, per table in load order. */
+function floorArrays(dir) {
+  return Object.entries(FLOOR_COLUMNS).map(([table, columns]) => {
+    const lines = readFileSync(path.join(dir, `${table}.csv`), 'utf8')
+      .trimEnd()
+      .split('\n')
+      .map((line) => line.split(','));
+    return { table, columns, arrays: columns.map((_, c) => `{"${lines.map((line) => line[c]).join('","')}"}`) };
+  });
+}
+
+/**
+ * The server's least work for a first load that never makes a duplicate, whoever else loads at
+ * the same time: every row inserted with `ON CONFLICT (key) DO NOTHING`, one statement per
+ * table in one transaction, the ids precomputed as COPY has them. Returns the time of the
+ * statements.
+ */
+async function insertOnServer(client, dir) {
+  const statements = floorArrays(dir).map(({ table, columns, arrays }) => ({
+    sql: `INSERT INTO ${table} (${columns.join(', ')})
+          SELECT * FROM unnest(${columns.map((c, i) => `$${i + 1}::${typeOf(c)}[]`).join(', ')})
+          ON CONFLICT (${FLOOR_KEYS[table].join(', ')}) DO NOTHING`,
+    arrays,
+  }));
+  const t = performance.now();
+  await client.query('BEGIN');
+  let inserted = 0;
+  for (const { sql, arrays } of statements) inserted += (await client.query(sql, arrays)).rowCount;
+  await client.query('COMMIT');
+  return { ms: performance.now() - t, inserted };
+}
+
 /**
  * The server's least work for a re-load: every seeded row looked up by its key and compared,
  * one statement per table, with the ids precomputed as COPY has them (no reference to
  * resolve). Any tool that reports what differs reads every row so.
  */
 async function compareOnServer(client, dir) {
-  const columns = {
-    workspaces: ['id', 'slug', 'name'],
-    agents: ['id', 'workspace_id', 'name', 'kind'],
-    issues: ['id', 'workspace_id', 'number', 'title', 'status', 'assignee_id'],
-    comments: ['id', 'issue_id', 'key', 'author', 'body'],
-  };
-  const keys = {
-    workspaces: ['slug'],
-    agents: ['workspace_id', 'name'],
-    issues: ['workspace_id', 'number'],
-    comments: ['issue_id', 'key'],
-  };
-  const statements = Object.entries(columns).map(([table, names]) => {
-    const lines = readFileSync(path.join(dir, `${table}.csv`), 'utf8')
-      .trimEnd()
-      .split('\n')
-      .map((line) => line.split(','));
-    const given = names.slice(1); // the id is the database's
-    const arrays = given.map((_, c) => `{"${lines.map((line) => line[c + 1]).join('","')}"}`);
-    const typed = (name) => (name.endsWith('_id') || name === 'number' ? 'integer' : 'text');
+  const statements = floorArrays(dir).map(({ table, columns, arrays }) => {
+    const given = columns.slice(1); // the id is the database's
     const sql = `SELECT count(*) FILTER (WHERE ${given
-      .filter((n) => !keys[table].includes(n))
+      .filter((n) => !FLOOR_KEYS[table].includes(n))
       .map((n) => `t.${n} IS DISTINCT FROM v.${n}`)
       .join(' OR ')}) AS differ
-                   FROM unnest(${given.map((n, i) => `$${i + 1}::${typed(n)}[]`).join(', ')}) AS v(${given.join(', ')})
-                   JOIN ${table} AS t ON ${keys[table].map((n) => `t.${n} = v.${n}`).join(' AND ')}`;
-    return { sql, arrays };
+                   FROM unnest(${given.map((n, i) => `$${i + 1}::${typeOf(n)}[]`).join(', ')}) AS v(${given.join(', ')})
+                   JOIN ${table} AS t ON ${FLOOR_KEYS[table].map((n) => `t.${n} = v.${n}`).join(' AND ')}`;
+    return { sql, arrays: arrays.slice(1) };
   });
   const t = performance.now();
   let differ = 0;
@@ -177,10 +205,11 @@ async function main() {
     firstCpu = [],
     reloadCpu = [],
     parse = [],
-    compare = [];
+    compare = [],
+    insert = [];
   try {
     for (let r = 0; r < RUNS; r++) {
-      for (const kind of ['seed', 'copy']) {
+      for (const kind of ['seed', 'copy', 'insert']) {
         const schema = `${kind}_${r}`;
         await admin.query(`CREATE SCHEMA ${schema}; SET search_path = ${schema}; ${SCHEMA}; RESET search_path`);
         const url = urlFor(server.url, schema);
@@ -206,6 +235,16 @@ async function main() {
           } finally {
             await reader.end();
           }
+        } else if (kind === 'insert') {
+          const writer = new pg.Client({ connectionString: url });
+          await writer.connect();
+          try {
+            const floor = await insertOnServer(writer, dir);
+            if (floor.inserted !== data.rows) throw new Error(`the insert floor inserted ${floor.inserted} rows, expected ${data.rows}`);
+            insert.push(floor.ms);
+          } finally {
+            await writer.end();
+          }
         } else {
           const t = performance.now();
           const script = ['workspaces', 'agents', 'issues', 'comments']
@@ -225,7 +264,8 @@ async function main() {
       f = median(first),
       n = median(reload),
       p = median(parse),
-      s = median(compare);
+      s = median(compare),
+      w = median(insert);
     const ratio = (v) => `${(v / c).toFixed(2)}x COPY`;
     const text = [
       '# Seed benchmark',
@@ -253,6 +293,8 @@ async function main() {
       '| --- | --- | --- |',
       `| Node reading and \`JSON.parse\` of the seed files (its own process, start excluded) | ${ms(p)} | what any Node tool that checks every file before writing does first |`,
       `| COPY, plus that | ${ms(c + p)}, ${ratio(c + p)} | a first load: the files read, then the rows written as fast as PostgreSQL takes them |`,
+      `| every row inserted with \`ON CONFLICT (key) DO NOTHING\`, ids precomputed (4 statements, one transaction) | ${ms(w)}, ${ratio(w)} | a first load's server work when no run may insert a row twice |`,
+      `| that, plus reading and parsing the files | ${ms(w + p)}, ${ratio(w + p)} | a first load that checks every file, then inserts without duplicates |`,
       `| every row looked up by key and compared on the server, ids precomputed (4 statements) | ${ms(s)} | a re-load's server work: any tool that reports what differs reads every row |`,
       `| that, plus reading and parsing the files | ${ms(s + p)}, ${ratio(s + p)} | a re-load, with no client work between reading the files and asking the server |`,
       '',
