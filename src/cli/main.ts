@@ -20,6 +20,7 @@ import type { MigrateOptions } from '../commands/migrate.js';
 import { MIGRATION_FORMATS, openMigrationsFolder, type MigrationFormat } from '../migrations/formats/index.js';
 import { createMigration } from '../migrations/formats/new.js';
 import type { LogFormat } from './logger.js';
+import { writeAll } from '../log/write.js';
 import type { FleetResult, TenantsOptions } from '../commands/fleet.js';
 
 // Loaded by the commands that use them: `--version`, `--help` and `new` need neither the
@@ -262,8 +263,22 @@ function inAutomation(): boolean {
   return ci !== undefined && ci !== '' && !/^(false|0)$/i.test(ci);
 }
 
+/**
+ * Writes to stdout, all of it, before the next statement (see {@link writeAll}). Node queues
+ * what a pipe cannot take yet and the exit at the end drops the queue: `slipway dump | psql`
+ * got the first 128 KB of a schema.
+ */
+function print(text: string): void {
+  writeAll(1, text);
+}
+
+/** {@link print} for stderr. */
+function printError(text: string): void {
+  writeAll(2, text);
+}
+
 function printJson(document: unknown): void {
-  process.stdout.write(`${scrub(JSON.stringify(document, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
+  print(`${scrub(JSON.stringify(document, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v), 2))}\n`);
 }
 
 /** Stops a run on SIGINT/SIGTERM: before the next migration, cancelling a running one. A second signal exits at once. */
@@ -299,6 +314,8 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     .exitOverride()
     .showSuggestionAfterError()
     .configureOutput({
+      writeOut: print,
+      writeErr: printError,
       outputError: (text, write) => {
         const line = scrub(text.trim().split('\n')[0]!);
         write(
@@ -352,7 +369,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
       logger,
       signal: controller.signal,
       onTenant: (result, p) => {
-        if (json) process.stdout.write(`${scrub(tenantLine(result))}\n`);
+        if (json) print(`${scrub(tenantLine(result))}\n`);
         progress.update(p);
       },
     };
@@ -368,8 +385,8 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     } finally {
       progress.clear();
     }
-    if (json) process.stdout.write(`${scrub(JSON.stringify({ summary: result.summary }))}\n`);
-    else process.stdout.write(`${scrub(formatFleet(result))}\n`);
+    if (json) print(`${scrub(JSON.stringify({ summary: result.summary }))}\n`);
+    else print(`${scrub(formatFleet(result))}\n`);
     if (result.summary.failed > 0 || result.summary.skipped > 0) fleetFailed = true;
     return true;
   };
@@ -473,7 +490,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     const run = await begin(flags, true);
     const report = await (await api()).status(run.library);
     if (json) printJson(report);
-    else process.stdout.write(`${(await format()).formatStatus(report)}\n`);
+    else print(`${(await format()).formatStatus(report)}\n`);
     if (flags.exitCode === true && report.migrations.some((m) => m.state !== 'applied')) notUpToDate = true;
   });
 
@@ -518,8 +535,8 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         ...requestFlags(flags),
       });
       if (json) printJson(result);
-      else if (flags.sql === true) process.stdout.write((await format()).formatPreviewSql(result));
-      else process.stdout.write(`${(await format()).formatPreview(result)}\n`);
+      else if (flags.sql === true) print((await format()).formatPreviewSql(result));
+      else print(`${(await format()).formatPreview(result)}\n`);
     },
   );
 
@@ -550,7 +567,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
       signal: run.signal,
     });
     if (json) printJson(result);
-    else process.stdout.write(`${(await format()).formatSeed(result)}\n`);
+    else print(`${(await format()).formatSeed(result)}\n`);
   });
 
   program
@@ -570,7 +587,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         ...(flags.format !== undefined && { format: flags.format }),
         timestamp: flags.timestamp === true,
       });
-      process.stdout.write(created.files.map((file) => `created ${file}\n`).join(''));
+      print(created.files.map((file) => `created ${file}\n`).join(''));
     });
 
   const db = program.command('db').description('the local PostgreSQL in .slipway/postgres, for when you have none');
@@ -590,8 +607,8 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     )
     .action(async (flags: { database?: string }) => {
       const local = await (await localServer()).startLocalServer(undefined, { database: flags.database });
-      process.stdout.write(`${local.url}\n`);
-      process.stderr.write(
+      print(`${local.url}\n`);
+      printError(
         `${local.started ? 'started' : 'already running'}: local PostgreSQL in ${local.dataDir}${local.createdDatabase ? `; created database ${flags.database}` : ''}\n`,
       );
     });
@@ -599,15 +616,14 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     .description('stop it (data is kept)')
     .action(async () => {
       const stopped = await (await localServer()).stopLocalServer();
-      process.stdout.write(stopped ? 'stopped the local PostgreSQL\n' : 'the local PostgreSQL was not running\n');
+      print(stopped ? 'stopped the local PostgreSQL\n' : 'the local PostgreSQL was not running\n');
     });
   db.command('status')
     .description('say whether it runs, and where (exit 1 when it does not)')
     .action(async () => {
       const local = await (await localServer()).localServerStatus();
-      if (local.running) process.stdout.write(`running: ${local.url} (data in ${local.dataDir})\n`);
-      else
-        process.stdout.write(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
+      if (local.running) print(`running: ${local.url} (data in ${local.dataDir})\n`);
+      else print(local.initialised ? `stopped (data in ${local.dataDir})\n` : 'not created yet: slipway db start creates it\n');
       if (!local.running) throw new NotRunning();
     });
 
@@ -629,7 +645,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         logger: run.logger,
       });
       await closeTestDatabases();
-      process.stdout.write(`${created.url}\n`);
+      print(`${created.url}\n`);
     });
   const testDbServer = async (flags: { databaseUrl?: string; logLevel: string; logFormat?: LogFormat }) => {
     logger = await loggerFor({ ...flags, dir: '', table: '' }, true);
@@ -641,7 +657,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     .action(async (target: string, flags: DatabaseFlags) => {
       const { dropTestDatabase, closeTestDatabases } = await testing();
       await dropTestDatabase(target, { databaseUrl: await testDbServer(flags) }).finally(closeTestDatabases);
-      process.stdout.write(`dropped ${target.includes('://') ? scrub(target) : target}\n`);
+      print(`dropped ${target.includes('://') ? scrub(target) : target}\n`);
     });
   withDatabaseOptions(testDb.command('prune'), { json: false, migrations: false })
     .description("drop the test databases and templates slipway made that are older than --older-than (by slipway's marker, never by name)")
@@ -651,7 +667,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
       const dropped = await pruneTestDatabases({ databaseUrl: await testDbServer(flags), olderThan: flags.olderThan * 60_000 }).finally(
         closeTestDatabases,
       );
-      process.stdout.write(dropped.length === 0 ? 'nothing to prune\n' : `dropped ${dropped.length}: ${dropped.join(' ')}\n`);
+      print(dropped.length === 0 ? 'nothing to prune\n' : `dropped ${dropped.length}: ${dropped.join(' ')}\n`);
     });
 
   program
@@ -707,7 +723,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
       inputErrorsAreUsage = true;
       const { formatRules, formatLintGithub, formatLintJson, formatLintText } = await import('../commands/lint.js');
       if (flags.listRules) {
-        process.stdout.write(formatRules());
+        print(formatRules());
         return;
       }
       const databaseUrl = flags.databaseUrl === '' ? undefined : flags.databaseUrl;
@@ -739,13 +755,13 @@ export async function main(argv: string[], options: { describe?: (program: Comma
         const { writeBaseline } = await import('../commands/lint.js');
         const file = flags.lintConfig ?? DEFAULT_LINT_CONFIG;
         const added = writeBaseline(file, report);
-        process.stdout.write(
+        print(
           `${added} finding${added === 1 ? '' : 's'} recorded in ${file}${report.ignored.length > 0 ? ` (${report.ignored.length} already silenced)` : ''}: only new ones fail from now on\n`,
         );
         return;
       }
       const format: LintFormat = flags.format;
-      process.stdout.write(
+      print(
         scrub(
           format === 'json'
             ? formatLintJson(report)
@@ -764,7 +780,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
           windowMs: flags.trafficWindow * 1000,
           ...(logger !== undefined && { logger }),
         });
-        for (const line of traffic.lines) process.stderr.write(`${scrub(line)}\n`);
+        for (const line of traffic.lines) printError(`${scrub(line)}\n`);
         if (traffic.findings.length > 0) lintFailed = true;
       }
     });
@@ -778,7 +794,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     const run = await begin(flags, true);
     const result = await (await api()).adopt({ ...run.library, dryRun: flags.dryRun === true });
     if (json) printJson(result);
-    else process.stdout.write(`${(await format()).formatAdoption(result)}\n`);
+    else print(`${(await format()).formatAdoption(result)}\n`);
   });
 
   withDatabaseOptions(
@@ -810,7 +826,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
   ).action(async (flags: DatabaseFlags & { out?: string; privileges?: boolean }) => {
     const run = await begin(flags, true);
     const { sql, objects } = await (await api()).dump({ ...run.library, privileges: flags.privileges === true });
-    if (flags.out === undefined) process.stdout.write(sql);
+    if (flags.out === undefined) print(sql);
     else {
       await (await import('node:fs/promises')).writeFile(flags.out, sql);
       run.logger.info({ file: flags.out, objects }, `dump: wrote ${objects} objects to ${flags.out}`);
@@ -825,7 +841,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
   ).action(async (file: string, flags: DatabaseFlags) => {
     const run = await begin(flags, true);
     const { database } = await (await api()).load({ ...run.library, file });
-    process.stdout.write(`loaded ${file} into database ${database}\n`);
+    print(`loaded ${file} into database ${database}\n`);
   });
   withDatabaseOptions(
     program
@@ -836,7 +852,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     const report = await (await api()).drift(run.library);
     schemaDiffers = report.drifted;
     if (json) printJson(report);
-    else process.stdout.write(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
+    else print(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
   });
   withDatabaseOptions(
     program
@@ -848,7 +864,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     const report = await (await api()).verify({ ...run.library, ...(flags.from !== undefined && { from: flags.from }) });
     schemaDiffers = report.problems.length > 0;
     if (json) printJson(report);
-    else process.stdout.write(scrub((await import('../commands/schema.js')).formatVerify(report)));
+    else print(scrub((await import('../commands/schema.js')).formatVerify(report)));
   });
 
   if (options.describe !== undefined) {
@@ -880,7 +896,7 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     const message = scrub(error instanceof Error ? error.message : String(error));
     // Every error the library means to throw is a SlipwayError; anything else is a bug or the system's (INTERNAL).
     if (json) printJson({ error: { code: error instanceof SlipwayError ? error.code : 'INTERNAL', message } });
-    process.stderr.write(`slipway: ${message}\n`);
+    printError(`slipway: ${message}\n`);
     return usage ? EXIT_USAGE : EXIT_FAILURE;
   }
 }
@@ -1011,7 +1027,7 @@ if (started === fileURLToPath(import.meta.url))
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (error: unknown) => {
-      process.stderr.write(`slipway: ${scrub(String(error))}\n`);
+      printError(`slipway: ${scrub(String(error))}\n`);
       process.exit(EXIT_FAILURE);
     },
   );

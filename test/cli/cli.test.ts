@@ -299,6 +299,26 @@ describe('before any database', () => {
   });
 });
 
+describe('output to a pipe', () => {
+  it('reaches a reader that falls behind whole, however long: the process waits for the pipe before it exits', async () => {
+    // One finding per statement: some 600 KB of JSON, ten times what a pipe holds.
+    const statements = Array.from({ length: 2000 }, (_, i) => `CREATE TABLE t${i} (id serial PRIMARY KEY);`);
+    const file = path.join(tempFolder({ '001_many.up.sql': statements.join('\n') }), '001_many.up.sql');
+    const { child, done } = startCli(['lint', '--format', 'json', '--rules', 'prefer-identity', file]);
+    // The reader stops reading: the pipe fills, and a process that dropped what it could not write would exit meanwhile.
+    child.stdout!.pause();
+    const exited = await Promise.race([
+      new Promise<boolean>((resolve) => child.once('exit', () => resolve(true))),
+      new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2000)),
+    ]);
+    child.stdout!.resume();
+    const result = await done;
+    expect(exited).toBe(false);
+    expect(result.stdout.length).toBeGreaterThan(10 * 65536);
+    expect(JSON.parse(result.stdout).findings).toHaveLength(2000);
+  });
+});
+
 describe('--lock-key in hex', () => {
   it('names the same lock as its decimal form, negative keys too', async () => {
     box = await sandbox();
