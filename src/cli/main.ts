@@ -852,7 +852,10 @@ export async function main(argv: string[], options: { describe?: (program: Comma
     const report = await (await api()).drift(run.library);
     schemaDiffers = report.drifted;
     if (json) printJson(report);
-    else print(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
+    else {
+      print(report.drifted ? report.diff : "no drift: the database's schema is the one its migrations build\n");
+      if (report.notCompared.length > 0) print(`not compared, as bookkeeping: ${report.notCompared.join(', ')}\n`);
+    }
   });
   withDatabaseOptions(
     program

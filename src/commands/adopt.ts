@@ -15,6 +15,7 @@ import {
   describeForeignLedger,
   displayName,
   findTables,
+  keptAsideName,
   mapForeignLedger,
   readForeignLedger,
   recogniseTable,
@@ -171,7 +172,7 @@ async function inspect(client: pg.ClientBase, tableName: TableName, migrations: 
 
   let aside: string | null = null;
   if (table.table === tableName.table && table.schema === ledger.name.schema) {
-    aside = `${table.table}_${tool.replaceAll('-', '_')}`;
+    aside = keptAsideName(table.table, tool);
     const { rows } = await client.query<{ taken: boolean }>(`SELECT to_regclass($1) IS NOT NULL AS taken`, [
       quoteTableName({ schema: table.schema, table: aside }),
     ]);

@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
 import type { Logger } from 'pino';
-import { parseTableName, quoteIdentifier } from '../db/identifier.js';
+import { parseTableName, quoteIdentifier, quoteTableName } from '../db/identifier.js';
 import { openSession, type ConnectionSource, type Session } from '../db/session.js';
 import { DatabaseError, MigrationFailedError, SlipwayError, UsageError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { displayName, otherToolsLedgers } from '../migrations/foreign.js';
 import { locateLedger } from '../migrations/ledger.js';
 import { loadMigrations } from './context.js';
 import { migrate } from './migrate.js';
@@ -47,8 +48,18 @@ async function ledgerName(client: pg.ClientBase, table: string | undefined): Pro
   return (await locateLedger(client, parseTableName(table ?? 'schema_migrations'))).sqlName;
 }
 
-async function snapshotOf(client: pg.ClientBase, table: string | undefined, privileges = false): Promise<Snapshot> {
-  return readSnapshot(client, await ledgerName(client, table), { privileges });
+/** The schema as the catalog says, slipway's ledger and other tools' ({@link otherToolsLedgers}) marked as bookkeeping. */
+async function snapshotOf(
+  client: pg.ClientBase,
+  table: string | undefined,
+  privileges = false,
+): Promise<Snapshot & { otherLedgers: string[] }> {
+  const others = await otherToolsLedgers(client, parseTableName(table ?? 'schema_migrations').table);
+  const snapshot = await readSnapshot(client, await ledgerName(client, table), {
+    privileges,
+    otherLedgers: others.map((other) => quoteTableName(other.table)),
+  });
+  return { ...snapshot, otherLedgers: others.map((other) => `${other.tool}'s ledger ${displayName(other.table)}`) };
 }
 
 /**
@@ -170,6 +181,11 @@ export interface DriftReport {
   readonly differences: readonly SchemaDifference[];
   /** The differences as a unified diff, `-` the migrations', `+` the database's; empty when none. */
   readonly diff: string;
+  /**
+   * Other tools' ledgers in the database (a Drizzle or Prisma table kept by `slipway adopt`),
+   * left out like slipway's own: `drizzle's ledger drizzle.__drizzle_migrations`.
+   */
+  readonly notCompared: readonly string[];
 }
 
 /**
@@ -196,6 +212,7 @@ export async function drift(options: DriftOptions): Promise<DriftReport> {
       drifted: differences.length > 0,
       differences,
       diff: formatDifferences(differences, { expected: 'migrations', actual: 'database' }),
+      notCompared: live.otherLedgers,
     };
   } finally {
     await session.close();

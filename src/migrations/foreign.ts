@@ -201,8 +201,9 @@ export async function findTables(
   client: pg.ClientBase,
   ledgerTable: string,
   inSchema: string | null = null,
+  alsoNamed: readonly string[] = [],
 ): Promise<{ current: string | null; tables: CatalogTable[] }> {
-  const names = [...new Set([...SHAPES.map((s) => s.table), ledgerTable])];
+  const names = [...new Set([...SHAPES.map((s) => s.table), ledgerTable, ...alsoNamed])];
   const { rows } = await client.query<{ current: string | null; tables: CatalogTable[] | null }>(
     `SELECT current_schema() AS current,
             (SELECT json_agg(json_build_object('schema', n.nspname, 'table', c.relname,
@@ -216,6 +217,38 @@ export async function findTables(
   );
   const tables = (rows[0]?.tables ?? []).map((t) => ({ ...t, columns: t.columns ?? [] }));
   return { current: rows[0]?.current ?? null, tables };
+}
+
+/** Where {@link adopt} keeps a tool's table that had slipway's table name: `schema_migrations_golang_migrate`. */
+export function keptAsideName(ledgerTable: string, tool: ForeignTool): string {
+  return `${ledgerTable}_${tool.replaceAll('-', '_')}`;
+}
+
+/**
+ * Other tools' ledgers in the database, where the tool keeps them or where `adopt` put them
+ * aside: their bookkeeping, not the schema's. One catalog query.
+ *
+ * @example await otherToolsLedgers(client, 'schema_migrations') // [{ tool: 'drizzle', table: { schema: 'drizzle', table: '__drizzle_migrations' } }]
+ */
+export async function otherToolsLedgers(
+  client: pg.ClientBase,
+  ledgerTable: string,
+): Promise<Array<{ tool: ForeignTool; table: { schema: string; table: string } }>> {
+  const aside = (['golang-migrate', 'dbmate'] as const).map((tool) => ({ tool, table: keptAsideName(ledgerTable, tool) }));
+  const { tables } = await findTables(
+    client,
+    ledgerTable,
+    null,
+    aside.map((a) => a.table),
+  );
+  return tables.flatMap((table) => {
+    const setAside = aside.find((a) => a.table === table.table);
+    // A table put aside is recognised as what it was before: the tool's table under slipway's name.
+    const tool = recogniseTable(setAside === undefined ? table : { ...table, table: ledgerTable }, ledgerTable);
+    return tool === null || (setAside !== undefined && tool !== setAside.tool)
+      ? []
+      : [{ tool, table: { schema: table.schema, table: table.table } }];
+  });
 }
 
 /** Reads what a recognised ledger says is applied: one query. */

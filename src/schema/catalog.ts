@@ -19,7 +19,11 @@ export interface SchemaObject {
   readonly sql: string;
   /** Keys of objects that must exist first; for a constraint, index, trigger or policy, its table's comes first. */
   readonly after: readonly string[];
-  /** The bookkeeping table or one of its constraints, indexes or triggers: not compared by drift and verify. */
+  /**
+   * A ledger (slipway's, or another tool's kept by `adopt`) or what belongs to it (constraints,
+   * indexes, triggers, its sequences, a schema that holds nothing else): not compared by drift
+   * and verify.
+   */
   readonly bookkeeping?: boolean;
 }
 
@@ -28,6 +32,28 @@ export interface Snapshot {
   readonly objects: readonly SchemaObject[];
   /** The bookkeeping table's rows as one INSERT, or null when it has none. */
   readonly ledgerRows: string | null;
+}
+
+/**
+ * The keys of what belongs to the ledgers: each table, its constraints, indexes, triggers and
+ * policies, the sequences it owns (and their ownership), and a schema with nothing else in it.
+ */
+function bookkeepingOf(objects: readonly SchemaObject[], ledgers: ReadonlySet<string>): Set<string> {
+  const books = new Set<string>();
+  for (const o of objects) {
+    const owner = o.rank === RANK.ownership ? o.after[1] : o.rank >= RANK.constraint ? o.after[0] : o.key;
+    if (owner === undefined || !ledgers.has(owner)) continue;
+    books.add(o.key);
+    if (o.rank === RANK.ownership) books.add(o.after[0]!); // the owned sequence
+  }
+  // A schema whose every object is a ledger's: a tool's own (Drizzle's drizzle, Supabase's supabase_migrations).
+  const others = new Map<string, boolean>(); // schema key → holds something that is not bookkeeping
+  for (const o of objects) {
+    const schema = o.after.find((key) => key.startsWith('nsp:'));
+    if (schema !== undefined) others.set(schema, (others.get(schema) ?? false) || !books.has(o.key));
+  }
+  for (const [schema, other] of others) if (!other) books.add(schema);
+  return books;
 }
 
 /** Kinds in the order a dump lists them when the dependency graph leaves the choice open. */
@@ -81,7 +107,7 @@ async function rows<T = Row>(client: pg.ClientBase, sql: string): Promise<T[]> {
 export async function readSnapshot(
   client: pg.ClientBase,
   ledger: string | null,
-  options: { privileges?: boolean } = {},
+  options: { privileges?: boolean; otherLedgers?: readonly string[] } = {},
 ): Promise<Snapshot> {
   await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
   try {
@@ -89,15 +115,18 @@ export async function readSnapshot(
     await client.query(
       `SET LOCAL search_path = ''; SET LOCAL "TimeZone" = 'UTC'; SET LOCAL "DateStyle" = 'ISO, YMD'; SET LOCAL extra_float_digits = 3`,
     );
-    const ledgerOid =
-      ledger === null ? null : (await client.query<{ oid: number | null }>('SELECT to_regclass($1)::oid AS oid', [ledger])).rows[0]!.oid;
-    const table = `rel:${ledgerOid}`;
+    const { rows: oids } = await client.query<{ oid: number | null }>(
+      'SELECT to_regclass(t.name)::oid AS oid FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord) ORDER BY t.ord',
+      [[ledger ?? '', ...(options.otherLedgers ?? [])]],
+    );
+    const ledgerOid = ledger === null ? null : oids[0]!.oid;
     const read = await readObjects(client);
     const privileges = options.privileges ? await readPrivileges(client) : new Map<string, string>();
+    const ledgers = new Set(oids.flatMap(({ oid }) => (oid === null ? [] : [`rel:${oid}`])));
+    const books = bookkeepingOf(read, ledgers);
     const objects = read.map((o) => {
       const sql = privileges.has(o.key) ? `${o.sql}\n${privileges.get(o.key)}`.trim() : o.sql;
-      const bookkeeping = o.key === table || (o.rank >= RANK.constraint && o.after[0] === table);
-      return { ...o, sql, ...(bookkeeping && { bookkeeping }) };
+      return { ...o, sql, ...(books.has(o.key) && { bookkeeping: true }) };
     });
     const ledgerRows = ledgerOid === null ? null : await readLedgerRows(client, ledgerOid);
     await client.query('COMMIT');

@@ -81,10 +81,12 @@ export interface SchemaDifference {
   readonly actual: string | null;
 }
 
-/** Every object whose SQL differs between two snapshots (the bookkeeping table aside), in the expected schema's order. */
+/** Every object whose SQL differs between two snapshots (the ledgers aside), in the expected schema's order. */
 export function compareSnapshots(expected: Snapshot, actual: Snapshot): SchemaDifference[] {
-  // The bookkeeping table is slipway's, not the schema's: one side may not have it yet.
-  const compared = (o: SchemaObject) => o.sql !== '' && !o.bookkeeping;
+  // Ledgers are bookkeeping, not the schema: one side may not have one yet, and what is a
+  // ledger's on either side (a schema that holds only it, say) is left out on both.
+  const books = new Set([...expected.objects, ...actual.objects].flatMap((o) => (o.bookkeeping ? [o.id] : [])));
+  const compared = (o: SchemaObject) => o.sql !== '' && !books.has(o.id);
   const theirs = new Map(actual.objects.filter(compared).map((o) => [o.id, o.sql]));
   const ours = orderObjects(expected.objects).filter(compared);
   const differences: SchemaDifference[] = [];

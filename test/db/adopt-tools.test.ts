@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import { adopt, IntegrityError, migrate, type MigrationInput } from '../../src/index.js';
+import { adopt, drift, IntegrityError, migrate, type MigrationInput } from '../../src/index.js';
 import { freshDatabase, silentLogger, type FreshDatabase } from '../support/db.js';
 import { rejection } from '../support/errors.js';
 import { migrationsDir } from '../support/files.js';
@@ -96,6 +96,15 @@ describe("Drizzle's drizzle.__drizzle_migrations", () => {
     expect(adopted.says).toBe("drizzle's table drizzle.__drizzle_migrations says 2 migrations are applied");
     expect(ran).toEqual(['0002_tags', '0003_likes']);
     expect(ledger).toEqual(['0000_init', '0001_posts', '0002_tags', '0003_likes']);
+    // Drizzle's table, its sequence and its own schema are its bookkeeping: drift leaves them out and says so.
+    const report = await drift({ databaseUrl: db.url, migrations, logger: silentLogger });
+    expect(report).toMatchObject({ drifted: false, differences: [], notCompared: ["drizzle's ledger drizzle.__drizzle_migrations"] });
+    await db.admin.query('CREATE TABLE drizzle.notes (id int)');
+    const touched = await drift({ databaseUrl: db.url, migrations, logger: silentLogger });
+    expect(touched.differences.map((d) => [d.object, d.change])).toEqual([
+      ['schema drizzle', 'extra'],
+      ['table drizzle.notes', 'extra'],
+    ]);
   });
 });
 
@@ -114,6 +123,8 @@ describe("the Supabase CLI's supabase_migrations.schema_migrations", () => {
     expect([adopted.keptAs, adopted.table]).toEqual(['supabase_migrations.schema_migrations', '"public"."schema_migrations"']);
     expect(ran).toEqual(['20240302081500_tags', '20240401000000_likes']);
     expect(ledger).toHaveLength(4);
+    const report = await drift({ databaseUrl: db.url, migrations, logger: silentLogger });
+    expect(report).toMatchObject({ drifted: false, notCompared: ["supabase's ledger supabase_migrations.schema_migrations"] });
   });
 });
 

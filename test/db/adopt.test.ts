@@ -257,6 +257,17 @@ describe.each(FIXTURES)("$tool's ledger", (fixture) => {
       [...fixture.applied, fixture.pending].map((version) => ({ version, state: 'applied', checksum_ok: true })),
     );
     expect((await db.admin.query(`SELECT to_regclass('public.tags') IS NOT NULL AS created`)).rows[0].created).toBe(true);
+
+    // The kept table is the old tool's bookkeeping: drift leaves it out, as it leaves out slipway's, and says so.
+    const drifted = await cli(['drift', '--json'], dir);
+    expect(drifted.stderr).toBe('');
+    expect(JSON.parse(drifted.stdout)).toEqual({
+      drifted: false,
+      differences: [],
+      diff: '',
+      notCompared: [`${fixture.tool}'s ledger ${fixture.keptAs}`],
+    });
+    expect(drifted.code).toBe(0);
   });
 });
 
