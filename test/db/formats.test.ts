@@ -464,10 +464,22 @@ describe('the CLI', () => {
     );
   });
 
-  it('slipway new writes in the folder layout, or the one --format names', async () => {
+  it('slipway new writes in the folder layout, or the one --format names, numbered after the newest file', async () => {
     const goose = migrationsDir({ '00001_init.sql': '-- +goose Up\nCREATE TABLE a (id int);\n' });
     const created = await runCli(['new', 'add_b', '--dir', goose]);
     expect(created).toEqual({ code: 0, stdout: `created ${path.join(goose, '00002_add_b.sql')}\n`, stderr: '' });
+    // sql-migrate names as goalert's: a timestamp, then `-`. The new file follows them, never before them.
+    const sqlMigrate = migrationsDir({
+      '20180816095155-change-log.sql': '-- +migrate Up\nCREATE TABLE log (id int);\n',
+      '20240415143348-ext-int-keys.sql': '-- +migrate Up\nCREATE TABLE keys (id int);\n',
+    });
+    const next = await runCli(['new', 'add_widgets', '--dir', sqlMigrate]);
+    expect(next.stdout).toMatch(/^created .*\/\d{14}-add_widgets\.sql\n$/);
+    const versions = openMigrationsFolder(sqlMigrate)
+      .readMigrations()
+      .map((m) => m.version);
+    expect(versions.slice(0, 2)).toEqual(['20180816095155-change-log', '20240415143348-ext-int-keys']);
+    expect(versions[2]).toMatch(/^\d{14}-add_widgets$/);
     const empty = migrationsDir({});
     const dbmate = await runCli(['new', 'init', '--dir', empty, '--format', 'dbmate']);
     expect(dbmate.code).toBe(0);

@@ -39,7 +39,9 @@ export async function createMigration(
   }
   const entries = existsSync(dir) ? listEntries(dir) : null;
   const format = options.format ?? (entries === null ? null : detectFormat(entries)) ?? 'slipway';
-  const numbers = (names: readonly string[]) => names.flatMap((n) => /^(\d+)_/.exec(n)?.[1] ?? []);
+  // A name's leading digits, whatever follows them: what the readers order by (sql-migrate's
+  // files are often `20180816095155-change-log.sql`).
+  const numbers = (names: readonly string[]) => names.flatMap((n) => /^\d+/.exec(n)?.[0] ?? []);
   switch (format) {
     case 'slipway':
     case 'golang-migrate': {
@@ -57,7 +59,8 @@ export async function createMigration(
     case 'goose':
     case 'sql-migrate':
     case 'node-pg-migrate': {
-      const existing = numbers((entries?.files ?? []).filter((f) => f.endsWith('.sql')));
+      const sqlFiles = (entries?.files ?? []).filter((f) => f.endsWith('.sql'));
+      const existing = numbers(sqlFiles);
       // dbmate always stamps to the second; node-pg-migrate to the millisecond; goose and sql-migrate follow the folder.
       const number =
         format === 'dbmate'
@@ -65,7 +68,7 @@ export async function createMigration(
           : format === 'node-pg-migrate'
             ? nextMillis(existing, now)
             : nextVersionNumber(existing, now);
-      const version = `${number}_${name}`;
+      const version = `${number}${separatorOf(sqlFiles, format)}${name}`;
       const [up, down] = HEADERS[format];
       const file = path.join(dir, `${version}.sql`);
       mkdirSync(dir, { recursive: true });
@@ -79,6 +82,20 @@ export async function createMigration(
           : `${dir} is a ${format} folder: slipway new writes slipway, golang-migrate, Prisma, dbmate, goose, sql-migrate and node-pg-migrate migrations; write this one by hand`,
       );
   }
+}
+
+/**
+ * What goes between the number and the name: what the folder's newest numbered file has, or
+ * what the tool writes in an empty one (sql-migrate `20240601123456-name.sql`, the others `_`).
+ */
+function separatorOf(files: readonly string[], format: keyof typeof HEADERS): '-' | '_' {
+  let newest: { number: bigint; separator: string } | undefined;
+  for (const file of files) {
+    const match = /^(\d+)([-_])/.exec(file);
+    if (match !== null && (newest === undefined || BigInt(match[1]!) >= newest.number))
+      newest = { number: BigInt(match[1]!), separator: match[2]! };
+  }
+  return (newest?.separator ?? (format === 'sql-migrate' ? '-' : '_')) as '-' | '_';
 }
 
 /** node-pg-migrate's prefix: milliseconds since 1970, after the newest one. */
