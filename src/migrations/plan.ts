@@ -190,10 +190,15 @@ export function plan(
   for (const row of applied) {
     const migration = byVersion.get(row.version);
     if (migration === undefined) {
+      // A file renamed after it was applied: a migration is known by its name, so the new name is a new migration.
+      const renamed = migrations.find((m) => m.checksum === row.checksum && !appliedByVersion.has(m.version));
       throw new IntegrityError(
         'missing-file',
         row.version,
-        `migration ${row.version} is applied (${table}) but its file is missing: restore it, or run slipway resolve ${row.version} --pending if it was removed on purpose`,
+        renamed === undefined
+          ? `migration ${row.version} is applied (${table}) but its file is missing: restore it, or run slipway resolve ${row.version} --pending if it was removed on purpose`
+          : `migration ${row.version} is applied (${table}) but its file is missing; ${renamed.version} holds the SQL it was applied with: ` +
+              `rename ${renamed.version} back to ${row.version}`,
       );
     }
     if (row.checksum === null) {

@@ -391,6 +391,27 @@ describe('plan: messages', () => {
     );
   });
 
+  it('names the file a missing one was renamed to, when one not applied holds the SQL it was applied with', () => {
+    const renamed = defineMigrations([
+      { version: '001_a', up: 'CREATE TABLE a (id int);' },
+      { version: '002_b_renamed', up: 'CREATE TABLE b (id int);' },
+    ]);
+    const error = integrityError(() => plan(renamed, [row('001_a'), row('002_b')], { direction: 'up' }));
+    expect(error.message).toBe(
+      'migration 002_b is applied (schema_migrations) but its file is missing; 002_b_renamed holds the SQL it was applied with: rename 002_b_renamed back to 002_b',
+    );
+    // A file that is applied under its own name is not the renamed one, even with the same SQL.
+    const same = defineMigrations([
+      { version: '001_a', up: 'CREATE TABLE b (id int);' },
+      { version: '003_c', up: 'CREATE TABLE c (id int);' },
+    ]);
+    expect(
+      integrityError(() => plan(same, [row('001_a', { checksum: row('002_b').checksum }), row('002_b')], { direction: 'up' })).message,
+    ).toBe(
+      'migration 002_b is applied (schema_migrations) but its file is missing: restore it, or run slipway resolve 002_b --pending if it was removed on purpose',
+    );
+  });
+
   it('names both checksums and the way out of an edit', () => {
     const recorded = '0'.repeat(64);
     const error = integrityError(() => plan(migrations, [row('002_b', { checksum: recorded })], { direction: 'up' }));
