@@ -16,6 +16,7 @@ import { loadMigrations } from './context.js';
 import { migrate } from './migrate.js';
 import { compareMigrations, parseVersion, type Migration, type MigrationInput } from '../migrations/source.js';
 import { readSnapshot, type Snapshot } from '../schema/catalog.js';
+import { parseSql } from '../sql/parse.js';
 import { compareSnapshots, formatDifferences, renderDump, type SchemaDifference } from '../schema/dump.js';
 
 interface CommonOptions extends ConnectionSource {
@@ -203,7 +204,8 @@ export async function drift(options: DriftOptions): Promise<DriftReport> {
   const session = await open(options);
   try {
     const live = await snapshotOf(session.client, options.table);
-    const built = await withScratch(session, 'drift', async (scratch) => {
+    const extensions = await outOfBandExtensions(session.client, migrations, 'drift', logger);
+    const built = await withScratch(session, 'drift', extensions, async (scratch) => {
       await inScratch('drift', () => migrate({ client: scratch, migrations, direction: 'up', ...runOptions(options, logger) }));
       return snapshotOf(scratch, options.table);
     });
@@ -278,7 +280,8 @@ export async function verify(options: VerifyOptions): Promise<VerifyReport> {
   const problems: VerifyProblem[] = [];
   const session = await open(options);
   try {
-    await withScratch(session, 'verify', async (first, rebuild) => {
+    const extensions = await outOfBandExtensions(session.client, migrations, 'verify', logger);
+    await withScratch(session, 'verify', extensions, async (first, rebuild) => {
       let scratch = first;
       const step = (direction: 'up' | 'down', target?: string) =>
         migrate({ client: scratch, migrations, direction, ...(target === undefined ? { steps: 1 } : { target }), ...run });
@@ -412,6 +415,7 @@ function runOptions(options: MigrationsOptions, logger: Logger) {
 async function withScratch<T>(
   session: Session,
   verb: string,
+  extensions: readonly Extension[],
   work: (client: pg.Client, rebuild: () => Promise<pg.Client>) => Promise<T>,
 ): Promise<T> {
   const parameters = (session.client as unknown as { connectionParameters: pg.ClientConfig }).connectionParameters;
@@ -440,6 +444,14 @@ async function withScratch<T>(
     client.on('error', () => {});
     current = { name, client };
     await client.connect();
+    for (const { name: extension, schema } of extensions) {
+      try {
+        await client.query(`CREATE EXTENSION IF NOT EXISTS ${quoteIdentifier(extension)} WITH SCHEMA ${quoteIdentifier(schema)}`);
+      } catch (error) {
+        const message = `${verb}: the database has extension ${extension}, which no migration creates, and it cannot be installed in the scratch database: ${(error as Error).message}`;
+        throw new DatabaseError((error as { code?: string }).code ?? 'XX000', message, { cause: error });
+      }
+    }
     return client;
   };
   try {
@@ -447,6 +459,46 @@ async function withScratch<T>(
   } finally {
     await drop();
   }
+}
+
+/** An extension to install in a scratch database before the migrations. */
+interface Extension {
+  readonly name: string;
+  readonly schema: string;
+}
+
+/**
+ * The extensions the database has that no migration creates: installed by hand or by a setup
+ * script (many projects ask for `CREATE EXTENSION pg_trgm` before their first migration), so the
+ * history applies only where they are. The scratch database gets them first, in the schema they
+ * are in here (public or one of the server's; another schema would be the migrations' to make),
+ * in the order they were installed, and the log says so.
+ */
+async function outOfBandExtensions(
+  live: pg.ClientBase,
+  migrations: readonly Migration[],
+  verb: string,
+  logger: Logger,
+): Promise<Extension[]> {
+  const { rows } = await live.query<Extension & { creatable: boolean }>(
+    `SELECT x.extname AS name, n.nspname AS schema, n.nspname IN ('public', 'pg_catalog') AS creatable
+       FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname <> 'plpgsql' ORDER BY x.oid`,
+  );
+  if (rows.length === 0) return [];
+  const created = new Set<string>();
+  for (const m of migrations) {
+    for (const statement of (await parseSql(m.upSql, m.upSource)).statements) {
+      if (statement.createsExtension !== undefined) created.add(statement.createsExtension);
+    }
+  }
+  const extensions = rows.filter((x) => x.creatable && !created.has(x.name)).map(({ name, schema }) => ({ name, schema }));
+  if (extensions.length > 0) {
+    logger.info(
+      { extensions: extensions.map((x) => x.name) },
+      `${verb}: installing ${extensions.map((x) => x.name).join(', ')} in the scratch database first: the database has them and no migration creates them`,
+    );
+  }
+  return extensions;
 }
 
 /** Formats a verify report for people: one line per problem with its diff, then a summary line. */

@@ -35,7 +35,7 @@ export function parseCacheDir(): string | null {
 }
 
 function versionsKey(): string {
-  versions ??= `${config!.versions()}\0format 1`;
+  versions ??= `${config!.versions()}\0format 2`;
   return versions;
 }
 

@@ -22,6 +22,8 @@ export interface Statement {
    * partitioned: the table, which is new wherever the statement succeeds.
    */
   readonly createsTable?: RelationName;
+  /** For `CREATE EXTENSION`: the extension's name. */
+  readonly createsExtension?: string;
 }
 
 /** A qualified or unqualified relation name, as written. */
@@ -642,6 +644,7 @@ function cutStatements(
     const reason = noTransactionReason(kind, node, options);
     const concurrent = reason === null ? null : concurrentTarget(kind, node);
     const createsTable = newTable(kind, node);
+    const createsExtension = kind === 'CreateExtensionStmt' && typeof node.extname === 'string' ? node.extname : null;
     statements.push({
       sql: trimmed,
       kind,
@@ -649,6 +652,7 @@ function cutStatements(
       noTransactionReason: reason,
       ...(concurrent !== null && { concurrent }),
       ...(createsTable !== null && { createsTable }),
+      ...(createsExtension !== null && { createsExtension }),
     });
     ranges.push([from + firstChar, from + firstChar + trimmed.length]);
     line += countNewlines(text, firstChar, endChar);

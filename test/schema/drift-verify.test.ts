@@ -64,6 +64,32 @@ describe('drift', () => {
     expect(await scratchDatabases()).toEqual([]);
   });
 
+  it('installs first, in the scratch database, the extensions the database has and no migration creates; drift and verify say so', async () => {
+    const db = await database();
+    // By hand, as many projects' setup asks before their first migration.
+    await db.admin.query('CREATE EXTENSION citext');
+    const dir = migrationsDir({
+      '001_users.up.sql': 'CREATE TABLE users (id int PRIMARY KEY, email citext NOT NULL);',
+      '001_users.down.sql': 'DROP TABLE users;',
+      // Created by a migration (without IF NOT EXISTS): the scratch database must not have it first.
+      '002_search.up.sql': 'CREATE EXTENSION pg_trgm;\nCREATE INDEX users_email_trgm ON users USING gin ((email::text) gin_trgm_ops);',
+      '002_search.down.sql': 'DROP INDEX users_email_trgm;\nDROP EXTENSION pg_trgm;',
+    });
+    await migrate({ databaseUrl: db.url, dir, direction: 'up', logger: silentLogger });
+    expect(await drift({ databaseUrl: db.url, dir, logger: silentLogger })).toMatchObject({ drifted: false, differences: [] });
+    expect(await verify({ databaseUrl: db.url, dir, logger: silentLogger })).toMatchObject({
+      checked: ['001_users', '002_search'],
+      problems: [],
+    });
+    const cli = await runCli(['drift', '--database-url', db.url, '--dir', dir, '--log-format', 'json']);
+    expect(cli.stdout).toBe("no drift: the database's schema is the one its migrations build\n");
+    expect(cli.stderr).toContain(
+      'drift: installing citext in the scratch database first: the database has them and no migration creates them',
+    );
+    expect(cli.code).toBe(0);
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
   it("leaves out the ledger's own schema on both sides, and reports only what was added to it by hand", async () => {
     const db = await database();
     const dir = migrationsDir(HISTORY);
