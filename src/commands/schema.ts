@@ -480,10 +480,11 @@ async function outOfBandExtensions(
   verb: string,
   logger: Logger,
 ): Promise<Extension[]> {
-  const { rows } = await live.query<Extension & { creatable: boolean }>(
-    `SELECT x.extname AS name, n.nspname AS schema, n.nspname IN ('public', 'pg_catalog') AS creatable
-       FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace WHERE x.extname <> 'plpgsql' ORDER BY x.oid`,
+  const { rows } = await live.query<Extension>(
+    `SELECT x.extname AS name, n.nspname AS schema FROM pg_extension x JOIN pg_namespace n ON n.oid = x.extnamespace
+      WHERE x.extname <> 'plpgsql' AND n.nspname IN ('public', 'pg_catalog') ORDER BY x.oid`,
   );
+  // Only a database with extensions pays for reading what the migrations create.
   if (rows.length === 0) return [];
   const created = new Set<string>();
   for (const m of migrations) {
@@ -491,7 +492,7 @@ async function outOfBandExtensions(
       if (statement.createsExtension !== undefined) created.add(statement.createsExtension);
     }
   }
-  const extensions = rows.filter((x) => x.creatable && !created.has(x.name)).map(({ name, schema }) => ({ name, schema }));
+  const extensions = rows.filter((x) => !created.has(x.name));
   if (extensions.length > 0) {
     logger.info(
       { extensions: extensions.map((x) => x.name) },

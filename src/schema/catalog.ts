@@ -117,9 +117,9 @@ export async function readSnapshot(
     );
     const { rows: oids } = await client.query<{ oid: number | null }>(
       'SELECT to_regclass(t.name)::oid AS oid FROM unnest($1::text[]) WITH ORDINALITY AS t(name, ord) ORDER BY t.ord',
-      [[ledger ?? '', ...(options.otherLedgers ?? [])]],
+      [[ledger, ...(options.otherLedgers ?? [])]],
     );
-    const ledgerOid = ledger === null ? null : oids[0]!.oid;
+    const ledgerOid = oids[0]!.oid;
     const read = await readObjects(client);
     const privileges = options.privileges ? await readPrivileges(client) : new Map<string, string>();
     const ledgers = new Set(oids.flatMap(({ oid }) => (oid === null ? [] : [`rel:${oid}`])));
